@@ -1,0 +1,365 @@
+// Real BIND 9 for the DNS tests: a primary and a secondary for one zone, each its own `named` process with
+// its own config and working dir under a temp dir, on loopback only. Nothing of the system config is used.
+//
+// Both servers listen on 127.0.0.1, each on its own free port: named only binds addresses that are configured
+// on an interface, and lo carries just 127.0.0.1 (adding addresses would touch the system). The zone's NS
+// records name both servers (ns1 and ns2, both 127.0.0.1), so a client deriving servers from NS finds
+// them at one port only: tests pass the explicit server list. The secondary transfers from the primary on
+// NOTIFY (`also-notify` with port); updates are allowed on the primary only for the TSIG key generated per run
+// with `tsig-keygen`.
+//
+// Holding the secondary back: `holdSecondary()` rewrites the primary's config to `allow-transfer { none; }` and
+// runs `rndc reconfig`. The secondary still gets NOTIFY, asks for the transfer, is refused and keeps serving the
+// old zone - exactly what a slow or lagging secondary looks like to a client. `releaseSecondary()` restores
+// the ACL and sends a fresh NOTIFY (`rndc notify`), so the secondary transfers at once.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, openSync, closeSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import net from 'node:net';
+import dgram from 'node:dgram';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export type BindServer = 'primary' | 'secondary';
+
+export interface BindOptions {
+  /** Zone name (FQDN, trailing dot optional). */
+  zone?: string;
+  /** Relative name of the client-facing record inside the zone. */
+  recordLabel?: string;
+  /** Initial A values of the client-facing record. */
+  recordValues?: string[];
+  /** TTL of the client-facing record. */
+  recordTtl?: number;
+}
+
+export interface BindZone {
+  /** Zone FQDN with trailing dot. */
+  zone: string;
+  /** FQDN of the client-facing record (A) with trailing dot. */
+  recordName: string;
+  recordValues: string[];
+  recordTtl: number;
+  /** 'ip:port' of each server. */
+  primary: string;
+  secondary: string;
+  servers: string[];
+  primaryPort: number;
+  secondaryPort: number;
+  /** The TSIG key file (`tsig-keygen` output): the credential *reference* the spec carries. */
+  keyFile: string;
+  keyName: string;
+  keyAlgorithm: string;
+  dir: string;
+  /** Send an update with nsupdate directly (behind Transit's back), signed with the run's key. */
+  nsupdate(script: string): Promise<void>;
+  stopServer(which: BindServer): Promise<void>;
+  startServer(which: BindServer): Promise<void>;
+  /** Block zone transfers on the primary: the secondary keeps serving the old zone. */
+  holdSecondary(): Promise<void>;
+  /** Allow transfers again and NOTIFY the secondary. */
+  releaseSecondary(): Promise<void>;
+  /** SOA serial that a server answers (undefined when it does not answer). */
+  serial(which: BindServer): Promise<number | undefined>;
+  /** The tail of a server's log, for failure messages. */
+  log(which: BindServer, lines?: number): string;
+  stop(): Promise<void>;
+}
+
+interface ServerState {
+  name: BindServer;
+  addr: string;
+  port: number;
+  ctlPort: number;
+  dir: string;
+  conf: string;
+  logFile: string;
+  proc?: ChildProcess;
+  exited?: Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+// A crashed test must not leave named running.
+process.once('exit', () => {
+  for (const p of live) {
+    try {
+      p.kill('SIGKILL');
+    } catch {
+      /* already gone */
+    }
+  }
+});
+
+function fqdn(name: string): string {
+  return name.endsWith('.') ? name : `${name}.`;
+}
+
+async function tcpFree(host: string, port: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const s = net.createServer();
+    s.once('error', () => resolve(undefined));
+    s.listen({ host, port, exclusive: true }, () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function udpFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind({ address: host, port, exclusive: true }, () => s.close(() => resolve(true)));
+  });
+}
+
+/** A port free for TCP (and UDP) on every given address (named needs both for DNS). */
+async function freePort(hosts: string[], udp: boolean): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = await tcpFree(hosts[0]!, 0);
+    if (port === undefined) continue;
+    let ok = true;
+    for (const h of hosts) {
+      if ((h !== hosts[0] && (await tcpFree(h, port)) === undefined) || (udp && !(await udpFree(h, port)))) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) return port;
+  }
+  throw new Error(`no free port on ${hosts.join(', ')} after 50 attempts: free some loopback ports`);
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function startBind(opts: BindOptions = {}): Promise<BindZone> {
+  for (const tool of ['/usr/sbin/named', '/usr/sbin/tsig-keygen', '/usr/sbin/rndc', '/usr/bin/nsupdate', '/usr/bin/dig']) {
+    if (!existsSync(tool)) {
+      throw new Error(`${tool} is missing: run scripts/setup (installs Debian bind9 bind9-utils bind9-dnsutils)`);
+    }
+  }
+  const zone = fqdn(opts.zone ?? 'cutover.test');
+  const recordLabel = opts.recordLabel ?? 'arangodb';
+  const recordName = `${recordLabel}.${zone}`;
+  const recordValues = opts.recordValues ?? ['192.0.2.10', '192.0.2.11'];
+  const recordTtl = opts.recordTtl ?? 2;
+  const dir = mkdtempSync(join(tmpdir(), 'transit-bind-'));
+  const addr = '127.0.0.1';
+
+  const keyName = 'transit-test-key';
+  const keyAlgorithm = 'hmac-sha256';
+  const keyFile = join(dir, 'tsig.key');
+  const { stdout: keyText } = await execFileP('/usr/sbin/tsig-keygen', ['-a', keyAlgorithm, keyName]);
+  writeFileSync(keyFile, keyText, { mode: 0o600 });
+  const rndcKeyFile = join(dir, 'rndc.key');
+  const { stdout: rndcText } = await execFileP('/usr/sbin/tsig-keygen', ['-a', 'hmac-sha256', 'rndc-key']);
+  writeFileSync(rndcKeyFile, rndcText, { mode: 0o600 });
+
+  const mk = async (name: BindServer): Promise<ServerState> => {
+    const sdir = join(dir, name);
+    mkdirSync(sdir);
+    return {
+      name,
+      addr,
+      port: await freePort([addr], true),
+      ctlPort: await freePort([addr], false),
+      dir: sdir,
+      conf: join(sdir, 'named.conf'),
+      logFile: join(sdir, 'named.log'),
+    };
+  };
+  const primary = await mk('primary');
+  const secondary = await mk('secondary');
+  const state: Record<BindServer, ServerState> = { primary, secondary };
+
+  // Refresh is long on purpose: only NOTIFY moves the secondary, so holding transfers really holds it.
+  writeFileSync(
+    join(primary.dir, 'zone.db'),
+    [
+      `$TTL 60`,
+      `@ IN SOA ns1.${zone} hostmaster.${zone} 1 3600 600 86400 1`,
+      `@ IN NS ns1.${zone}`,
+      `@ IN NS ns2.${zone}`,
+      `ns1 IN A ${addr}`,
+      `ns2 IN A ${addr}`,
+      ...recordValues.map((v) => `${recordLabel} ${recordTtl} IN A ${v}`),
+      '',
+    ].join('\n'),
+  );
+
+  const common = (s: ServerState) => `
+include "${keyFile}";
+include "${rndcKeyFile}";
+options {
+  directory "${s.dir}";
+  pid-file "${join(s.dir, 'named.pid')}";
+  session-keyfile "${join(s.dir, 'session.key')}";
+  managed-keys-directory "${s.dir}";
+  listen-on port ${s.port} { ${s.addr}; };
+  listen-on-v6 { none; };
+  recursion no;
+  dnssec-validation no;
+  notify-source ${s.addr};
+  transfer-source ${s.addr};
+  query-source address ${s.addr};
+  minimal-responses yes;
+  notify-delay 0;
+};
+controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-key"; }; };
+`;
+  const writePrimaryConf = (hold: boolean) =>
+    writeFileSync(
+      primary.conf,
+      common(primary) +
+        `zone "${zone}" {
+  type primary;
+  file "zone.db";
+  allow-update { key "${keyName}"; };
+  allow-transfer { ${hold ? 'none' : addr}; };
+  notify explicit;
+  also-notify { ${addr} port ${secondary.port}; };
+};
+`,
+    );
+  writePrimaryConf(false);
+  writeFileSync(
+    secondary.conf,
+    common(secondary) +
+      `zone "${zone}" {
+  type secondary;
+  file "zone.db";
+  masterfile-format text;
+  notify no;
+  primaries port ${primary.port} { ${addr}; };
+};
+`,
+  );
+  const rndcConf = (s: ServerState) => {
+    const f = join(s.dir, 'rndc.conf');
+    writeFileSync(
+      f,
+      `include "${rndcKeyFile}";\noptions { default-key "rndc-key"; default-server ${s.addr}; default-port ${s.ctlPort}; };\n`,
+    );
+    return f;
+  };
+  const rndcConfs = { primary: rndcConf(primary), secondary: rndcConf(secondary) };
+  const rndc = async (which: BindServer, ...args: string[]) => {
+    try {
+      await execFileP('/usr/sbin/rndc', ['-c', rndcConfs[which], ...args], { timeout: 10_000 });
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`rndc ${args.join(' ')} on the ${which} failed: ${err.stderr || err.message}\n${tail(state[which].logFile, 20)}`);
+    }
+  };
+
+  const serial = async (which: BindServer): Promise<number | undefined> => {
+    try {
+      const { stdout } = await execFileP(
+        '/usr/bin/dig',
+        ['+short', '+norec', '+time=1', '+tries=1', '-p', String(state[which].port), `@${addr}`, zone, 'SOA'],
+        { timeout: 5_000 },
+      );
+      const n = Number(stdout.trim().split(/\s+/)[2]);
+      return Number.isFinite(n) && stdout.trim() ? n : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+
+  const startServer = async (which: BindServer) => {
+    const s = state[which];
+    if (s.proc && s.proc.exitCode === null) return;
+    const out = openSync(s.logFile, 'a');
+    // -g: foreground, log to stderr (captured in named.log); -n 1: one worker thread is plenty for a test zone.
+    const proc = spawn('/usr/sbin/named', ['-g', '-4', '-n', '1', '-c', s.conf], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    live.add(proc);
+    s.proc = proc;
+    s.exited = new Promise((resolve) => proc.once('exit', () => {
+      live.delete(proc);
+      resolve();
+    }));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) break;
+      if ((await serial(which)) !== undefined) return;
+      await sleep(100);
+    }
+    throw new Error(`named (${which}) did not come up on ${s.addr}:${s.port} within 20 s:\n${tail(s.logFile, 30)}`);
+  };
+
+  const stopServer = async (which: BindServer) => {
+    const s = state[which];
+    const p = s.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    p.kill('SIGTERM');
+    const killed = await Promise.race([s.exited!.then(() => true), sleep(5_000).then(() => false)]);
+    if (!killed) {
+      p.kill('SIGKILL');
+      await s.exited;
+    }
+  };
+
+  const zoneObj: BindZone = {
+    zone,
+    recordName,
+    recordValues,
+    recordTtl,
+    primary: `${addr}:${primary.port}`,
+    secondary: `${addr}:${secondary.port}`,
+    servers: [`${addr}:${primary.port}`, `${addr}:${secondary.port}`],
+    primaryPort: primary.port,
+    secondaryPort: secondary.port,
+    keyFile,
+    keyName,
+    keyAlgorithm,
+    dir,
+    async nsupdate(script: string) {
+      const child = execFile('/usr/bin/nsupdate', ['-v', '-t', '5', '-k', keyFile], { timeout: 15_000 });
+      let stderr = '';
+      child.stderr?.on('data', (d) => (stderr += d));
+      child.stdin!.end(`server ${addr} ${primary.port}\nzone ${zone}\n${script.trim()}\nsend\n`);
+      const code: number = await new Promise((r) => child.once('exit', (c) => r(c ?? 1)));
+      if (code !== 0) throw new Error(`nsupdate against the primary failed (exit ${code}): ${stderr}`);
+    },
+    stopServer,
+    startServer,
+    async holdSecondary() {
+      writePrimaryConf(true);
+      await rndc('primary', 'reconfig');
+    },
+    async releaseSecondary() {
+      writePrimaryConf(false);
+      await rndc('primary', 'reconfig');
+      await rndc('primary', 'notify', zone);
+    },
+    serial,
+    log: (which, lines = 40) => tail(state[which].logFile, lines),
+    async stop() {
+      await Promise.all([stopServer('primary'), stopServer('secondary')]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    await startServer('primary');
+    await startServer('secondary');
+  } catch (e) {
+    await zoneObj.stop().catch(() => undefined);
+    throw e;
+  }
+  return zoneObj;
+}
+
+function tail(file: string, lines: number): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
