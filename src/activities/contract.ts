@@ -1,0 +1,161 @@
+/**
+ * The activities the migration workflow calls: their names, inputs and outputs. The workflow proxies exactly this
+ * interface (`import type`), the worker registers an object that implements it (`createActivities`), and the
+ * in-memory world used by the workflow tests implements it too.
+ *
+ * Inputs carry references (kube contexts, Secret names, file paths), never credential values: workflow history
+ * is stored forever. Every activity is idempotent: calling it again after a lost response gives the same state.
+ */
+import type { MigrationSpec } from '../spec/schema';
+import type { LatencySample } from '../shared/types';
+import type {
+  ArangoRef,
+  ShardKey,
+  ShardPlan,
+} from './agency-types';
+
+export type { ArangoRef, ShardKey, ShardPlan };
+
+export interface MigrationRef {
+  migrationId: string;
+  spec: MigrationSpec;
+}
+
+export type ServerGroup = 'agent' | 'dbserver' | 'coordinator';
+export type Side = 'source' | 'target';
+
+/** One member (pod) of the ArangoDB deployment, as read from Kubernetes. */
+export interface MemberInfo {
+  /** kube-arangodb member ID, e.g. "PRMR-9xztmg4t" (for agents: the agency ID). */
+  id: string;
+  role: ServerGroup;
+  side: Side;
+  podName: string;
+  podIP: string | null;
+  /** The endpoint the member registered in the agency, e.g. "tcp://arango-dbserver-9xztmg4t:8529". */
+  endpoint: string;
+  image: string;
+  args: string[];
+  resources?: Record<string, unknown>;
+  storage?: { size: string; storageClassName?: string };
+}
+
+export interface DeploymentInventory {
+  name: string;
+  namespace: string;
+  image: string;
+  members: MemberInfo[];
+}
+
+export interface PreflightReport {
+  sourcePodCIDRs: string[];
+  targetPodCIDRs: string[];
+  storageClass: string | null;
+  warnings: string[];
+}
+
+export interface BridgeReport {
+  /** Services (without selector) and their endpoints, per cluster. */
+  services: { cluster: Side; name: string; endpoints: string[] }[];
+  loadBalancers: { cluster: Side; name: string; address: string; ports: number }[];
+}
+
+export interface ProvisionedMember {
+  name: string;
+  role: ServerGroup;
+  podIP: string;
+  /** The endpoint the member registers with the agency. */
+  endpoint: string;
+}
+
+export interface DnsRecordValue {
+  name: string;
+  type: string;
+  values: string[];
+  ttl: number;
+}
+
+export interface TransitActivities {
+  // --- spec
+  /** Validates the raw spec (the same schema as the CLI and client); throws a non-retryable InvalidSpecError. */
+  validateSpec(a: { spec: unknown }): Promise<MigrationSpec>;
+
+  // --- Kubernetes (src/activities/kube.ts)
+  /** Both API servers reachable, Transit authorised, target namespace usable, CIDRs compatible. */
+  preflight(a: MigrationRef): Promise<PreflightReport>;
+  readSourceDeployment(a: MigrationRef): Promise<DeploymentInventory>;
+  /** Create-or-update the bridge for these members: in each cluster, Services without selector toward the other. */
+  bridgeNetworks(a: MigrationRef & { members: MemberInfo[] }): Promise<BridgeReport>;
+  /** Create-or-get target members mirroring these source members; waits until Ready. */
+  provisionTargetMembers(a: MigrationRef & { members: MemberInfo[] }): Promise<{ members: MemberInfo[] }>;
+  /** The client-facing address of a side's coordinators (the value DNS points at). */
+  readClientEndpoint(a: MigrationRef & { side: Side }): Promise<{ values: string[]; url: string }>;
+  /** Move one agent to the other side: same ID (disaster-recovery-id), new address; old pod removed first. */
+  moveAgent(a: MigrationRef & { agent: MemberInfo; to: Side }): Promise<MemberInfo>;
+  removeTargetMembers(a: MigrationRef & { names: string[] }): Promise<{ removed: string[] }>;
+  decommissionSourceMembers(a: MigrationRef & { names: string[] }): Promise<{ removed: string[] }>;
+  removeBridge(a: MigrationRef): Promise<{ removed: number }>;
+
+  // --- ArangoDB agency and coordinators (src/activities/agency.ts)
+  checkClusterHealth(a: { arango: ArangoRef }): Promise<{
+    healthy: boolean;
+    problems: string[];
+    dbServers: { id: string; shortName: string; endpoint: string; status: string }[];
+    coordinators: { id: string; shortName?: string; endpoint: string; status: string }[];
+    agents: { id: string; endpoint: string; leader: boolean; commitIndex?: number }[];
+    maintenance: boolean;
+  }>;
+  readShardPlan(a: { migrationId: string; arango: ArangoRef }): Promise<ShardPlan>;
+  waitForServerRegistered(a: { arango: ArangoRef; endpoints: string[]; timeoutSeconds: number }): Promise<{
+    servers: { endpoint: string; id: string; shortName: string; role: 'dbserver' | 'coordinator' }[];
+  }>;
+  neutraliseAutoShrink(a: { arango: ArangoRef; atLeast: number }): Promise<{
+    previous: { numberOfDBServers: number | null; numberOfCoordinators: number | null };
+  }>;
+  /** Puts back what neutraliseAutoShrink found (rollback), or the given numbers. */
+  restoreAutoShrink(a: {
+    arango: ArangoRef;
+    previous: { numberOfDBServers: number | null; numberOfCoordinators: number | null };
+  }): Promise<void>;
+  addShardFollower(a: {
+    migrationId: string;
+    arango: ArangoRef;
+    moves: (ShardKey & { expected: string[]; add: string[] })[];
+  }): Promise<{ results: ('added' | 'alreadyDone')[] }>;
+  waitForShardInSync(a: {
+    migrationId: string;
+    arango: ArangoRef;
+    shards: (ShardKey & { servers: string[] })[];
+    mode: 'any' | 'all';
+    timeoutSeconds: number;
+  }): Promise<{ inSync: number[]; progress: { index: number; bytesCopied: number; bytesTotal: number }[] }>;
+  moveShardLeadership(a: {
+    migrationId: string;
+    arango: ArangoRef;
+    moves: (ShardKey & { from: string; to: string })[];
+  }): Promise<{ results: ('moved' | 'alreadyDone')[] }>;
+  removeShardFollower(a: {
+    migrationId: string;
+    arango: ArangoRef;
+    moves: (ShardKey & { remove: string[]; replicationFactor: number })[];
+  }): Promise<{ results: ('removed' | 'alreadyDone')[] }>;
+  checkAgentReplaceable(a: { arango: ArangoRef; agentId: string }): Promise<void>;
+  waitForAgentCaughtUp(a: { arango: ArangoRef; agentId: string; endpoint: string; timeoutSeconds: number }): Promise<{
+    commitIndex: number;
+  }>;
+  removeServer(a: { arango: ArangoRef; serverId: string }): Promise<'removed' | 'alreadyGone'>;
+  verifyConvergence(a: { arango: ArangoRef; mustNotHold?: string[] }): Promise<{ shards: number; ok: true }>;
+
+  // --- DNS (src/activities/dns.ts)
+  readRecord(a: { dns: MigrationSpec['dns'] }): Promise<DnsRecordValue>;
+  switchRecord(a: { dns: MigrationSpec['dns']; from: string[]; to: string[]; ttl?: number }): Promise<{ changed: boolean }>;
+  waitForPropagation(a: { dns: MigrationSpec['dns']; values: string[]; oldTtl: number }): Promise<{
+    propagatedSeconds: number;
+    ttlWaitSeconds: number;
+  }>;
+  restoreRecord(a: { dns: MigrationSpec['dns']; from: string[]; to: string[]; ttl?: number }): Promise<{ changed: boolean }>;
+
+  // --- probes (src/activities/probes.ts)
+  /** "Version check" round trips between regions through the coordinators, summarised per region pair. */
+  probeVersionChecks(a: MigrationRef & { phase: string; samples?: number }): Promise<LatencySample[]>;
+}

@@ -1,0 +1,124 @@
+/**
+ * Types shared by workflow, activities, client and CLI. Pure declarations: nothing here may touch Node built-ins
+ * (the workflow sandbox imports it).
+ */
+
+/** The phases of a migration, in order. `Decommission` is the point of no return. */
+export const PHASES = [
+  'Validate',
+  'Plan',
+  'AwaitApproval',
+  'BridgeNetworks',
+  'ProvisionTarget',
+  'MoveShards',
+  'MoveAgents',
+  'CutoverDNS',
+  'Drain',
+  'Decommission',
+  'Complete',
+] as const;
+export type MigrationPhase = (typeof PHASES)[number];
+
+/** Rollback is allowed before this phase starts, refused once it has. */
+export const POINT_OF_NO_RETURN: MigrationPhase = 'Decommission';
+
+/** What the search attribute `MigrationPhase` shows: a phase, or how the run ended / what it is doing. */
+export type PhaseLabel = MigrationPhase | 'RollingBack' | 'RolledBack' | 'Aborted' | 'Failed';
+
+export type MigrationStatus =
+  | 'running'
+  | 'paused'
+  | 'awaitingApproval'
+  | 'rollingBack'
+  | 'completed'
+  | 'aborted'
+  | 'rolledBack'
+  | 'failed';
+
+export type Region = string;
+
+/** One "version check" (`GET /_api/version`) round trip summary for a region pair in one phase. */
+export interface LatencySample {
+  phase: string;
+  from: Region;
+  to: Region;
+  /** What was measured, e.g. "coordinator eu → DB server us (nodeVersion)". */
+  path: string;
+  samples: number;
+  p50Ms: number;
+  p95Ms: number;
+}
+
+export interface PhaseTiming {
+  phase: MigrationPhase | 'Rollback';
+  startedAt: number;
+  endedAt?: number;
+  seconds?: number;
+}
+
+/** Returned by the `progress` query and by `transit status --json`. */
+export interface MigrationProgress {
+  migrationId: string;
+  phase: MigrationPhase;
+  label: PhaseLabel;
+  status: MigrationStatus;
+  direction: 'forward' | 'backward';
+  paused: boolean;
+  pauseRequested: boolean;
+  shardsDone: number;
+  shardsTotal: number;
+  shardsInFlight: number;
+  bytesDone: number;
+  bytesTotal: number;
+  agentsMoved: number;
+  agentsTotal: number;
+  etaSeconds: number | null;
+  concurrency: number;
+  phaseTimings: PhaseTiming[];
+  lastError: string | null;
+  /** Why the last rollback request was refused, if it was. */
+  rollbackRefusedReason: string | null;
+  approved: boolean;
+  latency: LatencySample[];
+  /** How many runs (continue-as-new) the migration has used so far, this one included. */
+  run: number;
+}
+
+/** Returned by the `plan` query and by `transit plan`. */
+export interface MigrationPlanView {
+  migrationId: string;
+  source: { context: string; region: string; namespace: string };
+  target: { context: string; region: string; namespace: string };
+  networkMode: 'clustermesh' | 'loadbalancer';
+  phases: MigrationPhase[];
+  members: { role: string; source: string[]; target: string[] }[];
+  shardGroups: number;
+  shards: number;
+  bytes: number;
+  databases: number;
+  collections: number;
+  /** One sentence per step, sorted, as a dry run would perform them. */
+  steps: string[];
+}
+
+/** What a finished (completed, aborted, rolled back) migration reports: what is where. */
+export interface MigrationReport {
+  migrationId: string;
+  status: MigrationStatus;
+  phase: MigrationPhase;
+  shardsOnSource: number;
+  shardsOnTarget: number;
+  /** Shards in the middle of a move (extra copies on both sides; consistent and safe). */
+  shardsMoving: number;
+  shardsTotal: number;
+  bytesMoved: number;
+  agentsOnTarget: number;
+  agentsTotal: number;
+  dnsValues: string[];
+  bridgePresent: boolean;
+  targetMembersPresent: boolean;
+  phaseSeconds: Record<string, number>;
+  latency: LatencySample[];
+  lastError: string | null;
+  summary: string;
+}

@@ -1,0 +1,213 @@
+/**
+ * The migration spec: one schema for types, validation and the exported JSON Schema.
+ *
+ * The spec is stored in workflow history forever, so it holds references to credentials (a file path or a
+ * Kubernetes Secret name), never a password, token, key or JWT. Every object is strict: an unknown key is an
+ * error, which also stops a credential value from slipping in under a made-up name.
+ */
+import { z } from 'zod';
+
+const dnsLabel = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lower-case letters, digits and "-", at most 63)');
+const nonEmpty = z.string().min(1, 'expected a non-empty string');
+const fqdn = z
+  .string()
+  .regex(
+    /^([a-zA-Z0-9_]([-a-zA-Z0-9_]{0,61}[a-zA-Z0-9])?\.)+$/,
+    'expected a fully qualified domain name ending with "." (e.g. "db.example.com.")',
+  );
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected "host:port" (e.g. "10.0.0.53:53")');
+const cidr = z
+  .string()
+  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as "10.10.0.0/16"');
+const url = z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'expected an http:// or https:// URL');
+
+/** Where a credential lives. Activities resolve it at run time; the value never enters workflow history. */
+export const CredentialRef = z
+  .union([
+    z.object({ file: nonEmpty.describe('path readable by the worker') }).strict(),
+    z
+      .object({
+        secret: z
+          .object({
+            name: dnsLabel.describe('Secret name'),
+            key: nonEmpty.describe('key inside the Secret'),
+            namespace: dnsLabel.optional().describe('default: the namespace of the side it belongs to'),
+            context: nonEmpty.optional().describe('kube context holding the Secret; default: the source context'),
+          })
+          .strict(),
+      })
+      .strict(),
+  ])
+  .describe('a reference to a credential: {"file": path} or {"secret": {"name", "key"}} — never the value itself');
+export type CredentialRef = z.infer<typeof CredentialRef>;
+
+const ClusterSide = z
+  .object({
+    context: nonEmpty.describe('kube context name in the worker kubeconfig (or in `kubeconfig`)'),
+    kubeconfig: CredentialRef.optional().describe('kubeconfig file or Secret; default: the worker kubeconfig'),
+    region: nonEmpty.describe('region label, e.g. "eu"; used in the latency table'),
+    namespace: dnsLabel.describe('namespace of the ArangoDB deployment in this cluster'),
+  })
+  .strict();
+export type ClusterSide = z.infer<typeof ClusterSide>;
+
+const Network = z.discriminatedUnion('mode', [
+  z
+    .object({
+      mode: z.literal('clustermesh').describe('pods reach pod IPs directly; Pod CIDRs must not overlap'),
+      clusterMesh: z
+        .object({
+          sourcePodCIDRs: z.array(cidr).optional().describe('default: read from the source Nodes'),
+          targetPodCIDRs: z.array(cidr).optional().describe('default: read from the target Nodes'),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict(),
+  z
+    .object({
+      mode: z.literal('loadbalancer').describe('one LoadBalancer Service per namespace, one port per member'),
+      loadBalancer: z
+        .object({
+          serviceName: dnsLabel.optional().describe('default: "<deployment>-transit-bridge"'),
+          annotations: z.record(z.string(), z.string()).optional().describe('cloud LB annotations'),
+          sourceRanges: z.array(cidr).optional().describe('loadBalancerSourceRanges'),
+          firstPort: z.number().int().min(1024).max(65000).optional().describe('default 30001'),
+        })
+        .strict()
+        .optional(),
+    })
+    .strict(),
+]);
+
+const Dns = z
+  .object({
+    provider: z.enum(['rfc2136', 'external-dns']),
+    name: fqdn.describe('the client-facing record, e.g. "db.example.com."'),
+    zone: fqdn.describe('the zone holding the record, e.g. "example.com."'),
+    ttl: z.number().int().min(1).max(86400).describe('TTL of the record after the cutover, seconds'),
+    recordType: z.enum(['A', 'CNAME']).default('A'),
+    servers: z.array(hostPort).optional().describe('authoritative servers to check; default: the zone NS records'),
+    primary: hostPort.optional().describe('where updates go; default: the SOA MNAME'),
+    tsigKey: z
+      .union([
+        z.object({ file: nonEmpty, name: nonEmpty.optional(), algorithm: nonEmpty.optional() }).strict(),
+        z
+          .object({
+            secret: z
+              .object({
+                name: dnsLabel,
+                key: nonEmpty,
+                namespace: dnsLabel.optional(),
+                context: nonEmpty.optional(),
+              })
+              .strict(),
+            name: nonEmpty.optional(),
+            algorithm: nonEmpty.optional(),
+          })
+          .strict(),
+      ])
+      .optional()
+      .describe('TSIG key reference (rfc2136): a key file or a Secret — never the key itself'),
+    lowerTtl: z.number().int().min(1).max(86400).optional().describe('lower the TTL to this before the cutover'),
+    externalDns: z
+      .object({ context: nonEmpty, namespace: dnsLabel, name: dnsLabel.optional() })
+      .strict()
+      .optional()
+      .describe('where the DNSEndpoint object lives (external-dns)'),
+  })
+  .strict();
+
+const Arango = z
+  .object({
+    endpoint: url.describe('a source coordinator URL reachable from the worker'),
+    targetEndpoint: url.optional().describe('a target coordinator URL, once it exists; default: derived'),
+    jwtSecret: CredentialRef.describe('the cluster JWT secret (kube-arangodb "<name>-jwt", key "token")'),
+  })
+  .strict();
+
+const Policy = z
+  .object({
+    maxConcurrentShardMoves: z.number().int().min(1).max(1000).default(16),
+    bandwidthBytesPerSecond: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('per-server replication bandwidth cap used to plan moves and estimate the ETA'),
+    timeouts: z
+      .object({
+        shardSyncSeconds: z.number().int().min(10).max(7 * 86400).default(6 * 3600),
+        activitySeconds: z.number().int().min(5).max(86400).default(600),
+        propagationSeconds: z.number().int().min(5).max(86400).default(1800),
+        approvalSeconds: z.number().int().min(60).max(30 * 86400).optional(),
+        drainSeconds: z
+          .number()
+          .int()
+          .min(0)
+          .max(86400)
+          .default(30)
+          .describe('after DNS has propagated, how long the source coordinators keep serving before Decommission'),
+      })
+      .strict()
+      .prefault({}),
+    requireApproval: z.boolean().default(false),
+  })
+  .strict();
+
+export const MigrationSpec = z
+  .object({
+    deployment: z.object({ name: dnsLabel, namespace: dnsLabel }).strict(),
+    source: ClusterSide,
+    target: ClusterSide,
+    network: Network,
+    dns: Dns,
+    arango: Arango,
+    policy: Policy.prefault({}),
+  })
+  .strict();
+
+/** A validated spec, defaults applied. */
+export type MigrationSpec = z.infer<typeof MigrationSpec>;
+/** What a user writes (defaults may be left out). */
+export type MigrationSpecInput = z.input<typeof MigrationSpec>;
+
+/** The JSON Schema of the spec (draft 2020-12), for editors and `transit schema`. */
+export function specJsonSchema(): Record<string, unknown> {
+  return z.toJSONSchema(MigrationSpec, { io: 'input' }) as Record<string, unknown>;
+}
+
+/**
+ * Cross-field rules. They run on the raw input even when the shape has other problems, so the user sees
+ * every problem at once; each returns [path, message].
+ */
+export function crossFieldProblems(raw: unknown): [string[], string][] {
+  const get = (...path: string[]): unknown =>
+    path.reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), raw);
+  const out: [string[], string][] = [];
+  const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+  const sc = get('source', 'context');
+  if (typeof sc === 'string' && sc === get('target', 'context') && same(get('source', 'kubeconfig'), get('target', 'kubeconfig'))) {
+    out.push([['target', 'context'], `target must be another cluster than source (both are context "${sc}")`]);
+  }
+  const name = get('dns', 'name');
+  const zone = get('dns', 'zone');
+  if (typeof name === 'string' && typeof zone === 'string' && zone.endsWith('.') && name.endsWith('.') && !name.endsWith(zone)) {
+    out.push([['dns', 'name'], `"${name}" is not inside zone "${zone}"`]);
+  }
+  const provider = get('dns', 'provider');
+  if (provider === 'rfc2136' && get('dns', 'tsigKey') === undefined) out.push([['dns', 'tsigKey'], 'required for provider "rfc2136"']);
+  if (provider === 'external-dns' && get('dns', 'externalDns') === undefined) {
+    out.push([['dns', 'externalDns'], 'required for provider "external-dns"']);
+  }
+  const lower = get('dns', 'lowerTtl');
+  const ttl = get('dns', 'ttl');
+  if (typeof lower === 'number' && typeof ttl === 'number' && lower > ttl) {
+    out.push([['dns', 'lowerTtl'], `must not exceed dns.ttl (${ttl})`]);
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+/**
+ * The shard scheduler: pure, deterministic, measurable (the benchmark scores its makespan against the lower
+ * bound max over servers of bytes sent or received ÷ bandwidth).
+ *
+ * Model: a follower copies a shard from the shard's leader, so moving a group with replicationFactor r to r new
+ * servers makes its current leader send r copies and each new server receive one. Each server's bandwidth is
+ * shared by its concurrent copies. The makespan approaches the lower bound when (1) receive load is balanced
+ * over the target servers (assignment) and (2) no server with remaining work sits idle (ordering: serve the
+ * most-loaded senders and receivers first, and keep every server busy within the concurrency limit).
+ */
+import { groupBytes, groupReplicationFactor, groupServers, type GroupIndex } from './plan';
+
+/**
+ * Choose the destination servers for every group: `targets` are the new servers (IDs). A group keeps servers it
+ * already has among `targets`; the others go to the least-loaded targets (received bytes), biggest groups first
+ * (LPT), and the leader lands on the chosen server leading the fewest bytes. Deterministic for equal input.
+ */
+export function assignTargets(ix: GroupIndex, targets: string[]): string[][] {
+  if (targets.length === 0) throw new Error('no target DB servers to assign shards to');
+  const received = new Map(targets.map((t) => [t, 0]));
+  const leading = new Map(targets.map((t) => [t, 0]));
+  const order = Array.from({ length: ix.count }, (_, g) => g).sort((a, b) => groupBytes(ix, b) - groupBytes(ix, a) || a - b);
+  const out: string[][] = new Array(ix.count);
+  const targetSet = new Set(targets);
+  for (const g of order) {
+    const rf = groupReplicationFactor(ix, g);
+    const current = groupServers(ix, g);
+    if (rf > targets.length) {
+      throw new Error(`group ${g} needs ${rf} servers but the target has only ${targets.length} DB servers`);
+    }
+    const bytes = groupBytes(ix, g);
+    const chosen = current.filter((s) => targetSet.has(s)).slice(0, rf);
+    const byLoad = [...targets].sort((a, b) => received.get(a)! - received.get(b)! || cmp(a, b));
+    for (const t of byLoad) {
+      if (chosen.length >= rf) break;
+      if (!chosen.includes(t)) {
+        chosen.push(t);
+        received.set(t, received.get(t)! + bytes);
+      }
+    }
+    // Leader: keep a current leader that is already a target, else the chosen server leading the least.
+    let leader = targetSet.has(current[0]!) ? current[0]! : [...chosen].sort((a, b) => leading.get(a)! - leading.get(b)! || cmp(a, b))[0]!;
+    leading.set(leader, leading.get(leader)! + bytes);
+    out[g] = [leader, ...chosen.filter((s) => s !== leader)];
+  }
+  return out;
+}
+
+export interface PickInput {
+  ix: GroupIndex;
+  /** Destination servers per group (from assignTargets, or the original servers for a rollback). */
+  desired: (g: number) => string[];
+  /** Current servers per group (leader first). */
+  current: (g: number) => string[];
+  pending: number[];
+  inFlight: number[];
+  limit: number;
+}
+
+/**
+ * Which pending groups start now. Each group's load sits on its sender (current leader, sending one copy per
+ * new server) and its receivers; groups whose busiest server has the most remaining work go first, and a
+ * server takes at most its fair share of the concurrency limit so that every server stays busy.
+ */
+export function pickNext(p: PickInput): number[] {
+  const free = p.limit - p.inFlight.length;
+  if (free <= 0 || p.pending.length === 0) return [];
+  const load = new Map<string, number>();
+  const add = (s: string, b: number) => load.set(s, (load.get(s) ?? 0) + b);
+  const roles = (g: number) => {
+    const cur = p.current(g);
+    const receivers = p.desired(g).filter((s) => !cur.includes(s));
+    return { sender: cur[0]!, receivers, bytes: groupBytes(p.ix, g) };
+  };
+  for (const g of p.pending) {
+    const r = roles(g);
+    add(r.sender, r.bytes * r.receivers.length);
+    for (const s of r.receivers) add(s, r.bytes);
+  }
+  const busy = new Map<string, number>();
+  for (const g of p.inFlight) {
+    const r = roles(g);
+    for (const s of [r.sender, ...r.receivers]) busy.set(s, (busy.get(s) ?? 0) + 1);
+  }
+  const servers = new Set<string>([...load.keys(), ...busy.keys()]);
+  const perServer = Math.max(1, Math.ceil((2 * p.limit) / Math.max(1, servers.size)));
+  const scored = p.pending
+    .map((g) => {
+      const r = roles(g);
+      const score = Math.max(load.get(r.sender) ?? 0, ...r.receivers.map((s) => load.get(s) ?? 0));
+      return { g, r, score };
+    })
+    .sort((a, b) => b.score - a.score || b.r.bytes - a.r.bytes || a.g - b.g);
+  const picked: number[] = [];
+  for (const { g, r } of scored) {
+    if (picked.length >= free) break;
+    const involved = [r.sender, ...r.receivers];
+    if (involved.some((s) => (busy.get(s) ?? 0) >= perServer)) continue;
+    picked.push(g);
+    for (const s of involved) busy.set(s, (busy.get(s) ?? 0) + 1);
+  }
+  // Never stall: if the per-server cap blocked everything, start the top group anyway.
+  if (picked.length === 0 && p.inFlight.length === 0) picked.push(scored[0]!.g);
+  return picked;
+}
+
+/** The makespan lower bound in seconds for moving groups to `desired` at `bandwidth` bytes/s per server. */
+export function makespanLowerBound(ix: GroupIndex, desired: string[][], bandwidth: number): number {
+  const sent = new Map<string, number>();
+  const recv = new Map<string, number>();
+  for (let g = 0; g < ix.count; g++) {
+    const cur = groupServers(ix, g);
+    const receivers = desired[g]!.filter((s) => !cur.includes(s));
+    const b = groupBytes(ix, g);
+    sent.set(cur[0]!, (sent.get(cur[0]!) ?? 0) + b * receivers.length);
+    for (const s of receivers) recv.set(s, (recv.get(s) ?? 0) + b);
+  }
+  return Math.max(0, ...sent.values(), ...recv.values()) / bandwidth;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,175 @@
+/**
+ * The shard engine: converges every shard group of a ShardRun to its desired servers, add before remove:
+ *   addShardFollower (new servers join Plan; Transit takes the shard lock)
+ *   → waitForShardInSync (every new server in Current)
+ *   → moveShardLeadership (resign protocol, only to an in-sync server)
+ *   → removeShardFollower (old servers leave; never fewer than replicationFactor in-sync copies; lock released).
+ * The same engine moves shards forward and, with desired = the original servers, back (rollback).
+ *
+ * One iteration batches each step over many groups (one activity per step, not per shard), so that 10,000 shards
+ * cost a few hundred activities. Between iterations is the safe point: pause, rollback, abort and
+ * continue-as-new happen there, never inside a step; every group is then either untouched, or holds at least
+ * replicationFactor in-sync copies plus extra ones.
+ */
+import type { ShardKey } from '../activities/agency-types';
+import type { TransitActivities } from '../activities/contract';
+import { groupBytes, groupKey, groupLabel, groupReplicationFactor, groupServers, type GroupIndex } from './plan';
+import { pickNext } from './scheduler';
+import { ETA_SAMPLES, STEP, type MigrationState, type ShardRun } from './state';
+
+export interface EngineContext {
+  state: MigrationState;
+  acts: Pick<TransitActivities, 'addShardFollower' | 'waitForShardInSync' | 'moveShardLeadership' | 'removeShardFollower'>;
+  ix: GroupIndex;
+  /** Wall clock of the workflow (deterministic). */
+  now(): number;
+  /** Pause / rollback / continue-as-new point; abort is left to the engine (it drains in-flight groups first). */
+  safePoint(): Promise<void>;
+  /** Runs one step with pause-on-failure: on a final failure it records the error, parks and retries on resume. */
+  step<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  onProgress(): void;
+  /** True when the engine must stop starting new groups (abort requested): in-flight groups still finish. */
+  stopStarting(): boolean;
+  log(msg: string, meta?: Record<string, unknown>): void;
+}
+
+/** How long one waitForShardInSync call may wait before the loop looks at controls again. */
+const SYNC_POLL_SECONDS = 10;
+
+export function newShardRun(direction: 'forward' | 'backward', ix: GroupIndex, desired: string[][]): ShardRun {
+  const steps = new Array<number>(ix.count).fill(STEP.pending);
+  for (let g = 0; g < ix.count; g++) if (sameServers(groupServers(ix, g), desired[g]!)) steps[g] = STEP.done;
+  return { direction, plan: ix.plan, desired, steps, copied: {}, startedAt: {} };
+}
+
+/** Runs until every group is done (returns 'done') or, after an abort request, no group is in flight ('stopped'). */
+export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stopped'> {
+  const run = ctx.state.shards!;
+  const { ix } = ctx;
+  const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
+  const migrationId = ctx.state.migrationId;
+  const from = (g: number) => groupServers(ix, g);
+  const to = (g: number) => run.desired[g]!;
+  const key = (g: number): ShardKey => groupKey(ix, g);
+  const at = (st: number) => run.steps.reduce<number[]>((acc, v, g) => (v === st ? (acc.push(g), acc) : acc), []);
+
+  for (;;) {
+    await ctx.safePoint();
+    const pending = at(STEP.pending);
+    const inFlight = run.steps.reduce<number[]>((acc, v, g) => (v > STEP.pending && v < STEP.done ? (acc.push(g), acc) : acc), []);
+    if (inFlight.length === 0 && (pending.length === 0 || ctx.stopStarting())) return pending.length === 0 ? 'done' : 'stopped';
+
+    // 1. Start new groups: the new servers join Plan (Transit holds the shard lock from here to removal).
+    const start = ctx.stopStarting()
+      ? []
+      : pickNext({ ix, desired: to, current: from, pending, inFlight, limit: ctx.state.concurrency });
+    if (start.length) {
+      await ctx.step(`addShardFollower ×${start.length}`, () =>
+        ctx.acts.addShardFollower({
+          migrationId,
+          arango,
+          moves: start.map((g) => ({ ...key(g), expected: from(g), add: to(g).filter((s) => !from(g).includes(s)) })),
+        }),
+      );
+      const t = ctx.now();
+      for (const g of start) {
+        run.steps[g] = STEP.followerAdded;
+        run.startedAt[g] = t;
+      }
+      ctx.onProgress();
+    }
+
+    // 2. Wait until some copies are in sync (returns on the first, so freed slots refill quickly).
+    const syncing = at(STEP.followerAdded);
+    if (syncing.length) {
+      const r = await ctx.step(`waitForShardInSync ×${syncing.length}`, () =>
+        ctx.acts.waitForShardInSync({
+          migrationId,
+          arango,
+          shards: syncing.map((g) => ({ ...key(g), servers: union(from(g), to(g)) })),
+          mode: 'any',
+          timeoutSeconds: SYNC_POLL_SECONDS,
+        }),
+      );
+      for (const p of r.progress) run.copied[syncing[p.index]!] = p.bytesCopied;
+      for (const i of r.inSync) {
+        const g = syncing[i]!;
+        run.steps[g] = STEP.inSync;
+        delete run.copied[g];
+      }
+      checkSyncTimeouts(ctx, run, syncing);
+      sampleEta(ctx);
+      ctx.onProgress();
+    }
+
+    // 3. Leadership to the desired leader, only now that it is in sync.
+    const inSync = at(STEP.inSync);
+    const leaderMoves = inSync.filter((g) => from(g)[0] !== to(g)[0]);
+    if (leaderMoves.length) {
+      await ctx.step(`moveShardLeadership ×${leaderMoves.length}`, () =>
+        ctx.acts.moveShardLeadership({
+          migrationId,
+          arango,
+          moves: leaderMoves.map((g) => ({ ...key(g), from: from(g)[0]!, to: to(g)[0]! })),
+        }),
+      );
+    }
+    for (const g of inSync) run.steps[g] = STEP.leaderMoved;
+
+    // 4. The old servers leave Plan; the shard lock is released.
+    const removable = at(STEP.leaderMoved);
+    if (removable.length) {
+      await ctx.step(`removeShardFollower ×${removable.length}`, () =>
+        ctx.acts.removeShardFollower({
+          migrationId,
+          arango,
+          moves: removable.map((g) => ({
+            ...key(g),
+            remove: from(g).filter((s) => !to(g).includes(s)),
+            replicationFactor: groupReplicationFactor(ix, g),
+          })),
+        }),
+      );
+      for (const g of removable) {
+        run.steps[g] = STEP.done;
+        delete run.startedAt[g];
+        ctx.state.bytesMovedTotal += groupBytes(ix, g) * Math.max(0, to(g).filter((s) => !from(g).includes(s)).length);
+        ctx.log('shard group moved', { shard: groupLabel(ix, g), from: from(g), to: to(g), direction: run.direction });
+      }
+      sampleEta(ctx);
+      ctx.onProgress();
+    }
+  }
+}
+
+function checkSyncTimeouts(ctx: EngineContext, run: ShardRun, syncing: number[]): void {
+  const limitMs = ctx.state.spec.policy.timeouts.shardSyncSeconds * 1000;
+  const late = syncing.filter((g) => run.steps[g] === STEP.followerAdded && ctx.now() - (run.startedAt[g] ?? ctx.now()) > limitMs);
+  if (late.length) {
+    // Not fatal: the copies stay safe; the operator decides (resume waits again, rollback undoes).
+    ctx.state.lastError = `${late.length} shard group(s) not in sync after ${ctx.state.spec.policy.timeouts.shardSyncSeconds}s, e.g. ${groupLabel(ctx.ix, late[0]!)}: check the target DB servers' health and bandwidth`;
+    ctx.state.pauseRequested = true;
+    for (const g of late) run.startedAt[g] = ctx.now();
+  }
+}
+
+function sampleEta(ctx: EngineContext): void {
+  const run = ctx.state.shards!;
+  let bytes = 0;
+  for (let g = 0; g < run.steps.length; g++) {
+    const st = run.steps[g]!;
+    if (st >= STEP.inSync) bytes += groupBytes(ctx.ix, g);
+    else if (st === STEP.followerAdded) bytes += run.copied[g] ?? 0;
+  }
+  const xs = ctx.state.etaSamples;
+  xs.push([ctx.now(), bytes]);
+  if (xs.length > ETA_SAMPLES) xs.splice(0, xs.length - ETA_SAMPLES);
+}
+
+function union(a: string[], b: string[]): string[] {
+  return [...a, ...b.filter((x) => !a.includes(x))];
+}
+
+export function sameServers(a: string[], b: string[]): boolean {
+  return a.length === b.length && a[0] === b[0] && a.every((x) => b.includes(x));
+}

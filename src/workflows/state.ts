@@ -1,0 +1,319 @@
+/**
+ * MigrationState: everything the workflow knows, carried whole across continue-as-new. The workflow only
+ * advances it; progress, ETA, the plan view, pause points and rollback all read it. Pure: no I/O, no Temporal.
+ */
+import type { DeploymentInventory, DnsRecordValue, MemberInfo } from '../activities/contract';
+import type { ShardPlan } from '../activities/agency-types';
+import type { MigrationSpec } from '../spec/schema';
+import {
+  PHASES,
+  type LatencySample,
+  type MigrationPhase,
+  type MigrationPlanView,
+  type MigrationProgress,
+  type MigrationReport,
+  type MigrationStatus,
+  type PhaseLabel,
+  type PhaseTiming,
+} from '../shared/types';
+import { groupBytes, groupShardCount, indexPlan, totals } from './plan';
+
+/** Per shard group: 0 pending → 1 followerAdded → 2 inSync → 3 leaderMoved → 4 sourceRemoved (done). */
+export const STEP = { pending: 0, followerAdded: 1, inSync: 2, leaderMoved: 3, done: 4 } as const;
+
+/** One run of the shard engine: forward (to the target) or backward (a rollback, back to the source). */
+export interface ShardRun {
+  direction: 'forward' | 'backward';
+  /** Plan as read when this run began: the `from` servers of every group. */
+  plan: ShardPlan;
+  /** Servers every group must end on (IDs, leader first), index-aligned with plan groups. */
+  desired: string[][];
+  steps: number[];
+  /** Bytes copied so far for in-flight groups (group → bytes), for progress. */
+  copied: Record<number, number>;
+  /** When each in-flight group started (workflow time, ms), to enforce timeouts.shardSyncSeconds. */
+  startedAt: Record<number, number>;
+}
+
+export interface MigrationState {
+  migrationId: string;
+  spec: MigrationSpec;
+  run: number;
+  phase: MigrationPhase;
+  status: MigrationStatus;
+  label: PhaseLabel;
+  direction: 'forward' | 'backward';
+  completedPhases: MigrationPhase[];
+  phaseTimings: PhaseTiming[];
+  inventory: DeploymentInventory | null;
+  targetMembers: MemberInfo[];
+  targetServerIds: string[];
+  /** The Plan as read in the Plan phase: where every shard started. */
+  plan: ShardPlan | null;
+  shards: ShardRun | null;
+  agents: { id: string; side: 'source' | 'target'; member: MemberInfo }[];
+  autoShrinkPrevious: { numberOfDBServers: number | null; numberOfCoordinators: number | null } | null;
+  dns: { before: DnsRecordValue | null; targetValues: string[] | null; switched: boolean; ttlLowered: boolean };
+  bridge: boolean;
+  latency: LatencySample[];
+  concurrency: number;
+  approved: boolean;
+  pauseRequested: boolean;
+  parked: boolean;
+  abortRequested: boolean;
+  rollbackRequested: boolean;
+  rollbackRefusedReason: string | null;
+  lastError: string | null;
+  /** (time ms, bytes done) samples for the ETA, newest last, at most ETA_SAMPLES. */
+  etaSamples: [number, number][];
+  bytesMovedTotal: number;
+  /** Tests force continue-as-new after this many history events (0 = only when the server suggests it). */
+  continueAsNewAfterEvents: number;
+}
+
+export const ETA_SAMPLES = 20;
+
+export function initialState(migrationId: string, spec: MigrationSpec, continueAsNewAfterEvents = 0): MigrationState {
+  return {
+    migrationId,
+    spec,
+    run: 1,
+    phase: 'Validate',
+    status: 'running',
+    label: 'Validate',
+    direction: 'forward',
+    completedPhases: [],
+    phaseTimings: [],
+    inventory: null,
+    targetMembers: [],
+    targetServerIds: [],
+    plan: null,
+    shards: null,
+    agents: [],
+    autoShrinkPrevious: null,
+    dns: { before: null, targetValues: null, switched: false, ttlLowered: false },
+    bridge: false,
+    latency: [],
+    concurrency: spec.policy.maxConcurrentShardMoves,
+    approved: !spec.policy.requireApproval,
+    pauseRequested: false,
+    parked: false,
+    abortRequested: false,
+    rollbackRequested: false,
+    rollbackRefusedReason: null,
+    lastError: null,
+    etaSamples: [],
+    bytesMovedTotal: 0,
+    continueAsNewAfterEvents,
+  };
+}
+
+export function nextPhase(p: MigrationPhase, requireApproval: boolean): MigrationPhase | null {
+  const i = PHASES.indexOf(p);
+  let n = PHASES[i + 1] ?? null;
+  if (n === 'AwaitApproval' && !requireApproval) n = PHASES[i + 2] ?? null;
+  return n;
+}
+
+export function isBeyondPointOfNoReturn(s: MigrationState): boolean {
+  return PHASES.indexOf(s.phase) >= PHASES.indexOf('Decommission') && s.direction === 'forward';
+}
+
+/** Shard progress of the current run (or of the finished forward run). */
+export function shardProgress(s: MigrationState): {
+  groupsDone: number;
+  groups: number;
+  shardsDone: number;
+  shardsTotal: number;
+  inFlight: number;
+  bytesDone: number;
+  bytesTotal: number;
+} {
+  const run = s.shards;
+  if (!run) {
+    const t = s.plan ? totals(indexPlan(s.plan)) : { groups: 0, shards: 0, bytes: 0 };
+    return { groupsDone: 0, groups: t.groups, shardsDone: 0, shardsTotal: t.shards, inFlight: 0, bytesDone: 0, bytesTotal: t.bytes };
+  }
+  const ix = indexPlan(run.plan);
+  let groupsDone = 0;
+  let shardsDone = 0;
+  let shardsTotal = 0;
+  let inFlight = 0;
+  let bytesDone = 0;
+  let bytesTotal = 0;
+  for (let g = 0; g < ix.count; g++) {
+    const n = groupShardCount(ix, g);
+    const b = groupBytes(ix, g);
+    shardsTotal += n;
+    bytesTotal += b;
+    const st = run.steps[g]!;
+    if (st === STEP.done) {
+      groupsDone++;
+      shardsDone += n;
+      bytesDone += b;
+    } else if (st > STEP.pending) {
+      inFlight++;
+      bytesDone += st >= STEP.inSync ? b : Math.min(b, run.copied[g] ?? 0);
+    }
+  }
+  return { groupsDone, groups: ix.count, shardsDone, shardsTotal, inFlight, bytesDone, bytesTotal };
+}
+
+/** ETA from the recent byte rate; falls back to the planned bandwidth when there is no rate yet. */
+export function etaSeconds(s: MigrationState): number | null {
+  const p = shardProgress(s);
+  const remaining = p.bytesTotal - p.bytesDone;
+  if (s.phase !== 'MoveShards' && s.status !== 'rollingBack') return null;
+  if (remaining <= 0) return 0;
+  const xs = s.etaSamples;
+  if (xs.length >= 2) {
+    const [t0, b0] = xs[0]!;
+    const [t1, b1] = xs[xs.length - 1]!;
+    const rate = (b1 - b0) / Math.max(0.001, (t1 - t0) / 1000);
+    if (rate > 0) return Math.round(remaining / rate);
+  }
+  const bw = s.spec.policy.bandwidthBytesPerSecond;
+  const servers = Math.max(1, s.targetServerIds.length);
+  return bw ? Math.round(remaining / (bw * servers)) : null;
+}
+
+export function progressOf(s: MigrationState): MigrationProgress {
+  const p = shardProgress(s);
+  return {
+    migrationId: s.migrationId,
+    phase: s.phase,
+    label: s.label,
+    status: s.status,
+    direction: s.direction,
+    paused: s.parked,
+    pauseRequested: s.pauseRequested,
+    shardsDone: p.shardsDone,
+    shardsTotal: p.shardsTotal,
+    shardsInFlight: p.inFlight,
+    bytesDone: p.bytesDone,
+    bytesTotal: p.bytesTotal,
+    agentsMoved: s.agents.filter((a) => a.side === 'target').length,
+    agentsTotal: s.agents.length,
+    etaSeconds: etaSeconds(s),
+    concurrency: s.concurrency,
+    phaseTimings: s.phaseTimings,
+    lastError: s.lastError,
+    rollbackRefusedReason: s.rollbackRefusedReason,
+    approved: s.approved,
+    latency: s.latency,
+    run: s.run,
+  };
+}
+
+export function planView(s: MigrationState): MigrationPlanView | null {
+  if (!s.plan || !s.inventory) return null;
+  const t = totals(indexPlan(s.plan));
+  const roles = ['agent', 'dbserver', 'coordinator'] as const;
+  const members = roles.map((role) => ({
+    role,
+    source: s.inventory!.members.filter((m) => m.role === role).map((m) => m.podName),
+    target: role === 'agent'
+      ? s.inventory!.members.filter((m) => m.role === role).map((m) => `${m.podName} (same ID, moved)`)
+      : s.inventory!.members.filter((m) => m.role === role).map((m) => targetMemberName(m.podName)),
+  }));
+  const sp = s.spec;
+  const steps = [
+    `bridge networks (${sp.network.mode}) between ${sp.source.context} and ${sp.target.context}`,
+    `provision ${members[1]!.target.length} DB servers and ${members[2]!.target.length} coordinators in ${sp.target.context}/${sp.target.namespace}`,
+    `move ${t.groups} shard groups (${t.shards} shards, ${t.bytes} bytes) to the target DB servers, at most ${s.concurrency} at once`,
+    `move ${members[0]!.source.length} agents one at a time, keeping quorum`,
+    `switch DNS ${sp.dns.name} from ${s.dns.before?.values.join(',') ?? '(current value)'} to the target coordinators, then wait for propagation`,
+    `drain the source coordinators`,
+    `decommission the source members (point of no return) and remove the bridge`,
+  ];
+  return {
+    migrationId: s.migrationId,
+    source: { context: sp.source.context, region: sp.source.region, namespace: sp.source.namespace },
+    target: { context: sp.target.context, region: sp.target.region, namespace: sp.target.namespace },
+    networkMode: sp.network.mode,
+    phases: PHASES.filter((p) => p !== 'AwaitApproval' || sp.policy.requireApproval),
+    members,
+    shardGroups: t.groups,
+    shards: t.shards,
+    bytes: t.bytes,
+    databases: t.databases,
+    collections: t.collections,
+    steps,
+  };
+}
+
+/** Target members are named after their source member with a "-t" suffix, so both can coexist. */
+export function targetMemberName(sourcePodName: string): string {
+  return `${sourcePodName}-t`;
+}
+
+export function reportOf(s: MigrationState, summary: string): MigrationReport {
+  let onSource = 0;
+  let onTarget = 0;
+  let total = 0;
+  const run = s.shards;
+  if (run) {
+    const ix = indexPlan(run.plan);
+    // A forward run moves groups to the target; a backward run (rollback) moves them back to the source.
+    for (let g = 0; g < ix.count; g++) {
+      const n = groupShardCount(ix, g);
+      total += n;
+      const done = run.steps[g] === STEP.done;
+      const pending = run.steps[g] === STEP.pending;
+      if (run.direction === 'forward' ? done : pending) onTarget += n;
+      else if (run.direction === 'forward' ? pending : done) onSource += n;
+    }
+  } else if (s.plan) {
+    total = totals(indexPlan(s.plan)).shards;
+    onSource = total;
+  }
+  const phaseSeconds: Record<string, number> = {};
+  for (const t of s.phaseTimings) phaseSeconds[t.phase] = (phaseSeconds[t.phase] ?? 0) + (t.seconds ?? 0);
+  return {
+    migrationId: s.migrationId,
+    status: s.status,
+    phase: s.phase,
+    shardsOnSource: onSource,
+    shardsOnTarget: onTarget,
+    shardsMoving: total - onSource - onTarget,
+    shardsTotal: total,
+    bytesMoved: s.bytesMovedTotal,
+    agentsOnTarget: s.agents.filter((a) => a.side === 'target').length,
+    agentsTotal: s.agents.length,
+    dnsValues: s.dns.switched ? (s.dns.targetValues ?? []) : (s.dns.before?.values ?? []),
+    bridgePresent: s.bridge,
+    targetMembersPresent: s.targetMembers.length > 0,
+    phaseSeconds,
+    latency: s.latency,
+    lastError: s.lastError,
+    summary,
+  };
+}
+
+/** The markdown the Web UI shows as "Current Details". */
+export function currentDetailsMarkdown(s: MigrationState): string {
+  const p = progressOf(s);
+  const pct = (a: number, b: number) => (b ? `${Math.floor((100 * a) / b)}%` : '–');
+  const lines = [
+    `## Transit migration \`${s.spec.deployment.namespace}/${s.spec.deployment.name}\``,
+    `**${s.spec.source.region} (${s.spec.source.context}) → ${s.spec.target.region} (${s.spec.target.context})**, network: ${s.spec.network.mode}`,
+    '',
+    `| | |`,
+    `|---|---|`,
+    `| Phase | **${s.label}** |`,
+    `| Status | ${p.status}${p.pauseRequested && !p.paused ? ' (pause requested)' : ''} |`,
+    `| Shards | ${p.shardsDone} / ${p.shardsTotal} (${pct(p.shardsDone, p.shardsTotal)}), in flight ${p.shardsInFlight} |`,
+    `| Bytes | ${p.bytesDone} / ${p.bytesTotal} (${pct(p.bytesDone, p.bytesTotal)}) |`,
+    `| Agents moved | ${p.agentsMoved} / ${p.agentsTotal} |`,
+    `| ETA | ${p.etaSeconds === null ? '–' : `${p.etaSeconds} s`} |`,
+    `| Concurrency | ${p.concurrency} |`,
+  ];
+  if (s.spec.policy.requireApproval) lines.push(`| Approved | ${s.approved ? 'yes' : 'no — send the `approve` update'} |`);
+  if (p.lastError) lines.push(`| Last error | ${p.lastError.replace(/\|/g, '/').slice(0, 300)} |`);
+  if (p.rollbackRefusedReason) lines.push(`| Rollback refused | ${p.rollbackRefusedReason} |`);
+  if (s.latency.length) {
+    lines.push('', '### Version check latency (ms, p50)', '', '| phase | from → to | p50 | p95 |', '|---|---|---|---|');
+    for (const l of s.latency.slice(-12)) lines.push(`| ${l.phase} | ${l.from} → ${l.to} | ${l.p50Ms} | ${l.p95Ms} |`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,55 @@
+/**
+ * Transit's activities bound to the in-memory world (test/harness/world.ts) over HTTP: what a worker registers
+ * in the workflow tests. Spec validation is the real one. Waits poll the world and heartbeat, like the real
+ * activities, so that a killed worker is noticed by its heartbeat timeout.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TransitActivities } from '../../src/activities/contract';
+import { validateSpec } from '../../src/spec/validate';
+
+const WAITS = new Set(['waitForShardInSync', 'waitForServerRegistered', 'waitForPropagation', 'provisionTargetMembers', 'moveShardLeadership']);
+
+function inActivity(): Context | null {
+  try {
+    return Context.current();
+  } catch {
+    return null;
+  }
+}
+
+export function createWorldActivities(url: string): TransitActivities {
+  const post = async (name: string, args: unknown) => {
+    const res = await fetch(`${url}/act/${name}`, { method: 'POST', body: JSON.stringify(args), headers: { 'content-type': 'application/json' } });
+    return (await res.json()) as { ok: boolean; out?: unknown; type?: string; message?: string; nonRetryable?: boolean };
+  };
+  const call = async (name: string, args: unknown): Promise<unknown> => {
+    for (;;) {
+      inActivity()?.heartbeat({ waiting: name });
+      const r = await post(name, args);
+      if (r.ok) return r.out;
+      if (r.type === 'NotYet' && WAITS.has(name)) {
+        await (inActivity()?.sleep(100) ?? new Promise((res) => setTimeout(res, 100)));
+        continue;
+      }
+      throw ApplicationFailure.create({ message: r.message ?? 'world error', type: r.type ?? 'Error', nonRetryable: !!r.nonRetryable });
+    }
+  };
+  const acts: Record<string, (args: any) => Promise<unknown>> = {};
+  for (const name of ACTIVITY_NAMES) acts[name] = (args: unknown) => call(name, args);
+  acts.validateSpec = async ({ spec }: { spec: unknown }) => {
+    const r = validateSpec(spec);
+    if (!r.ok) throw ApplicationFailure.nonRetryable(r.problems.join('; '), 'InvalidSpecError');
+    return r.spec;
+  };
+  return acts as unknown as TransitActivities;
+}
+
+/** Every activity name of the contract (the worker needs the full list to register them). */
+export const ACTIVITY_NAMES = [
+  'validateSpec', 'preflight', 'readSourceDeployment', 'bridgeNetworks', 'provisionTargetMembers', 'readClientEndpoint',
+  'moveAgent', 'removeTargetMembers', 'decommissionSourceMembers', 'removeBridge', 'checkClusterHealth', 'readShardPlan',
+  'waitForServerRegistered', 'neutraliseAutoShrink', 'restoreAutoShrink', 'addShardFollower', 'waitForShardInSync',
+  'moveShardLeadership', 'removeShardFollower', 'checkAgentReplaceable', 'waitForAgentCaughtUp', 'removeServer',
+  'verifyConvergence', 'readRecord', 'switchRecord', 'waitForPropagation', 'restoreRecord', 'probeVersionChecks',
+];

@@ -1,0 +1,462 @@
+/**
+ * An in-memory model of the outside world (two Kubernetes clusters, an ArangoDB agency, a DNS record) for the
+ * workflow tests, served over HTTP so that workers in other processes (the SIGKILL tests) act on the same world.
+ * It keeps the semantics that matter to the workflow — compare-and-set, add before remove, in-sync copies,
+ * create-or-get — and records every side effect it applies, so a test can assert that none happened twice.
+ * It is not a substitute for the real systems (their own tests run against the simulator, the API servers and
+ * BIND); it lets the workflow's control paths be tested fast and exhaustively.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { MemberInfo } from '../../src/activities/contract';
+import type { ShardPlan } from '../../src/activities/agency-types';
+
+export interface WorldOptions {
+  dbServers?: number;
+  coordinators?: number;
+  /** Collections: groups per collection, replicationFactor, clones, bytes per group. */
+  collections?: { name: string; shards: number; replicationFactor: number; clones?: number; bytes?: number }[];
+  /** How long a new follower takes to get in sync, ms (0: at once). */
+  syncMs?: number;
+  /** How long provisioning a target member takes, ms. */
+  provisionMs?: number;
+  /** How long DNS takes to propagate after a switch, ms. */
+  propagationMs?: number;
+}
+
+interface Group {
+  key: string;
+  database: string;
+  collectionId: string;
+  shard: string;
+  clones: { collectionId: string; shard: string }[];
+  rf: number;
+  bytes: number;
+  plan: string[];
+  inSync: Set<string>;
+  syncStarted: Map<string, number>;
+  lock: string | null;
+}
+
+export interface Effect {
+  key: string;
+  at: number;
+}
+
+export class World {
+  readonly effects: Effect[] = [];
+  readonly calls: { name: string; at: number }[] = [];
+  groups: Group[] = [];
+  sourceMembers: MemberInfo[] = [];
+  targetMembers: MemberInfo[] = [];
+  agentsSide = new Map<string, 'source' | 'target'>();
+  dns = { values: ['10.12.0.1'], ttl: 30, switchedAt: 0 };
+  bridge = new Set<string>();
+  autoShrink: number | null = 3;
+  registered = new Map<string, { id: string; role: 'dbserver' | 'coordinator' }>();
+  /** Names of activities that fail (non-retryable) until cleared: failure injection for tests. */
+  failing = new Map<string, string>();
+  readonly sourceIps = { client: '10.12.0.1' };
+  readonly targetIps = { client: '10.22.0.1' };
+  private server: Server | null = null;
+  url = '';
+
+  constructor(readonly opts: WorldOptions = {}) {
+    const nDb = opts.dbServers ?? 3;
+    const nCo = opts.coordinators ?? 2;
+    const member = (role: MemberInfo['role'], i: number): MemberInfo => {
+      const prefix = role === 'agent' ? 'AGNT' : role === 'dbserver' ? 'PRMR' : 'CRDN';
+      const podName = `arango-${role === 'dbserver' ? 'prmr' : role === 'agent' ? 'agnt' : 'crdn'}-s${i}`;
+      return {
+        id: `${prefix}-s${i}`,
+        role,
+        side: 'source',
+        podName,
+        podIP: `10.10.0.${i + 10}`,
+        endpoint: `tcp://${podName}:8529`,
+        image: 'arangodb/arangodb:3.12.4',
+        args: [`--cluster.my-role=${role}`],
+        storage: { size: '10Gi' },
+      };
+    };
+    for (let i = 0; i < 3; i++) this.sourceMembers.push(member('agent', i));
+    for (let i = 0; i < nDb; i++) this.sourceMembers.push(member('dbserver', i));
+    for (let i = 0; i < nCo; i++) this.sourceMembers.push(member('coordinator', i));
+    for (const a of this.sourceMembers.filter((m) => m.role === 'agent')) this.agentsSide.set(a.id, 'source');
+    const dbIds = this.sourceMembers.filter((m) => m.role === 'dbserver').map((m) => m.id);
+    let cid = 1000;
+    let sid = 100000;
+    for (const c of opts.collections ?? [{ name: 'orders', shards: 6, replicationFactor: 2, clones: 1, bytes: 1000 }]) {
+      const id = String(cid++);
+      const cloneIds = Array.from({ length: c.clones ?? 0 }, () => String(cid++));
+      for (let s = 0; s < c.shards; s++) {
+        const plan = Array.from({ length: c.replicationFactor }, (_, r) => dbIds[(s + r) % dbIds.length]!);
+        this.groups.push({
+          key: `db/${id}/s${sid}`,
+          database: 'db',
+          collectionId: id,
+          shard: `s${sid++}`,
+          clones: cloneIds.map((x) => ({ collectionId: x, shard: `s${sid++}` })),
+          rf: c.replicationFactor,
+          bytes: c.bytes ?? 0,
+          plan,
+          inSync: new Set(plan),
+          syncStarted: new Map(),
+          lock: null,
+        });
+      }
+    }
+  }
+
+  effect(key: string): void {
+    this.effects.push({ key, at: Date.now() });
+  }
+
+  /** Effects applied more than once: must be empty when every activity is idempotent. */
+  duplicateEffects(): string[] {
+    const n = new Map<string, number>();
+    for (const e of this.effects) n.set(e.key, (n.get(e.key) ?? 0) + 1);
+    return [...n].filter(([, c]) => c > 1).map(([k, c]) => `${k} ×${c}`);
+  }
+
+  /** Where things are: the end-state checks of the tests read this. */
+  snapshot() {
+    const target = new Set([...this.registered.values()].filter((r) => r.role === 'dbserver').map((r) => r.id));
+    const side = (g: Group) => (g.plan.every((s) => target.has(s)) ? 'target' : g.plan.every((s) => !target.has(s)) ? 'source' : 'mixed');
+    const sides = this.groups.map(side);
+    return {
+      groupsOnSource: sides.filter((x) => x === 'source').length,
+      groupsOnTarget: sides.filter((x) => x === 'target').length,
+      groupsMixed: sides.filter((x) => x === 'mixed').length,
+      underReplicated: this.groups.filter((g) => g.plan.filter((s) => g.inSync.has(s)).length < g.rf).map((g) => g.key),
+      overReplicated: this.groups.filter((g) => g.plan.length > g.rf).map((g) => g.key),
+      locked: this.groups.filter((g) => g.lock).length,
+      dns: [...this.dns.values],
+      dnsSide: this.dns.values.includes(this.targetIps.client) ? 'target' : 'source',
+      bridgeObjects: this.bridge.size,
+      targetMembers: this.targetMembers.map((m) => m.podName),
+      sourceMembers: this.sourceMembers.map((m) => m.podName),
+      agentsOnTarget: [...this.agentsSide.values()].filter((s) => s === 'target').length,
+      autoShrink: this.autoShrink,
+    };
+  }
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', async () => {
+        const name = (req.url ?? '').replace(/^\/act\//, '');
+        try {
+          const out = await this.call(name, body ? JSON.parse(body) : {});
+          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, out: out ?? null }));
+        } catch (e) {
+          const err = e as WorldError;
+          res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ ok: false, type: err.type ?? 'Error', message: err.message, nonRetryable: !!err.nonRetryable }));
+        }
+      });
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    this.server?.closeAllConnections();
+  }
+
+  // ------------------------------------------------------------------ the activities' model
+
+  async call(name: string, a: any): Promise<unknown> {
+    this.calls.push({ name, at: Date.now() });
+    const f = this.failing.get(name);
+    if (f) throw new WorldError(f, 'InvariantViolationError', true);
+    switch (name) {
+      case 'preflight':
+        return { sourcePodCIDRs: ['10.10.0.0/16'], targetPodCIDRs: ['10.20.0.0/16'], storageClass: 'standard', warnings: [] };
+      case 'readSourceDeployment':
+        return { name: 'arango', namespace: 'db', image: 'arangodb/arangodb:3.12.4', members: this.sourceMembers };
+      case 'bridgeNetworks': {
+        for (const m of a.members as MemberInfo[]) {
+          if (!this.bridge.has(m.podName)) {
+            this.bridge.add(m.podName);
+            this.effect(`bridge:create:${m.podName}`);
+          }
+        }
+        return { services: [...this.bridge].map((n) => ({ cluster: 'target', name: n, endpoints: [] })), loadBalancers: [] };
+      }
+      case 'provisionTargetMembers': {
+        const out: MemberInfo[] = [];
+        for (const m of a.members as MemberInfo[]) {
+          const name = `${m.podName}-t`;
+          let t = this.targetMembers.find((x) => x.podName === name);
+          if (!t) {
+            await sleep(this.opts.provisionMs ?? 0);
+            t = { ...m, side: 'target', podName: name, podIP: `10.20.0.${this.targetMembers.length + 10}`, endpoint: `tcp://${name}:8529`, id: `${m.id}-t` };
+            this.targetMembers.push(t);
+            this.effect(`provision:${name}`);
+          }
+          if (m.role !== 'agent' && !this.registered.has(t.endpoint)) {
+            const id = m.role === 'dbserver' ? `PRMR-t${this.registered.size}` : `CRDN-t${this.registered.size}`;
+            this.registered.set(t.endpoint, { id, role: m.role as 'dbserver' | 'coordinator' });
+          }
+          out.push(t);
+        }
+        return { members: out };
+      }
+      case 'readClientEndpoint':
+        return a.side === 'target' ? { values: [this.targetIps.client], url: 'http://10.22.0.1:8529' } : { values: [this.sourceIps.client], url: 'http://10.12.0.1:8529' };
+      case 'moveAgent': {
+        const agent = a.agent as MemberInfo;
+        if (this.agentsSide.get(agent.id) !== a.to) {
+          this.agentsSide.set(agent.id, a.to);
+          this.effect(`agent:${agent.id}:${a.to}`);
+        }
+        return { ...agent, side: a.to, endpoint: `tcp://${agent.podName}:8529` };
+      }
+      case 'removeTargetMembers': {
+        const removed: string[] = [];
+        for (const n of a.names as string[]) {
+          const i = this.targetMembers.findIndex((m) => m.podName === n);
+          if (i >= 0) {
+            this.targetMembers.splice(i, 1);
+            this.effect(`removeTarget:${n}`);
+            removed.push(n);
+          }
+        }
+        return { removed };
+      }
+      case 'decommissionSourceMembers': {
+        const removed: string[] = [];
+        for (const n of a.names as string[]) {
+          const i = this.sourceMembers.findIndex((m) => m.podName === n);
+          if (i >= 0) {
+            const m = this.sourceMembers[i]!;
+            if (m.role === 'dbserver' && this.groups.some((g) => g.plan.includes(m.id))) {
+              throw new WorldError(`invariant: ${m.id} still holds shards`, 'InvariantViolationError', true);
+            }
+            this.sourceMembers.splice(i, 1);
+            this.effect(`decommission:${n}`);
+            removed.push(n);
+          }
+        }
+        return { removed };
+      }
+      case 'removeBridge': {
+        const n = this.bridge.size;
+        if (n) this.effect(`bridge:remove:${this.effects.filter((e) => e.key.startsWith('bridge:remove')).length}`);
+        this.bridge.clear();
+        return { removed: n };
+      }
+      case 'checkClusterHealth':
+        return {
+          healthy: true,
+          problems: [],
+          dbServers: this.sourceMembers.filter((m) => m.role === 'dbserver').map((m) => ({ id: m.id, shortName: m.podName, endpoint: m.endpoint, status: 'GOOD' })),
+          coordinators: [],
+          agents: [...this.agentsSide.keys()].map((id, i) => ({ id, endpoint: `tcp://${id}:8529`, leader: i === 0 })),
+          maintenance: false,
+        };
+      case 'readShardPlan':
+        return this.shardPlan();
+      case 'waitForServerRegistered': {
+        const servers = (a.endpoints as string[]).map((endpoint) => {
+          const r = this.registered.get(endpoint);
+          if (!r) throw new WorldError(`not registered yet: ${endpoint}`, 'NotYet', false);
+          return { endpoint, id: r.id, shortName: r.id, role: r.role };
+        });
+        return { servers };
+      }
+      case 'neutraliseAutoShrink': {
+        const previous = { numberOfDBServers: this.autoShrink, numberOfCoordinators: null };
+        if (this.autoShrink !== null) {
+          this.autoShrink = null;
+          this.effect('autoShrink:off');
+        }
+        return { previous };
+      }
+      case 'restoreAutoShrink':
+        if (this.autoShrink !== a.previous.numberOfDBServers) {
+          this.autoShrink = a.previous.numberOfDBServers;
+          this.effect(`autoShrink:restore:${this.effects.length}`);
+        }
+        return null;
+      case 'addShardFollower':
+        return { results: (a.moves as any[]).map((m) => this.addFollower(m, a.migrationId)) };
+      case 'waitForShardInSync':
+        return this.waitInSync(a);
+      case 'moveShardLeadership':
+        return { results: (a.moves as any[]).map((m) => this.moveLeader(m)) };
+      case 'removeShardFollower':
+        return { results: (a.moves as any[]).map((m) => this.removeFollower(m)) };
+      case 'checkAgentReplaceable':
+        return null;
+      case 'waitForAgentCaughtUp':
+        return { commitIndex: 42 };
+      case 'removeServer': {
+        if (this.groups.some((g) => g.plan.includes(a.serverId))) {
+          throw new WorldError(`invariant: ${a.serverId} still holds shards`, 'InvariantViolationError', true);
+        }
+        const key = `removeServer:${a.serverId}`;
+        if (this.effects.some((e) => e.key === key)) return 'alreadyGone';
+        this.effect(key);
+        return 'removed';
+      }
+      case 'verifyConvergence': {
+        const bad = this.groups.filter(
+          (g) => g.lock || g.plan.length !== g.rf || g.plan.some((s) => !g.inSync.has(s)) || g.plan.some((s) => (a.mustNotHold ?? []).includes(s)),
+        );
+        if (bad.length) throw new WorldError(`not converged: ${bad.length} groups, e.g. ${bad[0]!.key} on ${bad[0]!.plan.join(',')}`, 'InvariantViolationError', true);
+        return { shards: this.groups.length, ok: true };
+      }
+      case 'readRecord':
+        return { name: a.dns.name, type: 'A', values: [...this.dns.values], ttl: this.dns.ttl };
+      case 'switchRecord':
+      case 'restoreRecord': {
+        const same = (x: string[], y: string[]) => x.length === y.length && x.every((v) => y.includes(v));
+        const ttl = a.ttl ?? this.dns.ttl;
+        if (same(this.dns.values, a.to) && ttl === this.dns.ttl) return { changed: false };
+        if (!same(this.dns.values, a.from)) {
+          throw new WorldError(`DNS conflict: ${a.dns.name} holds ${this.dns.values} not ${a.from}`, 'DnsConflictError', true);
+        }
+        this.dns = { values: [...a.to], ttl, switchedAt: Date.now() };
+        this.effect(`dns:${name}:${a.to.join(',')}:${ttl}`);
+        return { changed: true };
+      }
+      case 'waitForPropagation': {
+        const wait = this.dns.switchedAt + (this.opts.propagationMs ?? 0) - Date.now();
+        if (wait > 0) await sleep(Math.min(wait, 1000));
+        if (Date.now() < this.dns.switchedAt + (this.opts.propagationMs ?? 0)) throw new WorldError('not yet', 'NotYet', false);
+        return { propagatedSeconds: (this.opts.propagationMs ?? 0) / 1000, ttlWaitSeconds: 0 };
+      }
+      case 'probeVersionChecks':
+        return [{ phase: a.phase, from: 'eu', to: 'us', path: 'in-memory world (no network)', samples: 1, p50Ms: 0, p95Ms: 0 }];
+      default:
+        throw new WorldError(`unknown activity ${name}`, 'Error', true);
+    }
+  }
+
+  private find(m: { database: string; collectionId: string; shard: string }): Group {
+    const g = this.groups.find((x) => x.database === m.database && x.collectionId === m.collectionId && x.shard === m.shard);
+    if (!g) throw new WorldError(`no such shard ${m.database}/${m.collectionId}/${m.shard}`, 'InvariantViolationError', true);
+    return g;
+  }
+
+  private addFollower(m: { database: string; collectionId: string; shard: string; expected: string[]; add: string[] }, migrationId: string): string {
+    const g = this.find(m);
+    if (m.add.every((s) => g.plan.includes(s))) return 'alreadyDone';
+    if (g.plan.join() !== m.expected.join()) {
+      throw new WorldError(`shard ${g.key} changed behind Transit's back: Plan ${g.plan} expected ${m.expected}`, 'ShardConflictError', true);
+    }
+    g.lock = `transit-${migrationId}`;
+    for (const s of m.add) {
+      g.plan.push(s);
+      g.syncStarted.set(s, Date.now());
+      this.effect(`add:${g.key}:${s}`);
+    }
+    return 'added';
+  }
+
+  private settle(g: Group): void {
+    for (const [s, t] of g.syncStarted) {
+      if (Date.now() - t >= (this.opts.syncMs ?? 0)) {
+        g.inSync.add(s);
+        g.syncStarted.delete(s);
+      }
+    }
+  }
+
+  private async waitInSync(a: { shards: { database: string; collectionId: string; shard: string; servers: string[] }[]; mode: string; timeoutSeconds: number }) {
+    const deadline = Date.now() + Math.min(a.timeoutSeconds * 1000, 1000);
+    for (;;) {
+      const inSync: number[] = [];
+      const progress: { index: number; bytesCopied: number; bytesTotal: number }[] = [];
+      a.shards.forEach((m, i) => {
+        const g = this.find(m);
+        this.settle(g);
+        if (m.servers.every((s) => g.inSync.has(s))) inSync.push(i);
+        else {
+          const started = Math.min(...[...g.syncStarted.values()]);
+          const frac = this.opts.syncMs ? Math.min(1, (Date.now() - started) / this.opts.syncMs) : 1;
+          progress.push({ index: i, bytesCopied: Math.floor(g.bytes * frac), bytesTotal: g.bytes });
+        }
+      });
+      const enough = a.mode === 'any' ? inSync.length > 0 : inSync.length === a.shards.length;
+      if (enough || Date.now() >= deadline) return { inSync, progress };
+      await sleep(20);
+    }
+  }
+
+  private moveLeader(m: { database: string; collectionId: string; shard: string; from: string; to: string }): string {
+    const g = this.find(m);
+    if (g.plan[0] === m.to) return 'alreadyDone';
+    this.settle(g);
+    if (!g.inSync.has(m.to)) throw new WorldError(`invariant: ${m.to} is not in sync for ${g.key}`, 'InvariantViolationError', true);
+    g.plan = [m.to, ...g.plan.filter((s) => s !== m.to && s !== m.from), m.from];
+    this.effect(`leader:${g.key}:${m.to}`);
+    return 'moved';
+  }
+
+  private removeFollower(m: { database: string; collectionId: string; shard: string; remove: string[]; replicationFactor: number }): string {
+    const g = this.find(m);
+    const remaining = g.plan.filter((s) => !m.remove.includes(s));
+    if (remaining.length === g.plan.length) {
+      g.lock = null;
+      return 'alreadyDone';
+    }
+    if (m.remove.includes(g.plan[0]!)) throw new WorldError(`invariant: cannot remove leader ${g.plan[0]} of ${g.key}`, 'InvariantViolationError', true);
+    this.settle(g);
+    if (remaining.filter((s) => g.inSync.has(s)).length < m.replicationFactor) {
+      throw new WorldError(`invariant: removing ${m.remove} would leave ${g.key} with fewer than ${m.replicationFactor} in-sync copies`, 'InvariantViolationError', true);
+    }
+    for (const s of m.remove) {
+      g.inSync.delete(s);
+      this.effect(`remove:${g.key}:${s}`);
+    }
+    g.plan = remaining;
+    g.lock = null;
+    return 'removed';
+  }
+
+  shardPlan(): ShardPlan {
+    const ids = new Set<string>();
+    for (const g of this.groups) for (const s of g.plan) ids.add(s);
+    const servers = [...ids].sort();
+    const byCol = new Map<string, ShardPlan['collections'][number]>();
+    for (const g of this.groups) {
+      let c = byCol.get(g.collectionId);
+      if (!c) {
+        c = {
+          database: g.database,
+          collectionId: g.collectionId,
+          name: `c${g.collectionId}`,
+          replicationFactor: g.rf,
+          writeConcern: 1,
+          clones: g.clones.map((cl) => ({ collectionId: cl.collectionId, name: `c${cl.collectionId}`, shards: [] })),
+          shards: [],
+        };
+        byCol.set(g.collectionId, c);
+      }
+      g.clones.forEach((cl, i) => c!.clones[i]!.shards.push(cl.shard));
+      c.shards.push([g.shard, g.plan.map((s) => servers.indexOf(s)), g.bytes]);
+    }
+    return {
+      planVersion: this.effects.length,
+      servers: servers.map((id) => ({ id, shortName: id, endpoint: `tcp://${id}:8529`, status: 'GOOD' as const })),
+      collections: [...byCol.values()],
+    };
+  }
+}
+
+export class WorldError extends Error {
+  constructor(message: string, readonly type: string, readonly nonRetryable: boolean) {
+    super(message);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
