@@ -61,6 +61,12 @@ export interface BindZone {
   holdSecondary(): Promise<void>;
   /** Allow transfers again and NOTIFY the secondary. */
   releaseSecondary(): Promise<void>;
+  /**
+   * Re-send NOTIFY from the primary (`rndc notify`). A secondary restarted from its zone file trusts that file
+   * until the SOA refresh (an hour here) and a NOTIFY sent while it was down is lost: this is the nudge an
+   * operator (or the primary's next change) gives it.
+   */
+  notify(): Promise<void>;
   /** SOA serial that a server answers (undefined when it does not answer). */
   serial(which: BindServer): Promise<number | undefined>;
   /** The tail of a server's log, for failure messages. */
@@ -81,8 +87,7 @@ interface ServerState {
 }
 
 const live = new Set<ChildProcess>();
-// A crashed test must not leave named running.
-process.once('exit', () => {
+function killAll() {
   for (const p of live) {
     try {
       p.kill('SIGKILL');
@@ -90,7 +95,15 @@ process.once('exit', () => {
       /* already gone */
     }
   }
-});
+}
+// A crashed or killed test must not leave named running.
+process.once('exit', killAll);
+for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(sig, () => {
+    killAll();
+    process.kill(process.pid, sig); // then die of the same signal, as without this handler
+  });
+}
 
 function fqdn(name: string): string {
   return name.endsWith('.') ? name : `${name}.`;
@@ -336,6 +349,9 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
     async releaseSecondary() {
       writePrimaryConf(false);
       await rndc('primary', 'reconfig');
+      await rndc('primary', 'notify', zone);
+    },
+    async notify() {
       await rndc('primary', 'notify', zone);
     },
     serial,

@@ -1,0 +1,313 @@
+// DNS cutover activities against real BIND 9 (a primary and a secondary started by this test).
+import { after, before, beforeEach, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { startBind, type BindZone } from './harness/bind';
+import {
+  authoritativeServers,
+  createDnsActivities,
+  DnsAuthError,
+  DnsConfigError,
+  DnsConflictError,
+  DnsUnavailableError,
+  type DnsActivityDeps,
+  type DnsSpec,
+  type ServerView,
+} from '../src/activities/dns';
+
+const OLD = ['192.0.2.10', '192.0.2.11'];
+const NEW = ['198.51.100.20', '198.51.100.21'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let b: BindZone;
+const spec = (over: Partial<DnsSpec> = {}): DnsSpec => ({
+  provider: 'rfc2136',
+  name: b.recordName,
+  zone: b.zone,
+  ttl: 2,
+  primary: b.primary,
+  servers: b.servers,
+  tsigKey: { file: b.keyFile },
+  ...over,
+});
+const fast: DnsActivityDeps = { queryTimeoutMs: 1_000, pollIntervalMs: 100 };
+const acts = (deps: DnsActivityDeps = {}) => createDnsActivities({ ...fast, ...deps });
+
+/** What a server answers for the record, straight from dig (not through the code under test). */
+function digValues(server: string): string[] {
+  const [host, port] = server.split(':');
+  const out = execFileSync('dig', ['+short', '+norec', '+tcp', '-p', port!, `@${host}`, b.recordName, 'A']).toString();
+  return out.split('\n').filter(Boolean).sort();
+}
+
+async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+describe('DNS cutover on BIND 9 (rfc2136)', () => {
+  before(async () => {
+    b = await startBind({ recordValues: OLD, recordTtl: 2 });
+  });
+  after(async () => {
+    await b?.stop();
+  });
+  beforeEach(async () => {
+    // Every test starts from both servers up, transfers allowed, the record at OLD with TTL 2, in sync.
+    await b.startServer('primary');
+    await b.startServer('secondary');
+    await b.releaseSecondary();
+    await b.nsupdate(`update delete ${b.recordName} A\n${OLD.map((v) => `update add ${b.recordName} 2 A ${v}`).join('\n')}`);
+    await until('the secondary to catch up', async () => (await b.serial('secondary')) === (await b.serial('primary')));
+  });
+
+  it('reads the record from the primary', async () => {
+    const r = await acts().readRecord({ dns: spec() });
+    assert.deepEqual(r, { name: b.recordName, type: 'A', values: OLD, ttl: 2 });
+  });
+
+  it('switches and restores with compare-and-set', async () => {
+    const a = acts();
+    const s = await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+    assert.equal(s.changed, true);
+    assert.deepEqual(s.record.values, NEW);
+    assert.deepEqual(digValues(b.primary), NEW);
+    const r = await a.restoreRecord({ dns: spec(), from: NEW, to: OLD });
+    assert.equal(r.changed, true);
+    assert.deepEqual(digValues(b.primary), OLD);
+    assert.deepEqual((await a.readRecord({ dns: spec() })).ttl, 2, 'the TTL is kept when none is given');
+  });
+
+  it('a retried switch is a no-op', async () => {
+    const a = acts();
+    await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+    const serial = await b.serial('primary');
+    const again = await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+    assert.equal(again.changed, false);
+    assert.deepEqual(again.record.values, NEW);
+    assert.equal(await b.serial('primary'), serial, 'no update was sent');
+  });
+
+  it('refuses to overwrite a record changed behind its back', async () => {
+    await b.nsupdate(`update delete ${b.recordName} A\nupdate add ${b.recordName} 2 A 203.0.113.66`);
+    const serial = await b.serial('primary');
+    await assert.rejects(acts().switchRecord({ dns: spec(), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsConflictError);
+      assert.ok(e instanceof ApplicationFailure);
+      assert.equal(e.nonRetryable, true);
+      assert.equal(e.type, 'DnsConflictError');
+      assert.match(e.message, new RegExp(b.recordName.replace(/\./g, '\\.')));
+      assert.match(e.message, /expected \[192\.0\.2\.10, 192\.0\.2\.11\]/);
+      assert.match(e.message, /found \[203\.0\.113\.66\]/);
+      return true;
+    });
+    assert.deepEqual(digValues(b.primary), ['203.0.113.66'], 'nothing was overwritten');
+    assert.equal(await b.serial('primary'), serial);
+  });
+
+  it('waits for propagation until both servers answer the new values, then waits out the old TTL', async () => {
+    const beats: Array<{ phase: string; servers?: ServerView[] }> = [];
+    const a = acts({ heartbeat: (d) => beats.push(d as (typeof beats)[number]) });
+    await b.holdSecondary();
+    const s = await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+    let done = false;
+    const wait = a.waitForPropagation({ dns: spec(), values: NEW, oldTtl: 1, switchedAt: s.switchedAt, timeoutMs: 20_000 });
+    void wait.then(() => (done = true), () => (done = true));
+    await sleep(1_500);
+    assert.equal(done, false, 'must not return while the secondary still answers the old values');
+    assert.deepEqual(digValues(b.secondary), OLD, 'the secondary really was held back');
+    const last = beats.filter((x) => x.phase === 'servers').at(-1)!;
+    assert.deepEqual(
+      last.servers!.map((v) => [v.server, v.state, v.values]),
+      [
+        [b.primary, 'matched', NEW],
+        [b.secondary, 'other', OLD],
+      ],
+    );
+    const released = Date.now();
+    await b.releaseSecondary();
+    const r = await wait;
+    assert.deepEqual(digValues(b.secondary), NEW);
+    assert.ok(r.propagatedMs >= 1_500, `propagated ${r.propagatedMs} ms counts from the switch`);
+    assert.ok(r.ttlWaitMs >= 1_000 && r.ttlWaitMs < 3_000, `TTL wait ${r.ttlWaitMs} ms`);
+    const sec = r.servers.find((x) => x.server === b.secondary)!;
+    assert.ok(sec.answeredAfterMs >= released - s.switchedAt, 'the secondary answered only after release');
+    assert.ok(beats.some((x) => x.phase === 'ttl'));
+  });
+
+  it('heartbeats through @temporalio/activity and honours cancellation inside an activity', async () => {
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (d: unknown) => beats.push(d));
+    const a = acts(); // no injected heartbeat/signal: the activity context supplies them
+    await b.holdSecondary();
+    await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+    const wait = env.run(a.waitForPropagation, { dns: spec(), values: NEW, oldTtl: 1 });
+    await until('a heartbeat', () => beats.length > 0);
+    env.cancel();
+    await assert.rejects(wait, (e: unknown) => e instanceof CancelledFailure);
+    assert.equal((beats[0] as { phase: string }).phase, 'servers');
+  });
+
+  it('a stopped primary is a retryable error, and a retried switch succeeds once it returns', async () => {
+    const a = acts();
+    await b.stopServer('primary');
+    await assert.rejects(a.switchRecord({ dns: spec(), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsUnavailableError);
+      assert.equal(e.nonRetryable, false);
+      assert.match(e.message, new RegExp(b.primary));
+      return true;
+    });
+    // Retry as Temporal's retry policy would (retry while not nonRetryable), with the server back after 1 s.
+    const restart = sleep(1_000).then(() => b.startServer('primary'));
+    let attempts = 0;
+    const t0 = Date.now();
+    for (;;) {
+      attempts++;
+      try {
+        const r = await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+        assert.equal(r.changed, true);
+        break;
+      } catch (e) {
+        if (!(e instanceof ApplicationFailure) || e.nonRetryable || Date.now() - t0 > 15_000) throw e;
+        await sleep(200);
+      }
+    }
+    await restart;
+    assert.ok(attempts > 1, `retried (${attempts} attempts)`);
+    assert.deepEqual(digValues(b.primary), NEW);
+  });
+
+  it('a stopped secondary is polled until it returns with the new values', async () => {
+    const beats: Array<{ phase: string; servers?: ServerView[] }> = [];
+    const a = acts({ heartbeat: (d) => beats.push(d as (typeof beats)[number]) });
+    await b.stopServer('secondary');
+    await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
+    let done = false;
+    const wait = a.waitForPropagation({ dns: spec(), values: NEW, oldTtl: 0, timeoutMs: 20_000 });
+    void wait.then(() => (done = true), () => (done = true));
+    await sleep(1_000);
+    assert.equal(done, false);
+    const sec = beats.at(-1)!.servers!.find((v) => v.server === b.secondary)!;
+    assert.equal(sec.state, 'unreachable');
+    // Restarted from its zone file, the secondary trusts it until the SOA refresh; the primary's NOTIFY brings it up to date.
+    await b.startServer('secondary');
+    await b.notify();
+    const r = await wait;
+    assert.ok(r.propagatedMs >= 1_000);
+    assert.deepEqual(digValues(b.secondary), NEW);
+  });
+
+  it('a wrong TSIG secret is a non-retryable error naming the key and the zone', async () => {
+    const wrong = join(b.dir, 'wrong.key');
+    writeFileSync(wrong, execFileSync('tsig-keygen', ['-a', 'hmac-sha256', b.keyName]));
+    const wrongSecret = /secret "([^"]+)"/.exec(readFileSync(wrong, 'utf8'))![1]!;
+    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: wrong } }), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsAuthError, String(e));
+      assert.equal(e.nonRetryable, true);
+      assert.equal(e.rcode, 'BADSIG');
+      assert.match(e.message, new RegExp(`TSIG key ${b.keyName}`));
+      assert.match(e.message, /zone cutover\.test\./);
+      assert.match(e.message, /install the matching key/);
+      assert.ok(!e.message.includes(wrongSecret) && !String(e.cause).includes(wrongSecret), 'no key material in errors');
+      return true;
+    });
+    assert.deepEqual(digValues(b.primary), OLD);
+  });
+
+  it('an unknown TSIG key and an update sent to a secondary are non-retryable, with what to fix', async () => {
+    const other = join(b.dir, 'other.key');
+    writeFileSync(other, execFileSync('tsig-keygen', ['-a', 'hmac-sha256', 'someone-else']));
+    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: other } }), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsAuthError);
+      assert.equal(e.rcode, 'BADKEY');
+      assert.match(e.message, /someone-else.*BADKEY.*add the key to the server/);
+      return true;
+    });
+    await assert.rejects(acts().switchRecord({ dns: spec({ primary: b.secondary }), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsAuthError);
+      assert.equal(e.rcode, 'REFUSED');
+      assert.equal(e.nonRetryable, true);
+      assert.match(e.message, new RegExp(`zone cutover\\.test\\. on ${b.secondary} REFUSED.*${b.keyName}.*not a secondary`));
+      return true;
+    });
+    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: join(b.dir, 'missing.key') } }), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsConfigError);
+      assert.match(e.message, /missing\.key.*ENOENT/);
+      return true;
+    });
+  });
+
+  it('reads the TSIG key from a Kubernetes Secret reference through the injected reader', async () => {
+    const asked: unknown[] = [];
+    const a = acts({
+      readSecret: async (ref) => {
+        asked.push(ref);
+        return readFileSync(b.keyFile, 'utf8');
+      },
+    });
+    const dns = spec({ tsigKey: { secret: { name: 'dns-tsig', key: 'tsig.key', namespace: 'transit' } } });
+    assert.equal((await a.switchRecord({ dns, from: OLD, to: NEW })).changed, true);
+    assert.deepEqual(asked, [{ name: 'dns-tsig', key: 'tsig.key', namespace: 'transit' }]);
+    await assert.rejects(acts().switchRecord({ dns, from: NEW, to: OLD }), /no Kubernetes secret reader/);
+  });
+
+  it('lowers the TTL ahead of the cutover (waiting out the old one) and restores it afterwards', async () => {
+    const a = acts();
+    const dns = spec({ lowerTtl: 1 });
+    const low = await a.lowerTtl({ dns });
+    assert.equal(low.changed, true);
+    assert.equal(low.previousTtl, 2);
+    assert.ok(low.ttlWaitMs >= 2_000, `waited out the old TTL: ${low.ttlWaitMs} ms`);
+    assert.deepEqual(await a.readRecord({ dns }), { name: b.recordName, type: 'A', values: OLD, ttl: 1 });
+    // The switch keeps the lowered TTL.
+    await a.switchRecord({ dns, from: OLD, to: NEW });
+    assert.equal((await a.readRecord({ dns })).ttl, 1);
+    const back = await a.restoreTtl({ dns });
+    assert.equal(back.changed, true);
+    assert.deepEqual(await a.readRecord({ dns }), { name: b.recordName, type: 'A', values: NEW, ttl: 2 });
+    assert.equal((await a.restoreTtl({ dns })).changed, false, 'restoring again is a no-op');
+  });
+
+  it('derives the authoritative servers from the NS records when none are listed', async () => {
+    const a = acts();
+    // Both NS names (ns1, ns2) point to 127.0.0.1; with port = the primary's port they are one server.
+    const dns = spec({ servers: undefined, port: b.primaryPort });
+    const servers = await authoritativeServers(dns, {
+      tools: { dig: 'dig', nsupdate: 'nsupdate' },
+      queryTimeoutMs: 1_000,
+      pollIntervalMs: 100,
+      heartbeat: () => undefined,
+      sleep,
+      now: Date.now,
+    });
+    assert.deepEqual(servers.map((s) => s.host + ':' + s.port), [b.primary]);
+    await a.switchRecord({ dns, from: OLD, to: NEW });
+    const r = await a.waitForPropagation({ dns, values: NEW, oldTtl: 0, timeoutMs: 20_000 });
+    assert.equal(r.servers.length, 1);
+  });
+
+  it('measures switch → propagated on the two-server zone', async () => {
+    const a = acts({ pollIntervalMs: 10 });
+    const times: number[] = [];
+    let from = OLD;
+    for (let i = 0; i < 5; i++) {
+      const to = i % 2 === 0 ? NEW : OLD;
+      const s = await a.switchRecord({ dns: spec(), from, to });
+      const r = await a.waitForPropagation({ dns: spec(), values: to, oldTtl: 0, switchedAt: s.switchedAt, timeoutMs: 20_000 });
+      times.push(r.propagatedMs);
+      from = to;
+    }
+    const sorted = [...times].sort((x, y) => x - y);
+    const line = `switch→propagated on 2 BIND servers (NOTIFY + IXFR, 10 ms polls): median ${sorted[2]} ms, min ${sorted[0]} ms, max ${sorted[4]} ms (${times.join(', ')})`;
+    console.log(line);
+    assert.ok(sorted[4]! < 5_000, line);
+  });
+});
