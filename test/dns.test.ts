@@ -21,7 +21,7 @@ import {
 
 const OLD = ['192.0.2.10', '192.0.2.11'];
 const NEW = ['198.51.100.20', '198.51.100.21'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 let b: BindZone;
 const spec = (over: Partial<DnsSpec> = {}): DnsSpec => ({

@@ -12,13 +12,13 @@
 // runs `rndc reconfig`. The secondary still gets NOTIFY, asks for the transfer, is refused and keeps serving the
 // old zone - exactly what a slow or lagging secondary looks like to a client. `releaseSecondary()` restores
 // the ACL and sends a fresh NOTIFY (`rndc notify`), so the secondary transfers at once.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, openSync, closeSync, existsSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import net from 'node:net';
 import dgram from 'node:dgram';
 import { promisify } from 'node:util';
+import { freePort as freeTcpPort, spawnProc, waitFor, type Proc } from './procs';
 
 const execFileP = promisify(execFile);
 
@@ -82,42 +82,21 @@ interface ServerState {
   dir: string;
   conf: string;
   logFile: string;
-  proc?: ChildProcess;
-  exited?: Promise<void>;
+  proc?: Proc;
 }
 
-const live = new Set<ChildProcess>();
-function killAll() {
-  for (const p of live) {
-    try {
-      p.kill('SIGKILL');
-    } catch {
-      /* already gone */
-    }
-  }
-}
-// A crashed or killed test must not leave named running.
-process.once('exit', killAll);
+// procs.ts kills its children when this process exits; a test process killed by a signal (a runner's timeout)
+// must not leave named behind either.
+const running = new Set<Proc>();
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.once(sig, () => {
-    killAll();
-    process.kill(process.pid, sig); // then die of the same signal, as without this handler
+    for (const p of running) p.child.kill('SIGKILL');
+    if (process.listenerCount(sig) === 0) process.kill(process.pid, sig); // die of it, as without this handler
   });
 }
 
 function fqdn(name: string): string {
   return name.endsWith('.') ? name : `${name}.`;
-}
-
-async function tcpFree(host: string, port: number): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(undefined));
-    s.listen({ host, port, exclusive: true }, () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
 }
 
 async function udpFree(host: string, port: number): Promise<boolean> {
@@ -131,24 +110,14 @@ async function udpFree(host: string, port: number): Promise<boolean> {
   });
 }
 
-/** A port free for TCP (and UDP) on every given address (named needs both for DNS). */
-async function freePort(hosts: string[], udp: boolean): Promise<number> {
+/** A port free for TCP and UDP (named serves DNS on both). */
+async function freeDnsPort(host: string): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = await tcpFree(hosts[0]!, 0);
-    if (port === undefined) continue;
-    let ok = true;
-    for (const h of hosts) {
-      if ((h !== hosts[0] && (await tcpFree(h, port)) === undefined) || (udp && !(await udpFree(h, port)))) {
-        ok = false;
-        break;
-      }
-    }
-    if (ok) return port;
+    const port = await freeTcpPort(host);
+    if (await udpFree(host, port)) return port;
   }
-  throw new Error(`no free port on ${hosts.join(', ')} after 50 attempts: free some loopback ports`);
+  throw new Error(`no port free for both TCP and UDP on ${host} after 50 attempts: free some loopback ports`);
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startBind(opts: BindOptions = {}): Promise<BindZone> {
   for (const tool of ['/usr/sbin/named', '/usr/sbin/tsig-keygen', '/usr/sbin/rndc', '/usr/bin/nsupdate', '/usr/bin/dig']) {
@@ -179,8 +148,8 @@ export async function startBind(opts: BindOptions = {}): Promise<BindZone> {
     return {
       name,
       addr,
-      port: await freePort([addr], true),
-      ctlPort: await freePort([addr], false),
+      port: await freeDnsPort(addr),
+      ctlPort: await freeTcpPort(addr),
       dir: sdir,
       conf: join(sdir, 'named.conf'),
       logFile: join(sdir, 'named.log'),
@@ -286,36 +255,25 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
 
   const startServer = async (which: BindServer) => {
     const s = state[which];
-    if (s.proc && s.proc.exitCode === null) return;
-    const out = openSync(s.logFile, 'a');
-    // -g: foreground, log to stderr (captured in named.log); -n 1: one worker thread is plenty for a test zone.
-    const proc = spawn('/usr/sbin/named', ['-g', '-4', '-n', '1', '-c', s.conf], { stdio: ['ignore', out, out] });
-    closeSync(out);
-    live.add(proc);
+    if (s.proc && !s.proc.hasExited()) return;
+    // -g: foreground, log to stderr (kept in named.log); -n 1: one worker thread is plenty for a test zone.
+    const proc = spawnProc(`named-${which}`, '/usr/sbin/named', ['-g', '-4', '-n', '1', '-c', s.conf], {
+      logFile: s.logFile,
+      graceMs: 5_000,
+    });
     s.proc = proc;
-    s.exited = new Promise((resolve) => proc.once('exit', () => {
-      live.delete(proc);
-      resolve();
-    }));
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (proc.exitCode !== null) break;
-      if ((await serial(which)) !== undefined) return;
-      await sleep(100);
-    }
-    throw new Error(`named (${which}) did not come up on ${s.addr}:${s.port} within 20 s:\n${tail(s.logFile, 30)}`);
+    running.add(proc);
+    void proc.exited.then(() => running.delete(proc));
+    await waitFor(`named (${which}) to serve ${zone} on ${s.addr}:${s.port}`, () => serial(which), {
+      timeoutMs: 20_000,
+      check: () => {
+        if (proc.hasExited()) throw new Error(`named (${which}) exited at start:\n${proc.tail(30)}`);
+      },
+    });
   };
 
   const stopServer = async (which: BindServer) => {
-    const s = state[which];
-    const p = s.proc;
-    if (!p || p.exitCode !== null || p.signalCode !== null) return;
-    p.kill('SIGTERM');
-    const killed = await Promise.race([s.exited!.then(() => true), sleep(5_000).then(() => false)]);
-    if (!killed) {
-      p.kill('SIGKILL');
-      await s.exited;
-    }
+    await state[which].proc?.stop();
   };
 
   const zoneObj: BindZone = {
@@ -355,7 +313,7 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
       await rndc('primary', 'notify', zone);
     },
     serial,
-    log: (which, lines = 40) => tail(state[which].logFile, lines),
+    log: (which, lines = 40) => state[which].proc?.tail(lines) ?? tail(state[which].logFile, lines),
     async stop() {
       await Promise.all([stopServer('primary'), stopServer('secondary')]);
       rmSync(dir, { recursive: true, force: true });
