@@ -1,0 +1,669 @@
+// A simulated DB server. It follows Plan like the real maintenance loop: creates shard copies planned on it,
+// takes over leadership when it becomes Plan leader, resigns when Plan marks it "_<id>" (stops accepting writes,
+// finishes in-flight ones, then reports "_<id>" in Current), synchronises a copy from the leader when it is a
+// planned follower (initial copy at the modelled bandwidth while the leader forwards new writes, then a final
+// handshake after which the leader lists it in Current), and drops copies no longer planned on it. As leader it
+// replicates every write synchronously to its in-sync (and syncing) followers before acknowledging, drops a
+// follower that fails (persisting Current first), and refuses writes when fewer than writeConcern copies are
+// in sync. Documents live in memory per shard per server, so a lost copy is really lost.
+import { randomUUID } from 'node:crypto';
+import { ClusterMember, type MemberOptions } from './member.js';
+import { Link } from './bandwidth.js';
+import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
+import { asArray, asDict } from './cluster-state.js';
+import { docHash } from './hash.js';
+import { splitPath } from './store.js';
+
+export interface DBServerOptions extends MemberOptions {
+  /** Modelled bandwidth per direction (bytes/s); Infinity = unbounded. */
+  bandwidth: number;
+  /** Modelled bytes per document when the collection does not say (Plan attribute simBytesPerDocument). */
+  defaultBytesPerDocument: number;
+}
+
+export interface Doc {
+  _key: string;
+  _rev: string;
+  [k: string]: unknown;
+}
+
+interface SyncSession {
+  id: string;
+  follower: string;
+  docs: Doc[];
+  bpd: number;
+}
+
+type WriteOp = { t: 'insert'; key: string; body: Record<string, unknown> } | { t: 'remove'; key: string };
+type ReplOp = { t: 'put'; doc: Doc } | { t: 'del'; key: string; rev: string };
+
+export class ShardCopy {
+  docs = new Map<string, Doc>();
+  tomb = new Map<string, string>();
+  h1 = 0;
+  h2 = 0;
+  role: 'leader' | 'resigned' | 'follower' = 'follower';
+  /** Follower: the leader whose replication it accepts. */
+  leader?: string;
+  inSyncWith?: string;
+  syncedAt = 0;
+  syncing = false;
+  retryAt = 0;
+  followers = new Set<string>();
+  sessions = new Map<string, SyncSession>();
+  inflight = 0;
+  idle: (() => void)[] = [];
+  wantGen = 0;
+  doneGen = 0;
+  writing = false;
+  genWaiters: { g: number; resolve: () => void }[] = [];
+  currentWritten = '';
+  bytesCopied = 0;
+  bytesTotal = 0;
+
+  constructor(
+    readonly db: string,
+    readonly cid: string,
+    readonly shard: string,
+  ) {}
+
+  private hashDoc(key: string, rev: string): void {
+    const [a, b] = docHash(key, rev);
+    this.h1 = (this.h1 ^ a) >>> 0;
+    this.h2 = (this.h2 ^ b) >>> 0;
+  }
+
+  /** Applies a document version if it is newer than what this copy has (replication may reorder). */
+  put(doc: Doc): boolean {
+    const cur = this.docs.get(doc._key)?._rev ?? this.tomb.get(doc._key);
+    if (cur !== undefined && Number(cur) >= Number(doc._rev)) return false;
+    const old = this.docs.get(doc._key);
+    if (old) this.hashDoc(old._key, old._rev);
+    this.docs.set(doc._key, doc);
+    this.tomb.delete(doc._key);
+    this.hashDoc(doc._key, doc._rev);
+    return true;
+  }
+
+  del(key: string, rev: string): boolean {
+    const cur = this.docs.get(key)?._rev ?? this.tomb.get(key);
+    if (cur !== undefined && Number(cur) >= Number(rev)) return false;
+    const old = this.docs.get(key);
+    if (old) {
+      this.hashDoc(old._key, old._rev);
+      this.docs.delete(key);
+    }
+    this.tomb.set(key, rev);
+    return true;
+  }
+
+  waitIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((r) => this.idle.push(r));
+  }
+}
+
+export class DBServer extends ClusterMember {
+  readonly copies = new Map<string, ShardCopy>();
+  readonly sendLink: Link;
+  readonly recvLink: Link;
+  private lastRev = 0;
+  private dirty: Set<string> | 'all' = 'all';
+  private maintaining = false;
+  private maintainAgain = false;
+
+  constructor(private dbo: DBServerOptions) {
+    super(dbo, 'PRIMARY');
+    this.sendLink = new Link(dbo.bandwidth);
+    this.recvLink = new Link(dbo.bandwidth);
+    const s = this.server;
+    s.on('POST', /^\/_api\/document\/([^/]+)$/, (r) => this.insertHandler(r));
+    s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.readHandler(r));
+    s.on('DELETE', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.removeHandler(r, [r.params[1]]));
+    s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) => this.removeHandler(r, asArray(r.body).map((k) => (typeof k === 'string' ? k : String((k as { _key?: string })?._key)))));
+    s.on('GET', /^\/_api\/collection\/([^/]+)\/count$/, (r) => this.countHandler(r));
+    s.on('GET', /^\/_api\/collection\/([^/]+)\/figures$/, (r) => this.countHandler(r));
+    s.on('POST', '/_api/replication/sim/apply', (r) => this.applyHandler(r));
+    s.on('POST', '/_api/replication/sim/startSync', (r) => this.startSyncHandler(r));
+    s.on('POST', '/_api/replication/sim/chunk', (r) => this.chunkHandler(r));
+    s.on('POST', '/_api/replication/sim/finishSync', (r) => this.finishSyncHandler(r));
+  }
+
+  protected async onJoined(): Promise<void> {
+    this.cache.onChange((paths) => this.markDirty(paths));
+    this.lc.interval(5000, () => this.markDirty('all'));
+    this.lc.interval(60_000, () => this.pruneTombstones());
+    this.markDirty('all');
+  }
+
+  protected override onStopping(): void {
+    this.sendLink.reset();
+    this.recvLink.reset();
+  }
+
+  private nextRev(): string {
+    this.lastRev = Math.max(this.lastRev + 1, Date.now() * 1000);
+    return String(this.lastRev);
+  }
+
+  private seeRev(rev: string): void {
+    const n = Number(rev);
+    if (n > this.lastRev) this.lastRev = n;
+  }
+
+  // ------------------------------------------------------------------ maintenance
+
+  private markDirty(paths: string[] | 'all'): void {
+    if (paths === 'all') this.dirty = 'all';
+    else if (this.dirty !== 'all') {
+      for (const p of paths) {
+        const parts = splitPath(p);
+        if (parts[0] !== 'arango' || parts.length < 2) {
+          this.dirty = 'all';
+          break;
+        }
+        if ((parts[1] === 'Plan' || parts[1] === 'Current') && parts[2] === 'Collections') {
+          if (parts.length >= 5) this.dirty.add(`${parts[3]}/${parts[4]}`);
+          else {
+            this.dirty = 'all';
+            break;
+          }
+        } else if (parts[1] === 'Plan' && parts[2] === 'Databases') this.dirty.add('#databases');
+        else if (parts.length === 2 && (parts[1] === 'Plan' || parts[1] === 'Current')) {
+          this.dirty = 'all';
+          break;
+        }
+      }
+    }
+    void this.maintain();
+  }
+
+  private async maintain(): Promise<void> {
+    if (this.maintaining) {
+      this.maintainAgain = true;
+      return;
+    }
+    this.maintaining = true;
+    try {
+      do {
+        this.maintainAgain = false;
+        const dirty = this.dirty;
+        this.dirty = new Set();
+        if (dirty !== 'all' && dirty.size === 0) continue;
+        await this.reportDatabases();
+        this.maintainShards(dirty);
+        await new Promise((r) => setImmediate(r));
+      } while (this.maintainAgain && !this.lc.stopped);
+    } catch (e) {
+      if (!this.lc.stopped) this.log.warn(`maintenance: ${(e as Error).message}`);
+    } finally {
+      this.maintaining = false;
+    }
+  }
+
+  private async reportDatabases(): Promise<void> {
+    const dbs = Object.keys(asDict(this.cache.get('/arango/Plan/Databases')));
+    const ops: Record<string, unknown> = {};
+    for (const db of dbs) {
+      if (this.cache.get(`/arango/Current/Databases/${db}/${this.id}`) === undefined) {
+        ops[`/arango/Current/Databases/${db}/${this.id}`] = { name: db, id: String(asDict(this.cache.get(`/arango/Plan/Databases/${db}`)).id ?? db), error: false, errorNum: 0, errorMessage: '' };
+      }
+    }
+    if (Object.keys(ops).length) {
+      ops['/arango/Current/Version'] = { op: 'increment' };
+      await this.agency.write([[ops]], 10_000).catch(() => undefined);
+    }
+  }
+
+  private maintainShards(dirty: Set<string> | 'all'): void {
+    const v = this.view();
+    const me = this.id;
+    const visit = (db: string, cid: string, shards: Record<string, unknown>, seen?: Set<string>): void => {
+      for (const [shard, raw] of Object.entries(shards)) {
+        seen?.add(shard);
+        const plan = asArray(raw);
+        const mine = plan.includes(me) || plan.includes(`_${me}`);
+        let copy = this.copies.get(shard);
+        if (!mine) {
+          if (copy) this.dropCopy(copy, 'no longer in Plan');
+          continue;
+        }
+        if (!copy) {
+          copy = new ShardCopy(db, cid, shard);
+          this.copies.set(shard, copy);
+        }
+        this.maintainCopy(copy, plan);
+      }
+    };
+    if (dirty === 'all') {
+      const seen = new Set<string>();
+      for (const db of v.planDatabases()) {
+        for (const [cid, coll] of Object.entries(v.planCollections(db))) visit(db, cid, asDict(coll.shards), seen);
+      }
+      for (const c of [...this.copies.values()]) if (!seen.has(c.shard)) this.dropCopy(c, 'collection dropped');
+      return;
+    }
+    for (const key of dirty) {
+      if (key === '#databases') continue;
+      const [db, cid] = key.split('/');
+      const coll = v.collection(db, cid);
+      if (!coll) {
+        for (const c of [...this.copies.values()]) if (c.db === db && c.cid === cid) this.dropCopy(c, 'collection dropped');
+        continue;
+      }
+      visit(db, cid, asDict(coll.shards));
+    }
+  }
+
+  private maintainCopy(copy: ShardCopy, plan: string[]): void {
+    const me = this.id;
+    if (plan[0] === me) {
+      if (copy.role !== 'leader') this.takeOver(copy);
+      let changed = false;
+      for (const f of [...copy.followers]) if (!plan.includes(f)) (copy.followers.delete(f), (changed = true));
+      for (const f of [...copy.sessions.keys()]) if (!plan.includes(f)) copy.sessions.delete(f);
+      const cur = JSON.stringify(asArray(asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers));
+      if (changed || !copy.currentWritten || (!copy.writing && cur !== copy.currentWritten)) void this.writeCurrent(copy);
+      return;
+    }
+    if (plan[0] === `_${me}`) {
+      if (copy.role === 'leader') void this.resign(copy);
+      return;
+    }
+    // A planned follower.
+    if (copy.role !== 'follower') {
+      copy.role = 'follower';
+      copy.followers.clear();
+      copy.sessions.clear();
+      copy.inSyncWith = undefined;
+      copy.currentWritten = '';
+    }
+    const leader = plan[0];
+    if (leader.startsWith('_') || copy.syncing || Date.now() < copy.retryAt) return;
+    const cur = asArray(asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers);
+    if (cur[0] !== leader) return; // the planned leader has not taken over yet
+    const dropped = copy.inSyncWith === leader && !cur.includes(me) && Date.now() - copy.syncedAt > 3000;
+    if (copy.inSyncWith !== leader || dropped) void this.syncShard(copy, leader);
+  }
+
+  private takeOver(copy: ShardCopy): void {
+    this.log.info(`taking over leadership of ${copy.shard}`);
+    copy.role = 'leader';
+    copy.leader = undefined;
+    copy.inSyncWith = undefined;
+    copy.followers.clear();
+    copy.sessions.clear();
+    for (const d of copy.docs.values()) this.seeRev(d._rev);
+    for (const r of copy.tomb.values()) this.seeRev(r);
+    void this.writeCurrent(copy);
+  }
+
+  private async resign(copy: ShardCopy): Promise<void> {
+    this.log.info(`resigning leadership of ${copy.shard}`);
+    copy.role = 'resigned';
+    copy.sessions.clear();
+    await copy.waitIdle();
+    await this.writeCurrent(copy);
+  }
+
+  private dropCopy(copy: ShardCopy, why: string): void {
+    this.log.info(`dropping copy of ${copy.shard} (${why}; ${copy.docs.size} documents)`);
+    copy.role = 'follower';
+    copy.leader = undefined;
+    this.copies.delete(copy.shard);
+    for (const g of copy.genWaiters) g.resolve();
+    copy.genWaiters = [];
+  }
+
+  private pruneTombstones(): void {
+    const cutoff = (Date.now() - 300_000) * 1000;
+    for (const c of this.copies.values()) for (const [k, r] of c.tomb) if (Number(r) < cutoff) c.tomb.delete(k);
+  }
+
+  /**
+   * Persists this leader's view of the shard into Current (servers, failoverCandidates) and resolves once a write
+   * covering the state at call time has been committed. Writes are coalesced per shard and carry the Plan entry
+   * they were computed from as precondition.
+   */
+  private writeCurrent(copy: ShardCopy): Promise<void> {
+    copy.wantGen += 1;
+    const g = copy.wantGen;
+    const p = new Promise<void>((resolve) => copy.genWaiters.push({ g, resolve }));
+    if (!copy.writing) void this.currentWriter(copy);
+    return p;
+  }
+
+  private async currentWriter(copy: ShardCopy): Promise<void> {
+    copy.writing = true;
+    try {
+      while (copy.doneGen < copy.wantGen && !this.lc.stopped && this.copies.get(copy.shard) === copy) {
+        const g = copy.wantGen;
+        if (copy.role === 'follower') {
+          copy.doneGen = g;
+          break;
+        }
+        const planPath = `/arango/Plan/Collections/${copy.db}/${copy.cid}/shards/${copy.shard}`;
+        const plan = asArray(this.cache.get(planPath));
+        const me = copy.role === 'resigned' ? `_${this.id}` : this.id;
+        const followers = [...copy.followers].sort((a, b) => (plan.indexOf(a) + 1 || 1e9) - (plan.indexOf(b) + 1 || 1e9));
+        const value = {
+          servers: [me, ...followers],
+          failoverCandidates: [this.id, ...followers],
+          indexes: [],
+          error: false,
+          errorNum: 0,
+          errorMessage: '',
+        };
+        const idx = this.cache.index;
+        try {
+          const r = await this.agency.write(
+            [[{ [`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`]: value, '/arango/Current/Version': { op: 'increment' } }, { [planPath]: { old: plan } }]],
+            15_000,
+          );
+          if (r.ok) {
+            copy.doneGen = g;
+            copy.currentWritten = JSON.stringify(value.servers);
+          } else {
+            await this.cache.waitIndex(idx + 1, 1000).catch(() => undefined);
+          }
+        } catch {
+          await this.lc.sleep(200).catch(() => undefined);
+        }
+      }
+    } finally {
+      copy.writing = false;
+      const done = copy.genWaiters.filter((w) => w.g <= copy.doneGen || this.copies.get(copy.shard) !== copy || this.lc.stopped);
+      copy.genWaiters = copy.genWaiters.filter((w) => !done.includes(w));
+      for (const w of done) w.resolve();
+      if (copy.genWaiters.length && !this.lc.stopped && this.copies.get(copy.shard) === copy) void this.currentWriter(copy);
+    }
+  }
+
+  // ------------------------------------------------------------------ documents (leader side)
+
+  private copyFor(req: SimRequest): ShardCopy {
+    const copy = this.copies.get(req.params[0]);
+    if (!copy) fail(404, 1203, `collection or view not found: ${req.params[0]}`);
+    return copy;
+  }
+
+  private assertLeader(copy: ShardCopy): void {
+    if (copy.role === 'resigned') fail(503, 1491, 'a (former) shard leader refuses to perform an operation, because it has resigned in the meantime');
+    if (copy.role !== 'leader') fail(503, 1496, 'not a leader');
+  }
+
+  private writeConcern(copy: ShardCopy): number {
+    const c = asDict(this.cache.get(`/arango/Plan/Collections/${copy.db}/${copy.cid}`));
+    return typeof c.writeConcern === 'number' ? c.writeConcern : 1;
+  }
+
+  private bytesPerDoc(copy: ShardCopy): number {
+    const c = asDict(this.cache.get(`/arango/Plan/Collections/${copy.db}/${copy.cid}`));
+    return typeof c.simBytesPerDocument === 'number' ? c.simBytesPerDocument : this.dbo.defaultBytesPerDocument;
+  }
+
+  private async leaderWrite(copy: ShardCopy, ops: WriteOp[]): Promise<unknown[]> {
+    this.assertLeader(copy);
+    const wc = this.writeConcern(copy);
+    if (1 + copy.followers.size < wc) {
+      fail(403, 1429, `write concern not fulfilled: ${1 + copy.followers.size} in-sync copies of ${copy.shard}, writeConcern ${wc}`);
+    }
+    const results: unknown[] = [];
+    const repl: ReplOp[] = [];
+    for (const op of ops) {
+      if (op.t === 'insert') {
+        if (copy.docs.has(op.key)) {
+          results.push({ error: true, errorNum: 1210, code: 409, errorMessage: `unique constraint violated - in index primary of type primary over '_key'; conflicting key: ${op.key}` });
+          continue;
+        }
+        const doc: Doc = { ...op.body, _key: op.key, _rev: this.nextRev() };
+        copy.put(doc);
+        repl.push({ t: 'put', doc });
+        results.push({ _key: op.key, _rev: doc._rev });
+      } else {
+        const old = copy.docs.get(op.key);
+        if (!old) {
+          results.push({ error: true, errorNum: 1202, code: 404, errorMessage: 'document not found' });
+          continue;
+        }
+        const rev = this.nextRev();
+        copy.del(op.key, rev);
+        repl.push({ t: 'del', key: op.key, rev });
+        results.push({ _key: op.key, _rev: old._rev });
+      }
+    }
+    if (repl.length) {
+      copy.inflight += 1;
+      try {
+        await this.replicate(copy, repl);
+      } finally {
+        copy.inflight -= 1;
+        if (copy.inflight === 0) for (const f of copy.idle.splice(0)) f();
+      }
+    }
+    return results;
+  }
+
+  private async replicate(copy: ShardCopy, ops: ReplOp[]): Promise<void> {
+    const targets = [...new Set([...copy.followers, ...copy.sessions.keys()])];
+    if (targets.length === 0) return;
+    const v = this.view();
+    await Promise.all(
+      targets.map(async (f) => {
+        const ep = v.endpointOf(f);
+        let good = false;
+        if (ep) {
+          try {
+            const q = new URLSearchParams({ shard: copy.shard, leader: this.id });
+            const r = await this.http.request(ep, `/_db/${encodeURIComponent(copy.db)}/_api/replication/sim/apply?${q}`, { body: { ops }, timeoutMs: 3000 });
+            good = r.status === 200;
+          } catch {
+            good = false;
+          }
+        }
+        if (!good) await this.dropFollower(copy, f);
+      }),
+    );
+  }
+
+  private async dropFollower(copy: ShardCopy, f: string): Promise<void> {
+    copy.sessions.delete(f);
+    if (!copy.followers.has(f)) return;
+    copy.followers.delete(f);
+    this.log.info(`dropping follower ${f} of ${copy.shard}: replication failed`);
+    await this.writeCurrent(copy);
+  }
+
+  private async insertHandler(req: SimRequest): Promise<SimResponse> {
+    const copy = this.copyFor(req);
+    const many = Array.isArray(req.body);
+    const docs = (many ? req.body : [req.body]) as Record<string, unknown>[];
+    const ops: WriteOp[] = docs.map((d) => ({ t: 'insert', key: String(d?._key ?? ''), body: stripSystem(d) }));
+    if (ops.some((o) => !o.key)) return arangoError(400, 1226, 'missing document key');
+    const results = await this.leaderWrite(copy, ops);
+    if (many) return ok(results, 202);
+    const r = results[0] as { error?: boolean; code?: number; errorNum?: number; errorMessage?: string };
+    return r.error ? arangoError(r.code ?? 500, r.errorNum ?? 4, r.errorMessage ?? 'error') : ok(r, 202);
+  }
+
+  private async removeHandler(req: SimRequest, keys: string[]): Promise<SimResponse> {
+    const copy = this.copyFor(req);
+    const results = await this.leaderWrite(copy, keys.map((key) => ({ t: 'remove', key })));
+    if (req.params.length > 1) {
+      const r = results[0] as { error?: boolean; code?: number; errorNum?: number; errorMessage?: string };
+      return r.error ? arangoError(r.code ?? 500, r.errorNum ?? 4, r.errorMessage ?? 'error') : ok(r, 202);
+    }
+    return ok(results, 202);
+  }
+
+  private readHandler(req: SimRequest): SimResponse {
+    const copy = this.copyFor(req);
+    this.assertLeader(copy);
+    const doc = copy.docs.get(req.params[1]);
+    if (!doc) return arangoError(404, 1202, 'document not found');
+    return { status: 200, body: doc, headers: { etag: `"${doc._rev}"` } };
+  }
+
+  private countHandler(req: SimRequest): SimResponse {
+    const copy = this.copyFor(req);
+    const count = copy.docs.size;
+    return ok({ error: false, code: 200, count, figures: { documentsSize: count * this.bytesPerDoc(copy) }, role: copy.role, inSyncWith: copy.inSyncWith ?? null });
+  }
+
+  // ------------------------------------------------------------------ replication (follower side)
+
+  private applyHandler(req: SimRequest): SimResponse {
+    const shard = req.query.get('shard') ?? '';
+    const leader = req.query.get('leader') ?? '';
+    const copy = this.copies.get(shard);
+    if (!copy || copy.role !== 'follower' || copy.leader !== leader) {
+      return arangoError(406, 1490, `a shard follower refuses to perform an operation: ${shard} does not follow ${leader}`);
+    }
+    for (const op of asArray((req.body as { ops?: unknown })?.ops) as unknown as ReplOp[]) {
+      if (op.t === 'put') {
+        copy.put(op.doc);
+        this.seeRev(op.doc._rev);
+      } else {
+        copy.del(op.key, op.rev);
+        this.seeRev(op.rev);
+      }
+    }
+    return ok({ error: false });
+  }
+
+  private chunkDocs(bpd: number): number {
+    const bw = this.dbo.bandwidth;
+    return Number.isFinite(bw) && bw > 0 ? Math.max(1, Math.min(5000, Math.floor((bw * 0.25) / bpd))) : 5000;
+  }
+
+  private async syncShard(copy: ShardCopy, leader: string): Promise<void> {
+    copy.syncing = true;
+    copy.leader = leader;
+    copy.inSyncWith = undefined;
+    const flow = `${copy.shard}:${leader}>${this.id}`;
+    const started = Date.now();
+    try {
+      const ep = this.view().endpointOf(leader);
+      if (!ep) throw new Error(`no endpoint for leader ${leader}`);
+      const base = `/_db/${encodeURIComponent(copy.db)}/_api/replication/sim`;
+      const have = copy.docs.size > 0 ? [...copy.docs.values()].map((d) => [d._key, d._rev]) : undefined;
+      const r = await this.http.request(ep, `${base}/startSync`, {
+        body: { shard: copy.shard, follower: this.id, count: copy.docs.size, have },
+        timeoutMs: 30_000,
+      });
+      if (r.status !== 200) throw new Error(`startSync: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+      const s = r.body as { syncId: string; total: number; bpd: number; chunkDocs: number; deleteKeys: [string, string][] };
+      copy.bytesTotal = s.total * s.bpd;
+      copy.bytesCopied = 0;
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < s.total) {
+          const offset = next;
+          const n = Math.min(s.chunkDocs, s.total - offset);
+          next += n;
+          const [res] = await Promise.all([
+            this.http.request(ep, `${base}/chunk`, { body: { shard: copy.shard, syncId: s.syncId, follower: this.id, offset, limit: n }, timeoutMs: 600_000 }),
+            this.recvLink.transfer(flow, n * s.bpd),
+          ]);
+          if (res.status !== 200) throw new Error(`chunk: HTTP ${res.status}`);
+          if (copy.leader !== leader || this.copies.get(copy.shard) !== copy) throw new Error('sync abandoned');
+          for (const d of asArray((res.body as { docs?: unknown }).docs) as unknown as Doc[]) {
+            copy.put(d);
+            this.seeRev(d._rev);
+          }
+          copy.bytesCopied += n * s.bpd;
+        }
+      };
+      await Promise.all([worker(), worker()]);
+      for (const [k, rev] of s.deleteKeys) {
+        if (copy.docs.get(k)?._rev === rev) copy.del(k, String(Number(rev) + 1));
+      }
+      const f = await this.http.request(ep, `${base}/finishSync`, { body: { shard: copy.shard, syncId: s.syncId, follower: this.id }, timeoutMs: 30_000 });
+      if (f.status !== 200) throw new Error(`finishSync: HTTP ${f.status} ${JSON.stringify(f.body)}`);
+      copy.inSyncWith = leader;
+      copy.syncedAt = Date.now();
+      this.log.info(`${copy.shard} in sync with ${leader} (${s.total} documents copied in ${Date.now() - started} ms)`);
+    } catch (e) {
+      if (!this.lc.stopped) {
+        this.log.debug(`sync of ${copy.shard} from ${leader} failed: ${(e as Error).message}`);
+        copy.retryAt = Date.now() + 1000;
+        this.lc.timeout(1100, () => this.markDirty([`/arango/Plan/Collections/${copy.db}/${copy.cid}`]));
+      }
+    } finally {
+      copy.syncing = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ replication (leader side)
+
+  private leaderCopy(req: SimRequest): ShardCopy {
+    const shard = String((req.body as { shard?: string })?.shard ?? '');
+    const copy = this.copies.get(shard);
+    if (!copy) fail(404, 1203, `collection or view not found: ${shard}`);
+    if (copy.role !== 'leader') fail(503, 1496, `not a leader for ${shard}`);
+    return copy;
+  }
+
+  private async startSyncHandler(req: SimRequest): Promise<SimResponse> {
+    let copy = this.leaderCopy(req);
+    const b = req.body as { follower: string; have?: [string, string][] };
+    if (copy.followers.has(b.follower)) {
+      copy.followers.delete(b.follower);
+      await this.writeCurrent(copy);
+      copy = this.leaderCopy(req);
+    }
+    let docs: Doc[];
+    const deleteKeys: [string, string][] = [];
+    if (b.have) {
+      const have = new Map(b.have);
+      docs = [];
+      for (const d of copy.docs.values()) if (have.get(d._key) !== d._rev) docs.push(d);
+      for (const [k, r] of have) if (!copy.docs.has(k)) deleteKeys.push([k, r]);
+    } else {
+      docs = [...copy.docs.values()];
+    }
+    const bpd = this.bytesPerDoc(copy);
+    const session: SyncSession = { id: randomUUID(), follower: b.follower, docs, bpd };
+    copy.sessions.set(b.follower, session); // from here on every write is forwarded to the follower too
+    return ok({ syncId: session.id, total: docs.length, bpd, chunkDocs: this.chunkDocs(bpd), deleteKeys });
+  }
+
+  private session(copy: ShardCopy, req: SimRequest): SyncSession {
+    const b = req.body as { follower: string; syncId: string };
+    const s = copy.sessions.get(b.follower);
+    if (!s || s.id !== b.syncId) fail(410, 1404, 'sync session gone (leader change or follower dropped)');
+    return s;
+  }
+
+  private async chunkHandler(req: SimRequest): Promise<SimResponse> {
+    const copy = this.leaderCopy(req);
+    const s = this.session(copy, req);
+    const b = req.body as { offset: number; limit: number };
+    const docs = s.docs.slice(b.offset, b.offset + b.limit);
+    await this.sendLink.transfer(`${copy.shard}:${this.id}>${s.follower}`, docs.length * s.bpd);
+    this.session(this.leaderCopy(req), req);
+    return ok({ docs });
+  }
+
+  private async finishSyncHandler(req: SimRequest): Promise<SimResponse> {
+    const copy = this.leaderCopy(req);
+    const s = this.session(copy, req);
+    copy.sessions.delete(s.follower);
+    copy.followers.add(s.follower);
+    await this.writeCurrent(copy);
+    if (!copy.followers.has(s.follower) || copy.role !== 'leader') return arangoError(412, 1404, 'follower was dropped while finishing');
+    return ok({ error: false });
+  }
+
+  /** Documents of a local shard copy (for tests and verification tools). */
+  shardDocuments(shard: string): Doc[] {
+    return [...(this.copies.get(shard)?.docs.values() ?? [])];
+  }
+}
+
+function stripSystem(d: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d ?? {})) if (k !== '_key' && k !== '_rev' && k !== '_id') out[k] = v;
+  return out;
+}
+
