@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { startBind, type BindZone } from './harness/bind';
+import { applyObjects, startClusters, WORKER_USER, type Clusters } from './harness/kube';
 import {
   authoritativeServers,
   createDnsActivities,
@@ -14,7 +16,9 @@ import {
   DnsConfigError,
   DnsConflictError,
   DnsUnavailableError,
+  endpointObjectName,
   type DnsActivityDeps,
+  type DnsEndpointSpec,
   type DnsSpec,
   type ServerView,
 } from '../src/activities/dns';
@@ -245,6 +249,18 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     });
   });
 
+  it('a malformed key is a config error that does not echo the key material', async () => {
+    const bad = join(b.dir, 'bad.key');
+    writeFileSync(bad, `key "${b.keyName}" { algorithm hmac-sha256; secret "c2VjcmV0!!notbase64"; };\n`);
+    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: bad } }), from: OLD, to: NEW }), (e: unknown) => {
+      assert.ok(e instanceof DnsConfigError, String(e));
+      assert.equal(e.nonRetryable, true);
+      assert.ok(!`${e.message} ${String(e.cause)}`.includes('c2VjcmV0'), e.message);
+      assert.match(e.message, /\[secret\]/);
+      return true;
+    });
+  });
+
   it('reads the TSIG key from a Kubernetes Secret reference through the injected reader', async () => {
     const asked: unknown[] = [];
     const a = acts({
@@ -309,5 +325,135 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     const line = `switch→propagated on 2 BIND servers (NOTIFY + IXFR, 10 ms polls): median ${sorted[2]} ms, min ${sorted[0]} ms, max ${sorted[4]} ms (${times.join(', ')})`;
     console.log(line);
     assert.ok(sorted[4]! < 5_000, line);
+  });
+
+  describe('external-dns provider and Secret references, on real Kubernetes API servers', () => {
+    let clusters: Clusters;
+    const NS = 'transit-dns';
+    const kubeConfig = () => {
+      const kc = new KubeConfig();
+      kc.loadFromFile(clusters.kubeconfigPath);
+      return kc;
+    };
+    // The worker (context "eu": user transit-worker) may touch DNSEndpoints and read Secrets in NS only.
+    const rbac: KubernetesObject[] = [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'Role',
+        metadata: { name: 'transit-dns', namespace: NS },
+        rules: [
+          { apiGroups: ['externaldns.k8s.io'], resources: ['dnsendpoints'], verbs: ['get', 'create', 'update'] },
+          { apiGroups: [''], resources: ['secrets'], verbs: ['get'] },
+        ],
+      } as KubernetesObject,
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'RoleBinding',
+        metadata: { name: 'transit-dns', namespace: NS },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'transit-dns' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: WORKER_USER }],
+      } as KubernetesObject,
+    ];
+    const xspec = (over: Partial<DnsSpec> = {}): DnsSpec =>
+      spec({ provider: 'external-dns', externalDns: { context: 'eu', namespace: NS }, tsigKey: undefined, ...over });
+    const admin = () => KubernetesObjectApi.makeApiClient(clusters.eu.kubeConfig('admin'));
+    const endpointsNow = async (dns: DnsSpec) =>
+      (
+        await admin().read<KubernetesObject & { spec: { endpoints: DnsEndpointSpec[] } }>({
+          apiVersion: 'externaldns.k8s.io/v1alpha1',
+          kind: 'DNSEndpoint',
+          metadata: { name: endpointObjectName(dns), namespace: NS },
+        })
+      ).spec.endpoints;
+
+    before(async () => {
+      clusters = await startClusters({ controllers: false, kcm: false, manifests: rbac });
+    });
+    after(async () => {
+      await clusters?.stop();
+    });
+
+    it('creates, switches, no-ops on retry and restores a DNSEndpoint as the worker', async () => {
+      const a = acts({ kubeConfig });
+      const dns = xspec();
+      assert.deepEqual((await a.readRecord({ dns })).values, []);
+      assert.equal((await a.switchRecord({ dns, from: [], to: OLD })).changed, true);
+      assert.deepEqual(await a.readRecord({ dns }), { name: b.recordName, type: 'A', values: OLD, ttl: 2 });
+      assert.equal((await a.switchRecord({ dns, from: OLD, to: NEW })).changed, true);
+      assert.equal((await a.switchRecord({ dns, from: OLD, to: NEW })).changed, false, 'a retry is a no-op');
+      assert.deepEqual(await endpointsNow(dns), [
+        { dnsName: b.recordName.slice(0, -1), recordType: 'A', targets: NEW, recordTTL: 2 },
+      ]);
+      assert.equal((await a.restoreRecord({ dns, from: NEW, to: OLD })).changed, true);
+      assert.deepEqual((await a.readRecord({ dns })).values, OLD);
+    });
+
+    it('reports a change made behind its back as a conflict and keeps other endpoints', async () => {
+      const a = acts({ kubeConfig });
+      const dns = xspec({ externalDns: { context: 'eu', namespace: NS, name: 'conflict' } });
+      await a.switchRecord({ dns, from: [], to: OLD });
+      const other: DnsEndpointSpec = { dnsName: 'other.cutover.test', recordType: 'A', targets: ['192.0.2.99'] };
+      const obj = await admin().read<KubernetesObject & { spec: { endpoints: DnsEndpointSpec[] } }>({
+        apiVersion: 'externaldns.k8s.io/v1alpha1',
+        kind: 'DNSEndpoint',
+        metadata: { name: 'conflict', namespace: NS },
+      });
+      obj.spec.endpoints = [{ ...obj.spec.endpoints[0]!, targets: ['203.0.113.66'] }, other];
+      await admin().replace(obj);
+      await assert.rejects(a.switchRecord({ dns, from: OLD, to: NEW }), (e: unknown) => {
+        assert.ok(e instanceof DnsConflictError);
+        assert.match(e.message, /DNSEndpoint transit-dns\/conflict in context eu.*found \[203\.0\.113\.66\]/);
+        return true;
+      });
+      const eps = await endpointsNow(dns);
+      assert.deepEqual(eps.map((x) => x.targets), [['203.0.113.66'], ['192.0.2.99']], 'nothing overwritten');
+      // Set back by its owner, the switch goes through and leaves the other endpoint alone.
+      await a.switchRecord({ dns, from: ['203.0.113.66'], to: NEW });
+      assert.deepEqual((await endpointsNow(dns)).find((x) => x.dnsName === 'other.cutover.test'), other);
+    });
+
+    it('a namespace the worker may not write is a non-retryable error naming context and namespace', async () => {
+      await assert.rejects(acts({ kubeConfig }).switchRecord({ dns: xspec({ externalDns: { context: 'eu', namespace: 'default' } }), from: [], to: OLD }), (e: unknown) => {
+        assert.ok(e instanceof DnsAuthError, String(e));
+        assert.equal(e.nonRetryable, true);
+        assert.match(e.message, /DNSEndpoint default\/.* in context eu.*403.*grant the worker's user get on dnsendpoints/);
+        return true;
+      });
+      await assert.rejects(acts({ kubeConfig }).readRecord({ dns: xspec({ externalDns: { context: 'mars', namespace: NS } }) }), /kube context mars is not in the worker's kubeconfig/);
+    });
+
+    it('an unreachable API server is retryable', async () => {
+      const a = acts({ kubeConfig });
+      const dns = xspec({ externalDns: { context: 'eu', namespace: NS, name: 'outage' } });
+      await clusters.eu.stopApiServer();
+      try {
+        await assert.rejects(a.switchRecord({ dns, from: [], to: OLD }), (e: unknown) => {
+          assert.ok(e instanceof DnsUnavailableError, String(e));
+          assert.equal(e.nonRetryable, false);
+          return true;
+        });
+      } finally {
+        await clusters.eu.startApiServer();
+      }
+      assert.equal((await a.switchRecord({ dns, from: [], to: OLD })).changed, true);
+    });
+
+    it('reads the TSIG key of an rfc2136 update from a Kubernetes Secret', async () => {
+      await applyObjects(clusters.eu.kubeConfig('admin'), [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'dns-tsig', namespace: NS },
+          data: { 'tsig.key': readFileSync(b.keyFile).toString('base64') },
+        } as KubernetesObject,
+      ]);
+      const a = acts({ kubeConfig });
+      const dns = spec({ tsigKey: { secret: { name: 'dns-tsig', key: 'tsig.key', namespace: NS, context: 'eu' } } });
+      assert.equal((await a.switchRecord({ dns, from: OLD, to: NEW })).changed, true);
+      assert.deepEqual(digValues(b.primary), NEW);
+      const wrongKey = spec({ tsigKey: { secret: { name: 'dns-tsig', key: 'nope', namespace: NS, context: 'eu' } } });
+      await assert.rejects(a.switchRecord({ dns: wrongKey, from: NEW, to: OLD }), /has no key nope \(it has tsig\.key\)/);
+    });
   });
 });

@@ -6,6 +6,7 @@
 import { asyncLocalStorage, heartbeat as activityHeartbeat } from '@temporalio/activity';
 import { DnsConfigError } from './errors';
 import { authoritativeServers, typeFor, waitOutTtl, waitUntilAll, type ServerTiming } from './propagation';
+import { externalDnsProvider, kubeSecretReader, type KubeConfigLoader } from './external-dns';
 import { Rfc2136Provider } from './rfc2136';
 import { checkDnsSpec, fqdn, normalizeValues, sameValues, type DnsSpec } from './spec';
 import { defaultTools, throwIfAborted, type ToolPaths } from './tools';
@@ -18,9 +19,16 @@ export type { DnsRecord, DnsProvider, SetResult, CallContext } from './types';
 export type { SecretReader } from './tsig';
 export type { ServerView, ServerTiming } from './propagation';
 export { authoritativeServers } from './propagation';
+export { externalDnsProvider, kubeSecretReader, defaultKubeConfig, endpointObjectName } from './external-dns';
+export type { KubeConfigLoader, DnsEndpointSpec } from './external-dns';
 
 export interface DnsActivityDeps {
-  /** Reads a Kubernetes Secret key (for tsigKey.secret). */
+  /**
+   * The worker's kubeconfig: used by the external-dns provider (default: KUBECONFIG / ~/.kube/config) and,
+   * when given, to read tsigKey.secret.
+   */
+  kubeConfig?: KubeConfigLoader;
+  /** Reads a Kubernetes Secret key (for tsigKey.secret); default: through kubeConfig when that is given. */
   readSecret?: SecretReader;
   /** Overrides for use outside an activity (unit tests); inside one, the activity context provides them. */
   heartbeat?: (details: unknown) => void;
@@ -32,7 +40,7 @@ export interface DnsActivityDeps {
   queryTimeoutMs?: number;
   /** Between propagation polls (default 500 ms). */
   pollIntervalMs?: number;
-  /** Provider factories beyond rfc2136 (external-dns is wired here by the worker that has a kube client). */
+  /** Provider factories, replacing the built-in ones (tests, or other providers). */
   providers?: Partial<Record<DnsSpec['provider'], (dns: DnsSpec, ctx: CallContext) => DnsProvider>>;
 }
 
@@ -116,13 +124,18 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
       heartbeat: deps.heartbeat ?? (act ? (d) => activityHeartbeat(d) : () => undefined),
       sleep: (ms) => (deps.sleep ? deps.sleep(ms, signal) : abortableSleep(ms, signal)),
       now: deps.now ?? Date.now,
-      readSecret: deps.readSecret,
+      readSecret,
     };
+  };
+  const readSecret = deps.readSecret ?? (deps.kubeConfig ? kubeSecretReader(deps.kubeConfig) : undefined);
+  const providers = {
+    'external-dns': externalDnsProvider(deps.kubeConfig),
+    ...deps.providers,
   };
   const provider = (dns: DnsSpec, ctx: CallContext): DnsProvider => {
     checkDnsSpec(dns);
-    if (dns.provider === 'rfc2136') return new Rfc2136Provider(dns, ctx);
-    const make = deps.providers?.[dns.provider];
+    const make = providers[dns.provider as keyof typeof providers];
+    if (!make && dns.provider === 'rfc2136') return new Rfc2136Provider(dns, ctx);
     if (!make) {
       throw new DnsConfigError(`DNS provider ${dns.provider} is not available on this worker: register it in createDnsActivities({ providers }) or use provider rfc2136`);
     }
