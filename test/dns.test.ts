@@ -310,6 +310,19 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     assert.equal(r.servers.length, 1);
   });
 
+  it('switches a CNAME (type detected, names compared without case or trailing dot)', async () => {
+    const alias = `alias.${b.zone}`;
+    await b.nsupdate(`update delete ${alias}\nupdate add ${alias} 2 CNAME Coordinators.EU.example.`);
+    const a = acts();
+    const dns = spec({ name: alias.slice(0, -1) });
+    assert.deepEqual(await a.readRecord({ dns }), { name: alias, type: 'CNAME', values: ['coordinators.eu.example.'], ttl: 2 });
+    const s = await a.switchRecord({ dns, from: ['coordinators.eu.example'], to: ['coordinators.us.example'] });
+    assert.equal(s.changed, true);
+    const r = await a.waitForPropagation({ dns, values: ['COORDINATORS.us.example.'], oldTtl: 0, timeoutMs: 20_000 });
+    assert.equal(r.servers.length, 2);
+    await assert.rejects(a.switchRecord({ dns, from: ['coordinators.eu.example'], to: ['x.example', 'y.example'] }), /takes one value/);
+  });
+
   it('measures switch → propagated on the two-server zone', async () => {
     const a = acts({ pollIntervalMs: 10 });
     const times: number[] = [];

@@ -214,6 +214,9 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
     const ctx = context();
     const p = provider(input.dns, ctx);
     const now = await p.read();
+    if (!now.values.length) {
+      throw new DnsConfigError(`${now.name} ${now.type} does not exist, so its TTL cannot be restored: check spec.dns.name and who removed the record`);
+    }
     const r = await p.compareAndSet(now.values, now.values, input.ttl ?? input.dns.ttl);
     return { ...r, switchedAt: ctx.now() };
   }
