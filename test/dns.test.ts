@@ -189,6 +189,21 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     assert.deepEqual(digValues(b.primary), NEW);
   });
 
+  it('a hung primary (accepts, never answers) times out as a retryable error', async () => {
+    b.pauseServer('primary');
+    try {
+      const t0 = Date.now();
+      await assert.rejects(acts().readRecord({ dns: spec() }), (e: unknown) => {
+        assert.ok(e instanceof DnsUnavailableError, String(e));
+        assert.equal(e.nonRetryable, false);
+        return true;
+      });
+      assert.ok(Date.now() - t0 < 8_000, 'bounded by the query timeout');
+    } finally {
+      b.resumeServer('primary');
+    }
+  });
+
   it('a stopped secondary is polled until it returns with the new values', async () => {
     const beats: Array<{ phase: string; servers?: ServerView[] }> = [];
     const a = acts({ heartbeat: (d) => beats.push(d as (typeof beats)[number]) });

@@ -57,6 +57,9 @@ export interface BindZone {
   nsupdate(script: string): Promise<void>;
   stopServer(which: BindServer): Promise<void>;
   startServer(which: BindServer): Promise<void>;
+  /** SIGSTOP / SIGCONT: a hung server that accepts connections but never answers (timeouts). */
+  pauseServer(which: BindServer): void;
+  resumeServer(which: BindServer): void;
   /** Block zone transfers on the primary: the secondary keeps serving the old zone. */
   holdSecondary(): Promise<void>;
   /** Allow transfers again and NOTIFY the secondary. */
@@ -273,7 +276,9 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
   };
 
   const stopServer = async (which: BindServer) => {
-    await state[which].proc?.stop();
+    const p = state[which].proc;
+    if (p && !p.hasExited()) p.child.kill('SIGCONT'); // a paused named would not act on SIGTERM
+    await p?.stop();
   };
 
   const zoneObj: BindZone = {
@@ -300,6 +305,8 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
     },
     stopServer,
     startServer,
+    pauseServer: (which) => state[which].proc?.child.kill('SIGSTOP'),
+    resumeServer: (which) => state[which].proc?.child.kill('SIGCONT'),
     async holdSecondary() {
       writePrimaryConf(true);
       await rndc('primary', 'reconfig');
