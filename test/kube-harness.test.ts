@@ -5,11 +5,24 @@ import { Resolver } from 'node:dns/promises';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, StorageV1Api, type V1Pod } from '@kubernetes/client-node';
+import { versionServerLauncher, type LaunchSpec, type MemberLauncher } from './harness/controller/index.js';
 import { httpGet, kubeRequest, startClusters, type ClusterHandle, type Clusters } from './harness/kube.js';
 import { ADDRESS_PLAN, cidrContains, clientAddress, regionOf } from './harness/network.js';
 import { liveProcs, waitFor } from './harness/procs.js';
 
 let clusters: Clusters;
+const launched: LaunchSpec[] = [];
+
+/** The default member, recording what the kubelet hands the launcher. */
+function recordingLauncher(): MemberLauncher {
+  const inner = versionServerLauncher();
+  return {
+    start(spec) {
+      launched.push(spec);
+      return inner.start(spec);
+    },
+  };
+}
 
 interface VersionReply {
   status: number;
@@ -81,7 +94,7 @@ async function readyPod(c: ClusterHandle, ns: string, name: string): Promise<V1P
 }
 
 before(async () => {
-  clusters = await startClusters();
+  clusters = await startClusters({ launcher: recordingLauncher });
   process.stderr.write(`[kube-harness] clusters up: ${JSON.stringify(clusters.timings)}\n`);
 });
 
@@ -191,7 +204,9 @@ describe('test controller', () => {
       await ensureNamespace(c, ns);
       await createOrFail(c, `/api/v1/namespaces/${ns}/pods`, memberPod('m1', { app: 'member', member: 'm1' }));
     }
+    await createOrFail(clusters.eu, `/api/v1/namespaces/${ns}/pods`, memberPod('m2', { app: 'member', member: 'm2' }));
     euPodIP = (await readyPod(clusters.eu, ns, 'm1')).status!.podIP!;
+    await readyPod(clusters.eu, ns, 'm2');
     usPodIP = (await readyPod(clusters.us, ns, 'm1')).status!.podIP!;
   });
 
@@ -207,6 +222,12 @@ describe('test controller', () => {
       const m = c.controller!.members().find((x) => x.name === 'm1');
       assert.ok(m?.pid, 'member process is tracked');
       assert.equal(regionOf(m.listenAddress), c.region);
+      const spec = launched.find((x) => x.podIP === pod.status!.podIP)!;
+      assert.deepEqual(spec.args, ['--server.endpoint=tcp://[::]:8529', '--server.storage-engine=rocksdb'], 'the container\'s own args');
+      assert.equal(spec.env.TRANSIT_DNS_SERVER, c.dnsServer);
+      assert.equal(spec.env.TRANSIT_DNS_SEARCH, `${ns}.svc.cluster.local`);
+      assert.equal(spec.env.TRANSIT_SOURCE_ADDRESS, pod.status!.podIP);
+      assert.equal(spec.listenAddress, m.listenAddress);
     }
     assert.notEqual(regionOf(euPodIP), regionOf(usPodIP));
   });
@@ -233,9 +254,24 @@ describe('test controller', () => {
       const svc = await core.readNamespacedService({ name, namespace: ns });
       const ip = svc.spec!.clusterIP!;
       assert.ok(cidrContains(ADDRESS_PLAN.eu.serviceCidr, ip), `${name} ClusterIP ${ip} in eu Service range`);
-      const r = await waitFor(`${name} ${ip}:${port} answers`, () => getVersion(ip, port).then((x) => (x.status === 200 ? x : undefined)), { timeoutMs: 30_000 });
-      assert.equal(r.pod, `${ns}/m1`);
+      await waitFor(`${name} ${ip}:${port} answers`, () => getVersion(ip, port).then((x) => (x.status === 200 ? x : undefined)), { timeoutMs: 30_000 });
+      if (name === 'by-selector') {
+        // Round robin over both ready pods, once the endpointslice controller has seen both.
+        await waitFor('both pods behind by-selector', async () => {
+          const seen = new Set<string>();
+          for (let i = 0; i < 4; i++) seen.add((await getVersion(ip, port)).pod!);
+          return seen.size === 2;
+        }, { timeoutMs: 30_000 });
+      } else {
+        assert.equal((await getVersion(ip, port)).pod, `${ns}/m1`, 'the hand-written endpoint');
+      }
     }
+    // default/kubernetes reaches the API server (its own endpoint reconciler is off).
+    const kube = await waitFor('kubernetes Service', async () => {
+      const r = await httpGet('https://10.11.0.1:443/version', { ca: c.caPem }).catch(() => undefined);
+      return r?.status === 200 ? r : undefined;
+    }, { timeoutMs: 10_000 });
+    assert.match(kube.body, /"gitVersion": "v1\.35\./);
     const empty = await core.readNamespacedService({ name: 'empty', namespace: ns });
     await assert.rejects(getVersion(empty.spec!.clusterIP!, 8529), (e: NodeJS.ErrnoException) => e.code === 'ECONNREFUSED');
   });

@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -414,7 +414,9 @@ export async function startClusters(opts: StartClustersOptions = {}): Promise<Cl
     throw new Error(`testkube binary not found at ${bin}: run tools/testkube/build.sh (scripts/setup runs it), or set TESTKUBE_BIN`);
   }
   await ensureLocalRoutes();
-  const baseDir = opts.baseDir ?? (await mkdtemp(join(tmpdir(), 'transit-kube-')));
+  await sweepStaleDirs();
+  const baseDir = opts.baseDir ?? (await mkdtemp(join(tmpdir(), STALE_PREFIX)));
+  await writeFile(join(baseDir, 'owner.pid'), String(process.pid));
   const keep = opts.keepData ?? process.env.TRANSIT_KEEP_CLUSTERS === '1';
   const wan = new WanModel(opts.wan);
   const parts: ClusterParts[] = [];
@@ -481,6 +483,30 @@ export async function startClusters(opts: StartClustersOptions = {}): Promise<Cl
   } catch (e) {
     await stopAll().catch(() => undefined);
     throw e;
+  }
+}
+
+const STALE_PREFIX = 'transit-kube-';
+
+/** Removes data dirs of earlier runs whose owner process is gone (a run killed with SIGKILL keeps its dir). */
+async function sweepStaleDirs(): Promise<void> {
+  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
+    if (!name.startsWith(STALE_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    const pid = Number(await readFile(join(dir, 'owner.pid'), 'utf8').catch(() => ''));
+    let dead: boolean;
+    if (pid > 0) {
+      try {
+        process.kill(pid, 0);
+        dead = false;
+      } catch (e) {
+        dead = (e as NodeJS.ErrnoException).code === 'ESRCH';
+      }
+    } else {
+      // No pid file: being created right now, or very old; only the latter is swept.
+      dead = Date.now() - (await stat(dir)).mtimeMs > 3_600_000;
+    }
+    if (dead) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 

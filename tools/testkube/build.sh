@@ -10,6 +10,10 @@ ROOT=$(cd "$HERE/../.." && pwd)
 OUT_DIR=$ROOT/.tools/testkube
 log() { printf '[testkube] %s\n' "$*" >&2; }
 
+# Go lives in /usr/local/go/bin on the project's machines; a non-login shell may not have it on PATH.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
+  PATH=/usr/local/go/bin:$PATH
+fi
 if ! command -v go >/dev/null 2>&1; then
   log "go not found on PATH: install Go >= 1.25 (the polyglot/go machines have it in /usr/local/go/bin)"
   exit 1
@@ -25,7 +29,7 @@ fi
 minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
 LDFLAGS="-s -w -X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
 
-hash=$( { go version; echo "$LDFLAGS"; cat go.mod go.sum; for f in $(ls ./*.go | sort); do echo "$f"; cat "$f"; done; } | sha256sum | cut -c1-16)
+hash=$( { go version; echo "$LDFLAGS -buildvcs=false"; cat go.mod go.sum; for f in $(ls ./*.go | sort); do echo "$f"; cat "$f"; done; } | sha256sum | cut -c1-16)
 BIN=$OUT_DIR/testkube-$hash
 
 # One build at a time (setup can be run from two shells); the loser waits and then finds the cache warm.
@@ -44,7 +48,8 @@ log "building testkube $K8S_VERSION (cold: 10-30 min on 2 cores; cached afterwar
 start=$(date +%s)
 tmp=$(mktemp "$OUT_DIR/.build.XXXXXX")
 trap 'rm -f "$tmp"' EXIT
-CGO_ENABLED=0 go build -trimpath -ldflags "$LDFLAGS" -o "$tmp" . >&2
+# -buildvcs=false: the binary must not depend on the enclosing git checkout (same bytes in every clone).
+CGO_ENABLED=0 go build -trimpath -buildvcs=false -ldflags "$LDFLAGS" -o "$tmp" . >&2
 chmod 0755 "$tmp"
 mv -f "$tmp" "$BIN"
 ln -sfn "$(basename "$BIN")" "$OUT_DIR/testkube"

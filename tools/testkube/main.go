@@ -26,6 +26,9 @@ func main() {
 		os.Exit(2)
 	}
 	sub, args := os.Args[1], os.Args[2:]
+	if sub != "version" && sub != "--version" {
+		watchParent()
+	}
 	switch sub {
 	case "etcd":
 		os.Exit(runEtcd(args))

@@ -25,7 +25,8 @@ export class WorkQueue {
       return;
     }
     this.running.add(key);
-    void this.work(key);
+    // Deferred: callers enqueue from inside watch callbacks, before their caches are wired up.
+    setImmediate(() => void this.work(key));
   }
 
   private async work(key: string): Promise<void> {
@@ -93,9 +94,11 @@ export async function watchAll<T extends KubernetesObject>(
   const inf = makeInformer<T>(kc, path, listFn);
   let stopped = false;
   let restartTimer: NodeJS.Timeout | undefined;
-  inf.on('add', (o) => onChange(o, false));
-  inf.on('update', (o) => onChange(o, false));
-  inf.on('delete', (o) => onChange(o, true));
+  // Events of the initial list are replayed below, once the cache is complete.
+  let listed = false;
+  inf.on('add', (o) => listed && onChange(o, false));
+  inf.on('update', (o) => listed && onChange(o, false));
+  inf.on('delete', (o) => listed && onChange(o, true));
   inf.on('error', (err: unknown) => {
     if (stopped) return;
     log(`watch ${path}: ${(err as Error)?.message ?? String(err)}; restarting in 1 s`);
@@ -104,6 +107,8 @@ export async function watchAll<T extends KubernetesObject>(
     }, 1_000);
   });
   await inf.start();
+  listed = true;
+  for (const o of inf.list()) onChange(o, false);
   return {
     get(key) {
       const { namespace, name } = splitKey(key);

@@ -24,6 +24,9 @@ const servers = ports.map((port) =>
     }
   }).listen(port, host, () => console.error(`version-member ${pod} listening on ${host}:${port}`)),
 );
+// Do not outlive the controller that started us (a killed test run would leave the address taken).
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && process.kill(process.pid, 'SIGTERM'), 500).unref();
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     let open = servers.length;
