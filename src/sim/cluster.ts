@@ -305,8 +305,9 @@ export class SimCluster {
         const r = await this.request(m.url, '/_admin/server/availability', { timeoutMs: 2000 });
         if (r.status === 200) {
           if (!m.id) m.id = String(asDict((await this.request(m.url, '/_admin/server/id')).body).id);
-          const a = asDict(await this.agencyRead([`/arango/Supervision/Health/${m.id}/Status`]));
-          if (asDict(asDict(asDict(asDict(a.arango).Supervision).Health)[m.id]).Status === 'GOOD') return;
+          const a = asDict(await this.agencyRead([`/arango/Supervision/Health/${m.id}`]));
+          const h = asDict(asDict(asDict(asDict(a.arango).Supervision).Health)[m.id]);
+          if (h.Status === 'GOOD' && h.SyncStatus === 'SERVING') return;
         }
       } catch {
         /* not up yet */

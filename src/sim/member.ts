@@ -97,6 +97,7 @@ export abstract class ClusterMember {
     await this.cache.start();
     await this.onJoined();
     this.ready = true;
+    await this.heartbeat().catch(() => undefined);
     this.log.info(`${this.id} (${this.shortName}) joined the simulated cluster`);
   }
 

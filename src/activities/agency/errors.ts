@@ -1,0 +1,113 @@
+// Named failures of the agency activities. Each is an ApplicationFailure whose `type` is the class name, so the
+// workflow can branch on it and retry policies can list it; retryability is decided here, once.
+import { ApplicationFailure } from '@temporalio/common';
+
+abstract class AgencyActivityError extends ApplicationFailure {
+  constructor(message: string, type: string, nonRetryable: boolean, details?: unknown, cause?: Error) {
+    super(message, type, nonRetryable, details === undefined ? undefined : [details], cause);
+    Object.defineProperty(this, 'name', { value: type, enumerable: true });
+  }
+}
+
+/** The agency has no leader, lost quorum, or could not be reached for a while. Retryable. */
+export class AgencyUnavailableError extends AgencyActivityError {
+  constructor(message: string, cause?: Error) {
+    super(message, 'AgencyUnavailableError', false, undefined, cause);
+  }
+}
+
+/** A coordinator could not be reached or answered 5xx. Retryable. */
+export class ArangoUnavailableError extends AgencyActivityError {
+  constructor(message: string, cause?: Error) {
+    super(message, 'ArangoUnavailableError', false, undefined, cause);
+  }
+}
+
+/** 401/403: the credential is wrong. Not retryable: a person has to fix the credential reference. */
+export class ArangoAuthError extends AgencyActivityError {
+  constructor(message: string) {
+    super(message, 'ArangoAuthError', true);
+  }
+}
+
+/** A precondition failed and re-reading could not classify the outcome yet. Retryable. */
+export class AgencyPreconditionFailedError extends AgencyActivityError {
+  constructor(message: string, details?: unknown) {
+    super(message, 'AgencyPreconditionFailedError', false, details);
+  }
+}
+
+export interface ShardConflict {
+  index: number;
+  shard: string;
+  reason: string;
+}
+
+/**
+ * Someone else (a supervision job, an operator, another migration) changed or locked a shard we were about to
+ * change; we never overwrite. Not retryable. `details[0]` = { conflicts, results } where results holds the
+ * outcome of every other move of the batch (those writes were applied).
+ */
+export class ShardConflictError extends AgencyActivityError {
+  constructor(
+    message: string,
+    readonly conflicts: ShardConflict[],
+    readonly results: unknown[],
+  ) {
+    super(message, 'ShardConflictError', true, { conflicts, results });
+  }
+}
+
+/** The step would break a safety invariant (fewer in-sync copies than replicationFactor, …). Not retryable. */
+export class InvariantViolationError extends AgencyActivityError {
+  constructor(
+    message: string,
+    readonly offenders: string[] = [],
+  ) {
+    super(message, 'InvariantViolationError', true, { offenders });
+  }
+}
+
+/** A server the step needs is not GOOD yet (BAD, starting). Retryable. */
+export class ServerNotHealthyError extends AgencyActivityError {
+  constructor(message: string) {
+    super(message, 'ServerNotHealthyError', false);
+  }
+}
+
+/** A bounded wait ended without the awaited state. Not retryable (the workflow decides what next). */
+export class WaitTimeoutError extends AgencyActivityError {
+  constructor(message: string, details?: unknown) {
+    super(message, 'WaitTimeoutError', true, details);
+  }
+}
+
+/** Replacing this agent now would lose agency quorum. Not retryable. */
+export class AgentNotReplaceableError extends AgencyActivityError {
+  constructor(message: string, details?: unknown) {
+    super(message, 'AgentNotReplaceableError', true, details);
+  }
+}
+
+/** The agency is electing a leader or its leader changed while we looked. Retryable. */
+export class AgencyUnstableError extends AgencyActivityError {
+  constructor(message: string) {
+    super(message, 'AgencyUnstableError', false);
+  }
+}
+
+/** removeServer was refused (the server is not FAILED yet, still locked, …). Retryable. */
+export class ServerNotRemovableError extends AgencyActivityError {
+  constructor(message: string) {
+    super(message, 'ServerNotRemovableError', false);
+  }
+}
+
+/** Failure types the workflow should not retry (for RetryPolicy.nonRetryableErrorTypes). */
+export const NON_RETRYABLE_AGENCY_ERRORS = [
+  'ArangoAuthError',
+  'ShardConflictError',
+  'InvariantViolationError',
+  'WaitTimeoutError',
+  'AgentNotReplaceableError',
+] as const;
