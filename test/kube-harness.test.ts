@@ -2,10 +2,12 @@
 // node scripts/run-tests.mjs kube-harness
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
+import { createServer, connect as netConnect } from 'node:net';
+import { randomBytes, createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, StorageV1Api, type V1Pod } from '@kubernetes/client-node';
-import { versionServerLauncher, type LaunchSpec, type MemberLauncher } from './harness/controller/index.js';
+import { TcpProxy, versionServerLauncher, type LaunchSpec, type MemberLauncher } from './harness/controller/index.js';
 import { httpGet, kubeRequest, startClusters, type ClusterHandle, type Clusters } from './harness/kube.js';
 import { ADDRESS_PLAN, cidrContains, clientAddress, regionOf } from './harness/network.js';
 import { liveProcs, waitFor } from './harness/procs.js';
@@ -32,10 +34,10 @@ interface VersionReply {
 }
 
 /** GET /_api/version on a fresh connection, optionally from a given source address. */
-function getVersion(host: string, port: number, localAddress?: string): Promise<VersionReply> {
+function getVersion(host: string, port: number, localAddress?: string, agent?: Agent): Promise<VersionReply> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const req = request({ host, port, path: '/_api/version', localAddress, agent: false, timeout: 10_000 }, (res) => {
+    const req = request({ host, port, path: '/_api/version', localAddress, agent: agent ?? false, timeout: 10_000 }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () =>
@@ -336,11 +338,52 @@ describe('test controller', () => {
           `us→eu pod ${cross.toFixed(1)} ms, eu→us pod ${crossBack.toFixed(1)} ms, us→eu LB ${viaLb.toFixed(1)} ms\n`,
       );
       assert.ok(inRegion < oneWay / 2, `in-region round trip ${inRegion} ms should not be delayed`);
+      // A keep-alive connection opened before a WAN change sees the new delay.
+      clusters.wan.set({ crossRegionMs: 0 });
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      const before = (await getVersion(euPodIP, 8529, usClient, agent)).ms;
+      clusters.wan.set({ crossRegionMs: oneWay });
+      const afterChange = (await getVersion(euPodIP, 8529, usClient, agent)).ms;
+      agent.destroy();
+      assert.ok(before < oneWay / 2 && afterChange >= 2 * oneWay - 2, `keep-alive: ${before} ms at 0, ${afterChange} ms after the change`);
       for (const [what, ms] of [['us→eu pod', cross], ['eu→us pod', crossBack], ['us→eu LB (delay counted once)', viaLb]] as const) {
         assert.ok(ms >= 2 * oneWay - 2 && ms < 3 * oneWay, `${what}: ${ms} ms, expected one round trip ≈ ${2 * oneWay} ms`);
       }
     } finally {
       clusters.wan.set({ crossRegionMs: 0 });
+    }
+  });
+
+  test('the WAN proxy keeps a large stream intact and in order under delay and back-pressure', async () => {
+    const echo = createServer((sock) => sock.pipe(sock)).listen(0, clientAddress('eu', 50));
+    await new Promise((r) => echo.once('listening', r));
+    const port = (echo.address() as { port: number }).port;
+    const proxy = new TcpProxy({
+      name: 'test proxy',
+      listenHost: clientAddress('eu', 51),
+      listenPort: port,
+      target: () => ({ host: clientAddress('eu', 50), port }),
+      wan: { model: clusters.wan, region: 'eu' },
+      source: 'client',
+    });
+    await proxy.start();
+    clusters.wan.set({ crossRegionMs: 5 });
+    try {
+      const data = randomBytes(24 * 1024 * 1024);
+      const got = await new Promise<Buffer>((resolve, reject) => {
+        const chunks: Buffer[] = [];
+        const s = netConnect({ host: clientAddress('eu', 51), port, localAddress: clientAddress('us', 3) });
+        s.on('data', (c: Buffer) => chunks.push(c));
+        s.on('end', () => resolve(Buffer.concat(chunks)));
+        s.on('error', reject);
+        s.end(data);
+      });
+      assert.equal(got.length, data.length);
+      assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(data).digest('hex'));
+    } finally {
+      clusters.wan.set({ crossRegionMs: 0 });
+      await proxy.close();
+      echo.close();
     }
   });
 

@@ -798,3 +798,28 @@ export async function installCrds(c: ClusterHandle): Promise<void> {
 export function coreApi(c: ClusterHandle, who: 'admin' | 'worker' = 'admin'): CoreV1Api {
   return c.kubeConfig(who).makeApiClient(CoreV1Api);
 }
+
+// `node --import tsx test/harness/kube.ts [--wan-ms=90]`: start both clusters for manual work (kubectl
+// --kubeconfig <printed path>), until Ctrl-C.
+if (require.main === module) {
+  const wanArg = process.argv.find((a) => a.startsWith('--wan-ms='));
+  startClusters({
+    wan: { crossRegionMs: wanArg ? Number(wanArg.split('=')[1]) : 0 },
+    log: (m) => process.stderr.write(`[kube] ${m}\n`),
+  }).then(
+    (c) => {
+      process.stdout.write(
+        `clusters up in ${c.timings.totalMs} ms\nkubeconfig: ${c.kubeconfigPath}\n` +
+          c.all.map((x) => `${x.name}: ${x.server} dns ${x.dnsServer} data ${x.dataDir}`).join('\n') +
+          '\nCtrl-C stops them\n',
+      );
+      const stop = (): void => void c.stop().then(() => process.exit(0));
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    },
+    (e: Error) => {
+      process.stderr.write(`${e.message}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -23,6 +23,7 @@ import type { ProxyTarget } from './proxy.js';
 export type { MemberInfo } from './kubelet.js';
 export { isMemberPod, memberContainer, MEMBER_LABEL } from './kubelet.js';
 export {
+  arangodSimLauncher,
   commandLauncher,
   versionServerLauncher,
   type LaunchSpec,

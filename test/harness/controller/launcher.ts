@@ -1,5 +1,6 @@
 // How the test kubelet runs a pod's "member": a pluggable launcher. The default starts a plain HTTP
 // server answering /_api/version; the ArangoDB simulator plugs in through commandLauncher().
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { spawnProc, type ProcExit } from '../procs.js';
@@ -80,4 +81,20 @@ export function commandLauncher(command: string, prefixArgs: string[] = [], opts
 /** The default member: an HTTP server answering GET /_api/version (see version-member.ts). */
 export function versionServerLauncher(): MemberLauncher {
   return commandLauncher(process.execPath, ['--import', 'tsx', join(HERE, 'version-member.ts')]);
+}
+
+/**
+ * The ArangoDB simulator (src/sim/arangod.ts, issue 3) as the member: it takes the pod's arangod
+ * arguments and the TRANSIT_* environment. Fails at start if the simulator is not in the tree.
+ */
+export function arangodSimLauncher(entry = join(HERE, '..', '..', '..', 'src', 'sim', 'arangod.ts')): MemberLauncher {
+  const inner = commandLauncher(process.execPath, ['--import', 'tsx', entry]);
+  return {
+    start(spec) {
+      if (!existsSync(entry)) {
+        throw new Error(`ArangoDB simulator entry ${entry} not found: use versionServerLauncher() until src/sim/arangod.ts exists`);
+      }
+      return inner.start(spec);
+    },
+  };
 }

@@ -112,8 +112,9 @@ export class TcpProxy {
 }
 
 /**
- * Copies src → dst, holding each chunk (and the final FIN) for delay() ms. Order is kept even if the
- * delay changes mid-stream: a chunk is never released before the one in front of it.
+ * Copies src → dst, holding each chunk (and the final FIN) for delay() ms. The delay is read per chunk,
+ * so a WAN change applies to open (keep-alive) connections too; with no delay and nothing queued a chunk
+ * is written at once. Order is kept: a chunk is never released before the one in front of it.
  */
 function pipeDelayed(src: Socket, dst: Socket, delay: () => number, failed: () => boolean): void {
   let ended = false;
@@ -124,29 +125,27 @@ function pipeDelayed(src: Socket, dst: Socket, delay: () => number, failed: () =
       if (!dst.destroyed) dst.destroy();
     }
   });
-  if (delay() <= 0) {
-    // Fast path; if a delay is configured later, only new connections see it.
-    src.pipe(dst);
-    return;
-  }
   const queue: { at: number; chunk: Buffer | null }[] = [];
   let pending = 0;
   let timer: NodeJS.Timeout | undefined;
   let lastAt = 0;
+  const maybeResume = (): void => {
+    if (src.isPaused() && pending < HIGH_WATER / 2 && !dst.writableNeedDrain) src.resume();
+  };
+  const emit = (chunk: Buffer | null): void => {
+    if (dst.destroyed) return;
+    if (chunk === null) dst.end();
+    else if (!dst.write(chunk)) src.pause();
+  };
   const flush = (): void => {
     timer = undefined;
     const now = performance.now();
     while (queue.length > 0 && queue[0]!.at <= now + 0.5) {
       const { chunk } = queue.shift()!;
-      if (dst.destroyed) return;
-      if (chunk === null) {
-        dst.end();
-      } else {
-        pending -= chunk.length;
-        dst.write(chunk);
-      }
+      if (chunk) pending -= chunk.length;
+      emit(chunk);
     }
-    if (src.isPaused() && pending < HIGH_WATER / 2 && !dst.writableNeedDrain) src.resume();
+    maybeResume();
     schedule();
   };
   const schedule = (): void => {
@@ -154,20 +153,23 @@ function pipeDelayed(src: Socket, dst: Socket, delay: () => number, failed: () =
     timer = setTimeout(flush, Math.max(0, queue[0]!.at - performance.now()));
   };
   const push = (chunk: Buffer | null): void => {
-    const at = Math.max(performance.now() + delay(), lastAt);
+    const d = delay();
+    if (d <= 0 && queue.length === 0) {
+      emit(chunk);
+      return;
+    }
+    const at = Math.max(performance.now() + d, lastAt);
     lastAt = at;
     queue.push({ at, chunk });
+    if (chunk) {
+      pending += chunk.length;
+      if (pending > HIGH_WATER) src.pause();
+    }
     schedule();
   };
-  src.on('data', (chunk: Buffer) => {
-    pending += chunk.length;
-    push(chunk);
-    if (pending > HIGH_WATER) src.pause();
-  });
-  dst.on('drain', () => {
-    if (src.isPaused() && pending < HIGH_WATER / 2) src.resume();
-  });
+  src.on('data', (chunk: Buffer) => push(chunk));
   src.on('end', () => push(null));
+  dst.on('drain', maybeResume);
   dst.once('close', () => {
     if (timer) clearTimeout(timer);
     queue.length = 0;
