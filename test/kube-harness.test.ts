@@ -8,7 +8,7 @@ import { randomBytes, createHash } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { CoreV1Api, KubeConfig, StorageV1Api, type V1Pod } from '@kubernetes/client-node';
 import { TcpProxy, versionServerLauncher, type LaunchSpec, type MemberLauncher } from './harness/controller/index.js';
-import { httpGet, kubeRequest, startClusters, type ClusterHandle, type Clusters } from './harness/kube.js';
+import { applyObjects, httpGet, kubeRequest, startClusters, WORKER_USER, type ClusterHandle, type Clusters } from './harness/kube.js';
 import { ADDRESS_PLAN, cidrContains, clientAddress, regionOf } from './harness/network.js';
 import { liveProcs, waitFor } from './harness/procs.js';
 
@@ -131,6 +131,24 @@ describe('two real clusters', () => {
       assert.equal(r, 401, `${c.name} must not accept ${other.name}'s admin token`);
     }
     assert.notEqual(clusters.eu.caPem, clusters.us.caPem);
+  });
+
+  test('a Role bound to the worker grants exactly that (applyObjects is create-or-replace)', async () => {
+    const c = clusters.eu;
+    await ensureNamespace(c, 'granted');
+    const rbac = [
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'pod-reader', namespace: 'granted' },
+        rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch'] }] },
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'pod-reader', namespace: 'granted' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'pod-reader' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: WORKER_USER }] },
+    ];
+    await applyObjects(c.kubeConfig('admin'), rbac);
+    await applyObjects(c.kubeConfig('admin'), rbac); // second time: replaced, no 409
+    const core = c.kubeConfig('worker').makeApiClient(CoreV1Api);
+    await waitFor('worker may list pods in granted', () => core.listNamespacedPod({ namespace: 'granted' }).then(() => true), { timeoutMs: 10_000 });
+    await assert.rejects(core.listNamespacedPod({ namespace: 'default' }), (e: { code?: number }) => e.code === 403);
+    await assert.rejects(core.deleteCollectionNamespacedPod({ namespace: 'granted' }), (e: { code?: number }) => e.code === 403);
   });
 
   test('the CRDs are established with structural schemas', async () => {
