@@ -130,6 +130,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.server.start();
     this.log.info(`simulated agent ${this.id} listening on ${this.o.listen.host}:${this.server.port}, address ${this.o.myAddress}`);
+    this.checkPoolComplete();
     void this.gossipLoop();
   }
 
@@ -147,11 +148,13 @@ export class Agent {
   // ---------------------------------------------------------------- gossip and pool
 
   private async gossipLoop(): Promise<void> {
-    while (!this.lc.stopped && !this.poolComplete) {
+    // Gossip until the pool is complete, and keep gossiping (slowly) while a replacement has not heard from a
+    // leader yet, so the pool learns our new endpoint even if the first agents we reached could not persist it.
+    while (!this.lc.stopped && (!this.poolComplete || this.mustCatchUp)) {
       const targets = new Set<string>([...this.o.endpoints, ...this.pool.values()]);
       targets.delete(this.o.myAddress);
       for (const ep of targets) {
-        if (this.poolComplete || this.lc.stopped) break;
+        if (this.lc.stopped || (this.poolComplete && !this.mustCatchUp)) break;
         try {
           let target = ep;
           for (let hop = 0; hop < 3; hop++) {
@@ -169,24 +172,31 @@ export class Agent {
               this.o.onFatal?.();
               return;
             }
-            if (r.status === 200) this.mergeGossip(r.body as { pool?: Record<string, string>; complete?: boolean; commitIndex?: number });
+            if (r.status === 200) this.mergeGossip(r.body as { pool?: Record<string, string>; complete?: boolean; commitIndex?: number; term?: number });
             break;
           }
         } catch {
           /* peer not up yet */
         }
       }
-      if (!this.poolComplete) await this.lc.sleep(300).catch(() => undefined);
+      await this.lc.sleep(this.poolComplete ? 2000 : 300).catch(() => undefined);
     }
   }
 
-  private mergeGossip(b: { pool?: Record<string, string>; complete?: boolean; commitIndex?: number }): void {
+  private mergeGossip(b: { pool?: Record<string, string>; complete?: boolean; commitIndex?: number; term?: number }): void {
     const theirs = b.pool ?? {};
     if (b.complete) {
       // The pool already existed without us: take it as is (our own endpoint wins). If the agency already has
-      // a history we are a replacement with an empty log: catch up before voting or standing for election.
+      // a history we replace an agent with an empty log: do not stand for election before a leader contacted
+      // us, and do not vote in the terms our predecessor may have voted in.
       for (const [id, ep] of Object.entries(theirs)) if (id !== this.id) this.pool.set(id, ep);
-      if ((b.commitIndex ?? 0) > 0 && this.lastIndex === 0) this.mustCatchUp = true;
+      if ((b.commitIndex ?? 0) > 0 && this.lastIndex === 0) {
+        this.mustCatchUp = true;
+        if ((b.term ?? 0) >= this.term) {
+          this.term = b.term ?? 0;
+          this.votedFor = '(predecessor)';
+        }
+      }
     } else {
       for (const [id, ep] of Object.entries(theirs)) if (!this.pool.has(id)) this.pool.set(id, ep);
     }
@@ -216,13 +226,15 @@ export class Agent {
       return arangoError(403, 403, `Gossip message from unknown agent ${b.id}: the agency pool is complete`);
     }
     if (this.pool.get(b.id) !== b.endpoint) {
-      if (this.role !== 'leader') return this.redirectOrUnavailable(req);
-      // A known ID from a new address (disaster recovery): persist the new pool through Raft.
-      const pool = { ...Object.fromEntries(this.pool), [b.id]: b.endpoint };
+      // A known ID from a new address (disaster recovery). The leader persists the new pool through Raft; a
+      // follower sends the agent to the leader, or, without a leader, adopts the endpoint locally so an election
+      // can include the newcomer (the next leader persists its pool with its first entry).
+      if (this.role !== 'leader' && this.leaderId) return this.redirectOrUnavailable(req);
       this.log.info(`agent ${b.id} rejoins from new endpoint ${b.endpoint}; updating the pool`);
-      this.appendLocal({ '/.agency/pool': { op: 'set', new: pool } });
+      if (this.role === 'leader') this.appendLocal({ '/.agency/pool': { op: 'set', new: { ...Object.fromEntries(this.pool), [b.id]: b.endpoint } } });
+      else this.pool.set(b.id, b.endpoint);
     }
-    return ok({ id: this.id, endpoint: this.o.myAddress, pool: Object.fromEntries(this.pool), complete: true, commitIndex: this.commitIndex });
+    return ok({ id: this.id, endpoint: this.o.myAddress, pool: Object.fromEntries(this.pool), complete: true, commitIndex: this.commitIndex, term: this.term });
   }
 
   /** Applies a pool change carried by a log entry (appended on the leader, received on followers). */
@@ -335,13 +347,14 @@ export class Agent {
     const lastIdx = Number(req.query.get('prevLogIndex'));
     const lastTerm = Number(req.query.get('prevLogTerm'));
     if (!this.poolComplete || !this.pool.has(candidate)) return ok({ term: this.term, voteGranted: false });
-    // Leader stickiness: while we hear from a live leader, ignore disruptive candidates.
+    // Leader stickiness: while we hear from a live leader (or lead with a live majority), ignore candidates.
     const now = Date.now();
     if (this.role === 'follower' && this.leaderId && now - this.lastLeaderContact < this.o.electionTimeoutMin * 1000) {
       return ok({ term: this.term, voteGranted: false });
     }
+    if (this.role === 'leader' && this.majorityAcked(now)) return ok({ term: this.term, voteGranted: false });
     if (term > this.term) this.becomeFollower(term, null);
-    if (term < this.term || this.mustCatchUp) return ok({ term: this.term, voteGranted: false });
+    if (term < this.term) return ok({ term: this.term, voteGranted: false });
     const myLastTerm = this.termAt(this.lastIndex);
     const upToDate = lastTerm > myLastTerm || (lastTerm === myLastTerm && lastIdx >= this.lastIndex);
     if ((this.votedFor === null || this.votedFor === candidate) && upToDate) {
@@ -368,7 +381,7 @@ export class Agent {
     this.spearhead = Store.fromJSON(this.readDB.root, [...this.readDB.ttls]);
     for (let i = this.lastApplied + 1; i <= this.lastIndex; i++) this.spearhead.applyOps(normalizeOps(this.entryAt(i)!.query));
     this.transient.root = {};
-    this.appendLocal({});
+    this.appendLocal({ '/.agency/pool': { op: 'set', new: Object.fromEntries(this.pool) } });
     const hbMs = Math.max(50, (this.o.electionTimeoutMin * 1000) / 4);
     this.heartbeatTimer = this.lc.interval(hbMs, () => this.heartbeat());
     this.ttlTimer = this.lc.interval(1000, () => this.expireTtls());
@@ -382,15 +395,18 @@ export class Agent {
     if (this.role !== 'leader') return;
     // Resign when a majority has not acked recently (AGENT challengeLeadership): no stale leader serves reads.
     const now = Date.now();
-    const window = this.o.electionTimeoutMin * 1000;
-    let alive = 1;
-    for (const p of this.peers.values()) if (now - p.lastAcked < window) alive += 1;
-    if (alive < this.majority() && now - this.leaderSince > window) {
+    if (!this.majorityAcked(now) && now - this.leaderSince > this.o.electionTimeoutMin * 1000) {
       this.log.warn(`agent ${this.id} lost contact with a majority; resigning leadership`);
       this.becomeFollower(this.term, null);
       return;
     }
     for (const p of this.peers.values()) void this.replicate(p);
+  }
+
+  private majorityAcked(now: number): boolean {
+    let alive = 1;
+    for (const p of this.peers.values()) if (now - p.lastAcked < this.o.electionTimeoutMin * 1000) alive += 1;
+    return alive >= this.majority();
   }
 
   /** Appends an entry as leader (to the log and the spearhead); returns its index. */

@@ -440,6 +440,10 @@ export class DBServer extends ClusterMember {
         copy.inflight -= 1;
         if (copy.inflight === 0) for (const f of copy.idle.splice(0)) f();
       }
+      // Followers dropped while replicating: the write is not acknowledged with fewer copies than writeConcern.
+      if (1 + copy.followers.size < wc) {
+        fail(403, 1429, `write concern not fulfilled: only ${1 + copy.followers.size} in-sync copies of ${copy.shard} hold the write, writeConcern ${wc}`);
+      }
     }
     return results;
   }
