@@ -247,6 +247,13 @@ let routesVerified = false;
  */
 export async function ensureLocalRoutes(): Promise<void> {
   if (routesVerified) return;
+  // Only ever inside the project's own network namespace (scripts/netns-run): these private ranges must not
+  // exist on the host, where traffic to them would look like traffic to someone else's network.
+  const ns = process.env.TRANSIT_NETNS;
+  const { stdout } = await run('ip', ['netns', 'identify', String(process.pid)]).catch(() => ({ stdout: '' }));
+  if (!ns || stdout.trim() !== ns) {
+    throw new Error('the simulated cluster network runs only inside its own network namespace: start this through scripts/netns-run (npm test and npm run demo do)');
+  }
   for (const cidr of allCidrs()) {
     await ipCmd(['route', 'replace', 'local', cidr, 'dev', 'lo']);
   }
