@@ -21,7 +21,7 @@ export const TEST_TIMING = {
   electionTimeoutMin: 0.5,
   electionTimeoutMax: 1.5,
   leaderRetrySeconds: 20,
-  removeServerSeconds: 10,
+  removeServerSeconds: 6,
 };
 
 export async function startSim(topology: TopologyInput, o: Omit<SimClusterOptions, 'topology'> = {}): Promise<SimCluster> {

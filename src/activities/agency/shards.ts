@@ -48,7 +48,7 @@ function lockHeldByOther(migrationId: string, lock: unknown): boolean {
 
 function conflictError(step: string, conflicts: ShardConflict[], results: unknown[]): ShardConflictError {
   const first = conflicts.slice(0, 5).map((c) => `${c.shard}: ${c.reason}`).join('; ');
-  return new ShardConflictError(`${step}: ${conflicts.length} shard(s) changed by someone else, not overwritten (${first})`, conflicts, results);
+  return new ShardConflictError(`${step}: ${conflicts.length} shard(s) changed by someone else, not overwritten (${first})`, conflicts, results.map((r) => r ?? null));
 }
 
 // ------------------------------------------------------------------------------------------- addShardFollower
