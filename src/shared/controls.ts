@@ -31,7 +31,7 @@ export interface ApproveResult {
   approved: true;
   phase: string;
 }
-export const approveUpdate = defineUpdate<ApproveResult, [ApproveInput?]>('approve');
+export const approveUpdate = defineUpdate<ApproveResult, [ApproveInput]>('approve');
 
 export interface SetConcurrencyInput {
   maxConcurrentShardMoves: number;

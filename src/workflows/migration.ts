@@ -19,7 +19,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { TransitActivities, MemberInfo } from '../activities/contract';
+import type { TransitActivities, MemberInfo, ShardPlan } from '../activities/contract';
 import type { MigrationSpec } from '../spec/schema';
 import {
   abortSignal,
@@ -50,6 +50,7 @@ import {
   planView,
   progressOf,
   reportOf,
+  runPlan,
   type MigrationState,
 } from './state';
 
@@ -99,7 +100,9 @@ class Migration {
     }, { description: CONTROL_DESCRIPTIONS.resume });
     setHandler(abortSignal, (n) => {
       note('abort', n);
-      this.s.abortRequested = true;
+      if (isBeyondPointOfNoReturn(this.s)) {
+        this.s.lastError = 'abort ignored: past the point of no return (Decommission); finishing the migration';
+      } else this.s.abortRequested = true;
       this.publish();
     }, { description: CONTROL_DESCRIPTIONS.abort });
     setHandler(rollbackSignal, (n) => {
@@ -122,7 +125,7 @@ class Migration {
       return { approved: true as const, phase: this.s.phase };
     }, {
       description: CONTROL_DESCRIPTIONS.approve,
-      validator: (_n?: ControlNote) => {
+      validator: (_n: ControlNote) => {
         if (!this.s.spec.policy?.requireApproval) throw new Error('this migration does not require approval (policy.requireApproval is false)');
         if (this.s.approved) throw new Error('already approved');
         if (this.s.direction === 'backward' || this.s.status === 'aborted') throw new Error(`nothing to approve: the migration is ${this.s.status}`);
@@ -292,12 +295,12 @@ class Migration {
       if (!this.s.shards || this.s.shards.direction !== 'forward' || this.allDone()) {
         const fresh = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: this.s.migrationId, arango: this.arango() }));
         const ix = indexPlan(fresh);
-        const desired = assignTargets(ix, this.s.targetServerIds);
-        const run = newShardRun('forward', ix, desired);
+        const run = newShardRun('forward', ix, this.desiredFor('forward', ix), samePlan(fresh, this.s.plan));
         if (this.s.shards && run.steps.every((x) => x === 4)) break;
         this.s.shards = run;
       }
-      const r = await runShardEngine(this.engine());
+      this.inShardEngine = true;
+      const r = await runShardEngine(this.engine()).finally(() => (this.inShardEngine = false));
       if (r === 'stopped') throw new AbortRequested();
       await this.safePoint();
     }
@@ -439,13 +442,13 @@ class Migration {
       if (!s.shards || s.shards.direction !== 'backward' || this.allDone()) {
         const fresh = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: s.migrationId, arango: this.arango() }));
         const ix = indexPlan(fresh);
-        const desired = this.rollbackDesired(ix);
-        const run = newShardRun('backward', ix, desired);
+        const run = newShardRun('backward', ix, this.desiredFor('backward', ix), samePlan(fresh, s.plan));
         if (s.shards?.direction === 'backward' && run.steps.every((x) => x === 4)) break;
         s.shards = run;
         if (run.steps.every((x) => x === 4)) break;
       }
-      await runShardEngine(this.engine());
+      this.inShardEngine = true;
+      await runShardEngine(this.engine()).finally(() => (this.inShardEngine = false));
     }
     await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: s.targetServerIds }));
   }
@@ -515,13 +518,25 @@ class Migration {
     return this.s.shards !== null && this.s.shards.steps.every((x) => x === 4);
   }
 
+  /** Derived, never carried: the same inputs give the same assignment in every run. */
+  private desiredCache: { plan: unknown; direction: string; desired: string[][] } | null = null;
+  private desiredFor(direction: 'forward' | 'backward', ix: GroupIndex): string[][] {
+    const c = this.desiredCache;
+    if (c && c.plan === ix.plan && c.direction === direction) return c.desired;
+    const desired = direction === 'forward' ? assignTargets(ix, this.s.targetServerIds) : this.rollbackDesired(ix);
+    this.desiredCache = { plan: ix.plan, direction, desired };
+    return desired;
+  }
+
   private engine() {
+    const ix = indexPlan(runPlan(this.s));
     return {
       state: this.s,
       acts: this.a,
-      ix: indexPlan(this.s.shards!.plan),
+      ix,
+      desired: this.desiredFor(this.s.shards!.direction, ix),
       now: () => Date.now(),
-      safePoint: () => this.safePoint({ deferAbort: true }),
+      safePoint: () => this.safePoint(),
       step: <T>(what: string, fn: () => Promise<T>) => this.step(what, fn),
       onProgress: () => this.publish(),
       stopStarting: () => this.s.abortRequested,
@@ -552,6 +567,8 @@ class Migration {
    */
   private async step<T>(what: string, fn: () => Promise<T>): Promise<T> {
     for (;;) {
+      // Every step boundary is a safe point: the cluster is consistent between steps.
+      await this.safePoint();
       try {
         return await fn();
       } catch (e) {
@@ -571,11 +588,14 @@ class Migration {
   }
 
   /** Between steps: continue-as-new when history grows, then rollback, abort and pause take effect. */
-  private async safePoint(opts: { deferAbort?: boolean } = {}): Promise<void> {
+  private inShardEngine = false;
+  private async safePoint(): Promise<void> {
     await this.maybeContinueAsNew();
+    // In the shard engine an abort first lets in-flight groups finish; past the point of no return it is ignored.
+    const deferAbort = this.inShardEngine || isBeyondPointOfNoReturn(this.s);
     for (;;) {
       if (this.s.rollbackRequested && this.s.direction === 'forward') throw new RollbackRequested();
-      if (this.s.abortRequested && !opts.deferAbort && this.s.direction === 'forward') throw new AbortRequested();
+      if (this.s.abortRequested && !deferAbort && this.s.direction === 'forward') throw new AbortRequested();
       if (!this.s.pauseRequested) return;
       this.s.parked = true;
       const resumeStatus = this.s.status;
@@ -584,7 +604,7 @@ class Migration {
       await condition(() => !this.s.pauseRequested || this.s.abortRequested || (this.s.rollbackRequested && this.s.direction === 'forward'));
       this.s.parked = false;
       this.s.status = resumeStatus === 'paused' ? 'running' : resumeStatus;
-      if (this.s.abortRequested && opts.deferAbort) this.s.pauseRequested = false;
+      if (this.s.abortRequested && deferAbort) this.s.pauseRequested = false;
       this.publish();
     }
   }
@@ -628,6 +648,10 @@ class Migration {
       upsertSearchAttributes([{ key: SA_MIGRATION_PHASE, value: this.s.label }]);
     }
   }
+}
+
+function samePlan(a: ShardPlan, b: ShardPlan | null): boolean {
+  return b !== null && JSON.stringify(a) === JSON.stringify(b);
 }
 
 /** database/collectionId/shard identifies a prototype shard across Plan reads. */

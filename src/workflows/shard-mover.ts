@@ -21,6 +21,8 @@ export interface EngineContext {
   state: MigrationState;
   acts: Pick<TransitActivities, 'addShardFollower' | 'waitForShardInSync' | 'moveShardLeadership' | 'removeShardFollower'>;
   ix: GroupIndex;
+  /** Servers every group must end on (IDs, leader first). */
+  desired: string[][];
   /** Wall clock of the workflow (deterministic). */
   now(): number;
   /** Pause / rollback / continue-as-new point; abort is left to the engine (it drains in-flight groups first). */
@@ -36,10 +38,11 @@ export interface EngineContext {
 /** How long one waitForShardInSync call may wait before the loop looks at controls again. */
 const SYNC_POLL_SECONDS = 10;
 
-export function newShardRun(direction: 'forward' | 'backward', ix: GroupIndex, desired: string[][]): ShardRun {
+/** A new run from a fresh Plan read; `sharedPlan` when that Plan equals the state's own (not carried twice). */
+export function newShardRun(direction: 'forward' | 'backward', ix: GroupIndex, desired: string[][], sharedPlan: boolean): ShardRun {
   const steps = new Array<number>(ix.count).fill(STEP.pending);
   for (let g = 0; g < ix.count; g++) if (sameServers(groupServers(ix, g), desired[g]!)) steps[g] = STEP.done;
-  return { direction, plan: ix.plan, desired, steps, copied: {}, startedAt: {} };
+  return { direction, plan: sharedPlan ? null : ix.plan, steps, copied: {}, startedAt: {} };
 }
 
 /** Runs until every group is done (returns 'done') or, after an abort request, no group is in flight ('stopped'). */
@@ -49,7 +52,7 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
   const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
   const migrationId = ctx.state.migrationId;
   const from = (g: number) => groupServers(ix, g);
-  const to = (g: number) => run.desired[g]!;
+  const to = (g: number) => ctx.desired[g]!;
   const key = (g: number): ShardKey => groupKey(ix, g);
   const at = (st: number) => run.steps.reduce<number[]>((acc, v, g) => (v === st ? (acc.push(g), acc) : acc), []);
 

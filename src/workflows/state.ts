@@ -24,10 +24,12 @@ export const STEP = { pending: 0, followerAdded: 1, inSync: 2, leaderMoved: 3, d
 /** One run of the shard engine: forward (to the target) or backward (a rollback, back to the source). */
 export interface ShardRun {
   direction: 'forward' | 'backward';
-  /** Plan as read when this run began: the `from` servers of every group. */
-  plan: ShardPlan;
-  /** Servers every group must end on (IDs, leader first), index-aligned with plan groups. */
-  desired: string[][];
+  /**
+   * Plan as read when this run began (the `from` servers of every group); null when it equals the state's
+   * `plan`, so a 10,000-shard plan is not carried twice across continue-as-new. The servers each group must
+   * end on are derived from it (deterministically), not stored.
+   */
+  plan: ShardPlan | null;
   steps: number[];
   /** Bytes copied so far for in-flight groups (group → bytes), for progress. */
   copied: Record<number, number>;
@@ -72,6 +74,13 @@ export interface MigrationState {
 }
 
 export const ETA_SAMPLES = 20;
+
+/** The plan the current shard run started from. */
+export function runPlan(s: MigrationState): ShardPlan {
+  const p = s.shards?.plan ?? s.plan;
+  if (!p) throw new Error('no shard plan yet');
+  return p;
+}
 
 export function initialState(migrationId: string, spec: MigrationSpec, continueAsNewAfterEvents = 0): MigrationState {
   return {
@@ -134,7 +143,7 @@ export function shardProgress(s: MigrationState): {
     const t = s.plan ? totals(indexPlan(s.plan)) : { groups: 0, shards: 0, bytes: 0 };
     return { groupsDone: 0, groups: t.groups, shardsDone: 0, shardsTotal: t.shards, inFlight: 0, bytesDone: 0, bytesTotal: t.bytes };
   }
-  const ix = indexPlan(run.plan);
+  const ix = indexPlan(runPlan(s));
   let groupsDone = 0;
   let shardsDone = 0;
   let shardsTotal = 0;
@@ -253,7 +262,7 @@ export function reportOf(s: MigrationState, summary: string): MigrationReport {
   let total = 0;
   const run = s.shards;
   if (run) {
-    const ix = indexPlan(run.plan);
+    const ix = indexPlan(runPlan(s));
     // A forward run moves groups to the target; a backward run (rollback) moves them back to the source.
     for (let g = 0; g < ix.count; g++) {
       const n = groupShardCount(ix, g);

@@ -7,12 +7,20 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Connection, Client } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/controls';
 import { freePorts, spawnProc, waitFor, type Proc } from './procs';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const TEMPORAL_CLI = join(ROOT, '.tools', 'venv', 'bin', 'temporal');
+
+let runtimeInstalled = false;
+/** Worker logs at WARN in tests (TRANSIT_TEST_LOG=INFO to see every step); must run before any NativeConnection. */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger((process.env.TRANSIT_TEST_LOG as 'INFO') ?? 'WARN') });
+}
 
 export interface DevServerOptions {
   /** Serve the Web UI too (for browser tests and the demo). */
@@ -109,6 +117,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     connection,
     client,
     async nativeConnection() {
+      quietRuntime();
       const n = await NativeConnection.connect({ address });
       natives.push(n);
       return n;

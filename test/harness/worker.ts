@@ -5,17 +5,9 @@
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { ROOT } from './temporal';
+import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { quietRuntime, ROOT } from './temporal';
 import { spawnProc, waitFor, type Proc } from './procs';
-
-let runtimeInstalled = false;
-/** Worker logs at WARN in tests (TRANSIT_TEST_LOG=INFO to see every step). */
-export function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger((process.env.TRANSIT_TEST_LOG as 'INFO') ?? 'WARN') });
-}
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | null = null;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {

@@ -170,7 +170,28 @@ export class World {
 
   // ------------------------------------------------------------------ the activities' model
 
+  private gates: { match: (name: string, a: any) => boolean; onHit: () => void; released: Promise<void> }[] = [];
+
+  /**
+   * Hold the first call that matches until release(): lets a test send a control while the workflow is at a
+   * known step. `hit` resolves when the call arrives.
+   */
+  gate(match: (name: string, a: any) => boolean): { hit: Promise<void>; release(): void } {
+    let onHit!: () => void;
+    let release!: () => void;
+    const hit = new Promise<void>((r) => (onHit = r));
+    const released = new Promise<void>((r) => (release = r));
+    this.gates.push({ match, onHit, released });
+    return { hit, release };
+  }
+
   async call(name: string, a: any): Promise<unknown> {
+    const gate = this.gates.find((g) => g.match(name, a));
+    if (gate) {
+      this.gates.splice(this.gates.indexOf(gate), 1);
+      gate.onHit();
+      await gate.released;
+    }
     this.calls.push({ name, at: Date.now() });
     const f = this.failing.get(name);
     if (f) throw new WorldError(f, 'InvariantViolationError', true);
