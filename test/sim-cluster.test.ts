@@ -84,7 +84,7 @@ describe('simulated cluster', () => {
     assert.equal(props.numberOfShards, 4);
     const orders = await planOf(c, 'orders');
     const lines = await planOf(c, 'lines');
-    const sortNum = (x: { shard: string }[]) => [...x].sort((a, b) => Number(a.shard.slice(1)) - Number(b.shard.slice(1)));
+    const sortNum = <T extends { shard: string }>(x: T[]): T[] => [...x].sort((a, b) => Number(a.shard.slice(1)) - Number(b.shard.slice(1)));
     sortNum(orders).forEach((o, i) => assert.deepEqual(sortNum(lines)[i].plan, o.plan));
     assert.ok(orders.every((s) => s.plan.length === 2 && new Set(s.plan).size === 2));
     const count = d(await c.coordinatorCall('GET', '/_db/shop/_api/collection/lines/count?details=true')).count as Record<string, number>;

@@ -30,6 +30,14 @@ export class AgencyClient {
     return [...this.endpoints];
   }
 
+  /** Replaces the endpoint list (from the agency pool in the cache, like HeartbeatThread::updateAgentPool). */
+  setEndpoints(eps: string[]): void {
+    const next = [...new Set(eps)];
+    if (next.length === 0) return;
+    this.endpoints = next;
+    if (this.leader && !next.includes(this.leader)) this.leader = undefined;
+  }
+
   /** Performs one agency call, following redirects and retrying until `deadlineMs`. */
   async call(path: string, body?: unknown, o: { method?: string; timeoutMs?: number; deadlineMs?: number } = {}): Promise<HttpResult> {
     const deadline = Date.now() + (o.deadlineMs ?? 60_000);
@@ -59,7 +67,9 @@ export class AgencyClient {
       this.leader = undefined;
       this.next += 1;
       if (Date.now() > deadline) throw new AgencyUnavailable(`agency unavailable (${lastErr})`);
-      await this.lc.sleep(Math.min(1000, 50 * 2 ** Math.min(attempt, 4)));
+      // Try every known endpoint once before backing off.
+      if ((attempt + 1) % Math.max(1, this.endpoints.length) !== 0) continue;
+      await this.lc.sleep(Math.min(1000, 50 * 2 ** Math.min(Math.floor(attempt / Math.max(1, this.endpoints.length)), 4)));
     }
   }
 

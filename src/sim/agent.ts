@@ -403,9 +403,11 @@ export class Agent {
     for (const p of this.peers.values()) void this.replicate(p);
   }
 
+  /** Has a majority (us included) acked within the lease window? Without it the leader steps down. */
   private majorityAcked(now: number): boolean {
+    const window = Math.min(2 * this.o.electionTimeoutMin, this.o.electionTimeoutMax) * 1000;
     let alive = 1;
-    for (const p of this.peers.values()) if (now - p.lastAcked < this.o.electionTimeoutMin * 1000) alive += 1;
+    for (const p of this.peers.values()) if (now - p.lastAcked < window) alive += 1;
     return alive >= this.majority();
   }
 

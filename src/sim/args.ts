@@ -48,6 +48,7 @@ export interface MemberConfig {
   agent: { size: number; id?: string; supervision: boolean; compactionStep: number };
   bandwidth: number;
   bytesPerDocument: number;
+  persist: boolean;
   timing: ReturnType<typeof timingWithDefaults>;
   debug: boolean;
 }
@@ -60,7 +61,7 @@ const KNOWN = new Set([
   'agency.supervision-ok-threshold', 'agency.supervision-grace-period', 'agency.supervision-frequency',
   'agency.election-timeout-min', 'agency.election-timeout-max', 'agency.compaction-step-size', 'database.directory',
   'sim.bandwidth', 'sim.bytes-per-document', 'sim.heartbeat-interval', 'sim.supervision-startup-grace',
-  'sim.leader-retry-seconds', 'sim.remove-server-seconds', 'sim.debug', 'sim.root-password',
+  'sim.leader-retry-seconds', 'sim.remove-server-seconds', 'sim.debug', 'sim.root-password', 'sim.persist',
 ]);
 
 /**
@@ -133,6 +134,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     },
     bandwidth: parseBandwidth(one('sim.bandwidth')),
     bytesPerDocument: num('sim.bytes-per-document') ?? 1024,
+    persist: truthy(one('sim.persist') ?? 'true'),
     timing: t,
     debug: truthy(one('sim.debug')),
   };
@@ -179,7 +181,7 @@ export function createMember(cfg: MemberConfig, sink?: (line: string) => void, o
     });
   }
   if (cfg.kind === 'dbserver') {
-    return new DBServer({ ...common, bandwidth: cfg.bandwidth, defaultBytesPerDocument: cfg.bytesPerDocument });
+    return new DBServer({ ...common, bandwidth: cfg.bandwidth, defaultBytesPerDocument: cfg.bytesPerDocument, persist: cfg.persist });
   }
   return new Coordinator({
     ...common,

@@ -94,8 +94,8 @@ export class Coordinator extends ClusterMember {
   }
 
   /** Sends a request to the shard's current leader, retrying while there is none or it refuses as not leader. */
-  private async toLeader(db: string, cid: string, shard: string, method: string, path: string, body?: unknown): Promise<HttpResult> {
-    const deadline = Date.now() + this.co.leaderRetrySeconds * 1000;
+  private async toLeader(db: string, cid: string, shard: string, method: string, path: string, body?: unknown, retrySeconds = this.co.leaderRetrySeconds): Promise<HttpResult> {
+    const deadline = Date.now() + retrySeconds * 1000;
     const idempotent = method === 'GET' || method === 'HEAD';
     let last = '';
     for (;;) {
@@ -311,7 +311,7 @@ export class Coordinator extends ClusterMember {
   }
 
   private async countOnLeader(db: string, c: CollectionPlan, shard: string): Promise<{ count: number; size: number }> {
-    const r = await this.toLeader(db, c.id, shard, 'GET', `/_api/collection/${shard}/count`);
+    const r = await this.toLeader(db, c.id, shard, 'GET', `/_api/collection/${shard}/count`, undefined, Math.min(3, this.co.leaderRetrySeconds));
     if (r.status !== 200) throw new Error(`count of ${shard}: HTTP ${r.status}`);
     const b = r.body as { count: number; figures: { documentsSize: number } };
     return { count: b.count, size: b.figures.documentsSize };
@@ -383,8 +383,11 @@ export class Coordinator extends ClusterMember {
         CanBeDeleted: h.Status === 'FAILED' && (role === 'Coordinator' || !inShards.has(id)),
       };
     }
-    const cfgR = await this.agency.call('/_api/agency/config', undefined, { deadlineMs: 3000, timeoutMs: 2000 }).catch(() => undefined);
-    const pool = asDict(asDict(asDict(cfgR?.body).configuration).pool);
+    let pool: Dict = this.agencyPool();
+    if (Object.keys(pool).length === 0) {
+      const cfgR = await this.agency.call('/_api/agency/config', undefined, { deadlineMs: 3000, timeoutMs: 2000 }).catch(() => undefined);
+      pool = asDict(asDict(asDict(cfgR?.body).configuration).pool);
+    }
     await Promise.all(
       Object.entries(pool).map(async ([id, ep]) => {
         try {

@@ -7,6 +7,8 @@
 // follower that fails (persisting Current first), and refuses writes when fewer than writeConcern copies are
 // in sync. Documents live in memory per shard per server, so a lost copy is really lost.
 import { randomUUID } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
 import { ClusterMember, type MemberOptions } from './member.js';
 import { Link } from './bandwidth.js';
 import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
@@ -19,6 +21,90 @@ export interface DBServerOptions extends MemberOptions {
   bandwidth: number;
   /** Modelled bytes per document when the collection does not say (Plan attribute simBytesPerDocument). */
   defaultBytesPerDocument: number;
+  /** Keep shard copies in a journal in the data directory, so a restarted server has its data (default true). */
+  persist?: boolean;
+}
+
+/**
+ * The DB server's documents on disk: an append-only journal of shard creations, document versions, deletions
+ * and dropped copies, written synchronously before a write is acknowledged (so killing the process loses
+ * nothing acknowledged), replayed and compacted at start.
+ */
+class ShardJournal {
+  private fd?: number;
+  private buf: string[] = [];
+
+  constructor(private file: string) {}
+
+  /** Replays the journal into shard copies and rewrites it compactly. */
+  load(): ShardCopy[] {
+    const copies = new Map<string, ShardCopy>();
+    if (existsSync(this.file)) {
+      for (const line of readFileSync(this.file, 'utf8').split('\n')) {
+        if (!line) continue;
+        let e: { s: string; db?: string; c?: string; p?: Doc; k?: string; r?: string; x?: number };
+        try {
+          e = JSON.parse(line);
+        } catch {
+          continue; // a torn last line
+        }
+        if (e.x) {
+          copies.delete(e.s);
+          continue;
+        }
+        let copy = copies.get(e.s);
+        if (!copy && e.db && e.c) {
+          copy = new ShardCopy(e.db, e.c, e.s);
+          copies.set(e.s, copy);
+        }
+        if (!copy) continue;
+        if (e.p) copy.put(e.p);
+        else if (e.k && e.r) copy.del(e.k, e.r);
+      }
+    }
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, 'w');
+    for (const c of copies.values()) {
+      const lines = [JSON.stringify({ s: c.shard, db: c.db, c: c.cid })];
+      for (const d of c.docs.values()) lines.push(JSON.stringify({ s: c.shard, p: d }));
+      writeSync(fd, lines.join('\n') + '\n');
+    }
+    closeSync(fd);
+    renameSync(tmp, this.file);
+    this.fd = openSync(this.file, 'a');
+    return [...copies.values()];
+  }
+
+  created(c: ShardCopy): void {
+    this.buf.push(JSON.stringify({ s: c.shard, db: c.db, c: c.cid }));
+  }
+
+  put(c: ShardCopy, d: Doc): void {
+    this.buf.push(JSON.stringify({ s: c.shard, p: d }));
+  }
+
+  del(c: ShardCopy, key: string, rev: string): void {
+    this.buf.push(JSON.stringify({ s: c.shard, k: key, r: rev }));
+  }
+
+  dropped(c: ShardCopy): void {
+    this.buf.push(JSON.stringify({ s: c.shard, x: 1 }));
+    this.flush();
+  }
+
+  /** Writes what is buffered; called before anything is acknowledged. */
+  flush(): void {
+    if (this.buf.length === 0 || this.fd === undefined) return;
+    const text = this.buf.join('\n') + '\n';
+    this.buf = [];
+    writeSync(this.fd, text);
+  }
+
+  close(): void {
+    this.flush();
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
 }
 
 export interface Doc {
@@ -60,6 +146,7 @@ export class ShardCopy {
   currentWritten = '';
   bytesCopied = 0;
   bytesTotal = 0;
+  journal?: ShardJournal;
 
   constructor(
     readonly db: string,
@@ -82,6 +169,7 @@ export class ShardCopy {
     this.docs.set(doc._key, doc);
     this.tomb.delete(doc._key);
     this.hashDoc(doc._key, doc._rev);
+    this.journal?.put(this, doc);
     return true;
   }
 
@@ -94,6 +182,7 @@ export class ShardCopy {
       this.docs.delete(key);
     }
     this.tomb.set(key, rev);
+    this.journal?.del(this, key, rev);
     return true;
   }
 
@@ -111,11 +200,21 @@ export class DBServer extends ClusterMember {
   private dirty: Set<string> | 'all' = 'all';
   private maintaining = false;
   private maintainAgain = false;
+  private journal?: ShardJournal;
 
   constructor(private dbo: DBServerOptions) {
     super(dbo, 'PRIMARY');
     this.sendLink = new Link(dbo.bandwidth);
     this.recvLink = new Link(dbo.bandwidth);
+    if (dbo.dataDir && dbo.persist !== false) {
+      this.journal = new ShardJournal(join(dbo.dataDir, 'shards.journal'));
+      for (const c of this.journal.load()) {
+        c.journal = this.journal;
+        this.copies.set(c.shard, c);
+        for (const d of c.docs.values()) this.seeRev(d._rev);
+      }
+      if (this.copies.size) this.log.info(`recovered ${this.copies.size} shard copies from the data directory`);
+    }
     const s = this.server;
     s.on('POST', /^\/_api\/document\/([^/]+)$/, (r) => this.insertHandler(r));
     s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.readHandler(r));
@@ -139,6 +238,7 @@ export class DBServer extends ClusterMember {
   protected override onStopping(): void {
     this.sendLink.reset();
     this.recvLink.reset();
+    this.journal?.close();
   }
 
   private nextRev(): string {
@@ -228,10 +328,7 @@ export class DBServer extends ClusterMember {
           if (copy) this.dropCopy(copy, 'no longer in Plan');
           continue;
         }
-        if (!copy) {
-          copy = new ShardCopy(db, cid, shard);
-          this.copies.set(shard, copy);
-        }
+        if (!copy) copy = this.newCopy(db, cid, shard);
         this.maintainCopy(copy, plan);
       }
     };
@@ -286,6 +383,17 @@ export class DBServer extends ClusterMember {
     if (copy.inSyncWith !== leader || dropped) void this.syncShard(copy, leader);
   }
 
+  private newCopy(db: string, cid: string, shard: string): ShardCopy {
+    const copy = new ShardCopy(db, cid, shard);
+    if (this.journal) {
+      copy.journal = this.journal;
+      this.journal.created(copy);
+      this.journal.flush();
+    }
+    this.copies.set(shard, copy);
+    return copy;
+  }
+
   private takeOver(copy: ShardCopy): void {
     this.log.info(`taking over leadership of ${copy.shard}`);
     copy.role = 'leader';
@@ -311,6 +419,8 @@ export class DBServer extends ClusterMember {
     copy.role = 'follower';
     copy.leader = undefined;
     this.copies.delete(copy.shard);
+    copy.journal = undefined;
+    this.journal?.dropped(copy);
     for (const g of copy.genWaiters) g.resolve();
     copy.genWaiters = [];
   }
@@ -432,6 +542,7 @@ export class DBServer extends ClusterMember {
         results.push({ _key: op.key, _rev: old._rev });
       }
     }
+    this.journal?.flush();
     if (repl.length) {
       copy.inflight += 1;
       try {
@@ -532,6 +643,7 @@ export class DBServer extends ClusterMember {
         this.seeRev(op.rev);
       }
     }
+    this.journal?.flush();
     return ok({ error: false });
   }
 
@@ -575,6 +687,7 @@ export class DBServer extends ClusterMember {
             copy.put(d);
             this.seeRev(d._rev);
           }
+          this.journal?.flush();
           copy.bytesCopied += n * s.bpd;
         }
       };
@@ -582,6 +695,7 @@ export class DBServer extends ClusterMember {
       for (const [k, rev] of s.deleteKeys) {
         if (copy.docs.get(k)?._rev === rev) copy.del(k, String(Number(rev) + 1));
       }
+      this.journal?.flush();
       const f = await this.http.request(ep, `${base}/finishSync`, { body: { shard: copy.shard, syncId: s.syncId, follower: this.id }, timeoutMs: 30_000 });
       if (f.status !== 200) throw new Error(`finishSync: HTTP ${f.status} ${JSON.stringify(f.body)}`);
       copy.inSyncWith = leader;

@@ -94,7 +94,11 @@ export abstract class ClusterMember {
     await this.heartbeat().catch(() => undefined);
     this.hbTimer = this.lc.interval(this.o.heartbeatMs ?? 1000, () => void this.heartbeat().catch(() => undefined));
     void this.poolRefresher();
+    this.cache.onChange((paths) => {
+      if (paths === 'all' || paths.some((p) => p.startsWith('/.agency'))) this.adoptPool();
+    });
     await this.cache.start();
+    this.adoptPool();
     await this.onJoined();
     this.ready = true;
     await this.heartbeat().catch(() => undefined);
@@ -174,6 +178,16 @@ export abstract class ClusterMember {
       ],
     ]);
     if (!w.ok) throw new Error(`server ID ${this.id} is already known to the cluster: refusing to impersonate it with a fresh data directory`);
+  }
+
+  /** The agency pool as replicated in the agency itself: the endpoints to use from now on. */
+  protected agencyPool(): Record<string, string> {
+    return asDict(this.cache.get('/.agency/pool')) as Record<string, string>;
+  }
+
+  private adoptPool(): void {
+    const eps = Object.values(this.agencyPool()).filter((e) => typeof e === 'string');
+    if (eps.length) this.agency.setEndpoints(eps);
   }
 
   private async heartbeat(): Promise<void> {

@@ -18,8 +18,8 @@ export const TEST_TIMING = {
   gracePeriod: 4,
   supervisionFrequency: 0.5,
   startupGrace: 1,
-  electionTimeoutMin: 0.5,
-  electionTimeoutMax: 1.5,
+  electionTimeoutMin: 1,
+  electionTimeoutMax: 2,
   leaderRetrySeconds: 20,
   removeServerSeconds: 6,
 };

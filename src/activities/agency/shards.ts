@@ -123,7 +123,7 @@ async function progressOf(client: ArangoClient, a: WaitForShardInSyncArgs, pendi
   for (const i of pending) byDb.set(a.shards[i].database, [...(byDb.get(a.shards[i].database) ?? []), i]);
   const out: WaitForShardInSyncResult['progress'] = [];
   for (const [db, idx] of byDb) {
-    const dist = asDict((await client.coordinatorJson('GET', '/_admin/cluster/shardDistribution', undefined, { db })).results);
+    const dist = asDict((await client.coordinatorJson('GET', '/_admin/cluster/shardDistribution', undefined, { db, timeoutMs: 10_000 })).results);
     const byShard = new Map<string, { coll: string; total: number; current: number }>();
     for (const [coll, v] of Object.entries(dist)) {
       for (const [s, p] of Object.entries(asDict(asDict(v).Plan))) {
@@ -139,7 +139,8 @@ async function progressOf(client: ArangoClient, a: WaitForShardInSyncArgs, pendi
         if (!e || Number.isNaN(e.total)) continue;
         let avg = avgCache.get(`${db}/${e.coll}`);
         if (avg === undefined) {
-          const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(e.coll)}/figures`, undefined, { db }).catch(() => ({}) as Dict);
+          // Progress is best effort: a shard whose leader is down must not hold the wait up.
+          const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(e.coll)}/figures`, undefined, { db, timeoutMs: 5000 }).catch(() => ({}) as Dict);
           const count = Number(fig.count ?? 0);
           avg = count > 0 ? Number(asDict(fig.figures).documentsSize ?? 0) / count : 0;
           avgCache.set(`${db}/${e.coll}`, avg);
