@@ -8,6 +8,7 @@ import { arangoError, fail, ok, type SimRequest, type SimResponse } from './serv
 import { asArray, asDict, inSyncLists, sortShards, stripResign, type CollectionPlan, type Dict } from './cluster-state.js';
 import { shardIndexForKey } from './hash.js';
 import type { HttpResult } from './net.js';
+import { GroupCommit } from './batch.js';
 
 export interface CoordinatorOptions extends MemberOptions {
   /** How long a document operation keeps retrying while a shard has no usable leader (s). */
@@ -22,6 +23,7 @@ const KEY_RE = /^[a-zA-Z0-9_\-:.@()+,=;$!*'%]{1,254}$/;
 
 export class Coordinator extends ClusterMember {
   private keyBlock = { next: 0, end: 0 };
+  private inserters = new Map<string, GroupCommit<Record<string, unknown>, HttpResult>>();
   private keyReservation?: Promise<void>;
 
   constructor(private co: CoordinatorOptions) {
@@ -151,13 +153,15 @@ export class Coordinator extends ClusterMember {
     }
     await Promise.all(
       [...groups].map(async ([shard, g]) => {
-        const r = await this.toLeader(req.db, c.id, shard, 'POST', `/_api/document/${shard}`, g.docs);
+        const { r, offset } = await this.batchedInsert(req.db, c.id, shard, g.docs);
         if (r.status >= 300) {
           g.idx.forEach((i) => (results[i] = { ...(r.body as Dict), code: r.status }));
           return;
         }
-        (r.body as Dict[]).forEach((res, j) => {
-          results[g.idx[j]] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev };
+        const all = r.body as Dict[];
+        g.idx.forEach((i, j) => {
+          const res = all[offset + j];
+          results[i] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev };
         });
       }),
     );
@@ -165,6 +169,18 @@ export class Coordinator extends ClusterMember {
     const one = results[0] as Dict;
     if (one.error) return arangoError(one.code ?? 500, one.errorNum ?? 4, one.errorMessage ?? 'error');
     return ok(one, 202);
+  }
+
+  /** Inserts into one shard; concurrent inserts into a shard share requests to its leader (group commit). */
+  private async batchedInsert(db: string, cid: string, shard: string, docs: Record<string, unknown>[]): Promise<{ r: HttpResult; offset: number }> {
+    const key = `${db}/${shard}`;
+    let g = this.inserters.get(key);
+    if (!g) {
+      g = new GroupCommit<Record<string, unknown>, HttpResult>((batch) => this.toLeader(db, cid, shard, 'POST', `/_api/document/${shard}`, batch));
+      this.inserters.set(key, g);
+    }
+    const { result, offset } = await g.add(docs);
+    return { r: result, offset };
   }
 
   private async readDoc(req: SimRequest): Promise<SimResponse> {

@@ -11,6 +11,7 @@ import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } 
 import { join } from 'node:path';
 import { ClusterMember, type MemberOptions } from './member.js';
 import { Link } from './bandwidth.js';
+import { GroupCommit } from './batch.js';
 import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
 import { asArray, asDict } from './cluster-state.js';
 import { docHash } from './hash.js';
@@ -147,6 +148,7 @@ export class ShardCopy {
   bytesCopied = 0;
   bytesTotal = 0;
   journal?: ShardJournal;
+  replicator?: GroupCommit<ReplOp, void>;
 
   constructor(
     readonly db: string,
@@ -201,6 +203,8 @@ export class DBServer extends ClusterMember {
   private maintaining = false;
   private maintainAgain = false;
   private journal?: ShardJournal;
+  /** Current updates of many shards share agency requests (one transaction each, own precondition). */
+  private currentWrites = new GroupCommit<unknown[], number[]>(async (trxs) => (await this.agency.write(trxs, 15_000)).results);
 
   constructor(private dbo: DBServerOptions) {
     super(dbo, 'PRIMARY');
@@ -466,11 +470,10 @@ export class DBServer extends ClusterMember {
         };
         const idx = this.cache.index;
         try {
-          const r = await this.agency.write(
-            [[{ [`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`]: value, '/arango/Current/Version': { op: 'increment' } }, { [planPath]: { old: plan } }]],
-            15_000,
-          );
-          if (r.ok) {
+          const ok = await this.currentWrites.add([
+            [{ [`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`]: value, '/arango/Current/Version': { op: 'increment' } }, { [planPath]: { old: plan } }],
+          ]).then(({ result, offset }) => result[offset] > 0);
+          if (ok) {
             copy.doneGen = g;
             copy.currentWritten = JSON.stringify(value.servers);
           } else {
@@ -559,7 +562,16 @@ export class DBServer extends ClusterMember {
     return results;
   }
 
+  /**
+   * Replicates to every in-sync and syncing follower. Concurrent writes to one shard share requests (group
+   * commit); each resolves once all followers acknowledged the request carrying it (or were dropped).
+   */
   private async replicate(copy: ShardCopy, ops: ReplOp[]): Promise<void> {
+    copy.replicator ??= new GroupCommit<ReplOp, void>((batch) => this.replicateNow(copy, batch));
+    await copy.replicator.add(ops);
+  }
+
+  private async replicateNow(copy: ShardCopy, ops: ReplOp[]): Promise<void> {
     const targets = [...new Set([...copy.followers, ...copy.sessions.keys()])];
     if (targets.length === 0) return;
     const v = this.view();
@@ -668,6 +680,11 @@ export class DBServer extends ClusterMember {
         timeoutMs: 30_000,
       });
       if (r.status !== 200) throw new Error(`startSync: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+      if ((r.body as { inSync?: boolean }).inSync) {
+        copy.inSyncWith = leader;
+        copy.syncedAt = Date.now();
+        return;
+      }
       const s = r.body as { syncId: string; total: number; bpd: number; chunkDocs: number; deleteKeys: [string, string][] };
       copy.bytesTotal = s.total * s.bpd;
       copy.bytesCopied = 0;
@@ -725,21 +742,32 @@ export class DBServer extends ClusterMember {
   private async startSyncHandler(req: SimRequest): Promise<SimResponse> {
     let copy = this.leaderCopy(req);
     const b = req.body as { follower: string; have?: [string, string][] };
+    const diff = (c: ShardCopy): { docs: Doc[]; deleteKeys: [string, string][] } => {
+      const deleteKeys: [string, string][] = [];
+      if (!b.have) return { docs: [...c.docs.values()], deleteKeys };
+      const have = new Map(b.have);
+      const docs: Doc[] = [];
+      for (const d of c.docs.values()) if (have.get(d._key) !== d._rev) docs.push(d);
+      for (const [k, r] of have) if (!c.docs.has(k)) deleteKeys.push([k, r]);
+      return { docs, deleteKeys };
+    };
+    // Nothing to copy (the follower already has exactly our documents): it is in sync right away.
+    const first = diff(copy);
+    if (first.docs.length === 0 && first.deleteKeys.length === 0 && (b.have?.length ?? 0) === copy.docs.size) {
+      copy.sessions.delete(b.follower);
+      if (!copy.followers.has(b.follower)) {
+        copy.followers.add(b.follower);
+        await this.writeCurrent(copy);
+      }
+      if (copy.role !== 'leader' || !copy.followers.has(b.follower)) return arangoError(412, 1404, 'follower was dropped while joining');
+      return ok({ inSync: true, total: 0 });
+    }
     if (copy.followers.has(b.follower)) {
       copy.followers.delete(b.follower);
       await this.writeCurrent(copy);
       copy = this.leaderCopy(req);
     }
-    let docs: Doc[];
-    const deleteKeys: [string, string][] = [];
-    if (b.have) {
-      const have = new Map(b.have);
-      docs = [];
-      for (const d of copy.docs.values()) if (have.get(d._key) !== d._rev) docs.push(d);
-      for (const [k, r] of have) if (!copy.docs.has(k)) deleteKeys.push([k, r]);
-    } else {
-      docs = [...copy.docs.values()];
-    }
+    const { docs, deleteKeys } = diff(copy);
     const bpd = this.bytesPerDoc(copy);
     const session: SyncSession = { id: randomUUID(), follower: b.follower, docs, bpd };
     copy.sessions.set(b.follower, session); // from here on every write is forwarded to the follower too
