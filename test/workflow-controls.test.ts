@@ -11,6 +11,7 @@ import { World } from './harness/world';
 import { createWorldActivities } from './harness/world-activities';
 import { worldSpec } from './harness/specs';
 import { waitFor, sleep } from './harness/procs';
+import { replayAll } from './harness/replay';
 import {
   abortSignal,
   approveUpdate,
@@ -215,5 +216,12 @@ describe('approve and setConcurrency', () => {
       assertRolledBack(world);
       assert.deepEqual(world.effects, [], 'no side effect at all');
     });
+  });
+});
+
+describe('determinism', () => {
+  it('every history of this file (pause, abort, rollback, approve paths) replays cleanly', { timeout: 300_000 }, async () => {
+    const n = await replayAll(server.client);
+    assert.ok(n >= 27, `replayed ${n} histories`);
   });
 });

@@ -157,5 +157,10 @@ export interface TransitActivities {
 
   // --- probes (src/activities/probes.ts)
   /** "Version check" round trips between regions through the coordinators, summarised per region pair. */
-  probeVersionChecks(a: MigrationRef & { phase: string; samples?: number }): Promise<LatencySample[]>;
+  probeVersionChecks(a: MigrationRef & {
+    phase: string;
+    samples?: number;
+    /** Default: the source coordinators (spec.arango.endpoint) and, if set, spec.arango.targetEndpoint. */
+    targets?: { region: string; url: string; label?: string }[];
+  }): Promise<LatencySample[]>;
 }

@@ -18,6 +18,11 @@ export const NON_RETRYABLE_ERRORS = [
   'AuthorizationError',
   'KubeForbiddenError',
   'PreflightError',
+  'ArangoAuthError',
+  'WaitTimeoutError',
+  'AgentNotReplaceableError',
+  'DnsConfigError',
+  'CredentialError',
 ];
 
 type Name = keyof TransitActivities;
@@ -56,7 +61,7 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
   const wait: ActivityOptions = {
     startToCloseTimeout: `${Math.max(t.activitySeconds, 120)}s`,
     // Heartbeats arrive every few seconds; a worker that stops sending them is presumed dead.
-    heartbeatTimeout: '8s',
+    heartbeatTimeout: '5s',
     scheduleToCloseTimeout: `${Math.max(t.activitySeconds, 120) * 3}s`,
     retry,
   };

@@ -285,6 +285,7 @@ class Migration {
     this.s.targetMembers = members.map((m) => ({ ...m, id: idOf.get(m.endpoint) ?? m.id }));
     const client = await this.step('readClientEndpoint', () => this.a.readClientEndpoint({ ...this.ref(), side: 'target' }));
     this.s.dns.targetValues = client.values;
+    this.s.dns.targetUrl = client.url;
     await this.requireHealthy();
     await this.probe('ProvisionTarget');
   }
@@ -555,7 +556,11 @@ class Migration {
   }
 
   private async probe(phase: string): Promise<void> {
-    const samples = await this.step(`probeVersionChecks ${phase}`, () => this.a.probeVersionChecks({ ...this.ref(), phase }));
+    const sp = this.s.spec;
+    const targets = [{ region: sp.source.region, url: sp.arango.endpoint, label: 'worker → source coordinators' }];
+    const targetUrl = sp.arango.targetEndpoint ?? this.s.dns.targetUrl;
+    if (targetUrl) targets.push({ region: sp.target.region, url: targetUrl, label: 'worker → target coordinators' });
+    const samples = await this.step(`probeVersionChecks ${phase}`, () => this.a.probeVersionChecks({ ...this.ref(), phase, targets }));
     this.s.latency.push(...samples);
     this.publish();
   }

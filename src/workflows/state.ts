@@ -55,7 +55,7 @@ export interface MigrationState {
   shards: ShardRun | null;
   agents: { id: string; side: 'source' | 'target'; member: MemberInfo }[];
   autoShrinkPrevious: { numberOfDBServers: number | null; numberOfCoordinators: number | null } | null;
-  dns: { before: DnsRecordValue | null; targetValues: string[] | null; switched: boolean; ttlLowered: boolean };
+  dns: { before: DnsRecordValue | null; targetValues: string[] | null; targetUrl: string | null; switched: boolean; ttlLowered: boolean };
   bridge: boolean;
   latency: LatencySample[];
   concurrency: number;
@@ -100,7 +100,7 @@ export function initialState(migrationId: string, spec: MigrationSpec, continueA
     shards: null,
     agents: [],
     autoShrinkPrevious: null,
-    dns: { before: null, targetValues: null, switched: false, ttlLowered: false },
+    dns: { before: null, targetValues: null, targetUrl: null, switched: false, ttlLowered: false },
     bridge: false,
     latency: [],
     concurrency: spec.policy.maxConcurrentShardMoves,

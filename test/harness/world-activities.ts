@@ -3,6 +3,7 @@
  * in the workflow tests. Spec validation is the real one. Waits poll the world and heartbeat, like the real
  * activities, so that a killed worker is noticed by its heartbeat timeout.
  */
+import { readFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TransitActivities } from '../../src/activities/contract';
@@ -18,9 +19,21 @@ function inActivity(): Context | null {
   }
 }
 
+/**
+ * Like the real activities, these resolve credential references themselves (file references here) and present
+ * the values to the world, which checks them: so a test can prove the values never reach workflow history.
+ */
+function credentialsOf(args: any): string[] {
+  const refs = [args?.arango?.jwtSecret, args?.spec?.arango?.jwtSecret, args?.dns?.tsigKey, args?.spec?.dns?.tsigKey];
+  return refs.filter((r) => r && typeof r.file === 'string').map((r) => readFileSync(r.file, 'utf8').trim());
+}
+
 export function createWorldActivities(url: string): TransitActivities {
   const post = async (name: string, args: unknown) => {
-    const res = await fetch(`${url}/act/${name}`, { method: 'POST', body: JSON.stringify(args), headers: { 'content-type': 'application/json' } });
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    const creds = credentialsOf(args);
+    if (creds.length) headers['x-credentials'] = Buffer.from(JSON.stringify(creds)).toString('base64');
+    const res = await fetch(`${url}/act/${name}`, { method: 'POST', body: JSON.stringify(args), headers });
     return (await res.json()) as { ok: boolean; out?: unknown; type?: string; message?: string; nonRetryable?: boolean };
   };
   const call = async (name: string, args: unknown): Promise<unknown> => {

@@ -54,6 +54,9 @@ export class World {
   bridge = new Set<string>();
   autoShrink: number | null = 3;
   registered = new Map<string, { id: string; role: 'dbserver' | 'coordinator' }>();
+  /** Credential values the world accepts (when set, every call that carries a reference must present them). */
+  credentials: string[] | null = null;
+  credentialChecks = 0;
   /** Names of activities that fail (non-retryable) until cleared: failure injection for tests. */
   failing = new Map<string, string>();
   readonly sourceIps = { client: '10.12.0.1' };
@@ -148,6 +151,12 @@ export class World {
       req.on('end', async () => {
         const name = (req.url ?? '').replace(/^\/act\//, '');
         try {
+          const presented = req.headers['x-credentials'];
+          if (this.credentials && presented) {
+            const values = JSON.parse(Buffer.from(String(presented), 'base64').toString()) as string[];
+            if (!values.every((v) => this.credentials!.includes(v))) throw new WorldError('bad credentials', 'AuthenticationError', true);
+            this.credentialChecks++;
+          }
           const out = await this.call(name, body ? JSON.parse(body) : {});
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, out: out ?? null }));
         } catch (e) {

@@ -1,0 +1,16 @@
+// `transit sim up --topology FILE`: a simulated ArangoDB cluster in the foreground (tests, demo, rehearsal).
+import type { Command } from 'commander';
+import { runSimUpCli } from '../../sim/up';
+
+export function register(program: Command): void {
+  const sim = program.command('sim').description('the ArangoDB cluster simulator (simulated members over HTTP)');
+  sim
+    .command('up')
+    .description('start a simulated cluster from a topology file; prints its endpoints as one JSON line')
+    .allowUnknownOption()
+    .helpOption(false)
+    .argument('[args...]', 'see `transit sim up --help`')
+    .action(async (args: string[]) => {
+      await runSimUpCli(args);
+    });
+}

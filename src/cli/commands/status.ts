@@ -1,0 +1,80 @@
+// `transit status`: live progress bars for shards and bytes with phase and ETA; --json for scripts.
+import type { Command } from 'commander';
+import { MultiBar, Presets } from 'cli-progress';
+import type { TransitClient } from '../../client';
+import type { MigrationProgress, MigrationReport } from '../../shared/types';
+import { connectClient, printJson, withConnection, type ConnectionFlags } from '../common';
+
+export function register(program: Command): void {
+  withConnection(
+    program
+      .command('status <workflowId>')
+      .description('show progress: phase, shards and bytes, ETA, timings, last error; live until the migration ends')
+      .option('--once', 'print the current state and exit')
+      .option('--json', 'JSON: one line now (with --watch, one line per change, then the report)')
+      .option('--watch', 'with --json: keep printing until the migration ends'),
+  ).action(async (id: string, o: ConnectionFlags & { once?: boolean; json?: boolean; watch?: boolean }) => {
+    const client = await connectClient(o);
+    try {
+      if (o.json && !o.watch) printJson(await client.getProgress(id));
+      else if (o.once) console.log(formatProgress(await client.getProgress(id)));
+      else await watchProgress(client, id, !!o.json);
+    } finally {
+      await client.close();
+    }
+  });
+}
+
+/** Live view until the migration ends; returns its report. */
+export async function watchProgress(client: TransitClient, id: string, json: boolean): Promise<MigrationReport> {
+  if (json) {
+    let last = '';
+    const report = await client.watch(id, (p) => {
+      const line = JSON.stringify(p);
+      if (line !== last) printJson(p);
+      last = line;
+    });
+    printJson({ report });
+    return report;
+  }
+  const tty = process.stdout.isTTY;
+  const bars = new MultiBar(
+    { format: ' {label} |{bar}| {value}/{total} {unit} {extra}', hideCursor: true, noTTYOutput: !tty, notTTYSchedule: 5000, clearOnComplete: false },
+    Presets.shades_classic,
+  );
+  const shards = bars.create(1, 0, { label: 'shards', unit: '', extra: '' });
+  const bytes = bars.create(1, 0, { label: 'bytes ', unit: 'B', extra: '' });
+  const report = await client.watch(id, (p) => {
+    shards.setTotal(Math.max(1, p.shardsTotal));
+    shards.update(p.shardsDone, { extra: `${p.label}${p.paused ? ' (paused)' : ''} in flight ${p.shardsInFlight}` });
+    bytes.setTotal(Math.max(1, p.bytesTotal));
+    bytes.update(p.bytesDone, { extra: `ETA ${p.etaSeconds === null ? '–' : `${p.etaSeconds}s`}${p.lastError ? ` last error: ${p.lastError}` : ''}` });
+  });
+  bars.stop();
+  console.log(formatReport(report));
+  return report;
+}
+
+export function formatProgress(p: MigrationProgress): string {
+  const lines = [
+    `${p.migrationId}: ${p.label} (${p.status}${p.pauseRequested && !p.paused ? ', pause requested' : ''})`,
+    `  shards ${p.shardsDone}/${p.shardsTotal} (in flight ${p.shardsInFlight}), bytes ${p.bytesDone}/${p.bytesTotal}, ETA ${p.etaSeconds ?? '–'}s, concurrency ${p.concurrency}`,
+    `  agents moved ${p.agentsMoved}/${p.agentsTotal}, run ${p.run}`,
+    ...p.phaseTimings.map((t) => `  ${t.phase.padEnd(16)} ${t.seconds !== undefined ? `${t.seconds}s` : 'running'}`),
+  ];
+  if (p.lastError) lines.push(`  last error: ${p.lastError}`);
+  if (p.rollbackRefusedReason) lines.push(`  ${p.rollbackRefusedReason}`);
+  return lines.join('\n');
+}
+
+export function formatReport(r: MigrationReport): string {
+  const lat = r.latency.map((l) => `  ${l.phase.padEnd(16)} ${l.from} → ${l.to}  p50 ${l.p50Ms} ms  p95 ${l.p95Ms} ms  (${l.path})`);
+  return [
+    `${r.migrationId}: ${r.status} — ${r.summary}`,
+    `  shards on source ${r.shardsOnSource}, on target ${r.shardsOnTarget}, moving ${r.shardsMoving} (of ${r.shardsTotal}); bytes moved ${r.bytesMoved}`,
+    `  agents on target ${r.agentsOnTarget}/${r.agentsTotal}; DNS → ${r.dnsValues.join(', ')}; bridge ${r.bridgePresent ? 'present' : 'removed'}`,
+    `  seconds per phase: ${Object.entries(r.phaseSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    ...(lat.length ? ['  version checks:', ...lat] : []),
+    ...(r.lastError ? [`  last error: ${r.lastError}`] : []),
+  ].join('\n');
+}

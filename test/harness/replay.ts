@@ -1,0 +1,43 @@
+/**
+ * Determinism guard: replays workflow histories against the current workflow code (Worker.runReplayHistories).
+ */
+import type { Client } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { workflowBundle } from './worker';
+import { TEMPORAL_CLI } from './temporal';
+
+/** Replays every closed migrationWorkflow history on the server; throws on the first determinism error. */
+export async function replayAll(client: Client): Promise<number> {
+  const histories = client.workflow.list({ query: `WorkflowType = 'migrationWorkflow' AND ExecutionStatus != 'Running'` }).intoHistories();
+  let n = 0;
+  const failures: string[] = [];
+  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+    n++;
+    if (r.error) failures.push(`${r.workflowId}/${r.runId}: ${r.error.message}`);
+  }
+  if (failures.length) throw new Error(`replay failed for ${failures.length} histories:\n${failures.join('\n')}`);
+  return n;
+}
+
+/** Every run of a workflow ID (continue-as-new chain) with its history length. */
+export async function runsOf(client: Client, workflowId: string): Promise<{ runId: string; events: number }[]> {
+  const out: { runId: string; events: number }[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    out.push({ runId: w.runId, events: w.historyLength });
+  }
+  return out;
+}
+
+/**
+ * A history exported the way an operator does it: `temporal workflow show --output json` (what the Web UI's
+ * download gives too). (The SDK's historyToJSON fails here: @temporalio/common 1.24.0 pulls protobufjs 8
+ * while the generated protos come from protobufjs 7.)
+ */
+export async function historyJson(address: string, workflowId: string, runId?: string): Promise<string> {
+  const args = ['workflow', 'show', '--address', address, '--workflow-id', workflowId, '--output', 'json'];
+  if (runId) args.push('--run-id', runId);
+  const { stdout } = await promisify(execFile)(TEMPORAL_CLI, args, { maxBuffer: 256 * 1024 * 1024 });
+  return stdout;
+}
