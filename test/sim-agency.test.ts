@@ -16,7 +16,7 @@ describe('simulated agency', () => {
   const post = (path: string, body: unknown, target = leaderEp) => c.request(target, path, { method: 'POST', body });
 
   before(async () => {
-    c = await startSim({ agents: 3, dbServers: 2, coordinators: 1 });
+    c = await startSim({ agents: 3, dbServers: 2, coordinators: 1, timing: { compactionStep: 200 } });
     leaderEp = (await c.agencyLeader())!.endpoint;
   });
   after(async () => {
@@ -145,10 +145,13 @@ describe('simulated agency', () => {
     assert.deepEqual((await post('/_api/agency/read', [['/survive/me']])).body, [{ survive: { me: 42 } }]);
   });
 
-  test('a replaced agent keeps its ID, the pool learns its new endpoint, it catches up; an unknown ID is refused', async () => {
+  test('a replaced agent keeps its ID, the pool learns its new endpoint, it catches up from a snapshot; an unknown ID is refused', async () => {
     const victim = c.agents.find((a) => a.endpoint !== leaderEp)!;
     const oldEndpoint = victim.endpoint;
+    // Enough entries for the leader to compact its log: the newcomer must be sent a snapshot.
+    for (let i = 0; i < 30; i++) await post('/_api/agency/write', Array.from({ length: 10 }, (_, j) => [{ [`/bulk/${i}/${j}`]: i * 10 + j }]));
     await post('/_api/agency/write', [[{ '/before/replace': 'yes' }]]);
+    assert.ok(Number(d((await c.request(leaderEp, '/_api/agency/config')).body).lastCompactionAt) > 0, 'the leader compacted its log');
     const fresh = await c.replaceAgent(victim.id);
     assert.notEqual(fresh.endpoint, oldEndpoint);
     await waitUntil('pool update', 15_000, async () => {
@@ -162,6 +165,13 @@ describe('simulated agency', () => {
     });
     const cfg = d((await c.request(fresh.endpoint, '/_api/agency/config')).body);
     assert.equal(d(cfg.configuration).id, victim.id);
+    // The newcomer holds the whole state: make it the leader's only partner and read through it.
+    const leader = (await c.agencyLeader())!;
+    const third = c.agents.find((a) => a.running && a !== leader && a !== fresh)!;
+    await third.stop();
+    assert.deepEqual((await post('/_api/agency/read', [['/before/replace', '/bulk/29/9']])).body, [{ before: { replace: 'yes' }, bulk: { 29: { 9: 299 } } }]);
+    assert.equal((await post('/_api/agency/write', [[{ '/after/replace': 1 }]])).status, 200, 'writes commit with the newcomer as the majority partner');
+    await c.replaceAgent(third.id);
     // Members still find the agency (they follow the pool): a coordinator can create a database.
     assert.equal((await c.request(c.coordinatorUrl, '/_api/database', { method: 'POST', body: { name: 'afterReplace' } })).status, 201);
     const g = await c.request(leaderEp, '/_api/agency_priv/gossip', { method: 'POST', body: { id: 'AGNT-intruder', endpoint: 'tcp://127.0.0.9:8529', pool: {} } });

@@ -4,8 +4,17 @@
 // members run as arangod-style processes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
+import http from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as packet from 'dns-packet';
+import { Database } from 'arangojs';
 import { isArangoError } from 'arangojs/errors';
-import type { Database } from 'arangojs';
+import { HttpClient } from '../src/sim/net';
+import { bearerHeader, signSuperuserJwt } from '../src/sim/jwt';
 import { arangoDb, startSim, waitUntil, type SimCluster } from './harness/sim';
 
 type Dict = Record<string, unknown>;
@@ -129,6 +138,24 @@ describe('simulated cluster', () => {
     assert.ok(clone.some((x) => x.plan[0] === to && x.plan[1] === s.plan[1]), 'the clone shard moved with its prototype');
     const bad = await c.request(c.coordinatorUrl, '/_db/shop/_admin/cluster/moveShard', { method: 'POST', body: { collection: 'lines', shard: clone[0].shard, fromServer: clone[0].plan[0], toServer: to } });
     assert.equal(bad.status, 403);
+  });
+
+  test('cancelAgencyJob aborts a moveShard that cannot start; rebalance reports pending and to-do moves', async () => {
+    const [s] = await planOf(c, 'orders');
+    const to = c.dbServers.map((m) => m.id).find((id) => !s.plan.includes(id))!;
+    // Hold the shard so the job stays in ToDo.
+    await c.agencyWrite([[{ [`/arango/Supervision/Shards/${s.shard}`]: 'held-by-test' }]]);
+    const r = d(await c.coordinatorCall('POST', '/_db/shop/_admin/cluster/moveShard', { collection: 'orders', shard: s.shard, fromServer: s.plan[0], toServer: to }));
+    const reb = d(d(await c.coordinatorCall('GET', '/_admin/cluster/rebalance')).result);
+    assert.equal(Number(reb.todoMoveShards) + Number(reb.pendingMoveShards), 1);
+    const cancel = d(await c.coordinatorCall('POST', '/_admin/cluster/cancelAgencyJob', { id: r.id }));
+    assert.equal(cancel.status, 'aborted');
+    const j = await waitJob(c, String(r.id));
+    assert.equal(j.status, 'Failed');
+    const again = await c.request(c.coordinatorUrl, '/_admin/cluster/cancelAgencyJob', { method: 'POST', body: { id: r.id } });
+    assert.equal(again.status, 412);
+    await c.agencyWrite([[{ [`/arango/Supervision/Shards/${s.shard}`]: { op: 'delete' } }]]);
+    assert.deepEqual((await planOf(c, 'orders')).find((x) => x.shard === s.shard)!.plan, s.plan);
   });
 
   test('resignLeadership hands every leadership to an in-sync follower', async () => {
@@ -257,6 +284,96 @@ describe('simulated members as processes', () => {
       await db.collection('docs').save({ _key: 'y' });
     } finally {
       await c.stop();
+    }
+  });
+});
+
+describe('transit sim up and pod-like name resolution', () => {
+  test('sim up prints one stable JSON line with the endpoints and stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/sim/up.ts', '--topology', 'examples/topology.yaml', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let buf = '';
+        child.stdout!.on('data', (b: Buffer) => {
+          buf += b.toString();
+          if (buf.includes('\n')) resolve(buf.split('\n')[0]);
+        });
+        child.once('exit', (code) => reject(new Error(`sim up exited early (${code})`)));
+        setTimeout(() => reject(new Error('sim up printed nothing')), 90_000).unref();
+      });
+      const j = JSON.parse(line) as Dict;
+      assert.deepEqual(Object.keys(j), ['coordinators', 'agents', 'dbServers', 'jwtSecretFile', 'dataDir']);
+      assert.equal((j.coordinators as string[]).length, 2);
+      assert.equal((j.agents as Dict[]).length, 3);
+      assert.deepEqual(Object.keys((j.dbServers as Dict[])[0]), ['id', 'shortName', 'endpoint']);
+      const db = new Database({ url: (j.coordinators as string[])[0], databaseName: 'shop', auth: { token: signSuperuserJwt(readFileSync(String(j.jwtSecretFile), 'utf8')) } });
+      assert.equal((await db.collection('orderLines').count()).count, 6 * 1500);
+      db.close();
+    } finally {
+      child.kill('SIGTERM');
+      const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))));
+      assert.equal(code, 0);
+    }
+  });
+
+  test('members resolve host names in endpoints through TRANSIT_DNS_SERVER with the search domain, and bind to TRANSIT_SOURCE_ADDRESS', async () => {
+    const net = `127.${30 + Math.floor(Math.random() * 200)}.${1 + Math.floor(Math.random() * 250)}`;
+    const records: Record<string, string> = { 'agent-a.ns1.svc.cluster.local': `${net}.1`, 'db-a.ns1.svc.cluster.local': `${net}.2` };
+    const queried: string[] = [];
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', (msg, rinfo) => {
+      const q = packet.decode(msg);
+      const name = q.questions?.[0]?.name ?? '';
+      queried.push(name);
+      const ip = records[name];
+      const answer = packet.encode({
+        type: 'response',
+        id: q.id,
+        flags: ip ? packet.AUTHORITATIVE_ANSWER : packet.AUTHORITATIVE_ANSWER | 3,
+        questions: q.questions,
+        answers: ip ? [{ type: 'A', name, ttl: 5, data: ip }] : [],
+      });
+      sock.send(answer, rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const dnsServer = `127.0.0.1:${sock.address().port}`;
+    const dir = mkdtempSync(join(tmpdir(), 'transit-sim-dns-'));
+    const secret = 'dns-test-secret';
+    writeFileSync(join(dir, 'jwt'), secret);
+    const env = (ip: string) => ({ ...process.env, TRANSIT_DNS_SERVER: dnsServer, TRANSIT_DNS_SEARCH: 'ns1.svc.cluster.local svc.cluster.local', TRANSIT_SOURCE_ADDRESS: ip });
+    const common = ['--server.jwt-secret-keyfile', join(dir, 'jwt'), '--agency.supervision-ok-threshold', '2', '--sim.supervision-startup-grace', '0.5'];
+    const agent = spawn(process.execPath, ['--import', 'tsx', 'src/sim/arangod.ts', '--server.endpoint', `tcp://${net}.1:8529`, '--agency.activate', 'true', '--agency.size', '1', '--agency.my-address', 'tcp://agent-a:8529', '--agency.supervision', 'true', '--database.directory', join(dir, 'a'), ...common], { env: env(`${net}.1`), stdio: 'ignore' });
+    const dbs = spawn(process.execPath, ['--import', 'tsx', 'src/sim/arangod.ts', '--server.endpoint', `tcp://${net}.2:8529`, '--cluster.my-role', 'PRIMARY', '--cluster.my-address', 'tcp://db-a:8529', '--cluster.agency-endpoint', 'tcp://agent-a:8529', '--database.directory', join(dir, 'd'), ...common], { env: env(`${net}.2`), stdio: 'ignore' });
+    const client = new HttpClient({ dnsServer, dnsSearch: ['ns1.svc.cluster.local'] }, bearerHeader(secret, 'test'));
+    try {
+      let reg: Dict = {};
+      await waitUntil('DB server registered under its name', 60_000, async () => {
+        const r = await client.request('tcp://agent-a:8529', '/_api/agency/read', { body: [['/arango/Current/ServersRegistered', '/arango/Supervision/Health']] }).catch(() => undefined);
+        reg = d(d(d((r?.body as unknown[] | undefined)?.[0]).arango).Current).ServersRegistered as Dict;
+        const health = d(d(d((r?.body as unknown[] | undefined)?.[0]).arango).Supervision).Health as Dict;
+        return Object.values(d(reg)).some((x) => d(x).endpoint === 'tcp://db-a:8529') && Object.values(d(health)).some((x) => d(x).Status === 'GOOD');
+      });
+      assert.ok(queried.includes('agent-a.ns1.svc.cluster.local'), 'short names are tried with the search domain');
+      await assert.rejects(client.request('tcp://nowhere:8529', '/_api/version'), /ENOTFOUND/);
+      // Outbound sockets leave from the member's own address (what the region proxies look at).
+      let seen = '';
+      const srv = http.createServer((req, res) => {
+        seen = req.socket.remoteAddress ?? '';
+        res.end('{}');
+      });
+      await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+      const bound = new HttpClient({ sourceAddress: `${net}.9` }, () => '');
+      await bound.request(`tcp://127.0.0.1:${(srv.address() as { port: number }).port}`, '/');
+      bound.close();
+      srv.close();
+      assert.equal(seen, `${net}.9`);
+    } finally {
+      client.close();
+      agent.kill('SIGTERM');
+      dbs.kill('SIGTERM');
+      await Promise.all([agent, dbs].map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
+      sock.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -114,6 +114,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     electionTimeoutMax: num('agency.election-timeout-max'),
     leaderRetrySeconds: num('sim.leader-retry-seconds'),
     removeServerSeconds: num('sim.remove-server-seconds'),
+    compactionStep: num('agency.compaction-step-size'),
   });
   const agencyEndpoints = isAgent ? (a.get('agency.endpoint') ?? []) : (a.get('cluster.agency-endpoint') ?? []);
   if (!isAgent && agencyEndpoints.length === 0) throw new Error('--cluster.agency-endpoint is required');
@@ -130,7 +131,7 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       size: num('agency.size') ?? 1,
       id: one('agency.disaster-recovery-id'),
       supervision: truthy(one('agency.supervision') ?? 'false'),
-      compactionStep: num('agency.compaction-step-size') ?? 5000,
+      compactionStep: t.compactionStep,
     },
     bandwidth: parseBandwidth(one('sim.bandwidth')),
     bytesPerDocument: num('sim.bytes-per-document') ?? 1024,

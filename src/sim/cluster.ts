@@ -4,7 +4,7 @@
 // documents through a coordinator's HTTP API, and offers what tests and the demo need: add DB servers and
 // coordinators, stop/start any member, replace an agent (same ID, new address, fresh data directory), read and
 // write the agency.
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -140,9 +140,11 @@ export class SimCluster {
   private nextIp = 1;
   private ipPrefix: string;
   private port: number;
+  private ownsRoot: boolean;
 
   private constructor(private o: SimClusterOptions) {
     this.topology = parseTopology(o.topology);
+    this.ownsRoot = !o.dataDir;
     this.root = o.dataDir ?? mkdtempSync(join(tmpdir(), 'transit-sim-'));
     mkdirSync(this.root, { recursive: true });
     this.jwtSecret = randomBytes(24).toString('hex');
@@ -190,6 +192,7 @@ export class SimCluster {
       '--sim.heartbeat-interval', String(t.heartbeatMs / 1000),
       '--sim.leader-retry-seconds', String(t.leaderRetrySeconds),
       '--sim.remove-server-seconds', String(t.removeServerSeconds),
+      '--agency.compaction-step-size', String(t.compactionStep),
     ];
   }
 
@@ -460,5 +463,7 @@ export class SimCluster {
     await Promise.all(this.dbServers.map((m) => m.stop().catch(() => undefined)));
     await Promise.all(this.agents.map((m) => m.stop().catch(() => undefined)));
     this.http.close();
+    // A temporary data directory we created goes with the cluster.
+    if (this.ownsRoot) rmSync(this.root, { recursive: true, force: true });
   }
 }

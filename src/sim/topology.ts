@@ -28,6 +28,8 @@ const timingSchema = z
     electionTimeoutMax: z.number().positive(),
     leaderRetrySeconds: z.number().positive(),
     removeServerSeconds: z.number().nonnegative(),
+    /** --agency.compaction-step-size: committed log entries between agency snapshots. */
+    compactionStep: z.number().int().positive(),
   })
   .partial();
 
@@ -87,5 +89,6 @@ export function timingWithDefaults(t: Partial<Timing> = {}): Timing {
     electionTimeoutMax: t.electionTimeoutMax ?? 5,
     leaderRetrySeconds: t.leaderRetrySeconds ?? 30,
     removeServerSeconds: t.removeServerSeconds ?? 60,
+    compactionStep: t.compactionStep ?? 5000,
   };
 }

@@ -92,3 +92,14 @@ export async function runSimUpCli(argv: string[]): Promise<number> {
   await cluster.stop();
   return 0;
 }
+
+// `node --import tsx src/sim/up.ts --topology FILE [--json]` runs the same thing without the transit CLI.
+if (require.main === module) {
+  runSimUpCli(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e) => {
+      process.stderr.write(`${(e as Error).stack ?? e}\n`);
+      process.exit(1);
+    },
+  );
+}
