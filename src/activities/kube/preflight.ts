@@ -1,0 +1,186 @@
+// Preflight: both API servers answer; the worker may do exactly what the activities do (one
+// SelfSubjectAccessReview per verb and resource, in the namespace where it is used — the same table
+// deploy/rbac.yaml grants); the source is a kube-arangodb Cluster deployment Transit can bridge; the target
+// namespace exists and has a StorageClass; in ClusterMesh mode the two clusters' Pod CIDRs do not overlap.
+import type { V1Namespace, V1Node, V1StorageClass } from '@kubernetes/client-node';
+import type { PreflightReport, Side } from '../contract';
+import { K, type ClusterClient } from './client';
+import { groupSpec, jwtSecretOf, readDeploymentCr } from './deployment';
+import type { Env } from './env';
+import { KubeForbiddenError, PreflightError } from './errors';
+import { A, OPERATOR_MAINTENANCE_ANNOTATION } from './names';
+
+export interface Permission {
+  verb: string;
+  /** API group ('' = core). */
+  group: string;
+  resource: string;
+  /** Checked in the side's namespace, or cluster-wide. */
+  scope: 'namespace' | 'cluster';
+  /** Only for this object (RBAC resourceNames): the deployment's JWT Secret, or the target namespace. */
+  name?: 'jwtSecret' | 'namespace';
+  /** Only needed in this network mode. */
+  mode?: 'clustermesh';
+}
+
+const rw = (group: string, resource: string, verbs: string[]): Permission[] => verbs.map((verb) => ({ verb, group, resource, scope: 'namespace' as const }));
+
+/** Both namespaces: members, their PVCs and Services, the bridge's Services, Endpoints and stale EndpointSlices. */
+const MEMBERS: Permission[] = [
+  ...rw('', 'pods', ['get', 'list', 'create', 'delete']),
+  ...rw('', 'persistentvolumeclaims', ['get', 'list', 'create', 'delete']),
+  ...rw('', 'services', ['get', 'list', 'create', 'update', 'delete']),
+  ...rw('', 'endpoints', ['get', 'list', 'create', 'update', 'delete']),
+  ...rw('discovery.k8s.io', 'endpointslices', ['list', 'delete']),
+];
+
+/** What the activities do in each cluster. deploy/rbac.yaml grants exactly this (test/kube-activities.test.ts checks). */
+export const REQUIRED_PERMISSIONS: Record<Side, Permission[]> = {
+  source: [
+    ...rw('database.arangodb.com', 'arangodeployments', ['get', 'update']),
+    ...MEMBERS,
+    { verb: 'get', group: '', resource: 'secrets', scope: 'namespace', name: 'jwtSecret' },
+    { verb: 'list', group: '', resource: 'nodes', scope: 'cluster', mode: 'clustermesh' },
+  ],
+  target: [
+    ...MEMBERS,
+    { verb: 'create', group: '', resource: 'secrets', scope: 'namespace' },
+    ...['get', 'update', 'delete'].map((verb) => ({ verb, group: '', resource: 'secrets', scope: 'namespace' as const, name: 'jwtSecret' as const })),
+    { verb: 'get', group: '', resource: 'namespaces', scope: 'cluster', name: 'namespace' },
+    { verb: 'list', group: 'storage.k8s.io', resource: 'storageclasses', scope: 'cluster' },
+    { verb: 'list', group: '', resource: 'nodes', scope: 'cluster', mode: 'clustermesh' },
+  ],
+};
+
+function resourceName(p: Permission): string {
+  return p.group ? `${p.resource}.${p.group}` : p.resource;
+}
+
+/** Every missing permission of one side, checked at once. */
+export async function missingPermissions(env: Env, c: ClusterClient, jwtSecret: string): Promise<Permission[]> {
+  const needs = REQUIRED_PERMISSIONS[c.side].filter((p) => !p.mode || p.mode === env.spec.network.mode);
+  const answers = await Promise.all(
+    needs.map((p) =>
+      c.canI({
+        verb: p.verb,
+        group: p.group,
+        resource: p.resource,
+        namespace: p.scope === 'namespace' ? c.namespace : undefined,
+        name: p.name === 'jwtSecret' ? jwtSecret : p.name === 'namespace' ? c.namespace : undefined,
+      }),
+    ),
+  );
+  return needs.filter((_, i) => !answers[i]!.allowed);
+}
+
+// ---- CIDRs --------------------------------------------------------------------------------------------
+
+function parseCidr(cidr: string): { base: number; size: number } {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (!m) throw new PreflightError(`not an IPv4 CIDR: ${cidr}`);
+  const ip = ((Number(m[1]) * 256 + Number(m[2])) * 256 + Number(m[3])) * 256 + Number(m[4]);
+  const size = 2 ** (32 - Number(m[5]));
+  return { base: ip - (ip % size), size };
+}
+
+export function cidrsOverlap(a: string, b: string): boolean {
+  const x = parseCidr(a);
+  const y = parseCidr(b);
+  return x.base < y.base + y.size && y.base < x.base + x.size;
+}
+
+async function podCidrs(env: Env, c: ClusterClient, override: string[] | undefined): Promise<string[]> {
+  if (override?.length) return override;
+  const nodes = await c.list<V1Node>(K.node);
+  const out = [...new Set(nodes.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])).filter((x) => x.includes('.')))];
+  if (out.length === 0) {
+    throw new PreflightError(
+      `no Node in context ${c.context} has spec.podCIDR (IPAM outside Kubernetes, e.g. Cilium cluster-pool): give network.clusterMesh.${c.side}PodCIDRs`,
+    );
+  }
+  return out;
+}
+
+// ---- the preflight --------------------------------------------------------------------------------------
+
+export async function preflight(env: Env): Promise<PreflightReport> {
+  const c = await env.both();
+  // Reachability first: an unreachable API server is retryable, everything after is a verdict.
+  await Promise.all([c.source.version(), c.target.version()]);
+  const cr = await readDeploymentCr(env, c.source).catch((e: unknown) => {
+    if (e instanceof KubeForbiddenError) return undefined; // reported below with every other missing permission
+    throw e;
+  });
+  const jwt = jwtSecretOf(cr ?? {}, env.deployment);
+  const missing = [
+    ...(await missingPermissions(env, c.source, jwt)).map((p) => ({ p, c: c.source })),
+    ...(await missingPermissions(env, c.target, jwt)).map((p) => ({ p, c: c.target })),
+  ];
+  if (missing.length) {
+    const first = missing[0]!;
+    const list = missing.map(({ p, c: cc }) => `${p.verb} ${resourceName(p)}${p.scope === 'namespace' ? ` in namespace ${cc.namespace}` : ''} (context ${cc.context})`);
+    throw new KubeForbiddenError(
+      { verb: first.p.verb, resource: resourceName(first.p), namespace: first.p.scope === 'namespace' ? first.c.namespace : undefined, context: first.c.context },
+      undefined,
+      `the worker lacks ${missing.length} permission(s) Transit needs: ${list.join('; ')} — grant them (deploy/rbac.yaml)`,
+    );
+  }
+  const deployment = cr ?? (await readDeploymentCr(env, c.source));
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  const method = deployment.spec?.communicationMethod ?? 'headless';
+  const sameNs = env.spec.source.namespace === env.spec.target.namespace;
+  if (method !== 'short-dns' && !(method === 'dns' && sameNs)) {
+    problems.push(
+      `ArangoDeployment ${c.source.namespace}/${env.deployment} uses communicationMethod ${method}: members must register short-dns endpoints ` +
+        `(tcp://<member>:8529), which the bridge can resolve in both clusters — set spec.communicationMethod: short-dns and let the operator rotate the members first` +
+        (method === 'dns' ? ' (or use the same namespace name in both clusters)' : ''),
+    );
+  }
+  const ann = deployment.metadata?.annotations ?? {};
+  if (ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[A.pausedBy] !== env.migrationId) {
+    warnings.push(`the operator is already in maintenance for ${env.deployment} (set by someone else); Transit will leave that annotation alone`);
+  }
+
+  const ns = await c.target.get<V1Namespace>(K.namespace, env.spec.target.namespace);
+  if (!ns) problems.push(`target namespace ${env.spec.target.namespace} does not exist in context ${c.target.context}: create it`);
+  else if (ns.status?.phase === 'Terminating') problems.push(`target namespace ${env.spec.target.namespace} (context ${c.target.context}) is being deleted`);
+
+  const classes = await c.target.list<V1StorageClass>(K.storageClass);
+  const wanted = ['agent', 'dbserver'].map((r) => {
+    const g = groupSpec(deployment, r as 'agent' | 'dbserver');
+    return g.volumeClaimTemplate?.spec?.storageClassName ?? g.storageClassName;
+  }).find(Boolean);
+  const dflt = classes.find((s) => s.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')?.metadata?.name;
+  let storageClass: string | null = null;
+  if (wanted && classes.some((s) => s.metadata?.name === wanted)) storageClass = wanted;
+  else if (dflt) {
+    storageClass = dflt;
+    if (wanted) warnings.push(`StorageClass ${wanted} of the source is not in the target; target volumes use the default class ${dflt}`);
+  } else {
+    problems.push(
+      `no usable StorageClass in context ${c.target.context}: ${wanted ? `${wanted} (the source's) is missing and ` : ''}no class is marked default — create one (or mark one default)`,
+    );
+  }
+
+  let sourcePodCIDRs: string[] = [];
+  let targetPodCIDRs: string[] = [];
+  if (env.spec.network.mode === 'clustermesh') {
+    const o = env.spec.network.clusterMesh;
+    sourcePodCIDRs = await podCidrs(env, c.source, o?.sourcePodCIDRs);
+    targetPodCIDRs = await podCidrs(env, c.target, o?.targetPodCIDRs);
+    for (const a of sourcePodCIDRs) {
+      for (const b of targetPodCIDRs) {
+        if (cidrsOverlap(a, b)) {
+          problems.push(
+            `ClusterMesh needs distinct pod networks, but source Pod CIDR ${a} (context ${c.source.context}) overlaps target Pod CIDR ${b} ` +
+              `(context ${c.target.context}): use network.mode loadbalancer, or clusters with non-overlapping Pod CIDRs`,
+          );
+        }
+      }
+    }
+  }
+  if (problems.length) throw new PreflightError(`preflight failed: ${problems.join('; ')}`, problems);
+  return { sourcePodCIDRs, targetPodCIDRs, storageClass, warnings };
+}
