@@ -177,4 +177,17 @@ describe('simulated agency', () => {
     const g = await c.request(leaderEp, '/_api/agency_priv/gossip', { method: 'POST', body: { id: 'AGNT-intruder', endpoint: 'tcp://127.0.0.9:8529', pool: {} } });
     assert.equal(g.status, 403);
   });
+
+  test('agents restarted on their data directories keep the agency state, even when all restart at once', async () => {
+    await post('/_api/agency/write', [[{ '/durable/x': 'kept' }]]);
+    const dbBefore = d(d(d(await c.agencyRead(['/arango/Plan/DBServers'])).arango).Plan).DBServers;
+    await Promise.all(c.agents.map((a) => a.stop()));
+    await Promise.all(c.agents.map((a) => c.restart(a)));
+    await c.waitForAgencyLeader(20_000);
+    leaderEp = (await c.agencyLeader())!.endpoint;
+    assert.deepEqual((await post('/_api/agency/read', [['/durable/x']])).body, [{ durable: { x: 'kept' } }]);
+    assert.deepEqual(d(d(d(await c.agencyRead(['/arango/Plan/DBServers'])).arango).Plan).DBServers, dbBefore);
+    // The cluster carries on: a coordinator creates a database through the restarted agency.
+    await waitUntil('coordinator back', 20_000, async () => (await c.request(c.coordinatorUrl, '/_api/database', { method: 'POST', body: { name: 'afterRestart' } })).status === 201);
+  });
 });

@@ -11,6 +11,7 @@ import { SimServer, arangoError, ok, type SimRequest, type SimResponse } from '.
 import { Store, normalizeOps, touchesReserved, StoreError, type Operation, type JsonObject, type Json } from './store.js';
 import { Supervision, type SupervisionOptions } from './supervision.js';
 import { SIM_VERSION } from './version.js';
+import { RaftDisk } from './agent-disk.js';
 
 export interface AgentOptions {
   listen: Endpoint;
@@ -77,6 +78,8 @@ export class Agent {
   private poolComplete = false;
   /** Joined a pool that already existed (fresh data dir): no vote, no candidacy until a leader contacted us. */
   private mustCatchUp: boolean;
+  /** Some peer's pool lists us at our current address (else keep gossiping: we came back from a new address). */
+  private poolConfirmed = false;
 
   // Raft state
   private role: Role = 'follower';
@@ -103,6 +106,7 @@ export class Agent {
   private supervision?: Supervision;
   private lastCompactionAt = 0;
   private clientIds = new Map<string, number>();
+  private disk?: RaftDisk;
 
   constructor(private o: AgentOptions) {
     const ident = loadOrCreateId(o.dataDir, 'AGNT', o.id);
@@ -110,9 +114,43 @@ export class Agent {
     this.mustCatchUp = false;
     this.log = o.log;
     this.pool.set(this.id, o.myAddress);
+    if (o.dataDir) this.recover(new RaftDisk(o.dataDir));
     this.http = new HttpClient(o.net, bearerHeader(o.jwtSecret, this.id));
     this.server = new SimServer({ listen: o.listen, jwtSecret: o.jwtSecret, log: (m) => this.log.warn(m) });
     this.routes();
+  }
+
+  /** Restores term, vote, snapshot and log from the data directory (a restart keeps the agent's history). */
+  private recover(disk: RaftDisk): void {
+    const st = disk.load();
+    this.disk = disk;
+    this.term = st.term;
+    this.votedFor = st.votedFor;
+    if (st.snapshot) {
+      this.snapshotIndex = st.snapshot.index;
+      this.snapshotTerm = st.snapshot.term;
+      this.snapshot = st.snapshot.store;
+      const s = Store.fromJSON(st.snapshot.store.root, st.snapshot.store.ttls);
+      this.readDB.root = s.root;
+      this.readDB.ttls = s.ttls;
+      this.commitIndex = this.lastApplied = st.snapshot.index;
+      const pool = this.readDB.get('/.agency/pool');
+      if (pool && typeof pool === 'object') this.notePoolEntry({ index: 0, term: 0, query: { '/.agency/pool': { op: 'set', new: pool } }, timestamp: 0 });
+    }
+    this.entries = st.entries as LogEntry[];
+    let persistedSelf: unknown = asPool(this.readDB.get('/.agency/pool'))[this.id];
+    for (const e of this.entries) {
+      if (e.clientId) this.clientIds.set(e.clientId, e.index);
+      this.notePoolEntry(e);
+      const p = e.query['/.agency/pool'];
+      if (p?.op === 'set') persistedSelf = asPool(p.new)[this.id] ?? persistedSelf;
+    }
+    this.poolConfirmed = persistedSelf === this.o.myAddress;
+    if (this.lastIndex > 0) this.log.info(`recovered agency state: term ${this.term}, log up to ${this.lastIndex} (snapshot ${this.snapshotIndex})`);
+  }
+
+  private persistVote(): void {
+    this.disk?.vote(this.term, this.votedFor);
   }
 
   get endpoint(): string {
@@ -142,6 +180,7 @@ export class Agent {
     for (const w of this.pollWaiters) w();
     this.http.close();
     await this.server.stop();
+    this.disk?.close();
     this.log.info(`simulated agent ${this.id} stopped`);
   }
 
@@ -150,11 +189,11 @@ export class Agent {
   private async gossipLoop(): Promise<void> {
     // Gossip until the pool is complete, and keep gossiping (slowly) while a replacement has not heard from a
     // leader yet, so the pool learns our new endpoint even if the first agents we reached could not persist it.
-    while (!this.lc.stopped && (!this.poolComplete || this.mustCatchUp)) {
+    while (!this.lc.stopped && (!this.poolComplete || this.mustCatchUp || !this.poolConfirmed)) {
       const targets = new Set<string>([...this.o.endpoints, ...this.pool.values()]);
       targets.delete(this.o.myAddress);
       for (const ep of targets) {
-        if (this.lc.stopped || (this.poolComplete && !this.mustCatchUp)) break;
+        if (this.lc.stopped || (this.poolComplete && !this.mustCatchUp && this.poolConfirmed)) break;
         try {
           let target = ep;
           for (let hop = 0; hop < 3; hop++) {
@@ -185,6 +224,7 @@ export class Agent {
 
   private mergeGossip(b: { pool?: Record<string, string>; complete?: boolean; commitIndex?: number; term?: number }): void {
     const theirs = b.pool ?? {};
+    if (theirs[this.id] === this.o.myAddress) this.poolConfirmed = true;
     if (b.complete) {
       // The pool already existed without us: take it as is (our own endpoint wins). If the agency already has
       // a history we replace an agent with an empty log: do not stand for election before a leader contacted
@@ -195,6 +235,7 @@ export class Agent {
         if ((b.term ?? 0) >= this.term) {
           this.term = b.term ?? 0;
           this.votedFor = '(predecessor)';
+          this.persistVote();
         }
       }
     } else {
@@ -286,6 +327,7 @@ export class Agent {
     if (term > this.term) {
       this.term = term;
       this.votedFor = null;
+      this.persistVote();
     }
     this.leaderId = leaderId;
     if (wasLeader) {
@@ -311,6 +353,7 @@ export class Agent {
     this.role = 'candidate';
     this.term += 1;
     this.votedFor = this.id;
+    this.persistVote();
     this.leaderId = null;
     const term = this.term;
     this.resetElectionTimer();
@@ -359,6 +402,7 @@ export class Agent {
     const upToDate = lastTerm > myLastTerm || (lastTerm === myLastTerm && lastIdx >= this.lastIndex);
     if ((this.votedFor === null || this.votedFor === candidate) && upToDate) {
       this.votedFor = candidate;
+      this.persistVote();
       this.resetElectionTimer();
       return ok({ term: this.term, voteGranted: true });
     }
@@ -418,6 +462,7 @@ export class Agent {
     for (const [p, o] of ops) q[p] = o;
     const e: LogEntry = { index: this.lastIndex + 1, term: this.term, query: q, clientId, timestamp: Date.now() };
     this.entries.push(e);
+    this.disk?.append([e]);
     if (clientId) this.clientIds.set(clientId, e.index);
     this.spearhead?.applyOps(ops);
     this.notePoolEntry(e);
@@ -525,6 +570,7 @@ export class Agent {
     this.entries = this.entries.slice(idx - this.snapshotIndex);
     this.snapshotIndex = idx;
     this.lastCompactionAt = idx;
+    this.disk?.snapshot({ index: idx, term: this.snapshotTerm, store: this.snapshot }, this.term, this.votedFor, this.entries);
     if (this.clientIds.size > 10_000) this.clientIds.clear();
   }
 
@@ -544,15 +590,21 @@ export class Agent {
       return ok({ term: this.term, success: false, lastIndex: Math.min(this.lastIndex, Math.max(this.snapshotIndex, prev - 1)) });
     }
     const batch = (Array.isArray(req.body) ? req.body : []) as LogEntry[];
+    const added: LogEntry[] = [];
     for (const e of batch) {
       if (e.index <= this.snapshotIndex) continue;
       const mine = this.entryAt(e.index);
       if (mine && mine.term === e.term) continue;
-      if (mine) this.entries.length = e.index - this.snapshotIndex - 1; // conflict: drop ours from here on
+      if (mine) {
+        this.entries.length = e.index - this.snapshotIndex - 1; // conflict: drop ours from here on
+        this.disk?.truncateFrom(e.index);
+      }
       this.entries.push(e);
+      added.push(e);
       if (e.clientId) this.clientIds.set(e.clientId, e.index);
       this.notePoolEntry(e);
     }
+    this.disk?.append(added);
     if (this.mustCatchUp && this.lastIndex >= prev + batch.length) this.mustCatchUp = false;
     const lastNew = prev + batch.length;
     if (leaderCommit > this.commitIndex) {
@@ -582,6 +634,7 @@ export class Agent {
     this.commitIndex = b.index;
     this.lastApplied = b.index;
     this.mustCatchUp = false;
+    this.disk?.snapshot({ index: b.index, term: b.term, store: b.snapshot }, this.term, this.votedFor, []);
     const pool = this.readDB.get('/.agency/pool');
     if (pool && typeof pool === 'object') {
       this.notePoolEntry({ index: b.index, term: b.term, query: { '/.agency/pool': { op: 'set', new: pool } }, timestamp: 0 });
@@ -878,4 +931,8 @@ export class Agent {
     s.on('GET', '/_admin/server/role', () => ok({ error: false, code: 200, errorNum: 0, role: 'AGENT' }));
     s.on('GET', '/_admin/server/id', () => ok({ error: false, code: 200, id: this.id }));
   }
+}
+
+function asPool(v: unknown): Record<string, string> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, string>) : {};
 }
