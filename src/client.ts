@@ -6,7 +6,7 @@
  *   await transit.watch(workflowId, (p) => console.log(p.phase, p.shardsDone, '/', p.shardsTotal));
  */
 import { Client, Connection, WorkflowIdConflictPolicy, type WorkflowHandle } from '@temporalio/client';
-import { connectionOptions, explainConnectError, temporalSettings, type SettingsInput, type TemporalSettings } from './connection';
+import { checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput, type TemporalSettings } from './connection';
 import { dataConverter } from './codec';
 import { assertValidSpec } from './spec/validate';
 import {
@@ -56,12 +56,14 @@ export class TransitClient {
 
   static async connect(opts: SettingsInput & { codecKeyFile?: string } = {}): Promise<TransitClient> {
     const settings = temporalSettings(opts);
-    let connection: Connection;
+    checkTlsFiles(settings);
+    let connection: Connection | undefined;
     try {
       connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000 });
       await connection.workflowService.getSystemInfo({});
     } catch (e) {
-      throw explainConnectError(settings, e);
+      await connection?.close().catch(() => undefined);
+      throw await diagnoseConnectError(settings, e);
     }
     const client = new Client({ connection, namespace: settings.namespace, dataConverter: await dataConverter({ keyFile: opts.codecKeyFile }) });
     return new TransitClient(client, connection, settings);

@@ -11,6 +11,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { registerSecret } from './observability';
 
 export const ENCODING = 'binary/encrypted';
 const KEY_ID = 'encryption-key-id';
@@ -33,6 +34,8 @@ export function loadCodecKeys(path: string): CodecKeys {
     const b = Buffer.from(String(v), 'base64');
     if (b.length !== 32) throw new Error(`codec key "${id}" in ${path} must be 32 bytes (base64), got ${b.length}`);
     keys[id] = b;
+    // Never written to a log line, whatever echoes it.
+    registerSecret(String(v));
   }
   const current = String(raw.current ?? '');
   if (!keys[current]) throw new Error(`codec key file ${path}: "current" must name one of its keys (${Object.keys(keys).join(', ') || 'none'})`);

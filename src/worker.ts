@@ -3,11 +3,17 @@
  * Kubernetes, the ArangoDB agency, DNS and the probes. Several workers may poll the same queue; any of them can
  * finish a migration another one started. SIGINT/SIGTERM shut it down gracefully (in-flight activities get
  * `shutdownGraceTime` to finish; the server hands unfinished work to another worker).
+ *
+ * Operations: JSON logs on stdout (TRANSIT_LOG_FORMAT=text for the SDK's plain format), the SDK's and Transit's
+ * metrics on a Prometheus endpoint (metricsAddress / TRANSIT_METRICS_ADDRESS), payloads encrypted with the
+ * codec key file (TRANSIT_CODEC_KEY_FILE), mTLS or an API key to Temporal (src/connection.ts).
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
-import { createActivities, type ActivityDeps } from './activities';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type Logger } from '@temporalio/worker';
+import { createActivities, credentialReader, type ActivityDeps } from './activities';
+import type { TransitActivities } from './activities/contract';
 import { dataConverter } from './codec';
-import { connectionOptions, explainConnectError, temporalSettings, type SettingsInput } from './connection';
+import { checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput } from './connection';
+import { activityInterceptors, JsonLogger, registerSecret, telemetryOptions } from './observability';
 import { TASK_QUEUE } from './shared/controls';
 
 export interface WorkerOptions extends SettingsInput {
@@ -18,43 +24,72 @@ export interface WorkerOptions extends SettingsInput {
   /** Prometheus endpoint of the SDK's and Transit's metrics, e.g. 0.0.0.0:9464. */
   metricsAddress?: string;
   logLevel?: LogLevel;
+  /** 'json' (default; env TRANSIT_LOG_FORMAT) or 'text'. */
+  logFormat?: 'json' | 'text';
+  /** Where JSON log lines go (default stdout). */
+  logWrite?: (line: string) => void;
   activities?: Partial<ActivityDeps>;
+  /** Use these activity implementations instead of createActivities (embedding, tests). */
+  activityImplementations?: TransitActivities;
   maxConcurrentActivities?: number;
+  /** Worker identity in workflow histories (default: pid@hostname; in Kubernetes the pod name). */
+  identity?: string;
 }
 
 let runtimeInstalled = false;
-function installRuntime(o: WorkerOptions): void {
+/** The Runtime can be installed once per process, before any connection: logger and telemetry are set here. */
+export function installRuntime(o: Pick<WorkerOptions, 'logLevel' | 'logFormat' | 'logWrite' | 'metricsAddress'> = {}): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({
-    logger: new DefaultLogger(o.logLevel ?? 'INFO'),
-    telemetryOptions: o.metricsAddress ? { metrics: { prometheus: { bindAddress: o.metricsAddress } } } : undefined,
-  });
+  const level = o.logLevel ?? 'INFO';
+  const format = o.logFormat ?? (process.env.TRANSIT_LOG_FORMAT === 'text' ? 'text' : 'json');
+  const logger: Logger = format === 'text' ? new DefaultLogger(level) : new JsonLogger(level, o.logWrite);
+  Runtime.install({ logger, telemetryOptions: telemetryOptions({ metricsAddress: o.metricsAddress }) });
+}
+
+/** Credentials read by the activities are registered with the log redactor as they are read. */
+function redactingReader(read: NonNullable<ActivityDeps['readCredential']>): NonNullable<ActivityDeps['readCredential']> {
+  return async (ref) => {
+    const v = await read(ref);
+    registerSecret(v);
+    return v;
+  };
 }
 
 export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
   installRuntime(o);
   const settings = temporalSettings(o);
+  checkTlsFiles(settings);
   let connection: NativeConnection;
   try {
     connection = await NativeConnection.connect(connectionOptions(settings));
   } catch (e) {
-    throw explainConnectError(settings, e);
+    throw await diagnoseConnectError(settings, e);
   }
-  const worker = await Worker.create({
-    connection,
-    namespace: settings.namespace,
-    taskQueue: o.taskQueue ?? TASK_QUEUE,
-    ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities(o.activities),
-    dataConverter: await dataConverter({ keyFile: o.codecKeyFile }),
-    shutdownGraceTime: '30s',
-    // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
-    stickyQueueScheduleToStartTimeout: '3s',
-    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
-    maxCachedWorkflows: 200,
-  });
-  return { worker, connection };
+  const deps = o.activities ?? {};
+  const activities = o.activityImplementations ??
+    createActivities({ ...deps, readCredential: redactingReader(deps.readCredential ?? credentialReader(deps.kubeconfigPath)) });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: settings.namespace,
+      taskQueue: o.taskQueue ?? TASK_QUEUE,
+      ...(o.identity ? { identity: o.identity } : {}),
+      ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
+      activities,
+      interceptors: { activity: [activityInterceptors()] },
+      dataConverter: await dataConverter({ keyFile: o.codecKeyFile }),
+      shutdownGraceTime: '30s',
+      // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
+      stickyQueueScheduleToStartTimeout: '3s',
+      maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
+      maxCachedWorkflows: 200,
+    });
+    return { worker, connection };
+  } catch (e) {
+    await connection.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 /** Runs until SIGINT/SIGTERM (the Runtime installs those handlers and shuts the worker down). */

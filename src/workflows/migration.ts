@@ -39,6 +39,7 @@ import {
 } from '../shared/controls';
 import type { MigrationPhase, MigrationReport, PhaseLabel } from '../shared/types';
 import { activityProxies, validationProxy } from './activities';
+import { emitMigrationMetrics } from './metrics';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
 import { newShardRun, runShardEngine } from './shard-mover';
@@ -651,7 +652,10 @@ class Migration {
     if (this.s.label !== this.lastLabel) {
       this.lastLabel = this.s.label;
       upsertSearchAttributes([{ key: SA_MIGRATION_PHASE, value: this.s.label }]);
+      log.info(`migration ${this.s.label === this.s.phase ? 'entered' : 'is'} ${this.s.label}`, { migrationId: this.s.migrationId, phase: this.s.phase, status: this.s.status, direction: this.s.direction });
     }
+    // Prometheus gauges (no commands, nothing during replay): phase, shards, bytes, moves in flight, latency.
+    emitMigrationMetrics(this.s);
   }
 }
 

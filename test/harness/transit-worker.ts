@@ -1,0 +1,64 @@
+/**
+ * A production worker (src/worker.ts runWorker: JSON logs, Prometheus metrics, activity interceptor, codec,
+ * mTLS/API key settings from the environment) in its own process, with its activities bound to the in-memory
+ * world. The production tests scrape it, grep its logs, count what it ran and SIGKILL it.
+ *
+ *   node --import tsx test/harness/transit-worker.ts <worldUrl>
+ *   env: TEMPORAL_* (connection), TRANSIT_CODEC_KEY_FILE, TRANSIT_METRICS_ADDRESS, TRANSIT_TASK_QUEUE,
+ *        TRANSIT_WORKER_IDENTITY, TRANSIT_WORKFLOW_BUNDLE, TRANSIT_LOG_LEVEL
+ */
+import { join } from 'node:path';
+import { runWorker } from '../../src/worker';
+import { createWorldActivities } from './world-activities';
+import { spawnProc, waitFor, type Proc } from './procs';
+import { ROOT } from './temporal';
+
+export interface TransitWorkerProc extends Proc {
+  /** Every line the worker wrote (stdout and stderr), in order. */
+  lines: string[];
+  metricsUrl: string | null;
+}
+
+/** Starts the worker and waits until it polls (its JSON log says RUNNING); fails with its output if it exits. */
+export async function spawnTransitWorker(opts: {
+  worldUrl: string;
+  env: Record<string, string | undefined>;
+  name?: string;
+  metricsPort?: number;
+  timeoutMs?: number;
+}): Promise<TransitWorkerProc> {
+  const lines: string[] = [];
+  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
+  if (opts.metricsPort) env.TRANSIT_METRICS_ADDRESS = `127.0.0.1:${opts.metricsPort}`;
+  const p = spawnProc(opts.name ?? 'transit-worker', process.execPath, ['--import', 'tsx', join(ROOT, 'test/harness/transit-worker.ts'), opts.worldUrl], {
+    cwd: ROOT,
+    env,
+    onLine: (l) => lines.push(l),
+  });
+  await waitFor(`worker ${opts.name ?? ''} to poll`, () => lines.some((l) => l.includes('"state":"RUNNING"')), {
+    timeoutMs: opts.timeoutMs ?? 60_000,
+    check: () => {
+      if (p.hasExited()) throw new Error(`worker exited:\n${p.tail()}`);
+    },
+  });
+  return Object.assign(p, { lines, metricsUrl: opts.metricsPort ? `http://127.0.0.1:${opts.metricsPort}/metrics` : null });
+}
+
+if (require.main === module) {
+  const worldUrl = process.argv[2];
+  if (!worldUrl) {
+    console.error('usage: transit-worker <worldUrl>');
+    process.exit(2);
+  }
+  runWorker({
+    taskQueue: process.env.TRANSIT_TASK_QUEUE,
+    metricsAddress: process.env.TRANSIT_METRICS_ADDRESS,
+    workflowBundlePath: process.env.TRANSIT_WORKFLOW_BUNDLE,
+    identity: process.env.TRANSIT_WORKER_IDENTITY,
+    logLevel: (process.env.TRANSIT_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+    activityImplementations: createWorldActivities(worldUrl),
+  }).catch((e) => {
+    console.error(`transit-worker: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(1);
+  });
+}
