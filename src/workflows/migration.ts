@@ -37,7 +37,7 @@ import {
   setConcurrencyUpdate,
   type ControlNote,
 } from '../shared/controls';
-import type { MigrationPhase, MigrationReport, PhaseLabel } from '../shared/types';
+import { PHASES, type MigrationPhase, type MigrationReport, type PhaseLabel } from '../shared/types';
 import { activityProxies, validationProxy } from './activities';
 import { emitMigrationMetrics } from './metrics';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
@@ -493,8 +493,16 @@ class Migration {
     return { migrationId: this.s.migrationId, spec: this.s.spec };
   }
 
+  /**
+   * The coordinators Transit talks to. Any coordinator serves the whole cluster, so use one that will outlive
+   * the current step: the source's until Decommission removes them, then the target's; back on the source
+   * during a rollback (which removes the target's).
+   */
   private arango() {
-    return { endpoint: this.s.spec.arango.endpoint, jwtSecret: this.s.spec.arango.jwtSecret };
+    const sp = this.s.spec;
+    const targetUrl = sp.arango.targetEndpoint ?? this.s.dns.targetUrl;
+    const useTarget = this.s.direction === 'forward' && targetUrl && PHASES.indexOf(this.s.phase) >= PHASES.indexOf('Decommission');
+    return { endpoint: useTarget ? targetUrl : sp.arango.endpoint, jwtSecret: sp.arango.jwtSecret };
   }
 
   private allMembers(): MemberInfo[] {
