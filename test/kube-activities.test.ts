@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { CoreV1Api, KubeConfig, type KubernetesObject, type RequestContext, type V1Endpoints, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
 import { createKubeActivities, kubeConfigLoader, REQUIRED_PERMISSIONS, type BridgeResult, type KubeActivityDeps } from '../src/activities/kube';
 import type { MemberInfo, MigrationRef, Side } from '../src/activities/contract';
 import { MigrationSpec, type MigrationSpecInput } from '../src/spec/schema';
@@ -202,6 +202,28 @@ describe('preflight and inventory', () => {
     }
   });
 
+  test('the target kubeconfig may come from a file or from a Secret (read inside the activity); a wrong context is named', async () => {
+    const a = activities();
+    const withTarget = (target: Record<string, unknown>): MigrationRef => {
+      const r = spec({ mode: 'loadbalancer' });
+      return { ...r, spec: MigrationSpec.parse({ ...r.spec, target: { ...r.spec.target, ...target } }) };
+    };
+    assert.equal((await a.preflight(withTarget({ kubeconfig: { file: clusters.kubeconfigPath } }))).storageClass, 'standard');
+    // Only the us worker context, in a Secret of the source namespace that the worker may read by name.
+    const full = parseYaml(await readFile(clusters.kubeconfigPath, 'utf8')) as { clusters: { name: string }[]; users: { name: string }[]; contexts: { name: string; context: { cluster: string; user: string } }[] };
+    const ctx = full.contexts.find((x) => x.name === 'us')!;
+    const only = { ...full, 'current-context': 'us', contexts: [ctx], clusters: full.clusters.filter((x) => x.name === ctx.context.cluster), users: full.users.filter((x) => x.name === ctx.context.user) };
+    await applyObjects(clusters.eu.kubeConfig('admin'), [
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'us-kubeconfig', namespace: NS }, stringData: { config: stringifyYaml(only) } } as KubernetesObject,
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name: 'read-us-kubeconfig', namespace: NS }, rules: [{ apiGroups: [''], resources: ['secrets'], resourceNames: ['us-kubeconfig'], verbs: ['get'] }] } as KubernetesObject,
+      { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'read-us-kubeconfig', namespace: NS }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'read-us-kubeconfig' }, subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'transit-worker' }] } as KubernetesObject,
+    ]);
+    const fromSecret = withTarget({ kubeconfig: { secret: { name: 'us-kubeconfig', key: 'config' } } });
+    const r = await waitFor('preflight with the kubeconfig from a Secret', () => a.preflight(fromSecret).catch(() => undefined), { timeoutMs: 10_000 });
+    assert.equal(r.storageClass, 'standard');
+    await assert.rejects(a.preflight(withTarget({ context: 'mars' })), failure('KubeConfigError', true, /kube context mars is not in the kubeconfig \(it has eu-admin, us-admin, eu, us\)/));
+  });
+
   test('ClusterMesh refuses overlapping Pod CIDRs and names both ranges', async () => {
     const a = activities();
     const ok = await a.preflight(spec({ mode: 'clustermesh' }));
@@ -276,12 +298,12 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? 0;
 }
 
-/** Median in-region /_api/version round trip to a member's pod IP, from the worker's address in its region. */
-async function inRegion(side: Side, podIP: string): Promise<number> {
+/** Median /_api/version round trip (fresh connection each) from the worker's address in `from`. */
+async function roundTrips(host: string, port: number, from: Region, n: number): Promise<number> {
   const xs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const r = await versionProbe({ host: podIP, port: 8529, localAddress: workerAddress(REGION[side]) });
-    assert.ok(r.ok, `in-region probe ${podIP}: ${r.error}`);
+  for (let i = 0; i < n; i++) {
+    const r = await versionProbe({ host, port, localAddress: workerAddress(from) });
+    assert.ok(r.ok, `probe ${host}:${port} from ${from}: ${r.error}`);
     xs.push(r.ms);
   }
   return median(xs);
@@ -357,8 +379,19 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
       assert.ok(p.ms >= 2 * ONE_WAY_MS - 2, `${p.name} crossed the WAN once: ${p.ms} ms`);
     }
     recordProbes('LB, before provisioning', r);
+    // One member, every path, 15 round trips each (one-way WAN delay ONE_WAY_MS between the regions).
     const agent = source.find((m) => m.role === 'agent')!;
-    latency.push(`in-region eu worker → eu pod IP: median ${(await inRegion('source', agent.podIP!)).toFixed(1)} ms`);
+    const name = agent.endpoint.split('//')[1]!.split(':')[0]!;
+    const [lbIp, lbPort] = r.services.find((x) => x.name === name)!.endpoints[0]!.split(':') as [string, string];
+    const bridgeIp = (await service('target', name)).spec!.clusterIP!;
+    const paths: [string, string, number, Region][] = [
+      ['eu worker → eu pod IP (in-region, direct)', agent.podIP!, 8529, 'eu'],
+      ['eu worker → eu bridge LB (in-region, through the LB proxy)', lbIp, Number(lbPort), 'eu'],
+      ['us worker → eu pod IP (cross-region, the ClusterMesh path)', agent.podIP!, 8529, 'us'],
+      ['us worker → eu bridge LB (cross-region via LB)', lbIp, Number(lbPort), 'us'],
+      ['us worker → us bridge Service → eu LB → pod (the path a us member takes)', bridgeIp, 8529, 'us'],
+    ];
+    for (const [what, host, port, from] of paths) latency.push(`${what}: median ${(await roundTrips(host, port, from, 15)).toFixed(1)} ms`);
   });
 
   test('provisionTargetMembers: copies of the DB servers and coordinator join through the bridge; the bridge then covers them too', async () => {

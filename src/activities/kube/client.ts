@@ -47,7 +47,7 @@ export const K = {
 } as const satisfies Record<string, Kind>;
 
 export interface ClientOptions {
-  /** Per HTTP request (default 15 s). */
+  /** Per HTTP request (default 10 s). */
   requestTimeoutMs: number;
   /** How long one call keeps retrying an unreachable/overloaded API server before a retryable failure (default 20 s). */
   apiRetryMs: number;
@@ -116,6 +116,9 @@ export class ClusterClient {
     let delay = 250;
     for (let attempt = 1; ; attempt++) {
       this.rt.throwIfCancelled();
+      // Alive while talking to the API server (Temporal throttles heartbeats; a call that hangs past the
+      // heartbeat timeout gets the activity retried, which is idempotent).
+      this.rt.heartbeat({ call: describeOp(op) });
       try {
         return await fn();
       } catch (e) {

@@ -2,13 +2,14 @@
 // SelfSubjectAccessReview per verb and resource, in the namespace where it is used — the same table
 // deploy/rbac.yaml grants); the source is a kube-arangodb Cluster deployment Transit can bridge; the target
 // namespace exists and has a StorageClass; in ClusterMesh mode the two clusters' Pod CIDRs do not overlap.
-import type { V1Namespace, V1Node, V1StorageClass } from '@kubernetes/client-node';
+import type { V1Namespace, V1Node, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { PreflightReport, Side } from '../contract';
 import { K, type ClusterClient } from './client';
-import { groupSpec, jwtSecretOf, readDeploymentCr } from './deployment';
+import { lbName } from './bridge';
+import { groupSpec, jwtSecretOf, podNameOf, readDeploymentCr } from './deployment';
 import type { Env } from './env';
 import { KubeForbiddenError, PreflightError } from './errors';
-import { A, OPERATOR_MAINTENANCE_ANNOTATION } from './names';
+import { A, GROUPS, isOwnedBy, memberHostName, OPERATOR_MAINTENANCE_ANNOTATION, targetName } from './names';
 
 export interface Permission {
   verb: string;
@@ -146,6 +147,23 @@ export async function preflight(env: Env): Promise<PreflightReport> {
   const ns = await c.target.get<V1Namespace>(K.namespace, env.spec.target.namespace);
   if (!ns) problems.push(`target namespace ${env.spec.target.namespace} does not exist in context ${c.target.context}: create it`);
   else if (ns.status?.phase === 'Terminating') problems.push(`target namespace ${env.spec.target.namespace} (context ${c.target.context}) is being deleted`);
+
+  // Names Transit will create in the target namespace must be free (or this migration's already).
+  const taken = new Map((await c.target.list<V1Service>(K.service)).map((x) => [x.metadata!.name!, x]));
+  const planned = [`${env.deployment}-ea`, lbName(env)];
+  for (const g of GROUPS) {
+    for (const st of deployment.status?.members?.[g.statusKey] ?? []) {
+      const pod = podNameOf(st, env.deployment, g.role);
+      planned.push(memberHostName(env.deployment, g.role, st.id));
+      if (g.role !== 'agent') planned.push(targetName(memberHostName(env.deployment, g.role, st.id)), targetName(pod));
+    }
+  }
+  for (const n of new Set(planned)) {
+    const x = taken.get(n);
+    if (x && !isOwnedBy(x.metadata?.labels, env.migrationId)) {
+      problems.push(`Service ${env.spec.target.namespace}/${n} already exists in context ${c.target.context} and is not this migration's: Transit needs that name there — remove it or migrate into another namespace`);
+    }
+  }
 
   const classes = await c.target.list<V1StorageClass>(K.storageClass);
   const wanted = ['agent', 'dbserver'].map((r) => {
