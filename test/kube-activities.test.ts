@@ -6,6 +6,7 @@
 //   scripts/netns-run node scripts/run-tests.mjs kube-activities
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
@@ -120,8 +121,19 @@ class ConflictInjector extends KubeConfig {
     this.armed = { path, poke };
   }
 
+  /** The next `times` requests to `path` go to `server` instead (e.g. one that answers 503). */
+  failNext(path: string, times: number, server: string): void {
+    this.failing = { path, times, server };
+  }
+  private failing?: { path: string; times: number; server: string };
+
   override async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
     await super.applySecurityAuthentication(ctx);
+    const u = new URL(ctx.getUrl());
+    if (this.failing && this.failing.times > 0 && u.pathname === this.failing.path) {
+      this.failing.times--;
+      ctx.setUrl(`${this.failing.server}${u.pathname}${u.search}`);
+    }
     if (String(ctx.getHttpMethod()) !== 'PUT') return;
     const path = new URL(ctx.getUrl()).pathname;
     this.puts.push(path);
@@ -221,7 +233,7 @@ describe('preflight and inventory', () => {
     const fromSecret = withTarget({ kubeconfig: { secret: { name: 'us-kubeconfig', key: 'config' } } });
     const r = await waitFor('preflight with the kubeconfig from a Secret', () => a.preflight(fromSecret).catch(() => undefined), { timeoutMs: 10_000 });
     assert.equal(r.storageClass, 'standard');
-    await assert.rejects(a.preflight(withTarget({ context: 'mars' })), failure('KubeConfigError', true, /kube context mars is not in the kubeconfig \(it has eu-admin, us-admin, eu, us\)/));
+    await assert.rejects(a.preflight(withTarget({ context: 'mars' })), failure('KubeConfigError', true, /kube context mars is not in the kubeconfig \(it has eu-admin, eu, us-admin, us\)/));
   });
 
   test('ClusterMesh refuses overlapping Pod CIDRs and names both ranges', async () => {
@@ -500,6 +512,30 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     assert.deepEqual(now.subsets, good, 'converged to the bridge address');
     assert.equal(now.metadata?.annotations?.['test/poked'], 'yes', "the other writer's change was kept");
     assert.ok(r.probes.some((p) => p.name === name));
+  });
+
+  test('5xx answers are retried inside the activity', async () => {
+    let served = 0;
+    const busy = createServer((_req, res) => {
+      served++;
+      res.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'etcd is busy', code: 503 }));
+    });
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));
+    try {
+      const kc = new ConflictInjector();
+      kc.loadFromFile(clusters.kubeconfigPath);
+      kc.setCurrentContext('us');
+      kc.failNext(`/api/v1/namespaces/${NS}/services/db-ea`, 2, `http://127.0.0.1:${(busy.address() as { port: number }).port}`);
+      const lines: string[] = [];
+      const base = kubeConfigLoader({ kubeconfigPath: clusters.kubeconfigPath });
+      const a = activities({ loadKubeConfig: async (side, sp) => (side === 'target' ? kc : base(side, sp)), log: (m) => lines.push(m) });
+      const r = await a.readClientEndpoint({ ...ref, side: 'target' });
+      assert.ok(cidrContains(ADDRESS_PLAN.us.lbPool, r.values[0]!));
+      assert.equal(served, 2);
+      assert.equal(lines.filter((l) => /get services\/db-ea .*HTTP 503 etcd is busy; it is retried/.test(l)).length, 2, lines.join(' | '));
+    } finally {
+      busy.close();
+    }
   });
 
   test('a stopped API server makes the activity retry, and it succeeds once the server is back', async () => {

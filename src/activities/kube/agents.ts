@@ -6,7 +6,8 @@
 // place in both clusters. Quorum and catch-up are the workflow's checks (agency activities) around this.
 import type { V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
-import { addressFor, makeHomeService, pointServiceAt, probePaths, syncLoadBalancer, dropLoadBalancerPorts, type Placed } from './bridge';
+import { addressFor, dropLoadBalancerPorts, makeHomeService, pointServiceAt, syncLoadBalancer, type Placed } from './bridge';
+import { probePaths } from './probe';
 import { K, type ClusterClient } from './client';
 import { groupSpec, pauseOperator, podArgs, podNameOf, pvcNameOf, readDeploymentCr, jwtSecretOf, type ArangoDeploymentObject } from './deployment';
 import type { Env } from './env';

@@ -12,7 +12,7 @@ import type { Env } from './env';
 import { InvalidDeploymentError, KubeInvalidError, KubeOwnershipError, KubeWaitTimeoutError } from './errors';
 import { A, ARANGO_LABELS, isOwnedBy, L, MANAGED_BY, otherSide, parseEndpoint, serviceOfEndpoint, transitLabels } from './names';
 import { upsertHandlers } from './objects';
-import { median, versionProbe } from './probe';
+import { probePaths, type BridgeProbe } from './probe';
 import { pollUntil } from './runtime';
 import { bridgeService, endpoints, homeService } from './templates';
 
@@ -26,17 +26,7 @@ export interface Placed {
   podIP: string;
 }
 
-export interface BridgeProbe {
-  /** The cluster the path starts in (where the bridge Service is). */
-  cluster: Side;
-  name: string;
-  via: 'endpoint' | 'service';
-  address: string;
-  status: number;
-  /** Median of the round trips, ms. */
-  ms: number;
-}
-
+export type { BridgeProbe };
 export type BridgeResult = BridgeReport & { probes: BridgeProbe[] };
 
 interface LoadBalancer {
@@ -312,45 +302,4 @@ export function addressFor(env: Env, p: Placed, lbs: Partial<Record<Side, LoadBa
   const port = lb?.ports[p.svc];
   if (!lb || port === undefined) throw new KubeInvalidError(`no bridge LoadBalancer port for ${p.svc} in the ${p.home} cluster`);
   return { ip: lb.ip, port };
-}
-
-/** Every bridged path answers /_api/version (retrying while the proxies and KCM catch up), then its latency. */
-export async function probePaths(env: Env, paths: { p: Placed; svc: BridgeReport['services'][number]; to: { ip: string; port: number } }[]): Promise<BridgeProbe[]> {
-  const o = env.deps.probe ?? {};
-  if (o.disabled) return [];
-  const via = o.via ?? 'endpoint';
-  const timeoutMs = o.timeoutMs ?? 60_000;
-  return Promise.all(
-    paths.map(async ({ p, svc, to }) => {
-      const cluster = svc.cluster;
-      const clusterIP = (svc as { clusterIP?: string }).clusterIP;
-      const host = via === 'service' && clusterIP ? clusterIP : to.ip;
-      const port = via === 'service' && clusterIP ? p.port : to.port;
-      const localAddress = o.localAddress?.(cluster);
-      let last = '';
-      const probe = () => versionProbe({ host, port, tls: p.tls, localAddress, timeoutMs: 5_000, signal: env.rt.signal });
-      const first = await pollUntil(
-        env.rt,
-        async () => {
-          const r = await probe();
-          last = r.error ?? `HTTP ${r.status}`;
-          return r.ok ? r : undefined;
-        },
-        {
-          timeoutMs,
-          intervalMs: 250,
-          progress: () => ({ probing: p.svc, cluster, address: `${host}:${port}` }),
-          onTimeout: () =>
-            new KubeWaitTimeoutError(`bridge path to ${p.svc} from the ${cluster} cluster (${host}:${port}, via ${via}) did not answer /_api/version within ${timeoutMs / 1000} s: ${last}`),
-        },
-      );
-      const ms = [first.ms];
-      for (let i = 1; i < (o.samples ?? 3); i++) {
-        const r = await probe();
-        if (r.ok) ms.push(r.ms);
-      }
-      env.rt.heartbeat({ probed: p.svc, cluster });
-      return { cluster, name: p.svc, via, address: `${host}:${port}`, status: first.status, ms: median(ms) };
-    }),
-  );
 }

@@ -1,8 +1,22 @@
 // The Kubernetes activities of TransitActivities (src/activities/contract.ts). createKubeActivities(deps)
 // returns plain async functions: the worker registers them as Temporal activities, tests call them directly.
-// Inside an activity they heartbeat and stop on cancellation; every write is create-or-update by name and
-// labelled app.kubernetes.io/managed-by=transit, transit.arangodb.io/migration-id=<id>, so a retried or
-// repeated call converges on the same objects.
+// Inside an activity they heartbeat and stop on cancellation; every write is create-or-update by name (read,
+// compare, replace with the resourceVersion read; 409 → read again) and labelled
+// app.kubernetes.io/managed-by=transit, transit.arangodb.io/migration-id=<id>, transit.arangodb.io/component=
+// bridge|member|client|secret, so a retried or repeated call converges on the same objects.
+//
+// Layout decisions (kube-arangodb conventions; see deployment.ts, names.ts):
+//  - members register short-dns endpoints, tcp://<deployment>-<role>-<id>:8529 (communicationMethod
+//    short-dns, "used in migration"): the bare name resolves in each pod's own namespace, so source and
+//    target namespaces may differ; preflight refuses other communication methods;
+//  - the bridge is a Service without selector of that name in the other cluster, plus Endpoints Transit
+//    writes; kube-controller-manager's EndpointSlice mirroring turns them into the EndpointSlices kube-proxy,
+//    CoreDNS and Cilium read (Transit writes no EndpointSlice itself; it only deletes the endpointslice
+//    controller's stale ones when it turns a Service with selector into a bridge);
+//  - target copies are named <source pod>-t (the workflow's targetMemberName()), register tcp://<svc>-t:8529,
+//    and until they register their MemberInfo.id is that name (the workflow maps the registered ID by endpoint);
+//  - an agent keeps its pod name, Service name and endpoint string when it moves; only where the name
+//    resolves changes (a Service with selector at home, a bridge in the other cluster).
 //
 // kube-arangodb interaction: Transit annotates the source ArangoDeployment with
 // deployment.arangodb.com/maintenance=true (and transit.arangodb.io/paused-by=<id>) before it removes or
@@ -10,13 +24,16 @@
 // them. removeBridge lifts it again after a rollback; after Decommission it stays (plus
 // transit.arangodb.io/migrated-to): the source deployment then has no member left in the source cluster, and
 // resuming the operator would recreate them all. Delete that ArangoDeployment with --cascade=orphan once done.
+// The target members are plain pods (no operator there); adopting them into a target ArangoDeployment is
+// outside Transit.
 import type { MemberInfo, MigrationRef, Side, TransitActivities } from '../contract';
 import { bridgeNetworks, type BridgeResult } from './bridge';
 import { moveAgent } from './agents';
 import { K } from './client';
 import { readInventory, resumeOperator } from './deployment';
 import { Env, type KubeActivityDeps } from './env';
-import { decommissionSourceMembers, provisionTargetMembers, readClientEndpoint, removeTargetMembers } from './members';
+import { provisionTargetMembers, readClientEndpoint } from './members';
+import { decommissionSourceMembers, removeTargetMembers } from './remove';
 import { transitSelector } from './names';
 import { preflight } from './preflight';
 

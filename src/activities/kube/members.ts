@@ -1,19 +1,16 @@
-// Members Transit creates and removes: target DB servers and coordinators mirroring the source ones, the
-// client-facing coordinator LoadBalancer in the target, the JWT Secret copy, and their removal (rollback);
-// decommissioning source members once their data has moved.
+// Members Transit creates: target DB servers and coordinators mirroring the source ones, the client-facing
+// coordinator LoadBalancer in the target and the JWT Secret copy; waiting for pods to be Ready or gone.
 import type { V1Pod, V1PersistentVolumeClaim, V1Secret, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
-import { dropLoadBalancerPorts, loadBalancerAddress } from './bridge';
+import { loadBalancerAddress } from './bridge';
 import { K, type ClusterClient } from './client';
-import { clientScheme, groupSpec, isReady, jwtSecretOf, pauseOperator, podArgs, pvcNameOf, readDeploymentCr, type ArangoDeploymentObject } from './deployment';
+import { clientScheme, groupSpec, isReady, jwtSecretOf, readDeploymentCr, type ArangoDeploymentObject } from './deployment';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError, KubeWaitTimeoutError } from './errors';
 import {
   A,
   ARANGO_LABELS,
-  argValues,
   formatEndpoint,
-  GROUPS,
   isOwnedBy,
   L,
   MANAGED_BY,
@@ -21,11 +18,9 @@ import {
   migrationLabel,
   myAddressOption,
   parseEndpoint,
-  serviceOfEndpoint,
   setArg,
   targetName,
   transitLabels,
-  transitSelector,
 } from './names';
 import { upsertHandlers } from './objects';
 import { pollUntil } from './runtime';
@@ -238,92 +233,4 @@ export async function readClientEndpoint(env: Env, side: Side): Promise<{ values
   const port = (now.spec?.ports ?? []).find((p) => p.name === 'server')?.port ?? now.spec?.ports?.[0]?.port ?? 8529;
   const scheme = now.metadata?.annotations?.[A.scheme] ?? (side === 'source' ? clientScheme(await readDeploymentCr(env, c)) : 'https');
   return { values, url: `${scheme}://${values[0]}:${port}` };
-}
-
-/** Every object labelled for one member by this migration (its Services, Endpoints and PVCs, both clusters). */
-async function deleteMemberObjects(env: Env, c: Record<Side, ClusterClient>, name: string): Promise<string[]> {
-  const sel = `${transitSelector(env.migrationId)},${L.member}=${name}`;
-  const svcs: string[] = [];
-  for (const side of ['source', 'target'] as Side[]) {
-    for (const kind of [K.endpoints, K.service, K.pvc]) {
-      for (const o of await c[side].list(kind, { labelSelector: sel })) {
-        if (kind === K.service) svcs.push(o.metadata!.name!);
-        await c[side].delete(kind, o.metadata!.name!, { uid: o.metadata?.uid });
-      }
-    }
-  }
-  return svcs;
-}
-
-export async function removeTargetMembers(env: Env, names: string[]): Promise<{ removed: string[] }> {
-  const c = await env.both();
-  const removed: string[] = [];
-  for (const name of names) {
-    const pod = await c.target.get<V1Pod>(K.pod, name);
-    if (pod && !isOwnedBy(pod.metadata?.labels, env.migrationId)) {
-      throw new KubeOwnershipError(`refusing to delete pod ${c.target.namespace}/${name} (context ${c.target.context}): it was not created by migration ${env.migrationId}`);
-    }
-    if (pod) await deletePodAndWait(env, c.target, pod);
-    const svcs = await deleteMemberObjects(env, c, name);
-    await dropLoadBalancerPorts(env, c.target, svcs);
-    removed.push(name);
-    env.rt.heartbeat({ step: 'removed', name, done: removed.length, total: names.length });
-  }
-  // With no Transit member left in the target, its client LoadBalancer and JWT copy go too (by name: the
-  // worker may not list Secrets).
-  const left = await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') });
-  if (left.length === 0) {
-    const cr = await readDeploymentCr(env, c.source);
-    for (const [kind, name] of [[K.service, clientServiceName(env)], [K.secret, jwtSecretOf(cr, env.deployment)]] as const) {
-      const o = await c.target.get(kind, name);
-      if (o && isOwnedBy(o.metadata?.labels, env.migrationId)) await c.target.delete(kind, name, { uid: o.metadata?.uid });
-    }
-  }
-  return { removed };
-}
-
-export async function decommissionSourceMembers(env: Env, names: string[]): Promise<{ removed: string[] }> {
-  const c = await env.both();
-  const cr = await readDeploymentCr(env, c.source);
-  // Past the point of no return: the operator must not recreate what goes now, and must not resume later.
-  await pauseOperator(env, { [A.migratedTo]: `${env.spec.target.context}/${env.spec.target.namespace}` });
-  const status = new Map<string, { id: string; role: string; pvc?: string }>();
-  for (const g of GROUPS) {
-    for (const s of cr.status?.members?.[g.statusKey] ?? []) {
-      const pod = s.pod?.name ?? s.podName;
-      if (pod) status.set(pod, { id: s.id, role: g.role, pvc: pvcNameOf(s) });
-    }
-  }
-  const removed: string[] = [];
-  for (const name of names) {
-    const pod = await c.source.get<V1Pod>(K.pod, name);
-    const st = status.get(name);
-    const role = pod?.metadata?.labels?.[ARANGO_LABELS.role] ?? st?.role;
-    if (pod && pod.metadata?.labels?.[ARANGO_LABELS.deployment] !== env.deployment) {
-      throw new InvalidDeploymentError(`pod ${c.source.namespace}/${name} (context ${c.source.context}) is not a member of ArangoDeployment ${env.deployment}: not removed`);
-    }
-    if (role === 'agent') throw new InvalidDeploymentError(`${name} is an agent: agents are moved (moveAgent), never decommissioned`);
-    const claims = new Set<string>();
-    if (st?.pvc) claims.add(st.pvc);
-    let svc: string | undefined;
-    if (pod) {
-      for (const v of pod.spec?.volumes ?? []) if (v.persistentVolumeClaim?.claimName) claims.add(v.persistentVolumeClaim.claimName);
-      const ep = argValues(podArgs(pod).args, myAddressOption(role === 'coordinator' ? 'coordinator' : 'dbserver')).at(-1);
-      svc = ep ? serviceOfEndpoint(ep) : undefined;
-      await deletePodAndWait(env, c.source, pod);
-    }
-    svc ??= name;
-    for (const claim of claims) {
-      const pvc = await c.source.get<V1PersistentVolumeClaim>(K.pvc, claim);
-      if (pvc?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment) await c.source.delete(K.pvc, claim, { uid: pvc.metadata?.uid });
-    }
-    const s = await c.source.get<V1Service>(K.service, svc);
-    if (s?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment && s.spec?.selector) await c.source.delete(K.service, svc, { uid: s.metadata?.uid });
-    // Its bridge in the target, and its port on the source's bridge LoadBalancer.
-    await deleteMemberObjects(env, c, name);
-    await dropLoadBalancerPorts(env, c.source, [svc]);
-    removed.push(name);
-    env.rt.heartbeat({ step: 'decommissioned', name, done: removed.length, total: names.length });
-  }
-  return { removed };
 }

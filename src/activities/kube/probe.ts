@@ -1,9 +1,14 @@
 // The talk's "version check": GET /_api/version over a fresh connection, optionally from a given source
-// address. Any answer from arangod counts as the path working — 200, or 401 when the member wants a JWT
-// (the Kubernetes activities hold no ArangoDB credentials).
+// address, through every bridged path. Any answer from arangod counts as the path working — 200, or 401 when
+// the member wants a JWT (the Kubernetes activities hold no ArangoDB credentials).
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
+import type { BridgeReport, Side } from '../contract';
+import type { Placed } from './bridge';
+import type { Env } from './env';
+import { KubeWaitTimeoutError } from './errors';
+import { pollUntil } from './runtime';
 
 export interface ProbeResult {
   ok: boolean;
@@ -57,4 +62,56 @@ export function versionProbe(o: { host: string; port: number; tls?: boolean; loc
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : 0;
+}
+
+export interface BridgeProbe {
+  /** The cluster the path starts in (where the bridge Service is). */
+  cluster: Side;
+  name: string;
+  via: 'endpoint' | 'service';
+  address: string;
+  status: number;
+  /** Median of the round trips, ms. */
+  ms: number;
+}
+
+/** Every bridged path answers /_api/version (retrying while the proxies and KCM catch up), then its latency. */
+export async function probePaths(env: Env, paths: { p: Placed; svc: BridgeReport['services'][number]; to: { ip: string; port: number } }[]): Promise<BridgeProbe[]> {
+  const o = env.deps.probe ?? {};
+  if (o.disabled) return [];
+  const via = o.via ?? 'endpoint';
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  return Promise.all(
+    paths.map(async ({ p, svc, to }) => {
+      const cluster = svc.cluster;
+      const clusterIP = (svc as { clusterIP?: string }).clusterIP;
+      const host = via === 'service' && clusterIP ? clusterIP : to.ip;
+      const port = via === 'service' && clusterIP ? p.port : to.port;
+      const localAddress = o.localAddress?.(cluster);
+      let last = '';
+      const probe = () => versionProbe({ host, port, tls: p.tls, localAddress, timeoutMs: 5_000, signal: env.rt.signal });
+      const first = await pollUntil(
+        env.rt,
+        async () => {
+          const r = await probe();
+          last = r.error ?? `HTTP ${r.status}`;
+          return r.ok ? r : undefined;
+        },
+        {
+          timeoutMs,
+          intervalMs: 250,
+          progress: () => ({ probing: p.svc, cluster, address: `${host}:${port}` }),
+          onTimeout: () =>
+            new KubeWaitTimeoutError(`bridge path to ${p.svc} from the ${cluster} cluster (${host}:${port}, via ${via}) did not answer /_api/version within ${timeoutMs / 1000} s: ${last}`),
+        },
+      );
+      const ms = [first.ms];
+      for (let i = 1; i < (o.samples ?? 3); i++) {
+        const r = await probe();
+        if (r.ok) ms.push(r.ms);
+      }
+      env.rt.heartbeat({ probed: p.svc, cluster });
+      return { cluster, name: p.svc, via, address: `${host}:${port}`, status: first.status, ms: median(ms) };
+    }),
+  );
 }
