@@ -42,7 +42,33 @@ export function sortShards(ids: string[]): string[] {
 export const stripResign = (s: string): string => (s.startsWith('_') ? s.slice(1) : s);
 
 export class ClusterView {
+  private sorted = new Map<string, string[]>();
+  private clones = new Map<string, string[]>();
+
+  /** A view of `store` as it is now; its memoised indexes assume the store does not change while it is used. */
   constructor(private store: Store) {}
+
+  private sortedShardsOf(db: string, cid: string, coll: CollectionPlan): string[] {
+    const key = `${db}/${cid}`;
+    let s = this.sorted.get(key);
+    if (!s) {
+      s = sortShards(Object.keys(asDict(coll.shards)));
+      this.sorted.set(key, s);
+    }
+    return s;
+  }
+
+  private clonesOf(db: string, cid: string): string[] {
+    if (!this.clones.has(`${db}/`)) {
+      for (const [ccid, c] of Object.entries(this.planCollections(db))) {
+        if (!c.distributeShardsLike || ccid === c.distributeShardsLike) continue;
+        const k = `${db}/${c.distributeShardsLike}`;
+        this.clones.set(k, [...(this.clones.get(k) ?? []), ccid]);
+      }
+      this.clones.set(`${db}/`, []);
+    }
+    return this.clones.get(`${db}/${cid}`) ?? [];
+  }
 
   get(path: string): any {
     return this.store.get(path);
@@ -71,12 +97,12 @@ export class ClusterView {
     const colls = this.planCollections(db);
     const proto = colls[cid];
     if (!proto) return [];
-    const idx = sortShards(Object.keys(asDict(proto.shards))).indexOf(shard);
+    const idx = this.sortedShardsOf(db, cid, proto).indexOf(shard);
     const out = [{ cid, shard }];
     if (idx < 0) return out;
-    for (const [ccid, c] of Object.entries(colls)) {
-      if (c.distributeShardsLike !== cid || ccid === cid) continue;
-      const s = sortShards(Object.keys(asDict(c.shards)))[idx];
+    for (const ccid of this.clonesOf(db, cid)) {
+      const c = colls[ccid];
+      const s = c ? this.sortedShardsOf(db, ccid, c)[idx] : undefined;
       if (s) out.push({ cid: ccid, shard: s });
     }
     return out;
