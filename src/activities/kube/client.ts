@@ -47,7 +47,7 @@ export const K = {
 } as const satisfies Record<string, Kind>;
 
 export interface ClientOptions {
-  /** Per HTTP request (default 10 s). */
+  /** Per HTTP request (default 6 s). */
   requestTimeoutMs: number;
   /** How long one call keeps retrying an unreachable/overloaded API server before a retryable failure (default 20 s). */
   apiRetryMs: number;

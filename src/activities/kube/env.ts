@@ -9,7 +9,7 @@ import { makeRuntime, type Runtime, type RuntimeDeps } from './runtime';
 export interface KubeActivityDeps extends RuntimeDeps {
   /** A KubeConfig whose current context is the side's (from the spec's context, or its kubeconfig reference). */
   loadKubeConfig: KubeConfigLoader;
-  /** Per API request (default 10 000 ms). */
+  /** Per API request (default 6 000 ms: under the workflow's 8 s heartbeat timeout; a timed-out call is retried). */
   requestTimeoutMs?: number;
   /** How long one API call keeps retrying an unreachable or overloaded API server (default 20 000 ms). */
   apiRetryMs?: number;
@@ -75,7 +75,7 @@ export class Env {
       c = this.deps.loadKubeConfig(side, this.spec).then(
         (kc) =>
           new ClusterClient(side, kc, s.context, s.namespace, this.rt, {
-            requestTimeoutMs: this.deps.requestTimeoutMs ?? 10_000,
+            requestTimeoutMs: this.deps.requestTimeoutMs ?? 6_000,
             apiRetryMs: this.deps.apiRetryMs ?? 20_000,
             conflictRetries: this.deps.conflictRetries ?? 8,
           }),
