@@ -566,7 +566,8 @@ class Migration {
 
   private async probe(phase: string): Promise<void> {
     const sp = this.s.spec;
-    const targets = [{ region: sp.source.region, url: sp.arango.endpoint, label: 'worker → source coordinators' }];
+    // After Decommission the source coordinators are gone: nothing to measure there.
+    const targets = phase === 'Complete' ? [] : [{ region: sp.source.region, url: sp.arango.endpoint, label: 'worker → source coordinators' }];
     const targetUrl = sp.arango.targetEndpoint ?? this.s.dns.targetUrl;
     if (targetUrl) targets.push({ region: sp.target.region, url: targetUrl, label: 'worker → target coordinators' });
     const samples = await this.step(`probeVersionChecks ${phase}`, () => this.a.probeVersionChecks({ ...this.ref(), phase, targets }));
