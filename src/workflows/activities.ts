@@ -27,17 +27,17 @@ export const NON_RETRYABLE_ERRORS = [
 
 type Name = keyof TransitActivities;
 
-/** Activities that wait on the outside world: they heartbeat, so a dead worker is noticed within seconds. */
-const WAITS: Name[] = [
+/**
+ * Activities that wait on the outside world heartbeat, so a dead worker is noticed quickly. Agency waits poll
+ * every second: a short heartbeat timeout lets another worker resume shard moves within seconds. Kubernetes
+ * calls may block up to one API request (6 s) between heartbeats, so they get more room.
+ */
+const AGENCY_WAITS: Name[] = ['waitForServerRegistered', 'waitForShardInSync', 'moveShardLeadership', 'waitForAgentCaughtUp'];
+const KUBE_WAITS: Name[] = [
   'provisionTargetMembers',
   'moveAgent',
   'removeTargetMembers',
   'decommissionSourceMembers',
-  'waitForServerRegistered',
-  'waitForShardInSync',
-  'moveShardLeadership',
-  'waitForAgentCaughtUp',
-  'waitForPropagation',
   'bridgeNetworks',
   'probeVersionChecks',
 ];
@@ -58,26 +58,27 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
     scheduleToCloseTimeout: `${t.activitySeconds}s`,
     retry,
   };
-  const wait: ActivityOptions = {
+  const wait = (heartbeatTimeout: string): ActivityOptions => ({
     startToCloseTimeout: `${Math.max(t.activitySeconds, 120)}s`,
-    // Heartbeats arrive every few seconds; a worker that stops sending them is presumed dead.
-    heartbeatTimeout: '5s',
+    heartbeatTimeout,
     scheduleToCloseTimeout: `${Math.max(t.activitySeconds, 120) * 3}s`,
     retry,
-  };
+  });
   const propagation: ActivityOptions = {
-    ...wait,
+    ...wait('15s'),
     startToCloseTimeout: `${t.propagationSeconds}s`,
     scheduleToCloseTimeout: `${t.propagationSeconds * 2}s`,
   };
   const s = proxyActivities<TransitActivities>(short);
-  const w = proxyActivities<TransitActivities>(wait);
+  const agency = proxyActivities<TransitActivities>(wait('5s'));
+  const kube = proxyActivities<TransitActivities>(wait('20s'));
   const p = proxyActivities<TransitActivities>(propagation);
   // proxyActivities hands out functions by name on access, so route each name to its class.
   return new Proxy({} as TransitActivities, {
     get(_, name: string) {
       if (name === 'waitForPropagation') return p.waitForPropagation;
-      return (WAITS as string[]).includes(name) ? w[name as Name] : s[name as Name];
+      if ((AGENCY_WAITS as string[]).includes(name)) return agency[name as Name];
+      return (KUBE_WAITS as string[]).includes(name) ? kube[name as Name] : s[name as Name];
     },
   });
 }
