@@ -9,6 +9,7 @@ import { register as registerStatus } from './commands/status';
 import { register as registerPlan } from './commands/plan';
 import { register as registerWorker } from './commands/worker';
 import { register as registerSim } from './commands/sim';
+import { register as registerCodecServer } from './commands/codec-server';
 
 export function buildProgram(): Command {
   const program = new Command('transit')
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
   registerPlan(program);
   registerWorker(program);
   registerSim(program);
+  registerCodecServer(program);
   return program;
 }
 

@@ -1,5 +1,5 @@
 /**
- * A production worker (src/worker.ts runWorker: JSON logs, Prometheus metrics, activity interceptor, codec,
+ * A production worker (src/worker.ts createWorker + run, as runWorker does: JSON logs, Prometheus metrics, activity interceptor, codec,
  * mTLS/API key settings from the environment) in its own process, with its activities bound to the in-memory
  * world. The production tests scrape it, grep its logs, count what it ran and SIGKILL it.
  *
@@ -8,10 +8,13 @@
  *        TRANSIT_WORKER_IDENTITY, TRANSIT_WORKFLOW_BUNDLE, TRANSIT_LOG_LEVEL
  */
 import { join } from 'node:path';
-import { runWorker } from '../../src/worker';
+import { createWorker } from '../../src/worker';
 import { createWorldActivities } from './world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
 import { ROOT } from './temporal';
+
+/** Written to stderr once the worker polls (whatever the log level). */
+const READY = 'transit-worker: polling';
 
 export interface TransitWorkerProc extends Proc {
   /** Every line the worker wrote (stdout and stderr), in order. */
@@ -35,12 +38,17 @@ export async function spawnTransitWorker(opts: {
     env,
     onLine: (l) => lines.push(l),
   });
-  await waitFor(`worker ${opts.name ?? ''} to poll`, () => lines.some((l) => l.includes('"state":"RUNNING"')), {
-    timeoutMs: opts.timeoutMs ?? 60_000,
-    check: () => {
-      if (p.hasExited()) throw new Error(`worker exited:\n${p.tail()}`);
-    },
-  });
+  try {
+    await waitFor(`worker ${opts.name ?? ''} to poll`, () => lines.some((l) => l.startsWith(READY)), {
+      timeoutMs: opts.timeoutMs ?? 60_000,
+      check: () => {
+        if (p.hasExited()) throw new Error(`worker exited:\n${p.tail()}`);
+      },
+    });
+  } catch (e) {
+    await p.stop(2000);
+    throw e;
+  }
   return Object.assign(p, { lines, metricsUrl: opts.metricsPort ? `http://127.0.0.1:${opts.metricsPort}/metrics` : null });
 }
 
@@ -50,14 +58,24 @@ if (require.main === module) {
     console.error('usage: transit-worker <worldUrl>');
     process.exit(2);
   }
-  runWorker({
-    taskQueue: process.env.TRANSIT_TASK_QUEUE,
-    metricsAddress: process.env.TRANSIT_METRICS_ADDRESS,
-    workflowBundlePath: process.env.TRANSIT_WORKFLOW_BUNDLE,
-    identity: process.env.TRANSIT_WORKER_IDENTITY,
-    logLevel: (process.env.TRANSIT_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
-    activityImplementations: createWorldActivities(worldUrl),
-  }).catch((e) => {
+  // What runWorker does, plus one line on stderr once polling starts.
+  (async () => {
+    const { worker, connection } = await createWorker({
+      taskQueue: process.env.TRANSIT_TASK_QUEUE,
+      metricsAddress: process.env.TRANSIT_METRICS_ADDRESS,
+      workflowBundlePath: process.env.TRANSIT_WORKFLOW_BUNDLE,
+      identity: process.env.TRANSIT_WORKER_IDENTITY,
+      logLevel: (process.env.TRANSIT_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+      activityImplementations: createWorldActivities(worldUrl),
+    });
+    const running = worker.run();
+    process.stderr.write(`${READY}\n`);
+    try {
+      await running;
+    } finally {
+      await connection.close();
+    }
+  })().catch((e) => {
     console.error(`transit-worker: ${e instanceof Error ? e.message : String(e)}`);
     process.exit(1);
   });
