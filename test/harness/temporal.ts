@@ -41,12 +41,14 @@ export interface DevServer {
   namespace: string;
   uiUrl: string | null;
   ports: { grpc: number; ui: number; http: number; metrics: number };
-  proc: Proc;
+  readonly proc: Proc;
   /** A client connection (gRPC). */
   connection: Connection;
   client: Client;
   /** A worker connection. */
   nativeConnection(): Promise<NativeConnection>;
+  /** Stop and start the same server (same ports, same SQLite file): existing connections reconnect. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -84,9 +86,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   for (const [k, v] of Object.entries(dyn)) args.push('--dynamic-config-value', `${k}=${JSON.stringify(v)}`);
   args.push(...(opts.extraArgs ?? []));
   const cwd = mkdtempSync(join(tmpdir(), 'transit-temporal-'));
-  const proc = spawnProc('temporal', TEMPORAL_CLI, args, { cwd, logFile: opts.logFile, graceMs: 10_000 });
+  let proc = spawnProc('temporal', TEMPORAL_CLI, args, { cwd, logFile: opts.logFile, graceMs: 10_000 });
   const address = `127.0.0.1:${grpc}`;
-  const connection = await waitFor(
+  const waitReady = () => waitFor(
     `the Temporal dev server on ${address}`,
     async () => {
       if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`);
@@ -101,6 +103,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     },
     { timeoutMs: 60_000, intervalMs: 200, check: () => { if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`); } },
   );
+  const connection = await waitReady();
   const client = new Client({ connection, namespace: 'default' });
   // Search attributes are registered by the flags above; wait until the namespace lists them.
   await waitFor('search attributes to be registered', async () => {
@@ -113,7 +116,9 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     namespace: 'default',
     uiUrl: opts.ui ? `http://127.0.0.1:${ui}` : null,
     ports: { grpc, ui, http, metrics },
-    proc,
+    get proc() {
+      return proc;
+    },
     connection,
     client,
     async nativeConnection() {
@@ -121,6 +126,12 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       const n = await NativeConnection.connect({ address });
       natives.push(n);
       return n;
+    },
+    async restart() {
+      if (!opts.dbFilename) throw new Error('restart needs dbFilename: an in-memory dev server forgets everything');
+      await proc.stop();
+      proc = spawnProc('temporal', TEMPORAL_CLI, args, { cwd, logFile: opts.logFile, graceMs: 10_000 });
+      await (await waitReady()).close();
     },
     async stop() {
       for (const n of natives.splice(0)) await n.close().catch(() => undefined);
