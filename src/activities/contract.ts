@@ -128,7 +128,12 @@ export interface TransitActivities {
     shards: (ShardKey & { servers: string[] })[];
     mode: 'any' | 'all';
     timeoutSeconds: number;
-  }): Promise<{ inSync: number[]; progress: { index: number; bytesCopied: number; bytesTotal: number }[] }>;
+  }): Promise<{
+    inSync: number[];
+    progress: { index: number; bytesCopied: number; bytesTotal: number }[];
+    /** Groups that cannot get in sync (a planned server is FAILED): the operator must decide. */
+    stalled?: { index: number; reason: string }[];
+  }>;
   moveShardLeadership(a: {
     migrationId: string;
     arango: ArangoRef;

@@ -100,6 +100,13 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
         run.steps[g] = STEP.inSync;
         delete run.copied[g];
       }
+      if (r.stalled?.length) {
+        // A planned server FAILED while Transit holds the shard lock (so supervision will not fail it over):
+        // park, and let the operator fix the server (resume) or roll back.
+        const first = r.stalled[0]!;
+        ctx.state.lastError = `${r.stalled.length} shard group(s) cannot get in sync, e.g. ${groupLabel(ix, syncing[first.index]!)}: ${first.reason} — bring the server back and resume, or roll back`;
+        ctx.state.pauseRequested = true;
+      }
       checkSyncTimeouts(ctx, run, syncing);
       sampleEta(ctx);
       ctx.onProgress();

@@ -22,7 +22,7 @@ import { applyObjects, startClusters, type Clusters } from './kube';
 import { clientAddress, workerAddress, type Region } from './network';
 import { spawnProc, waitFor, type Proc } from './procs';
 import { startDevServer, quietRuntime, ROOT, type DevServer } from './temporal';
-import { startWorker } from './worker';
+import { startWorker, workflowBundleFile } from './worker';
 import { LoadClient } from './load';
 
 export const NAMESPACE = 'db';
@@ -129,7 +129,8 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
       agency: { mapEndpoint: (e) => serviceMap.map(e) },
     });
   const workerConfig = join(dir, 'worker.json');
-  writeFileSync(workerConfig, JSON.stringify({ address: temporal.address, kubeconfigPath: clusters.kubeconfigPath }));
+  // Child workers load a prebuilt workflow bundle (as production images do), so they start in about a second.
+  writeFileSync(workerConfig, JSON.stringify({ address: temporal.address, kubeconfigPath: clusters.kubeconfigPath, bundlePath: await workflowBundleFile() }));
   const workers: { stop(): Promise<void> }[] = [];
   const clients: LoadClient[] = [];
   return {
