@@ -49,7 +49,7 @@ function topology() {
     numberOfShards: 100,
     replicationFactor: 2,
     documentsPerShard: 8,
-    bytesPerDocument: 2048 * (1 + (i % 5)),
+    bytesPerDocument: 64 * 1024 * (1 + (i % 5)),
   }));
   return { agents: 3, dbServers: 6, coordinators: 1, bandwidth: BANDWIDTH, targetNumberOfDBServers: null, databases: [{ name: 'bench', collections }] };
 }
@@ -74,7 +74,8 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
     const ix = indexPlan(plan);
     const desired = assignTargets(ix, targets);
     const bound = makespanLowerBound(ix, desired, BANDWIDTH);
-    const spec = MigrationSpec.parse({ ...worldSpec(), arango: arangoRef(c), policy: { maxConcurrentShardMoves: 200 } });
+    const spec = MigrationSpec.parse({ ...worldSpec(), arango: arangoRef(c), policy: { maxConcurrentShardMoves: Number(process.env.BENCH_CONCURRENCY ?? 200), bandwidthBytesPerSecond: BANDWIDTH } });
+    const stepStats: Record<string, { n: number; ms: number; groups: number }> = {};
     const state = initialState('bench', spec);
     state.plan = plan;
     state.targetServerIds = targets;
@@ -87,12 +88,24 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
       desired,
       now: () => Date.now(),
       safePoint: async () => undefined,
-      step: (_what, fn) => fn(),
+      step: async (what, fn) => {
+        const t = Date.now();
+        try {
+          return await fn();
+        } finally {
+          const k = what.split(' ')[0]!;
+          const e = (stepStats[k] ??= { n: 0, ms: 0, groups: 0 });
+          e.n++;
+          e.ms += Date.now() - t;
+          e.groups += Number(/×(\d+)/.exec(what)?.[1] ?? 0);
+        }
+      },
       onProgress: () => undefined,
       stopStarting: () => false,
       log: () => undefined,
     });
     const seconds = (Date.now() - t0) / 1000;
+    log(`engine steps (calls, seconds, groups): ${Object.entries(stepStats).map(([k, v]) => `${k} ${v.n}/${(v.ms / 1000).toFixed(1)}s/${v.groups}`).join(', ')}`);
     if (r !== 'done') throw new Error(`engine ended ${r}`);
     await acts.verifyConvergence({ arango: arangoRef(c), mustNotHold: plan.servers.map((s) => s.id).filter((id) => !targets.includes(id)) });
     return { seconds, bound, bytes: totals(ix).bytes };
@@ -105,9 +118,8 @@ async function benchCleanOut(): Promise<{ seconds: number; movedBytes: number }>
   const c = await startSim(topology());
   try {
     const acts = simActivities({ pollIntervalMs: 100 });
+    const sources = (await acts.readShardPlan({ migrationId: 'bench', arango: arangoRef(c) })).servers.map((s) => s.id);
     await withNewServers(c, 6);
-    const plan = await acts.readShardPlan({ migrationId: 'bench', arango: arangoRef(c) });
-    const sources = plan.servers.map((s) => s.id);
     const t0 = Date.now();
     for (const server of sources) {
       const job = (await c.coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server })) as { id: string };

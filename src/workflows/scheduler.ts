@@ -55,7 +55,15 @@ export interface PickInput {
   pending: number[];
   inFlight: number[];
   limit: number;
+  /**
+   * Per-server bandwidth (bytes/s), when known (policy.bandwidthBytesPerSecond). Each server's queue is then kept
+   * about QUEUE_SECONDS deep: enough to stay busy, shallow enough that copies finish one after another, so
+   * leadership moves and removals overlap the copying instead of piling up at the end of a wave.
+   */
+  bandwidth?: number;
 }
+
+export const QUEUE_SECONDS = 8;
 
 /**
  * Which pending groups start now. Each group's load sits on its sender (current leader, sending one copy per
@@ -78,10 +86,14 @@ export function pickNext(p: PickInput): number[] {
     for (const s of r.receivers) add(s, r.bytes);
   }
   const busy = new Map<string, number>();
-  for (const g of p.inFlight) {
-    const r = roles(g);
+  const queued = new Map<string, number>();
+  const enqueue = (r: ReturnType<typeof roles>) => {
     for (const s of [r.sender, ...r.receivers]) busy.set(s, (busy.get(s) ?? 0) + 1);
-  }
+    queued.set(r.sender, (queued.get(r.sender) ?? 0) + r.bytes * r.receivers.length);
+    for (const s of r.receivers) queued.set(s, (queued.get(s) ?? 0) + r.bytes);
+  };
+  for (const g of p.inFlight) enqueue(roles(g));
+  const budget = p.bandwidth ? p.bandwidth * QUEUE_SECONDS : Infinity;
   const servers = new Set<string>([...load.keys(), ...busy.keys()]);
   const perServer = Math.max(1, Math.ceil((2 * p.limit) / Math.max(1, servers.size)));
   const scored = p.pending
@@ -96,8 +108,11 @@ export function pickNext(p: PickInput): number[] {
     if (picked.length >= free) break;
     const involved = [r.sender, ...r.receivers];
     if (involved.some((s) => (busy.get(s) ?? 0) >= perServer)) continue;
+    // A server with work queued takes no more than its byte budget; an idle one always takes the next group.
+    const adds = (s: string) => (s === r.sender ? r.bytes * r.receivers.length : r.bytes);
+    if (involved.some((s) => (queued.get(s) ?? 0) > 0 && (queued.get(s) ?? 0) + adds(s) > budget)) continue;
     picked.push(g);
-    for (const s of involved) busy.set(s, (busy.get(s) ?? 0) + 1);
+    enqueue(r);
   }
   // Never stall: if the per-server cap blocked everything, start the top group anyway.
   if (picked.length === 0 && p.inFlight.length === 0) picked.push(scored[0]!.g);

@@ -65,7 +65,7 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
     // 1. Start new groups: the new servers join Plan (Transit holds the shard lock from here to removal).
     const start = ctx.stopStarting()
       ? []
-      : pickNext({ ix, desired: to, current: from, pending, inFlight, limit: ctx.state.concurrency });
+      : pickNext({ ix, desired: to, current: from, pending, inFlight, limit: ctx.state.concurrency, bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond });
     if (start.length) {
       await ctx.step(`addShardFollower ×${start.length}`, () =>
         ctx.acts.addShardFollower({
