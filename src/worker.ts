@@ -34,6 +34,12 @@ export interface WorkerOptions extends SettingsInput {
   maxConcurrentActivities?: number;
   /** Worker identity in workflow histories (default: pid@hostname; in Kubernetes the pod name). */
   identity?: string;
+  /**
+   * Let the server hand new activities straight back to the worker that scheduled them (default false). Off,
+   * every activity goes through the task queue, so one migration's activities spread over all workers: more
+   * hands for its waits, and a worker that dies takes only its share with it, not the workflow's whole batch.
+   */
+  eagerActivities?: boolean;
 }
 
 let runtimeInstalled = false;
@@ -83,6 +89,7 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
       // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
       stickyQueueScheduleToStartTimeout: '3s',
       maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
+      maxEagerActivityReservationsPerWorkflowTask: o.eagerActivities ? 3 : 0,
       maxCachedWorkflows: 200,
     });
     return { worker, connection };
