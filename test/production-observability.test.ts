@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { startDevServer, ROOT, type DevServer } from './harness/temporal';
 import { workflowBundleFile } from './harness/worker';
-import { spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
+import { READY, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
 import { World } from './harness/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, waitFor } from './harness/procs';
@@ -163,7 +163,8 @@ describe('a full migration on a production worker', () => {
 
       // 4. Logs: one JSON object per line; migrationId with phase (workflow) and shard (activities); no secret.
       await w.stop();
-      const lines = w.lines.filter((l) => l.trim() !== '');
+      // Everything the worker wrote, less the harness's own readiness line (stderr).
+      const lines = w.lines.filter((l) => l.trim() !== '' && l !== READY);
       const parsed = lines.map((l) => {
         try {
           return JSON.parse(l) as Record<string, unknown>;

@@ -14,7 +14,7 @@ import { spawnProc, waitFor, type Proc } from './procs';
 import { ROOT } from './temporal';
 
 /** Written to stderr once the worker polls (whatever the log level). */
-const READY = 'transit-worker: polling';
+export const READY = 'transit-worker: polling';
 
 export interface TransitWorkerProc extends Proc {
   /** Every line the worker wrote (stdout and stderr), in order. */
