@@ -8,7 +8,8 @@
  * metrics on a Prometheus endpoint (metricsAddress / TRANSIT_METRICS_ADDRESS), payloads encrypted with the
  * codec key file (TRANSIT_CODEC_KEY_FILE), mTLS or an API key to Temporal (src/connection.ts).
  */
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type Logger } from '@temporalio/worker';
+import { readFile, writeFile } from 'node:fs/promises';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type Logger } from '@temporalio/worker';
 import { createActivities, credentialReader, type ActivityDeps } from './activities';
 import type { TransitActivities } from './activities/contract';
 import { dataConverter } from './codec';
@@ -53,6 +54,37 @@ export function installRuntime(o: Pick<WorkerOptions, 'logLevel' | 'logFormat' |
   Runtime.install({ logger, telemetryOptions: telemetryOptions({ metricsAddress: o.metricsAddress }) });
 }
 
+/**
+ * The prebuilt workflow bundle of a production image. It must include Transit's failure converter: with a
+ * prebuilt bundle the SDK ignores the data converter's failureConverterPath inside the workflow sandbox, so
+ * failures raised by workflow code would be stored with plain-text messages despite the codec.
+ *   node -e "require('./lib/src/worker').writeWorkflowBundle('lib/workflow-bundle.js')"
+ */
+export async function writeWorkflowBundle(outPath: string, opts: { logger?: Logger } = {}): Promise<void> {
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: require.resolve('./workflows'),
+    failureConverterPath: require.resolve('./failure-converter'),
+    logger: opts.logger,
+  });
+  await writeFile(outPath, code);
+}
+
+/** Only Transit's failure converter has this source text (src/failure-converter.ts). */
+const FAILURE_CONVERTER_MARK = 'encodeCommonAttributes: true';
+
+async function checkBundle(path: string, encrypted: boolean): Promise<void> {
+  if (!encrypted) return;
+  const code = await readFile(path, 'utf8').catch((e: Error) => {
+    throw new Error(`cannot read the workflow bundle ${path} (--workflow-bundle / TRANSIT_WORKFLOW_BUNDLE): ${e.message}`);
+  });
+  if (!code.includes(FAILURE_CONVERTER_MARK)) {
+    Runtime.instance().logger.warn(
+      `the workflow bundle ${path} was built without Transit's failure converter: messages of failures raised in workflow code will be stored in plain text; build it with writeWorkflowBundle() (src/worker.ts)`,
+      { sdkComponent: 'worker' },
+    );
+  }
+}
+
 /** Credentials read by the activities are registered with the log redactor as they are read. */
 function redactingReader(read: NonNullable<ActivityDeps['readCredential']>): NonNullable<ActivityDeps['readCredential']> {
   return async (ref) => {
@@ -72,6 +104,8 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
   } catch (e) {
     throw await diagnoseConnectError(settings, e);
   }
+  const converter = await dataConverter({ keyFile: o.codecKeyFile });
+  if (o.workflowBundlePath) await checkBundle(o.workflowBundlePath, !!converter.payloadCodecs?.length);
   const deps = o.activities ?? {};
   const activities = o.activityImplementations ??
     createActivities({ ...deps, readCredential: redactingReader(deps.readCredential ?? credentialReader(deps.kubeconfigPath)) });
@@ -84,7 +118,7 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
       ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
       activities,
       interceptors: { activity: [activityInterceptors()] },
-      dataConverter: await dataConverter({ keyFile: o.codecKeyFile }),
+      dataConverter: converter,
       shutdownGraceTime: '30s',
       // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
       stickyQueueScheduleToStartTimeout: '3s',

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Page } from 'playwright-core';
 import { startDevServer, ROOT, TEMPORAL_CLI, type DevServer } from './harness/temporal';
+import { productionBundleFile, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
 import { workflowBundleFile } from './harness/worker';
-import { spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
 import { World } from './harness/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, spawnProc, waitFor } from './harness/procs';
@@ -58,6 +58,7 @@ let worker: TransitWorkerProc;
 let client: TransitClient;
 let workflowId = '';
 let runId = '';
+let taskQueue = '';
 let browser: Browser;
 
 const codecEvents: Record<string, unknown>[] = [];
@@ -75,11 +76,11 @@ async function startCodec(file: string): Promise<void> {
 before(async () => {
   [codecPort] = await freePorts(1);
   server = await startDevServer({ ui: true, uiCodecEndpoint: `http://127.0.0.1:${codecPort}` });
-  const bundlePath = await workflowBundleFile();
+  const bundlePath = await productionBundleFile();
   world = new World({ syncMs: 300 });
   await world.start();
   world.failing.set('bridgeNetworks', FAILURE);
-  const taskQueue = `codec-${Date.now()}`;
+  taskQueue = `codec-${Date.now()}`;
   worker = await spawnTransitWorker({
     worldUrl: world.url,
     env: { TEMPORAL_ADDRESS: server.address, TRANSIT_TASK_QUEUE: taskQueue, TRANSIT_WORKFLOW_BUNDLE: bundlePath, TRANSIT_CODEC_KEY_FILE: keyFile, TRANSIT_LOG_LEVEL: 'WARN' },
@@ -324,6 +325,38 @@ describe('what Temporal stores', () => {
     for (const m of MARKERS.filter((x) => x !== 'Transit migration')) assert.ok(plain.some((x) => x.includes(m)), `"${m}" in the decrypted payloads`);
     const q = await client.handle(workflowId).query(progressQuery);
     assert.equal(q.status, 'completed');
+  });
+});
+
+describe('failures raised by workflow code', () => {
+  it('are encrypted too (the production bundle carries the failure converter); a bundle without it is flagged', { timeout: 120_000 }, async () => {
+    const bad = worldSpec() as any;
+    bad.dns.ttl = 'soon-marker';
+    const id = `codec-invalid-${Date.now()}`;
+    // Past the client's own validation: the workflow's first step rejects it and the workflow fails.
+    const h = await client.client.workflow.start('migrationWorkflow', { taskQueue, workflowId: id, args: [{ spec: bad }] });
+    await assert.rejects(h.result(), (e: Error & { cause?: Error }) => /invalid migration spec/.test(e.cause?.message ?? ''));
+    const history = JSON.parse(await historyJson(server.address, id)) as { events: Record<string, any>[] };
+    const failed = history.events.find((e) => e.workflowExecutionFailedEventAttributes)?.workflowExecutionFailedEventAttributes;
+    assert.equal(failed?.failure?.message, 'Encoded failure');
+    const visible = JSON.stringify(history) + collectPayloads(history).map((p) => Buffer.from(p.data ?? '', 'base64').toString('latin1')).join('\n');
+    for (const m of ['invalid migration spec', 'soon-marker']) assert.ok(!visible.includes(m), `"${m}" is readable in the history`);
+    const enc = failed.failure.encodedAttributes as JsonPayload;
+    const [plain] = await new AesGcmCodec(loadCodecKeys(keyFile)).decode([
+      { metadata: Object.fromEntries(Object.entries(enc.metadata ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64')])), data: Buffer.from(enc.data ?? '', 'base64') },
+    ]);
+    assert.match(Buffer.from(plain!.data ?? []).toString(), /invalid migration spec, nothing was changed: .*soon-marker/);
+
+    // A worker given a bundle built without the failure converter says so at start.
+    const plainBundle = await workflowBundleFile();
+    const w = await spawnTransitWorker({
+      worldUrl: world.url,
+      name: 'plain-bundle',
+      env: { TEMPORAL_ADDRESS: server.address, TRANSIT_TASK_QUEUE: `plain-${Date.now()}`, TRANSIT_WORKFLOW_BUNDLE: plainBundle, TRANSIT_CODEC_KEY_FILE: keyFile, TRANSIT_LOG_LEVEL: 'WARN' },
+    });
+    await w.stop();
+    const warning = w.lines.map((l) => (l.startsWith('{') ? JSON.parse(l) : {})).find((x) => x.level === 'WARN' && /built without Transit's failure converter/.test(x.msg));
+    assert.ok(warning, w.lines.join('\n'));
   });
 });
 

@@ -12,8 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { startDevServer, ROOT, type DevServer } from './harness/temporal';
-import { workflowBundleFile } from './harness/worker';
-import { READY, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
+import { productionBundleFile, READY, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
 import { World } from './harness/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, waitFor } from './harness/procs';
@@ -31,7 +30,7 @@ let bundlePath: string;
 const dir = mkdtempSync(join(tmpdir(), 'transit-obs-'));
 before(async () => {
   server = await startDevServer();
-  bundlePath = await workflowBundleFile();
+  bundlePath = await productionBundleFile();
 });
 after(async () => {
   await server?.stop();

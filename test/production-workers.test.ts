@@ -7,8 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
-import { workflowBundleFile } from './harness/worker';
-import { spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
+import { productionBundleFile, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
 import { World } from './harness/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, waitFor } from './harness/procs';
@@ -28,7 +27,7 @@ after(async () => {
 
 describe('three workers on one task queue', () => {
   it('share a migration’s activities, and a SIGKILLed one in the middle loses nothing', { timeout: 240_000 }, async () => {
-    const bundlePath = await workflowBundleFile();
+    const bundlePath = await productionBundleFile();
     const world = new World({
       syncMs: 700,
       collections: [

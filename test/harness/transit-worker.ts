@@ -7,11 +7,25 @@
  *   env: TEMPORAL_* (connection), TRANSIT_CODEC_KEY_FILE, TRANSIT_METRICS_ADDRESS, TRANSIT_TASK_QUEUE,
  *        TRANSIT_WORKER_IDENTITY, TRANSIT_WORKFLOW_BUNDLE, TRANSIT_LOG_LEVEL
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createWorker } from '../../src/worker';
+import { createWorker, writeWorkflowBundle } from '../../src/worker';
 import { createWorldActivities } from './world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
 import { ROOT } from './temporal';
+
+let bundle: Promise<string> | null = null;
+/** The workflow bundle as a production image has it (writeWorkflowBundle: with the failure converter), once per process. */
+export function productionBundleFile(): Promise<string> {
+  bundle ??= (async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'transit-prod-bundle-')), 'workflow-bundle.js');
+    const noop = () => undefined;
+    await writeWorkflowBundle(path, { logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => console.error(m) } });
+    return path;
+  })();
+  return bundle;
+}
 
 /** Written to stderr once the worker polls (whatever the log level). */
 export const READY = 'transit-worker: polling';
