@@ -92,7 +92,8 @@ describe('Dockerfile (read, not built: no Docker engine here)', () => {
     assert.equal(tsconfig.compilerOptions.rootDir, '.');
     assert.ok(readFileSync(join(ROOT, source), 'utf8').includes('require.main === module'), `${source} runs when started directly`);
     const bundle = /TRANSIT_WORKFLOW_BUNDLE=(\S+)/.exec(text)?.[1];
-    assert.ok(bundle && text.includes(`writeFileSync('${bundle.replace(/^\/app\//, '')}'`), 'the bundle the worker loads is the one the build writes');
+    const rel = bundle?.replace(/^\/app\//, '');
+    assert.ok(rel && (text.includes(`writeFileSync('${rel}'`) || text.includes(`writeWorkflowBundle('${rel}')`)), 'the bundle the worker loads is the one the build writes');
     const metricsPort = /TRANSIT_METRICS_ADDRESS=\S+:(\d+)/.exec(text)?.[1];
     assert.ok(new RegExp(`^EXPOSE\\s+${metricsPort}$`, 'm').test(text), 'EXPOSE the metrics port');
     assert.match(text, /^CMD \["worker"\]$/m);
