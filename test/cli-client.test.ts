@@ -115,9 +115,13 @@ describe('CLI and client on a real Temporal server', () => {
     assert.match(dup.stderr, /already (started|running)/i);
 
     await held.hit;
-    assert.equal(JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout).phase, 'MoveShards');
-    assert.equal((await transit(['pause', workflowId, '--reason', 'cli test'], env)).code, 0);
-    held.release();
+    try {
+      assert.equal(JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout).phase, 'MoveShards');
+      const paused = await transit(['pause', workflowId, '--reason', 'cli test'], env);
+      assert.equal(paused.code, 0, paused.stderr);
+    } finally {
+      held.release();
+    }
     const parked = await waitFor('parked', async () => {
       const p = JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout);
       return p.paused ? p : undefined;

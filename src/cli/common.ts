@@ -3,7 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
-import { TransitClient } from '../client';
+import type { TransitClient } from '../client';
 import { parseSpecText, InvalidSpecError } from '../spec/validate';
 import type { MigrationSpec } from '../spec/schema';
 
@@ -31,8 +31,10 @@ export function withConnection(cmd: Command): Command {
     .addOption(new Option('--codec-key-file <file>', 'payload encryption keys (JSON)').env('TRANSIT_CODEC_KEY_FILE'));
 }
 
+/** The Temporal client is loaded only by commands that talk to Temporal (keeps `transit --help` fast). */
 export async function connectClient(flags: ConnectionFlags): Promise<TransitClient> {
-  return TransitClient.connect(flags);
+  const { TransitClient: Client } = (require('../client') as typeof import('../client'));
+  return Client.connect(flags);
 }
 
 /** Reads and validates a spec file; throws InvalidSpecError with one line per problem. */

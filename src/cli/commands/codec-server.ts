@@ -1,7 +1,6 @@
 // `transit codec-server`: the codec endpoint for Temporal's Web UI (--ui-codec-endpoint) and CLI
 // (--codec-endpoint); see src/codec-server.ts for the threat model. Runs until SIGINT/SIGTERM.
 import { Command, Option } from 'commander';
-import { startCodecServer } from '../../codec-server';
 
 interface Flags {
   listen: string;
@@ -32,6 +31,7 @@ export function register(program: Command): void {
       if (!o.codecKeyFile) throw new Error('codec-server needs the key file: --codec-key-file or TRANSIT_CODEC_KEY_FILE');
       if (o.uiOrigin.length === 0 && !o.tokenFile) throw new Error('nobody could call it: give --ui-origin (the Web UI) and/or --token-file');
       if (!!o.tlsCert !== !!o.tlsKey) throw new Error('HTTPS needs both --tls-cert and --tls-key');
+      const { startCodecServer } = (require('../../codec-server') as typeof import('../../codec-server'));
       const s = await startCodecServer({
         listen: o.listen,
         keyFile: o.codecKeyFile,

@@ -2,7 +2,6 @@
 // deployment, the shard plan, the DNS record) in this process and prints what the migration would do.
 // Nothing is changed and no workflow is started.
 import type { Command } from 'commander';
-import { createActivities } from '../../activities';
 import { initialState, planView } from '../../workflows/state';
 import { printJson, readSpecFile } from '../common';
 
@@ -15,6 +14,7 @@ export function register(program: Command): void {
     .option('--json', 'print the plan as one JSON line')
     .action(async (o: { spec: string; kubeconfig?: string; json?: boolean }) => {
       const spec = readSpecFile(o.spec);
+      const { createActivities } = (require('../../activities') as typeof import('../../activities'));
       const acts = createActivities(o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : {});
       const ref = { migrationId: `plan-${spec.deployment.namespace}-${spec.deployment.name}`, spec };
       const s = initialState(ref.migrationId, spec);

@@ -1,6 +1,5 @@
 // `transit sim up --topology FILE`: a simulated ArangoDB cluster in the foreground (tests, demo, rehearsal).
 import type { Command } from 'commander';
-import { runSimUpCli } from '../../sim/up';
 
 export function register(program: Command): void {
   const sim = program.command('sim').description('the ArangoDB cluster simulator (simulated members over HTTP)');
@@ -11,6 +10,7 @@ export function register(program: Command): void {
     .helpOption(false)
     .argument('[args...]', 'see `transit sim up --help`')
     .action(async (args: string[]) => {
+      const { runSimUpCli } = (require('../../sim/up') as typeof import('../../sim/up'));
       await runSimUpCli(args);
     });
 }

@@ -1,6 +1,5 @@
 // `transit status`: live progress bars for shards and bytes with phase and ETA; --json for scripts.
 import type { Command } from 'commander';
-import { MultiBar, Presets } from 'cli-progress';
 import type { TransitClient } from '../../client';
 import type { MigrationProgress, MigrationReport } from '../../shared/types';
 import { connectClient, printJson, withConnection, type ConnectionFlags } from '../common';
@@ -37,6 +36,7 @@ export async function watchProgress(client: TransitClient, id: string, json: boo
     printJson({ report });
     return report;
   }
+  const { MultiBar, Presets } = (require('cli-progress') as typeof import('cli-progress'));
   const tty = process.stdout.isTTY;
   const bars = new MultiBar(
     { format: ' {label} |{bar}| {value}/{total} {unit} {extra}', hideCursor: true, noTTYOutput: !tty, notTTYSchedule: 5000, clearOnComplete: false },

@@ -1,6 +1,5 @@
 // `transit worker`: run a worker in the foreground (graceful shutdown on SIGINT/SIGTERM).
 import type { Command } from 'commander';
-import { runWorker } from '../../worker';
 import { withConnection, type ConnectionFlags } from '../common';
 
 export function register(program: Command): void {
@@ -14,6 +13,7 @@ export function register(program: Command): void {
       .option('--kubeconfig <file>', 'kubeconfig with the source and target contexts (default: KUBECONFIG)')
       .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR', 'INFO'),
   ).action(async (o: ConnectionFlags & { taskQueue: string; metrics?: string; workflowBundle?: string; kubeconfig?: string; logLevel: string }) => {
+    const { runWorker } = (require('../../worker') as typeof import('../../worker'));
     await runWorker({
       ...o,
       taskQueue: o.taskQueue,
