@@ -51,7 +51,12 @@ export function installRuntime(o: Pick<WorkerOptions, 'logLevel' | 'logFormat' |
   const level = o.logLevel ?? 'INFO';
   const format = o.logFormat ?? (process.env.TRANSIT_LOG_FORMAT === 'text' ? 'text' : 'json');
   const logger: Logger = format === 'text' ? new DefaultLogger(level) : new JsonLogger(level, o.logWrite);
-  Runtime.install({ logger, telemetryOptions: telemetryOptions({ metricsAddress: o.metricsAddress }) });
+  try {
+    Runtime.install({ logger, telemetryOptions: telemetryOptions({ metricsAddress: o.metricsAddress }) });
+  } catch (e) {
+    // Embedded in a process that made its own Runtime first: keep it, and say what is not applied.
+    Runtime.instance().logger.warn(`Temporal Runtime already set up by this process: Transit's log format and metrics endpoint are not applied (${(e as Error).message})`, { sdkComponent: 'worker' });
+  }
 }
 
 /**
