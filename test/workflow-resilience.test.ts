@@ -184,7 +184,7 @@ describe('10,000 shards', () => {
     await inWorld(
       'tenk',
       { collections, syncMs: 0 },
-      (s) => (s.policy.maxConcurrentShardMoves = 100),
+      (s) => (s.policy.maxConcurrentShardMoves = 500),
       async ({ world, handle, taskQueue }) => {
         assert.equal(world.groups.length, 10_000);
         const t0 = Date.now();
