@@ -21,9 +21,17 @@ if (selected.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+// A hung test must fail the run, not eat CI's time budget: every test gets a default timeout (tests that
+// need longer say so), the runner exits once the tests are done even if a stray handle is left, and the
+// whole run is killed after TRANSIT_TEST_BUDGET_MIN minutes.
+const budgetMin = Number(process.env.TRANSIT_TEST_BUDGET_MIN ?? 40);
 const r = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...selected],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, TRANSIT_TEST: '1' } },
+  [
+    '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec',
+    '--test-timeout=600000', '--test-force-exit', ...selected,
+  ],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, TRANSIT_TEST: '1' }, timeout: budgetMin * 60_000, killSignal: 'SIGKILL' },
 );
+if (r.error?.code === 'ETIMEDOUT') console.error(`[run-tests] the test run exceeded ${budgetMin} min and was killed`);
 process.exit(r.status ?? 1);

@@ -176,7 +176,7 @@ describe('controls at every phase boundary', () => {
 });
 
 describe('approve and setConcurrency', () => {
-  it('waits in AwaitApproval until approved, then completes', async () => {
+  it('waits in AwaitApproval until approved, then completes', { timeout: 60_000 }, async () => {
     await withRun('approve', { requireApproval: true }, async ({ world, handle }) => {
       const p = await waitFor('AwaitApproval', async () => {
         const q = await handle.query(progressQuery);
@@ -199,7 +199,7 @@ describe('approve and setConcurrency', () => {
     });
   });
 
-  it('rejects approve when the migration does not require it', async () => {
+  it('rejects approve when the migration does not require it', { timeout: 60_000 }, async () => {
     await withRun('approve-not-required', {}, async ({ world, handle }) => {
       await rejectedWith(handle.executeUpdate(approveUpdate, { args: [{}] }), /does not require approval/);
       await handle.result();
@@ -207,7 +207,7 @@ describe('approve and setConcurrency', () => {
     });
   });
 
-  it('rollback while awaiting approval changes nothing', async () => {
+  it('rollback while awaiting approval changes nothing', { timeout: 60_000 }, async () => {
     await withRun('approve-rollback', { requireApproval: true }, async ({ world, handle }) => {
       await waitFor('AwaitApproval', async () => (await handle.query(progressQuery)).status === 'awaitingApproval');
       await handle.signal(rollbackSignal);

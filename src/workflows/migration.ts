@@ -236,11 +236,10 @@ class Migration {
       this.s.status = 'awaitingApproval';
       this.publish();
       const timeout = this.s.spec.policy.timeouts.approvalSeconds;
-      const got = await condition(
-        () => this.s.approved || this.s.abortRequested || this.s.rollbackRequested || this.s.pauseRequested,
-        timeout ? `${timeout}s` : undefined,
-      );
-      if (!got) {
+      const woken = () => this.s.approved || this.s.abortRequested || this.s.rollbackRequested || this.s.pauseRequested;
+      // condition() without a timeout resolves to undefined, not true: only a timed wait can report "timed out".
+      const timedOut = timeout ? !(await condition(woken, `${timeout}s`)) : (await condition(woken), false);
+      if (timedOut) {
         this.s.lastError = `not approved within ${timeout}s (policy.timeouts.approvalSeconds): aborting, nothing was changed`;
         this.s.abortRequested = true;
       }
