@@ -1,10 +1,22 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with Node's built-in test runner (TypeScript through tsx).
-// Files run one after another (each test file starts its own real servers; two cores are not enough to
-// run several sets of servers at once). Optional arguments filter files by substring.
+//
+// Test files start their own real servers (Temporal, API servers, BIND, simulated ArangoDB) and some bind the same
+// private addresses, so two files must never share a network namespace. The files are split into lanes (default 2,
+// TRANSIT_TEST_LANES): each lane runs its files one after another in a network namespace of its own
+// (scripts/netns-run), and lanes run side by side. Lanes are balanced by each file's usual duration (the table
+// below, measured on the 2-core CI machine; a file missing from it counts 30 s). Every lane's output is streamed
+// with a lane prefix; the combined summary comes last, in the runner's own format.
+//
+// A hung test must fail the run, not eat CI's time budget: every test gets a default timeout (tests that need
+// longer say so), a lane exits once its tests are done even if a stray handle is left, and the whole run is
+// killed after TRANSIT_TEST_BUDGET_MIN minutes (default 40).
+//
+//   node scripts/run-tests.mjs [substring ...]     only the files whose path contains one of the substrings
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2);
@@ -21,17 +33,98 @@ if (selected.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
-// A hung test must fail the run, not eat CI's time budget: every test gets a default timeout (tests that
-// need longer say so), the runner exits once the tests are done even if a stray handle is left, and the
-// whole run is killed after TRANSIT_TEST_BUDGET_MIN minutes.
+
+/** Usual seconds per file (npm test on the 2-core machine, one file at a time). */
+const USUAL_SECONDS = {
+  'test/e2e.test.ts': 290,
+  'test/agency-migration.test.ts': 100,
+  'test/workflow-controls.test.ts': 95,
+  'test/kube-activities.test.ts': 90,
+  'test/ui.test.ts': 80,
+  'test/workflow-resilience.test.ts': 75,
+  'test/sim-cluster.test.ts': 55,
+  'test/production-codec.test.ts': 50,
+  'test/cli-client.test.ts': 45,
+  'test/workflow-phases.test.ts': 40,
+  'test/dns.test.ts': 35,
+  'test/production-tls.test.ts': 35,
+  'test/production-workers.test.ts': 35,
+  'test/agency-activities.test.ts': 25,
+  'test/kube-harness.test.ts': 20,
+  'test/production-observability.test.ts': 20,
+  'test/sim-agency.test.ts': 18,
+  'test/production-deploy.test.ts': 8,
+};
+const usual = (f) => USUAL_SECONDS[f] ?? 30;
+const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 2)));
+const lanes = Array.from({ length: laneCount }, () => ({ files: [], seconds: 0 }));
+for (const f of [...selected].sort((a, b) => usual(b) - usual(a) || a.localeCompare(b))) {
+  const lane = lanes.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+  lane.files.push(f);
+  lane.seconds += usual(f);
+}
+
 const budgetMin = Number(process.env.TRANSIT_TEST_BUDGET_MIN ?? 40);
-const r = spawnSync(
-  process.execPath,
-  [
+const started = Date.now();
+const children = [];
+
+function runLane(lane, i) {
+  const label = laneCount > 1 ? `[lane ${i + 1}] ` : '';
+  const nodeArgs = [
     '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec',
-    '--test-timeout=600000', '--test-force-exit', ...selected,
-  ],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, TRANSIT_TEST: '1' }, timeout: budgetMin * 60_000, killSignal: 'SIGKILL' },
-);
-if (r.error?.code === 'ETIMEDOUT') console.error(`[run-tests] the test run exceeded ${budgetMin} min and was killed`);
-process.exit(r.status ?? 1);
+    '--test-timeout=600000', '--test-force-exit', ...lane.files,
+  ];
+  // A lane of its own gets a network namespace of its own (netns-run skips making one when TRANSIT_NETNS is set).
+  const env = { ...process.env, TRANSIT_TEST: '1' };
+  let cmd = process.execPath;
+  let args = nodeArgs;
+  if (laneCount > 1) {
+    delete env.TRANSIT_NETNS;
+    cmd = join(root, 'scripts/netns-run');
+    args = [process.execPath, ...nodeArgs];
+  }
+  console.log(`${label}${lane.files.length} files (usually ~${Math.round(lane.seconds / 60)} min): ${lane.files.join(' ')}`);
+  const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  children.push(child);
+  const summary = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+  const failing = [];
+  let inFailing = false;
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      const out = stream === child.stdout ? process.stdout : process.stderr;
+      out.write(`${label}${line}\n`);
+      const m = /^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
+      if (m) summary[m[1]] += Number(m[2]);
+      if (/^✖ failing tests:/.test(line)) inFailing = true;
+      else if (inFailing && /^\S*✖ /.test(line.trimStart()) && !/^\s/.test(line)) failing.push(line);
+    });
+  }
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code: code ?? 1, signal, summary, failing, label })));
+}
+
+const killAll = () => {
+  for (const c of children) {
+    try {
+      process.kill(-c.pid, 'SIGTERM');
+    } catch {}
+  }
+};
+const budget = setTimeout(() => {
+  console.error(`[run-tests] the test run exceeded ${budgetMin} min and was stopped`);
+  killAll();
+}, budgetMin * 60_000);
+process.on('SIGINT', () => (killAll(), process.exit(130)));
+process.on('SIGTERM', () => (killAll(), process.exit(143)));
+
+const results = await Promise.all(lanes.map(runLane));
+clearTimeout(budget);
+if (laneCount > 1) {
+  const total = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
+  for (const r of results) for (const k of Object.keys(total)) total[k] += r.summary[k];
+  console.log(`\nall ${laneCount} lanes, ${((Date.now() - started) / 60_000).toFixed(1)} min:`);
+  for (const r of results) if (r.code !== 0) console.log(`✖ ${r.label}exited with ${r.signal ?? r.code}`);
+  for (const r of results) for (const f of r.failing) console.log(`${r.label}${f}`);
+  for (const [k, v] of Object.entries(total)) console.log(`ℹ ${k} ${v}`);
+  console.log(`ℹ duration_ms ${Date.now() - started}`);
+}
+process.exit(results.every((r) => r.code === 0) ? 0 : 1);
