@@ -22,7 +22,7 @@ import { waitFor } from '../test/harness/procs';
 import { runsOf } from '../test/harness/replay';
 import { indexPlan, totals } from '../src/workflows/plan';
 import { assignTargets, makespanLowerBound } from '../src/workflows/scheduler';
-import { newShardRun, runShardEngine } from '../src/workflows/shard-mover';
+import { newShardRun, runShardEngine, settleAll } from '../src/workflows/shard-mover';
 import { initialState } from '../src/workflows/state';
 import { progressQuery } from '../src/shared/controls';
 import { MigrationSpec } from '../src/spec/schema';
@@ -81,6 +81,7 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
     state.targetServerIds = targets;
     state.shards = newShardRun('forward', ix, desired, true);
     const t0 = Date.now();
+    const util = sampleLinks(c);
     const r = await runShardEngine({
       state,
       acts,
@@ -88,6 +89,7 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
       desired,
       now: () => Date.now(),
       safePoint: async () => undefined,
+      concurrently: settleAll,
       step: async (what, fn) => {
         const t = Date.now();
         try {
@@ -105,6 +107,7 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
       log: () => undefined,
     });
     const seconds = (Date.now() - t0) / 1000;
+    util.report(t0, log);
     log(`engine steps (calls, seconds, groups): ${Object.entries(stepStats).map(([k, v]) => `${k} ${v.n}/${(v.ms / 1000).toFixed(1)}s/${v.groups}`).join(', ')}`);
     if (r !== 'done') throw new Error(`engine ended ${r}`);
     await acts.verifyConvergence({ arango: arangoRef(c), mustNotHold: plan.servers.map((s) => s.id).filter((id) => !targets.includes(id)) });
@@ -112,6 +115,39 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
   } finally {
     await c.stop();
   }
+}
+
+/**
+ * Samples every DB server's modelled send and receive links: for each link, the seconds it was busy and when it
+ * last carried bytes. Idle time of a server whose load equals the lower bound is what separates a makespan from it.
+ */
+function sampleLinks(c: SimCluster): { report(t0: number, out: (s: string) => void): void } {
+  const busy = new Map<string, { send: number; recv: number; lastSend: number; lastRecv: number }>();
+  const every = 100;
+  const t0s = Date.now();
+  const busyBins: number[] = [];
+  const timer = setInterval(() => {
+    for (const m of c.dbServers) {
+      const d = m.dbServer;
+      if (!d) continue;
+      const b = busy.get(m.id || m.endpoint) ?? { send: 0, recv: 0, lastSend: 0, lastRecv: 0 };
+      const bin = Math.floor((Date.now() - t0s) / 5000);
+      if ((d.sendLink.activeFlows > 0 || d.recvLink.activeFlows > 0)) busyBins[bin] = (busyBins[bin] ?? 0) + 1;
+      if (d.sendLink.activeFlows > 0) (b.send += every), (b.lastSend = Date.now());
+      if (d.recvLink.activeFlows > 0) (b.recv += every), (b.lastRecv = Date.now());
+      busy.set(m.id || m.endpoint, b);
+    }
+  }, every);
+  return {
+    report(t0, out) {
+      clearInterval(timer);
+      const rows = [...busy.entries()]
+        .filter(([, b]) => b.send + b.recv > 0)
+        .map(([id, b]) => `${String(id).slice(-8)} send ${(b.send / 1000).toFixed(1)}s→${b.lastSend ? ((b.lastSend - t0) / 1000).toFixed(1) : '-'} recv ${(b.recv / 1000).toFixed(1)}s→${b.lastRecv ? ((b.lastRecv - t0) / 1000).toFixed(1) : '-'}`);
+      out(`link busy seconds → last busy at (per DB server): ${rows.join('; ')}`);
+      out(`busy servers per 5 s (of ${c.dbServers.length}, 50 samples each): ${busyBins.map((n) => (n / 50).toFixed(1)).join(' ')}`);
+    },
+  };
 }
 
 async function benchCleanOut(): Promise<{ seconds: number; movedBytes: number }> {

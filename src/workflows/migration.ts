@@ -42,7 +42,7 @@ import { activityProxies, validationProxy } from './activities';
 import { emitMigrationMetrics } from './metrics';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
-import { newShardRun, runShardEngine } from './shard-mover';
+import { newShardRun, runShardEngine, settleAll } from './shard-mover';
 import {
   currentDetailsMarkdown,
   initialState,
@@ -547,6 +547,14 @@ class Migration {
       now: () => Date.now(),
       safePoint: () => this.safePoint(),
       step: <T>(what: string, fn: () => Promise<T>) => this.step(what, fn),
+      concurrently: async (tasks: (() => Promise<void>)[]) => {
+        this.concurrentSections++;
+        try {
+          await settleAll(tasks);
+        } finally {
+          this.concurrentSections--;
+        }
+      },
       onProgress: () => this.publish(),
       stopStarting: () => this.s.abortRequested,
       log: (msg: string, meta?: Record<string, unknown>) => log.info(msg, { migrationId: this.s.migrationId, phase: this.s.phase, ...meta }),
@@ -623,11 +631,15 @@ class Migration {
     }
   }
 
+  /** > 0 while step sequences run side by side: a continue-as-new then would abandon the other's activity. */
+  private concurrentSections = 0;
   private async maybeContinueAsNew(): Promise<void> {
+    if (this.concurrentSections > 0) return;
     const info = workflowInfo();
     const limit = this.s.continueAsNewAfterEvents;
     if (!info.continueAsNewSuggested && !(limit > 0 && info.historyLength >= limit)) return;
     await condition(allHandlersFinished);
+    if (this.concurrentSections > 0) return;
     this.s.run += 1;
     log.info('continuing as new', { migrationId: this.s.migrationId, phase: this.s.phase, historyLength: info.historyLength, run: this.s.run });
     await continueAsNew<typeof migrationWorkflow>({ spec: this.s.spec, migrationId: this.s.migrationId, state: this.s });

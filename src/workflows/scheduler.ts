@@ -61,6 +61,11 @@ export interface PickInput {
    * leadership moves and removals overlap the copying instead of piling up at the end of a wave.
    */
   bandwidth?: number;
+  /**
+   * Bytes each new server of an in-flight group still has to copy (0 once in sync), when known: a copy that is
+   * nearly done, or done and waiting for its leadership move, no longer fills its servers' queues.
+   */
+  remaining?: (g: number) => number;
 }
 
 export const QUEUE_SECONDS = 8;
@@ -87,12 +92,16 @@ export function pickNext(p: PickInput): number[] {
   }
   const busy = new Map<string, number>();
   const queued = new Map<string, number>();
-  const enqueue = (r: ReturnType<typeof roles>) => {
+  const enqueue = (r: ReturnType<typeof roles>, bytes = r.bytes) => {
+    if (bytes <= 0) return;
     for (const s of [r.sender, ...r.receivers]) busy.set(s, (busy.get(s) ?? 0) + 1);
-    queued.set(r.sender, (queued.get(r.sender) ?? 0) + r.bytes * r.receivers.length);
-    for (const s of r.receivers) queued.set(s, (queued.get(s) ?? 0) + r.bytes);
+    queued.set(r.sender, (queued.get(r.sender) ?? 0) + bytes * r.receivers.length);
+    for (const s of r.receivers) queued.set(s, (queued.get(s) ?? 0) + bytes);
   };
-  for (const g of p.inFlight) enqueue(roles(g));
+  for (const g of p.inFlight) {
+    const r = roles(g);
+    enqueue(r, p.remaining ? Math.min(r.bytes, Math.max(0, p.remaining(g))) : r.bytes);
+  }
   const budget = p.bandwidth ? p.bandwidth * QUEUE_SECONDS : Infinity;
   const servers = new Set<string>([...load.keys(), ...busy.keys()]);
   const perServer = Math.max(1, Math.ceil((2 * p.limit) / Math.max(1, servers.size)));

@@ -29,6 +29,11 @@ export interface EngineContext {
   safePoint(): Promise<void>;
   /** Runs one step with pause-on-failure: on a final failure it records the error, parks and retries on resume. */
   step<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  /**
+   * Runs step sequences side by side and settles only when every one has (an error or control is rethrown after
+   * the others finished, so nothing is left in flight); no continue-as-new happens meanwhile.
+   */
+  concurrently(tasks: (() => Promise<void>)[]): Promise<void>;
   onProgress(): void;
   /** True when the engine must stop starting new groups (abort requested): in-flight groups still finish. */
   stopStarting(): boolean;
@@ -43,6 +48,13 @@ export function newShardRun(direction: 'forward' | 'backward', ix: GroupIndex, d
   const steps = new Array<number>(ix.count).fill(STEP.pending);
   for (let g = 0; g < ix.count; g++) if (sameServers(groupServers(ix, g), desired[g]!)) steps[g] = STEP.done;
   return { direction, plan: sharedPlan ? null : ix.plan, steps, copied: {}, startedAt: {} };
+}
+
+/** Runs tasks side by side; rethrows the first failure once all have settled. */
+export async function settleAll(tasks: (() => Promise<void>)[]): Promise<void> {
+  const results = await Promise.allSettled(tasks.map((t) => t()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Runs until every group is done (returns 'done') or, after an abort request, no group is in flight ('stopped'). */
@@ -62,25 +74,78 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
     const inFlight = run.steps.reduce<number[]>((acc, v, g) => (v > STEP.pending && v < STEP.done ? (acc.push(g), acc) : acc), []);
     if (inFlight.length === 0 && (pending.length === 0 || ctx.stopStarting())) return pending.length === 0 ? 'done' : 'stopped';
 
-    // 1. Start new groups: the new servers join Plan (Transit holds the shard lock from here to removal).
-    const start = ctx.stopStarting()
-      ? []
-      : pickNext({ ix, desired: to, current: from, pending, inFlight, limit: ctx.state.concurrency, bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond });
-    if (start.length) {
-      await ctx.step(`addShardFollower ×${start.length}`, () =>
-        ctx.acts.addShardFollower({
-          migrationId,
-          arango,
-          moves: start.map((g) => ({ ...key(g), expected: from(g), add: to(g).filter((s) => !from(g).includes(s)) })),
-        }),
-      );
-      const t = ctx.now();
-      for (const g of start) {
-        run.steps[g] = STEP.followerAdded;
-        run.startedAt[g] = t;
+    // Starting new groups (1) and finishing in-sync ones (3, 4) touch disjoint groups: they run side by side, so
+    // the links get new copies while leadership moves (several agency round trips each) are under way.
+    const starting = async (): Promise<void> => {
+      // 1. Start new groups: the new servers join Plan (Transit holds the shard lock from here to removal).
+      const start = ctx.stopStarting()
+        ? []
+        : pickNext({
+            ix,
+            desired: to,
+            current: from,
+            pending,
+            inFlight,
+            limit: ctx.state.concurrency,
+            bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
+            remaining: (g) => (run.steps[g]! >= STEP.inSync ? 0 : groupBytes(ix, g) - (run.copied[g] ?? 0)),
+          });
+      if (start.length) {
+        await ctx.step(`addShardFollower ×${start.length}`, () =>
+          ctx.acts.addShardFollower({
+            migrationId,
+            arango,
+            moves: start.map((g) => ({ ...key(g), expected: from(g), add: to(g).filter((s) => !from(g).includes(s)) })),
+          }),
+        );
+        const t = ctx.now();
+        for (const g of start) {
+          run.steps[g] = STEP.followerAdded;
+          run.startedAt[g] = t;
+        }
+        ctx.onProgress();
       }
-      ctx.onProgress();
-    }
+    };
+    const finishing = async (): Promise<void> => {
+      // 3. Leadership to the desired leader, only now that it is in sync.
+      const inSync = at(STEP.inSync);
+      const leaderMoves = inSync.filter((g) => from(g)[0] !== to(g)[0]);
+      if (leaderMoves.length) {
+        await ctx.step(`moveShardLeadership ×${leaderMoves.length}`, () =>
+          ctx.acts.moveShardLeadership({
+            migrationId,
+            arango,
+            moves: leaderMoves.map((g) => ({ ...key(g), from: from(g)[0]!, to: to(g)[0]! })),
+          }),
+        );
+      }
+      for (const g of inSync) run.steps[g] = STEP.leaderMoved;
+
+      // 4. The old servers leave Plan; the shard lock is released.
+      const removable = at(STEP.leaderMoved);
+      if (removable.length) {
+        await ctx.step(`removeShardFollower ×${removable.length}`, () =>
+          ctx.acts.removeShardFollower({
+            migrationId,
+            arango,
+            moves: removable.map((g) => ({
+              ...key(g),
+              remove: from(g).filter((s) => !to(g).includes(s)),
+              replicationFactor: groupReplicationFactor(ix, g),
+            })),
+          }),
+        );
+        for (const g of removable) {
+          run.steps[g] = STEP.done;
+          delete run.startedAt[g];
+          ctx.state.bytesMovedTotal += groupBytes(ix, g) * Math.max(0, to(g).filter((s) => !from(g).includes(s)).length);
+          ctx.log('shard group moved', { shard: groupLabel(ix, g), from: from(g), to: to(g), direction: run.direction });
+        }
+        sampleEta(ctx);
+        ctx.onProgress();
+      }
+    };
+    await ctx.concurrently([starting, finishing]);
 
     // 2. Wait until some copies are in sync (returns on the first, so freed slots refill quickly).
     const syncing = at(STEP.followerAdded);
@@ -108,44 +173,6 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
         ctx.state.pauseRequested = true;
       }
       checkSyncTimeouts(ctx, run, syncing);
-      sampleEta(ctx);
-      ctx.onProgress();
-    }
-
-    // 3. Leadership to the desired leader, only now that it is in sync.
-    const inSync = at(STEP.inSync);
-    const leaderMoves = inSync.filter((g) => from(g)[0] !== to(g)[0]);
-    if (leaderMoves.length) {
-      await ctx.step(`moveShardLeadership ×${leaderMoves.length}`, () =>
-        ctx.acts.moveShardLeadership({
-          migrationId,
-          arango,
-          moves: leaderMoves.map((g) => ({ ...key(g), from: from(g)[0]!, to: to(g)[0]! })),
-        }),
-      );
-    }
-    for (const g of inSync) run.steps[g] = STEP.leaderMoved;
-
-    // 4. The old servers leave Plan; the shard lock is released.
-    const removable = at(STEP.leaderMoved);
-    if (removable.length) {
-      await ctx.step(`removeShardFollower ×${removable.length}`, () =>
-        ctx.acts.removeShardFollower({
-          migrationId,
-          arango,
-          moves: removable.map((g) => ({
-            ...key(g),
-            remove: from(g).filter((s) => !to(g).includes(s)),
-            replicationFactor: groupReplicationFactor(ix, g),
-          })),
-        }),
-      );
-      for (const g of removable) {
-        run.steps[g] = STEP.done;
-        delete run.startedAt[g];
-        ctx.state.bytesMovedTotal += groupBytes(ix, g) * Math.max(0, to(g).filter((s) => !from(g).includes(s)).length);
-        ctx.log('shard group moved', { shard: groupLabel(ix, g), from: from(g), to: to(g), direction: run.direction });
-      }
       sampleEta(ctx);
       ctx.onProgress();
     }
