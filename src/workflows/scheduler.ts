@@ -68,7 +68,7 @@ export interface PickInput {
   remaining?: (g: number) => number;
 }
 
-export const QUEUE_SECONDS = 8;
+export const QUEUE_SECONDS = 5;
 
 /**
  * Which pending groups start now. Each group's load sits on its sender (current leader, sending one copy per
