@@ -59,7 +59,8 @@ export class TransitClient {
     checkTlsFiles(settings);
     let connection: Connection | undefined;
     try {
-      connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000 });
+      // A page of a 10,000-shard migration's history can exceed gRPC's default 4 MiB receive limit.
+      connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });
       await connection.workflowService.getSystemInfo({});
     } catch (e) {
       await connection?.close().catch(() => undefined);

@@ -92,7 +92,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     `the Temporal dev server on ${address}`,
     async () => {
       if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`);
-      const c = await Connection.connect({ address, connectTimeout: 1000 });
+      const c = await Connection.connect({ address, connectTimeout: 1000, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });
       try {
         await c.workflowService.getSystemInfo({});
         return c;
