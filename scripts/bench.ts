@@ -29,7 +29,6 @@ import { MigrationSpec } from '../src/spec/schema';
 import type { MigrationReport } from '../src/shared/types';
 
 const json = process.argv.includes('--json');
-const args = new Set(process.argv.slice(2));
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
 const only = process.argv.includes('--only') && onlyArg ? new Set(onlyArg.split(',')) : null;
 const figures: Record<string, unknown>[] = [];
@@ -82,7 +81,7 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
     state.targetServerIds = targets;
     state.shards = newShardRun('forward', ix, desired, true);
     const t0 = Date.now();
-    const util = sampleLinks(c);
+    const util = sampleLinks(c, t0);
     const r = await runShardEngine({
       state,
       acts,
@@ -108,7 +107,7 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
       log: () => undefined,
     });
     const seconds = (Date.now() - t0) / 1000;
-    util.report(t0, log);
+    util.report(log);
     log(`engine steps (calls, seconds, groups): ${Object.entries(stepStats).map(([k, v]) => `${k} ${v.n}/${(v.ms / 1000).toFixed(1)}s/${v.groups}`).join(', ')}`);
     if (r !== 'done') throw new Error(`engine ended ${r}`);
     await acts.verifyConvergence({ arango: arangoRef(c), mustNotHold: plan.servers.map((s) => s.id).filter((id) => !targets.includes(id)) });
@@ -122,29 +121,33 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
  * Samples every DB server's modelled send and receive links: for each link, the seconds it was busy and when it
  * last carried bytes. Idle time of a server whose load equals the lower bound is what separates a makespan from it.
  */
-function sampleLinks(c: SimCluster): { report(t0: number, out: (s: string) => void): void } {
-  const busy = new Map<string, { send: number; recv: number; lastSend: number; lastRecv: number }>();
+function sampleLinks(c: SimCluster, t0: number): { report(out: (s: string) => void): void } {
+  const links = new Map<string, { send: number; recv: number; lastSend: number; lastRecv: number }>();
   const every = 100;
-  const t0s = Date.now();
   const busyBins: number[] = [];
   const timer = setInterval(() => {
+    const now = Date.now();
+    const bin = Math.floor((now - t0) / 5000);
     for (const m of c.dbServers) {
       const d = m.dbServer;
       if (!d) continue;
-      const b = busy.get(m.id || m.endpoint) ?? { send: 0, recv: 0, lastSend: 0, lastRecv: 0 };
-      const bin = Math.floor((Date.now() - t0s) / 5000);
-      if ((d.sendLink.activeFlows > 0 || d.recvLink.activeFlows > 0)) busyBins[bin] = (busyBins[bin] ?? 0) + 1;
-      if (d.sendLink.activeFlows > 0) (b.send += every), (b.lastSend = Date.now());
-      if (d.recvLink.activeFlows > 0) (b.recv += every), (b.lastRecv = Date.now());
-      busy.set(m.id || m.endpoint, b);
+      const id = m.id || m.endpoint;
+      const b = links.get(id) ?? { send: 0, recv: 0, lastSend: 0, lastRecv: 0 };
+      links.set(id, b);
+      const sending = d.sendLink.activeFlows > 0;
+      const receiving = d.recvLink.activeFlows > 0;
+      if (sending) (b.send += every), (b.lastSend = now);
+      if (receiving) (b.recv += every), (b.lastRecv = now);
+      if (sending || receiving) busyBins[bin] = (busyBins[bin] ?? 0) + 1;
     }
   }, every);
+  const at = (t: number) => (t ? ((t - t0) / 1000).toFixed(1) : '-');
   return {
-    report(t0, out) {
+    report(out) {
       clearInterval(timer);
-      const rows = [...busy.entries()]
+      const rows = [...links.entries()]
         .filter(([, b]) => b.send + b.recv > 0)
-        .map(([id, b]) => `${String(id).slice(-8)} send ${(b.send / 1000).toFixed(1)}s→${b.lastSend ? ((b.lastSend - t0) / 1000).toFixed(1) : '-'} recv ${(b.recv / 1000).toFixed(1)}s→${b.lastRecv ? ((b.lastRecv - t0) / 1000).toFixed(1) : '-'}`);
+        .map(([id, b]) => `${id.slice(-8)} send ${(b.send / 1000).toFixed(1)}s→${at(b.lastSend)} recv ${(b.recv / 1000).toFixed(1)}s→${at(b.lastRecv)}`);
       out(`link busy seconds → last busy at (per DB server): ${rows.join('; ')}`);
       out(`busy servers per 5 s (of ${c.dbServers.length}, 50 samples each): ${busyBins.map((n) => (n / 50).toFixed(1)).join(' ')}`);
     },
@@ -252,7 +255,7 @@ async function main(): Promise<void> {
     const t = await benchTransit();
     figure('makespan 1,000 shards 6→6: Transit', Number(t.seconds.toFixed(1)), 's', { lowerBound: Number(t.bound.toFixed(1)), bandwidthPerServer: BANDWIDTH, bytes: t.bytes });
     figure('makespan ÷ lower bound', Number((t.seconds / t.bound).toFixed(2)), 'ratio', { target: '≤ 1.10' });
-    if (args.has('--no-manual')) return; // the manual way alone takes ~4.5 min
+    if (process.argv.includes('--no-manual')) return; // the manual way alone takes ~4.5 min
     const m = await benchCleanOut();
     figure('makespan 1,000 shards 6→6: cleanOutServer one source at a time', Number(m.seconds.toFixed(1)), 's');
     figure('speed-up over the manual way', Number((m.seconds / t.seconds).toFixed(2)), '×', { target: '≥ 2×' });

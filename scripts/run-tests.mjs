@@ -96,7 +96,7 @@ function runLane(lane, i) {
       const m = /^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
       if (m) summary[m[1]] += Number(m[2]);
       if (/^✖ failing tests:/.test(line)) inFailing = true;
-      else if (inFailing && /^\S*✖ /.test(line.trimStart()) && !/^\s/.test(line)) failing.push(line);
+      else if (inFailing && /^\S*✖ /.test(line)) failing.push(line);
     });
   }
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code: code ?? 1, signal, summary, failing, label })));

@@ -6,7 +6,7 @@
  *   await transit.watch(workflowId, (p) => console.log(p.phase, p.shardsDone, '/', p.shardsTotal));
  */
 import { Client, Connection, WorkflowIdConflictPolicy, type WorkflowHandle } from '@temporalio/client';
-import { checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput, type TemporalSettings } from './connection';
+import { CLIENT_CHANNEL_ARGS, checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput, type TemporalSettings } from './connection';
 import { dataConverter } from './codec';
 import { assertValidSpec } from './spec/validate';
 import {
@@ -59,8 +59,7 @@ export class TransitClient {
     checkTlsFiles(settings);
     let connection: Connection | undefined;
     try {
-      // A page of a 10,000-shard migration's history can exceed gRPC's default 4 MiB receive limit.
-      connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });
+      connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000, channelArgs: CLIENT_CHANNEL_ARGS });
       await connection.workflowService.getSystemInfo({});
     } catch (e) {
       await connection?.close().catch(() => undefined);

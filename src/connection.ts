@@ -131,6 +131,12 @@ function subjectOf(c: X509Certificate): string {
   return c.subject.split('\n').filter(Boolean).join(', ');
 }
 
+/**
+ * gRPC channel settings for client connections (`Connection.connect`; the worker's NativeConnection has its own):
+ * a page of a 10,000-shard migration's history exceeds gRPC's default 4 MiB receive limit.
+ */
+export const CLIENT_CHANNEL_ARGS = { 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
+
 type TlsOptions = { serverNameOverride?: string; serverRootCACertificate?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer } };
 
 /** Connection options shared by `Connection.connect` (client) and `NativeConnection.connect` (worker). */

@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { Connection, Client } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/controls';
+import { CLIENT_CHANNEL_ARGS } from '../../src/connection';
 import { freePorts, spawnProc, waitFor, type Proc } from './procs';
 
 export const ROOT = resolve(__dirname, '..', '..');
@@ -92,7 +93,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     `the Temporal dev server on ${address}`,
     async () => {
       if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`);
-      const c = await Connection.connect({ address, connectTimeout: 1000, channelArgs: { 'grpc.max_receive_message_length': 128 * 1024 * 1024 } });
+      const c = await Connection.connect({ address, connectTimeout: 1000, channelArgs: CLIENT_CHANNEL_ARGS });
       try {
         await c.workflowService.getSystemInfo({});
         return c;
