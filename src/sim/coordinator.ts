@@ -9,6 +9,19 @@ import { asArray, asDict, inSyncLists, sortShards, stripResign, type CollectionP
 import { shardIndexForKey } from './hash.js';
 import type { HttpResult } from './net.js';
 import { GroupCommit } from './batch.js';
+import { combineChecksums, type Checksum } from './checksum.js';
+import { ENGINE } from './dbserver.js';
+
+/** A cursor's rest on the coordinator that created it (`/_api/cursor/<id>`). */
+interface SimCursor {
+  id: string;
+  rest: unknown[];
+  batchSize: number;
+  ttl: number;
+  expires: number;
+  count?: number;
+  extra: Dict;
+}
 
 export interface CoordinatorOptions extends MemberOptions {
   /** How long a document operation keeps retrying while a shard has no usable leader (s). */
@@ -25,6 +38,8 @@ export class Coordinator extends ClusterMember {
   private keyBlock = { next: 0, end: 0 };
   private inserters = new Map<string, GroupCommit<Record<string, unknown>, HttpResult>>();
   private keyReservation?: Promise<void>;
+  private cursors = new Map<string, SimCursor>();
+  private cursorSeq = 0;
 
   constructor(private co: CoordinatorOptions) {
     super(co, 'COORDINATOR');
@@ -219,7 +234,7 @@ export class Coordinator extends ClusterMember {
   }
 
   private async getDocs(req: SimRequest): Promise<SimResponse> {
-    if (req.query.get('onlyget') !== 'true') return arangoError(501, 9, 'only onlyget=true is simulated');
+    if (!['true', '1', 'yes', 'on'].includes(String(req.query.get('onlyget')).toLowerCase())) return this.modifyDocs(req, 'replace', false);
     const c = this.collectionOf(req.db, req.params[0]);
     const sels = asArray(req.body).map((s) => (typeof s === 'string' ? s.split('/').pop()! : String((s as Dict)?._key)));
     const out = await Promise.all(
@@ -229,6 +244,177 @@ export class Coordinator extends ClusterMember {
       }),
     );
     return ok(out);
+  }
+
+  /**
+   * PATCH (update) / PUT (replace) of one document (`/<coll>/<key>`) or many (`/<coll>` with an array), as
+   * RestDocumentHandler::modifyDocument does: grouped per shard, each group sent to the shard leader, results in
+   * request order. Query: returnOld, returnNew, silent, keepNull, mergeObjects, ignoreRevs; If-Match (single).
+   */
+  private async modifyDocs(req: SimRequest, kind: 'update' | 'replace', single: boolean): Promise<SimResponse> {
+    const c = this.collectionOf(req.db, req.params[0]);
+    const one = single || !Array.isArray(req.body);
+    const docs = (one ? [req.body] : req.body) as Record<string, unknown>[];
+    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) return arangoError(400, 1227, 'invalid document type');
+    const ifMatch = typeof req.headers['if-match'] === 'string' ? req.headers['if-match'].replace(/"/g, '') : undefined;
+    const ignoreRevs = req.query.get('ignoreRevs') !== 'false' && !(one && ifMatch);
+    const shards = this.shardsOf(c);
+    const results: Dict[] = new Array(docs.length);
+    const groups = new Map<string, { idx: number[]; docs: Record<string, unknown>[] }>();
+    docs.forEach((d, i) => {
+      const raw = single ? req.params[1] : d._key ?? (typeof d._id === 'string' ? d._id.split('/').pop() : undefined);
+      if (raw === undefined || raw === '') {
+        results[i] = { error: true, errorNum: 1226, errorMessage: 'missing document key', code: 400 };
+        return;
+      }
+      const key = String(raw);
+      const shard = shards[shardIndexForKey(key, shards.length)];
+      const g = groups.get(shard) ?? { idx: [], docs: [] };
+      g.idx.push(i);
+      g.docs.push({ ...d, _key: key, ...(one && ifMatch ? { _rev: ifMatch } : {}) });
+      groups.set(shard, g);
+    });
+    const q = new URLSearchParams({ ignoreRevs: String(ignoreRevs), keepNull: req.query.get('keepNull') ?? 'true', mergeObjects: req.query.get('mergeObjects') ?? 'true' });
+    await Promise.all(
+      [...groups].map(async ([shard, g]) => {
+        const r = await this.toLeader(req.db, c.id, shard, kind === 'update' ? 'PATCH' : 'PUT', `/_api/document/${shard}?${q}`, g.docs);
+        if (r.status >= 300) {
+          g.idx.forEach((i) => (results[i] = { ...(r.body as Dict), code: r.status }));
+          return;
+        }
+        (r.body as Dict[]).forEach((res, j) => (results[g.idx[j]] = res));
+      }),
+    );
+    const flag = (k: string): boolean => req.query.get(k) === 'true';
+    const shaped = results.map((res) => {
+      if (res.error) return res.errorNum === 1200 ? { ...res, _id: `${c.name}/${res._key}` } : res;
+      if (flag('silent')) return {};
+      const id = `${c.name}/${res._key}`;
+      return {
+        _id: id,
+        _key: res._key,
+        _rev: res._rev,
+        _oldRev: res._oldRev,
+        ...(flag('returnOld') ? { old: { ...(res.old as Dict), _id: id } } : {}),
+        ...(flag('returnNew') ? { new: { ...(res.new as Dict), _id: id } } : {}),
+      };
+    });
+    if (!one) return ok(shaped, 202);
+    const r0 = shaped[0] as Dict;
+    if (r0.error) return arangoError(r0.code ?? 500, r0.errorNum ?? 4, r0.errorMessage ?? 'error', r0.errorNum === 1200 ? { _id: r0._id, _key: r0._key, _rev: r0._rev } : undefined);
+    return ok(r0, 202);
+  }
+
+  // ------------------------------------------------------------------ checksum, engine, cursors (a few AQL forms)
+
+  /**
+   * `GET /_api/collection/<name>/checksum`: every shard's leader computes the checksum of its own copy
+   * (`GET /_api/collection/<shard>/checksum` on that DB server); the coordinator XORs them and keeps the largest
+   * revision — `checksumOnCoordinator` in arangod/Cluster/ClusterMethods.cpp.
+   */
+  private async checksumHandler(req: SimRequest): Promise<SimResponse> {
+    const c = this.collectionOf(req.db, req.params[0]);
+    const q = new URLSearchParams({ withRevisions: String(req.query.get('withRevisions') === 'true'), withData: String(req.query.get('withData') === 'true') });
+    const parts: Checksum[] = [];
+    let failed: HttpResult | undefined;
+    await pool(this.shardsOf(c), 16, async (s) => {
+      const r = await this.toLeader(req.db, c.id, s, 'GET', `/_api/collection/${s}/checksum?${q}`, undefined, Math.min(5, this.co.leaderRetrySeconds));
+      if (r.status !== 200) failed = r;
+      else parts.push({ checksum: String((r.body as Dict).checksum), revision: String((r.body as Dict).revision) });
+    });
+    if (failed) return { status: failed.status, body: failed.body };
+    return ok({ ...combineChecksums(parts), ...this.info(req.db, c) });
+  }
+
+  /** Every document of a collection, shard by shard (shards in order), each read from its leader. */
+  private async allDocuments(db: string, c: CollectionPlan): Promise<Dict[]> {
+    const shards = this.shardsOf(c);
+    const per: Dict[][] = new Array(shards.length);
+    await pool(shards.map((s, i) => [s, i] as const), 16, async ([s, i]) => {
+      const r = await this.toLeader(db, c.id, s, 'GET', `/_api/replication/sim/documents/${s}`);
+      if (r.status !== 200) fail(r.status, Number((r.body as Dict)?.errorNum ?? 1478), String((r.body as Dict)?.errorMessage ?? `reading ${s} failed`));
+      per[i] = ((r.body as Dict).docs as Dict[]).map((d) => ({ ...d, _id: `${c.name}/${d._key}` }));
+    });
+    return per.flat();
+  }
+
+  /**
+   * `POST /_api/cursor` for exactly these forms (any bind parameter names; keywords case-insensitive):
+   * `FOR x IN @@c [LIMIT [offset,] n] RETURN x`, `RETURN LENGTH(@@c)`, `FOR x IN @@c COLLECT WITH COUNT INTO n RETURN n`.
+   * Results are batched (`batchSize`, default 1000); the rest stays on this coordinator under the cursor id.
+   */
+  private async cursorCreate(req: SimRequest): Promise<SimResponse> {
+    const b = asDict(req.body);
+    const query = String(b.query ?? '');
+    const bind = asDict(b.bindVars);
+    const norm = query.trim().replace(/\s+/g, ' ').replace(/ ?([(),]) ?/g, '$1');
+    const collOf = (name: string): CollectionPlan => {
+      const v = bind[`@${name}`];
+      if (typeof v !== 'string') fail(400, 1552, `bind parameter '@${name}' was not declared in the query`);
+      return this.collectionOf(req.db, v);
+    };
+    const num = (x: string | undefined, dflt: number): number => {
+      if (x === undefined) return dflt;
+      const v = x.startsWith('@') ? bind[x.slice(1)] : Number(x);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(400, 1562, `LIMIT value ${x} is not a non-negative integer`);
+      return v;
+    };
+    const t0 = Date.now();
+    let result: unknown[];
+    let m: RegExpExecArray | null;
+    if ((m = /^FOR (\w+) IN @@(\w+)(?: LIMIT (\d+|@\w+)(?:,(\d+|@\w+))?)? RETURN (\w+)$/i.exec(norm)) && m[5] === m[1]) {
+      const all = await this.allDocuments(req.db, collOf(m[2]));
+      const [offset, count] = m[4] !== undefined ? [num(m[3], 0), num(m[4], 0)] : [0, num(m[3], Infinity)];
+      result = all.slice(offset, offset + count);
+    } else if ((m = /^RETURN LENGTH\(@@(\w+)\)$/i.exec(norm))) {
+      const counts = await this.counts(req.db, collOf(m[1]));
+      result = [Object.values(counts).reduce((a, x) => a + x.count, 0)];
+    } else if ((m = /^FOR (\w+) IN @@(\w+) COLLECT WITH COUNT INTO (\w+) RETURN (\w+)$/i.exec(norm)) && m[4] === m[3]) {
+      const counts = await this.counts(req.db, collOf(m[2]));
+      result = [Object.values(counts).reduce((a, x) => a + x.count, 0)];
+    } else {
+      return arangoError(501, 9, `AQL query not simulated: ${JSON.stringify(query)} (the simulator answers only FOR doc IN @@collection [LIMIT [offset,] n] RETURN doc, RETURN LENGTH(@@collection) and FOR doc IN @@collection COLLECT WITH COUNT INTO n RETURN n)`);
+    }
+    const batchSize = b.batchSize === undefined ? 1000 : Number(b.batchSize);
+    if (!(batchSize >= 1)) return arangoError(400, 10, 'batchSize must be a positive integer');
+    const ttl = typeof b.ttl === 'number' && b.ttl > 0 ? b.ttl : 30;
+    const extra = { warnings: [], stats: { writesExecuted: 0, writesIgnored: 0, scannedFull: result.length, scannedIndex: 0, filtered: 0, httpRequests: 0, executionTime: (Date.now() - t0) / 1000, peakMemoryUsage: 0 } };
+    const cursor = { id: '', rest: result.slice(batchSize), batchSize, ttl, expires: 0, count: b.count === true ? result.length : undefined, extra };
+    this.expireCursors();
+    if (cursor.rest.length) {
+      cursor.id = `${Date.now()}${String(this.cursorSeq++).padStart(4, '0')}`;
+      cursor.expires = Date.now() + ttl * 1000;
+      this.cursors.set(cursor.id, cursor);
+    }
+    return ok(this.cursorBody(cursor, result.slice(0, batchSize), 201), 201);
+  }
+
+  private cursorBody(c: SimCursor, batch: unknown[], code: number): Dict {
+    return { result: batch, hasMore: c.rest.length > 0, ...(c.id ? { id: c.id } : {}), ...(c.count !== undefined ? { count: c.count } : {}), cached: false, extra: c.extra, error: false, code };
+  }
+
+  private expireCursors(): void {
+    const now = Date.now();
+    for (const [id, c] of this.cursors) if (c.expires < now) this.cursors.delete(id);
+  }
+
+  /** `PUT|POST /_api/cursor/<id>`: the next batch. */
+  private cursorNext(req: SimRequest): SimResponse {
+    this.expireCursors();
+    const c = this.cursors.get(req.params[0]);
+    if (!c) return arangoError(404, 1600, 'cursor not found');
+    const batch = c.rest.splice(0, c.batchSize);
+    const body = this.cursorBody(c, batch, 200);
+    if (!c.rest.length) this.cursors.delete(c.id);
+    else c.expires = Date.now() + c.ttl * 1000;
+    return ok(body);
+  }
+
+  /** `DELETE /_api/cursor/<id>`. */
+  private cursorDelete(req: SimRequest): SimResponse {
+    this.expireCursors();
+    if (!this.cursors.delete(req.params[0])) return arangoError(404, 1600, 'cursor not found');
+    return ok({ id: req.params[0], error: false, code: 202 }, 202);
   }
 
   // ------------------------------------------------------------------ databases and collections
@@ -693,6 +879,15 @@ export class Coordinator extends ClusterMember {
     s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) =>
       this.removeDocs(r, asArray(r.body).map((k) => (typeof k === 'string' ? k.split('/').pop()! : String(asDict(k)._key))), false),
     );
+    s.on('PATCH', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyDocs(r, 'update', false));
+    s.on('PATCH', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyDocs(r, 'update', true));
+    s.on('PUT', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyDocs(r, 'replace', true));
+    s.on('GET', /^\/_api\/collection\/([^/]+)\/checksum$/, (r) => this.checksumHandler(r));
+    s.on('GET', '/_api/engine', () => ok(ENGINE));
+    s.on('POST', '/_api/cursor', (r) => this.cursorCreate(r));
+    s.on('PUT', /^\/_api\/cursor\/([^/]+)$/, (r) => this.cursorNext(r));
+    s.on('POST', /^\/_api\/cursor\/([^/]+)$/, (r) => this.cursorNext(r));
+    s.on('DELETE', /^\/_api\/cursor\/([^/]+)$/, (r) => this.cursorDelete(r));
     s.on('GET', '/_admin/cluster/health', () => this.health());
     s.on('POST', '/_admin/cluster/moveShard', (r) => this.moveShard(r));
     s.on('PUT', '/_admin/cluster/moveShard', (r) => this.moveShard(r));
@@ -713,6 +908,12 @@ export class Coordinator extends ClusterMember {
     s.on('*', /^\/_admin\/cluster\/maintenance\/([^/]+)$/, (r) => this.serverMaintenance(r));
     s.on('GET', '/_admin/cluster/rebalance', () => this.rebalance());
     s.on('GET', '/_api/cluster/endpoints', () => this.endpoints());
+    this.notSimulated();
+  }
+
+  /** Registered last: every other call answers ArangoDB's error shape and says it is not simulated. */
+  private notSimulated(): void {
+    this.server.on('*', /^(.*)$/, (r) => arangoError(404, 404, `${r.method} ${r.path} is not simulated (unknown path for the Transit ArangoDB simulator's coordinator)`));
   }
 }
 

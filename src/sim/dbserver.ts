@@ -15,6 +15,7 @@ import { GroupCommit } from './batch.js';
 import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
 import { asArray, asDict } from './cluster-state.js';
 import { docHash } from './hash.js';
+import { checksumOf } from './checksum.js';
 import { splitPath } from './store.js';
 
 export interface DBServerOptions extends MemberOptions {
@@ -121,7 +122,11 @@ interface SyncSession {
   bpd: number;
 }
 
-type WriteOp = { t: 'insert'; key: string; body: Record<string, unknown> } | { t: 'remove'; key: string };
+type WriteOp =
+  | { t: 'insert'; key: string; body: Record<string, unknown> }
+  | { t: 'remove'; key: string; rev?: string }
+  /** update = PATCH (merged into the stored document), replace = PUT; `rev`: the expected `_rev` (If-Match, ignoreRevs=false). */
+  | { t: 'update' | 'replace'; key: string; body: Record<string, unknown>; rev?: string; keepNull?: boolean; mergeObjects?: boolean };
 type ReplOp = { t: 'put'; doc: Doc } | { t: 'del'; key: string; rev: string };
 
 export class ShardCopy {
@@ -224,6 +229,13 @@ export class DBServer extends ClusterMember {
     s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.readHandler(r));
     s.on('DELETE', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.removeHandler(r, [r.params[1]]));
     s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) => this.removeHandler(r, asArray(r.body).map((k) => (typeof k === 'string' ? k : String((k as { _key?: string })?._key)))));
+    s.on('PATCH', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyHandler(r, 'update'));
+    s.on('PATCH', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyHandler(r, 'update'));
+    s.on('PUT', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyHandler(r, 'replace'));
+    s.on('PUT', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyHandler(r, 'replace'));
+    s.on('GET', /^\/_api\/collection\/([^/]+)\/checksum$/, (r) => this.checksumHandler(r));
+    s.on('GET', /^\/_api\/replication\/sim\/documents\/([^/]+)$/, (r) => this.documentsHandler(r));
+    s.on('GET', '/_api/engine', () => ok(ENGINE));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/count$/, (r) => this.countHandler(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/figures$/, (r) => this.countHandler(r));
     s.on('POST', '/_api/replication/sim/apply', (r) => this.applyHandler(r));
@@ -533,10 +545,29 @@ export class DBServer extends ClusterMember {
         copy.put(doc);
         repl.push({ t: 'put', doc });
         results.push({ _key: op.key, _rev: doc._rev });
+      } else if (op.t === 'update' || op.t === 'replace') {
+        const old = copy.docs.get(op.key);
+        if (!old) {
+          results.push({ error: true, errorNum: 1202, code: 404, errorMessage: 'document not found' });
+          continue;
+        }
+        if (op.rev !== undefined && op.rev !== old._rev) {
+          results.push({ error: true, errorNum: 1200, code: 412, errorMessage: 'conflict, _rev values do not match', _key: op.key, _rev: old._rev });
+          continue;
+        }
+        const body = op.t === 'update' ? mergePatch(stripSystem(old), op.body, op.keepNull !== false, op.mergeObjects !== false) : op.body;
+        const doc: Doc = { ...body, _key: op.key, _rev: this.nextRev() };
+        copy.put(doc);
+        repl.push({ t: 'put', doc });
+        results.push({ _key: op.key, _rev: doc._rev, _oldRev: old._rev, old, new: doc });
       } else {
         const old = copy.docs.get(op.key);
         if (!old) {
           results.push({ error: true, errorNum: 1202, code: 404, errorMessage: 'document not found' });
+          continue;
+        }
+        if (op.rev !== undefined && op.rev !== old._rev) {
+          results.push({ error: true, errorNum: 1200, code: 412, errorMessage: 'conflict, _rev values do not match', _key: op.key, _rev: old._rev });
           continue;
         }
         const rev = this.nextRev();
@@ -621,6 +652,68 @@ export class DBServer extends ClusterMember {
       return r.error ? arangoError(r.code ?? 500, r.errorNum ?? 4, r.errorMessage ?? 'error') : ok(r, 202);
     }
     return ok(results, 202);
+  }
+
+  /**
+   * PATCH (update) / PUT (replace) on the shard leader: `/_api/document/<shard>` with an array (the coordinator
+   * always sends arrays) or `/<key>` with one object. Query: keepNull, mergeObjects, ignoreRevs (default true; false
+   * makes each document's `_rev` a precondition); If-Match (single) likewise.
+   */
+  private async modifyHandler(req: SimRequest, kind: 'update' | 'replace'): Promise<SimResponse> {
+    const copy = this.copyFor(req);
+    const single = req.params.length > 1 || !Array.isArray(req.body);
+    const docs = (single ? [req.body] : req.body) as Record<string, unknown>[];
+    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) return arangoError(400, 1227, 'invalid document type');
+    const ignoreRevs = req.query.get('ignoreRevs') !== 'false';
+    const ifMatch = typeof req.headers['if-match'] === 'string' ? req.headers['if-match'].replace(/"/g, '') : undefined;
+    const keepNull = req.query.get('keepNull') !== 'false';
+    const mergeObjects = req.query.get('mergeObjects') !== 'false';
+    const ops: WriteOp[] = docs.map((d, i) => ({
+      t: kind,
+      key: single && req.params[1] ? req.params[1] : String(d._key ?? ''),
+      body: stripSystem(d),
+      rev: single && i === 0 && ifMatch ? ifMatch : !ignoreRevs && d._rev !== undefined ? String(d._rev) : undefined,
+      keepNull,
+      mergeObjects,
+    }));
+    if (ops.some((o) => !o.key)) return arangoError(400, 1226, 'missing document key');
+    const results = await this.leaderWrite(copy, ops);
+    if (!single) return ok(results, 202);
+    const r = results[0] as { error?: boolean; code?: number; errorNum?: number; errorMessage?: string };
+    return r.error ? arangoError(r.code ?? 500, r.errorNum ?? 4, r.errorMessage ?? 'error', r) : ok(r, 202);
+  }
+
+  /**
+   * `GET /_api/collection/<shard>/checksum[?withRevisions=true][&withData=true]` sent to this DB server: the
+   * checksum of THIS server's copy of the shard, whatever its role (leader, follower, resigned), as arangod's
+   * RestCollectionHandler answers it on a DB server (`Collections::checksum` over the local collection).
+   */
+  private checksumHandler(req: SimRequest): SimResponse {
+    const copy = this.copyFor(req);
+    const flag = (k: string): boolean => ['true', '1', 'yes', 'on'].includes(String(req.query.get(k)).toLowerCase());
+    const c = checksumOf(copy.docs.values(), flag('withRevisions'), flag('withData'));
+    return ok({
+      ...c,
+      id: copy.shard.replace(/^s/, ''),
+      name: copy.shard,
+      status: 3,
+      type: 2,
+      isSystem: false,
+      globallyUniqueId: `${copy.shard}/${copy.db}`,
+      error: false,
+      code: 200,
+      // simulator extras: which copy answered
+      server: this.id,
+      role: copy.role,
+      count: copy.docs.size,
+    });
+  }
+
+  /** Simulator-only (stands in for the AQL engine a coordinator sets up on DB servers): the leader's documents. */
+  private documentsHandler(req: SimRequest): SimResponse {
+    const copy = this.copyFor(req);
+    this.assertLeader(copy);
+    return ok({ docs: [...copy.docs.values()] });
   }
 
   private readHandler(req: SimRequest): SimResponse {
@@ -805,6 +898,34 @@ export class DBServer extends ClusterMember {
   shardDocuments(shard: string): Doc[] {
     return [...(this.copies.get(shard)?.docs.values() ?? [])];
   }
+}
+
+/** GET /_api/engine as arangod 3.12 answers it (RestEngineHandler). */
+export const ENGINE = {
+  name: 'rocksdb',
+  supports: {
+    aliases: { indexes: { skiplist: 'persistent', hash: 'persistent' } },
+    indexes: ['primary', 'edge', 'persistent', 'geo', 'hash', 'skiplist', 'fulltext', 'zkd', 'mdi', 'mdi-prefixed', 'inverted'],
+  },
+};
+
+/**
+ * A PATCH body merged into a stored document (RestDocumentHandler → `mergeObjectsForUpdate`): top-level
+ * attributes replaced, nested objects merged recursively when `mergeObjects`, null values removing the attribute
+ * when not `keepNull`.
+ */
+export function mergePatch(old: Record<string, unknown>, patch: Record<string, unknown>, keepNull: boolean, mergeObjects: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...old };
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null && !keepNull) {
+      delete out[k];
+      continue;
+    }
+    const o = out[k];
+    const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    out[k] = mergeObjects && isObj(o) && isObj(v) ? mergePatch(o, v, keepNull, mergeObjects) : v;
+  }
+  return out;
 }
 
 function stripSystem(d: Record<string, unknown>): Record<string, unknown> {
