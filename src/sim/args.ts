@@ -62,6 +62,8 @@ const KNOWN = new Set([
   'agency.election-timeout-min', 'agency.election-timeout-max', 'agency.compaction-step-size', 'database.directory',
   'sim.bandwidth', 'sim.bytes-per-document', 'sim.heartbeat-interval', 'sim.supervision-startup-grace',
   'sim.leader-retry-seconds', 'sim.remove-server-seconds', 'sim.debug', 'sim.root-password', 'sim.persist',
+  'sim.failed-leader-timeout', 'sim.move-shard-timeout', 'sim.move-shard-follower-timeout',
+  'agency.supervision-expired-servers-grace-period',
 ]);
 
 /**
@@ -115,6 +117,10 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     leaderRetrySeconds: num('sim.leader-retry-seconds'),
     removeServerSeconds: num('sim.remove-server-seconds'),
     compactionStep: num('agency.compaction-step-size'),
+    failedLeaderTimeout: num('sim.failed-leader-timeout'),
+    moveShardTimeout: num('sim.move-shard-timeout'),
+    moveShardFollowerTimeout: num('sim.move-shard-follower-timeout'),
+    expiredServersGrace: num('agency.supervision-expired-servers-grace-period'),
   });
   const agencyEndpoints = isAgent ? (a.get('agency.endpoint') ?? []) : (a.get('cluster.agency-endpoint') ?? []);
   if (!isAgent && agencyEndpoints.length === 0) throw new Error('--cluster.agency-endpoint is required');
@@ -177,6 +183,10 @@ export function createMember(cfg: MemberConfig, sink?: (line: string) => void, o
         okThreshold: cfg.timing.okThreshold,
         gracePeriod: cfg.timing.gracePeriod,
         startupGrace: cfg.timing.startupGrace,
+        failedLeaderTimeout: cfg.timing.failedLeaderTimeout,
+        moveShardTimeout: cfg.timing.moveShardTimeout,
+        moveShardFollowerTimeout: cfg.timing.moveShardFollowerTimeout,
+        expiredServersGrace: cfg.timing.expiredServersGrace,
       },
       onFatal,
     });

@@ -78,6 +78,12 @@ export class ClusterView {
     return asDict(this.store.get(`/arango/Plan/Collections/${db}`)) as Record<string, CollectionPlan>;
   }
 
+  /** Plan/Databases/<db>/replicationVersion ("1" when absent). */
+  replicationVersion(db: string): string {
+    const r = asDict(this.store.get(`/arango/Plan/Databases/${db}`)).replicationVersion;
+    return r === undefined ? '1' : String(r);
+  }
+
   planDatabases(): string[] {
     return Object.keys(asDict(this.store.get('/arango/Plan/Collections')));
   }

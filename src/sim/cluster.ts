@@ -193,6 +193,10 @@ export class SimCluster {
       '--sim.leader-retry-seconds', String(t.leaderRetrySeconds),
       '--sim.remove-server-seconds', String(t.removeServerSeconds),
       '--agency.compaction-step-size', String(t.compactionStep),
+      '--sim.failed-leader-timeout', String(t.failedLeaderTimeout),
+      '--sim.move-shard-timeout', String(t.moveShardTimeout),
+      '--sim.move-shard-follower-timeout', String(t.moveShardFollowerTimeout),
+      '--agency.supervision-expired-servers-grace-period', String(t.expiredServersGrace),
     ];
   }
 

@@ -425,11 +425,15 @@ export class Coordinator extends ClusterMember {
     if (!/^[a-zA-Z][a-zA-Z0-9_-]{0,63}$/.test(name)) return arangoError(400, 1229, 'database name invalid');
     if (this.cache.get(`/arango/Plan/Databases/${name}`)) return arangoError(409, 1207, 'duplicate database name');
     const id = String(await this.uniqIds(1));
+    const rv = String(asDict(asDict(req.body).options).replicationVersion ?? '1');
+    if (rv !== '1' && rv !== '2') return arangoError(400, 10, 'replicationVersion must be "1" or "2"');
     const w = await this.agency.write([
       [
         {
-          [`/arango/Plan/Databases/${name}`]: { name, id, isSystem: false, sharding: '', replicationFactor: 1, writeConcern: 1, replicationVersion: '1' },
+          [`/arango/Plan/Databases/${name}`]: { name, id, isSystem: false, sharding: '', replicationFactor: 1, writeConcern: 1, replicationVersion: rv },
           [`/arango/Plan/Collections/${name}`]: {},
+          // replication 2 (simulated minimally): the database's collection groups live in Target/CollectionGroups
+          ...(rv === '2' ? { [`/arango/Target/CollectionGroups/${name}`]: {} } : {}),
           '/arango/Plan/Version': { op: 'increment' },
         },
         { [`/arango/Plan/Databases/${name}`]: { oldEmpty: true } },
@@ -498,7 +502,7 @@ export class Coordinator extends ClusterMember {
       shards,
       indexes: [{ id: '0', type: 'primary', fields: ['_key'], unique: true, sparse: false }],
     };
-    await this.agency.write([[{ [`/arango/Plan/Collections/${db}/${cid}`]: coll, '/arango/Plan/Version': { op: 'increment' } }]]);
+    await this.writeCollectionPlan(db, coll, proto);
     const waitSync = req.query.get('waitForSyncReplication') !== '0';
     await this.cache.waitFor(
       () =>
@@ -510,6 +514,38 @@ export class Coordinator extends ClusterMember {
       `collection ${name} in Current`,
     );
     return ok(this.properties(db, coll));
+  }
+
+  /**
+   * Writes the new collection into Plan. A distributeShardsLike clone takes its prototype's current Plan servers,
+   * with preconditions that every prototype shard is unlocked (`Supervision/Shards/<shard>` empty) and its Plan
+   * unchanged (ClusterInfo::createCollectionsCoordinator); while they fail the coordinator re-reads the prototype
+   * and retries (simulated: every second, for up to 10 minutes).
+   */
+  private async writeCollectionPlan(db: string, coll: CollectionPlan, proto: CollectionPlan | undefined): Promise<void> {
+    const path = `/arango/Plan/Collections/${db}/${coll.id}`;
+    if (!proto) {
+      await this.agency.write([[{ [path]: coll, '/arango/Plan/Version': { op: 'increment' } }]]);
+      return;
+    }
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      await this.syncCache();
+      const p = this.view().collection(db, proto.id);
+      if (!p) throw new Error(`prototype ${proto.name} is gone`);
+      const ps = sortShards(Object.keys(asDict(p.shards)));
+      const mine = sortShards(Object.keys(coll.shards));
+      const pre: Dict = {};
+      mine.forEach((s, i) => {
+        coll.shards[s] = asArray(p.shards[ps[i]]).map(stripResign);
+        pre[`/arango/Supervision/Shards/${ps[i]}`] = { oldEmpty: true };
+        pre[`/arango/Plan/Collections/${db}/${p.id}/shards/${ps[i]}`] = { old: p.shards[ps[i]] };
+      });
+      const w = await this.agency.write([[{ [path]: coll, '/arango/Plan/Version': { op: 'increment' } }, pre]]);
+      if (w.ok) return;
+      if (Date.now() > deadline) throw new Error(`could not create ${coll.name}: prototype shards of ${p.name} stay locked`);
+      await this.lc.sleep(1000);
+    }
   }
 
   private async countOnLeader(db: string, c: CollectionPlan, shard: string): Promise<{ count: number; size: number }> {
@@ -726,18 +762,36 @@ export class Coordinator extends ClusterMember {
         Plan[s] = { leader: this.short(plan[0] ?? ''), followers: plan.slice(1).map((x) => this.short(x)) };
         Current[s] = { leader: this.short(cur[0] ?? ''), followers: cur.slice(1).map((x) => this.short(x)) };
         if (!inSyncLists(plan, cur) && cur[0]) {
-          const syncing = plan.filter((x) => !cur.includes(x) && !x.startsWith('_'));
+          // ShardDistributionReporter: count on the Plan leader and on the planned servers missing from Current.
+          const ask = plan.filter((x) => !cur.includes(x));
           work.push(async () => {
-            const count = async (server: string): Promise<number> => {
-              const ep = v.endpointOf(server);
-              if (!ep) return 0;
+            const count = async (server: string): Promise<number | undefined> => {
+              const ep = v.endpointOf(stripResign(server));
+              if (!ep) return undefined;
               const r = await this.http.request(ep, `/_db/${encodeURIComponent(db)}/_api/collection/${s}/count`, { timeoutMs: 5000 }).catch(() => undefined);
-              return Number(asDict(r?.body).count ?? 0);
+              const n = asDict(r?.body).count;
+              return r && r.status < 300 && typeof n === 'number' ? n : undefined;
             };
-            const total = await count(stripResign(cur[0]));
-            const counts = await Promise.all(syncing.map(count));
-            const current = counts.length ? Math.min(...counts) : total;
-            Plan[s].progress = { total, current, followerPercent: total ? Math.min(100, (100 * current) / total) : 100, followersSyncing: syncing.length };
+            const lead = await count(plan[0]);
+            const pr = { total: 0, current: 0, followerPercent: null as number | null, followersSyncing: 0 };
+            if (lead !== undefined) {
+              pr.total = lead;
+              pr.current = lead; // flipped around by the min/max test below
+              const inSync = plan.length - 1 - ask.length;
+              let responses = inSync;
+              let followerTotal = inSync * lead;
+              for (const other of await Promise.all(ask.map(count))) {
+                if (other === undefined) continue;
+                followerTotal += other;
+                responses += 1;
+                if (other < pr.total) pr.current = Math.min(pr.current, other);
+                else if (pr.total <= pr.current && other > pr.current) pr.current = other;
+                pr.followersSyncing += 1; // the simulated servers are syncing whenever they are planned but not in Current
+              }
+              if (responses > 0 && pr.total > 0) pr.followerPercent = Math.min(100, (100 * followerTotal) / responses / pr.total);
+            }
+            if (pr.total === pr.current) pr.current = 0; // upstream's quirk: "somehow invalid" → current reset to 0
+            Plan[s].progress = pr;
           });
         }
       }
@@ -804,12 +858,18 @@ export class Coordinator extends ClusterMember {
       const m = this.cache.get(`/arango/Current/MaintenanceDBServers/${id}`);
       return ok({ error: false, code: 200, ...(m ? { result: m } : {}) });
     }
+    // Requested in Target/MaintenanceDBServers; supervision mirrors it to Current/MaintenanceDBServers, which is
+    // what failover and the DB servers read. The answer waits (briefly) for the mirror.
     const b = asDict(req.body);
+    const path = `/arango/Target/MaintenanceDBServers/${id}`;
+    const cur = `/arango/Current/MaintenanceDBServers/${id}`;
     if (b.mode === 'normal') {
-      await this.agency.write([[{ [`/arango/Current/MaintenanceDBServers/${id}`]: { op: 'delete' }, '/arango/Current/Version': { op: 'increment' } }]]);
+      await this.agency.write([[{ [path]: { op: 'delete' } }]]);
+      await this.cache.waitFor(() => this.cache.get(cur) === undefined, 10_000, `${id} out of maintenance`).catch(() => undefined);
     } else if (b.mode === 'maintenance') {
       const t = Number(b.timeout ?? 3600);
-      await this.agency.write([[{ [`/arango/Current/MaintenanceDBServers/${id}`]: { op: 'set', new: { Mode: 'maintenance', Until: new Date(Date.now() + t * 1000).toISOString() }, ttl: t }, '/arango/Current/Version': { op: 'increment' } }]]);
+      await this.agency.write([[{ [path]: { op: 'set', new: { Mode: 'maintenance', Until: new Date(Date.now() + t * 1000).toISOString() }, ttl: t } }]]);
+      await this.cache.waitFor(() => this.cache.get(cur) !== undefined, 10_000, `${id} in maintenance`).catch(() => undefined);
     } else return arangoError(400, 10, 'mode must be "maintenance" or "normal"');
     return ok({ error: false, code: 200 });
   }

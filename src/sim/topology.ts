@@ -30,6 +30,14 @@ const timingSchema = z
     removeServerSeconds: z.number().nonnegative(),
     /** --agency.compaction-step-size: committed log entries between agency snapshots. */
     compactionStep: z.number().int().positive(),
+    /** --sim.failed-leader-timeout (s): FailedLeader/FailedFollower jobs older than this fail ("Timed out."). */
+    failedLeaderTimeout: z.number().positive(),
+    /** --sim.move-shard-timeout (s): MoveShard (leader) aborts after this long in Pending. */
+    moveShardTimeout: z.number().positive(),
+    /** --sim.move-shard-follower-timeout (s): MoveShard (follower) aborts after this long in Pending. */
+    moveShardFollowerTimeout: z.number().positive(),
+    /** --agency.supervision-expired-servers-grace-period (s). */
+    expiredServersGrace: z.number().positive(),
   })
   .partial();
 
@@ -84,11 +92,15 @@ export function timingWithDefaults(t: Partial<Timing> = {}): Timing {
     okThreshold: t.okThreshold ?? 5,
     gracePeriod: t.gracePeriod ?? 10,
     supervisionFrequency: t.supervisionFrequency ?? 1,
-    startupGrace: t.startupGrace ?? 10,
+    startupGrace: t.startupGrace ?? 55,
     electionTimeoutMin: t.electionTimeoutMin ?? 1,
     electionTimeoutMax: t.electionTimeoutMax ?? 5,
     leaderRetrySeconds: t.leaderRetrySeconds ?? 30,
     removeServerSeconds: t.removeServerSeconds ?? 60,
     compactionStep: t.compactionStep ?? 5000,
+    failedLeaderTimeout: t.failedLeaderTimeout ?? 4620,
+    moveShardTimeout: t.moveShardTimeout ?? 43200,
+    moveShardFollowerTimeout: t.moveShardFollowerTimeout ?? 10000,
+    expiredServersGrace: t.expiredServersGrace ?? 3600,
   };
 }
