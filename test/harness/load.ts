@@ -4,10 +4,17 @@
  * unique keys and reads them back, and records every acknowledged write, so that "nothing lost" can be checked
  * at the end by reading every acknowledged key again. Each client sits in a region (its own source address),
  * and measures version checks (`GET /_api/version`) to whatever region serves it.
+ *
+ * With `mix`, a client runs a mixed workload instead — inserts, updates (PATCH), replaces (PUT), removes and
+ * reads of its OWN keys, paced at `opsPerSecond` — and keeps the state every key must have: after an
+ * acknowledged operation the key's content is known (certain); after a failed one (outcome unknown) it is not,
+ * until an acknowledged replace or remove makes it known again. `verifyState()` then compares every certain key
+ * with the cluster (missing, different content, or present although removed); reads during the run compare too.
+ * `startLoad()` runs many clients and reports the rate achieved (to print, never to assert).
  */
 import { Resolver } from 'node:dns/promises';
 import { request, Agent } from 'node:http';
-import { regionOf } from './network';
+import { clientAddress, regionOf } from './network';
 
 export interface LoadClientOptions {
   name: string;
@@ -22,15 +29,49 @@ export interface LoadClientOptions {
   collection: string;
   /** Authorization header value (a user JWT or basic auth). */
   authorization: string;
-  /** Pause between operations, ms. */
+  /** Pause between operations, ms (insert/read-back mode). */
   intervalMs?: number;
+  /** Mixed workload: relative weights of the operations (any omitted: 0). */
+  mix?: Partial<Record<MixedOp, number>>;
+  /** Mixed workload: target operations per second of this client (default 25). */
+  opsPerSecond?: number;
+}
+
+export type MixedOp = 'insert' | 'update' | 'replace' | 'remove' | 'read';
+export const DEFAULT_MIX: Record<MixedOp, number> = { insert: 30, update: 20, replace: 10, remove: 10, read: 30 };
+
+/** What a key must hold: its content without system attributes (null: removed), if known. */
+interface KeyState {
+  doc: Record<string, unknown> | null;
+  certain: boolean;
+}
+
+export interface StateCheck {
+  /** Certain keys checked. */
+  checked: number;
+  /** Certain keys that must exist and do not. */
+  lost: string[];
+  /** Certain keys whose content differs from the last acknowledged write. */
+  wrong: string[];
+  /** Certain keys acknowledged as removed that exist. */
+  resurrected: string[];
+  /** Keys whose last operation failed (outcome unknown): not checked. */
+  uncertain: number;
+  /** Keys expected to exist (certain). */
+  live: number;
 }
 
 export interface LoadStats {
   ok: number;
   failed: number;
   acked: string[];
-  failures: { at: number; op: string; error: string; servedBy: string | null }[];
+  /** `startedAt`: when the failed request was sent (a request overlapping a window counts as inside it). */
+  failures: { at: number; startedAt?: number; op: string; error: string; servedBy: string | null }[];
+  /** Mixed workload: acknowledged operations per kind, and reads that found other content than acknowledged. */
+  ops?: Record<MixedOp, number>;
+  anomalies?: string[];
+  startedAt?: number;
+  stoppedAt?: number;
   /** Version-check samples: client region → serving region. */
   versionChecks: { at: number; from: string; to: string; ms: number }[];
   resolutions: { at: number; values: string[]; ttl: number }[];
@@ -44,6 +85,9 @@ export class LoadClient {
   private loop: Promise<void> | null = null;
   private seq = 0;
   private agent: Agent;
+  /** Mixed workload: every key this client wrote and what it must hold. */
+  readonly keys = new Map<string, KeyState>();
+  private live: string[] = [];
 
   constructor(readonly o: LoadClientOptions) {
     this.resolver.setServers(o.dnsServers);
@@ -99,6 +143,7 @@ export class LoadClient {
 
   /** One write, read back; the key counts as acknowledged only once the write returned 201/202. */
   async step(): Promise<void> {
+    const startedAt = Date.now();
     const key = `${this.o.name}-${Date.now().toString(36)}-${this.seq++}`;
     let ip: string | null = null;
     try {
@@ -111,7 +156,7 @@ export class LoadClient {
       this.stats.ok += 2;
     } catch (e) {
       this.stats.failed++;
-      this.stats.failures.push({ at: Date.now(), op: 'write/read', error: (e as Error).message, servedBy: ip ? regionOf(ip) ?? ip : null });
+      this.stats.failures.push({ at: Date.now(), startedAt, op: 'write/read', error: (e as Error).message, servedBy: ip ? regionOf(ip) ?? ip : null });
       this.cached = null; // a failed address is resolved again, as drivers do on connection errors
     }
   }
@@ -132,6 +177,11 @@ export class LoadClient {
 
   start(): void {
     this.running = true;
+    this.stats.startedAt = Date.now();
+    if (this.o.mix) {
+      this.loop = this.mixedLoop();
+      return;
+    }
     this.loop = (async () => {
       let i = 0;
       while (this.running) {
@@ -145,6 +195,163 @@ export class LoadClient {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+    this.stats.stoppedAt ??= Date.now();
+  }
+
+  /** Acknowledged operations per second over the run (mixed workload: all kinds; else write+read pairs). */
+  rate(): number {
+    const ms = (this.stats.stoppedAt ?? Date.now()) - (this.stats.startedAt ?? Date.now());
+    const n = this.stats.ops ? Object.values(this.stats.ops).reduce((a, b) => a + b, 0) : this.stats.ok;
+    return ms > 0 ? (n * 1000) / ms : 0;
+  }
+
+  // ------------------------------------------------------------------ mixed workload
+
+  private pick(): MixedOp {
+    const mix = { ...this.o.mix };
+    if (this.live.length === 0) return 'insert';
+    const entries = (Object.keys(DEFAULT_MIX) as MixedOp[]).map((k) => [k, Math.max(0, mix[k] ?? 0)] as const);
+    const total = entries.reduce((a, [, w]) => a + w, 0);
+    let x = Math.random() * total;
+    for (const [k, w] of entries) if ((x -= w) < 0) return k;
+    return 'insert';
+  }
+
+  private liveKey(): string {
+    return this.live[Math.floor(Math.random() * this.live.length)]!;
+  }
+
+  private setLive(key: string, alive: boolean): void {
+    const i = this.live.indexOf(key);
+    if (alive && i < 0) this.live.push(key);
+    if (!alive && i >= 0) this.live.splice(i, 1);
+  }
+
+  private async mixedLoop(): Promise<void> {
+    this.stats.ops = { insert: 0, update: 0, replace: 0, remove: 0, read: 0 };
+    this.stats.anomalies = [];
+    const every = 1000 / (this.o.opsPerSecond ?? 25);
+    let next = Date.now();
+    let i = 0;
+    while (this.running) {
+      await this.mixedStep(this.pick());
+      if (i++ % 25 === 0) await this.versionCheck();
+      next += every;
+      const now = Date.now();
+      if (next < now - 1000) next = now; // far behind: do not burst to catch up
+      if (next > now) await new Promise((r) => setTimeout(r, next - now));
+    }
+  }
+
+  private static content(d: Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+    if (!d) return null;
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(d).sort()) if (k !== '_key' && k !== '_id' && k !== '_rev') out[k] = d[k];
+    return out;
+  }
+
+  private static same(a: Record<string, unknown> | null, b: Record<string, unknown> | null): boolean {
+    return JSON.stringify(LoadClient.content(a)) === JSON.stringify(LoadClient.content(b));
+  }
+
+  /** One operation of the mixed workload; the expected state changes only on acknowledgement. */
+  async mixedStep(op: MixedOp): Promise<void> {
+    const base = `/_db/${this.o.database}/_api/document/${this.o.collection}`;
+    const startedAt = Date.now();
+    let ip: string | null = null;
+    const key = op === 'insert' ? `${this.o.name}-${Date.now().toString(36)}-${this.seq++}` : this.liveKey();
+    const before = this.keys.get(key);
+    // What the key held for sure before this operation (undefined: not known).
+    const known = before?.certain ? before.doc : undefined;
+    // While a write is in flight (and after it fails) its outcome is unknown.
+    if (op !== 'read') this.keys.set(key, { doc: before?.doc ?? null, certain: false });
+    try {
+      ip = await this.resolve();
+      if (op === 'insert') {
+        const body = { _key: key, by: this.o.name, v: 0, at: startedAt };
+        const w = await this.http('POST', ip, base, body);
+        if (w.status !== 201 && w.status !== 202) throw new Error(`insert HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        this.keys.set(key, { doc: LoadClient.content(body), certain: true });
+        this.setLive(key, true);
+        this.stats.acked.push(key);
+      } else if (op === 'update') {
+        const patch = { v: Number(before?.doc?.v ?? 0) + 1, upd: startedAt, nested: { by: this.o.name, at: startedAt } };
+        const w = await this.http('PATCH', ip, `${base}/${encodeURIComponent(key)}?returnNew=true`, patch);
+        if (w.status === 404 && known) this.anomaly(`update of ${key}: 404 although acknowledged as present`);
+        if (w.status !== 201 && w.status !== 202) throw new Error(`update HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        const now = LoadClient.content(w.json?.new);
+        if (known && !LoadClient.same({ ...known, ...patch }, now)) this.anomaly(`update of ${key}: new version ${JSON.stringify(now)} is not ${JSON.stringify(known)} patched`);
+        // The acknowledged new version is what the key must hold from now on.
+        this.keys.set(key, { doc: now, certain: now !== null });
+      } else if (op === 'replace') {
+        const body = { by: this.o.name, v: Number(before?.doc?.v ?? 0) + 1, replaced: startedAt };
+        const w = await this.http('PUT', ip, `${base}/${encodeURIComponent(key)}`, body);
+        if (w.status === 404 && known) this.anomaly(`replace of ${key}: 404 although acknowledged as present`);
+        if (w.status !== 201 && w.status !== 202) throw new Error(`replace HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        this.keys.set(key, { doc: LoadClient.content(body), certain: true });
+      } else if (op === 'remove') {
+        const w = await this.http('DELETE', ip, `${base}/${encodeURIComponent(key)}`);
+        if (w.status === 404 && known) this.anomaly(`remove of ${key}: 404 although acknowledged as present`);
+        if (w.status !== 200 && w.status !== 202 && w.status !== 404) throw new Error(`remove HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        this.keys.set(key, { doc: null, certain: true });
+        this.setLive(key, false);
+      } else {
+        const r = await this.http('GET', ip, `${base}/${encodeURIComponent(key)}`);
+        if (r.status !== 200 && r.status !== 404) throw new Error(`read HTTP ${r.status}`);
+        if (known !== undefined && !LoadClient.same(known, r.status === 200 ? r.json : null)) {
+          this.anomaly(`read of ${key}: ${r.status} ${JSON.stringify(LoadClient.content(r.json))}, acknowledged ${JSON.stringify(known)}`);
+        }
+      }
+      this.stats.ok++;
+      this.stats.ops![op]++;
+    } catch (e) {
+      this.stats.failed++;
+      this.stats.failures.push({ at: Date.now(), startedAt, op, error: (e as Error).message, servedBy: ip ? regionOf(ip) ?? ip : null });
+      this.cached = null;
+    }
+  }
+
+  private anomaly(what: string): void {
+    if ((this.stats.anomalies ??= []).length < 100) this.stats.anomalies.push(what);
+  }
+
+  /**
+   * Compares every certain key with the cluster, reading in batches of 500 (`PUT …?onlyget=true`, through DNS
+   * like every other request). Throws if a batch cannot be read at all.
+   */
+  async verifyState(): Promise<StateCheck> {
+    const out: StateCheck = { checked: 0, lost: [], wrong: [], resurrected: [], uncertain: 0, live: 0 };
+    const certain = [...this.keys].filter(([, s]) => s.certain);
+    out.uncertain = this.keys.size - certain.length;
+    for (let i = 0; i < certain.length; i += 500) {
+      const part = certain.slice(i, i + 500);
+      let got: any[] | undefined;
+      let last = '';
+      for (let attempt = 0; attempt < 5 && !got; attempt++) {
+        try {
+          const ip = await this.resolve();
+          const r = await this.http('PUT', ip, `/_db/${this.o.database}/_api/document/${this.o.collection}?onlyget=true`, part.map(([k]) => k));
+          if (r.status === 200 && Array.isArray(r.json)) got = r.json;
+          else last = `HTTP ${r.status}`;
+        } catch (e) {
+          last = (e as Error).message;
+          this.cached = null;
+        }
+        if (!got) await new Promise((res) => setTimeout(res, 300 * (attempt + 1)));
+      }
+      if (!got) throw new Error(`${this.o.name}: cannot read its keys back: ${last}`);
+      part.forEach(([k, s], j) => {
+        const d = got![j];
+        const present = d && !d.error && d._key === k;
+        out.checked++;
+        if (s.doc) {
+          out.live++;
+          if (!present) out.lost.push(k);
+          else if (!LoadClient.same(s.doc, d)) out.wrong.push(k);
+        } else if (present) out.resurrected.push(k);
+      });
+    }
+    return out;
   }
 
   close(): void {
@@ -170,4 +377,60 @@ export class LoadClient {
     }
     return lost;
   }
+}
+
+export interface MixedLoadOptions {
+  /** Clients per region (eu and us): ≥ 4 for the 8-client load. */
+  perRegion: number;
+  dnsServers: string[];
+  hostname: string;
+  port?: number;
+  database: string;
+  collection: string;
+  authorization: string;
+  /** Target operations per second over all clients together (default 200). */
+  opsPerSecond?: number;
+  mix?: Partial<Record<MixedOp, number>>;
+  /** First client index per region (client addresses are distinct per index). */
+  firstIndex?: number;
+  /** Source address of client i of a region (default: its region's client range, `clientAddress`). */
+  localAddress?: (region: 'eu' | 'us', i: number) => string | undefined;
+}
+
+/** Mixed-workload clients in both regions (not started), each at its share of the total target rate. */
+export function mixedClients(o: MixedLoadOptions): LoadClient[] {
+  const n = o.perRegion * 2;
+  const out: LoadClient[] = [];
+  for (const region of ['eu', 'us'] as const) {
+    for (let i = 0; i < o.perRegion; i++) {
+      const idx = (o.firstIndex ?? 0) + i;
+      out.push(
+        new LoadClient({
+          name: `${region}-mixed-${idx}`,
+          region,
+          localAddress: (o.localAddress ?? clientAddress)(region, idx),
+          dnsServers: o.dnsServers,
+          hostname: o.hostname,
+          port: o.port ?? 8529,
+          database: o.database,
+          collection: o.collection,
+          authorization: o.authorization,
+          mix: o.mix ?? DEFAULT_MIX,
+          opsPerSecond: (o.opsPerSecond ?? 200) / n,
+        }),
+      );
+    }
+  }
+  return out;
+}
+
+/** Totals over clients, for printing (the rate is a figure, never an assertion). */
+export function loadSummary(clients: LoadClient[]): { clients: number; ops: Record<string, number>; acknowledged: number; failed: number; seconds: number; opsPerSecond: number } {
+  const ops: Record<string, number> = {};
+  for (const c of clients) for (const [k, v] of Object.entries(c.stats.ops ?? {})) ops[k] = (ops[k] ?? 0) + v;
+  const acknowledged = clients.reduce((a, c) => a + (c.stats.ops ? Object.values(c.stats.ops).reduce((x, y) => x + y, 0) : c.stats.ok), 0);
+  const t0 = Math.min(...clients.map((c) => c.stats.startedAt ?? Date.now()));
+  const t1 = Math.max(...clients.map((c) => c.stats.stoppedAt ?? Date.now()));
+  const seconds = Math.max(0.001, (t1 - t0) / 1000);
+  return { clients: clients.length, ops, acknowledged, failed: clients.reduce((a, c) => a + c.stats.failed, 0), seconds: Math.round(seconds), opsPerSecond: Math.round((acknowledged / seconds) * 10) / 10 };
 }
