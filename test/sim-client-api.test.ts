@@ -9,7 +9,7 @@ import type { Database } from 'arangojs';
 import { aql } from 'arangojs/aql';
 import { isArangoError } from 'arangojs/errors';
 import { shardIndexForKey } from '../src/sim/hash';
-import { arangoDb, startSim, type SimCluster } from './harness/sim';
+import { arangoDb, ContinuousWriter, startSim, type SimCluster } from './harness/sim';
 import { collectionDigest, copyChecksums, documentsDigest, lostAcknowledged, readAll } from './harness/data-check';
 
 type Dict = Record<string, unknown>;
@@ -185,21 +185,28 @@ describe('simulated cluster: the client API', () => {
     const col = db.collection('single');
     const keys = Array.from({ length: 40 }, (_, i) => `acked-${i}`);
     await col.saveAll(keys.map((k) => ({ _key: k })));
-    const seeded = (await readAll(db, 'single')).map((d) => String(d._key)).filter((k) => !k.startsWith('acked-'));
+    // The writer the data-safety tests use, its acknowledged keys checked by the same function.
+    const w = new ContinuousWriter(db, 'single', 2, 'cw');
+    await new Promise((r) => setTimeout(r, 300));
+    await w.stop();
+    assert.ok(w.acked.size > 0);
+    assert.deepEqual(await w.missing(), []);
+    const seeded = (await readAll(db, 'single')).map((d) => String(d._key)).filter((k) => k.startsWith('single-'));
     assert.deepEqual(await lostAcknowledged(db, 'single', [...keys, ...seeded]), [], 'nothing lost yet');
     const states = (await c.shardStates()).filter((s) => s.name === 'single');
     const shardNames = states.map((s) => s.shard).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
     const victim = states.find((s) => s.shard === shardNames[0])!;
     const empty = c.dbServers.map((m) => m.id).find((id) => !victim.plan.includes(id))!;
-    const w = await c.agencyWrite([[{ [`/arango/Plan/Collections/shop/${victim.cid}/shards/${victim.shard}`]: [empty], '/arango/Plan/Version': { op: 'increment' } }]]);
-    assert.equal(w.status, 200);
+    const pw = await c.agencyWrite([[{ [`/arango/Plan/Collections/shop/${victim.cid}/shards/${victim.shard}`]: [empty], '/arango/Plan/Version': { op: 'increment' } }]]);
+    assert.equal(pw.status, 200);
     await c.waitConverged(30_000);
     const inVictim = (k: string): boolean => shardIndexForKey(k, shardNames.length) === 0;
     const expected = [...keys, ...seeded].filter(inVictim);
     assert.ok(expected.length > 0 && expected.length < keys.length + seeded.length, `the victim shard held ${expected.length} keys`);
     const lost = await lostAcknowledged(db, 'single', [...keys, ...seeded]);
     assert.deepEqual(lost, expected, 'exactly the keys of the dropped copy');
+    assert.deepEqual(await w.missing(), [...w.acked].filter(inVictim), 'ContinuousWriter.missing (the negative data-safety test\'s check) too');
     // The digest sees it too.
-    assert.equal((await collectionDigest(db, 'single')).count, keys.length + seeded.length - expected.length);
+    assert.equal((await collectionDigest(db, 'single')).count, keys.length + seeded.length + w.acked.size - expected.length - [...w.acked].filter(inVictim).length);
   });
 });

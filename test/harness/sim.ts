@@ -7,6 +7,7 @@ import { SimCluster, type SimClusterOptions } from '../../src/sim/cluster';
 import type { TopologyInput } from '../../src/sim/topology';
 import { createAgencyActivities, fileCredentialReader, type AgencyActivityDeps } from '../../src/activities/agency';
 import type { ArangoRef, ShardKey, ShardPlan } from '../../src/activities/agency-types';
+import { lostAcknowledged } from './data-check';
 
 export { SimCluster };
 export type { SimMember } from '../../src/sim/cluster';
@@ -107,18 +108,9 @@ export class ContinuousWriter {
     await this.done;
   }
 
-  /** Keys acknowledged but not readable now (through the same database handle). */
+  /** Keys acknowledged but not readable now (through the same database handle), in acknowledgement order. */
   async missing(db = this.db): Promise<string[]> {
-    const coll = db.collection(this.collection);
-    const keys = [...this.acked];
-    const out: string[] = [];
-    for (let i = 0; i < keys.length; i += 500) {
-      const got = (await coll.documents(keys.slice(i, i + 500))) as ({ _key?: string; error?: boolean } | null)[];
-      got.forEach((d, j) => {
-        if (!d || d.error || d._key !== keys[i + j]) out.push(keys[i + j]);
-      });
-    }
-    return out;
+    return lostAcknowledged(db, this.collection, this.acked);
   }
 }
 
