@@ -69,11 +69,14 @@ export class TransitClient {
     return new TransitClient(client, connection, settings);
   }
 
-  /** Validates the spec (throws InvalidSpecError listing every problem) and starts the migration. */
+  /**
+   * Validates the spec (throws InvalidSpecError listing every problem) and starts the migration with the parsed
+   * spec (defaults applied, credential references resolved), which the workflow checks once more on its input.
+   */
   async startMigration(rawSpec: unknown, opts: StartOptions = {}): Promise<{ workflowId: string; runId: string }> {
     const spec = assertValidSpec(rawSpec);
     const workflowId = opts.workflowId ?? migrationWorkflowId(spec);
-    const input: MigrationInput = { spec: rawSpec, migrationId: workflowId, continueAsNewAfterEvents: opts.continueAsNewAfterEvents };
+    const input: MigrationInput = { spec, migrationId: workflowId, continueAsNewAfterEvents: opts.continueAsNewAfterEvents };
     const handle = await this.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: opts.taskQueue ?? TASK_QUEUE,
       workflowId,

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Ajv2020 from 'ajv/dist/2020';
 import { stringify } from 'yaml';
-import { parseSpecText, validateSpec } from '../src/spec/validate';
+import { validateSpec } from '../src/spec/validate';
+import { parseSpecText } from '../src/spec/text';
 import { specJsonSchema } from '../src/spec/schema';
 import { worldSpec } from './harness/specs';
 

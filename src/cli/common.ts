@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { TransitClient } from '../client';
-import { parseSpecText, InvalidSpecError } from '../spec/validate';
+import { parseSpecDocument } from '../spec/text';
+import { assertValidSpec, InvalidSpecError } from '../spec/validate';
 import type { MigrationSpec } from '../spec/schema';
 
 export interface ConnectionFlags {
@@ -37,24 +38,26 @@ export async function connectClient(flags: ConnectionFlags): Promise<TransitClie
   return Client.connect(flags);
 }
 
-/** Reads and validates a spec file; throws InvalidSpecError with one line per problem. */
-export function readSpecFile(path: string): MigrationSpec {
+/**
+ * Reads a spec file once and parses its YAML/JSON: the value as written, not validated yet (the edge that uses
+ * it validates it once: `transit start` through the client, `validate` and `plan` through readSpecFile).
+ * Throws InvalidSpecError when the file cannot be read or is not YAML/JSON.
+ */
+export function readSpecValue(path: string): unknown {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (e) {
     throw new InvalidSpecError([`${path}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
   }
-  const r = parseSpecText(text, path);
-  if (!r.ok) throw new InvalidSpecError(r.problems);
-  return r.spec;
+  const doc = parseSpecDocument(text, path);
+  if (!doc.ok) throw new InvalidSpecError(doc.problems);
+  return doc.value;
 }
 
-/** Raw spec text parsed (not validated): what goes into the workflow input as the user wrote it. */
-export function readSpecRaw(path: string): unknown {
-  readSpecFile(path);
-  const { parse } = require('yaml') as typeof import('yaml');
-  return parse(readFileSync(path, 'utf8'));
+/** Reads and validates a spec file; throws InvalidSpecError with one line per problem. */
+export function readSpecFile(path: string): MigrationSpec {
+  return assertValidSpec(readSpecValue(path));
 }
 
 export function printJson(v: unknown): void {

@@ -1,8 +1,9 @@
 /**
- * Loading and validating a migration spec at the edges (CLI, client, and the workflow's Validate activity).
- * A bad spec yields one message per problem, each naming the field path and what is expected.
+ * Validating a migration spec at the edges: the CLI and client before a start, the workflow on its input
+ * (src/workflows/input.ts). A bad spec yields one message per problem, each naming the field path and what is
+ * expected. Deterministic and free of Node built-ins (the workflow bundle includes it); text parsing (YAML) is
+ * in text.ts.
  */
-import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { crossFieldProblems, MigrationSpec, specJsonSchema } from './schema';
 
@@ -14,18 +15,6 @@ export class InvalidSpecError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid migration spec:\n  ${problems.join('\n  ')}`);
   }
-}
-
-/** Parse YAML or JSON text (JSON is YAML) and validate it. */
-export function parseSpecText(text: string, source = 'spec'): SpecResult {
-  if (text.trim() === '') {
-    return { ok: false, problems: [`${source}: empty; expected a YAML or JSON mapping with keys ${topKeys()}`] };
-  }
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return { ok: false, problems: doc.errors.map((e) => `${source}: not valid YAML/JSON: ${e.message.split('\n')[0]}`) };
-  }
-  return validateSpec(doc.toJS());
 }
 
 /** Validate an already-parsed value. */
@@ -47,7 +36,7 @@ export function assertValidSpec(value: unknown): MigrationSpec {
   return r.spec;
 }
 
-function topKeys(): string {
+export function topKeys(): string {
   const props = (specJsonSchema().properties ?? {}) as Record<string, unknown>;
   return Object.keys(props).join(', ');
 }

@@ -1,6 +1,6 @@
 // `transit start | pause | resume | abort | rollback | approve | set-concurrency`: steering a migration.
 import type { Command } from 'commander';
-import { connectClient, printJson, readSpecRaw, withConnection, type ConnectionFlags } from '../common';
+import { connectClient, printJson, readSpecValue, withConnection, type ConnectionFlags } from '../common';
 import { watchProgress } from './status';
 
 type Flags = ConnectionFlags & { json?: boolean; reason?: string; by?: string };
@@ -18,7 +18,7 @@ export function register(program: Command): void {
   ).action(async (o: Flags & { spec: string; workflowId?: string; taskQueue: string; watch?: boolean }) => {
     const client = await connectClient(o);
     try {
-      const started = await client.startMigration(readSpecRaw(o.spec), { workflowId: o.workflowId, taskQueue: o.taskQueue });
+      const started = await client.startMigration(readSpecValue(o.spec), { workflowId: o.workflowId, taskQueue: o.taskQueue });
       if (o.json && !o.watch) printJson(started);
       else if (!o.json) console.log(`started ${started.workflowId} (run ${started.runId})`);
       if (o.watch) await watchProgress(client, started.workflowId, !!o.json);
