@@ -12,9 +12,9 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { CoreV1Api, KubeConfig, type KubernetesObject, type RequestContext, type V1Endpoints, type V1EndpointSlice, type V1Service } from '@kubernetes/client-node';
 import { parse as parseYaml, parseAllDocuments, stringify as stringifyYaml } from 'yaml';
-import { createKubeActivities, kubeConfigLoader, REQUIRED_PERMISSIONS, type BridgeResult, type KubeActivityDeps } from '../src/activities/kube';
+import { BRIDGE_MODES, createKubeActivities, kubeConfigLoader, REQUIRED_PERMISSIONS, type BridgeResult, type EndStateReport, type KubeActivityDeps } from '../src/activities/kube';
 import type { MemberInfo, MigrationRef, Side } from '../src/activities/contract';
-import { MigrationSpec, type MigrationSpecInput } from '../src/spec/schema';
+import { MigrationSpec, specJsonSchema, type MigrationSpecInput } from '../src/spec/schema';
 import { createArangoDeployment, type ArangoDeploymentFixture } from './harness/arango-deployment';
 import { createAgencyActivities, fileCredentialReader } from '../src/activities/agency';
 import type { ArangoRef } from '../src/activities/agency-types';
@@ -87,11 +87,14 @@ function core(side: Side): CoreV1Api {
   return cluster(side).kubeConfig('admin').makeApiClient(CoreV1Api);
 }
 
+const KINDS = (ns: string) =>
+  ['pods', 'services', 'endpoints', 'persistentvolumeclaims', 'secrets'].map((k) => `/api/v1/namespaces/${ns}/${k}`).concat(`/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`);
+
 /** Every object carrying Transit's managed-by label in a namespace and cluster-wide kinds we touch. */
 async function transitObjects(side: Side, ns = NS): Promise<string[]> {
   const c = cluster(side);
   const out: string[] = [];
-  for (const path of [`/api/v1/namespaces/${ns}/pods`, `/api/v1/namespaces/${ns}/services`, `/api/v1/namespaces/${ns}/endpoints`, `/api/v1/namespaces/${ns}/persistentvolumeclaims`, `/api/v1/namespaces/${ns}/secrets`]) {
+  for (const path of KINDS(ns)) {
     const r = await kubeRequest(c, 'GET', `${path}?labelSelector=${encodeURIComponent('app.kubernetes.io/managed-by=transit')}`);
     for (const o of (JSON.parse(r.body) as { items: KubernetesObject[] }).items) out.push(`${o.kind ?? path.split('/').pop()}/${o.metadata!.name}`);
   }
@@ -102,10 +105,12 @@ async function transitObjects(side: Side, ns = NS): Promise<string[]> {
 async function snapshot(side: Side, ns = NS): Promise<Record<string, string>> {
   const c = cluster(side);
   const out: Record<string, string> = {};
-  for (const kind of ['pods', 'services', 'endpoints', 'persistentvolumeclaims', 'secrets']) {
-    const r = await kubeRequest(c, 'GET', `/api/v1/namespaces/${ns}/${kind}`);
+  for (const path of KINDS(ns)) {
+    const kind = path.split('/').pop()!;
+    const r = await kubeRequest(c, 'GET', path);
     for (const o of (JSON.parse(r.body) as { items: KubernetesObject[] }).items) {
-      if (kind === 'endpoints' && !o.metadata?.labels?.['app.kubernetes.io/managed-by']) continue; // controller-owned, rewritten on pod status changes
+      // The controllers' own, rewritten on pod status changes:
+      if ((kind === 'endpoints' || kind === 'endpointslices') && !o.metadata?.labels?.['app.kubernetes.io/managed-by']) continue;
       out[`${kind}/${o.metadata!.name}`] = `${o.metadata!.uid}@${o.metadata!.resourceVersion}`;
     }
   }
@@ -236,6 +241,22 @@ describe('preflight and inventory', () => {
     await assert.rejects(a.preflight(withTarget({ context: 'mars' })), failure('KubeConfigError', true, /kube context mars is not in the kubeconfig \(it has eu-admin, eu, us-admin, us\)/));
   });
 
+  test('a bridge mode brings its own permissions: without the Nodes rule loadbalancer passes, clustermesh names what it lacks in both clusters', async () => {
+    const binding = rbac.find((o) => o.kind === 'ClusterRoleBinding' && o.metadata?.name === 'transit-cluster')!;
+    assert.deepEqual(BRIDGE_MODES.clustermesh.permissions.source.map((p) => `${p.verb} ${p.resource}`), ['list nodes'], 'the nodes rule is the clustermesh mode\'s own');
+    for (const c of clusters.all) assert.equal((await kubeRequest(c, 'DELETE', '/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/transit-cluster')).status, 200);
+    try {
+      const a = activities();
+      const e = await waitFor('the API servers enforce the missing binding', () => a.preflight(spec({ mode: 'clustermesh' })).then(() => undefined, (x: unknown) => x), { timeoutMs: 10_000 });
+      failure('KubeForbiddenError', true, /lacks 2 permission\(s\) Transit needs: list nodes \(context eu\); list nodes \(context us\) — grant them/)(e);
+      const r = await a.preflight(spec({ mode: 'loadbalancer' }));
+      assert.equal(r.storageClass, 'standard', 'loadbalancer mode needs no Nodes');
+    } finally {
+      for (const c of clusters.all) await applyObjects(c.kubeConfig('admin'), [binding]);
+    }
+    await waitFor('the binding is back', () => activities().preflight(spec({ mode: 'clustermesh' })).then(() => true, () => undefined), { timeoutMs: 10_000 });
+  });
+
   test('ClusterMesh refuses overlapping Pod CIDRs and names both ranges', async () => {
     const a = activities();
     const ok = await a.preflight(spec({ mode: 'clustermesh' }));
@@ -289,11 +310,37 @@ async function endpointsOf(side: Side, name: string, ns = NS): Promise<V1Endpoin
   return core(side).readNamespacedEndpoints({ name, namespace: ns }).catch(() => undefined);
 }
 
-/** The EndpointSlices KCM mirrored from Transit's Endpoints (what kube-proxy, CoreDNS and Cilium read). */
-async function mirroredAddresses(side: Side, name: string, ns = NS): Promise<string[]> {
+/** Every EndpointSlice of a Service, whoever wrote it (what kube-proxy, CoreDNS and Cilium read). */
+async function slicesOf(side: Side, name: string, ns = NS): Promise<V1EndpointSlice[]> {
   const r = await kubeRequest(cluster(side), 'GET', `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${encodeURIComponent(`kubernetes.io/service-name=${name}`)}`);
-  const slices = (JSON.parse(r.body) as { items: V1EndpointSlice[] }).items;
-  return slices.flatMap((s) => (s.endpoints ?? []).flatMap((e) => (e.addresses ?? []).map((a) => `${a}:${s.ports?.[0]?.port}`))).sort();
+  assert.equal(r.status, 200, r.body);
+  return (JSON.parse(r.body) as { items: V1EndpointSlice[] }).items;
+}
+
+/** ip:port of every endpoint of every slice of a Service, sorted. */
+async function sliceAddresses(side: Side, name: string, ns = NS): Promise<string[]> {
+  return (await slicesOf(side, name, ns)).flatMap((s) => (s.endpoints ?? []).flatMap((e) => (e.addresses ?? []).map((a) => `${a}:${s.ports?.[0]?.port}`))).sort();
+}
+
+/**
+ * A bridge Service's endpoints as Transit must leave them: its own EndpointSlices only (service-name and
+ * managed-by labels, the migration's labels, owned by the Service), no v1 Endpoints; port name → ip:port.
+ */
+async function bridgeSlices(side: Side, name: string, migrationId: string, ns = NS): Promise<Record<string, string>> {
+  const slices = await slicesOf(side, name, ns);
+  const svc = await service(side, name, ns);
+  const out: Record<string, string> = {};
+  for (const sl of slices) {
+    const l = sl.metadata?.labels ?? {};
+    assert.equal(l['endpointslice.kubernetes.io/managed-by'], 'transit.arangodb.io', `${name} (${side}): slice ${sl.metadata?.name} is Transit's, not a controller's or a mirror of v1 Endpoints`);
+    assert.equal(l['app.kubernetes.io/managed-by'], 'transit', `${name} (${side}): slice ${sl.metadata?.name} has Transit's managed-by label`);
+    assert.equal(l['transit.arangodb.io/migration-id'], migrationId);
+    assert.deepEqual(sl.metadata?.ownerReferences?.map((o) => [o.kind, o.name, o.uid]), [['Service', name, svc.metadata?.uid]], `${name} (${side}): slice owned by its Service`);
+    assert.equal(sl.endpoints?.length, 1);
+    out[sl.ports![0]!.name!] = `${sl.endpoints![0]!.addresses[0]}:${sl.ports![0]!.port}`;
+  }
+  assert.equal(await endpointsOf(side, name, ns), undefined, `${name} (${side}) has no v1 Endpoints (deprecated since 1.33): Transit writes EndpointSlices`);
+  return out;
 }
 
 function recordProbes(label: string, r: BridgeResult): void {
@@ -358,10 +405,11 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     assert.ok(cidrContains(ADDRESS_PLAN.eu.lbPool, lb.address), `LB address ${lb.address} from the eu pool`);
     const lbSvc = await service('source', 'db-transit-bridge');
     assert.equal(lbSvc.spec?.type, 'LoadBalancer');
-    assert.equal(lbSvc.spec?.selector, undefined, 'the bridge LB has no selector: Transit writes its Endpoints');
+    assert.equal(lbSvc.spec?.selector, undefined, 'the bridge LB has no selector: Transit writes its EndpointSlices');
     assert.deepEqual(lbSvc.spec?.ports?.map((p) => p.port), [30001, 30002, 30003, 30004, 30005, 30006]);
-    const lbEps = await endpointsOf('source', 'db-transit-bridge');
-    const lbBackends = (lbEps?.subsets ?? []).map((s) => `${s.ports?.[0]?.name}→${s.addresses?.[0]?.ip}:${s.ports?.[0]?.port}`).sort();
+    const lbSlices = await bridgeSlices('source', 'db-transit-bridge', ref.migrationId);
+    assert.deepEqual(Object.keys(lbSlices).sort(), lbSvc.spec!.ports!.map((p) => p.name).sort(), 'one EndpointSlice per LB port');
+    const lbBackends = Object.entries(lbSlices).map(([port, to]) => `${port}→${to}`).sort();
     const podIPs = new Set(source.map((m) => `${m.podIP}:8529`));
     assert.equal(lbBackends.length, 6);
     for (const b of lbBackends) assert.ok(podIPs.has(b.split('→')[1]!), `LB port ${b} goes to a member pod`);
@@ -378,9 +426,8 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
       assert.deepEqual(svc.spec?.ports?.map((p) => [p.name, p.port]), [['server', 8529]]);
       assert.equal(svc.metadata?.labels?.['app.kubernetes.io/managed-by'], 'transit');
       assert.equal(svc.metadata?.labels?.['transit.arangodb.io/migration-id'], ref.migrationId);
-      const eps = await endpointsOf('target', name);
-      assert.deepEqual(eps?.subsets?.map((x) => [x.addresses?.[0]?.ip, x.ports?.[0]?.port]), [[lb.address, Number(port)]]);
-      await waitFor(`KCM mirrors ${name}'s Endpoints`, async () => (await mirroredAddresses('target', name)).join() === `${lb.address}:${port}`, { timeoutMs: 10_000 });
+      assert.deepEqual(await bridgeSlices('target', name, ref.migrationId), { server: `${lb.address}:${port}` });
+      assert.deepEqual(await sliceAddresses('target', name), [`${lb.address}:${port}`], `${name}: no other slice (controller or mirror) adds an address`);
       // Cluster DNS in us answers the member's short name with the bridge Service.
       assert.deepEqual(clusters.us.controller!.resolve(`${name}.${NS}.svc.cluster.local`), [svc.spec!.clusterIP]);
     }
@@ -489,10 +536,10 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
   test('a 409 injected between read and write is retried and converges', async () => {
     const agent = source.find((m) => m.role === 'agent')!;
     const name = agent.endpoint.split('//')[1]!.split(':')[0]!;
-    const path = `/api/v1/namespaces/${NS}/endpoints/${name}`;
-    const good = (await endpointsOf('target', name))!.subsets!;
+    const path = `/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices/${name}-server`;
+    const good = await bridgeSlices('target', name, ref.migrationId);
     // Drift: someone pointed the bridge elsewhere; the next bridgeNetworks must repair it with a write …
-    const drifted = await kubeRequest(clusters.us, 'PATCH', path, { subsets: [{ addresses: [{ ip: '10.22.0.250' }], ports: [{ name: 'server', port: 30999, protocol: 'TCP' }] }] }, 'admin', 'application/merge-patch+json');
+    const drifted = await kubeRequest(clusters.us, 'PATCH', path, { endpoints: [{ addresses: ['10.22.0.250'], conditions: { ready: true } }], ports: [{ name: 'server', port: 30999, protocol: 'TCP' }] }, 'admin', 'application/merge-patch+json');
     assert.equal(drifted.status, 200, drifted.body);
     // … and just before that write reaches the API server, another writer changes the object (real 409).
     const kc = new ConflictInjector();
@@ -507,9 +554,9 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     const a = activities({ loadKubeConfig: async (side, sp) => (side === 'target' ? kc : base(side, sp)), log: (m) => lines.push(m) });
     const r = await timed('bridgeNetworks (409 injected)', () => a.bridgeNetworks({ ...ref, members: all() }));
     assert.equal(kc.puts.filter((x) => x === path).length, 2, 'two replaces: the first met the other writer, the second (after reading again) went through');
-    assert.ok(lines.some((l) => l.startsWith(`Endpoints ${name} (context us): 409 on attempt 1`)), `the API server answered 409: ${lines.join(' | ')}`);
-    const now = (await endpointsOf('target', name))!;
-    assert.deepEqual(now.subsets, good, 'converged to the bridge address');
+    assert.ok(lines.some((l) => l.startsWith(`EndpointSlice ${name}-server (context us): 409 on attempt 1`)), `the API server answered 409: ${lines.join(' | ')}`);
+    assert.deepEqual(await bridgeSlices('target', name, ref.migrationId), good, 'converged to the bridge address');
+    const now = JSON.parse((await kubeRequest(clusters.us, 'GET', path)).body) as V1EndpointSlice;
     assert.equal(now.metadata?.annotations?.['test/poked'], 'yes', "the other writer's change was kept");
     assert.ok(r.probes.some((p) => p.name === name));
   });
@@ -567,12 +614,11 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     const role = rbac.find((o) => o.kind === 'ClusterRole' && o.metadata?.name === 'transit-target') as KubernetesObject & { rules: { resources: string[]; verbs: string[] }[] };
     const reduced = JSON.parse(JSON.stringify(role)) as typeof role;
     const podRule = reduced.rules.find((r) => r.resources.includes('pods'))!;
-    podRule.verbs = podRule.verbs.filter((v) => v !== 'delete'); // the rule for pods and persistentvolumeclaims
+    podRule.verbs = podRule.verbs.filter((v) => v !== 'delete');
     await applyObjects(clusters.us.kubeConfig('admin'), [reduced]);
     try {
       const e = await waitFor('the API server enforces the reduced role', () => activities().preflight(ref).then(() => undefined, (x: unknown) => x), { timeoutMs: 10_000 });
-      // The rule removed covered pods and PVCs: both are named.
-      failure('KubeForbiddenError', true, /lacks 2 permission\(s\) Transit needs: delete pods in namespace arangodb \(context us\); delete persistentvolumeclaims in namespace arangodb \(context us\)/)(e);
+      failure('KubeForbiddenError', true, /lacks 1 permission\(s\) Transit needs: delete pods in namespace arangodb \(context us\) — grant them/)(e);
       const t0 = Date.now();
       await assert.rejects(
         activities().removeTargetMembers({ ...ref, names: [target[0]!.podName] }),
@@ -606,8 +652,8 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     assert.equal(euSvc.spec?.selector, undefined);
     assert.ok(euSvc.metadata?.annotations?.['transit.arangodb.io/original']);
     const usLb = (await service('target', 'db-transit-bridge')).status!.loadBalancer!.ingress![0]!.ip!;
-    const euEps = await endpointsOf('source', svcName);
-    assert.equal(euEps?.subsets?.[0]?.addresses?.[0]?.ip, usLb, 'eu resolves the agent through the us bridge LB');
+    assert.equal((await bridgeSlices('source', svcName, ref.migrationId)).server?.split(':')[0], usLb, 'eu resolves the agent through the us bridge LB');
+    assert.equal((await sliceAddresses('source', svcName)).length, 1, "the operator Service's controller slices are gone: only the bridge's address");
     const usPorts = JSON.parse((await service('target', 'db-transit-bridge')).metadata!.annotations!['transit.arangodb.io/ports']!) as Record<string, number>;
     const euPorts = JSON.parse((await service('source', 'db-transit-bridge')).metadata!.annotations!['transit.arangodb.io/ports']!) as Record<string, number>;
     assert.ok(usPorts[svcName] && !euPorts[svcName], 'its LB port moved from eu to us');
@@ -628,7 +674,8 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     const pod = await core('source').readNamespacedPod({ name: agent.podName, namespace: NS });
     assert.equal(pod.metadata?.labels?.['app.kubernetes.io/managed-by'], undefined, "recreated as the operator's member");
     assert.equal(pod.metadata?.ownerReferences?.[0]?.kind, 'ArangoDeployment');
-    assert.equal((await endpointsOf('target', svcName))?.subsets?.[0]?.addresses?.[0]?.ip, (await service('source', 'db-transit-bridge')).status!.loadBalancer!.ingress![0]!.ip);
+    assert.equal((await bridgeSlices('target', svcName, ref.migrationId)).server?.split(':')[0], (await service('source', 'db-transit-bridge')).status!.loadBalancer!.ingress![0]!.ip);
+    await waitFor(`eu: the endpointslice controller serves ${svcName} from its pod again`, async () => (await sliceAddresses('source', svcName)).join() === `${back.podIP}:8529`, { timeoutMs: 10_000 });
     await ag.waitForAgentCaughtUp({ arango, agentId: agent.id, endpoint: back.endpoint, timeoutSeconds: 60 });
     // Idempotent: it is there already.
     const again = await activities().moveAgent({ ...ref, agent: back, to: 'source' });
@@ -648,7 +695,7 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
       await waitFor(`removeServer ${id}`, () => ag.removeServer({ arango, serverId: id }).catch(() => undefined), { timeoutMs: 60_000, intervalMs: 1_000 });
     }
     const b = await timed('removeBridge', () => a.removeBridge(ref));
-    assert.equal(b.removed, 14, 'us: 6 Services + 6 Endpoints of the source members; eu: the bridge LB and its Endpoints');
+    assert.equal(b.removed, 19, 'us: 6 Services + 6 EndpointSlices of the source members; eu: the bridge LB and its 6 EndpointSlices (one per port)');
     assert.deepEqual(await transitObjects('source'), []);
     assert.deepEqual(await transitObjects('target'), []);
     // Again: nothing left to do.
@@ -675,6 +722,8 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
     activities({ probe: { via: 'endpoint', localAddress: (side) => workerAddress(REGION[side]), timeoutMs: 30_000 }, ...extra });
   let source: MemberInfo[] = [];
   let target: MemberInfo[] = [];
+  let endState: EndStateReport | undefined;
+  let agentIds: [string, string][] = [];
 
   before(async () => {
     // The manifest's only edits for another target namespace: where transit-target is bound, and its name.
@@ -701,7 +750,7 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
       assert.deepEqual([s.cluster, s.endpoints], ['target', [`${m.podIP}:8529`]]);
       const svc = await service('target', name, TNS);
       assert.equal(svc.spec?.selector, undefined);
-      await waitFor(`KCM mirrors ${name}`, async () => (await mirroredAddresses('target', name, TNS)).join() === `${m.podIP}:8529`, { timeoutMs: 10_000 });
+      assert.deepEqual(await bridgeSlices('target', name, ref.migrationId, TNS), { server: `${m.podIP}:8529` });
     }
     for (const p of r.probes) {
       assert.equal(p.via, 'endpoint');
@@ -719,7 +768,10 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
     for (const t of target) assert.equal((await core('target').readNamespacedPod({ name: t.podName, namespace: TNS })).metadata?.namespace, TNS);
     const ag = agencyActs('source', NS);
     const arango = await arangoRef('source');
-    await ag.waitForServerRegistered({ arango, endpoints: target.map((t) => t.endpoint), timeoutSeconds: 60 });
+    const reg = await ag.waitForServerRegistered({ arango, endpoints: target.map((t) => t.endpoint), timeoutSeconds: 60 });
+    // As the workflow keeps them: the registered server IDs (its targetMembers), for the end state's labels.
+    target = target.map((t) => ({ ...t, id: reg.servers.find((x) => x.endpoint === t.endpoint)?.id ?? t.id }));
+    assert.ok(target.every((t) => t.id !== t.podName), 'every target member registered');
     const b = await timed('bridgeNetworks (9 members, ClusterMesh)', () => a.bridgeNetworks({ ...ref, members: [...source, ...target] }));
     assert.equal(b.probes.length, 9);
     recordProbes('ClusterMesh (pod IPs), all members', b);
@@ -735,7 +787,8 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
       const m = await timed('moveAgent → target (ClusterMesh)', () => a.moveAgent({ ...ref, agent, to: 'target' }));
       assert.ok(m.podIP && cidrContains(ADDRESS_PLAN.us.podCidr, m.podIP));
       const name = agent.endpoint.split('//')[1]!.split(':')[0]!;
-      assert.deepEqual((await endpointsOf('source', name))?.subsets?.[0]?.addresses?.map((x) => x.ip), [m.podIP], 'eu resolves the agent to its new pod IP');
+      assert.deepEqual(await bridgeSlices('source', name, ref.migrationId), { server: `${m.podIP}:8529` }, 'eu resolves the agent to its new pod IP');
+      assert.deepEqual(await sliceAddresses('source', name), [`${m.podIP}:8529`], 'and only there');
       await ag.waitForAgentCaughtUp({ arango, agentId: agent.id, endpoint: m.endpoint, timeoutSeconds: 60 });
       moved.push(m);
     }
@@ -757,8 +810,10 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
     assert.equal(cr.metadata?.annotations?.['deployment.arangodb.com/maintenance'], 'true');
     assert.equal(cr.metadata?.annotations?.['transit.arangodb.io/migrated-to'], `us/${TNS}`);
 
-    const rb = await timed('removeBridge (ClusterMesh)', () => a.removeBridge(ref));
+    const rb = await timed('removeBridge + end state (ClusterMesh)', () => a.removeBridge({ ...ref, members: target }));
     assert.ok(rb.removed > 0);
+    assert.ok(rb.endState, 'after Decommission removeBridge settles the end state');
+    endState = rb.endState;
     assert.deepEqual(await transitObjects('source'), [], 'nothing of Transit left in the source');
     const left = await transitObjects('target', TNS);
     assert.deepEqual(left.filter((x) => x.startsWith('pods/')).length, 6, `3 agents and 3 members run in us: ${left.join(', ')}`);
@@ -772,6 +827,96 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
     assert.equal(health.agents.length, 3);
     assert.equal(health.agents.filter((x) => x.leader).length, 1);
     await agencyActs('target', TNS).waitForAgentCaughtUp({ arango: usArango, agentId: moved[0]!.id, endpoint: moved[0]!.endpoint, timeoutSeconds: 30 });
+    agentIds = moved.map((m) => [m.podName, m.id]);
+  });
+
+  test('the end state, read from both clusters: the target has the Services and labels kube-arangodb uses; the source has no client LoadBalancer and says how to retire it', async () => {
+    assert.ok(endState, 'the previous test ran removeBridge after Decommission');
+    const fixtureSvc = (name: string) => fx.cluster.kubeConfig('admin').makeApiClient(CoreV1Api).readNamespacedService({ name, namespace: NS }).catch(() => undefined);
+    // What is there afterwards, listed from the API servers.
+    const listing: string[] = [];
+    const pods = (await core('target').listNamespacedPod({ namespace: TNS })).items;
+    const svcs = (await core('target').listNamespacedService({ namespace: TNS })).items;
+    for (const p of pods) listing.push(`us pod ${p.metadata!.name} ${p.status?.podIP} ${Object.entries(p.metadata?.labels ?? {}).filter(([k]) => !k.startsWith('transit.') && !k.startsWith('app.kubernetes.io')).map(([k, v]) => `${k}=${v}`).join(',')}`);
+    for (const x of svcs) listing.push(`us service ${x.metadata!.name} ${x.spec?.type} ${x.spec?.clusterIP} ${(x.spec?.ports ?? []).map((p) => `${p.name}:${p.port}`).join(',')} selector ${JSON.stringify(x.spec?.selector ?? null)}`);
+    for (const x of (await core('source').listNamespacedService({ namespace: NS })).items) listing.push(`eu service ${x.metadata!.name} ${x.spec?.type}`);
+    for (const x of (await core('source').listNamespacedPod({ namespace: NS })).items) listing.push(`eu pod ${x.metadata!.name}`);
+    process.stderr.write(`[kube-activities] after the migration:\n  ${listing.join('\n  ')}\n`);
+
+    // Target: every member carries kube-arangodb's labels, with its server ID.
+    const members = pods.filter((p) => p.metadata?.labels?.['arango_deployment'] === 'db');
+    assert.equal(members.length, 6, `3 agents, 2 DB servers and a coordinator run in us: ${listing.join('; ')}`);
+    const ids = new Map([...target.map((t) => [t.podName, t.id] as const), ...agentIds]);
+    for (const p of members) {
+      const l = p.metadata!.labels!;
+      const want = { app: 'arangodb', arango_deployment: 'db', 'deployment.arangodb.com/member': ids.get(p.metadata!.name!), 'deployment.arangodb.com/active': 'true' };
+      assert.deepEqual(Object.fromEntries(Object.keys(want).map((k) => [k, l[k]])), want, `pod ${p.metadata!.name} in us carries kube-arangodb's member labels`);
+      assert.ok(['agent', 'dbserver', 'coordinator'].includes(l.role!), `pod ${p.metadata!.name} has role ${l.role}`);
+    }
+    // Target: <name>, <name>-int, <name>-ea with the source's names, ports and selectors, serving the target members.
+    const byName = new Map(svcs.map((x) => [x.metadata!.name!, x]));
+    for (const name of ['db', 'db-int', 'db-ea']) {
+      const t = byName.get(name);
+      assert.ok(t, `Service ${name} exists in us (${listing.join('; ')})`);
+      const src = await fixtureSvc(name);
+      const expected = { db: { ClusterIP: 1 }, 'db-int': { ClusterIP: 6 }, 'db-ea': { LoadBalancer: 1 } }[name]!;
+      assert.deepEqual(t.spec?.ports?.map((p) => [p.name, p.port]), [['server', 8529]], `${name}: the source's ports`);
+      assert.deepEqual(t.spec?.selector, name === 'db-int' ? { app: 'arangodb', arango_deployment: 'db' } : { app: 'arangodb', arango_deployment: 'db', role: 'coordinator' }, `${name}: kube-arangodb's selector`);
+      assert.equal(t.spec?.type, Object.keys(expected)[0]);
+      if (name === 'db-int') assert.equal(t.spec?.clusterIP, 'None', 'db-int is headless, as in the source');
+      if (name === 'db') assert.equal(t.spec?.sessionAffinity, src?.spec?.sessionAffinity ?? 'ClientIP');
+      const want = Object.values(expected)[0]!;
+      await waitFor(`${name} in us: the endpointslice controller lists ${want} target member(s)`, async () => (await sliceAddresses('target', name, TNS)).length === want, { timeoutMs: 10_000 });
+      for (const a of await sliceAddresses('target', name, TNS)) assert.ok(cidrContains(ADDRESS_PLAN.us.podCidr, a.split(':')[0]!), `${name} → ${a}, a pod in us`);
+    }
+    // A client in us reaches a coordinator through <name>'s ClusterIP, as through the source's <name> before.
+    const dbIp = byName.get('db')!.spec!.clusterIP!;
+    const r = await waitFor('db ClusterIP answers in us', async () => {
+      const x = await versionProbe({ host: dbIp, port: 8529, localAddress: workerAddress('us') });
+      return x.ok ? x : undefined;
+    }, { timeoutMs: 20_000 });
+    assert.ok([200, 401].includes(r.status));
+
+    // Source: no client LoadBalancer left with an address refusing connections; the operator paused; the CR explained.
+    assert.equal(await fixtureSvc('db-ea'), undefined, 'the source client LoadBalancer db-ea is removed');
+    assert.deepEqual((await core('source').listNamespacedPod({ namespace: NS, labelSelector: 'arango_deployment=db' })).items.map((p) => p.metadata!.name), [], 'no member pod left in eu');
+    const cr = JSON.parse((await kubeRequest(clusters.eu, 'GET', `/apis/database.arangodb.com/v1/namespaces/${NS}/arangodeployments/db`)).body) as KubernetesObject;
+    const ann = cr.metadata!.annotations!;
+    assert.equal(ann['deployment.arangodb.com/maintenance'], 'true', 'the operator stays paused, so it does not recreate db-ea or the members');
+    assert.equal(ann['transit.arangodb.io/migrated-to'], `us/${TNS}`);
+    assert.equal(ann['transit.arangodb.io/retire-with'], `kubectl --context eu -n ${NS} delete arangodeployment db`);
+    assert.match(ann['transit.arangodb.io/state']!, /^migrated to us\/arangodb-us: no members left in this cluster/);
+    assert.equal(endState!.source.retire, ann['transit.arangodb.io/retire-with']);
+    assert.deepEqual(endState!.source.removed, ['Service/db-ea']);
+
+    // Idempotent: again, nothing is written in either cluster.
+    const before = { source: await snapshot('source'), target: await snapshot('target', TNS) };
+    const again = await timed('settleEndState (re-run)', () => meshActs().settleEndState({ ...ref, members: target }));
+    assert.deepEqual(again.source.removed, []);
+    assert.deepEqual({ source: await snapshot('source'), target: await snapshot('target', TNS) }, before, 'a second run changes nothing');
+  });
+});
+
+describe('bridge modes', () => {
+  test('every network.mode of the spec schema has a BridgeMode in the registry, and nothing else does', () => {
+    const modes = new Set<string>();
+    const walk = (x: unknown): void => {
+      if (!x || typeof x !== 'object') return;
+      const o = x as Record<string, unknown>;
+      const mode = (o.properties as Record<string, { const?: string }> | undefined)?.mode?.const;
+      if (typeof mode === 'string') modes.add(mode);
+      for (const v of Object.values(o)) walk(v);
+    };
+    walk((specJsonSchema() as { properties: Record<string, unknown> }).properties.network);
+    assert.deepEqual([...modes].sort(), Object.keys(BRIDGE_MODES).sort(), 'src/spec/schema.ts network modes = src/activities/kube/bridge-modes/index.ts BRIDGE_MODES');
+    for (const [name, m] of Object.entries(BRIDGE_MODES)) {
+      assert.equal(m.mode, name);
+      for (const side of ['source', 'target'] as Side[]) {
+        for (const p of m.permissions[side]) {
+          assert.ok(REQUIRED_PERMISSIONS[side].some((q) => q.verb === p.verb && q.resource === p.resource && q.group === p.group && q.scope === p.scope), `${name} needs ${p.verb} ${p.resource} in the ${side}: REQUIRED_PERMISSIONS (and deploy/rbac.yaml) must hold it`);
+        }
+      }
+    }
   });
 });
 

@@ -252,7 +252,7 @@ describe('test controller', () => {
     assert.notEqual(regionOf(euPodIP), regionOf(usPodIP));
   });
 
-  test('ClusterIP Services: with a selector, and selectorless with hand-written Endpoints (mirrored by KCM)', async () => {
+  test('ClusterIP Services: with a selector, selectorless with hand-written Endpoints (mirrored by KCM), and selectorless with hand-written EndpointSlices (one per port)', async () => {
     const c = clusters.eu;
     await createOrFail(c, `/api/v1/namespaces/${ns}/services`, {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'by-selector' },
@@ -266,11 +266,23 @@ describe('test controller', () => {
       apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'selectorless' },
       subsets: [{ addresses: [{ ip: euPodIP }], ports: [{ name: 'server', port: 8529 }] }],
     });
+    // As Transit's bridge writes them: no v1 Endpoints, a slice per named port, its own managed-by value.
+    await createOrFail(c, `/api/v1/namespaces/${ns}/services`, {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'sliced' },
+      spec: { ports: [{ name: 'p1', port: 28529, targetPort: 8529 }, { name: 'p2', port: 28530, targetPort: 8529 }] },
+    });
+    for (const port of ['p1', 'p2']) {
+      await createOrFail(c, `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`, {
+        apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
+        metadata: { name: `sliced-${port}`, labels: { 'kubernetes.io/service-name': 'sliced', 'endpointslice.kubernetes.io/managed-by': 'transit.arangodb.io' } },
+        addressType: 'IPv4', endpoints: [{ addresses: [euPodIP], conditions: { ready: true } }], ports: [{ name: port, port: 8529, protocol: 'TCP' }],
+      });
+    }
     await createOrFail(c, `/api/v1/namespaces/${ns}/services`, {
       apiVersion: 'v1', kind: 'Service', metadata: { name: 'empty' }, spec: { ports: [{ port: 8529 }] },
     });
     const core = c.kubeConfig().makeApiClient(CoreV1Api);
-    for (const [name, port] of [['by-selector', 8529], ['selectorless', 18529]] as const) {
+    for (const [name, port] of [['by-selector', 8529], ['selectorless', 18529], ['sliced', 28529], ['sliced', 28530]] as const) {
       const svc = await core.readNamespacedService({ name, namespace: ns });
       const ip = svc.spec!.clusterIP!;
       assert.ok(cidrContains(ADDRESS_PLAN.eu.serviceCidr, ip), `${name} ClusterIP ${ip} in eu Service range`);

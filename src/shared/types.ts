@@ -2,6 +2,7 @@
  * Types shared by workflow, activities, client and CLI. Pure declarations: nothing here may touch Node built-ins
  * (the workflow sandbox imports it).
  */
+import type { MigrationSpec } from '../spec/schema';
 
 /** The phases of a migration, in order. `Decommission` is the point of no return. */
 export const PHASES = [
@@ -89,7 +90,7 @@ export interface MigrationPlanView {
   migrationId: string;
   source: { context: string; region: string; namespace: string };
   target: { context: string; region: string; namespace: string };
-  networkMode: 'clustermesh' | 'loadbalancer';
+  networkMode: MigrationSpec['network']['mode'];
   phases: MigrationPhase[];
   members: { role: string; source: string[]; target: string[] }[];
   shardGroups: number;

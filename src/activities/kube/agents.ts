@@ -6,7 +6,8 @@
 // place in both clusters. Quorum and catch-up are the workflow's checks (agency activities) around this.
 import type { V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
-import { addressFor, dropLoadBalancerPorts, makeHomeService, pointServiceAt, syncLoadBalancer, type Placed } from './bridge';
+import { makeHomeService, pointServiceAt, type Placed } from './bridge';
+import { bridgeMode } from './bridge-modes';
 import { probePaths } from './probe';
 import { K, type ClusterClient } from './client';
 import { groupSpec, pauseOperator, podArgs, podNameOf, pvcNameOf, readDeploymentCr, jwtSecretOf, type ArangoDeploymentObject } from './deployment';
@@ -140,13 +141,7 @@ export async function moveAgent(env: Env, agent: MemberInfo, to: Side): Promise<
   await makeHomeService(env, c[to], { svc, port, podName: agent.podName });
   const ip = await podIP(env, c[to], agent.podName);
   const placed: Placed = { m: { ...agent, side: to, podIP: ip }, svc, port, tls: parseEndpoint(agent.endpoint).scheme === 'ssl', home: to, podIP: ip };
-  const lbs: Parameters<typeof addressFor>[2] = {};
-  if (env.spec.network.mode === 'loadbalancer') {
-    const lb = await syncLoadBalancer(env, c[to], [placed]);
-    if (lb) lbs[to] = lb;
-    await dropLoadBalancerPorts(env, c[from], [svc]);
-  }
-  const target = addressFor(env, placed, lbs);
+  const target = await bridgeMode(env).rehome(env, c, placed);
   const bridged = await pointServiceAt(env, c[from], placed, target);
   const pods = await waitReady(env, c[to], [agent.podName]);
   await probePaths(env, [{ p: placed, svc: bridged, to: target }]);

@@ -2,7 +2,6 @@
 // coordinator LoadBalancer in the target and the JWT Secret copy; waiting for pods to be Ready or gone.
 import type { V1Pod, V1PersistentVolumeClaim, V1Secret, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
-import { loadBalancerAddress } from './bridge';
 import { K, type ClusterClient } from './client';
 import { clientScheme, groupSpec, isReady, jwtSecretOf, readDeploymentCr, type ArangoDeploymentObject } from './deployment';
 import type { Env } from './env';
@@ -23,6 +22,7 @@ import {
   transitLabels,
 } from './names';
 import { upsertHandlers } from './objects';
+import { loadBalancerAddress } from './placement';
 import { pollUntil } from './runtime';
 import { homeService, memberPod, memberPvc } from './templates';
 

@@ -44,8 +44,9 @@ export const MANAGER = 'transit';
 export const L = {
   migration: `${DOMAIN}/migration-id`,
   deployment: `${DOMAIN}/deployment`,
-  /** bridge: remote-member Services, Endpoints, the bridge LoadBalancer; member: pods, PVCs, member Services;
-   *  client: the client-facing coordinator LoadBalancer in the target; secret: the JWT secret copy. */
+  /** bridge: remote-member Services, EndpointSlices, the bridge LoadBalancer; member: pods, PVCs, member Services;
+   *  client: the Services clients and members use in the target (<name>-ea, and after the migration <name>,
+   *  <name>-int); secret: the JWT secret copy. */
   component: `${DOMAIN}/component`,
   /** On Transit-created member pods and the selector of their Services. */
   member: `${DOMAIN}/member`,
@@ -60,6 +61,9 @@ export const A = {
   /** On the source ArangoDeployment: the migration that paused the operator, and where it migrated to. */
   pausedBy: `${DOMAIN}/paused-by`,
   migratedTo: `${DOMAIN}/migrated-to`,
+  /** On the source ArangoDeployment after the migration: what state it is left in, and the command that retires it. */
+  state: `${DOMAIN}/state`,
+  retire: `${DOMAIN}/retire-with`,
   /** On a target member pod: the source pod it mirrors. */
   sourcePod: `${DOMAIN}/source-pod`,
   /** On the target client Service: http or https. */

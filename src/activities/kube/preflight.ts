@@ -1,14 +1,16 @@
 // Preflight: both API servers answer; the worker may do exactly what the activities do (one
 // SelfSubjectAccessReview per verb and resource, in the namespace where it is used — the same table
 // deploy/rbac.yaml grants); the source is a kube-arangodb Cluster deployment Transit can bridge; the target
-// namespace exists and has a StorageClass; in ClusterMesh mode the two clusters' Pod CIDRs do not overlap.
-import type { V1Namespace, V1Node, V1Service, V1StorageClass } from '@kubernetes/client-node';
+// namespace exists and has a StorageClass; the bridge mode's own checks (bridge-modes/, e.g. ClusterMesh's
+// Pod CIDRs must not overlap).
+import type { V1Namespace, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { PreflightReport, Side } from '../contract';
+import { bridgeMode, modePermissions } from './bridge-modes';
 import { K, type ClusterClient } from './client';
-import { lbName } from './bridge';
 import { groupSpec, jwtSecretOf, podNameOf, readDeploymentCr } from './deployment';
 import type { Env } from './env';
 import { KubeForbiddenError, PreflightError } from './errors';
+import { endStateServiceNames } from './endstate';
 import { A, GROUPS, isOwnedBy, memberHostName, OPERATOR_MAINTENANCE_ANNOTATION, targetName } from './names';
 
 export interface Permission {
@@ -20,37 +22,49 @@ export interface Permission {
   scope: 'namespace' | 'cluster';
   /** Only for this object (RBAC resourceNames): the deployment's JWT Secret, or the target namespace. */
   name?: 'jwtSecret' | 'namespace';
-  /** Only needed in this network mode. */
-  mode?: 'clustermesh';
 }
 
 const rw = (group: string, resource: string, verbs: string[]): Permission[] => verbs.map((verb) => ({ verb, group, resource, scope: 'namespace' as const }));
 
-/** Both namespaces: members, their PVCs and Services, the bridge's Services, Endpoints and stale EndpointSlices. */
+/**
+ * Both namespaces: members, their PVCs and Services, the bridge's Services and EndpointSlices (and the
+ * controllers' stale ones). v1 Endpoints only to remove what is stale: the endpoints controller's of an
+ * operator Service turned into a bridge, and an earlier Transit's.
+ */
 const MEMBERS: Permission[] = [
   ...rw('', 'pods', ['get', 'list', 'create', 'delete']),
   ...rw('', 'persistentvolumeclaims', ['get', 'list', 'create', 'delete']),
   ...rw('', 'services', ['get', 'list', 'create', 'update', 'delete']),
-  ...rw('', 'endpoints', ['get', 'list', 'create', 'update', 'delete']),
-  ...rw('discovery.k8s.io', 'endpointslices', ['list', 'delete']),
+  ...rw('', 'endpoints', ['get', 'delete']),
+  ...rw('discovery.k8s.io', 'endpointslices', ['get', 'list', 'create', 'update', 'delete']),
 ];
 
-/** What the activities do in each cluster. deploy/rbac.yaml grants exactly this (test/kube-activities.test.ts checks). */
-export const REQUIRED_PERMISSIONS: Record<Side, Permission[]> = {
+/** What the activities do in each cluster, whatever the network mode. */
+const BASE: Record<Side, Permission[]> = {
   source: [
     ...rw('database.arangodb.com', 'arangodeployments', ['get', 'update']),
     ...MEMBERS,
     { verb: 'get', group: '', resource: 'secrets', scope: 'namespace', name: 'jwtSecret' },
-    { verb: 'list', group: '', resource: 'nodes', scope: 'cluster', mode: 'clustermesh' },
   ],
   target: [
     ...MEMBERS,
+    // The end state labels the target members as kube-arangodb would (endstate.ts).
+    { verb: 'update', group: '', resource: 'pods', scope: 'namespace' },
     { verb: 'create', group: '', resource: 'secrets', scope: 'namespace' },
     ...['get', 'update', 'delete'].map((verb) => ({ verb, group: '', resource: 'secrets', scope: 'namespace' as const, name: 'jwtSecret' as const })),
     { verb: 'get', group: '', resource: 'namespaces', scope: 'cluster', name: 'namespace' },
     { verb: 'list', group: 'storage.k8s.io', resource: 'storageclasses', scope: 'cluster' },
-    { verb: 'list', group: '', resource: 'nodes', scope: 'cluster', mode: 'clustermesh' },
   ],
+};
+
+/**
+ * What the activities may do in each cluster, in any network mode (the base plus every bridge mode's own).
+ * deploy/rbac.yaml grants exactly this (test/kube-activities.test.ts checks); preflight asks for the base
+ * plus the spec's mode's.
+ */
+export const REQUIRED_PERMISSIONS: Record<Side, Permission[]> = {
+  source: [...BASE.source, ...modePermissions('source')],
+  target: [...BASE.target, ...modePermissions('target')],
 };
 
 function resourceName(p: Permission): string {
@@ -59,7 +73,7 @@ function resourceName(p: Permission): string {
 
 /** Every missing permission of one side, checked at once. */
 export async function missingPermissions(env: Env, c: ClusterClient, jwtSecret: string): Promise<Permission[]> {
-  const needs = REQUIRED_PERMISSIONS[c.side].filter((p) => !p.mode || p.mode === env.spec.network.mode);
+  const needs = [...BASE[c.side], ...bridgeMode(env).permissions[c.side]];
   const answers = await Promise.all(
     needs.map((p) =>
       c.canI({
@@ -72,34 +86,6 @@ export async function missingPermissions(env: Env, c: ClusterClient, jwtSecret: 
     ),
   );
   return needs.filter((_, i) => !answers[i]!.allowed);
-}
-
-// ---- CIDRs --------------------------------------------------------------------------------------------
-
-function parseCidr(cidr: string): { base: number; size: number } {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (!m) throw new PreflightError(`not an IPv4 CIDR: ${cidr}`);
-  const ip = ((Number(m[1]) * 256 + Number(m[2])) * 256 + Number(m[3])) * 256 + Number(m[4]);
-  const size = 2 ** (32 - Number(m[5]));
-  return { base: ip - (ip % size), size };
-}
-
-export function cidrsOverlap(a: string, b: string): boolean {
-  const x = parseCidr(a);
-  const y = parseCidr(b);
-  return x.base < y.base + y.size && y.base < x.base + x.size;
-}
-
-async function podCidrs(env: Env, c: ClusterClient, override: string[] | undefined): Promise<string[]> {
-  if (override?.length) return override;
-  const nodes = await c.list<V1Node>(K.node);
-  const out = [...new Set(nodes.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])).filter((x) => x.includes('.')))];
-  if (out.length === 0) {
-    throw new PreflightError(
-      `no Node in context ${c.context} has spec.podCIDR (IPAM outside Kubernetes, e.g. Cilium cluster-pool): give network.clusterMesh.${c.side}PodCIDRs`,
-    );
-  }
-  return out;
 }
 
 // ---- the preflight --------------------------------------------------------------------------------------
@@ -150,7 +136,8 @@ export async function preflight(env: Env): Promise<PreflightReport> {
 
   // Names Transit will create in the target namespace must be free (or this migration's already).
   const taken = new Map((await c.target.list<V1Service>(K.service)).map((x) => [x.metadata!.name!, x]));
-  const planned = [`${env.deployment}-ea`, lbName(env)];
+  const mode = bridgeMode(env);
+  const planned = [...endStateServiceNames(env), ...mode.serviceNames(env)];
   for (const g of GROUPS) {
     for (const st of deployment.status?.members?.[g.statusKey] ?? []) {
       const pod = podNameOf(st, env.deployment, g.role);
@@ -182,23 +169,9 @@ export async function preflight(env: Env): Promise<PreflightReport> {
     );
   }
 
-  let sourcePodCIDRs: string[] = [];
-  let targetPodCIDRs: string[] = [];
-  if (env.spec.network.mode === 'clustermesh') {
-    const o = env.spec.network.clusterMesh;
-    sourcePodCIDRs = await podCidrs(env, c.source, o?.sourcePodCIDRs);
-    targetPodCIDRs = await podCidrs(env, c.target, o?.targetPodCIDRs);
-    for (const a of sourcePodCIDRs) {
-      for (const b of targetPodCIDRs) {
-        if (cidrsOverlap(a, b)) {
-          problems.push(
-            `ClusterMesh needs distinct pod networks, but source Pod CIDR ${a} (context ${c.source.context}) overlaps target Pod CIDR ${b} ` +
-              `(context ${c.target.context}): use network.mode loadbalancer, or clusters with non-overlapping Pod CIDRs`,
-          );
-        }
-      }
-    }
-  }
+  const m = await mode.preflight(env, c);
+  problems.push(...m.problems);
+  warnings.push(...m.warnings);
   if (problems.length) throw new PreflightError(`preflight failed: ${problems.join('; ')}`, problems);
-  return { sourcePodCIDRs, targetPodCIDRs, storageClass, warnings };
+  return { sourcePodCIDRs: m.report.sourcePodCIDRs ?? [], targetPodCIDRs: m.report.targetPodCIDRs ?? [], storageClass, warnings };
 }

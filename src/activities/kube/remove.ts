@@ -3,20 +3,22 @@
 // no return: the operator stays paused so it does not recreate them). Both are idempotent.
 import type { V1Pod, V1PersistentVolumeClaim, V1Service } from '@kubernetes/client-node';
 import type { Side } from '../contract';
-import { dropLoadBalancerPorts } from './bridge';
+import { bridgeMode } from './bridge-modes';
 import { K, type ClusterClient } from './client';
+import { deleteLabelledSlices } from './endpointslices';
 import { jwtSecretOf, pauseOperator, podArgs, pvcNameOf, readDeploymentCr } from './deployment';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError } from './errors';
 import { clientServiceName, deletePodAndWait } from './members';
 import { A, ARANGO_LABELS, argValues, GROUPS, isOwnedBy, L, memberHostName, myAddressOption, serviceOfEndpoint, transitSelector } from './names';
 
-/** Every object labelled for one member by this migration (its Services, Endpoints and PVCs, both clusters). */
+/** Every object labelled for one member by this migration (its Services, EndpointSlices and PVCs, both clusters). */
 async function deleteMemberObjects(env: Env, c: Record<Side, ClusterClient>, name: string): Promise<string[]> {
   const sel = `${transitSelector(env.migrationId)},${L.member}=${name}`;
   const svcs: string[] = [];
   for (const side of ['source', 'target'] as Side[]) {
-    for (const kind of [K.endpoints, K.service, K.pvc]) {
+    await deleteLabelledSlices(c[side], env.migrationId, sel);
+    for (const kind of [K.service, K.pvc]) {
       for (const o of await c[side].list(kind, { labelSelector: sel })) {
         if (kind === K.service) svcs.push(o.metadata!.name!);
         await c[side].delete(kind, o.metadata!.name!, { uid: o.metadata?.uid });
@@ -39,7 +41,7 @@ export async function removeTargetMembers(env: Env, names: string[]): Promise<{ 
     }
     if (pod) await deletePodAndWait(env, c.target, pod);
     const svcs = await deleteMemberObjects(env, c, name);
-    await dropLoadBalancerPorts(env, c.target, svcs);
+    await bridgeMode(env).release(env, c.target, svcs);
     removed.push(name);
     env.rt.heartbeat({ step: 'removed', name, done: removed.length, total: names.length });
   }
@@ -95,7 +97,7 @@ export async function decommissionSourceMembers(env: Env, names: string[]): Prom
     if (s?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment && s.spec?.selector) await c.source.delete(K.service, svc, { uid: s.metadata?.uid });
     // Its bridge in the target, and its port on the source's bridge LoadBalancer.
     await deleteMemberObjects(env, c, name);
-    await dropLoadBalancerPorts(env, c.source, [svc]);
+    await bridgeMode(env).release(env, c.source, [svc]);
     removed.push(name);
     env.rt.heartbeat({ step: 'decommissioned', name, done: removed.length, total: names.length });
   }

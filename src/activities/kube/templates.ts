@@ -1,8 +1,8 @@
 // The objects Transit writes: member pods and PVCs (kube-arangodb's layout: container "server", data volume
 // "arangod-data" at --database.directory, the JWT Secret at the directory of --server.jwt-secret-keyfile),
-// member Services, selectorless bridge Services and their Endpoints.
+// member Services and selectorless bridge Services (their EndpointSlices: endpointslices.ts).
 import { posix } from 'node:path';
-import type { V1Endpoints, V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Probe, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type { V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Probe, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
 import type { ServerGroup } from '../contract';
 import { argValues, parseEndpoint } from './names';
 
@@ -113,7 +113,7 @@ export function homeService(o: { name: string; namespace: string; port: number; 
   };
 }
 
-/** A Service without selector: its Endpoints are written by Transit (and mirrored to EndpointSlices by KCM). */
+/** A Service without selector: Transit writes its EndpointSlice (endpointslices.ts). */
 export function bridgeService(o: { name: string; namespace: string; port: number; labels: Record<string, string | null>; annotations?: Record<string, string | null> }): V1Service {
   return {
     apiVersion: 'v1',
@@ -125,22 +125,5 @@ export function bridgeService(o: { name: string; namespace: string; port: number
       publishNotReadyAddresses: true,
       ports: [{ name: 'server', port: o.port, targetPort: o.port as never, protocol: 'TCP' }],
     },
-  };
-}
-
-/** Endpoints: one subset per (address, named port) — so a multi-port Service can send each port elsewhere. */
-export function endpoints(o: {
-  name: string;
-  namespace: string;
-  labels: Record<string, string | null>;
-  subsets: { ip: string; port: number; portName: string }[];
-}): V1Endpoints {
-  return {
-    apiVersion: 'v1',
-    kind: 'Endpoints',
-    metadata: { name: o.name, namespace: o.namespace, labels: o.labels as Record<string, string> },
-    subsets: [...o.subsets]
-      .sort((a, b) => (a.portName < b.portName ? -1 : a.portName > b.portName ? 1 : 0))
-      .map((s) => ({ addresses: [{ ip: s.ip }], ports: [{ name: s.portName, port: s.port, protocol: 'TCP' }] })),
   };
 }

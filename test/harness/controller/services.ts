@@ -1,7 +1,9 @@
 // kube-proxy and the cloud load balancer of one test cluster, as userspace TCP proxies:
 // - every TCP port of a Service with a ClusterIP listens on ClusterIP:port and forwards round-robin to
-//   the ready endpoints of its EndpointSlices (selectorless Services included, once KCM mirrors their
-//   Endpoints). The proxy is transparent (the backend sees the client's address) and adds no delay.
+//   the ready endpoints of its EndpointSlices, whoever wrote them: the endpointslice controller (Services
+//   with a selector), KCM's mirroring of hand-written v1 Endpoints, or the Service's own writer (Transit's
+//   bridge writes EndpointSlices directly, one per named port). Slices are matched to a Service port by
+//   port name. The proxy is transparent (the backend sees the client's address) and adds no delay.
 //   It listens only while there are ready endpoints, so a connection without endpoints is refused.
 // - a type: LoadBalancer Service gets status.loadBalancer.ingress[0].ip from the region's LB pool and a
 //   proxy on ingress-ip:port for each port, which applies the WAN delay by source address and
