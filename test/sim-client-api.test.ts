@@ -79,6 +79,21 @@ describe('simulated cluster: the client API', () => {
     for (const [shard, copies] of Object.entries(per)) assert.equal(new Set(Object.values(copies)).size, 1, `${shard}: ${JSON.stringify(copies)}`);
   });
 
+  test('insert with overwriteMode ignore, replace, update, conflict', async () => {
+    const col = db.collection('scratch');
+    const first = await col.save({ _key: 'ow', a: 1, keep: true });
+    const ign = await col.save({ _key: 'ow', a: 2 }, { overwriteMode: 'ignore' });
+    assert.equal(ign._rev, first._rev, 'ignore keeps the stored document');
+    assert.equal((await col.document('ow')).a, 1);
+    const upd = await col.save({ _key: 'ow', a: 3 }, { overwriteMode: 'update' });
+    assert.equal(upd._oldRev, first._rev);
+    assert.deepEqual([(await col.document('ow')).a, (await col.document('ow')).keep], [3, true]);
+    await col.save({ _key: 'ow', a: 4 }, { overwriteMode: 'replace' });
+    assert.deepEqual([(await col.document('ow')).a, (await col.document('ow')).keep], [4, undefined]);
+    await assert.rejects(col.save({ _key: 'ow', a: 5 }, { overwriteMode: 'conflict' }), (e: unknown) => isArangoError(e) && e.code === 409 && e.errorNum === 1210);
+    await assert.rejects(col.save({ _key: 'ow', a: 5 }), (e: unknown) => isArangoError(e) && e.errorNum === 1210);
+  });
+
   test('onlyget=true (collection.documents) and onlyget=1', async () => {
     const col = db.collection('orders');
     const got = (await col.documents(['orders-0', 'orders-1', 'no-such-key'])) as unknown as Dict[];

@@ -151,6 +151,10 @@ export class Coordinator extends ClusterMember {
     const many = Array.isArray(req.body);
     const docs = (many ? req.body : [req.body]) as Record<string, unknown>[];
     if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) return arangoError(400, 1227, 'invalid document type');
+    // overwriteMode (or overwrite=true = replace): what inserting an existing key does, decided by the leader.
+    const mode = req.query.get('overwriteMode') ?? (req.query.get('overwrite') === 'true' ? 'replace' : undefined);
+    if (mode !== undefined && !['ignore', 'replace', 'update', 'conflict'].includes(mode)) return arangoError(400, 10, `invalid overwriteMode: ${mode}`);
+    const qs = mode ? `?${new URLSearchParams({ overwriteMode: mode, keepNull: req.query.get('keepNull') ?? 'true', mergeObjects: req.query.get('mergeObjects') ?? 'true' })}` : '';
     const shards = this.shardsOf(c);
     const results: unknown[] = new Array(docs.length);
     const groups = new Map<string, { idx: number[]; docs: Record<string, unknown>[] }>();
@@ -168,7 +172,7 @@ export class Coordinator extends ClusterMember {
     }
     await Promise.all(
       [...groups].map(async ([shard, g]) => {
-        const { r, offset } = await this.batchedInsert(req.db, c.id, shard, g.docs);
+        const { r, offset } = await this.batchedInsert(req.db, c.id, shard, g.docs, qs);
         if (r.status >= 300) {
           g.idx.forEach((i) => (results[i] = { ...(r.body as Dict), code: r.status }));
           return;
@@ -176,7 +180,7 @@ export class Coordinator extends ClusterMember {
         const all = r.body as Dict[];
         g.idx.forEach((i, j) => {
           const res = all[offset + j];
-          results[i] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev };
+          results[i] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev, ...(res._oldRev ? { _oldRev: res._oldRev } : {}) };
         });
       }),
     );
@@ -187,11 +191,11 @@ export class Coordinator extends ClusterMember {
   }
 
   /** Inserts into one shard; concurrent inserts into a shard share requests to its leader (group commit). */
-  private async batchedInsert(db: string, cid: string, shard: string, docs: Record<string, unknown>[]): Promise<{ r: HttpResult; offset: number }> {
-    const key = `${db}/${shard}`;
+  private async batchedInsert(db: string, cid: string, shard: string, docs: Record<string, unknown>[], qs = ''): Promise<{ r: HttpResult; offset: number }> {
+    const key = `${db}/${shard}${qs}`;
     let g = this.inserters.get(key);
     if (!g) {
-      g = new GroupCommit<Record<string, unknown>, HttpResult>((batch) => this.toLeader(db, cid, shard, 'POST', `/_api/document/${shard}`, batch));
+      g = new GroupCommit<Record<string, unknown>, HttpResult>((batch) => this.toLeader(db, cid, shard, 'POST', `/_api/document/${shard}${qs}`, batch));
       this.inserters.set(key, g);
     }
     const { result, offset } = await g.add(docs);

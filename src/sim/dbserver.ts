@@ -123,7 +123,8 @@ interface SyncSession {
 }
 
 type WriteOp =
-  | { t: 'insert'; key: string; body: Record<string, unknown> }
+  /** overwrite: what an insert of an existing key does (overwriteMode; default conflict = 409/1210). */
+  | { t: 'insert'; key: string; body: Record<string, unknown>; overwrite?: 'ignore' | 'replace' | 'update' | 'conflict'; keepNull?: boolean; mergeObjects?: boolean }
   | { t: 'remove'; key: string; rev?: string }
   /** update = PATCH (merged into the stored document), replace = PUT; `rev`: the expected `_rev` (If-Match, ignoreRevs=false). */
   | { t: 'update' | 'replace'; key: string; body: Record<string, unknown>; rev?: string; keepNull?: boolean; mergeObjects?: boolean };
@@ -537,7 +538,20 @@ export class DBServer extends ClusterMember {
     const repl: ReplOp[] = [];
     for (const op of ops) {
       if (op.t === 'insert') {
-        if (copy.docs.has(op.key)) {
+        const existing = copy.docs.get(op.key);
+        if (existing && op.overwrite === 'ignore') {
+          results.push({ _key: op.key, _rev: existing._rev });
+          continue;
+        }
+        if (existing && (op.overwrite === 'replace' || op.overwrite === 'update')) {
+          const body = op.overwrite === 'update' ? mergePatch(stripSystem(existing), op.body, op.keepNull !== false, op.mergeObjects !== false) : op.body;
+          const doc: Doc = { ...body, _key: op.key, _rev: this.nextRev() };
+          copy.put(doc);
+          repl.push({ t: 'put', doc });
+          results.push({ _key: op.key, _rev: doc._rev, _oldRev: existing._rev });
+          continue;
+        }
+        if (existing) {
           results.push({ error: true, errorNum: 1210, code: 409, errorMessage: `unique constraint violated - in index primary of type primary over '_key'; conflicting key: ${op.key}` });
           continue;
         }
@@ -636,7 +650,12 @@ export class DBServer extends ClusterMember {
     const copy = this.copyFor(req);
     const many = Array.isArray(req.body);
     const docs = (many ? req.body : [req.body]) as Record<string, unknown>[];
-    const ops: WriteOp[] = docs.map((d) => ({ t: 'insert', key: String(d?._key ?? ''), body: stripSystem(d) }));
+    const mode = req.query.get('overwriteMode') ?? (req.query.get('overwrite') === 'true' ? 'replace' : undefined);
+    if (mode !== undefined && !['ignore', 'replace', 'update', 'conflict'].includes(mode)) return arangoError(400, 10, `invalid overwriteMode: ${mode}`);
+    const overwrite = mode as 'ignore' | 'replace' | 'update' | 'conflict' | undefined;
+    const keepNull = req.query.get('keepNull') !== 'false';
+    const mergeObjects = req.query.get('mergeObjects') !== 'false';
+    const ops: WriteOp[] = docs.map((d) => ({ t: 'insert', key: String(d?._key ?? ''), body: stripSystem(d), overwrite, keepNull, mergeObjects }));
     if (ops.some((o) => !o.key)) return arangoError(400, 1226, 'missing document key');
     const results = await this.leaderWrite(copy, ops);
     if (many) return ok(results, 202);
