@@ -10,11 +10,11 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type Logger } from '@temporalio/worker';
-import { createActivities, credentialReader, type ActivityDeps } from './activities';
+import { createActivities, type ActivityDeps } from './activities';
 import type { TransitActivities } from './activities/contract';
 import { dataConverter } from './codec';
 import { checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput } from './connection';
-import { activityInterceptors, JsonLogger, registerSecret, telemetryOptions } from './observability';
+import { activityInterceptors, JsonLogger, telemetryOptions } from './observability';
 import { TASK_QUEUE } from './shared/controls';
 
 export interface WorkerOptions extends SettingsInput {
@@ -90,15 +90,6 @@ async function checkBundle(path: string, encrypted: boolean): Promise<void> {
   }
 }
 
-/** Credentials read by the activities are registered with the log redactor as they are read. */
-function redactingReader(read: NonNullable<ActivityDeps['readCredential']>): NonNullable<ActivityDeps['readCredential']> {
-  return async (ref) => {
-    const v = await read(ref);
-    registerSecret(v);
-    return v;
-  };
-}
-
 export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
   installRuntime(o);
   const settings = temporalSettings(o);
@@ -112,8 +103,8 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
   const converter = await dataConverter({ keyFile: o.codecKeyFile });
   if (o.workflowBundlePath) await checkBundle(o.workflowBundlePath, !!converter.payloadCodecs?.length);
   const deps = o.activities ?? {};
-  const activities = o.activityImplementations ??
-    createActivities({ ...deps, readCredential: redactingReader(deps.readCredential ?? credentialReader(deps.kubeconfigPath)) });
+  // createActivities registers every credential it reads with the log redaction (src/activities/credentials.ts).
+  const activities = o.activityImplementations ?? createActivities(deps);
   try {
     const worker = await Worker.create({
       connection,

@@ -8,6 +8,8 @@ import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { startBind, type BindZone } from './harness/bind';
+import { worldSpec } from './harness/specs';
+import { MigrationSpec } from '../src/spec/schema';
 import { applyObjects, startClusters, WORKER_USER, type Clusters } from './harness/kube';
 import {
   authoritativeServers,
@@ -308,9 +310,9 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
   });
 
   it('derives the authoritative servers from the NS records when none are listed', async () => {
-    const a = acts();
+    const a = acts({ nameServerPort: b.primaryPort });
     // Both NS names (ns1, ns2) point to 127.0.0.1; with port = the primary's port they are one server.
-    const dns = spec({ servers: undefined, port: b.primaryPort });
+    const dns = spec({ servers: undefined });
     const servers = await authoritativeServers(dns, {
       tools: { dig: 'dig', nsupdate: 'nsupdate' },
       queryTimeoutMs: 1_000,
@@ -318,6 +320,7 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
       heartbeat: () => undefined,
       sleep,
       now: Date.now,
+      nameServerPort: b.primaryPort,
     });
     assert.deepEqual(servers.map((s) => s.host + ':' + s.port), [b.primary]);
     await a.switchRecord({ dns, from: OLD, to: NEW });
@@ -336,6 +339,33 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     const r = await a.waitForPropagation({ dns, values: ['COORDINATORS.us.example.'], oldTtl: 0, timeoutMs: 20_000 });
     assert.equal(r.servers.length, 2);
     await assert.rejects(a.switchRecord({ dns, from: ['coordinators.eu.example'], to: ['x.example', 'y.example'] }), /takes one value/);
+  });
+
+  it('switches a CNAME written without recordType, as the schema parses it (the type is read, not assumed A)', async () => {
+    const alias = `plain-alias.${b.zone}`;
+    await b.nsupdate(`update delete ${alias}\nupdate add ${alias} 2 CNAME coordinators.eu.example.`);
+    const parsed = MigrationSpec.parse({
+      ...worldSpec(),
+      dns: { provider: 'rfc2136', name: alias, zone: b.zone, ttl: 2, primary: b.primary, servers: b.servers, tsigKey: { file: b.keyFile } },
+    });
+    assert.equal(parsed.dns.recordType, undefined, 'the schema leaves recordType to be detected');
+    const a = acts();
+    const before = await a.readRecord({ dns: parsed.dns });
+    assert.deepEqual(before, { name: alias, type: 'CNAME', values: ['coordinators.eu.example.'], ttl: 2 }, 'read as the CNAME it is');
+    const s = await a.switchRecord({ dns: parsed.dns, from: before.values, to: ['coordinators.us.example.'] });
+    assert.equal(s.record.type, 'CNAME');
+    const r = await a.waitForPropagation({ dns: parsed.dns, values: ['coordinators.us.example.'], oldTtl: 0, timeoutMs: 20_000 });
+    assert.equal(r.servers.length, 2);
+    const dig = execFileSync('dig', ['+short', '+norec', '+tcp', '-p', b.primary.split(':')[1]!, `@${b.primary.split(':')[0]}`, alias, 'CNAME']).toString();
+    assert.deepEqual(dig.trim().split('\n'), ['coordinators.us.example.'], 'the CNAME now points at the target');
+  });
+
+  it('refuses IPv6 values without recordType (the schema offers A and CNAME only) and names the fix', async () => {
+    await assert.rejects(acts().waitForPropagation({ dns: spec(), values: ['2001:db8::1'], oldTtl: 0, timeoutMs: 1_000 }), (e: unknown) => {
+      assert.ok(e instanceof DnsConfigError, String(e));
+      assert.match((e as Error).message, /need an AAAA record.*IPv4 address or a DNS name/);
+      return true;
+    });
   });
 
   it('measures switch → propagated on the two-server zone', async () => {

@@ -117,7 +117,7 @@ describe('migration spec validation', () => {
     if (json.ok && yaml.ok) {
       assert.deepEqual(json.spec, yaml.spec);
       assert.equal(json.spec.policy.timeouts.shardSyncSeconds, 6 * 3600);
-      assert.equal(json.spec.dns.recordType, 'A');
+      assert.equal(json.spec.dns.recordType, undefined, 'no default: the DNS activities read whether the name is a CNAME or A');
     }
   });
 

@@ -1,8 +1,10 @@
 // Types of the agency and coordinator activities (src/activities/agency/), shared with the workflow through
 // `import type`. Compact on purpose: a ShardPlan of 10,000 shards must fit one Temporal payload well under 512 KB.
 
-/** Where the cluster's JWT secret lives; activities read it themselves, the secret never travels in history. */
-export type CredentialRef = { file: string } | { secret: { name: string; key: string; namespace?: string; context?: string } };
+import type { CredentialRef } from '../spec/schema';
+
+/** Where the cluster's JWT secret lives (the spec's type); activities read it, it never travels in history. */
+export type { CredentialRef };
 
 export interface ArangoRef {
   /** A coordinator URL, http(s)://host:port (tcp:// and ssl:// are accepted and mapped). */

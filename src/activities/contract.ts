@@ -9,6 +9,16 @@
 import type { MigrationSpec } from '../spec/schema';
 import type { LatencySample } from '../shared/types';
 import type {
+  AddShardFollowerArgs,
+  AutoShrinkSetting,
+  ClusterHealth,
+  MoveShardLeadershipArgs,
+  RegisteredServer,
+  RemoveShardFollowerArgs,
+  WaitForShardInSyncArgs,
+  WaitForShardInSyncResult,
+} from './agency-types';
+import type {
   ArangoRef,
   ShardKey,
   ShardPlan,
@@ -97,53 +107,17 @@ export interface TransitActivities {
   removeBridge(a: MigrationRef): Promise<{ removed: number }>;
 
   // --- ArangoDB agency and coordinators (src/activities/agency.ts)
-  checkClusterHealth(a: { arango: ArangoRef }): Promise<{
-    healthy: boolean;
-    problems: string[];
-    dbServers: { id: string; shortName: string; endpoint: string; status: string }[];
-    coordinators: { id: string; shortName?: string; endpoint: string; status: string }[];
-    agents: { id: string; endpoint: string; leader: boolean; commitIndex?: number }[];
-    maintenance: boolean;
-  }>;
+  checkClusterHealth(a: { arango: ArangoRef }): Promise<ClusterHealth>;
   readShardPlan(a: { migrationId: string; arango: ArangoRef }): Promise<ShardPlan>;
-  waitForServerRegistered(a: { arango: ArangoRef; endpoints: string[]; timeoutSeconds: number }): Promise<{
-    servers: { endpoint: string; id: string; shortName: string; role: 'dbserver' | 'coordinator' }[];
-  }>;
-  neutraliseAutoShrink(a: { arango: ArangoRef; atLeast: number }): Promise<{
-    previous: { numberOfDBServers: number | null; numberOfCoordinators: number | null };
-  }>;
+  waitForServerRegistered(a: { arango: ArangoRef; endpoints: string[]; timeoutSeconds: number }): Promise<{ servers: RegisteredServer[] }>;
+  neutraliseAutoShrink(a: { arango: ArangoRef; atLeast: number }): Promise<{ previous: AutoShrinkSetting }>;
   /** Puts back what neutraliseAutoShrink found (rollback), or the given numbers. */
-  restoreAutoShrink(a: {
-    arango: ArangoRef;
-    previous: { numberOfDBServers: number | null; numberOfCoordinators: number | null };
-  }): Promise<void>;
-  addShardFollower(a: {
-    migrationId: string;
-    arango: ArangoRef;
-    moves: (ShardKey & { expected: string[]; add: string[] })[];
-  }): Promise<{ results: ('added' | 'alreadyDone')[] }>;
-  waitForShardInSync(a: {
-    migrationId: string;
-    arango: ArangoRef;
-    shards: (ShardKey & { servers: string[] })[];
-    mode: 'any' | 'all';
-    timeoutSeconds: number;
-  }): Promise<{
-    inSync: number[];
-    progress: { index: number; bytesCopied: number; bytesTotal: number }[];
-    /** Groups that cannot get in sync (a planned server is FAILED): the operator must decide. */
-    stalled?: { index: number; reason: string }[];
-  }>;
-  moveShardLeadership(a: {
-    migrationId: string;
-    arango: ArangoRef;
-    moves: (ShardKey & { from: string; to: string })[];
-  }): Promise<{ results: ('moved' | 'alreadyDone')[] }>;
-  removeShardFollower(a: {
-    migrationId: string;
-    arango: ArangoRef;
-    moves: (ShardKey & { remove: string[]; replicationFactor: number })[];
-  }): Promise<{ results: ('removed' | 'alreadyDone')[] }>;
+  restoreAutoShrink(a: { arango: ArangoRef; previous: AutoShrinkSetting }): Promise<void>;
+  addShardFollower(a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }>;
+  /** `stalled`: groups that cannot get in sync (a planned server is FAILED): the operator must decide. */
+  waitForShardInSync(a: WaitForShardInSyncArgs): Promise<WaitForShardInSyncResult>;
+  moveShardLeadership(a: MoveShardLeadershipArgs): Promise<{ results: ('moved' | 'alreadyDone')[] }>;
+  removeShardFollower(a: RemoveShardFollowerArgs): Promise<{ results: ('removed' | 'alreadyDone')[] }>;
   checkAgentReplaceable(a: { arango: ArangoRef; agentId: string }): Promise<void>;
   waitForAgentCaughtUp(a: { arango: ArangoRef; agentId: string; endpoint: string; timeoutSeconds: number }): Promise<{
     commitIndex: number;

@@ -3,11 +3,10 @@
  * outside system (kube/, agency/, dns/, probes.ts). Dependencies are injected, so tests and the demo bind the
  * same code to the servers they started.
  */
-import { readFile } from 'node:fs/promises';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import { validateSpec as validate } from '../spec/validate';
-import type { CredentialRef } from './agency-types';
+import type { CredentialRef } from '../spec/schema';
+import { credentialReader, redacting, workerKubeConfig } from './credentials';
 import { createAgencyActivities, type AgencyActivityDeps } from './agency';
 import type { TransitActivities } from './contract';
 import { createDnsActivities } from './dns';
@@ -20,51 +19,20 @@ export interface ActivityDeps {
   /** Overrides for each part (tests bind them to their servers). */
   kube?: Partial<KubeActivityDeps>;
   agency?: Partial<AgencyActivityDeps>;
-  /** Reads a credential reference: a file, or a key of a Kubernetes Secret (through the worker's kubeconfig). */
+  /** Reads a credential reference (default: src/activities/credentials.ts); what it returns is redacted in logs. */
   readCredential?: (ref: CredentialRef) => Promise<string>;
 }
 
-/** Secret references are read with the worker's kubeconfig, in the context the reference names. */
-export function credentialReader(kubeconfigPath?: string): (ref: CredentialRef) => Promise<string> {
-  return async (ref) => {
-    if ('file' in ref) {
-      try {
-        return (await readFile(ref.file, 'utf8')).trim();
-      } catch (e) {
-        throw ApplicationFailure.nonRetryable(`cannot read the credential file ${ref.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'CredentialError');
-      }
-    }
-    const kc = new KubeConfig();
-    if (kubeconfigPath) kc.loadFromFile(kubeconfigPath);
-    else kc.loadFromDefault();
-    if (ref.secret.context) kc.setCurrentContext(ref.secret.context);
-    const ns = ref.secret.namespace ?? 'default';
-    try {
-      const s = await kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: ref.secret.name, namespace: ns });
-      const v = s.data?.[ref.secret.key];
-      if (v === undefined) throw new Error(`no key "${ref.secret.key}"`);
-      return Buffer.from(v, 'base64').toString('utf8').trim();
-    } catch (e) {
-      throw ApplicationFailure.nonRetryable(
-        `cannot read Secret ${ns}/${ref.secret.name} key ${ref.secret.key}: ${(e as Error).message.split('\n')[0]} — create it, or grant the worker get on it`,
-        'CredentialError',
-      );
-    }
-  };
-}
+export { credentialReader } from './credentials';
 
 export function createActivities(deps: Partial<ActivityDeps> = {}): TransitActivities {
-  const readCredential = deps.readCredential ?? credentialReader(deps.kubeconfigPath);
+  // Every credential, however it is read, is registered with the log redaction.
+  const readCredential = deps.readCredential ? redacting(deps.readCredential) : credentialReader({ kubeconfigPath: deps.kubeconfigPath });
   const kube = createKubeActivities({ loadKubeConfig: kubeConfigLoader({ kubeconfigPath: deps.kubeconfigPath }), ...deps.kube });
   const agency = createAgencyActivities({ readCredential, ...deps.agency });
   const dns = createDnsActivities({
     readSecret: (secret) => readCredential({ secret }),
-    kubeConfig: () => {
-      const kc = new KubeConfig();
-      if (deps.kubeconfigPath) kc.loadFromFile(deps.kubeconfigPath);
-      else kc.loadFromDefault();
-      return kc;
-    },
+    kubeConfig: workerKubeConfig(deps.kubeconfigPath),
   });
   const probes = createProbeActivities({ readCredential });
   return {

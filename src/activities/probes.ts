@@ -7,7 +7,7 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Context } from '@temporalio/activity';
-import type { CredentialRef } from './agency-types';
+import type { CredentialRef } from '../spec/schema';
 import type { MigrationRef } from './contract';
 import { mintSuperuserJwt } from './agency';
 import type { LatencySample } from '../shared/types';

@@ -6,6 +6,7 @@
  * error, which also stops a credential value from slipping in under a made-up name.
  */
 import { z } from 'zod';
+import { resolveCredentialRefs } from './credentials';
 
 const dnsLabel = z
   .string()
@@ -25,22 +26,22 @@ const cidr = z
   .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as "10.10.0.0/16"');
 const url = z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'expected an http:// or https:// URL');
 
+/** A key of a Kubernetes Secret. Parsing fills in namespace and context (src/spec/credentials.ts). */
+const SecretRef = z
+  .object({
+    name: dnsLabel.describe('Secret name'),
+    key: nonEmpty.describe('key inside the Secret'),
+    namespace: dnsLabel.optional().describe('default: the namespace of the side it belongs to'),
+    context: nonEmpty.optional().describe('kube context holding the Secret; default: the source context'),
+  })
+  .strict();
+export type SecretRef = z.infer<typeof SecretRef>;
+
 /** Where a credential lives. Activities resolve it at run time; the value never enters workflow history. */
 export const CredentialRef = z
   .union([
     z.object({ file: nonEmpty.describe('path readable by the worker') }).strict(),
-    z
-      .object({
-        secret: z
-          .object({
-            name: dnsLabel.describe('Secret name'),
-            key: nonEmpty.describe('key inside the Secret'),
-            namespace: dnsLabel.optional().describe('default: the namespace of the side it belongs to'),
-            context: nonEmpty.optional().describe('kube context holding the Secret; default: the source context'),
-          })
-          .strict(),
-      })
-      .strict(),
+    z.object({ secret: SecretRef }).strict(),
   ])
   .describe('a reference to a credential: {"file": path} or {"secret": {"name", "key"}} — never the value itself');
 export type CredentialRef = z.infer<typeof CredentialRef>;
@@ -90,26 +91,16 @@ const Dns = z
     name: fqdn.describe('the client-facing record, e.g. "db.example.com."'),
     zone: fqdn.describe('the zone holding the record, e.g. "example.com."'),
     ttl: z.number().int().min(1).max(86400).describe('TTL of the record after the cutover, seconds'),
-    recordType: z.enum(['A', 'CNAME']).default('A'),
+    recordType: z
+      .enum(['A', 'CNAME'])
+      .optional()
+      .describe('default: CNAME when the name holds a CNAME now, else A'),
     servers: z.array(hostPort).optional().describe('authoritative servers to check; default: the zone NS records'),
     primary: hostPort.optional().describe('where updates go; default: the SOA MNAME'),
     tsigKey: z
       .union([
         z.object({ file: nonEmpty, name: nonEmpty.optional(), algorithm: nonEmpty.optional() }).strict(),
-        z
-          .object({
-            secret: z
-              .object({
-                name: dnsLabel,
-                key: nonEmpty,
-                namespace: dnsLabel.optional(),
-                context: nonEmpty.optional(),
-              })
-              .strict(),
-            name: nonEmpty.optional(),
-            algorithm: nonEmpty.optional(),
-          })
-          .strict(),
+        z.object({ secret: SecretRef, name: nonEmpty.optional(), algorithm: nonEmpty.optional() }).strict(),
       ])
       .optional()
       .describe('TSIG key reference (rfc2136): a key file or a Secret — never the key itself'),
@@ -159,7 +150,7 @@ const Policy = z
   })
   .strict();
 
-export const MigrationSpec = z
+const MigrationSpecShape = z
   .object({
     deployment: z.object({ name: dnsLabel, namespace: dnsLabel }).strict(),
     source: ClusterSide,
@@ -171,10 +162,17 @@ export const MigrationSpec = z
   })
   .strict();
 
+/** The spec schema: parsing applies every default, those of credential references included. */
+export const MigrationSpec = MigrationSpecShape.transform((spec) => resolveCredentialRefs(spec));
+
 /** A validated spec, defaults applied. */
 export type MigrationSpec = z.infer<typeof MigrationSpec>;
 /** What a user writes (defaults may be left out). */
 export type MigrationSpecInput = z.input<typeof MigrationSpec>;
+/** The `dns` section as the DNS activities read it. */
+export type DnsSpec = MigrationSpec['dns'];
+export type DnsRecordType = NonNullable<DnsSpec['recordType']>;
+export type TsigKeyRef = NonNullable<DnsSpec['tsigKey']>;
 
 /** The JSON Schema of the spec (draft 2020-12), for editors and `transit schema`. */
 export function specJsonSchema(): Record<string, unknown> {

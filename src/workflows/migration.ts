@@ -17,6 +17,7 @@ import {
   setHandler,
   sleep,
   upsertSearchAttributes,
+  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TransitActivities, MemberInfo, ShardPlan } from '../activities/contract';
@@ -373,7 +374,10 @@ class Migration {
       await this.step('restoreAutoShrink', () => this.a.restoreAutoShrink({ arango: this.arango(), previous: prev }));
       this.s.autoShrinkPrevious = null;
     }
-    await this.step('removeBridge', () => this.a.removeBridge(this.ref()));
+    // After Decommission removeBridge also settles the end state; the target members' server IDs label their
+    // pods (patched: a migration that passed this point before replays with the input it recorded).
+    const end = patched('transit-end-state-members') ? { members: this.s.targetMembers } : {};
+    await this.step('removeBridge', () => this.a.removeBridge({ ...this.ref(), ...end }));
     this.s.bridge = false;
   }
 

@@ -2,13 +2,11 @@
 // cluster named by spec.dns.externalDns.context; external-dns writes it to the DNS provider. Compare-and-set
 // is the API server's optimistic concurrency: replace carries the resourceVersion it read, a 409 means
 // someone wrote in between, so we read again and decide again (no-op, conflict, or retry).
-// Also: a SecretReader for tsigKey.secret through the same kubeconfig.
 import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { DnsAuthError, DnsConfigError, DnsConflictError, DnsUnavailableError } from './errors';
 import { fqdn, normalizeValues, sameValues, type DnsRecordType, type DnsSpec } from './spec';
 import { typeFor } from './propagation';
 import { throwIfAborted } from './tools';
-import type { SecretReader } from './tsig';
 import type { CallContext, DnsProvider, DnsRecord, SetResult } from './types';
 
 export interface DnsEndpointSpec {
@@ -161,24 +159,4 @@ export class ExternalDnsProvider implements DnsProvider {
 /** Provider factory for createDnsActivities({ providers: { 'external-dns': externalDnsProvider() } }). */
 export function externalDnsProvider(load: KubeConfigLoader = defaultKubeConfig): (dns: DnsSpec, ctx: CallContext) => DnsProvider {
   return (dns, ctx) => new ExternalDnsProvider(dns, ctx, load);
-}
-
-/** Reads tsigKey.secret from the cluster of its context (default: the kubeconfig's current context). */
-export function kubeSecretReader(load: KubeConfigLoader = defaultKubeConfig): SecretReader {
-  return async (ref) => {
-    const { api, context } = objectApi(load, ref.context, `Secret ${ref.name}`);
-    const namespace = ref.namespace ?? 'default';
-    const where = `Secret ${namespace}/${ref.name} in context ${context}`;
-    let secret: KubernetesObject & { data?: Record<string, string> };
-    try {
-      secret = await api.read({ apiVersion: 'v1', kind: 'Secret', metadata: { name: ref.name, namespace } });
-    } catch (e) {
-      throw kubeError(e, where, 'get on secrets', 'create the Secret or fix tsigKey.secret');
-    }
-    const b64 = secret.data?.[ref.key];
-    if (b64 === undefined) {
-      throw new DnsConfigError(`${where} has no key ${ref.key} (it has ${Object.keys(secret.data ?? {}).join(', ') || 'none'}): fix tsigKey.secret.key`);
-    }
-    return Buffer.from(b64, 'base64').toString('utf8');
-  };
 }

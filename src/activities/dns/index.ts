@@ -6,9 +6,10 @@
 import { asyncLocalStorage, heartbeat as activityHeartbeat } from '@temporalio/activity';
 import { DnsConfigError } from './errors';
 import { authoritativeServers, typeFor, waitOutTtl, waitUntilAll, type ServerTiming } from './propagation';
-import { externalDnsProvider, kubeSecretReader, type KubeConfigLoader } from './external-dns';
+import { secretReader } from '../credentials';
+import { externalDnsProvider, type KubeConfigLoader } from './external-dns';
 import { Rfc2136Provider } from './rfc2136';
-import { checkDnsSpec, fqdn, normalizeValues, sameValues, type DnsSpec } from './spec';
+import { fqdn, normalizeValues, sameValues, type DnsSpec } from './spec';
 import { defaultTools, throwIfAborted, type ToolPaths } from './tools';
 import type { SecretReader } from './tsig';
 import type { CallContext, DnsProvider, DnsRecord } from './types';
@@ -19,7 +20,7 @@ export type { DnsRecord, DnsProvider, SetResult, CallContext } from './types';
 export type { SecretReader } from './tsig';
 export type { ServerView, ServerTiming } from './propagation';
 export { authoritativeServers } from './propagation';
-export { externalDnsProvider, kubeSecretReader, defaultKubeConfig, endpointObjectName } from './external-dns';
+export { externalDnsProvider, defaultKubeConfig, endpointObjectName } from './external-dns';
 export type { KubeConfigLoader, DnsEndpointSpec } from './external-dns';
 
 export interface DnsActivityDeps {
@@ -40,6 +41,8 @@ export interface DnsActivityDeps {
   queryTimeoutMs?: number;
   /** Between propagation polls (default 500 ms). */
   pollIntervalMs?: number;
+  /** Port of the servers found through the zone's NS records (default 53). */
+  nameServerPort?: number;
   /** Provider factories, replacing the built-in ones (tests, or other providers). */
   providers?: Partial<Record<DnsSpec['provider'], (dns: DnsSpec, ctx: CallContext) => DnsProvider>>;
 }
@@ -125,15 +128,16 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
       sleep: (ms) => (deps.sleep ? deps.sleep(ms, signal) : abortableSleep(ms, signal)),
       now: deps.now ?? Date.now,
       readSecret,
+      nameServerPort: deps.nameServerPort,
     };
   };
-  const readSecret = deps.readSecret ?? (deps.kubeConfig ? kubeSecretReader(deps.kubeConfig) : undefined);
+  // tsigKey.secret through the one credentials reader (src/activities/credentials.ts), redacted like every credential.
+  const readSecret = deps.readSecret ?? (deps.kubeConfig ? secretReader({ loadKubeConfig: deps.kubeConfig }) : undefined);
   const providers = {
     'external-dns': externalDnsProvider(deps.kubeConfig),
     ...deps.providers,
   };
   const provider = (dns: DnsSpec, ctx: CallContext): DnsProvider => {
-    checkDnsSpec(dns);
     const make = providers[dns.provider as keyof typeof providers];
     if (!make && dns.provider === 'rfc2136') return new Rfc2136Provider(dns, ctx);
     if (!make) {
@@ -161,7 +165,6 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
   /** Waits until every authoritative server answers exactly `values`, then waits out `oldTtl`. */
   async function waitForPropagation(input: PropagationInput): Promise<PropagationResult> {
     const ctx = context();
-    checkDnsSpec(input.dns);
     const start = ctx.now();
     const since = input.switchedAt ?? start;
     const name = fqdn(input.dns.name);

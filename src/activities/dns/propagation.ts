@@ -7,7 +7,7 @@ import { fqdn, parseServer, type DnsRecordType, type DnsSpec, type ServerAddr } 
 import { digQuery, throwIfAborted } from './tools';
 import type { CallContext, DnsRecord } from './types';
 
-/** spec.servers, else the zone's NS records (asked of spec.primary or the worker's resolver), at spec.port. */
+/** spec.servers, else the zone's NS records (asked of spec.primary or the worker's resolver), at port 53 (ctx.nameServerPort). */
 export async function authoritativeServers(dns: DnsSpec, ctx: CallContext): Promise<ServerAddr[]> {
   if (dns.servers?.length) return dns.servers.map((s) => parseServer(s));
   const zone = fqdn(dns.zone);
@@ -20,18 +20,23 @@ export async function authoritativeServers(dns: DnsSpec, ctx: CallContext): Prom
   const out = new Map<string, ServerAddr>();
   for (const n of names.sort()) {
     for (const ip of await resolveHost(ctx, n, via)) {
-      const s = parseServer(`${ip.includes(':') ? `[${ip}]` : ip}:${dns.port ?? 53}`);
+      const s = parseServer(`${ip.includes(':') ? `[${ip}]` : ip}:${ctx.nameServerPort ?? 53}`);
       out.set(s.text, { ...s, text: `${s.text} (${n})` });
     }
   }
   return [...out.values()];
 }
 
-/** A, AAAA or CNAME from the values when the spec does not say. */
+/**
+ * The record type when the spec does not say (spec.dns.recordType, as the schema allows: A or CNAME): A for
+ * IPv4 addresses, CNAME for one name. IPv6 addresses would need an AAAA record, which the schema does not offer.
+ */
 export function typeFor(dns: DnsSpec, values: string[]): DnsRecordType {
   if (dns.recordType) return dns.recordType;
-  if (values.every((v) => isIPv4(v))) return 'A';
-  if (values.every((v) => isIPv6(v))) return 'AAAA';
+  if (values.length > 0 && values.every((v) => isIPv4(v))) return 'A';
+  if (values.some((v) => isIPv6(v))) {
+    throw new DnsConfigError(`${dns.name}: IPv6 addresses (${values.join(', ')}) need an AAAA record, which Transit does not write: give the target coordinators an IPv4 address or a DNS name (CNAME)`);
+  }
   return 'CNAME';
 }
 

@@ -32,7 +32,7 @@ export async function primaryOf(dns: DnsSpec, ctx: CallContext): Promise<ServerA
     throw new DnsConfigError(`zone ${zone} has no SOA record at ${via?.text ?? 'the worker resolver'} (${soa.rcode}): set spec.dns.primary to 'ip:port' of its primary`);
   }
   const [ip] = await resolveHost(ctx, mname, via);
-  return parseServer(`${ip!.includes(':') ? `[${ip}]` : ip}:${dns.port ?? 53}`);
+  return parseServer(`${ip!.includes(':') ? `[${ip}]` : ip}:${ctx.nameServerPort ?? 53}`);
 }
 
 export function checkAuthoritative(a: DnsAnswer, server: ServerAddr, zone: string, name: string): void {

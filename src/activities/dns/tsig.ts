@@ -2,6 +2,7 @@
 // it is handed to nsupdate on stdin (never on the command line, where `ps` would show it) and is scrubbed from
 // any tool output before that output reaches an error message.
 import { readFile } from 'node:fs/promises';
+import { ApplicationFailure } from '@temporalio/common';
 import { DnsConfigError } from './errors';
 import type { TsigKeyRef, TsigKeySecretRef } from './spec';
 
@@ -49,13 +50,15 @@ export async function loadTsigKey(ref: TsigKeyRef | undefined, readSecret?: Secr
     }
   } else if ('secret' in ref) {
     const s = ref.secret;
-    source = `Secret ${s.namespace ?? '(default namespace)'}/${s.name} key ${s.key}${s.context ? ` in context ${s.context}` : ''} (spec.dns.tsigKey.secret)`;
+    source = `Secret ${s.namespace ?? '(namespace not resolved)'}/${s.name} key ${s.key}${s.context ? ` in context ${s.context}` : ''} (spec.dns.tsigKey.secret)`;
     if (!readSecret) {
       throw new DnsConfigError(`the TSIG key is a ${source}, but this worker has no Kubernetes secret reader: register the DNS activities with readSecret, or use tsigKey.file`);
     }
     try {
       text = await readSecret(s);
     } catch (e) {
+      // The credentials reader's failures already say what to fix, and whether a retry can help.
+      if (e instanceof ApplicationFailure) throw e;
       throw new DnsConfigError(`cannot read the TSIG ${source}: ${(e as Error).message}; create the Secret or fix the reference`, e as Error);
     }
   } else {

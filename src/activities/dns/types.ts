@@ -44,4 +44,6 @@ export interface CallContext {
   sleep(ms: number): Promise<void>;
   now(): number;
   readSecret?: SecretReader;
+  /** Port of the servers found through the zone's NS records (default 53; tests run BIND elsewhere). */
+  nameServerPort?: number;
 }
