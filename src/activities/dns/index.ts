@@ -13,6 +13,7 @@ import { fqdn, normalizeValues, sameValues, type DnsSpec } from './spec';
 import { defaultTools, throwIfAborted, type ToolPaths } from './tools';
 import type { SecretReader } from './tsig';
 import type { CallContext, DnsProvider, DnsRecord } from './types';
+import type { MigrationSpec } from '../../spec/schema';
 
 export * from './errors';
 export type { DnsSpec, DnsRecordType, TsigKeyRef, TsigKeyFileRef, TsigKeySecretRef } from './spec';
@@ -115,6 +116,17 @@ function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+type ProviderFactory = (dns: DnsSpec, ctx: CallContext) => DnsProvider;
+
+/**
+ * Every DNS provider, by spec.dns.provider: the one place a provider is registered. Keyed by the spec
+ * schema's provider enum, so a provider named there without a factory here (or the reverse) does not compile.
+ */
+export const DNS_PROVIDERS: { readonly [P in MigrationSpec['dns']['provider']]: (deps: DnsActivityDeps) => ProviderFactory } = {
+  rfc2136: () => (dns, ctx) => new Rfc2136Provider(dns, ctx),
+  'external-dns': (deps) => externalDnsProvider(deps.kubeConfig),
+};
+
 export function createDnsActivities(deps: DnsActivityDeps = {}) {
   const context = (): CallContext => {
     const act = asyncLocalStorage.getStore(); // the Temporal activity Context, when running as one
@@ -133,15 +145,14 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
   };
   // tsigKey.secret through the one credentials reader (src/activities/credentials.ts), redacted like every credential.
   const readSecret = deps.readSecret ?? (deps.kubeConfig ? secretReader({ loadKubeConfig: deps.kubeConfig }) : undefined);
-  const providers = {
-    'external-dns': externalDnsProvider(deps.kubeConfig),
+  const providers: Partial<Record<string, ProviderFactory>> = {
+    ...Object.fromEntries(Object.entries(DNS_PROVIDERS).map(([name, make]) => [name, make(deps)])),
     ...deps.providers,
   };
   const provider = (dns: DnsSpec, ctx: CallContext): DnsProvider => {
-    const make = providers[dns.provider as keyof typeof providers];
-    if (!make && dns.provider === 'rfc2136') return new Rfc2136Provider(dns, ctx);
+    const make = providers[dns.provider];
     if (!make) {
-      throw new DnsConfigError(`DNS provider ${dns.provider} is not available on this worker: register it in createDnsActivities({ providers }) or use provider rfc2136`);
+      throw new DnsConfigError(`DNS provider ${dns.provider} is not available on this worker (it knows ${Object.keys(providers).join(', ')}): register it in DNS_PROVIDERS (src/activities/dns/index.ts)`);
     }
     return make(dns, ctx);
   };
