@@ -7,7 +7,7 @@
  * where the caller needs acceptance or a reason for refusal (approve, setConcurrency). Queries never change state.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { MigrationPlanView, MigrationProgress } from './types';
 
 /** The one task queue Transit's workers poll. */
@@ -42,6 +42,41 @@ export interface SetConcurrencyResult {
 }
 export const setConcurrencyUpdate = defineUpdate<SetConcurrencyResult, [SetConcurrencyInput]>('setConcurrency');
 
+/**
+ * An update refused by its validator: non-retryable, the message says what was expected and what came. The Web
+ * UI and `temporal workflow update` send any JSON, so validators check the shape before anything else.
+ */
+export function rejectUpdate(message: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(message, 'UpdateRejectedError');
+}
+
+/** setConcurrency's validator: exactly {"maxConcurrentShardMoves": <integer 1..1000>}. */
+export function checkSetConcurrencyInput(arg: unknown): asserts arg is SetConcurrencyInput {
+  const n = isMapping(arg) ? arg.maxConcurrentShardMoves : undefined;
+  const extra = isMapping(arg) ? Object.keys(arg).filter((k) => k !== 'maxConcurrentShardMoves') : [];
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > 1000 || extra.length > 0) {
+    throw rejectUpdate(`setConcurrency: expected {"maxConcurrentShardMoves": <integer 1..1000>}, got ${shown(arg)}`);
+  }
+}
+
+/** The optional note of signals and of approve: nothing, or {"by"?: string, "reason"?: string}. */
+export function checkControlNote(control: string, arg: unknown): asserts arg is ControlNote | undefined {
+  if (arg === undefined || arg === null) return;
+  const ok = isMapping(arg) && Object.entries(arg).every(([k, v]) => (k === 'by' || k === 'reason') && (v === undefined || typeof v === 'string'));
+  if (!ok) throw rejectUpdate(`${control}: expected nothing or {"by"?: string, "reason"?: string}, got ${shown(arg)}`);
+}
+
+function isMapping(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** What the caller sent, short (never a long string: it could be anything). */
+function shown(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 export const planQuery = defineQuery<MigrationPlanView | null>('plan');
 
@@ -52,7 +87,7 @@ export const CONTROL_DESCRIPTIONS = {
   abort: 'Stop safely and end the migration: in-flight shard moves finish, the cluster is left consistent, and the result reports what is where. Input: {"reason"?}',
   rollback: 'Undo back to the source, newest step first (refused from Decommission on: the point of no return). Input: {"reason"?}',
   approve: 'Let a migration that requires approval continue past AwaitApproval. Input: {"by"?, "reason"?}',
-  setConcurrency: 'Change how many shard groups move at once. Input: {"maxConcurrentShardMoves": 1..1000}',
+  setConcurrency: 'Change how many shard groups move at once. Input: {"maxConcurrentShardMoves": <integer 1..1000>}',
   progress: 'Phase, shards and bytes done/total, ETA, per-phase timings, last error, paused?',
   plan: 'The migration plan: members per side, shard groups, bytes, and the steps in order',
 } as const;

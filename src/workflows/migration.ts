@@ -21,7 +21,6 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TransitActivities, MemberInfo, ShardPlan } from '../activities/contract';
-import type { MigrationSpec } from '../spec/schema';
 import {
   abortSignal,
   approveUpdate,
@@ -40,6 +39,8 @@ import {
 } from '../shared/controls';
 import { PHASES, type MigrationPhase, type MigrationReport, type PhaseLabel } from '../shared/types';
 import { activityProxies, validationProxy } from './activities';
+import { checkMigrationInput, specCheckedOnInput, type CheckedInput } from './input';
+import { checkControlNote, checkSetConcurrencyInput, rejectUpdate } from '../shared/controls';
 import { emitMigrationMetrics } from './metrics';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
@@ -72,7 +73,8 @@ class AbortRequested extends Error {}
 
 /** The migration of one ArangoDB deployment from the source Kubernetes cluster to the target. */
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationReport> {
-  const m = new Migration(input);
+  // Nothing below sees the raw input: a bad one fails the workflow here (InvalidSpecError, not retried).
+  const m = new Migration(checkMigrationInput(input));
   m.registerHandlers();
   return m.run();
 }
@@ -81,9 +83,9 @@ class Migration {
   s: MigrationState;
   private acts: TransitActivities | null = null;
 
-  constructor(input: MigrationInput) {
+  constructor(input: CheckedInput) {
     const id = input.migrationId ?? workflowInfo().workflowId;
-    this.s = input.state ?? initialState(id, provisionalSpec(input.spec), input.continueAsNewAfterEvents ?? 0);
+    this.s = input.state ?? initialState(id, input.spec, input.continueAsNewAfterEvents);
     if (input.state) this.acts = activityProxies(this.s.spec);
   }
 
@@ -127,10 +129,11 @@ class Migration {
       return { approved: true as const, phase: this.s.phase };
     }, {
       description: CONTROL_DESCRIPTIONS.approve,
-      validator: (_n: ControlNote) => {
-        if (!this.s.spec.policy?.requireApproval) throw new Error('this migration does not require approval (policy.requireApproval is false)');
-        if (this.s.approved) throw new Error('already approved');
-        if (this.s.direction === 'backward' || this.s.status === 'aborted') throw new Error(`nothing to approve: the migration is ${this.s.status}`);
+      validator: (n: unknown) => {
+        checkControlNote('approve', n);
+        if (!this.s.spec.policy.requireApproval) throw rejectUpdate('approve: this migration does not require approval (policy.requireApproval is false)');
+        if (this.s.approved) throw rejectUpdate('approve: already approved');
+        if (this.s.direction === 'backward' || this.s.status === 'aborted') throw rejectUpdate(`approve: nothing to approve, the migration is ${this.s.status}`);
       },
     });
     setHandler(setConcurrencyUpdate, ({ maxConcurrentShardMoves: n }) => {
@@ -140,12 +143,7 @@ class Migration {
       return { previous, current: n };
     }, {
       description: CONTROL_DESCRIPTIONS.setConcurrency,
-      validator: (arg) => {
-        const n = arg?.maxConcurrentShardMoves;
-        if (!Number.isInteger(n) || n < 1 || n > 1000) {
-          throw new Error(`maxConcurrentShardMoves: expected an integer from 1 to 1000, got ${JSON.stringify(n)}`);
-        }
-      },
+      validator: (arg: unknown) => checkSetConcurrencyInput(arg),
     });
     setHandler(progressQuery, () => progressOf(this.s), { description: CONTROL_DESCRIPTIONS.progress });
     setHandler(planQuery, () => planView(this.s), { description: CONTROL_DESCRIPTIONS.plan });
@@ -207,8 +205,8 @@ class Migration {
   }
 
   private async validate(): Promise<void> {
-    const raw = this.s.spec;
-    const v = await this.step('validateSpec', () => validationProxy().validateSpec({ spec: raw }));
+    const checked = this.s.spec;
+    const v = specCheckedOnInput() ? checked : await this.step('validateSpec', () => validationProxy().validateSpec({ spec: checked }));
     this.s.spec = v;
     this.s.concurrency = v.policy.maxConcurrentShardMoves;
     if (!v.policy.requireApproval) this.s.approved = true;
@@ -691,11 +689,5 @@ function samePlan(a: ShardPlan, b: ShardPlan | null): boolean {
 function groupIdentity(ix: GroupIndex, g: number): string {
   const k = groupKey(ix, g);
   return `${k.database}/${k.collectionId}/${k.shard}`;
-}
-
-/** Before validation, keep what the queries need from the raw input without trusting it. */
-function provisionalSpec(raw: unknown): MigrationSpec {
-  const r = (raw ?? {}) as Partial<MigrationSpec> & { policy?: Partial<MigrationSpec['policy']> };
-  return { ...(r as MigrationSpec), policy: { maxConcurrentShardMoves: 16, requireApproval: false, ...(r.policy ?? {}) } as MigrationSpec['policy'] };
 }
 
