@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Database } from 'arangojs';
 import { startBind, type BindZone } from './harness/bind';
-import { loadSummary, mixedClients, type LoadClient } from './harness/load';
+import { cutoverWindows, failuresOutside, LoadClient, loadSummary, mixedClients } from './harness/load';
 import { collectionDigest, documentsDigest, readAll } from './harness/data-check';
 import { arangoDb, startSim, type SimCluster } from './harness/sim';
 
@@ -83,5 +83,29 @@ describe('mixed load generator and its checks', () => {
     assert.deepEqual(a.lost.sort(), alive.slice(0, 2).sort());
     assert.deepEqual(b.wrong, [other]);
     assert.deepEqual([...a.wrong, ...a.resurrected, ...b.lost, ...b.resurrected], []);
+  });
+});
+
+describe('cutover windows', () => {
+  test('the rollback window ends at the reverse cutover: a failure after it counts as outside', () => {
+    const mk = (name: string, res: [number, string][], failures: [number, number][]): LoadClient => {
+      const c = new LoadClient({ name, region: 'eu', dnsServers: ['127.0.0.1:53'], hostname: 'x', port: 1, database: 'd', collection: 'c', authorization: '' });
+      c.close();
+      c.stats.resolutions.push(...res.map(([at, ip]) => ({ at, values: [ip], ttl: 2 })));
+      c.stats.failures.push(...failures.map(([startedAt, at]) => ({ startedAt, at, op: 'x', error: 'e', servedBy: null })));
+      return c;
+    };
+    const SRC = '10.12.0.1';
+    const TGT = '10.22.0.1';
+    // Cutover at 100, rollback at 500; client a switches at 110 and back at 520, client b at 130 and back at 540.
+    const a = mk('a', [[0, SRC], [110, TGT], [300, TGT], [520, SRC], [700, SRC]], [[105, 108], [530, 535], [600, 650]]);
+    const b = mk('b', [[0, SRC], [130, TGT], [540, SRC]], [[50, 60], [95, 102], [135, 200]]);
+    const { windows, missing } = cutoverWindows([a, b], SRC, 100, 500);
+    assert.deepEqual(missing, []);
+    assert.deepEqual(windows, [{ from: 100, to: 130 }, { from: 500, to: 540 }]);
+    // Inside: 105–108, 530–535 (overlap the windows), 95–102 (overlaps the start). Outside: 50–60, 135–200, 600–650.
+    assert.deepEqual(failuresOutside([a, b], windows).map((f) => [f.startedAt, f.at]).sort((x, y) => x[0]! - y[0]!), [[50, 60], [135, 200], [600, 650]]);
+    // A client that never comes back is named (and the window then runs to now).
+    assert.deepEqual(cutoverWindows([mk('c', [[0, SRC], [110, TGT]], [])], SRC, 100, 500).missing, ['c never resolved back to the source']);
   });
 });

@@ -434,3 +434,39 @@ export function loadSummary(clients: LoadClient[]): { clients: number; ops: Reco
   const seconds = Math.max(0.001, (t1 - t0) / 1000);
   return { clients: clients.length, ops, acknowledged, failed: clients.reduce((a, c) => a + c.stats.failed, 0), seconds: Math.round(seconds), opsPerSecond: Math.round((acknowledged / seconds) * 10) / 10 };
 }
+
+/** A span of time in which client requests may fail (a DNS change in flight). */
+export interface Window {
+  from: number;
+  to: number;
+}
+
+/**
+ * The cutover windows seen by the clients: forward from `cutoverStartedAt` until the last client resolved the
+ * name away from `sourceIp`; with `rollbackAt`, back from then until the last client resolved it to `sourceIp`
+ * again (the reverse cutover), not to the end of the rollback. `missing` names clients that never switched.
+ */
+export function cutoverWindows(clients: LoadClient[], sourceIp: string, cutoverStartedAt: number, rollbackAt?: number): { windows: Window[]; missing: string[] } {
+  const missing: string[] = [];
+  const end = rollbackAt ?? Infinity;
+  const there = clients.map((c) => {
+    const t = c.stats.resolutions.find((x) => x.at >= cutoverStartedAt && x.at <= end && !x.values.includes(sourceIp))?.at;
+    if (t === undefined && rollbackAt === undefined) missing.push(`${c.o.name} never resolved to the target`);
+    return t ?? rollbackAt ?? cutoverStartedAt;
+  });
+  const windows: Window[] = [{ from: cutoverStartedAt, to: Math.max(...there) }];
+  if (rollbackAt !== undefined) {
+    const back = clients.map((c) => {
+      const t = c.stats.resolutions.find((x) => x.at > rollbackAt && x.values.includes(sourceIp))?.at;
+      if (t === undefined) missing.push(`${c.o.name} never resolved back to the source`);
+      return t ?? Date.now();
+    });
+    windows.push({ from: rollbackAt, to: Math.max(...back) });
+  }
+  return { windows, missing };
+}
+
+/** Failed requests that did not overlap any window (a request overlapping one counts as inside it). */
+export function failuresOutside(clients: LoadClient[], windows: Window[]): LoadStats['failures'] {
+  return clients.flatMap((c) => c.stats.failures).filter((f) => !windows.some((w) => f.at >= w.from && (f.startedAt ?? f.at) <= w.to));
+}
