@@ -2,7 +2,9 @@
 // distributeShardsLike), documents routed to the shard leader found in Current (retrying while a leader resigns
 // or fails over, as ArangoDB's coordinators do), and the /_admin/cluster API (health, moveShard, cleanOutServer,
 // resignLeadership, queryAgencyJob, cancelAgencyJob, removeServer, shardDistribution with sync progress,
-// numberOfServers, maintenance, rebalance read side) plus /_api/cluster/endpoints. No AQL.
+// numberOfServers, maintenance, rebalance read side) plus /_api/cluster/endpoints. Documents: insert (overwriteMode),
+// read, update, replace, remove, onlyget; collection checksums; /_api/engine; /_api/cursor for three AQL forms only
+// (see src/sim/README.md); anything else answers "not simulated".
 import { ClusterMember, type MemberOptions } from './member.js';
 import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
 import { asArray, asDict, inSyncLists, sortShards, stripResign, type CollectionPlan, type Dict } from './cluster-state.js';
