@@ -65,7 +65,7 @@ describe('simulated supervision follows upstream', () => {
       coordinators: 1,
       targetNumberOfDBServers: null,
       bandwidth: '20MB/s',
-      timing: { failedLeaderTimeout: 8 },
+      timing: { failedLeaderTimeout: 8, expiredServersGrace: 15 },
       databases: [
         {
           name: 'fid',
@@ -163,6 +163,27 @@ describe('simulated supervision follows upstream', () => {
     const f = await waitDone(rf1);
     assert.equal(f.q, 'Failed');
     assert.equal(f.job.reason, 'fromServer must be a follower in plan for shard');
+    // FailedLeader::start aborts the abortable lock holder (even before its own precondition, leader FAILED, is
+    // checked): a failedLeader job written for a healthy leader aborts a pending leader move, then fails itself.
+    const [s0] = await plan('slow');
+    const lm = await submitMoveShard({ cid: s0.cid, shard: s0.shard, from: s0.plan[0], to: servers.find((x) => !s0.plan.includes(x))!, isLeader: true });
+    await waitUntil('leader move pending', 20_000, async () => (await findJob(lm))?.q === 'Pending');
+    const flId = `${lm}-fl`;
+    await c.agencyWrite([[{
+      [`/arango/Target/ToDo/${flId}`]: { creator: 'transit-test', type: 'failedLeader', database: 'fid', collection: s0.cid, shard: s0.shard, fromServer: s0.plan[0], jobId: flId, timeCreated: new Date().toISOString() },
+    }]]);
+    const aborted = await waitDone(lm);
+    assert.equal(aborted.q, 'Failed');
+    assert.equal(aborted.job.reason, 'job aborted (3): failed leader requests abort');
+    const fl = await waitDone(flId);
+    assert.equal(fl.q, 'Failed');
+    assert.equal(fl.job.reason, `Server ${s0.plan[0]} no longer failing.`);
+    assert.equal((await plan('slow'))[0].plan[0], s0.plan[0], 'the move was reverted');
+    await waitUntil('slow back to two copies', 30_000, async () => {
+      const [x] = await plan('slow');
+      return x.plan.length === 2 && x.current.length === 2;
+    });
+    // The real thing: a follower move in Pending, then its shard's leader fails.
     const [s] = await plan('slow');
     const dest = servers.find((x) => !s.plan.includes(x))!;
     const mv = await submitMoveShard({ cid: s.cid, shard: s.shard, from: s.plan[1], to: dest, isLeader: false });
@@ -184,6 +205,9 @@ describe('simulated supervision follows upstream', () => {
   test('a FAILED leader behind a non-job lock: no failover, starvation of other ToDo jobs, "Timed out." and never re-created; failedFollower jobs', async () => {
     const [h] = await plan('held');
     const leader = h.plan[0];
+    const before = (await c.shardStates()).filter((x) => x.db === 'fid' && ['held', 'spread', 'other', 'slow'].includes(x.name)); // rf 2, no clones
+    const leads = before.filter((x) => x.plan[0] === leader).map((x) => x.shard).sort();
+    const follows = before.filter((x) => x.plan.indexOf(leader) > 0).map((x) => x.shard).sort();
     await lock(h.shard, 'transit-test');
     await c.memberById(leader)!.stop();
     let fl: [string, Dict] | undefined;
@@ -201,8 +225,10 @@ describe('simulated supervision follows upstream', () => {
     await sleep(2000);
     assert.equal((await findJob(flId))?.q, 'ToDo', 'the failedLeader job is still blocked');
     assert.equal((await findJob(ms))?.q, 'ToDo', 'the moveShard is held back while a failed* job sits in ToDo');
-    const failedFollowers = Object.values({ ...(await jobs('ToDo')), ...(await jobs('Finished')) }).filter((j) => j.type === 'failedFollower' && j.creator === fsId);
-    assert.ok(failedFollowers.length >= 1, 'FailedServer creates failedFollower jobs for the shards the server follows');
+    const subJobs = Object.values({ ...(await jobs('ToDo')), ...(await jobs('Pending')), ...(await jobs('Finished')), ...(await jobs('Failed')) }).filter((j) => j.creator === fsId);
+    const failedFollowers = subJobs.filter((j) => j.type === 'failedFollower');
+    assert.deepEqual(subJobs.filter((j) => j.type === 'failedLeader').map((j) => String(j.shard)).sort(), leads, 'one failedLeader job per shard it led');
+    assert.deepEqual(failedFollowers.map((j) => String(j.shard)).sort(), follows, 'one failedFollower job per shard it followed');
     const timedOut = await waitDone(flId, 40_000);
     assert.equal(timedOut.q, 'Failed');
     assert.equal(timedOut.job.reason, 'Timed out.');
@@ -235,5 +261,16 @@ describe('simulated supervision follows upstream', () => {
     assert.equal(pr.followerPercent, 100); // the in-sync follower counts as a full copy
     await c.agencyWrite([[{ [`/arango/Plan/Collections/fid/${o.cid}/shards/${o.shard}`]: o.plan, '/arango/Plan/Version': { op: 'increment' } }]]);
     await unlock(o.shard);
+  });
+
+  test('cleanupExpiredServers: a server without heartbeat past the grace period is removed once it holds no shard', async () => {
+    const dead = servers.find((x) => !c.memberById(x)!.running)!;
+    assert.ok(d(await arango('Plan', 'DBServers'))[dead] !== undefined, 'still planned while it leads the locked shard');
+    await c.coordinatorCall('DELETE', '/_db/fid/_api/collection/held');
+    await waitUntil('expired server removed', 60_000, async () => d(await arango('Plan', 'DBServers'))[dead] === undefined);
+    assert.equal(await arango('Supervision', 'Health', dead), undefined);
+    assert.equal(await arango('Target', 'MapUniqueToShortID', dead), undefined);
+    assert.equal(await arango('Current', 'ServersRegistered', dead), undefined);
+    assert.ok(Object.values(d(await arango('Plan', 'DBServers'))).length === servers.length - 1);
   });
 });

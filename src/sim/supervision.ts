@@ -342,7 +342,22 @@ export class Supervision {
     const found = planned.indexOf(from);
     if (isLeader && found !== 0) return void (await this.finish(job, 'ToDo', false, 'fromServer must be the leader in plan for shard'));
     if (!isLeader && found < 1) return void (await this.finish(job, 'ToDo', false, 'fromServer must be a follower in plan for shard'));
+    const group = v.group(job.database, job.collection, job.shard);
+    if (!planned.includes(to) && group.some((g) => asArray(v.current(job.database, g.cid, g.shard)?.failoverCandidates).includes(to))) {
+      return void (await this.finish(job, 'ToDo', false, 'toServer must not be in failoverCandidates for shard or any of its distributeShardsLike colleagues'));
+    }
     if (!isLeader && remainsFollower) return void (await this.finish(job, 'ToDo', false, 'remainsFollower is invalid without isLeader'));
+    if (isLeader && toIsFollower && !remainsFollower) return void (await this.finish(job, 'ToDo', false, 'remainsFollower must be true if the toServer is a follower'));
+    if (isLeader && toIsFollower) {
+      // MoveShard::checkLeaderFollowerCurrent: a leader swap waits (in ToDo) until fromServer leads and toServer is
+      // in Current on every shard of the group.
+      const ready = group.every((g) => {
+        const cur = asArray(v.current(job.database, g.cid, g.shard)?.servers);
+        return cur.length > 0 && cur[0] === from && cur.includes(to);
+      });
+      if (!ready) return;
+    }
+    if (job.tryUndo === true && !toIsFollower) job = { ...job, tryUndo: false }; // honoured only for leader swaps
 
     const toLock = this.readLock(v, to, job.jobId);
     if (!toLock) return; // not read-lockable (write-locked or already ours): the precondition would fail
@@ -370,16 +385,19 @@ export class Supervision {
       '/arango/Target/FailedServers': v.get('/arango/Target/FailedServers') === undefined ? { oldEmpty: true } : { old: v.get('/arango/Target/FailedServers') },
       '/arango/Target/CleanedServers': v.get('/arango/Target/CleanedServers') === undefined ? { oldEmpty: true } : { old: v.get('/arango/Target/CleanedServers') },
     };
-    for (const g of v.group(job.database, job.collection, job.shard)) {
+    for (const g of group) {
       const cur = asArray(asDict(v.collection(job.database, g.cid)?.shards)[g.shard]);
       const next = isLeader ? [cur[0], ...(toIsFollower ? [] : [to]), ...cur.slice(1)] : [...cur, to];
       ops[planPath(job.database, g.cid, g.shard)] = next;
+      const fo = v.get(`/arango/Current/Collections/${job.database}/${g.cid}/${g.shard}/failoverCandidates`);
+      if (fo !== undefined) pre[`/arango/Current/Collections/${job.database}/${g.cid}/${g.shard}/failoverCandidates`] = { old: fo };
     }
     const [r] = await this.write([[ops, pre]]);
     if (r) this.o.log.info(`moveShard ${job.jobId}: ${job.shard} ${from} → ${to} (leader: ${isLeader}) started`);
   }
 
   private timedOut(job: Dict, limitSeconds: number): boolean {
+    if (!(limitSeconds > 0)) return false;
     const created = Date.parse(String(job.timeCreated ?? ''));
     return Number.isFinite(created) && (Date.now() - created) / 1000 > limitSeconds;
   }
@@ -461,7 +479,12 @@ export class Supervision {
     await this.moveShardFinish(job, 'Pending', true, false, 'something seriously wrong');
   }
 
-  /** MoveShard::abort: in ToDo just fail; in Pending revert Plan, or "flight forward" once the new leader is in Current. */
+  /**
+   * MoveShard::abort: in ToDo just fail ("job aborted (1)"). In Pending, once the toServer is the Plan leader the job
+   * "flies forward": it fails ("job aborted (2)") and leaves Plan as it is; before that it reverts Plan (leader:
+   * [from, …others, to], to last for removeFollower; follower: Plan minus to), releases its locks and fails ("job
+   * aborted (3)"). A failed precondition leaves the job where it is for the next round.
+   */
   private async abortMoveShard(job: Dict, q: Queue, reason: string): Promise<void> {
     if (q === 'ToDo') {
       const ok = await this.finish(job, 'ToDo', false, `job aborted (1): ${reason}`, {}, {}, { [`/arango/Target/ToDo/${job.jobId}`]: { oldEmpty: false } });
@@ -472,11 +495,12 @@ export class Supervision {
     }
     const v = this.view();
     const db = job.database as string;
+    if (!v.collection(db, job.collection)) return void (await this.moveShardFinish(job, 'Pending', true, false, 'collection was dropped'));
     const from = job.fromServer as string;
     const to = job.toServer as string;
     const group = v.group(db, job.collection, job.shard);
-    if (job.isLeader && group.some((g) => asArray(v.current(db, g.cid, g.shard)?.servers)[0] === to)) {
-      await this.moveShardFinish(job, 'Pending', true, true, `job aborted (2) - new leader already in place: ${reason}`);
+    if (job.isLeader && asArray(asDict(v.collection(db, job.collection)?.shards)[job.shard])[0] === to) {
+      await this.moveShardFinish(job, 'Pending', true, false, `job aborted (2) - new leader already in place: ${reason}`);
       return;
     }
     const u = this.moveShardUnlock(v, job);
@@ -487,15 +511,9 @@ export class Supervision {
       ops[planPath(db, g.cid, g.shard)] = job.isLeader
         ? [from, ...plan.filter((s) => s !== from && s !== `_${from}` && s !== to), to]
         : plan.filter((s) => s !== to);
-      if (job.isLeader) {
-        const cur = v.get(currentServersPath(db, g.cid, g.shard));
-        pre[currentServersPath(db, g.cid, g.shard)] = cur === undefined ? { oldEmpty: true } : { old: cur };
-      }
     }
-    if (job.isLeader) pre[`/arango/Target/Pending/${job.jobId}`] = { oldEmpty: false };
-    this.o.log.info(`moveShard ${job.jobId} aborted: ${reason}`);
     const [r] = await this.write([[{ ...ops, ...this.finishOps(job, 'Pending', false, `job aborted (3): ${reason}`) }, pre]]);
-    if (!r && job.isLeader) await this.moveShardFinish(job, 'Pending', true, true, `job aborted (4) - new leader already in place: ${reason}`);
+    if (r) this.o.log.info(`moveShard ${job.jobId} aborted: ${reason}`);
   }
 
   // ------------------------------------------------------------------ cleanOutServer / resignLeadership
@@ -865,52 +883,63 @@ export class Supervision {
 
   // ------------------------------------------------------------------ shrinkCluster, expired servers, maintenance
 
-  /** Supervision::shrinkCluster: only with empty ToDo and Pending; available = Plan minus failed and cleaned servers. */
+  /**
+   * Supervision::shrinkCluster: only with empty ToDo and Pending; available = Job::availableServers (Plan minus
+   * cleaned, to-be-cleaned and failed servers, whatever their health); if Target/NumberOfDBServers is below that and
+   * the largest replicationFactor of any collection is too, the last server ID in sorted order is cleaned out.
+   */
   private async shrinkCluster(): Promise<void> {
     const v = this.view();
     if (Object.keys(v.jobs('ToDo')).length || Object.keys(v.jobs('Pending')).length) return;
     const target = v.get('/arango/Target/NumberOfDBServers');
     if (typeof target !== 'number') return;
-    const out = new Set([...v.failedServers(), ...v.cleaned()]);
-    const available = v.dbServers().filter((s) => !out.has(s)).sort();
-    const maxRf = Math.max(1, ...[...v.prototypeShards()].map((s) => (typeof s.coll.replicationFactor === 'number' ? s.coll.replicationFactor : 1)));
-    if (available.length <= target || available.length - 1 < maxRf) return;
+    const available = v.availableServers().sort();
+    const maxRf = Math.max(1, ...[...v.allShards()].map((s) => (typeof s.coll.replicationFactor === 'number' ? s.coll.replicationFactor : 1)));
+    if (available.length <= 1 || target >= available.length || maxRf >= available.length) return;
     const victim = available.at(-1)!;
     const [id] = await this.jobIds(1);
     await this.write([[{ [`/arango/Target/ToDo/${id}`]: { type: 'cleanOutServer', server: victim, jobId: id, creator: 'supervision', timeCreated: now() } }]]);
     this.o.log.info(`shrinkCluster: NumberOfDBServers=${target} < ${available.length} available, cleaning out ${victim}`);
   }
 
-  /** Supervision::cleanupExpiredServers: FAILED servers without heartbeat for `expiredServersGrace` that hold no shard. */
+  /**
+   * Supervision::cleanupExpiredServers (deletionCandidates): DB servers and coordinators in Plan whose last heartbeat
+   * is older than `expiredServersGrace` and that appear in no shard's Plan are removed from Health, Plan, Current
+   * (DBServers or Coordinators, ServersKnown, ServersRegistered, every Databases entry) and Target/MapUniqueToShortID.
+   * Upstream runs it at most hourly and only after the leader has led for 5 minutes; the simulation runs it every
+   * round once health is judged.
+   */
   private async cleanupExpiredServers(): Promise<void> {
+    if ((Date.now() - this.startedAt) / 1000 < this.o.startupGrace) return;
     const v = this.view();
     const t = Date.now();
     const used = new Set<string>();
     for (const s of v.allShards()) for (const x of s.servers) used.add(stripResign(x));
-    for (const id of [...v.dbServers(), ...v.coordinators()]) {
-      if (v.health(id) !== 'FAILED' || used.has(id)) continue;
-      const hb = asDict(this.agent.transient.get(`/arango/Sync/ServerStates/${id}`));
-      const seen = typeof hb.time === 'string' ? Date.parse(hb.time) : this.startedAt;
-      if ((t - seen) / 1000 < this.o.expiredServersGrace) continue;
-      if (v.get(`/arango/Supervision/DBServers/${id}`) !== undefined) continue;
-      const ops: Dict = {
-        [`/arango/Plan/Coordinators/${id}`]: { op: 'delete' },
-        [`/arango/Plan/DBServers/${id}`]: { op: 'delete' },
-        [`/arango/Current/ServersRegistered/${id}`]: { op: 'delete' },
-        [`/arango/Current/DBServers/${id}`]: { op: 'delete' },
-        [`/arango/Current/Coordinators/${id}`]: { op: 'delete' },
-        [`/arango/Current/ServersKnown/${id}`]: { op: 'delete' },
-        [`/arango/Supervision/Health/${id}`]: { op: 'delete' },
-        [`/arango/Target/MapUniqueToShortID/${id}`]: { op: 'delete' },
-        [`/arango/Target/FailedServers/${id}`]: { op: 'delete' },
-        [`/arango/Target/RemovedServers/${id}`]: now(),
-        '/arango/Plan/Version': { op: 'increment' },
-        '/arango/Current/Version': { op: 'increment' },
-      };
-      const [r] = await this.write([[ops, { '/arango/Plan/Version': { old: v.get('/arango/Plan/Version') }, [`/arango/Supervision/Health/${id}/Status`]: { old: 'FAILED' } }]]);
-      if (r) this.o.log.info(`cleanupExpiredServers: removed ${id} (no heartbeat for ${Math.round((t - seen) / 1000)} s, no shards)`);
-      return; // one per round; the Plan version precondition changed
+    const trxs: Trx[] = [];
+    const removed: string[] = [];
+    for (const [kind, ids] of [['DBServers', v.dbServers()], ['Coordinators', v.coordinators()]] as const) {
+      for (const id of ids) {
+        if (kind === 'DBServers' && used.has(id)) continue;
+        const hb = asDict(this.agent.transient.get(`/arango/Sync/ServerStates/${id}`));
+        const seen = typeof hb.time === 'string' ? Date.parse(hb.time) : this.startedAt;
+        if ((t - seen) / 1000 <= this.o.expiredServersGrace) continue;
+        const ops: Dict = {
+          [`/arango/Supervision/Health/${id}`]: { op: 'delete' },
+          [`/arango/Plan/${kind}/${id}`]: { op: 'delete' },
+          [`/arango/Current/${kind}/${id}`]: { op: 'delete' },
+          [`/arango/Target/MapUniqueToShortID/${id}`]: { op: 'delete' },
+          [`/arango/Current/ServersKnown/${id}`]: { op: 'delete' },
+          [`/arango/Current/ServersRegistered/${id}`]: { op: 'delete' },
+        };
+        if (kind === 'DBServers') for (const db of Object.keys(asDict(v.get('/arango/Current/Databases')))) ops[`/arango/Current/Databases/${db}/${id}`] = { op: 'delete' };
+        const ts = asDict(v.get(`/arango/Supervision/Health/${id}`)).Timestamp;
+        trxs.push([ops, ts !== undefined ? { [`/arango/Supervision/Health/${id}/Timestamp`]: { old: ts } } : undefined]);
+        removed.push(id);
+      }
     }
+    if (trxs.length === 0) return;
+    await this.write(trxs);
+    this.o.log.info(`cleanupExpiredServers: removed ${removed.join(', ')} (no heartbeat for ${this.o.expiredServersGrace} s, no shards)`);
   }
 
   /** Per-server maintenance: requested in Target/MaintenanceDBServers, mirrored to Current/MaintenanceDBServers. */
