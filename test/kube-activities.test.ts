@@ -343,6 +343,17 @@ async function bridgeSlices(side: Side, name: string, migrationId: string, ns = 
   return out;
 }
 
+/** v1 Endpoints as an earlier Transit wrote them for a bridge Service: its labels, no skip-mirror (KCM mirrors them). */
+async function legacyEndpoints(side: Side, name: string): Promise<void> {
+  const labels = (await service(side, name)).metadata!.labels!;
+  const r = await kubeRequest(cluster(side), 'POST', `/api/v1/namespaces/${NS}/endpoints`, {
+    apiVersion: 'v1', kind: 'Endpoints', metadata: { name, labels },
+    subsets: [{ addresses: [{ ip: '10.22.0.250' }], ports: [{ name: 'server', port: 30999, protocol: 'TCP' }] }],
+  });
+  assert.equal(r.status, 201, r.body);
+  await waitFor(`KCM mirrors the legacy Endpoints of ${name}`, async () => (await sliceAddresses(side, name)).includes('10.22.0.250:30999'), { timeoutMs: 10_000 });
+}
+
 function recordProbes(label: string, r: BridgeResult): void {
   const by = new Map<string, number[]>();
   for (const p of r.probes) {
@@ -397,7 +408,7 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
   });
   after(() => clusters.wan.set({ crossRegionMs: 0 }));
 
-  test('bridgeNetworks: one LB per namespace, a port per member, selectorless Services whose Endpoints are the LB; probes through the LB proxies', async () => {
+  test('bridgeNetworks: one LB per namespace, a port per member, selectorless Services whose EndpointSlices point at the LB; probes through the LB proxies', async () => {
     const r = await timed('bridgeNetworks (6 source members, LB)', () => activities().bridgeNetworks({ ...ref, members: source }));
     assert.equal(r.loadBalancers.length, 1);
     const lb = r.loadBalancers[0]!;
@@ -561,6 +572,16 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     assert.ok(r.probes.some((p) => p.name === name));
   });
 
+  test('v1 Endpoints an earlier Transit wrote (a migration in flight) give way to EndpointSlices: no stale address stays in rotation', async () => {
+    const a1 = source.find((m) => m.role === 'agent')!.endpoint.split('//')[1]!.split(':')[0]!;
+    const good = await bridgeSlices('target', a1, ref.migrationId);
+    await legacyEndpoints('target', a1);
+    await activities().bridgeNetworks({ ...ref, members: all() });
+    assert.equal(await endpointsOf('target', a1), undefined, `the legacy Endpoints of ${a1} are removed`);
+    await waitFor(`${a1}: the mirrored slice goes with them`, async () => (await sliceAddresses('target', a1)).join() === good.server, { timeoutMs: 10_000 });
+    assert.deepEqual(await bridgeSlices('target', a1, ref.migrationId), good);
+  });
+
   test('5xx answers are retried inside the activity', async () => {
     let served = 0;
     const busy = createServer((_req, res) => {
@@ -694,8 +715,10 @@ describe('LoadBalancer mode: bridge, provision, agent moves, rollback', () => {
     for (const id of registered) {
       await waitFor(`removeServer ${id}`, () => ag.removeServer({ arango, serverId: id }).catch(() => undefined), { timeoutMs: 60_000, intervalMs: 1_000 });
     }
+    // A bridge Service an earlier Transit gave v1 Endpoints: removeBridge takes them too.
+    await legacyEndpoints('target', source.filter((m) => m.role === 'agent')[1]!.endpoint.split('//')[1]!.split(':')[0]!);
     const b = await timed('removeBridge', () => a.removeBridge(ref));
-    assert.equal(b.removed, 19, 'us: 6 Services + 6 EndpointSlices of the source members; eu: the bridge LB and its 6 EndpointSlices (one per port)');
+    assert.equal(b.removed, 20, "us: 6 Services + 6 EndpointSlices of the source members + one member's legacy v1 Endpoints; eu: the bridge LB and its 6 EndpointSlices (one per port)");
     assert.deepEqual(await transitObjects('source'), []);
     assert.deepEqual(await transitObjects('target'), []);
     // Again: nothing left to do.
@@ -738,7 +761,7 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
   });
   after(() => clusters.wan.set({ crossRegionMs: 0 }));
 
-  test('bridgeNetworks: Services without selector whose Endpoints are the remote pod IPs; probes straight to the pod IPs', async () => {
+  test('bridgeNetworks: Services without selector whose EndpointSlices are the remote pod IPs; probes straight to the pod IPs', async () => {
     const a = meshActs();
     await waitFor('preflight passes for the new namespace', () => a.preflight(ref).then((r) => r, () => undefined), { timeoutMs: 10_000 });
     source = (await a.readSourceDeployment(ref)).members;

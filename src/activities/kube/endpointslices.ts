@@ -107,20 +107,24 @@ export async function deleteSlices(c: ClusterClient, migrationId: string, servic
 }
 
 /**
- * Every slice labelled with `selector` (Transit's, and those KCM mirrored from Transit's legacy Endpoints,
- * which carry the same labels): deleted, the legacy Endpoints too. The number of objects deleted.
+ * Every Service labelled with `selector`, with its endpoints: Transit's slices and an earlier Transit's v1
+ * Endpoints (found by Service name), then the Service; then Transit's slices left with that label whose
+ * Service is gone already. Slices go first: the garbage collector would delete them with their Service,
+ * racing the count. The number of objects deleted, and the Services' names.
  */
-export async function deleteLabelledSlices(c: ClusterClient, migrationId: string, selector: string): Promise<{ removed: number; services: string[] }> {
+export async function deleteServicesWithSlices(c: ClusterClient, migrationId: string, selector: string): Promise<{ removed: number; services: string[] }> {
   let removed = 0;
-  const services = new Set<string>();
-  for (const s of await c.list<V1EndpointSlice>(K.endpointSlice, { labelSelector: selector })) {
-    const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-    if (svc) services.add(svc);
-    const by = s.metadata?.labels?.[SLICE_MANAGED_BY];
-    if (by === SLICE_MANAGER && (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid }))) removed++;
+  const services: string[] = [];
+  for (const svc of await c.list(K.service, { labelSelector: selector })) {
+    const name = svc.metadata!.name!;
+    services.push(name);
+    removed += await deleteSlices(c, migrationId, name);
+    if (await c.delete(K.service, name, { uid: svc.metadata?.uid })) removed++;
   }
-  for (const svc of services) removed += await dropLegacyEndpoints(c, migrationId, svc);
-  return { removed, services: [...services] };
+  for (const s of await c.list<V1EndpointSlice>(K.endpointSlice, { labelSelector: `${selector},${SLICE_MANAGED_BY}=${SLICE_MANAGER}` })) {
+    if (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) removed++;
+  }
+  return { removed, services };
 }
 
 /** The endpointslice controller leaves its slices behind when a Service loses its selector: remove them. */

@@ -29,10 +29,9 @@
 // retires it. The target members are plain pods (no operator there); README "After the migration".
 import type { MemberInfo, MigrationRef, Side, TransitActivities } from '../contract';
 import { bridgeNetworks, type BridgeResult } from './bridge';
-import { deleteLabelledSlices } from './endpointslices';
+import { deleteServicesWithSlices } from './endpointslices';
 import { settleEndState, type EndStateReport } from './endstate';
 import { moveAgent } from './agents';
-import { K } from './client';
 import { readDeploymentCr, readInventory, resumeOperator } from './deployment';
 import { Env, type KubeActivityDeps } from './env';
 import { provisionTargetMembers, readClientEndpoint } from './members';
@@ -103,11 +102,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivities {
       const c = await e.both();
       let removed = 0;
       for (const side of ['source', 'target'] as Side[]) {
-        // EndpointSlices first: the garbage collector deletes those of a deleted Service, which would race the count.
-        removed += (await deleteLabelledSlices(c[side], e.migrationId, transitSelector(e.migrationId, 'bridge'))).removed;
-        for (const o of await c[side].list(K.service, { labelSelector: transitSelector(e.migrationId, 'bridge') })) {
-          if (await c[side].delete(K.service, o.metadata!.name!, { uid: o.metadata?.uid })) removed++;
-        }
+        removed += (await deleteServicesWithSlices(c[side], e.migrationId, transitSelector(e.migrationId, 'bridge'))).removed;
       }
       if (await resumeOperator(e)) return { removed };
       // Not resumed: rolled back with the operator paused by someone else, or migrated away (then the end state).

@@ -5,7 +5,7 @@ import type { V1Pod, V1PersistentVolumeClaim, V1Service } from '@kubernetes/clie
 import type { Side } from '../contract';
 import { bridgeMode } from './bridge-modes';
 import { K, type ClusterClient } from './client';
-import { deleteLabelledSlices } from './endpointslices';
+import { deleteServicesWithSlices } from './endpointslices';
 import { jwtSecretOf, pauseOperator, podArgs, pvcNameOf, readDeploymentCr } from './deployment';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError } from './errors';
@@ -17,13 +17,8 @@ async function deleteMemberObjects(env: Env, c: Record<Side, ClusterClient>, nam
   const sel = `${transitSelector(env.migrationId)},${L.member}=${name}`;
   const svcs: string[] = [];
   for (const side of ['source', 'target'] as Side[]) {
-    await deleteLabelledSlices(c[side], env.migrationId, sel);
-    for (const kind of [K.service, K.pvc]) {
-      for (const o of await c[side].list(kind, { labelSelector: sel })) {
-        if (kind === K.service) svcs.push(o.metadata!.name!);
-        await c[side].delete(kind, o.metadata!.name!, { uid: o.metadata?.uid });
-      }
-    }
+    svcs.push(...(await deleteServicesWithSlices(c[side], env.migrationId, sel)).services);
+    for (const o of await c[side].list(K.pvc, { labelSelector: sel })) await c[side].delete(K.pvc, o.metadata!.name!, { uid: o.metadata?.uid });
   }
   return svcs;
 }
