@@ -56,6 +56,10 @@ const ClusterSide = z
   .strict();
 export type ClusterSide = z.infer<typeof ClusterSide>;
 
+/**
+ * One variant per network.mode; each mode's implementation is a BridgeMode in src/activities/kube/bridge-modes/,
+ * registered in BRIDGE_MODES there (typed by this union: the two cannot drift).
+ */
 const Network = z.discriminatedUnion('mode', [
   z
     .object({
@@ -85,9 +89,16 @@ const Network = z.discriminatedUnion('mode', [
     .strict(),
 ]);
 
+/**
+ * The DNS providers and the field of `dns` each one needs. Their implementations are registered in
+ * DNS_PROVIDERS (src/activities/dns/index.ts), keyed by this table's names.
+ */
+const DNS_PROVIDERS = { rfc2136: 'tsigKey', 'external-dns': 'externalDns' } as const;
+type DnsProviderName = keyof typeof DNS_PROVIDERS;
+
 const Dns = z
   .object({
-    provider: z.enum(['rfc2136', 'external-dns']),
+    provider: z.enum(Object.keys(DNS_PROVIDERS) as [DnsProviderName, ...DnsProviderName[]]),
     name: fqdn.describe('the client-facing record, e.g. "db.example.com."'),
     zone: fqdn.describe('the zone holding the record, e.g. "example.com."'),
     ttl: z.number().int().min(1).max(86400).describe('TTL of the record after the cutover, seconds'),
@@ -198,10 +209,8 @@ export function crossFieldProblems(raw: unknown): [string[], string][] {
     out.push([['dns', 'name'], `"${name}" is not inside zone "${zone}"`]);
   }
   const provider = get('dns', 'provider');
-  if (provider === 'rfc2136' && get('dns', 'tsigKey') === undefined) out.push([['dns', 'tsigKey'], 'required for provider "rfc2136"']);
-  if (provider === 'external-dns' && get('dns', 'externalDns') === undefined) {
-    out.push([['dns', 'externalDns'], 'required for provider "external-dns"']);
-  }
+  const needs = typeof provider === 'string' && Object.hasOwn(DNS_PROVIDERS, provider) ? DNS_PROVIDERS[provider as DnsProviderName] : undefined;
+  if (needs && get('dns', needs) === undefined) out.push([['dns', needs], `required for provider "${provider}"`]);
   const lower = get('dns', 'lowerTtl');
   const ttl = get('dns', 'ttl');
   if (typeof lower === 'number' && typeof ttl === 'number' && lower > ttl) {
