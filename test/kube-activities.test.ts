@@ -911,6 +911,7 @@ describe('ClusterMesh mode: the whole way to the target, into another namespace'
     assert.match(ann['transit.arangodb.io/state']!, /^migrated to us\/arangodb-us: no members left in this cluster/);
     assert.equal(endState!.source.retire, ann['transit.arangodb.io/retire-with']);
     assert.deepEqual(endState!.source.removed, ['Service/db-ea']);
+    assert.deepEqual(endState!.target.services.map((x) => [x.name, x.type, x.ports.join(), x.selects]), [['db', 'ClusterIP', 'server:8529', 1], ['db-int', 'ClusterIP', 'server:8529', 6], ['db-ea', 'LoadBalancer', 'server:8529', 1]], "the activity's report agrees with the clusters");
 
     // Idempotent: again, nothing is written in either cluster.
     const before = { source: await snapshot('source'), target: await snapshot('target', TNS) };

@@ -20,8 +20,8 @@ import { upsertHandlers } from './objects';
 
 export interface EndStateReport {
   target: {
-    /** name: type, ports, and how many Ready target pods it selects. */
-    services: { name: string; type: string; ports: string[]; selects: number }[];
+    /** name: type, ports, how many target member pods it selects and how many of those are Ready now. */
+    services: { name: string; type: string; ports: string[]; selects: number; ready: number }[];
     /** Every target member pod and the kube-arangodb labels it carries now. */
     members: { pod: string; role: string; id: string | null }[];
   };
@@ -144,15 +144,16 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
   for (const p of pods.sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1))) labelled.push(await labelMember(env, c.target, p, ids));
   // Target: the Services clients and members use, as in the source.
   const services: EndStateReport['target']['services'] = [];
-  const ready = (await c.target.list<V1Pod>(K.pod, { labelSelector: `${ARANGO_LABELS.deployment}=${env.deployment}` })).filter(isReady);
+  const memberPods = (await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') })).filter((p) => !p.metadata?.deletionTimestamp);
   for (const name of endStateServiceNames(env)) {
     const svc = await ensureService(env, c, name);
     const sel = svc.spec?.selector ?? {};
-    const selects = ready.filter((p) => Object.entries(sel).every(([k, v]) => p.metadata?.labels?.[k] === v)).length;
-    if (selects === 0) {
-      throw new InvalidDeploymentError(`Service ${c.target.namespace}/${name} (context ${c.target.context}) selects ${selectorString(sel)}, which no Ready target member carries: check the members' labels`);
+    // A verdict on labels, not on readiness (a member restarting now is still selected).
+    const selected = memberPods.filter((p) => Object.entries(sel).every(([k, v]) => p.metadata?.labels?.[k] === v));
+    if (selected.length === 0) {
+      throw new InvalidDeploymentError(`Service ${c.target.namespace}/${name} (context ${c.target.context}) selects ${selectorString(sel)}, which no target member carries: check the members' labels`);
     }
-    services.push({ name, type: svc.spec?.type ?? 'ClusterIP', ports: (svc.spec?.ports ?? []).map((p) => `${p.name ?? ''}:${p.port}`), selects });
+    services.push({ name, type: svc.spec?.type ?? 'ClusterIP', ports: (svc.spec?.ports ?? []).map((p) => `${p.name ?? ''}:${p.port}`), selects: selected.length, ready: selected.filter(isReady).length });
     env.rt.heartbeat({ step: 'endStateService', name });
   }
   // Source: the client LoadBalancer goes (only the operator's); the operator stays paused, and the
