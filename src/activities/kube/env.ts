@@ -23,7 +23,7 @@ export interface KubeActivityDeps extends RuntimeDeps {
   pollIntervalMs?: number;
   /**
    * The bridge's /_api/version probes. via "endpoint" (default): the address the bridge writes into the
-   * Endpoints (LB address:port, or the remote pod IP) — what a worker outside the clusters can reach; via
+   * EndpointSlices (LB address:port, or the remote pod IP) — what a worker outside the clusters can reach; via
    * "service": the bridge Service's ClusterIP, i.e. the whole path a member takes (worker inside the cluster
    * network). localAddress: the source address to probe from, per cluster (so the probe leaves from there).
    */
