@@ -569,7 +569,7 @@ export class Supervision {
       const id = `${job.jobId}-${i}`;
       ops[`/arango/Target/ToDo/${id}`] = {
         creator: job.jobId, type: 'moveShard', database: s.db, collection: s.cid, shard: s.shard, fromServer: server, toServer: s.to,
-        isLeader: s.isLeader, remainsFollower: resign ? s.isLeader : false, jobId: id, timeCreated: now(), parentJob: job.jobId,
+        isLeader: s.isLeader, remainsFollower: resign ? s.isLeader : false, jobId: id, timeCreated: now(), tryUndo: false, parentJob: job.jobId,
       };
     });
     const pre: Dict = {
