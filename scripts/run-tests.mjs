@@ -95,7 +95,7 @@ function runLane(lane, i) {
       out.write(`${label}${line}\n`);
       const m = /^ℹ (tests|pass|fail|cancelled|skipped|todo) (\d+)$/.exec(line);
       if (m) summary[m[1]] += Number(m[2]);
-      if (/^✖ failing tests:/.test(line)) inFailing = true;
+      if (line.startsWith('✖ failing tests:')) inFailing = true;
       else if (inFailing && /^\S*✖ /.test(line)) failing.push(line);
     });
   }

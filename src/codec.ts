@@ -37,7 +37,7 @@ export function loadCodecKeys(path: string): CodecKeys {
     // Never written to a log line, whatever echoes it.
     registerSecret(String(v));
   }
-  const current = String(raw.current ?? '');
+  const current = typeof raw.current === 'string' || typeof raw.current === 'number' ? String(raw.current) : '';
   if (!keys[current]) throw new Error(`codec key file ${path}: "current" must name one of its keys (${Object.keys(keys).join(', ') || 'none'})`);
   return { current, keys };
 }

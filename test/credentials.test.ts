@@ -26,8 +26,15 @@ const secret = (name: string, namespace: string, data: Record<string, string>): 
 
 /** examples/migration.yaml as written, with the test kubeconfig's worker contexts (eu, us) — the same names. */
 function exampleSpec(): MigrationSpec {
-  const raw = parseYaml(readFileSync(join(__dirname, '..', 'examples', 'migration.yaml'), 'utf8')) as Record<string, any>;
-  assert.deepEqual(raw.arango.jwtSecret, { secret: { name: 'arango-jwt', key: 'token' } }, 'the example names no namespace or context');
+  const raw = parseYaml(readFileSync(join(__dirname, '..', 'examples', 'migration.yaml'), 'utf8')) as Record<
+    string,
+    any
+  >;
+  assert.deepEqual(
+    raw.arango.jwtSecret,
+    { secret: { name: 'arango-jwt', key: 'token' } },
+    'the example names no namespace or context',
+  );
   raw.dns.tsigKey = { secret: { name: 'dns-tsig', key: 'tsig.key' } };
   return MigrationSpec.parse(raw);
 }
@@ -59,7 +66,9 @@ before(async () => {
     secret('arango-jwt', 'default', { token: 'jwt-from-eu-default-namespace' }),
   ]);
   // Decoys in the target cluster, same namespace and name.
-  await applyObjects(clusters.us.kubeConfig('admin'), [secret('arango-jwt', NS, { token: 'jwt-from-us-db-namespace' })]);
+  await applyObjects(clusters.us.kubeConfig('admin'), [
+    secret('arango-jwt', NS, { token: 'jwt-from-us-db-namespace' }),
+  ]);
 });
 
 after(async () => {
@@ -69,15 +78,32 @@ after(async () => {
 describe('credential references', () => {
   test('parsing fills in a Secret reference: namespace of its side, context of the source', () => {
     const spec = exampleSpec();
-    assert.deepEqual(spec.arango.jwtSecret, { secret: { name: 'arango-jwt', key: 'token', namespace: NS, context: 'eu' } });
+    assert.deepEqual(spec.arango.jwtSecret, {
+      secret: { name: 'arango-jwt', key: 'token', namespace: NS, context: 'eu' },
+    });
     assert.deepEqual(spec.dns.tsigKey, { secret: { name: 'dns-tsig', key: 'tsig.key', namespace: NS, context: 'eu' } });
     const withTarget = MigrationSpec.parse({
       ...exampleSpec(),
-      target: { context: 'us', region: 'us', namespace: 'db-us', kubeconfig: { secret: { name: 'us-kubeconfig', key: 'config' } } },
+      target: {
+        context: 'us',
+        region: 'us',
+        namespace: 'db-us',
+        kubeconfig: { secret: { name: 'us-kubeconfig', key: 'config' } },
+      },
     });
-    assert.deepEqual(withTarget.target.kubeconfig, { secret: { name: 'us-kubeconfig', key: 'config', namespace: 'db-us', context: 'eu' } }, "the target's namespace, read through the source context");
+    assert.deepEqual(
+      withTarget.target.kubeconfig,
+      { secret: { name: 'us-kubeconfig', key: 'config', namespace: 'db-us', context: 'eu' } },
+      "the target's namespace, read through the source context",
+    );
     // What the user wrote wins; parsing twice changes nothing (the workflow re-checks what the client parsed).
-    const explicit = MigrationSpec.parse({ ...exampleSpec(), arango: { endpoint: 'http://a:8529', jwtSecret: { secret: { name: 'j', key: 'k', namespace: 'other', context: 'us' } } } });
+    const explicit = MigrationSpec.parse({
+      ...exampleSpec(),
+      arango: {
+        endpoint: 'http://a:8529',
+        jwtSecret: { secret: { name: 'j', key: 'k', namespace: 'other', context: 'us' } },
+      },
+    });
     assert.deepEqual(explicit.arango.jwtSecret, { secret: { name: 'j', key: 'k', namespace: 'other', context: 'us' } });
     assert.deepEqual(MigrationSpec.parse(spec), spec);
   });
@@ -87,7 +113,11 @@ describe('credential references', () => {
     const read = credentialReader({ kubeconfigPath: clusters.kubeconfigPath });
     assert.equal(await read(spec.arango.jwtSecret), 'jwt-from-eu-db-namespace');
     // The kubeconfig's current context is eu-admin and the decoy default/arango-jwt exists: neither was used.
-    assert.equal(scrub('token jwt-from-eu-db-namespace in a log line'), 'token [redacted] in a log line', 'the value read is redacted in logs');
+    assert.equal(
+      scrub('token jwt-from-eu-db-namespace in a log line'),
+      'token [redacted] in a log line',
+      'the value read is redacted in logs',
+    );
   });
 
   test('the activities read the JWT and the TSIG key of the example spec from the same place, through the same reader', async () => {
@@ -104,7 +134,9 @@ describe('credential references', () => {
     });
     // The probe reads the JWT before it measures anything (no targets: nothing to measure).
     assert.deepEqual(await acts.probeVersionChecks({ migrationId: 'm', spec, phase: 'Plan', targets: [] }), []);
-    assert.deepEqual(seen, [[{ secret: { name: 'arango-jwt', key: 'token', namespace: NS, context: 'eu' } }, 'jwt-from-eu-db-namespace']]);
+    assert.deepEqual(seen, [
+      [{ secret: { name: 'arango-jwt', key: 'token', namespace: NS, context: 'eu' } }, 'jwt-from-eu-db-namespace'],
+    ]);
     const key = await loadTsigKey(spec.dns.tsigKey, secretReader({ kubeconfigPath: clusters.kubeconfigPath }));
     assert.equal(key?.name, 'transit');
     assert.match(key?.source ?? '', /Secret db\/dns-tsig key tsig.key in context eu/);
@@ -112,17 +144,34 @@ describe('credential references', () => {
 
   test('an unresolved or wrong reference is refused with what to fix, never guessed', async () => {
     const read = secretReader({ kubeconfigPath: clusters.kubeconfigPath });
-    const refused = (re: RegExp, nonRetryable = true) => (e: unknown) => {
-      assert.ok(e instanceof ApplicationFailure, String(e));
-      assert.equal(e.type, nonRetryable ? 'CredentialError' : 'CredentialUnavailableError', e.message);
-      assert.equal(e.nonRetryable, nonRetryable);
-      assert.match(e.message, re);
-      return true;
-    };
-    await assert.rejects(read({ name: 'arango-jwt', key: 'token' }), refused(/without a namespace.*pass the parsed spec/));
-    await assert.rejects(read({ name: 'arango-jwt', key: 'nope', namespace: NS, context: 'eu' }), refused(/has no key nope \(it has token\)/));
-    await assert.rejects(read({ name: 'missing', key: 'token', namespace: NS, context: 'eu' }), refused(/Secret db\/missing .*HTTP 404 — create the Secret/));
-    await assert.rejects(read({ name: 'arango-jwt', key: 'token', namespace: 'kube-system', context: 'eu' }), refused(/HTTP 403 — create the Secret, or grant the worker get on it/));
-    await assert.rejects(read({ name: 'arango-jwt', key: 'token', namespace: NS, context: 'mars' }), refused(/no context mars \(it has .*eu.*\)/));
+    const refused =
+      (re: RegExp, nonRetryable = true) =>
+      (e: unknown) => {
+        assert.ok(e instanceof ApplicationFailure, String(e));
+        assert.equal(e.type, nonRetryable ? 'CredentialError' : 'CredentialUnavailableError', e.message);
+        assert.equal(e.nonRetryable, nonRetryable);
+        assert.match(e.message, re);
+        return true;
+      };
+    await assert.rejects(
+      read({ name: 'arango-jwt', key: 'token' }),
+      refused(/without a namespace.*pass the parsed spec/),
+    );
+    await assert.rejects(
+      read({ name: 'arango-jwt', key: 'nope', namespace: NS, context: 'eu' }),
+      refused(/has no key nope \(it has token\)/),
+    );
+    await assert.rejects(
+      read({ name: 'missing', key: 'token', namespace: NS, context: 'eu' }),
+      refused(/Secret db\/missing .*HTTP 404 — create the Secret/),
+    );
+    await assert.rejects(
+      read({ name: 'arango-jwt', key: 'token', namespace: 'kube-system', context: 'eu' }),
+      refused(/HTTP 403 — create the Secret, or grant the worker get on it/),
+    );
+    await assert.rejects(
+      read({ name: 'arango-jwt', key: 'token', namespace: NS, context: 'mars' }),
+      refused(/no context mars \(it has .*eu.*\)/),
+    );
   });
 });

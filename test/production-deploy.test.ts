@@ -94,7 +94,7 @@ describe('deploy/ on a real API server', () => {
     assert.deepEqual(c.envFrom?.map((e) => e.configMapRef?.name), ['transit-worker']);
     assert.ok((pod.terminationGracePeriodSeconds ?? 30) > 30, 'longer than the worker shutdownGraceTime (30 s)');
     const secrets = (pod.volumes ?? []).filter((v) => v.secret).map((v) => v.secret!.secretName);
-    assert.deepEqual(secrets.sort(), ['transit-codec-keys', 'transit-credentials', 'transit-kubeconfig', 'transit-temporal-api-key', 'transit-temporal-tls']);
+    assert.deepEqual(secrets.sort((a = '', b = '') => a.localeCompare(b)), ['transit-codec-keys', 'transit-credentials', 'transit-kubeconfig', 'transit-temporal-api-key', 'transit-temporal-tls']);
 
     // Applying the same manifests again changes nothing.
     const second = await applyAll(ordered);

@@ -32,7 +32,7 @@ before(async () => {
   world = new World({ syncMs: 3000, collections: [{ name: 'orders', shards: 16, replicationFactor: 2, clones: 1, bytes: 4096 }] });
   await world.start();
   const w = await startWorker({ connection: await server.nativeConnection(), taskQueue: TASK_QUEUE, activities: createWorldActivities(world.url) });
-  stopWorker = w.stop;
+  stopWorker = () => w.stop();
   browser = await launchBrowser();
 });
 

@@ -66,10 +66,16 @@ export function secretReader(o: CredentialReaderOptions = {}): SecretReader {
       const status = (e as { code?: unknown }).code;
       const detail = typeof status === 'number' ? `HTTP ${status}` : (e as Error).message.split('\n')[0];
       if (status === 401 || status === 403 || status === 404) {
-        throw ApplicationFailure.nonRetryable(`cannot read ${where}: ${detail} — create the Secret, or grant the worker get on it`, 'CredentialError');
+        throw ApplicationFailure.nonRetryable(
+          `cannot read ${where}: ${detail} — create the Secret, or grant the worker get on it`,
+          'CredentialError',
+        );
       }
       // The API server is unreachable or restarting: the activity's retry policy tries again.
-      throw ApplicationFailure.retryable(`cannot read ${where}: ${detail}; it is retried`, 'CredentialUnavailableError');
+      throw ApplicationFailure.retryable(
+        `cannot read ${where}: ${detail}; it is retried`,
+        'CredentialUnavailableError',
+      );
     }
     const v = data?.[r.key];
     if (v === undefined) {
@@ -87,7 +93,10 @@ async function readCredentialFile(path: string): Promise<string> {
     return (await readFile(path, 'utf8')).trim();
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw ApplicationFailure.nonRetryable(`cannot read the credential file ${path}: ${why} — mount it on the worker or fix the path`, 'CredentialError');
+    throw ApplicationFailure.nonRetryable(
+      `cannot read the credential file ${path}: ${why} — mount it on the worker or fix the path`,
+      'CredentialError',
+    );
   }
 }
 

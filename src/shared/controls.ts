@@ -73,7 +73,7 @@ function isMapping(v: unknown): v is Record<string, unknown> {
 /** What the caller sent, short (never a long string: it could be anything). */
 function shown(v: unknown): string {
   if (v === undefined) return 'nothing';
-  const text = JSON.stringify(v) ?? String(v);
+  const text = JSON.stringify(v) ?? typeof v; // a function or symbol has no JSON
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 

@@ -30,8 +30,16 @@ type WithRefs = {
 /** Which side each reference belongs to: its namespace defaults to that side's. */
 export type CredentialOwner = 'source' | 'target';
 
-export function resolveSecretRef(secret: SecretRefInput, spec: Pick<WithRefs, 'source' | 'target'>, owner: CredentialOwner): ResolvedSecretRef {
-  return { ...secret, namespace: secret.namespace ?? spec[owner].namespace, context: secret.context ?? spec.source.context };
+export function resolveSecretRef(
+  secret: SecretRefInput,
+  spec: Pick<WithRefs, 'source' | 'target'>,
+  owner: CredentialOwner,
+): ResolvedSecretRef {
+  return {
+    ...secret,
+    namespace: secret.namespace ?? spec[owner].namespace,
+    context: secret.context ?? spec.source.context,
+  };
 }
 
 function resolveRef<R extends Ref | undefined>(ref: R, spec: WithRefs, owner: CredentialOwner): R {
@@ -46,8 +54,14 @@ function resolveRef<R extends Ref | undefined>(ref: R, spec: WithRefs, owner: Cr
 export function resolveCredentialRefs<T extends WithRefs>(spec: T): T {
   return {
     ...spec,
-    source: { ...spec.source, ...(spec.source.kubeconfig ? { kubeconfig: resolveRef(spec.source.kubeconfig, spec, 'source') } : {}) },
-    target: { ...spec.target, ...(spec.target.kubeconfig ? { kubeconfig: resolveRef(spec.target.kubeconfig, spec, 'target') } : {}) },
+    source: {
+      ...spec.source,
+      ...(spec.source.kubeconfig ? { kubeconfig: resolveRef(spec.source.kubeconfig, spec, 'source') } : {}),
+    },
+    target: {
+      ...spec.target,
+      ...(spec.target.kubeconfig ? { kubeconfig: resolveRef(spec.target.kubeconfig, spec, 'target') } : {}),
+    },
     dns: { ...spec.dns, ...(spec.dns.tsigKey ? { tsigKey: resolveRef(spec.dns.tsigKey, spec, 'source') } : {}) },
     arango: { ...spec.arango, jwtSecret: resolveRef(spec.arango.jwtSecret, spec, 'source') },
   };

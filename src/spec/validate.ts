@@ -111,7 +111,8 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   // Never echo long strings back: a misplaced secret would end up in logs.
   if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : `"${v}"`;
-  return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  return typeof v;
 }
 
 type JsonSchema = { properties?: Record<string, JsonSchema>; items?: JsonSchema; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; description?: string };

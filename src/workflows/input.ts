@@ -28,7 +28,10 @@ const EXPECTED = 'expected {"spec": <migration spec>} or the migration spec itse
 
 /** The failure every bad input ends the workflow with; nothing has been changed yet. */
 export function invalidInput(problems: string[]): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(`invalid migration spec, nothing was changed: ${problems.join('; ')}`, 'InvalidSpecError');
+  return ApplicationFailure.nonRetryable(
+    `invalid migration spec, nothing was changed: ${problems.join('; ')}`,
+    'InvalidSpecError',
+  );
 }
 
 /** Checks the raw workflow input; throws invalidInput(…) naming every problem. */
@@ -37,11 +40,15 @@ export function checkMigrationInput(raw: unknown): CheckedInput {
   const wrapped = 'spec' in raw;
   if (!wrapped && !Object.keys(raw).some((k) => topKeys().split(', ').includes(k))) {
     const keys = Object.keys(raw);
-    throw invalidInput([`workflow input: ${EXPECTED} (keys ${topKeys()}), got ${keys.length ? `a mapping with keys ${keys.join(', ')}` : 'an empty mapping'}`]);
+    throw invalidInput([
+      `workflow input: ${EXPECTED} (keys ${topKeys()}), got ${keys.length ? `a mapping with keys ${keys.join(', ')}` : 'an empty mapping'}`,
+    ]);
   }
   const problems: string[] = [];
   if (wrapped) {
-    for (const k of Object.keys(raw)) if (!WRAPPER_KEYS.includes(k)) problems.push(`workflow input: unknown key ${k} (allowed: ${WRAPPER_KEYS.join(', ')})`);
+    for (const k of Object.keys(raw))
+      if (!WRAPPER_KEYS.includes(k))
+        problems.push(`workflow input: unknown key ${k} (allowed: ${WRAPPER_KEYS.join(', ')})`);
     if (raw.migrationId !== undefined && (typeof raw.migrationId !== 'string' || raw.migrationId === '')) {
       problems.push(`migrationId: expected a non-empty string, got ${describe(raw.migrationId)}`);
     }
@@ -49,13 +56,15 @@ export function checkMigrationInput(raw: unknown): CheckedInput {
     if (n !== undefined && !(typeof n === 'number' && Number.isInteger(n) && n >= 0)) {
       problems.push(`continueAsNewAfterEvents: expected an integer >= 0, got ${describe(n)}`);
     }
-    if (raw.state !== undefined && !isMapping(raw.state)) problems.push(`state: expected the state carried by continue-as-new, got ${describe(raw.state)}`);
+    if (raw.state !== undefined && !isMapping(raw.state))
+      problems.push(`state: expected the state carried by continue-as-new, got ${describe(raw.state)}`);
   }
   const spec = wrapped ? raw.spec : raw;
   if (!isMapping(spec)) problems.push(`spec: expected a mapping with keys ${topKeys()}, got ${describe(spec)}`);
   else {
     const r = validateSpec(spec);
-    if (!r.ok) problems.push(...(wrapped ? r.problems.map((p) => `spec.${p.replace(/^\(top level\): /, '')}`) : r.problems));
+    if (!r.ok)
+      problems.push(...(wrapped ? r.problems.map((p) => `spec.${p.replace(/^\(top level\): /, '')}`) : r.problems));
     else if (problems.length === 0) {
       return {
         spec: r.spec,
@@ -87,5 +96,6 @@ function describe(v: unknown): string {
   if (typeof v === 'object') return 'a mapping';
   // Never echo long strings back: a misplaced secret would end up in history.
   if (typeof v === 'string') return v.length > 40 ? `a string of ${v.length} characters` : `the string "${v}"`;
-  return `${typeof v} ${String(v)}`;
+  if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') return `${typeof v} ${String(v)}`;
+  return typeof v;
 }

@@ -10,6 +10,7 @@
 import type { MetricGauge } from '@temporalio/common';
 import { metricMeter, workflowInfo } from '@temporalio/workflow';
 import { PHASES } from '../shared/types';
+import { workflowNow } from './clock';
 import { shardProgress, type MigrationState } from './state';
 
 export const WORKFLOW_METRICS = {
@@ -94,6 +95,6 @@ export function emitMigrationMetrics(s: MigrationState): void {
   }
   // Which worker reports the newest values: when a workflow moves between workers, the previous worker keeps
   // exporting its last values; dashboards pick, per migration, the series with the newest update (workflow time).
-  g(WORKFLOW_METRICS.lastUpdate, 'float', 's', 'when this worker last published the migration (workflow time, Unix seconds)').set(Date.now() / 1000, tags);
+  g(WORKFLOW_METRICS.lastUpdate, 'float', 's', 'when this worker last published the migration (workflow time, Unix seconds)').set(workflowNow() / 1000, tags);
   emitted.set(s, last);
 }

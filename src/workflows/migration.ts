@@ -40,6 +40,7 @@ import {
 import { PHASES, type MigrationPhase, type MigrationReport, type PhaseLabel } from '../shared/types';
 import { activityProxies, validationProxy } from './activities';
 import { checkMigrationInput, specCheckedOnInput, type CheckedInput } from './input';
+import { workflowNow } from './clock';
 import { checkControlNote, checkSetConcurrencyInput, rejectUpdate } from '../shared/controls';
 import { emitMigrationMetrics } from './metrics';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
@@ -546,7 +547,7 @@ class Migration {
       acts: this.a,
       ix,
       desired: this.desiredFor(this.s.shards!.direction, ix),
-      now: () => Date.now(),
+      now: workflowNow,
       safePoint: () => this.safePoint(),
       step: <T>(what: string, fn: () => Promise<T>) => this.step(what, fn),
       concurrently: async (tasks: (() => Promise<void>)[]) => {
@@ -656,13 +657,13 @@ class Migration {
   }
 
   private startTiming(phase: MigrationPhase | 'Rollback'): void {
-    this.s.phaseTimings.push({ phase, startedAt: Date.now() });
+    this.s.phaseTimings.push({ phase, startedAt: workflowNow() });
   }
 
   private endTiming(phase: MigrationPhase | 'Rollback'): void {
     const t = [...this.s.phaseTimings].reverse().find((x) => x.phase === phase && x.endedAt === undefined);
     if (t) {
-      t.endedAt = Date.now();
+      t.endedAt = workflowNow();
       t.seconds = Math.round((t.endedAt - t.startedAt) / 100) / 10;
     }
   }

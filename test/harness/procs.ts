@@ -182,7 +182,7 @@ export async function waitFor<T>(
       lastErr = e;
     }
     if (Date.now() > deadline) {
-      const why = lastErr instanceof Error ? `: ${lastErr.message}` : lastErr ? `: ${String(lastErr)}` : '';
+      const why = lastErr instanceof Error ? `: ${lastErr.message}` : lastErr ? `: ${JSON.stringify(lastErr)}` : '';
       throw new Error(`timed out after ${opts.timeoutMs ?? 30_000} ms waiting for ${what}${why}`);
     }
     await sleep(interval);
