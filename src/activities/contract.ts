@@ -104,7 +104,8 @@ export interface TransitActivities {
   moveAgent(a: MigrationRef & { agent: MemberInfo; to: Side }): Promise<MemberInfo>;
   removeTargetMembers(a: MigrationRef & { names: string[] }): Promise<{ removed: string[] }>;
   decommissionSourceMembers(a: MigrationRef & { names: string[] }): Promise<{ removed: string[] }>;
-  removeBridge(a: MigrationRef): Promise<{ removed: number }>;
+  /** After Decommission it also settles the end state; `members` (target, with server IDs) label the pods. */
+  removeBridge(a: MigrationRef & { members?: MemberInfo[] }): Promise<{ removed: number }>;
 
   // --- ArangoDB agency and coordinators (src/activities/agency.ts)
   checkClusterHealth(a: { arango: ArangoRef }): Promise<ClusterHealth>;
