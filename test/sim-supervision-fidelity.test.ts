@@ -102,6 +102,12 @@ describe('simulated supervision follows upstream', () => {
     assert.deepEqual([...(readLocks as string[])].sort(), [j0, j1].sort(), 'two MoveShard jobs read-lock the same toServer at once');
     assert.deepEqual(await arango('Supervision', 'DBServers', b0.plan[0]), [j0]);
     assert.equal(await arango('Supervision', 'Shards', b0.shard), j0);
+    // cleanOutServer needs a write lock: it waits in ToDo while MoveShard jobs read-lock the server
+    const co = d(await c.coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server: to }));
+    await sleep(1500);
+    assert.equal((await findJob(String(co.id)))?.q, 'ToDo', 'cleanOutServer waits for the read locks');
+    await c.coordinatorCall('POST', '/_admin/cluster/cancelAgencyJob', { id: co.id });
+    assert.equal((await waitDone(String(co.id))).q, 'Failed');
     // cancelAgencyJob → Target/Pending/<id>/abort → MoveShard::abort before the switch: Plan reverted, locks released
     const r = await c.request(c.coordinatorUrl, '/_admin/cluster/cancelAgencyJob', { method: 'POST', body: { id: j1 } });
     assert.equal(r.status, 200);
