@@ -253,13 +253,16 @@ describe('simulated supervision follows upstream', () => {
     assert.equal((await waitDone(ms)).q, 'Finished', 'the starved moveShard runs once no failed* job is in ToDo');
   });
 
-  test('shardDistribution: a follower that does not answer leaves current == total, reported as current 0', async () => {
+  test('shard distribution: progress only per collection; a follower that does not answer leaves current == total, reported as current 0', async () => {
     const dead = servers.find((x) => !c.memberById(x)!.running)!;
     await c.waitConverged(30_000).catch(() => undefined);
     const o = (await plan('spread')).find((x) => !x.plan.includes(dead) && x.plan.length === 2 && x.current.length === 2)!;
     await lock(o.shard, 'transit-test');
     await c.agencyWrite([[{ [`/arango/Plan/Collections/fid/${o.cid}/shards/${o.shard}`]: [...o.plan, dead], '/arango/Plan/Version': { op: 'increment' } }]]);
-    const dist = d(d(await c.coordinatorCall('GET', '/_db/fid/_admin/cluster/shardDistribution')).results);
+    const whole = d(d(await c.coordinatorCall('GET', '/_db/fid/_admin/cluster/shardDistribution')).results);
+    assert.equal(d(d(d(whole.spread).Plan)[o.shard]).progress, undefined, 'getDistributionForDatabase reports no progress');
+    assert.equal((d(d(d(whole.spread).Plan)[o.shard]).followers as string[]).length, 2);
+    const dist = d(d(await c.coordinatorCall('GET', '/_db/fid/_admin/cluster/collectionShardDistribution?collection=spread')).results);
     const pr = d(d(d(d(dist.spread).Plan)[o.shard]).progress);
     assert.equal(pr.total, 5);
     assert.equal(pr.current, 0);

@@ -766,7 +766,20 @@ export class Coordinator extends ClusterMember {
     }
   }
 
+  private async collectionShardDistribution(db: string, name: string): Promise<SimResponse> {
+    if (!name) return arangoError(400, 10, 'expected nonempty `collection` parameter');
+    if (!Object.values(this.view().planCollections(db)).some((c) => c.name === name || c.id === name)) return arangoError(404, 1203, `collection or view not found: ${name}`);
+    return ok({ results: await this.shardDistribution(db, name), error: false, code: 200 });
+  }
+
+  /**
+   * ShardDistributionReporter: Plan and Current per shard with short names. Only the per-collection variant
+   * (collectionShardDistribution) reports `progress` for shards out of sync; the database-wide shardDistribution
+   * never does (getDistributionForDatabase passes progress = false). A shard out of sync with nothing in Current is
+   * left out of Current.
+   */
   private async shardDistribution(db: string, only?: string): Promise<Dict> {
+    const progress = only !== undefined;
     const v = this.view();
     const results: Dict = {};
     const colls = Object.values(v.planCollections(db)).filter((c) => !only || c.name === only || c.id === only);
@@ -778,8 +791,8 @@ export class Coordinator extends ClusterMember {
         const plan = asArray(c.shards[s]);
         const cur = asArray(v.current(db, c.id, s)?.servers);
         Plan[s] = { leader: this.short(plan[0] ?? ''), followers: plan.slice(1).map((x) => this.short(x)) };
-        Current[s] = { leader: this.short(cur[0] ?? ''), followers: cur.slice(1).map((x) => this.short(x)) };
-        if (!inSyncLists(plan, cur) && cur[0]) {
+        if (cur.length > 0) Current[s] = { leader: this.short(cur[0]), followers: cur.slice(1).map((x) => this.short(x)) };
+        if (progress && !inSyncLists(plan, cur) && cur[0]) {
           // ShardDistributionReporter: count on the Plan leader and on the planned servers missing from Current.
           const ask = plan.filter((x) => !cur.includes(x));
           work.push(async () => {
@@ -977,8 +990,8 @@ export class Coordinator extends ClusterMember {
     s.on('POST', '/_admin/cluster/cancelAgencyJob', (r) => this.cancelJob(r));
     s.on('POST', '/_admin/cluster/removeServer', (r) => this.removeServer(r));
     s.on('GET', '/_admin/cluster/shardDistribution', async (r) => ok({ results: await this.shardDistribution(r.db), error: false, code: 200 }));
-    s.on('GET', '/_admin/cluster/collectionShardDistribution', async (r) => ok({ results: await this.shardDistribution(r.db, r.query.get('collection') ?? ''), error: false, code: 200 }));
-    s.on('PUT', '/_admin/cluster/collectionShardDistribution', async (r) => ok({ results: await this.shardDistribution(r.db, String(asDict(r.body).collection ?? '')), error: false, code: 200 }));
+    s.on('GET', '/_admin/cluster/collectionShardDistribution', (r) => this.collectionShardDistribution(r.db, r.query.get('collection') ?? ''));
+    s.on('PUT', '/_admin/cluster/collectionShardDistribution', (r) => this.collectionShardDistribution(r.db, String(asDict(r.body).collection ?? '')));
     s.on('GET', '/_admin/cluster/numberOfServers', () => this.numberOfServers());
     s.on('PUT', '/_admin/cluster/numberOfServers', (r) => this.setNumberOfServers(r));
     s.on('GET', '/_admin/cluster/maintenance', () => ok({ error: false, code: 200, result: asDict(this.cache.get('/arango/Supervision/State')).Mode ?? 'Normal' }));
