@@ -1,8 +1,9 @@
-// Simulated supervision, run on the agency leader every `frequency` seconds (arangod/Agency/Supervision.cpp and
-// the job classes as described in shared/docs/arangodb-cluster.md §3.3 and §4): health from heartbeats
-// (GOOD/BAD/FAILED), failover of a FAILED leader, moveShard (with remainsFollower), cleanOutServer (random
-// destinations), resignLeadership, enforceReplication (addFollower/removeFollower with the documented victim
-// order), the auto-shrink of Target/NumberOfDBServers and maintenance mode. The traps are deliberate: Transit
+// Simulated supervision, run on the agency leader every `frequency` seconds, following ArangoDB's arangod/Agency
+// (Supervision.cpp, Job.cpp and the job classes; devel's Jobs/*.cpp where they differ): health from heartbeats,
+// failedServer → failedLeader / failedFollower sub-jobs, shard locks and abortable lock holders, the workJobs
+// starvation rule, MoveShard with server read locks and its abort paths, cleanOutServer / resignLeadership with a
+// server write lock, enforceReplication, shrinkCluster, cleanupExpiredServers, per-server maintenance and
+// maintenance mode. src/sim/README.md names the upstream function behind each. The traps are deliberate: Transit
 // must cope with them.
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import type { Agent } from './agent.js';
