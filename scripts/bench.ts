@@ -227,7 +227,7 @@ async function benchSigkill(): Promise<void> {
       const p = await h.query(progressQuery);
       return p.phase === 'MoveShards' && p.shardsDone >= 4 ? p : undefined;
     }, { timeoutMs: 120_000, intervalMs: 100 });
-    await waitFor('a wait in flight', () => world.calls.at(-1)?.name === 'waitForShardInSync', { timeoutMs: 10_000, intervalMs: 10 });
+    await waitFor('a wait in flight', () => world.calls.at(-1)?.name === 'waitForShardMoves', { timeoutMs: 10_000, intervalMs: 10 });
     const killedAt = Date.now();
     process.kill(a.pid, 'SIGKILL');
     await a.exited;

@@ -105,7 +105,7 @@ describe('CLI and client on a real Temporal server', () => {
     const env = { TEMPORAL_ADDRESS: server.address };
     const spec = worldSpec() as any;
     spec.policy.maxConcurrentShardMoves = 2;
-    const held = world.gate((name) => name === 'waitForShardInSync');
+    const held = world.gate((name) => name === 'waitForShardMoves');
     const started = await transit(['start', '--spec', file('run.yaml', stringify(spec)), '--json'], env);
     assert.equal(started.code, 0, started.stderr);
     const { workflowId } = JSON.parse(started.stdout);

@@ -151,7 +151,7 @@ describe('a full migration on a production worker', () => {
       ] as const) {
         assert.equal(m[name]?.type, type, `${name} (${type}) is exported`);
       }
-      const moveLatency = histograms(m, 'temporal_activity_execution_latency').find((h) => h.labels.activity_type === 'addShardFollower');
+      const moveLatency = histograms(m, 'temporal_activity_execution_latency').find((h) => h.labels.activity_type === 'submitShardMoves');
       assert.ok(moveLatency && moveLatency.count > 0 && moveLatency.buckets['60'] !== undefined, 'latency buckets in seconds');
       assert.equal(value(m, 'temporal_workflow_completed_total', { workflow_type: 'migrationWorkflow', task_queue: taskQueue }), 1);
       // The sample for the closing note.
@@ -175,7 +175,7 @@ describe('a full migration on a production worker', () => {
       const ours = parsed.filter((x) => x.migrationId === workflowId);
       assert.ok(ours.some((x) => x.msg === 'migration entered MoveShards' && x.phase === 'MoveShards'), 'phase changes are logged');
       assert.ok(ours.some((x) => x.msg === 'shard group moved' && typeof x.shard === 'string' && x.phase === 'MoveShards'));
-      assert.ok(ours.some((x) => x.msg === 'Activity completed' && x.activityType === 'addShardFollower' && (x.shard || x.shards)), 'activity lines carry the shard');
+      assert.ok(ours.some((x) => x.msg === 'Activity completed' && x.activityType === 'submitShardMoves' && (x.shard || x.shards)), 'activity lines carry the shard');
       assert.ok(ours.some((x) => x.level === 'WARN' && /step failed/.test(String(x.msg)) && x.phase === 'BridgeNetworks'));
       assert.ok(!parsed.some((x) => 'taskToken' in x), 'task tokens are not logged');
       const all = w.lines.join('\n');

@@ -57,17 +57,17 @@ describe('three workers on one task queue', () => {
       const { workflowId } = await client.startMigration(spec, { taskQueue, workflowId: `three-${Date.now()}` });
       const handle = client.handle(workflowId);
 
-      // In the middle of MoveShards: hold the next waitForShardInSync in the world, so it is surely in flight,
+      // In the middle of MoveShards: hold the next waitForShardMoves in the world, so it is surely in flight,
       // and SIGKILL the worker running it.
       const before = await waitFor('shards moving', async () => {
         const p = await client.getProgress(workflowId);
         return p.phase === 'MoveShards' && p.shardsDone >= 4 ? p : undefined;
       }, { timeoutMs: 90_000, intervalMs: 50 });
-      const gate = world.gate((name) => name === 'waitForShardInSync');
+      const gate = world.gate((name) => name === 'waitForShardMoves');
       await gate.hit;
       const pending = await waitFor('the held activity on its worker', async () => {
         const d = await handle.describe();
-        const raw = (d.raw.pendingActivities ?? []).find((a) => a.activityType?.name === 'waitForShardInSync' && a.lastWorkerIdentity && names.includes(a.lastWorkerIdentity));
+        const raw = (d.raw.pendingActivities ?? []).find((a) => a.activityType?.name === 'waitForShardMoves' && a.lastWorkerIdentity && names.includes(a.lastWorkerIdentity));
         return raw ? { id: raw.activityId!, type: raw.activityType!.name!, on: raw.lastWorkerIdentity!, attempt: raw.attempt ?? 1 } : undefined;
       }, { timeoutMs: 30_000, intervalMs: 20 });
       const victim = workers[names.indexOf(pending.on)]!;

@@ -155,8 +155,8 @@ describe('a worker SIGKILLed during a long activity', () => {
       async ({ world, handle, taskQueue }) => {
         const a = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'worker-a' });
         const before = await inMoveShards(handle, 2);
-        // Kill while a waitForShardInSync is in flight.
-        await waitFor('a wait in flight', () => world.calls.length > 0 && world.calls[world.calls.length - 1]!.name === 'waitForShardInSync');
+        // Kill while a waitForShardMoves is in flight.
+        await waitFor('a wait in flight', () => world.calls.length > 0 && world.calls[world.calls.length - 1]!.name === 'waitForShardMoves');
         const killedAt = Date.now();
         process.kill(a.pid, 'SIGKILL');
         await a.exited;

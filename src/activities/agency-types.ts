@@ -106,3 +106,51 @@ export interface AutoShrinkSetting {
   numberOfDBServers: number | null;
   numberOfCoordinators: number | null;
 }
+
+/** One MoveShard job Transit asks ArangoDB's supervision to run (MoveShard::create's fields). */
+export interface ShardMove {
+  /** The group's Plan servers the move was computed from (leader first): the job is written only if Plan still is this. */
+  expected: string[];
+  fromServer: string;
+  toServer: string;
+  isLeader: boolean;
+  remainsFollower: boolean;
+}
+
+export interface SubmitShardMovesArgs extends MigrationArgs {
+  moves: (ShardKey & ShardMove)[];
+}
+
+/**
+ * Per move: `submitted` (a new job, or the one of this migration already in ToDo/Pending for that shard),
+ * `planChanged` (Plan is no longer `expected`: nothing written; `servers` is Plan now), or `waiting` (toServer
+ * is not GOOD yet: nothing written; `health` says what it is).
+ */
+export type SubmitShardMoveResult =
+  | { index: number; result: 'submitted'; jobId: string; existing: boolean }
+  | { index: number; result: 'planChanged'; servers: string[] }
+  | { index: number; result: 'waiting'; health: string };
+
+export interface WaitForShardMovesArgs extends MigrationArgs {
+  jobs: (ShardKey & { jobId: string })[];
+  mode: 'any' | 'all';
+  timeoutSeconds: number;
+}
+
+export interface ShardMoveOutcome {
+  index: number;
+  /** finished: Target/Finished; failed: Target/Failed (aborted, refused, timed out); gone: in no list any more. */
+  status: 'finished' | 'failed' | 'gone';
+  reason?: string;
+  /** The prototype shard's Plan servers now (leader first, resign marks stripped). */
+  servers: string[];
+}
+
+export interface WaitForShardMovesResult {
+  /** Jobs that ended (in any order). */
+  ended: ShardMoveOutcome[];
+  /** For jobs still running: copy progress of the new copy (bytes of prototype + clones). */
+  progress: { index: number; bytesCopied: number; bytesTotal: number }[];
+  /** Jobs still in ToDo, with why supervision has not started them when that can be told. */
+  queued: { index: number; reason: string }[];
+}

@@ -22,6 +22,10 @@ import type {
   ArangoRef,
   ShardKey,
   ShardPlan,
+  SubmitShardMoveResult,
+  SubmitShardMovesArgs,
+  WaitForShardMovesArgs,
+  WaitForShardMovesResult,
 } from './agency-types';
 
 export type { ArangoRef, ShardKey, ShardPlan };
@@ -114,6 +118,11 @@ export interface TransitActivities {
   neutraliseAutoShrink(a: { arango: ArangoRef; atLeast: number }): Promise<{ previous: AutoShrinkSetting }>;
   /** Puts back what neutraliseAutoShrink found (rollback), or the given numbers. */
   restoreAutoShrink(a: { arango: ArangoRef; previous: AutoShrinkSetting }): Promise<void>;
+  /** The shard engine since the moveshard-jobs patch: ArangoDB MoveShard jobs (src/activities/agency/jobs.ts). */
+  submitShardMoves(a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }>;
+  waitForShardMoves(a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult>;
+  cancelShardMoves(a: { migrationId: string; arango: ArangoRef; jobIds: string[] }): Promise<{ open: string[] }>;
+  /** The lock-holding engine of earlier releases: kept so that migrations started before the patch replay and finish. */
   addShardFollower(a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }>;
   /** `stalled`: groups that cannot get in sync (a planned server is FAILED): the operator must decide. */
   waitForShardInSync(a: WaitForShardInSyncArgs): Promise<WaitForShardInSyncResult>;

@@ -197,6 +197,7 @@ export class SimCluster {
       '--sim.move-shard-timeout', String(t.moveShardTimeout),
       '--sim.move-shard-follower-timeout', String(t.moveShardFollowerTimeout),
       '--agency.supervision-expired-servers-grace-period', String(t.expiredServersGrace),
+      ...(process.env.TRANSIT_SIM_DEBUG ? ['--sim.debug', 'true'] : []),
     ];
   }
 

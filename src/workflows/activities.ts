@@ -32,7 +32,7 @@ type Name = keyof TransitActivities;
  * every second: a short heartbeat timeout lets another worker resume shard moves within seconds. Kubernetes
  * calls may block up to one API request (6 s) between heartbeats, so they get more room.
  */
-const AGENCY_WAITS: Name[] = ['waitForServerRegistered', 'waitForShardInSync', 'moveShardLeadership', 'waitForAgentCaughtUp'];
+const AGENCY_WAITS: Name[] = ['waitForServerRegistered', 'waitForShardInSync', 'waitForShardMoves', 'moveShardLeadership', 'waitForAgentCaughtUp'];
 const KUBE_WAITS: Name[] = [
   'provisionTargetMembers',
   'moveAgent',

@@ -13,11 +13,11 @@ import {
   allHandlersFinished,
   isCancellation,
   log,
+  patched,
   setCurrentDetails,
   setHandler,
   sleep,
   upsertSearchAttributes,
-  patched,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TransitActivities, MemberInfo, ShardPlan } from '../activities/contract';
@@ -45,6 +45,7 @@ import { checkControlNote, checkSetConcurrencyInput, rejectUpdate } from '../sha
 import { emitMigrationMetrics } from './metrics';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
+import { jobsInFlight, runJobEngine } from './job-engine';
 import { newShardRun, runShardEngine, settleAll } from './shard-mover';
 import {
   currentDetailsMarkdown,
@@ -68,6 +69,12 @@ export interface MigrationInput {
   /** Set by continue-as-new only: the state carried from the previous run. */
   state?: MigrationState;
 }
+
+/**
+ * Shard runs started after this patch move shards with ArangoDB's MoveShard jobs (job-engine.ts); runs started
+ * before it keep the lock-holding engine (shard-mover.ts) so that migrations in flight replay and finish.
+ */
+export const MOVESHARD_JOBS_PATCH = 'moveshard-jobs';
 
 class RollbackRequested extends Error {}
 class AbortRequested extends Error {}
@@ -298,10 +305,10 @@ class Migration {
         const ix = indexPlan(fresh);
         const run = newShardRun('forward', ix, this.desiredFor('forward', ix), samePlan(fresh, this.s.plan));
         if (this.s.shards && run.steps.every((x) => x === 4)) break;
+        if (patched(MOVESHARD_JOBS_PATCH)) run.engine = 'jobs';
         this.s.shards = run;
       }
-      this.inShardEngine = true;
-      const r = await runShardEngine(this.engine()).finally(() => (this.inShardEngine = false));
+      const r = await this.runEngine();
       if (r === 'stopped') throw new AbortRequested();
       await this.safePoint();
     }
@@ -444,17 +451,45 @@ class Migration {
     const s = this.s;
     for (;;) {
       if (!s.shards || s.shards.direction !== 'backward' || this.allDone()) {
+        if (s.shards?.engine === 'jobs' && s.shards.direction === 'forward') await this.drainForwardJobs();
         const fresh = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: s.migrationId, arango: this.arango() }));
         const ix = indexPlan(fresh);
         const run = newShardRun('backward', ix, this.desiredFor('backward', ix), samePlan(fresh, s.plan));
         if (s.shards?.direction === 'backward' && run.steps.every((x) => x === 4)) break;
+        if (patched(MOVESHARD_JOBS_PATCH)) run.engine = 'jobs';
         s.shards = run;
         if (run.steps.every((x) => x === 4)) break;
       }
-      this.inShardEngine = true;
-      await runShardEngine(this.engine()).finally(() => (this.inShardEngine = false));
+      await this.runEngine();
     }
     await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: s.targetServerIds }));
+  }
+
+  /**
+   * A rollback starts from a settled Plan: this migration's MoveShard jobs still open from the forward run are
+   * cancelled (supervision aborts them back to where they started, or finishes a leader switch already under
+   * way) and waited for.
+   */
+  private async drainForwardJobs(): Promise<void> {
+    const s = this.s;
+    const run = s.shards!;
+    const open = jobsInFlight(run.moving);
+    if (open.length === 0) return;
+    const ix = indexPlan(runPlan(s));
+    await this.step(`cancelShardMoves ×${open.length}`, () => this.a.cancelShardMoves({ migrationId: s.migrationId, arango: this.arango(), jobIds: open.map((o) => o.jobId) }));
+    for (;;) {
+      const r = await this.step(`waitForShardMoves ×${open.length}`, () =>
+        this.a.waitForShardMoves({
+          migrationId: s.migrationId,
+          arango: this.arango(),
+          jobs: open.map((o) => ({ ...groupKey(ix, o.group), jobId: o.jobId })),
+          mode: 'all',
+          timeoutSeconds: 30,
+        }),
+      );
+      if (r.ended.length === open.length) break;
+    }
+    for (const o of open) run.moving![o.group]!.job = null;
   }
 
   /** Back where each group started when known; groups created meanwhile go to the least-loaded source servers. */
@@ -538,6 +573,20 @@ class Migration {
     const desired = direction === 'forward' ? assignTargets(ix, this.s.targetServerIds) : this.rollbackDesired(ix);
     this.desiredCache = { plan: ix.plan, direction, desired };
     return desired;
+  }
+
+  /** Runs the current shard run with the engine it was started with (see MOVESHARD_JOBS_PATCH). */
+  private async runEngine(): Promise<'done' | 'stopped'> {
+    this.inShardEngine = true;
+    try {
+      if (this.s.shards!.engine === 'jobs') {
+        const base = this.engine();
+        return await runJobEngine({ ...base, sleep: (ms: number) => sleep(ms) });
+      }
+      return await runShardEngine(this.engine());
+    } finally {
+      this.inShardEngine = false;
+    }
   }
 
   private engine() {

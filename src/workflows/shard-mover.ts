@@ -1,5 +1,6 @@
 /**
- * The shard engine: converges every shard group of a ShardRun to its desired servers, add before remove:
+ * The lock-holding shard engine of earlier releases (runs without `engine: 'jobs'`): kept so that migrations
+ * started before the moveshard-jobs patch replay and finish; new runs use job-engine.ts. It converges every shard group of a ShardRun to its desired servers, add before remove:
  *   addShardFollower (new servers join Plan; Transit takes the shard lock)
  *   → waitForShardInSync (every new server in Current)
  *   → moveShardLeadership (resign protocol, only to an in-sync server)
@@ -179,7 +180,7 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
   }
 }
 
-function checkSyncTimeouts(ctx: EngineContext, run: ShardRun, syncing: number[]): void {
+export function checkSyncTimeouts(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>, run: ShardRun, syncing: number[]): void {
   const limitMs = ctx.state.spec.policy.timeouts.shardSyncSeconds * 1000;
   const late = syncing.filter((g) => run.steps[g] === STEP.followerAdded && ctx.now() - (run.startedAt[g] ?? ctx.now()) > limitMs);
   if (late.length) {
@@ -190,7 +191,7 @@ function checkSyncTimeouts(ctx: EngineContext, run: ShardRun, syncing: number[])
   }
 }
 
-function sampleEta(ctx: EngineContext): void {
+export function sampleEta(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>): void {
   const run = ctx.state.shards!;
   let bytes = 0;
   for (let g = 0; g < run.steps.length; g++) {
@@ -203,7 +204,7 @@ function sampleEta(ctx: EngineContext): void {
   if (xs.length > ETA_SAMPLES) xs.splice(0, xs.length - ETA_SAMPLES);
 }
 
-function union(a: string[], b: string[]): string[] {
+export function union(a: string[], b: string[]): string[] {
   return [...a, ...b.filter((x) => !a.includes(x))];
 }
 

@@ -35,6 +35,33 @@ export interface ShardRun {
   copied: Record<number, number>;
   /** When each in-flight group started (workflow time, ms), to enforce timeouts.shardSyncSeconds. */
   startedAt: Record<number, number>;
+  /**
+   * Which engine moves this run: 'jobs' = ArangoDB MoveShard jobs (runs started since the moveshard-jobs patch;
+   * steps are then 0 pending, 1 moving, 4 done); absent = the lock-holding engine of earlier releases.
+   */
+  engine?: 'jobs';
+  /** jobs engine: the state of each moving group (removed when it is done). */
+  moving?: Record<number, GroupMove>;
+}
+
+/** A moving group of the jobs engine: one MoveShard job at a time, until its servers are the desired ones. */
+export interface GroupMove {
+  /** The job in flight (an agency job id), or null between jobs. */
+  job: string | null;
+  /** The move the job carries out. */
+  from: string;
+  to: string;
+  leader: boolean;
+  /** The group's Plan servers as last seen (leader first). */
+  servers: string[];
+  /** Moves finished, and moves the group needs in all (new copies). */
+  done: number;
+  total: number;
+  /** Jobs of this group that failed in a row (aborted by failover, refused …), and the last reason. */
+  failures: number;
+  reason?: string;
+  /** Workflow time (ms) before which no new job is submitted (back-off after a failed job). */
+  notBefore?: number;
 }
 
 export interface MigrationState {

@@ -9,7 +9,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TransitActivities } from '../../src/activities/contract';
 import { validateSpec } from '../../src/spec/validate';
 
-const WAITS = new Set(['waitForShardInSync', 'waitForServerRegistered', 'waitForPropagation', 'provisionTargetMembers', 'moveShardLeadership']);
+const WAITS = new Set(['waitForShardInSync', 'waitForShardMoves', 'waitForServerRegistered', 'waitForPropagation', 'provisionTargetMembers', 'moveShardLeadership']);
 
 function inActivity(): Context | null {
   try {
@@ -62,7 +62,8 @@ export function createWorldActivities(url: string): TransitActivities {
 export const ACTIVITY_NAMES = [
   'validateSpec', 'preflight', 'readSourceDeployment', 'bridgeNetworks', 'provisionTargetMembers', 'readClientEndpoint',
   'moveAgent', 'removeTargetMembers', 'decommissionSourceMembers', 'removeBridge', 'checkClusterHealth', 'readShardPlan',
-  'waitForServerRegistered', 'neutraliseAutoShrink', 'restoreAutoShrink', 'addShardFollower', 'waitForShardInSync',
+  'waitForServerRegistered', 'neutraliseAutoShrink', 'restoreAutoShrink', 'submitShardMoves', 'waitForShardMoves', 'cancelShardMoves',
+  'addShardFollower', 'waitForShardInSync',
   'moveShardLeadership', 'removeShardFollower', 'checkAgentReplaceable', 'waitForAgentCaughtUp', 'removeServer',
   'verifyConvergence', 'readRecord', 'switchRecord', 'waitForPropagation', 'restoreRecord', 'probeVersionChecks',
 ];

@@ -38,6 +38,19 @@ interface Group {
   lock: string | null;
 }
 
+/** A MoveShard job as the world's "supervision" runs it: add `to`, wait until in sync, switch or drop `from`. */
+interface WorldJob {
+  id: string;
+  group: Group;
+  creator: string;
+  from: string;
+  to: string;
+  isLeader: boolean;
+  remainsFollower: boolean;
+  status: 'Pending' | 'Finished' | 'Failed';
+  reason?: string;
+}
+
 export interface Effect {
   key: string;
   at: number;
@@ -47,6 +60,8 @@ export class World {
   readonly effects: Effect[] = [];
   readonly calls: { name: string; at: number }[] = [];
   groups: Group[] = [];
+  jobs = new Map<string, WorldJob>();
+  private nextJobId = 1;
   sourceMembers: MemberInfo[] = [];
   targetMembers: MemberInfo[] = [];
   agentsSide = new Map<string, 'source' | 'target'>();
@@ -134,6 +149,7 @@ export class World {
       underReplicated: this.groups.filter((g) => g.plan.filter((s) => g.inSync.has(s)).length < g.rf).map((g) => g.key),
       overReplicated: this.groups.filter((g) => g.plan.length > g.rf).map((g) => g.key),
       locked: this.groups.filter((g) => g.lock).length,
+      openJobs: [...this.jobs.values()].filter((j) => j.status === 'Pending').length,
       dns: [...this.dns.values],
       dnsSide: this.dns.values.includes(this.targetIps.client) ? 'target' : 'source',
       bridgeObjects: this.bridge.size,
@@ -314,6 +330,27 @@ export class World {
           this.effect(`autoShrink:restore:${this.effects.length}`);
         }
         return null;
+      case 'submitShardMoves':
+        return { results: (a.moves as any[]).map((m, i) => this.submitMove(m, i, a.migrationId)) };
+      case 'waitForShardMoves':
+        return this.waitMoves(a);
+      case 'cancelShardMoves': {
+        const open: string[] = [];
+        for (const id of a.jobIds as string[]) {
+          const j = this.jobs.get(id);
+          if (!j || j.status !== 'Pending') continue;
+          open.push(id);
+          this.advance(j);
+          if (j.status !== 'Pending') continue;
+          // Before the switch: back to where it started (MoveShard::abort).
+          j.group.plan = j.group.plan.filter((s) => s !== j.to);
+          j.group.inSync.delete(j.to);
+          j.group.syncStarted.delete(j.to);
+          j.status = 'Failed';
+          j.reason = 'job aborted';
+        }
+        return { open };
+      }
       case 'addShardFollower':
         return { results: (a.moves as any[]).map((m) => this.addFollower(m, a.migrationId)) };
       case 'waitForShardInSync':
@@ -336,8 +373,9 @@ export class World {
         return 'removed';
       }
       case 'verifyConvergence': {
+        const busy = new Set([...this.jobs.values()].filter((j) => j.status === 'Pending').map((j) => j.group));
         const bad = this.groups.filter(
-          (g) => g.lock || g.plan.length !== g.rf || g.plan.some((s) => !g.inSync.has(s)) || g.plan.some((s) => (a.mustNotHold ?? []).includes(s)),
+          (g) => g.lock || busy.has(g) || g.plan.length !== g.rf || g.plan.some((s) => !g.inSync.has(s)) || g.plan.some((s) => (a.mustNotHold ?? []).includes(s)),
         );
         if (bad.length) throw new WorldError(`not converged: ${bad.length} groups, e.g. ${bad[0]!.key} on ${bad[0]!.plan.join(',')}`, 'InvariantViolationError', true);
         return { shards: this.groups.length, ok: true };
@@ -373,6 +411,57 @@ export class World {
     const g = this.groups.find((x) => x.database === m.database && x.collectionId === m.collectionId && x.shard === m.shard);
     if (!g) throw new WorldError(`no such shard ${m.database}/${m.collectionId}/${m.shard}`, 'InvariantViolationError', true);
     return g;
+  }
+
+  private submitMove(m: any, index: number, migrationId: string) {
+    const g = this.find(m);
+    const creator = `transit-${migrationId}`;
+    const own = [...this.jobs.values()].find((j) => j.group === g && j.creator === creator && j.status === 'Pending');
+    if (own) return { index, result: 'submitted', jobId: own.id, existing: true };
+    if (g.plan.join() !== (m.expected as string[]).join()) return { index, result: 'planChanged', servers: [...g.plan] };
+    const id = String(this.nextJobId++);
+    const j: WorldJob = { id, group: g, creator, from: m.fromServer, to: m.toServer, isLeader: m.isLeader, remainsFollower: m.remainsFollower, status: 'Pending' };
+    this.jobs.set(id, j);
+    if (!g.plan.includes(j.to)) {
+      g.plan = j.isLeader ? [g.plan[0]!, j.to, ...g.plan.slice(1)] : [...g.plan, j.to];
+      g.syncStarted.set(j.to, Date.now());
+    }
+    this.effect(`job:${g.key}:${j.from}->${j.to}`);
+    return { index, result: 'submitted', jobId: id, existing: false };
+  }
+
+  /** The world's supervision: a job finishes once `to` is in sync. */
+  private advance(j: WorldJob): void {
+    if (j.status !== 'Pending') return;
+    const g = j.group;
+    this.settle(g);
+    if (!g.inSync.has(j.to)) return;
+    if (j.isLeader) {
+      g.plan = [j.to, ...g.plan.filter((s) => s !== j.to && s !== j.from), ...(j.remainsFollower ? [j.from] : [])];
+    } else g.plan = g.plan.filter((s) => s !== j.from);
+    if (!g.plan.includes(j.from)) g.inSync.delete(j.from);
+    j.status = 'Finished';
+  }
+
+  private async waitMoves(a: { jobs: { jobId: string }[]; mode: string; timeoutSeconds: number }) {
+    const deadline = Date.now() + Math.min(a.timeoutSeconds * 1000, 1000);
+    for (;;) {
+      const ended: { index: number; status: string; reason?: string; servers: string[] }[] = [];
+      const progress: { index: number; bytesCopied: number; bytesTotal: number }[] = [];
+      a.jobs.forEach((x, i) => {
+        const j = this.jobs.get(x.jobId);
+        if (!j) return ended.push({ index: i, status: 'gone', servers: [] });
+        this.advance(j);
+        if (j.status === 'Pending') {
+          const started = j.group.syncStarted.get(j.to) ?? Date.now();
+          const frac = this.opts.syncMs ? Math.min(1, (Date.now() - started) / this.opts.syncMs) : 1;
+          progress.push({ index: i, bytesCopied: Math.floor(j.group.bytes * frac), bytesTotal: j.group.bytes });
+        } else ended.push({ index: i, status: j.status === 'Finished' ? 'finished' : 'failed', ...(j.reason ? { reason: j.reason } : {}), servers: [...j.group.plan] });
+      });
+      const enough = a.mode === 'any' ? ended.length > 0 : ended.length === a.jobs.length;
+      if (enough || Date.now() >= deadline) return { ended, progress, queued: [] };
+      await sleep(20);
+    }
   }
 
   private addFollower(m: { database: string; collectionId: string; shard: string; expected: string[]; add: string[] }, migrationId: string): string {

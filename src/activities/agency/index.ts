@@ -16,13 +16,18 @@ import type {
   RegisteredServer,
   RemoveShardFollowerArgs,
   ShardPlan,
+  SubmitShardMoveResult,
+  SubmitShardMovesArgs,
   WaitForShardInSyncArgs,
   WaitForShardInSyncResult,
+  WaitForShardMovesArgs,
+  WaitForShardMovesResult,
 } from '../agency-types';
 import { ArangoClient, mintSuperuserJwt } from './client';
 import { makeWaits, type WaitHooks, type Waits } from './waits';
 import { readShardPlan } from './plan';
 import { addShardFollower, moveShardLeadership, releaseShardLocks, removeShardFollower, waitForShardInSync } from './shards';
+import { cancelShardMoves, submitShardMoves, waitForShardMoves } from './jobs';
 import {
   checkAgentReplaceable,
   checkClusterHealth,
@@ -100,6 +105,19 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
   return {
     /** Reads Plan, servers and sizes into the compact ShardPlan (prototypes with aligned clones). Read-only. */
     readShardPlan: (a: MigrationArgs): Promise<ShardPlan> => withClient(a.arango, (c) => readShardPlan(c)),
+
+    /**
+     * Writes one ArangoDB MoveShard job per move into Target/ToDo (only where Plan is still `expected` and every copy's
+     * server is GOOD); finds its own job again on a retry. Supervision runs the jobs; Transit holds no lock.
+     */
+    submitShardMoves: (a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }> =>
+      withClient(a.arango, (c, w) => submitShardMoves(c, a, () => w.now())),
+
+    /** Waits (heartbeating) until any/all of these jobs ended (Finished, Failed or gone); reports copy progress. */
+    waitForShardMoves: (a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult> => withClient(a.arango, (c, w) => waitForShardMoves(c, w, a, pollMs)),
+
+    /** Asks supervision (cancelAgencyJob) to abort this migration's open jobs; returns those that were open. */
+    cancelShardMoves: (a: MigrationArgs & { jobIds: string[] }): Promise<{ open: string[] }> => withClient(a.arango, (c) => cancelShardMoves(c, a)),
 
     /** Appends `add` to each group's Plan (from exactly `expected`) and takes the shard lock. Idempotent. */
     addShardFollower: (a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }> => withClient(a.arango, (c) => addShardFollower(c, a)),

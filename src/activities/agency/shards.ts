@@ -118,7 +118,7 @@ function inSync(st: GroupState, servers: string[]): boolean {
 }
 
 /** Document counts → bytes: shardDistribution progress per shard, average document size per collection. */
-async function progressOf(client: ArangoClient, a: WaitForShardInSyncArgs, pending: number[], avgCache: Map<string, number>): Promise<WaitForShardInSyncResult['progress']> {
+export async function progressOf(client: ArangoClient, a: { shards: ShardKey[] }, pending: number[], avgCache: Map<string, number>): Promise<WaitForShardInSyncResult['progress']> {
   const byDb = new Map<string, number[]>();
   for (const i of pending) byDb.set(a.shards[i].database, [...(byDb.get(a.shards[i].database) ?? []), i]);
   const out: WaitForShardInSyncResult['progress'] = [];

@@ -1,0 +1,227 @@
+/**
+ * The shard engine (runs with `engine: 'jobs'`): Transit decides, ArangoDB moves. For every shard group the
+ * scheduler picks when it starts and where it goes; the group then converges to its desired servers through
+ * ArangoDB's own MoveShard jobs, one at a time (a job locks the shard), computed afresh from the group's Plan
+ * after each job (nextMove): first the leader (the new leader copies across regions once), then each follower
+ * (copying from the new leader, inside the target region).
+ *
+ * Why jobs and not Plan writes under a lock of Transit's own: a MoveShard in Target/Pending is *abortable*, so
+ * FailedLeader/FailedFollower abort it and fail over as if Transit were not there — with or without a live
+ * Transit worker — and supervision's other jobs and collection creation wait for it exactly as they would for
+ * `/_admin/cluster/moveShard`. A lock value that is not a job is never abortable: failover waits for it, then
+ * times out for good (docs/architecture.md, "Shard engine"). After a failover, the job ends Failed; the group's
+ * Plan is read again and the next move starts from the copies that are in sync there.
+ *
+ * One iteration batches each step over many groups (one activity per step, not per group). Between iterations
+ * is the safe point (pause, rollback, abort, continue-as-new); every group is then in a state ArangoDB itself
+ * produces: a Plan with replicationFactor in-sync copies, maybe plus a MoveShard job's new one.
+ */
+import type { ShardKey } from '../activities/agency-types';
+import type { TransitActivities } from '../activities/contract';
+import { groupBytes, groupKey, groupLabel, groupServers, type GroupIndex } from './plan';
+import { pickNext } from './scheduler';
+import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
+import { STEP, type GroupMove, type MigrationState } from './state';
+
+export interface JobEngineContext {
+  state: MigrationState;
+  acts: Pick<TransitActivities, 'submitShardMoves' | 'waitForShardMoves'>;
+  ix: GroupIndex;
+  /** Servers every group must end on (IDs, leader first). */
+  desired: string[][];
+  now(): number;
+  /** A durable timer (workflow sleep). */
+  sleep(ms: number): Promise<void>;
+  safePoint(): Promise<void>;
+  step<T>(what: string, fn: () => Promise<T>): Promise<T>;
+  onProgress(): void;
+  stopStarting(): boolean;
+  log(msg: string, meta?: Record<string, unknown>): void;
+}
+
+/** How long one waitForShardMoves call may wait before the loop looks at controls again. */
+const WAIT_SECONDS = 10;
+/** Failed jobs in a row (each followed by a back-off) before the group parks the migration. */
+export const MAX_JOB_FAILURES = 5;
+const BACKOFF_MS = 3000;
+/** With nothing in flight but groups waiting (a server not GOOD, supervision busy): look again after this. */
+const IDLE_MS = 2000;
+
+export type NextMove =
+  | { kind: 'done' }
+  | { kind: 'wait'; reason: string }
+  | { kind: 'move'; fromServer: string; toServer: string; isLeader: boolean; remainsFollower: boolean };
+
+/**
+ * The next MoveShard job that brings `current` (Plan, leader first) closer to `desired`: the leader first, then
+ * followers pairwise. Pure. Supervision itself restores the number of copies (enforceReplication, FailedFollower),
+ * so a group with fewer or more copies than desired waits for it instead of moving.
+ */
+export function nextMove(current: string[], desired: string[]): NextMove {
+  if (sameServers(current, desired)) return { kind: 'done' };
+  if (current.length < desired.length) return { kind: 'wait', reason: `${current.length} of ${desired.length} copies in Plan: waiting for supervision to add a follower` };
+  const leader = current[0]!;
+  const want = desired[0]!;
+  const removed = current.slice(1).filter((s) => !desired.includes(s));
+  const added = desired.slice(1).filter((s) => !current.includes(s));
+  if (leader !== want) {
+    // A follower that is to lead takes over in place (remainsFollower is then required).
+    if (current.includes(want)) return { kind: 'move', fromServer: leader, toServer: want, isLeader: true, remainsFollower: true };
+    // The new leader joins, syncs and takes over, and the old one leaves: one new copy, copied from the old
+    // leader (across regions once; the followers then copy from the new leader).
+    if (!desired.includes(leader)) return { kind: 'move', fromServer: leader, toServer: want, isLeader: true, remainsFollower: false };
+    // The old leader stays (as a follower): bring the new leader in as a follower first, then swap, so the
+    // group never holds a copy more than a MoveShard job adds.
+    if (removed.length) return { kind: 'move', fromServer: removed[0]!, toServer: want, isLeader: false, remainsFollower: false };
+    return { kind: 'wait', reason: `no follower of ${JSON.stringify(current)} to make room for ${want}: waiting for supervision` };
+  }
+  if (removed.length && added.length) return { kind: 'move', fromServer: removed[0]!, toServer: added[0]!, isLeader: false, remainsFollower: false };
+  return { kind: 'wait', reason: `${current.length} copies in Plan for ${desired.length} desired: waiting for supervision to remove the extra follower` };
+}
+
+/** New copies a group needs to go from `from` to `to`. */
+function copiesNeeded(from: string[], to: string[]): number {
+  return Math.max(1, to.filter((s) => !from.includes(s)).length);
+}
+
+/** Runs until every group is done ('done') or, after an abort request, no group is moving any more ('stopped'). */
+export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'stopped'> {
+  const run = ctx.state.shards!;
+  const moving = (run.moving ??= {});
+  const { ix } = ctx;
+  const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
+  const migrationId = ctx.state.migrationId;
+  const to = (g: number) => ctx.desired[g]!;
+  const key = (g: number): ShardKey => groupKey(ix, g);
+  const servers = (g: number) => moving[g]?.servers ?? groupServers(ix, g);
+  const at = (st: number) => run.steps.reduce<number[]>((acc, v, g) => (v === st ? (acc.push(g), acc) : acc), []);
+
+  const finish = (g: number) => {
+    const m = moving[g];
+    run.steps[g] = STEP.done;
+    ctx.state.bytesMovedTotal += groupBytes(ix, g) * (m?.done ?? 0);
+    delete moving[g];
+    delete run.copied[g];
+    delete run.startedAt[g];
+    ctx.log('shard group moved', { shard: groupLabel(ix, g), from: groupServers(ix, g), to: to(g), jobs: m?.done ?? 0, direction: run.direction });
+  };
+  const park = (message: string) => {
+    ctx.state.lastError = message;
+    ctx.state.pauseRequested = true;
+  };
+
+  for (;;) {
+    await ctx.safePoint();
+    const pending = at(STEP.pending);
+    const active = at(STEP.followerAdded);
+    if (active.length === 0 && (pending.length === 0 || ctx.stopStarting())) return pending.length === 0 ? 'done' : 'stopped';
+
+    // 1. New groups start (the scheduler: which, within the concurrency limit); idle moving groups get their next job.
+    const start = ctx.stopStarting()
+      ? []
+      : pickNext({
+          ix,
+          desired: to,
+          current: servers,
+          pending,
+          inFlight: active,
+          limit: ctx.state.concurrency,
+          bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
+          remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
+        });
+    const t = ctx.now();
+    for (const g of start) {
+      run.steps[g] = STEP.followerAdded;
+      run.startedAt[g] = t;
+      moving[g] = { job: null, from: '', to: '', leader: false, servers: groupServers(ix, g), done: 0, total: copiesNeeded(groupServers(ix, g), to(g)), failures: 0 };
+    }
+    const idle = [...active, ...start].filter((g) => moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= t);
+    const submit: { g: number; m: Extract<NextMove, { kind: 'move' }> }[] = [];
+    for (const g of idle) {
+      const n = nextMove(servers(g), to(g));
+      if (n.kind === 'done') finish(g);
+      else if (n.kind === 'wait') moving[g]!.reason = n.reason;
+      else submit.push({ g, m: n });
+    }
+    if (submit.length) {
+      const r = await ctx.step(`submitShardMoves ×${submit.length}`, () =>
+        ctx.acts.submitShardMoves({
+          migrationId,
+          arango,
+          moves: submit.map(({ g, m }) => ({ ...key(g), expected: servers(g), ...m })),
+        }),
+      );
+      for (const res of r.results) {
+        const { g, m } = submit[res.index]!;
+        const mv = moving[g]!;
+        if (res.result === 'submitted') Object.assign(mv, { job: res.jobId, from: m.fromServer, to: m.toServer, leader: m.isLeader, reason: undefined });
+        else if (res.result === 'planChanged') mv.servers = res.servers;
+        else {
+          mv.reason = `waiting: ${res.health}`;
+          if (res.health.includes(`${m.toServer} FAILED`)) {
+            park(`shard group ${groupLabel(ix, g)}: target DB server ${m.toServer} is FAILED — bring it back and resume, or roll back`);
+          }
+        }
+      }
+      ctx.onProgress();
+    }
+
+    // 2. Wait until a job ends (returns on the first, so the group's next job, or a new group, starts quickly).
+    const withJob = at(STEP.followerAdded).filter((g) => moving[g]?.job);
+    if (withJob.length) {
+      const r = await ctx.step(`waitForShardMoves ×${withJob.length}`, () =>
+        ctx.acts.waitForShardMoves({
+          migrationId,
+          arango,
+          jobs: withJob.map((g) => ({ ...key(g), jobId: moving[g]!.job! })),
+          mode: 'any',
+          timeoutSeconds: WAIT_SECONDS,
+        }),
+      );
+      for (const p of r.progress) {
+        const g = withJob[p.index]!;
+        const mv = moving[g]!;
+        const frac = p.bytesTotal > 0 ? Math.min(1, p.bytesCopied / p.bytesTotal) : 0;
+        run.copied[g] = Math.round((groupBytes(ix, g) * (mv.done + frac)) / mv.total);
+      }
+      for (const q of r.queued) moving[withJob[q.index]!]!.reason = q.reason;
+      for (const e of r.ended) {
+        const g = withJob[e.index]!;
+        const mv = moving[g]!;
+        const job = mv.job;
+        mv.job = null;
+        if (e.servers.length) mv.servers = e.servers;
+        // A job that vanished from every list counts as done when Plan shows its effect.
+        const effective = e.status === 'finished' || (e.status === 'gone' && mv.servers.includes(mv.to) && !mv.servers.includes(mv.from));
+        if (effective) {
+          mv.done = Math.min(mv.total, mv.done + 1);
+          mv.failures = 0;
+          run.copied[g] = Math.round((groupBytes(ix, g) * mv.done) / mv.total);
+          run.startedAt[g] = ctx.now(); // timeouts.shardSyncSeconds applies to each job
+          continue;
+        }
+        mv.failures += 1;
+        mv.reason = `MoveShard job ${job} ${e.status}${e.reason ? `: ${e.reason}` : ''}`;
+        mv.notBefore = ctx.now() + BACKOFF_MS * mv.failures;
+        ctx.log('MoveShard job did not finish; re-planning the group from Plan', { shard: groupLabel(ix, g), job, status: e.status, reason: e.reason, servers: mv.servers });
+        if (mv.failures >= MAX_JOB_FAILURES) {
+          mv.failures = 0;
+          park(`shard group ${groupLabel(ix, g)}: ${MAX_JOB_FAILURES} MoveShard jobs in a row did not finish, the last: ${mv.reason} — fix the cause and resume, or roll back`);
+        }
+      }
+      for (const g of withJob) if (moving[g] && moving[g]!.job === null && sameServers(moving[g]!.servers, to(g))) finish(g);
+    } else if (idle.length || active.length) {
+      await ctx.sleep(IDLE_MS);
+    }
+    checkSyncTimeouts(ctx, run, at(STEP.followerAdded));
+    sampleEta(ctx);
+    ctx.onProgress();
+  }
+}
+
+/** Job ids of a run's groups that have a job in flight (rollback cancels them first). */
+export function jobsInFlight(moving: Record<number, GroupMove> | undefined): { group: number; jobId: string }[] {
+  return Object.entries(moving ?? {})
+    .filter(([, m]) => m.job)
+    .map(([g, m]) => ({ group: Number(g), jobId: m.job! }));
+}
