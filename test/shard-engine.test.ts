@@ -256,3 +256,115 @@ describe('failover wins while a shard moves (source leader SIGKILLed mid-copy)',
     }
   });
 });
+
+/** A slow prototype (so that a move takes seconds) and another collection for someone else's moveShard. */
+const BUSY = {
+  agents: 3,
+  dbServers: 3,
+  coordinators: 1,
+  bandwidth: '1MB/s',
+  databases: [
+    {
+      name: 'shop',
+      collections: [
+        { name: 'orders', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 24, bytesPerDocument: 250_000 },
+        { name: 'other', numberOfShards: 1, replicationFactor: 1, documentsPerShard: 4 },
+      ],
+    },
+  ],
+};
+
+/**
+ * While the prototype shard moves (by Transit, or by ArangoDB's own moveShard), someone creates a
+ * distributeShardsLike collection and someone else moves another collection's shard. Both must finish; their
+ * times are printed side by side.
+ */
+async function othersWhileMoving(mover: 'transit' | 'arangodb'): Promise<{ ddlSeconds: number; otherMoveSeconds: number; cloneOnTargets: boolean }> {
+  const c = await startSim(BUSY);
+  try {
+    const act = simActivities();
+    const ref = arangoRef(c);
+    await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
+    const targets = await newServers(c, 3);
+    const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
+    const orders = plan.collections.find((x) => x.name === 'orders')!;
+    const other = plan.collections.find((x) => x.name === 'other')!;
+    const [shard, idx] = orders.shards[0]!;
+    const leader = plan.servers[idx[0]!]!.id;
+    let engine: Awaited<ReturnType<typeof startEngine>> | undefined;
+    let script: Promise<void> | undefined;
+    if (mover === 'arangodb') {
+      // What an operator's script does with ArangoDB's own tools: the leader's moveShard, then the follower's.
+      script = (async () => {
+        const first = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'orders', shard, fromServer: leader, toServer: targets[0], remainsFollower: false })) as { id: string };
+        await waitUntil('the leader moveShard', 120_000, async () => (await agency(c, `/arango/Target/Finished/${first.id}`)) !== undefined, 200);
+        const follower = plan.servers[idx[1]!]!.id;
+        const second = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'orders', shard, fromServer: follower, toServer: targets[1] })) as { id: string };
+        await waitUntil('the follower moveShard', 120_000, async () => (await agency(c, `/arango/Target/Finished/${second.id}`)) !== undefined, 200);
+      })();
+    } else {
+      // Only the prototype moves now: 'other' is left to the operator's own moveShard below.
+      engine = await startEngine(c, { targets, concurrency: 1 });
+    }
+    await waitUntil('the prototype shard locked by a moving job', 30_000, async () => typeof (await agency(c, `/arango/Supervision/Shards/${shard}`)) === 'string', 100);
+    const t0 = Date.now();
+    const db = arangoDb(c, 'shop');
+    const ddl = db.createCollection('orders_lines', { distributeShardsLike: 'orders' } as never).then(() => (Date.now() - t0) / 1000);
+    const [oShard, oIdx] = other.shards[0]!;
+    const oFrom = plan.servers[oIdx[0]!]!.id;
+    const oTo = c.dbServers.map((m) => m.id).find((id) => !oIdx.map((i) => plan.servers[i]!.id).includes(id) && id !== leader)!;
+    const job = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'other', shard: oShard, fromServer: oFrom, toServer: oTo })) as { id: string };
+    let otherMoveSeconds = NaN;
+    await waitUntil('the other moveShard job to finish', 120_000, async () => {
+      const f = await agency(c, `/arango/Target/Finished/${job.id}`);
+      if (f !== undefined) otherMoveSeconds = (Date.now() - t0) / 1000;
+      return f !== undefined;
+    }, 100);
+    const ddlSeconds = await ddl;
+    await script;
+    let cloneOnTargets = false;
+    if (engine) {
+      assert.equal(await engine.done, 'done');
+      const p2 = await act.readShardPlan({ migrationId: 'x', arango: ref });
+      const o2 = p2.collections.find((x) => x.name === 'orders')!;
+      const clone = o2.clones.find((x) => x.name === 'orders_lines');
+      assert.ok(clone, 'the new collection is a clone of the prototype');
+      const onTargets = (ix: number[]) => ix.every((i) => targets.includes(p2.servers[i]!.id));
+      cloneOnTargets = onTargets(o2.shards[0]![1]);
+      assert.deepEqual(await leftovers(c), { locks: {}, openJobs: [] });
+    }
+    return { ddlSeconds, otherMoveSeconds, cloneOnTargets };
+  } finally {
+    await c.stop();
+  }
+}
+
+describe('nothing else stalls more than with ArangoDB\'s own moveShard', () => {
+  test('creating a distributeShardsLike collection and another moveShard job finish while the prototype moves', { timeout: 240_000 }, async () => {
+    const theirs = await othersWhileMoving('arangodb');
+    const ours = await othersWhileMoving('transit');
+    fig('create distributeShardsLike collection during the move (simulated), s: ArangoDB moveShard vs Transit', `${theirs.ddlSeconds.toFixed(1)} vs ${ours.ddlSeconds.toFixed(1)}`);
+    fig('someone else\'s moveShard job during the move (simulated), s: ArangoDB moveShard vs Transit', `${theirs.otherMoveSeconds.toFixed(1)} vs ${ours.otherMoveSeconds.toFixed(1)}`);
+    assert.ok(Number.isFinite(ours.ddlSeconds) && Number.isFinite(ours.otherMoveSeconds));
+    assert.ok(ours.cloneOnTargets, 'the clone created mid-move ends up moved with its prototype');
+  });
+});
+
+describe('refused before anything changes', () => {
+  test('a replication-2 database: readShardPlan (the Plan phase) fails non-retryably naming the database', { timeout: 60_000 }, async () => {
+    const c = await startSim({ agents: 3, dbServers: 2, coordinators: 1, databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 1 }] }] });
+    try {
+      await c.coordinatorCall('POST', '/_api/database', { name: 'logs', options: { replicationVersion: '2' } });
+      const before = await agency(c, '/arango/Plan/Version');
+      await assert.rejects(simActivities().readShardPlan({ migrationId: 'x', arango: arangoRef(c) }), (e: any) => {
+        assert.equal(e.type, 'UnsupportedClusterError');
+        assert.equal(e.nonRetryable, true);
+        assert.match(e.message, /logs.*replicationVersion "2"/);
+        return true;
+      });
+      assert.deepEqual(await agency(c, '/arango/Plan/Version'), before, 'nothing changed');
+    } finally {
+      await c.stop();
+    }
+  });
+});

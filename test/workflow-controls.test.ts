@@ -84,6 +84,7 @@ function assertConsistent(world: World, expectSide?: 'source' | 'target'): void 
   assert.deepEqual(s.underReplicated, [], 'under-replicated groups');
   assert.deepEqual(s.overReplicated, [], 'groups left with extra copies');
   assert.equal(s.locked, 0, 'shard locks left behind');
+  assert.equal(s.openJobs, 0, "Transit's MoveShard jobs left open");
   assert.equal(s.groupsMixed, 0, 'groups spread over both sides');
   const side = s.groupsOnTarget === world.groups.length ? 'target' : s.groupsOnSource === world.groups.length ? 'source' : 'split';
   assert.notEqual(side, 'split', 'all data on one side');

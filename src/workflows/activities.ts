@@ -23,6 +23,7 @@ export const NON_RETRYABLE_ERRORS = [
   'AgentNotReplaceableError',
   'DnsConfigError',
   'CredentialError',
+  'UnsupportedClusterError',
 ];
 
 type Name = keyof TransitActivities;

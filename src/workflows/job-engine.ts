@@ -44,6 +44,12 @@ const WAIT_SECONDS = 10;
 /** Failed jobs in a row (each followed by a back-off) before the group parks the migration. */
 export const MAX_JOB_FAILURES = 5;
 const BACKOFF_MS = 3000;
+/**
+ * After a group's job ends, its next job waits this long: a collection creation with distributeShardsLike waits
+ * for the prototype shard's lock to be free (ClusterInfo's precondition; the coordinator retries about every
+ * second), and must get in between two jobs of the same group rather than wait for the whole group.
+ */
+export const LOCK_GAP_MS = 2000;
 /** With nothing in flight but groups waiting (a server not GOOD, supervision busy): look again after this. */
 const IDLE_MS = 2000;
 
@@ -198,6 +204,7 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
           mv.failures = 0;
           run.copied[g] = Math.round((groupBytes(ix, g) * mv.done) / mv.total);
           run.startedAt[g] = ctx.now(); // timeouts.shardSyncSeconds applies to each job
+          mv.notBefore = ctx.now() + LOCK_GAP_MS;
           continue;
         }
         mv.failures += 1;

@@ -103,6 +103,13 @@ export class ServerNotRemovableError extends AgencyActivityError {
   }
 }
 
+/** The cluster holds something Transit cannot move (a replication-2 database, …). Not retryable. */
+export class UnsupportedClusterError extends AgencyActivityError {
+  constructor(message: string, details?: unknown) {
+    super(message, 'UnsupportedClusterError', true, details);
+  }
+}
+
 /** Failure types the workflow should not retry (for RetryPolicy.nonRetryableErrorTypes). */
 export const NON_RETRYABLE_AGENCY_ERRORS = [
   'ArangoAuthError',
@@ -110,4 +117,5 @@ export const NON_RETRYABLE_AGENCY_ERRORS = [
   'InvariantViolationError',
   'WaitTimeoutError',
   'AgentNotReplaceableError',
+  'UnsupportedClusterError',
 ] as const;

@@ -3,6 +3,7 @@
 // shard by shard, and bytes per group from the coordinator's per-shard counts and average document size.
 import type { ShardPlan, ServerStatus } from '../agency-types';
 import type { ArangoClient } from './client';
+import { UnsupportedClusterError } from './errors';
 import { asDict, asStrings, at, sortShards, strip, type Dict } from './paths';
 
 interface CollectionEntry {
@@ -48,7 +49,19 @@ export async function readShardPlan(client: ArangoClient): Promise<ShardPlan> {
     '/arango/Current/ServersRegistered',
     '/arango/Supervision/Health',
     '/arango/Target/MapUniqueToShortID',
+    '/arango/Plan/Databases',
   ]);
+  // Replication 2 (3.12): Plan follows Target/CollectionGroups and supervision skips enforceReplication there, so
+  // the MoveShard jobs Transit relies on behave differently. Refuse before anything is changed.
+  const v2 = Object.entries(asDict(at(read, '/arango/Plan/Databases')))
+    .filter(([, d]) => String(asDict(d).replicationVersion ?? '1') === '2')
+    .map(([name]) => name);
+  if (v2.length) {
+    throw new UnsupportedClusterError(
+      `database(s) ${v2.join(', ')} use replicationVersion "2" (ArangoDB 3.12 replicated logs, Plan derived from Target/CollectionGroups): Transit moves replication-1 databases only — nothing was changed; abort this migration, or move those databases out (dump/restore into a replication-1 database) and start again`,
+      { databases: v2 },
+    );
+  }
   const planColls = asDict(at(read, '/arango/Plan/Collections'));
   const registered = asDict(at(read, '/arango/Current/ServersRegistered'));
   const health = asDict(at(read, '/arango/Supervision/Health'));
