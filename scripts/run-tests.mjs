@@ -37,6 +37,7 @@ if (selected.length === 0) {
 /** Usual seconds per file (npm test on the 2-core machine, one file at a time). */
 const USUAL_SECONDS = {
   'test/e2e.test.ts': 290,
+  'test/fault-matrix.test.ts': 155,
   'test/agency-migration.test.ts': 100,
   'test/workflow-controls.test.ts': 95,
   'test/kube-activities.test.ts': 90,

@@ -64,6 +64,11 @@ export interface TestController {
   resolve(name: string): string[] | undefined;
   /** The LB ingress IP given to a Service, if any. */
   loadBalancerIp(namespace: string, name: string): string | undefined;
+  /**
+   * Test fault: the load balancer of a Service goes down (resets new connections, drops open ones) or comes back.
+   * Returns the connections dropped.
+   */
+  setLoadBalancerDown(namespace: string, name: string, down: boolean): number;
   /** Resolves when no reconcile is in flight. */
   idle(): Promise<void>;
   /** Stops members (SIGTERM, then SIGKILL), proxies, DNS and watches. Does not delete API objects. */
@@ -164,6 +169,7 @@ export async function startTestController(o: TestControllerOptions): Promise<Tes
       members: () => kubelet.members(),
       resolve: (name) => lookup(name.replace(/\.$/, '').toLowerCase(), services, slices),
       loadBalancerIp: (ns, name) => proxies.loadBalancerIp(ns, name),
+      setLoadBalancerDown: (ns, name, down) => proxies.setLoadBalancerDown(ns, name, down),
       async idle() {
         await Promise.all([kubelet.queue.idle(), proxies.queue.idle(), volumes.queue.idle()]);
       },

@@ -72,6 +72,14 @@ export class TcpProxy {
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  /** Drops every open connection (both ends reset) and keeps listening: a fault injected by tests. */
+  dropConnections(): number {
+    const n = this.sockets.size;
+    for (const sock of this.sockets) sock.resetAndDestroy();
+    this.sockets.clear();
+    return n;
+  }
+
   private track(s: Socket): void {
     this.sockets.add(s);
     s.once('close', () => this.sockets.delete(s));

@@ -40,6 +40,8 @@ export class ServiceProxies {
   private readonly lbIps = new Map<string, { uid: string; ip: string }>();
   private readonly lbPool: IpPool;
   private stopped = false;
+  /** Services whose load balancer is down (setLoadBalancerDown). */
+  private readonly down = new Set<string>();
 
   constructor(private readonly o: ServiceProxiesOptions) {
     this.lbPool = new IpPool(ADDRESS_PLAN[o.region].lbPool, { firstOffset: 1 });
@@ -53,6 +55,22 @@ export class ServiceProxies {
   onSlice(slice: V1EndpointSlice): void {
     const svc = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
     if (svc) this.queue.add(`${slice.metadata?.namespace}/${svc}`);
+  }
+
+  /**
+   * Test fault: while down, the load balancer of Service `namespace/name` resets every new connection and its
+   * open connections are dropped (kube-proxy's ClusterIP listeners are not touched). Returns the connections dropped.
+   */
+  setLoadBalancerDown(namespace: string, name: string, down: boolean): number {
+    const key = `${namespace}/${name}`;
+    if (!down) {
+      this.down.delete(key);
+      return 0;
+    }
+    this.down.add(key);
+    let n = 0;
+    for (const [id, l] of this.listeners.get(key) ?? []) if (id.startsWith('lb ')) n += l.proxy.dropConnections();
+    return n;
   }
 
   /** The LB ingress address given to a Service, if any. */
@@ -113,6 +131,7 @@ export class ServiceProxies {
               listenHost: ip,
               listenPort: port.port,
               target: () => {
+                if (kind === 'lb' && this.down.has(key)) return undefined;
                 const cur = this.o.getService(key);
                 const curPort = cur?.spec?.ports?.find((p) => p.port === port.port && (p.protocol ?? 'TCP') === 'TCP');
                 const eps = cur && curPort ? this.endpoints(cur, curPort) : [];
