@@ -22,7 +22,8 @@ import { waitFor } from '../test/harness/procs';
 import { runsOf } from '../test/harness/replay';
 import { indexPlan, totals } from '../src/workflows/plan';
 import { assignTargets, makespanLowerBound } from '../src/workflows/scheduler';
-import { newShardRun, runShardEngine, settleAll } from '../src/workflows/shard-mover';
+import { newShardRun } from '../src/workflows/shard-mover';
+import { runJobEngine } from '../src/workflows/job-engine';
 import { initialState } from '../src/workflows/state';
 import { progressQuery } from '../src/shared/controls';
 import { MigrationSpec } from '../src/spec/schema';
@@ -79,17 +80,17 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
     const state = initialState('bench', spec);
     state.plan = plan;
     state.targetServerIds = targets;
-    state.shards = newShardRun('forward', ix, desired, true);
+    state.shards = { ...newShardRun('forward', ix, desired, true), engine: 'jobs' };
     const t0 = Date.now();
     const util = sampleLinks(c, t0);
-    const r = await runShardEngine({
+    const r = await runJobEngine({
       state,
       acts,
       ix,
       desired,
       now: () => Date.now(),
       safePoint: async () => undefined,
-      concurrently: settleAll,
+      sleep: (ms) => new Promise((res) => setTimeout(res, ms)),
       step: async (what, fn) => {
         const t = Date.now();
         try {

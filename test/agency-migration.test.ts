@@ -10,9 +10,10 @@ import { HttpClient } from '../src/sim/net';
 import { bearerHeader } from '../src/sim/jwt';
 import {
   ContinuousWriter, arangoDb, arangoRef, groupsOf, simActivities, startSim, underReplicated, waitUntil,
-  type Group, type SimCluster,
+  type SimCluster,
 } from './harness/sim';
 import type { ArangoRef } from '../src/activities/agency-types';
+import { startEngine, type EngineRun } from './harness/engine';
 
 type Dict = Record<string, unknown>;
 const d = (v: unknown): Dict => (typeof v === 'object' && v !== null ? (v as Dict) : {});
@@ -36,68 +37,27 @@ const TOPOLOGY = {
   ],
 };
 
-/** The shard steps for one group: target servers all new, preferring the mapped partner of each old server. */
-function stepFor(g: Group, olds: Set<string>, news: string[], partner: Map<string, string>): { add: string[]; remove: string[]; to?: string } | undefined {
-  const keep = g.servers.filter((s) => !olds.has(s));
-  const remove = g.servers.filter((s) => olds.has(s));
-  if (remove.length === 0) return undefined;
-  const add: string[] = [];
-  for (const s of remove) {
-    if (keep.length + add.length >= g.replicationFactor) break;
-    const p = partner.get(s);
-    const pick = p && !g.servers.includes(p) && !add.includes(p) ? p : news.find((n) => !g.servers.includes(n) && !add.includes(n));
-    if (pick) add.push(pick);
-  }
-  const to = olds.has(g.servers[0]) ? (add[0] ?? keep[0]) : undefined;
-  return { add, remove, to };
-}
-
 /**
- * What the migration workflow does, reduced to the shard steps: batches of groups, add → wait in sync → move
- * leadership → remove old, re-reading the plan after every batch; conflicting groups are retried from a fresh
- * read, never overwritten.
+ * Transit's own shard engine (src/workflows/job-engine.ts, the code the workflow runs in MoveShards) moves every
+ * group to the new servers, repeated on a fresh Plan until nothing is left on an old server — as the workflow's
+ * MoveShards phase does (collections may appear, failover may move things meanwhile).
  */
 async function migrate(
+  c: SimCluster,
   act: Acts,
   ref: ArangoRef,
   olds: string[],
   news: string[],
-  o: { batch?: number; migrationId?: string; between?: (round: number) => Promise<void>; afterAdd?: (round: number) => Promise<void>; conflicts?: string[] } = {},
+  o: { migrationId?: string; concurrency?: number; onStep?: (what: string) => void; engine?: (e: EngineRun) => void } = {},
 ): Promise<void> {
-  const migrationId = o.migrationId ?? 'mig';
-  const oldSet = new Set(olds);
-  const partner = new Map(olds.map((s, i) => [s, news[i % news.length]]));
-  for (let round = 0; round < 100; round++) {
-    const plan = await act.readShardPlan({ migrationId, arango: ref });
-    const todo = groupsOf(plan)
-      .map((g) => ({ g, step: stepFor(g, oldSet, news, partner) }))
-      .filter((x) => x.step);
-    if (todo.length === 0) return;
-    const batch = todo.slice(0, o.batch ?? 3);
-    let applied = batch;
-    try {
-      await act.addShardFollower({ migrationId, arango: ref, moves: batch.filter((x) => x.step!.add.length).map((x) => ({ ...x.g, expected: x.g.servers, add: x.step!.add })) });
-    } catch (e) {
-      if (!(e instanceof ApplicationFailure) || e.type !== 'ShardConflictError') throw e;
-      const det = d(e.details?.[0]);
-      const bad = new Set((det.conflicts as { shard: string }[]).map((x) => x.shard));
-      o.conflicts?.push(...bad);
-      applied = batch.filter((x) => !bad.has(x.g.shard));
-    }
-    await o.afterAdd?.(round);
-    if (applied.length) {
-      const withAdd = applied.map((x) => ({ ...x.g, servers: [...x.g.servers, ...x.step!.add] }));
-      for (;;) {
-        const w = await act.waitForShardInSync({ migrationId, arango: ref, shards: withAdd, mode: 'all', timeoutSeconds: 30 });
-        if (w.inSync.length === withAdd.length) break;
-      }
-      const leaderMoves = applied.filter((x) => x.step!.to).map((x) => ({ ...x.g, from: x.g.servers[0], to: x.step!.to! }));
-      if (leaderMoves.length) await act.moveShardLeadership({ migrationId, arango: ref, moves: leaderMoves });
-      await act.removeShardFollower({ migrationId, arango: ref, moves: applied.map((x) => ({ ...x.g, remove: x.step!.remove, replicationFactor: x.g.replicationFactor })) });
-    }
-    await o.between?.(round);
+  for (let pass = 0; pass < 5; pass++) {
+    const e = await startEngine(c, { targets: news, migrationId: o.migrationId ?? 'mig', concurrency: o.concurrency ?? 4, onStep: o.onStep });
+    o.engine?.(e);
+    assert.equal(await e.done, 'done');
+    const left = groupsOf(await act.readShardPlan({ migrationId: 'check', arango: ref })).filter((g) => g.servers.some((s) => olds.includes(s)));
+    if (left.length === 0) return;
   }
-  throw new Error('migration did not finish in 100 rounds');
+  throw new Error('groups still on the old servers after 5 passes of the engine');
 }
 
 async function addNewServers(c: SimCluster, act: Acts, ref: ArangoRef, n = 3): Promise<string[]> {
@@ -136,14 +96,17 @@ describe('migrating every shard to new DB servers', () => {
       const ws = writers(c);
       const news = await addNewServers(c, act, ref);
       const under: string[] = [];
-      await migrate(act, ref, olds, news, { between: async () => void under.push(...(await underReplicated(c))) });
+      const checks: Promise<void>[] = [];
+      // After every step of the engine: every shard still has replicationFactor in-sync copies.
+      await migrate(c, act, ref, olds, news, { onStep: () => void checks.push(underReplicated(c).then((u) => void under.push(...u))) });
+      await Promise.all(checks);
       const conv = await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       assert.equal(conv.shards, 16);
       await new Promise((r) => setTimeout(r, 500));
       const { acked, missing } = await stopAndCheck(c, ws);
       assert.ok(acked > 100, `only ${acked} writes acknowledged`);
       assert.deepEqual(missing, [], 'every acknowledged document is readable');
-      assert.deepEqual(under, [], 'between batches every shard had replicationFactor in-sync copies');
+      assert.deepEqual(under, [], 'at every engine step every shard had replicationFactor in-sync copies');
       assert.deepEqual(await underReplicated(c), []);
       assert.deepEqual(await supervisionCleanOuts(c), [], 'auto-shrink stayed neutralised');
       // Retire the old servers: stop them, wait until FAILED, remove them; the data does not depend on them.
@@ -197,46 +160,40 @@ describe('migrating every shard to new DB servers', () => {
 });
 
 describe('failures in the middle of a move', () => {
-  test('a DB server killed mid-move: the move fails cleanly (no acknowledged write lost, shards consistent) and completes when retried', async () => {
-    const c = await startSim(TOPOLOGY);
+  test('DB servers killed mid-move: a new copy\'s server parks the migration with its name until it is back; a source leader is failed over by ArangoDB and the engine re-plans; nothing is lost', async () => {
+    const c = await startSim({ ...TOPOLOGY, bandwidth: '4MB/s' }, { processes: true });
     try {
-      const act = simActivities({ inSyncGraceMs: 20_000 });
+      const act = simActivities();
       const ref = arangoRef(c);
       const olds = c.dbServers.map((m) => m.id);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 7 });
       const news = await addNewServers(c, act, ref);
       const ws = writers(c);
-      // 1) The new follower dies while copying.
-      const g = groupsOf(await act.readShardPlan({ migrationId: 'k', arango: ref })).find((x) => x.replicationFactor === 2)!;
-      await act.addShardFollower({ migrationId: 'k', arango: ref, moves: [{ ...g, expected: g.servers, add: [news[0]] }] });
-      await c.memberById(news[0])!.stop();
-      let w = await act.waitForShardInSync({ migrationId: 'k', arango: ref, shards: [{ ...g, servers: [...g.servers, news[0]] }], mode: 'all', timeoutSeconds: 8 });
-      assert.deepEqual(w.inSync, []);
-      assert.ok(w.stalled?.length, 'the dead follower is reported');
-      assert.deepEqual((await act.removeShardFollower({ migrationId: 'k', arango: ref, moves: [{ ...g, remove: [news[0]], replicationFactor: 2 }] })).results, ['removed']);
-      await c.waitConverged(30_000);
-      await act.verifyConvergence({ arango: ref });
-      // 2) The old leader dies while a new follower copies from it: back out, supervision fails over.
-      const g2 = groupsOf(await act.readShardPlan({ migrationId: 'k', arango: ref })).find((x) => x.replicationFactor === 2 && x.shard !== g.shard)!;
-      await act.addShardFollower({ migrationId: 'k', arango: ref, moves: [{ ...g2, expected: g2.servers, add: [news[1]] }] });
-      const deadLeader = c.memberById(g2.servers[0])!;
+      let engine: EngineRun | undefined;
+      const done = migrate(c, act, ref, olds, news, { concurrency: 2, engine: (e) => (engine ??= e) });
+      // 1) A target server dies while a job copies to it: supervision aborts the job; the engine parks naming it.
+      const pendingTo = async (pred: (j: Dict) => boolean): Promise<Dict | undefined> =>
+        Object.values(d(d(d(d(await c.agencyRead(['/arango/Target/Pending'])).arango).Target).Pending)).map(d).find((j) => j.type === 'moveShard' && pred(j));
+      let job: Dict | undefined;
+      await waitUntil('a job copying to a new server', 60_000, async () => Boolean((job = await pendingTo((j) => news.includes(String(j.toServer))))));
+      const deadTarget = c.memberById(String(job!.toServer))!;
+      await deadTarget.stop();
+      await waitUntil('the engine parks naming the dead server', 60_000, () => Boolean(engine!.parked()?.includes(deadTarget.id!)));
+      assert.match(engine!.parked()!, /FAILED — bring it back and resume, or roll back/);
+      await c.restart(deadTarget);
+      engine!.state.pauseRequested = false;
+      // 2) A source leader dies while its shard's leader move copies: ArangoDB fails it over, the job ends aborted.
+      await waitUntil('a leader move from an old server', 60_000, async () => Boolean((job = await pendingTo((j) => j.isLeader === true && olds.includes(String(j.fromServer)) && c.memberById(String(j.fromServer))?.running === true))));
+      const deadLeader = c.memberById(String(job!.fromServer))!;
       await deadLeader.stop();
-      w = await act.waitForShardInSync({ migrationId: 'k', arango: ref, shards: [{ ...g2, servers: [...g2.servers, news[1]] }], mode: 'all', timeoutSeconds: 8 });
-      if (w.inSync.length === 0) {
-        assert.ok(w.stalled?.some((s) => s.reason.includes(g2.servers[0])));
-        // Our lock would hold failover back: removing the unsynced follower releases it.
-        await act.removeShardFollower({ migrationId: 'k', arango: ref, moves: [{ ...g2, remove: [news[1]], replicationFactor: 2 }] });
-      } else {
-        await act.releaseShardLocks({ migrationId: 'k', arango: ref, shards: [g2.shard] });
-      }
-      await waitUntil('failover', 30_000, async () => (await c.shardStates()).find((s) => s.shard === g2.shard)!.current[0] === g2.servers[1]);
-      // 3) The dead servers come back (the new one with its data directory), and the migration completes.
-      await c.restart(deadLeader);
-      await c.restart(c.memberById(news[0])!);
-      await c.waitConverged(60_000);
-      await migrate(act, ref, olds, news, { migrationId: 'k2' });
+      await waitUntil('the leader move aborted by failover', 60_000, async () => {
+        const failed = d(d(d(await c.agencyRead([`/arango/Target/Failed/${String(job!.jobId)}`])).arango).Target).Failed;
+        return d(failed)[String(job!.jobId)] !== undefined;
+      });
+      await done;
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
-      const { missing } = await stopAndCheck(c, ws);
+      const { missing, acked } = await stopAndCheck(c, ws);
+      assert.ok(acked > 50);
       assert.deepEqual(missing, []);
       assert.deepEqual(await underReplicated(c), []);
     } finally {
@@ -254,15 +211,18 @@ describe('failures in the middle of a move', () => {
       const news = await addNewServers(c, act, ref);
       const ws = writers(c);
       let killed = '';
-      await migrate(act, ref, olds, news, {
-        // Right after the first followers were added, while they copy: the agency leader dies.
-        afterAdd: async (round) => {
-          if (round !== 0) return;
-          const leader = (await c.agencyLeader())!;
-          killed = leader.id;
-          await leader.stop();
+      let kill: Promise<void> | undefined;
+      await migrate(c, act, ref, olds, news, {
+        // Right after the first jobs were submitted, while they copy: the agency leader dies.
+        onStep: (what) => {
+          if (kill || !what.startsWith('waitForShardMoves')) return;
+          kill = c.agencyLeader().then(async (leader) => {
+            killed = leader!.id;
+            await leader!.stop();
+          });
         },
       });
+      await kill;
       assert.ok(killed);
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       await c.replaceAgent(killed);
@@ -340,7 +300,7 @@ describe('the supervision traps', () => {
       assert.equal(previous.numberOfDBServers, 3);
       const ws = writers(c);
       const news = await addNewServers(c, act, ref);
-      await migrate(act, ref, olds, news);
+      await migrate(c, act, ref, olds, news);
       assert.deepEqual(await supervisionCleanOuts(c), []);
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       // Restoring the original value now (3 new servers left after the old ones go) is harmless...
@@ -362,7 +322,7 @@ describe('the supervision traps', () => {
     }
   });
 
-  test("cleanOutServer's random destinations: shards Transit holds are left alone, shards moved behind its back are conflicts, never overwritten, and the migration still ends with everything on the new servers", async () => {
+  test("an operator's cleanOutServer during the migration: its random destinations are re-planned from Plan, nothing is overwritten or lost, and everything ends on the new servers", async () => {
     const c = await startSim({ ...TOPOLOGY, bandwidth: '8MB/s' });
     try {
       const act = simActivities();
@@ -372,38 +332,21 @@ describe('the supervision traps', () => {
       const news = await addNewServers(c, act, ref);
       const ws = writers(c);
       const victim = olds[2];
-      const groups0 = groupsOf(await act.readShardPlan({ migrationId: 'co', arango: ref }));
-      // Transit starts on two groups holding the victim: it locks them.
-      const mine = groups0.filter((g) => g.servers.includes(victim)).slice(0, 2);
-      const added = mine.map((g) => ({ ...g, expected: g.servers, add: [news.find((n) => !g.servers.includes(n))!] }));
-      await act.addShardFollower({ migrationId: 'co', arango: ref, moves: added });
-      // An operator cleans out the victim meanwhile; supervision picks random destinations (old servers too).
-      const r = d(await c.coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server: victim }));
-      const jobId = String(r.id);
-      const others = groups0.filter((g) => g.servers.includes(victim) && !mine.includes(g));
-      await waitUntil('unlocked shards moved off the victim', 60_000, async () => {
-        const st = await c.shardStates();
-        return others.every((g) => !st.find((x) => x.shard === g.shard)!.plan.includes(victim));
+      let jobId = '';
+      let started: Promise<void> | undefined;
+      // Once Transit's first jobs run, an operator cleans out an old server; supervision picks random destinations.
+      await migrate(c, act, ref, olds, news, {
+        migrationId: 'co',
+        concurrency: 2,
+        onStep: (what) => {
+          if (started || !what.startsWith('waitForShardMoves')) return;
+          started = c.coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server: victim }).then((r) => void (jobId = String(d(r).id)));
+        },
       });
-      const st = await c.shardStates();
-      for (const m of added) assert.deepEqual(st.find((x) => x.shard === m.shard)!.plan, [...m.expected, ...m.add], `${m.shard}: left alone while Transit holds it`);
-      const todo = Object.values(d(d(d(await c.agencyRead(['/arango/Target/ToDo'])).arango).Target).ToDo ?? {}).map(d);
-      for (const m of added) assert.ok(todo.some((j) => j.shard === m.shard && j.parentJob === jobId), `the cleanOut sub-job for ${m.shard} waits`);
-      // Transit's stale view of the shards supervision moved: conflicts, nothing overwritten.
-      if (others.length) {
-        const stale = others.map((g) => ({ ...g, expected: g.servers, add: [news.find((n) => !g.servers.includes(n))!] }));
-        await assert.rejects(act.addShardFollower({ migrationId: 'co', arango: ref, moves: stale }), (e: unknown) => {
-          assert.ok(e instanceof ApplicationFailure && e.type === 'ShardConflictError');
-          assert.equal((d(e.details?.[0]).conflicts as unknown[]).length, others.length);
-          return true;
-        });
-        const after = await c.shardStates();
-        for (const g of others) assert.deepEqual(after.find((x) => x.shard === g.shard)!.plan, st.find((x) => x.shard === g.shard)!.plan);
-      }
-      // The migration goes on from fresh reads and finishes; the cleanOut job ends (its waiting sub-jobs fail
-      // once Transit has moved their shards away from the victim).
-      await migrate(act, ref, olds, news, { migrationId: 'co' });
-      await waitUntil('cleanOutServer ended', 30_000, async () => ['Finished', 'Failed'].includes(String(d((await c.request(c.coordinatorUrl, `/_admin/cluster/queryAgencyJob?id=${jobId}`)).body).status)));
+      await started;
+      await waitUntil('cleanOutServer ended', 60_000, async () => ['Finished', 'Failed'].includes(String(d((await c.request(c.coordinatorUrl, `/_admin/cluster/queryAgencyJob?id=${jobId}`)).body).status)));
+      // The engine runs again on a fresh Plan (as the workflow does) until nothing is on an old server.
+      await migrate(c, act, ref, olds, news, { migrationId: 'co' });
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       const { missing } = await stopAndCheck(c, ws);
       assert.deepEqual(missing, []);

@@ -71,7 +71,7 @@ export async function submitShardMoves(client: ArangoClient, a: SubmitShardMoves
   const results: (SubmitShardMoveResult | undefined)[] = a.moves.map(() => undefined);
   for (let round = 0; round < 4 && results.some((r) => r === undefined); round++) {
     const open = a.moves.map((_, i) => i).filter((i) => results[i] === undefined);
-    const servers = [...new Set(open.flatMap((i) => [...a.moves[i]!.expected, a.moves[i]!.toServer]))];
+    const servers = [...new Set(open.flatMap((i) => [a.moves[i]!.expected[0]!, a.moves[i]!.toServer]))];
     const read = await client.agencyRead([TODO, PENDING, ...open.map((i) => planShardPath(a.moves[i]!.database, a.moves[i]!.collectionId, a.moves[i]!.shard)), ...servers.map(healthStatusPath)]);
     const mine = ownJobs(read, a.migrationId);
     const toWrite: number[] = [];
@@ -88,8 +88,10 @@ export async function submitShardMoves(client: ArangoClient, a: SubmitShardMoves
         results[i] = { index: i, result: 'planChanged', servers: plan.map(strip) };
         continue;
       }
-      // Let ArangoDB's own failover act first: no new move while a copy's server is not GOOD.
-      const unhealthy = [...m.expected, m.toServer].filter((s) => at(read, healthStatusPath(s)) !== 'GOOD');
+      // Let ArangoDB's own failover act first: no new move while the leader (or the destination) is not GOOD. A
+      // follower that is not GOOD does not hold a move up: FailedFollower/enforceReplication replace it, or the
+      // move itself takes it out.
+      const unhealthy = [m.expected[0]!, m.toServer].filter((s) => at(read, healthStatusPath(s)) !== 'GOOD');
       if (unhealthy.length) {
         results[i] = { index: i, result: 'waiting', health: unhealthy.map((s) => `${s} ${String(at(read, healthStatusPath(s)) ?? 'unknown')}`).join(', ') };
         continue;

@@ -117,39 +117,47 @@ function inSync(st: GroupState, servers: string[]): boolean {
   return st.currents.every((c) => c[0] === servers[0] && servers.every((s) => c.includes(s)));
 }
 
-/** Document counts → bytes: shardDistribution progress per shard, average document size per collection. */
+/**
+ * Document counts → bytes: sync progress per shard from `collectionShardDistribution` (only the per-collection
+ * variant reports `progress`; the database-wide shardDistribution never does — getDistributionForDatabase), and
+ * the average document size per collection from its figures.
+ */
 export async function progressOf(client: ArangoClient, a: { shards: ShardKey[] }, pending: number[], avgCache: Map<string, number>): Promise<WaitForShardInSyncResult['progress']> {
-  const byDb = new Map<string, number[]>();
-  for (const i of pending) byDb.set(a.shards[i].database, [...(byDb.get(a.shards[i].database) ?? []), i]);
+  // Collection names (the API takes names) for every collection of the pending groups, in one agency read.
+  const colls = new Map<string, { db: string; cid: string }>();
+  for (const i of pending) for (const g of groupMembers(a.shards[i]!)) colls.set(`${a.shards[i]!.database}/${g.collectionId}`, { db: a.shards[i]!.database, cid: g.collectionId });
+  const names = await client.agencyRead([...colls.values()].map((c) => `/arango/Plan/Collections/${c.db}/${c.cid}/name`));
+  const byShard = new Map<string, { db: string; coll: string; total: number; current: number }>();
+  for (const { db, cid } of colls.values()) {
+    const name = at(names, `/arango/Plan/Collections/${db}/${cid}/name`);
+    if (typeof name !== 'string') continue;
+    // Progress is best effort: a collection whose shard leader is down must not hold the wait up.
+    const r = await client.coordinatorJson('PUT', '/_admin/cluster/collectionShardDistribution', { collection: name }, { db, timeoutMs: 10_000 }).catch(() => ({}) as Dict);
+    for (const [s, p] of Object.entries(asDict(asDict(asDict(r.results)[name]).Plan))) {
+      const pr = asDict(asDict(p).progress);
+      byShard.set(`${db}/${s}`, { db, coll: name, total: Number(pr.total ?? NaN), current: Number(pr.current ?? NaN) });
+    }
+  }
   const out: WaitForShardInSyncResult['progress'] = [];
-  for (const [db, idx] of byDb) {
-    const dist = asDict((await client.coordinatorJson('GET', '/_admin/cluster/shardDistribution', undefined, { db, timeoutMs: 10_000 })).results);
-    const byShard = new Map<string, { coll: string; total: number; current: number }>();
-    for (const [coll, v] of Object.entries(dist)) {
-      for (const [s, p] of Object.entries(asDict(asDict(v).Plan))) {
-        const pr = asDict(asDict(p).progress);
-        byShard.set(s, { coll, total: Number(pr.total ?? NaN), current: Number(pr.current ?? NaN) });
+  for (const i of pending) {
+    const db = a.shards[i]!.database;
+    let copied = 0;
+    let total = 0;
+    for (const g of groupMembers(a.shards[i]!)) {
+      const e = byShard.get(`${db}/${g.shard}`);
+      if (!e || Number.isNaN(e.total)) continue;
+      let avg = avgCache.get(`${db}/${e.coll}`);
+      if (avg === undefined) {
+        const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(e.coll)}/figures`, undefined, { db, timeoutMs: 5000 }).catch(() => ({}) as Dict);
+        const count = Number(fig.count ?? 0);
+        avg = count > 0 ? Number(asDict(fig.figures).documentsSize ?? 0) / count : 0;
+        avgCache.set(`${db}/${e.coll}`, avg);
       }
+      // The API reports `current` 0 once it reaches `total` (its quirk): the copy is then about to be in sync.
+      total += Math.round(e.total * avg);
+      copied += Math.round(Math.min(e.current, e.total) * avg);
     }
-    for (const i of idx) {
-      let copied = 0;
-      let total = 0;
-      for (const g of groupMembers(a.shards[i])) {
-        const e = byShard.get(g.shard);
-        if (!e || Number.isNaN(e.total)) continue;
-        let avg = avgCache.get(`${db}/${e.coll}`);
-        if (avg === undefined) {
-          // Progress is best effort: a shard whose leader is down must not hold the wait up.
-          const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(e.coll)}/figures`, undefined, { db, timeoutMs: 5000 }).catch(() => ({}) as Dict);
-          const count = Number(fig.count ?? 0);
-          avg = count > 0 ? Number(asDict(fig.figures).documentsSize ?? 0) / count : 0;
-          avgCache.set(`${db}/${e.coll}`, avg);
-        }
-        total += Math.round(e.total * avg);
-        copied += Math.round(Math.min(e.current, e.total) * avg);
-      }
-      out.push({ index: i, bytesCopied: copied, bytesTotal: total });
-    }
+    out.push({ index: i, bytesCopied: copied, bytesTotal: total });
   }
   return out;
 }
