@@ -9,6 +9,7 @@ import { nextMove } from '../src/workflows/job-engine';
 import { sameServers } from '../src/workflows/shard-mover';
 import { ContinuousWriter, arangoDb, arangoRef, simActivities, startSim, waitUntil, type SimCluster } from './harness/sim';
 import { startEngine } from './harness/engine';
+import { failDuringMove, MOVERS, type Mover } from './harness/failover';
 
 type Dict = Record<string, unknown>;
 const d = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
@@ -153,81 +154,19 @@ describe('the engine moves everything with MoveShard jobs', () => {
   });
 });
 
-/**
- * Moves the one slow shard group; when its leader move is copying, the source leader's server dies. Returns how
- * long the shard had no serving leader (Plan leader alive and leading in Current) and who moved it.
- */
-async function failLeaderMidMove(mover: 'transit' | 'transit-dead' | 'arangodb'): Promise<{ leaderlessSeconds: number; c: SimCluster; jobReason: string; finishedOnTargets: boolean; lost: number; acked: number }> {
-  // Every member its own process, so that the leader dies as a process does (SIGKILL: its connections reset).
-  const c = await startSim(SLOW, { processes: true });
-  const act = simActivities();
-  const ref = arangoRef(c);
-  await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-  const targets = await newServers(c, 3);
-  const ws = [new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2)];
-  const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
-  const col = plan.collections[0]!;
-  const [shard, idx] = col.shards[0]!;
-  const leader = plan.servers[idx[0]!]!.id;
-  let engine: Awaited<ReturnType<typeof startEngine>> | undefined;
-  if (mover === 'arangodb') {
-    await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'orders', shard, fromServer: leader, toServer: targets[0], remainsFollower: false });
-  } else {
-    engine = await startEngine(c, { targets });
-  }
-  // The leader move is under way: a job holds the shard lock and the new copy is being made.
-  let jobId = '';
-  await waitUntil('a leader move in Pending', 30_000, async () => {
-    const pending = d(await agency(c, '/arango/Target/Pending'));
-    const hit = Object.entries(pending).find(([, j]) => d(j).shard === shard && d(j).isLeader === true);
-    jobId = hit?.[0] ?? '';
-    return Boolean(hit);
-  }, 100);
-  await new Promise((r) => setTimeout(r, 1000));
-  if (mover === 'transit-dead') await engine!.kill();
-  const t0 = Date.now();
-  await c.memberById(leader)!.stop();
-  // Serving again: the Plan leader is another server and leads in Current.
-  await waitUntil('a serving leader again', 120_000, async () => {
-    const p = (await agency(c, `/arango/Plan/Collections/shop/${col.collectionId}/shards/${shard}`)) as string[] | undefined;
-    const cur = d(await agency(c, `/arango/Current/Collections/shop/${col.collectionId}/${shard}`)).servers as string[] | undefined;
-    return Boolean(p && cur && p[0] !== leader && !p[0]!.startsWith('_') && cur[0] === p[0]);
-  }, 100);
-  const leaderlessSeconds = (Date.now() - t0) / 1000;
-  const failed = d(d(await agency(c, '/arango/Target/Failed'))[jobId]);
-  const jobReason = String(failed.reason ?? failed.result ?? '(not in Failed)');
-  let finishedOnTargets = false;
-  if (mover !== 'arangodb') {
-    const e2 = mover === 'transit-dead' ? engine!.resume() : engine!;
-    const timer = setTimeout(() => {
-      console.log('ENGINE STUCK', JSON.stringify({ moving: e2.state.shards?.moving, steps: e2.state.shards?.steps, lastError: e2.state.lastError, last: e2.steps.slice(-6) }));
-      void c.agencyRead(['/arango/Current/Collections/shop', '/arango/Plan/Collections/shop']).then((x) => console.log('AGENCY', JSON.stringify(x)));
-    }, 40_000);
-    assert.equal(await e2.done, 'done');
-    clearTimeout(timer);
-    await act.verifyConvergence({ arango: ref, mustNotHold: plan.servers.map((s) => s.id) });
-    finishedOnTargets = true;
-  }
-  const { acked, missing } = await noLostWrites(c, ws);
-  return { leaderlessSeconds, c, jobReason, finishedOnTargets, lost: missing.length, acked };
-}
-
 describe('failover wins while a shard moves (source leader SIGKILLed mid-copy)', () => {
-  test('with Transit moving it (worker alive, and every worker dead), as with ArangoDB\'s own moveShard', { timeout: 300_000 }, async () => {
+  // The whole matrix (4 failing servers × 3 movers): scripts/failover-matrix.ts.
+  test('with Transit moving it (worker alive, and every worker dead), as with ArangoDB\'s own moveShard', { timeout: 400_000 }, async () => {
     const rows: string[] = [];
-    for (const mover of (process.env.MOVERS ? process.env.MOVERS.split(',') : ['arangodb', 'transit', 'transit-dead']) as ('arangodb' | 'transit' | 'transit-dead')[]) {
-      const r = await failLeaderMidMove(mover);
-      try {
-        rows.push(`${mover}: ${r.leaderlessSeconds.toFixed(1)} s without a serving leader; the moving job ended: ${r.jobReason}; acked ${r.acked}, lost ${r.lost}`);
-        fig(`leaderless after the source leader died, mover=${mover} (simulated, grace 4 s), s`, r.leaderlessSeconds.toFixed(1));
-        // ArangoDB's failover aborted the moving job: nothing waited for Transit.
-        assert.match(r.jobReason, /abort/i, `${mover}: the MoveShard job was aborted by failover`);
-        assert.equal(r.lost, 0, `${mover}: acknowledged writes lost`);
-        if (mover !== 'arangodb') assert.ok(r.finishedOnTargets, 'Transit re-planned the group and finished the move');
-        assert.deepEqual(await leftovers(r.c), { locks: {}, openJobs: [] });
-      } finally {
-        await r.c.stop();
-      }
+    for (const mover of (process.env.MOVERS ? process.env.MOVERS.split(',') : MOVERS) as Mover[]) {
+      const r = await failDuringMove(mover, 'source-leader');
+      rows.push(`${mover}: ${r.leaderlessSeconds.toFixed(1)} s without a serving leader; the moving job: ${r.jobOutcome}; acked ${r.acked}, lost ${r.lost}`);
+      fig(`leaderless after the source leader died, mover=${mover} (simulated, grace 4 s), s`, r.leaderlessSeconds.toFixed(1));
+      // ArangoDB's failover aborted the moving job: nothing waited for Transit.
+      assert.match(r.jobOutcome, /failed: .*abort/i, `${mover}: the MoveShard job was aborted by failover`);
+      assert.equal(r.lost, 0, `${mover}: acknowledged writes lost`);
+      if (mover !== 'arangodb') assert.ok(r.finishedOnTargets, 'Transit re-planned the group and finished the move');
+      assert.deepEqual(r.leftovers, { locks: {}, openJobs: [] });
     }
     console.log(rows.join('\n'));
   });
