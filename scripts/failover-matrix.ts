@@ -15,6 +15,7 @@ const json = process.argv.includes('--json');
 const victims = (arg('--victims') ?? VICTIMS) as Victim[];
 const movers = (arg('--movers') ?? MOVERS) as Mover[];
 
+async function main(): Promise<void> {
 const rows: string[][] = [['failing server', 'mover', 'no serving leader (s)', 'moving job', 'outcome', 'parked with', 'acked', 'lost', 'Transit leftovers']];
 for (const v of victims) {
   for (const m of movers) {
@@ -35,3 +36,12 @@ if (!json) {
   for (const r of rows) console.log(r.map((x, i) => x.padEnd(w[i]!)).join('  '));
   console.log('\nsimulated ArangoDB (src/sim), members as processes, SIGKILL; supervision: ok-threshold 2 s, grace period 4 s, frequency 0.5 s; 10 MB shard group at 1 MB/s links');
 }
+}
+
+main().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
