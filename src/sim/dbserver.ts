@@ -153,6 +153,9 @@ export class ShardCopy {
   currentWritten = '';
   bytesCopied = 0;
   bytesTotal = 0;
+  /** Modelled size (see docBytes): seeded documents, counted at the collection's simBytesPerDocument, and the JSON bytes of the others. */
+  seededDocs = 0;
+  plainBytes = 0;
   journal?: ShardJournal;
   replicator?: GroupCommit<ReplOp, void>;
 
@@ -168,15 +171,26 @@ export class ShardCopy {
     this.h2 = (this.h2 ^ b) >>> 0;
   }
 
+  private account(d: Doc, sign: 1 | -1): void {
+    if (d.seeded === true) this.seededDocs += sign;
+    else this.plainBytes += sign * jsonBytes(d);
+  }
+
+  /** Modelled bytes of this copy's documents (figures.documentsSize), `bpd` = the collection's simBytesPerDocument. */
+  bytes(bpd: number): number {
+    return this.seededDocs * bpd + this.plainBytes;
+  }
+
   /** Applies a document version if it is newer than what this copy has (replication may reorder). */
   put(doc: Doc): boolean {
     const cur = this.docs.get(doc._key)?._rev ?? this.tomb.get(doc._key);
     if (cur !== undefined && Number(cur) >= Number(doc._rev)) return false;
     const old = this.docs.get(doc._key);
-    if (old) this.hashDoc(old._key, old._rev);
+    if (old) (this.hashDoc(old._key, old._rev), this.account(old, -1));
     this.docs.set(doc._key, doc);
     this.tomb.delete(doc._key);
     this.hashDoc(doc._key, doc._rev);
+    this.account(doc, 1);
     this.journal?.put(this, doc);
     return true;
   }
@@ -187,6 +201,7 @@ export class ShardCopy {
     const old = this.docs.get(key);
     if (old) {
       this.hashDoc(old._key, old._rev);
+      this.account(old, -1);
       this.docs.delete(key);
     }
     this.tomb.set(key, rev);
@@ -746,7 +761,7 @@ export class DBServer extends ClusterMember {
   private countHandler(req: SimRequest): SimResponse {
     const copy = this.copyFor(req);
     const count = copy.docs.size;
-    return ok({ error: false, code: 200, count, figures: { documentsSize: count * this.bytesPerDoc(copy) }, role: copy.role, inSyncWith: copy.inSyncWith ?? null });
+    return ok({ error: false, code: 200, count, figures: { documentsSize: copy.bytes(this.bytesPerDoc(copy)) }, role: copy.role, inSyncWith: copy.inSyncWith ?? null });
   }
 
   // ------------------------------------------------------------------ replication (follower side)
@@ -771,9 +786,25 @@ export class DBServer extends ClusterMember {
     return ok({ error: false });
   }
 
-  private chunkDocs(bpd: number): number {
+  /** A sync's chunks as [documents, modelled bytes]: about a quarter second of bandwidth each, at most 5000 documents. */
+  private chunkPlan(docs: Doc[], bpd: number): [number, number][] {
     const bw = this.dbo.bandwidth;
-    return Number.isFinite(bw) && bw > 0 ? Math.max(1, Math.min(5000, Math.floor((bw * 0.25) / bpd))) : 5000;
+    const budget = Number.isFinite(bw) && bw > 0 ? bw * 0.25 : Infinity;
+    const out: [number, number][] = [];
+    let n = 0;
+    let bytes = 0;
+    for (const d of docs) {
+      const b = docBytes(d, bpd);
+      if (n > 0 && (n >= 5000 || bytes + b > budget)) {
+        out.push([n, bytes]);
+        n = 0;
+        bytes = 0;
+      }
+      n += 1;
+      bytes += b;
+    }
+    if (n > 0) out.push([n, bytes]);
+    return out;
   }
 
   private async syncShard(copy: ShardCopy, leader: string): Promise<void> {
@@ -797,18 +828,18 @@ export class DBServer extends ClusterMember {
         copy.syncedAt = Date.now();
         return;
       }
-      const s = r.body as { syncId: string; total: number; bpd: number; chunkDocs: number; deleteKeys: [string, string][] };
-      copy.bytesTotal = s.total * s.bpd;
+      const s = r.body as { syncId: string; total: number; bytes: number; chunks: [number, number][]; deleteKeys: [string, string][] };
+      copy.bytesTotal = s.bytes;
       copy.bytesCopied = 0;
+      let at = 0;
+      const chunks = s.chunks.map(([n, bytes]) => ({ offset: (at += n) - n, n, bytes }));
       let next = 0;
       const worker = async (): Promise<void> => {
-        while (next < s.total) {
-          const offset = next;
-          const n = Math.min(s.chunkDocs, s.total - offset);
-          next += n;
+        while (next < chunks.length) {
+          const { offset, n, bytes } = chunks[next++];
           const [res] = await Promise.all([
             this.http.request(ep, `${base}/chunk`, { body: { shard: copy.shard, syncId: s.syncId, follower: this.id, offset, limit: n }, timeoutMs: 600_000 }),
-            this.recvLink.transfer(flow, n * s.bpd),
+            this.recvLink.transfer(flow, bytes),
           ]);
           if (res.status !== 200) throw new Error(`chunk: HTTP ${res.status}`);
           if (copy.leader !== leader || this.copies.get(copy.shard) !== copy) throw new Error('sync abandoned');
@@ -817,7 +848,7 @@ export class DBServer extends ClusterMember {
             this.seeRev(d._rev);
           }
           this.journal?.flush();
-          copy.bytesCopied += n * s.bpd;
+          copy.bytesCopied += bytes;
         }
       };
       await Promise.all([worker(), worker()]);
@@ -883,7 +914,8 @@ export class DBServer extends ClusterMember {
     const bpd = this.bytesPerDoc(copy);
     const session: SyncSession = { id: randomUUID(), follower: b.follower, docs, bpd };
     copy.sessions.set(b.follower, session); // from here on every write is forwarded to the follower too
-    return ok({ syncId: session.id, total: docs.length, bpd, chunkDocs: this.chunkDocs(bpd), deleteKeys });
+    const chunks = this.chunkPlan(docs, bpd);
+    return ok({ syncId: session.id, total: docs.length, bytes: chunks.reduce((a, [, n]) => a + n, 0), chunks, deleteKeys });
   }
 
   private session(copy: ShardCopy, req: SimRequest): SyncSession {
@@ -898,7 +930,7 @@ export class DBServer extends ClusterMember {
     const s = this.session(copy, req);
     const b = req.body as { offset: number; limit: number };
     const docs = s.docs.slice(b.offset, b.offset + b.limit);
-    await this.sendLink.transfer(`${copy.shard}:${this.id}>${s.follower}`, docs.length * s.bpd);
+    await this.sendLink.transfer(`${copy.shard}:${this.id}>${s.follower}`, docs.reduce((a, d) => a + docBytes(d, s.bpd), 0));
     this.session(this.leaderCopy(req), req);
     return ok({ docs });
   }
@@ -953,3 +985,17 @@ function stripSystem(d: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+function jsonBytes(d: Doc): number {
+  return Buffer.byteLength(JSON.stringify(d));
+}
+
+/**
+ * Modelled size of a document, what a copy of it costs on the links and what figures report. The simulator does
+ * not materialise payloads: a document seeded from the topology (`seeded: true`, `SimCluster.seedDocuments`)
+ * stands for `bpd` bytes (the collection's simBytesPerDocument); any other document — what clients write — is as
+ * large as its JSON, as on a real server. (Charging every client write `bpd` made a 10 MB shard with a writer
+ * grow by hundreds of MB a second, so a follower resyncing after a failover took minutes, or never caught up.)
+ */
+function docBytes(d: Doc, bpd: number): number {
+  return d.seeded === true ? bpd : jsonBytes(d);
+}
