@@ -1,6 +1,7 @@
 // The talk's "version check": GET /_api/version over a fresh connection, optionally from a given source
 // address, through every bridged path. Any answer from arangod counts as the path working — 200, or 401 when
 // the member wants a JWT (the Kubernetes activities hold no ArangoDB credentials).
+import { setMaxListeners } from 'node:events';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { performance } from 'node:perf_hooks';
@@ -81,6 +82,25 @@ export async function probePaths(env: Env, paths: { p: Placed; svc: BridgeReport
   if (o.disabled) return [];
   const via = o.via ?? 'endpoint';
   const timeoutMs = o.timeoutMs ?? 60_000;
+  // The probes of all paths run side by side. Each in-flight request listens on the signal it is given, so
+  // handing them the activity's own signal put one listener per path on it (16 paths: MaxListenersExceeded).
+  // One relay listener per call instead, removed when the call ends; the batch signal's listeners are bounded
+  // by the number of paths and all gone when their requests end.
+  const batch = new AbortController();
+  // Per path at most one request and one sleep listen at a time.
+  setMaxListeners(2 * paths.length + 5, batch.signal);
+  const relay = (): void => batch.abort(env.rt.signal?.reason);
+  if (env.rt.signal?.aborted) relay();
+  else env.rt.signal?.addEventListener('abort', relay, { once: true });
+  try {
+    return await probeAll(env, paths, batch.signal, via, timeoutMs);
+  } finally {
+    env.rt.signal?.removeEventListener('abort', relay);
+  }
+}
+
+function probeAll(env: Env, paths: Parameters<typeof probePaths>[1], signal: AbortSignal, via: 'endpoint' | 'service', timeoutMs: number): Promise<BridgeProbe[]> {
+  const o = env.deps.probe ?? {};
   return Promise.all(
     paths.map(async ({ p, svc, to }) => {
       const cluster = svc.cluster;
@@ -89,7 +109,7 @@ export async function probePaths(env: Env, paths: { p: Placed; svc: BridgeReport
       const port = via === 'service' && clusterIP ? p.port : to.port;
       const localAddress = o.localAddress?.(cluster);
       let last = '';
-      const probe = () => versionProbe({ host, port, tls: p.tls, localAddress, timeoutMs: 5_000, signal: env.rt.signal });
+      const probe = () => versionProbe({ host, port, tls: p.tls, localAddress, timeoutMs: 5_000, signal });
       const first = await pollUntil(
         env.rt,
         async () => {

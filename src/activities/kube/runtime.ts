@@ -1,5 +1,6 @@
 // What every Kubernetes activity call runs with: heartbeat, sleep, clock and cancellation. Inside a Temporal
 // activity they come from the activity context; outside one (tests, the CLI) from the injected deps.
+import { setMaxListeners } from 'node:events';
 import { asyncLocalStorage, heartbeat as activityHeartbeat } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
 
@@ -41,9 +42,15 @@ function timerSleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** Listeners one activity's signal may carry at once before Node warns of a leak. */
+const MAX_PARALLEL_WAITS = 64;
+
 export function makeRuntime(deps: RuntimeDeps): Runtime {
   const act = asyncLocalStorage.getStore();
   const signal = deps.signal ?? act?.cancellationSignal;
+  // One activity runs its API calls and waits side by side (one per member, Service or path: bounded by the
+  // deployment's size); each listens on the activity's signal while in flight and removes itself when done.
+  if (signal) setMaxListeners(MAX_PARALLEL_WAITS, signal);
   return {
     heartbeat: deps.heartbeat ?? (act ? (d) => activityHeartbeat(d) : () => undefined),
     sleep: (ms) => (deps.sleep ? deps.sleep(ms, signal) : timerSleep(ms, signal)),
