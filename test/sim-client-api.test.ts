@@ -22,7 +22,7 @@ describe('simulated cluster: the client API', () => {
     c = await startSim({
       agents: 1,
       dbServers: 3,
-      coordinators: 1,
+      coordinators: 2,
       targetNumberOfDBServers: null,
       databases: [
         {
@@ -182,6 +182,15 @@ describe('simulated cluster: the client API', () => {
     const third = (await db.route(`_api/cursor/${first.id}`).post()).parsedBody as Dict;
     assert.equal((third.result as unknown[]).length, 20);
     assert.equal(third.hasMore, false);
+    // Behind a load balancer: a continuation or DELETE reaching another coordinator is forwarded to the one that
+    // holds the cursor (its short ID is in the cursor id), as RestCursorHandler::forwardingTarget does.
+    const other = arangoDb(c, 'shop', c.coordinators[1]!.url);
+    const lb = (await db.route('_api/cursor').post({ query: 'FOR doc IN @@c RETURN doc', bindVars: { '@c': 'orders' }, batchSize: 100 })).parsedBody as Dict;
+    const rest = (await other.route(`_api/cursor/${lb.id}`).post()).parsedBody as Dict;
+    assert.deepEqual([(rest.result as unknown[]).length, rest.hasMore], [20, false]);
+    const lb2 = (await other.route('_api/cursor').post({ query: 'FOR doc IN @@c RETURN doc', bindVars: { '@c': 'orders' }, batchSize: 100 })).parsedBody as Dict;
+    assert.equal((await db.route(`_api/cursor/${lb2.id}`).delete()).status, 202);
+    await assert.rejects(other.route(`_api/cursor/${lb2.id}`).post(), (e: unknown) => isArangoError(e) && e.errorNum === 1600);
     const open = await db.query(aql`FOR doc IN ${orders} RETURN doc`, { batchSize: 10 });
     await open.kill();
     await assert.rejects(db.route(`_api/cursor/${open.batches.id}`).post(), (e: unknown) => isArangoError(e) && e.code === 404 && e.errorNum === 1600);

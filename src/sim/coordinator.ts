@@ -388,7 +388,10 @@ export class Coordinator extends ClusterMember {
     const cursor = { id: '', rest: result.slice(batchSize), batchSize, ttl, expires: 0, count: b.count === true ? result.length : undefined, extra };
     this.expireCursors();
     if (cursor.rest.length) {
-      cursor.id = `${Date.now()}${String(this.cursorSeq++).padStart(4, '0')}`;
+      // Like a server-specific tick: the creating coordinator's short ID in the low 16 bits, so any coordinator
+      // behind a load balancer can forward the continuation to it (RestCursorHandler::forwardingTarget).
+      const tick = BigInt(Date.now()) * 1000n + BigInt(this.cursorSeq++ % 1000);
+      cursor.id = String((tick << 16n) | BigInt(this.shortId() & 0xffff));
       cursor.expires = Date.now() + ttl * 1000;
       this.cursors.set(cursor.id, cursor);
     }
@@ -404,8 +407,35 @@ export class Coordinator extends ClusterMember {
     for (const [id, c] of this.cursors) if (c.expires < now) this.cursors.delete(id);
   }
 
+  /** This coordinator's short ID (`Target/MapUniqueToShortID/<id>/TransactionID`). */
+  private shortId(): number {
+    return Number(asDict(this.cache.get(`/arango/Target/MapUniqueToShortID/${this.id}`)).TransactionID ?? 0);
+  }
+
+  /**
+   * A cursor another coordinator created (its short ID in the cursor id's low 16 bits): the request is forwarded
+   * to that coordinator, as RestCursorHandler::forwardingTarget does; undefined when the cursor is this one's.
+   */
+  private async forwardCursor(req: SimRequest): Promise<SimResponse | undefined> {
+    if (this.cursors.has(req.params[0]) || !/^\d+$/.test(req.params[0])) return undefined;
+    const owner = Number(BigInt(req.params[0]) & 0xffffn);
+    if (owner === this.shortId()) return undefined;
+    const map = asDict(this.cache.get('/arango/Target/MapUniqueToShortID'));
+    const id = Object.keys(map).find((k) => k.startsWith('CRDN-') && Number(asDict(map[k]).TransactionID) === owner);
+    const ep = id ? this.view().endpointOf(id) : undefined;
+    if (!ep) return arangoError(404, 1600, 'cursor not found');
+    try {
+      const r = await this.http.request(ep, `/_db/${encodeURIComponent(req.db)}/_api/cursor/${req.params[0]}`, { method: req.method, timeoutMs: 60_000 });
+      return { status: r.status, body: r.body };
+    } catch (e) {
+      return arangoError(503, 1478, `cursor ${req.params[0]} lives on coordinator ${id}, which could not be reached: ${(e as Error).message}`);
+    }
+  }
+
   /** `PUT|POST /_api/cursor/<id>`: the next batch. */
-  private cursorNext(req: SimRequest): SimResponse {
+  private async cursorNext(req: SimRequest): Promise<SimResponse> {
+    const fwd = await this.forwardCursor(req);
+    if (fwd) return fwd;
     this.expireCursors();
     const c = this.cursors.get(req.params[0]);
     if (!c) return arangoError(404, 1600, 'cursor not found');
@@ -417,7 +447,9 @@ export class Coordinator extends ClusterMember {
   }
 
   /** `DELETE /_api/cursor/<id>`. */
-  private cursorDelete(req: SimRequest): SimResponse {
+  private async cursorDelete(req: SimRequest): Promise<SimResponse> {
+    const fwd = await this.forwardCursor(req);
+    if (fwd) return fwd;
     this.expireCursors();
     if (!this.cursors.delete(req.params[0])) return arangoError(404, 1600, 'cursor not found');
     return ok({ id: req.params[0], error: false, code: 202 }, 202);
