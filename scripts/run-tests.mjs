@@ -54,6 +54,7 @@ const USUAL_SECONDS = {
   'test/kube-harness.test.ts': 20,
   'test/production-observability.test.ts': 20,
   'test/sim-agency.test.ts': 18,
+  'test/replay-histories.test.ts': 15,
   'test/production-deploy.test.ts': 8,
 };
 const usual = (f) => USUAL_SECONDS[f] ?? 30;
