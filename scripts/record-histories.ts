@@ -7,15 +7,18 @@
  *
  *   scripts/netns-run node --import tsx scripts/record-histories.ts                 # every scenario
  *   scripts/netns-run node --import tsx scripts/record-histories.ts parked-Drain ... # only these (by file name)
+ *   scripts/netns-run node --import tsx scripts/record-histories.ts --as <prefix> [scenario ...]
+ *       files <prefix>-<scenario>.json (how new histories are added after a workflow change)
  *   scripts/netns-run node --import tsx scripts/record-histories.ts --at <commit> --as <prefix> [scenario ...]
  *       the workflow code of an earlier commit (its src/ bundled from `git archive`), files <prefix>-<scenario>.json:
  *       histories of migrations an earlier release started, which the current code must still replay (default
  *       scenarios: completed, parked-mid-MoveShards, rolled-back)
+ *   --replace: overwrite committed histories. Refused without it: a committed history is only replaced or removed
+ *       together with the entry in docs/workflow-changes.md ("Retired histories") naming the release that stopped
+ *       supporting it.
  *
  * Writes test/histories/<scenario>.json (Temporal's history JSON, as `temporal workflow show --output json`
  * writes it) and test/histories/manifest.json (per file: what it covers, the commit and date it was recorded at).
- * A scenario recorded again keeps its file name; docs/workflow-changes.md says when a committed history may be
- * replaced (only when a release stops supporting it): this script does not decide that, `git diff` shows it.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -301,6 +304,7 @@ async function summarize(h: JsonHistory, codec: AesGcmCodec) {
 
 /** Which workflow code records: the current tree (prefix '') or an earlier commit's (files <prefix>-<scenario>). */
 interface Code {
+  replace: boolean;
   bundlePath: string;
   commit: string;
   prefix: string;
@@ -310,6 +314,8 @@ interface Code {
 async function record(server: DevServer, code: Code, sc: Scenario): Promise<Recorded[]> {
   const { bundlePath, commit } = code;
   const base = `${code.prefix}${sc.name}`;
+  const first = sc.chain ? `${base}-run1.json` : `${base}.json`;
+  if (existsSync(join(DIR, first)) && !code.replace) throw new Error(`${first} exists: ${REPLACE_RULE}`);
   const world = new World({ syncMs: 20, ...sc.world });
   await world.start();
   const taskQueue = `record-${base}-${randomBytes(3).toString('hex')}`;
@@ -353,6 +359,7 @@ async function record(server: DevServer, code: Code, sc: Scenario): Promise<Reco
         runs.push(next);
       }
       const file = sc.chain ? `${base}-run${i + 1}.json` : `${base}.json`;
+      if (existsSync(join(DIR, file)) && !code.replace) throw new Error(`${file} exists: ${REPLACE_RULE}`);
       const text = `${JSON.stringify(json)}\n`;
       writeFileSync(join(DIR, file), text);
       const { names, patches } = await summarize(json, codec);
@@ -408,6 +415,9 @@ async function bundleAt(commit: string): Promise<string> {
   return path;
 }
 
+const REPLACE_RULE =
+  'committed histories are not overwritten; record under a new --as <prefix>, or retire it as docs/workflow-changes.md says ("Retired histories") and pass --replace';
+
 const EARLIER_DEFAULT = ['completed', 'parked-mid-MoveShards', 'rolled-back'];
 
 async function main(): Promise<void> {
@@ -420,9 +430,11 @@ async function main(): Promise<void> {
     args.splice(i, 2);
     return v;
   };
+  const replace = args.includes('--replace');
+  if (replace) args.splice(args.indexOf('--replace'), 1);
   const at = opt('--at');
   const as = opt('--as');
-  if (!!at !== !!as) throw new Error('--at <commit> and --as <prefix> go together');
+  if (at && !as) throw new Error('--at <commit> needs --as <prefix>');
   const only = args.length ? args : at ? EARLIER_DEFAULT : [];
   const selected = only.length
     ? SCENARIOS.filter((s) => only.some((o) => o === s.name || o.startsWith(`${s.name}-run`) || o === `${s.name}.json`))
@@ -440,6 +452,7 @@ async function main(): Promise<void> {
   if (at) {
     const full = git('rev-parse', '--verify', `${at}^{commit}`);
     code = {
+      replace,
       bundlePath: await bundleAt(full),
       commit: full,
       prefix: `${as}-`,
@@ -447,9 +460,10 @@ async function main(): Promise<void> {
     };
   } else {
     code = {
+      replace,
       bundlePath: await productionBundleFile(),
       commit: dirty.length ? `${commit} (+ uncommitted src changes)` : commit,
-      prefix: '',
+      prefix: as ? `${as}-` : '',
       note: '',
     };
   }
