@@ -16,10 +16,13 @@
  * rolled back / parked.
  *
  *   scripts/netns-run node --import tsx scripts/fault-matrix.ts [--only kind[,kind]] [--phases p[,p]] [--json]
- *     [--bridge-seconds 30] [--bind-seconds 30]
+ *     [--bridge-seconds 30] [--bind-seconds 30] [--dead-seconds 0]
+ *   --dead-seconds N: a killed member stays dead N s (every restart in that time is killed again: a crash loop),
+ *     long enough for supervision to declare it FAILED and fail over; default 0 (killed once, restarted at once)
  *   kinds:  source-dbserver target-dbserver agency-leader coordinator bridge bind-primary
  *   phases: BridgeNetworks ProvisionTarget MoveShards-early MoveShards-late MoveAgents CutoverDNS
  */
+import { spawn } from 'node:child_process';
 import {
   FAULT_KINDS,
   FAULT_PHASES,
@@ -47,6 +50,7 @@ const kinds = list<FaultKind>('--only', FAULT_KINDS);
 const phases = list<FaultPhase>('--phases', FAULT_PHASES);
 const bridgeSeconds = Number(arg('--bridge-seconds') ?? 30);
 const bindSeconds = Number(arg('--bind-seconds') ?? 30);
+const deadSeconds = Number(arg('--dead-seconds') ?? 0);
 
 interface Row {
   fault: FaultKind;
@@ -121,48 +125,101 @@ const COLS: [string, number, (r: Row) => string][] = [
   ['run s', 6, (r) => String(r.cellSeconds)],
 ];
 
+function errorRow(fault: FaultKind, phase: FaultPhase, error: string): Row {
+  return {
+    fault,
+    phase,
+    arango: 'simulated',
+    outcome: 'error',
+    parkedMessage: null,
+    parks: [],
+    target: '',
+    injectedIn: '',
+    faultSeconds: null,
+    note: null,
+    maxNoLeaderSeconds: 0,
+    maxNoLeaderShard: null,
+    maxNoLeaderWhy: null,
+    agencyUnreadableSeconds: 0,
+    acked: 0,
+    lost: 0,
+    wrong: 0,
+    resurrected: 0,
+    anomalies: 0,
+    clientFailures: 0,
+    clientFailuresDuringFault: 0,
+    migrationSeconds: 0,
+    cellSeconds: 0,
+    error,
+  };
+}
+
+/** One cell in this process (`--cell kind:phase`): prints its row as one JSON line on stdout. */
+async function cell(fault: FaultKind, phase: FaultPhase): Promise<number> {
+  let r: Row;
+  try {
+    const res = await runFaultRun({
+      injections: [{ kind: fault, phase }],
+      bridgeSeconds,
+      bindSeconds,
+      deadSeconds,
+      log: (l) => console.error(`  [${fault} @ ${phase}] ${l}`),
+    });
+    r = row(fault, phase, res);
+  } catch (e) {
+    r = errorRow(fault, phase, (e as Error).stack ?? String(e));
+  }
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  return 0;
+}
+
+/**
+ * Every cell in a process of its own (same network namespace): a cell whose environment fails half-way (say the
+ * Temporal dev server does not start) leaves nothing bound for the next one — its servers die with its process.
+ */
+function spawnCell(fault: FaultKind, phase: FaultPhase): Promise<Row> {
+  const args = [
+    '--import',
+    'tsx',
+    __filename,
+    '--cell',
+    `${fault}:${phase}`,
+    '--bridge-seconds',
+    String(bridgeSeconds),
+    '--bind-seconds',
+    String(bindSeconds),
+    '--dead-seconds',
+    String(deadSeconds),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', json ? 'ignore' : 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) => {
+      const line = out
+        .split('\n')
+        .reverse()
+        .find((l) => l.startsWith('{'));
+      resolve(
+        line
+          ? (JSON.parse(line) as Row)
+          : errorRow(fault, phase, `cell process exited with ${signal ?? code} and no result`),
+      );
+    }),
+  );
+}
+
 async function main(): Promise<number> {
+  const only = arg('--cell');
+  if (only) {
+    const [fault, phase] = only.split(':') as [FaultKind, FaultPhase];
+    return cell(fault, phase);
+  }
   const rows: Row[] = [];
   let bad = 0;
   for (const phase of phases) {
     for (const fault of kinds) {
-      let r: Row;
-      try {
-        const res = await runFaultRun({
-          injections: [{ kind: fault, phase }],
-          bridgeSeconds,
-          bindSeconds,
-          log: json ? undefined : (l) => console.error(`  [${fault} @ ${phase}] ${l}`),
-        });
-        r = row(fault, phase, res);
-      } catch (e) {
-        r = {
-          fault,
-          phase,
-          arango: 'simulated',
-          outcome: 'error',
-          parkedMessage: null,
-          parks: [],
-          target: '',
-          injectedIn: '',
-          faultSeconds: null,
-          note: null,
-          maxNoLeaderSeconds: 0,
-          maxNoLeaderShard: null,
-          maxNoLeaderWhy: null,
-          agencyUnreadableSeconds: 0,
-          acked: 0,
-          lost: 0,
-          wrong: 0,
-          resurrected: 0,
-          anomalies: 0,
-          clientFailures: 0,
-          clientFailuresDuringFault: 0,
-          migrationSeconds: 0,
-          cellSeconds: 0,
-          error: (e as Error).stack ?? String(e),
-        };
-      }
+      const r = await spawnCell(fault, phase);
       if (r.lost > 0 || r.wrong > 0 || r.resurrected > 0 || !['completed', 'rolled back', 'parked'].includes(r.outcome))
         bad++;
       rows.push(r);

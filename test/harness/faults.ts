@@ -341,6 +341,11 @@ const killKinds: Record<string, { role: string; cluster: Region | 'agency' }> = 
 export interface FaultOptions {
   bridgeSeconds?: number;
   bindSeconds?: number;
+  /**
+   * Member kills: keep the member dead this long (a crash loop: every container the kubelet restarts meanwhile is
+   * killed again at once, before it serves), then let the kubelet's next restart stand. Default 0: killed once.
+   */
+  deadSeconds?: number;
 }
 
 /**
@@ -393,6 +398,18 @@ export async function injectFault(
       f.note = `no ${k.role} in ${k.cluster} when the phase was reached (${where}): killed the first that answered, in ${at}`;
     process.kill(m.pid, 'SIGKILL');
     onInjected(f);
+    let kills = 1;
+    const deadUntil = f.injectedAt + (o.deadSeconds ?? 0) * 1000;
+    for (let last = m.pid; Date.now() < deadUntil; await sleep(20)) {
+      const now = ctl.members().find((x) => x.namespace === NAMESPACE && x.name === pod.name);
+      if (now?.pid && now.pid !== last) {
+        last = now.pid;
+        process.kill(now.pid, 'SIGKILL');
+        kills++;
+      }
+    }
+    if (kills > 1 || o.deadSeconds)
+      f.note = [f.note, `kept dead ${o.deadSeconds} s (${kills} kills: a crash loop)`].filter(Boolean).join('; ');
     // The kubelet restarts the container; the fault lasts until the pod is Ready again.
     for (let i = 0; i < 1200; i++) {
       const now = ctl.members().find((x) => x.namespace === NAMESPACE && x.name === pod.name);
