@@ -129,7 +129,7 @@ export interface SubmitShardMovesArgs extends MigrationArgs {
 export type SubmitShardMoveResult =
   | { index: number; result: 'submitted'; jobId: string; existing: boolean }
   | { index: number; result: 'planChanged'; servers: string[] }
-  | { index: number; result: 'waiting'; health: string };
+  | { index: number; result: 'waiting'; health: string; failed?: string[] };
 
 export interface WaitForShardMovesArgs extends MigrationArgs {
   jobs: (ShardKey & { jobId: string })[];

@@ -52,6 +52,11 @@ const BACKOFF_MS = 3000;
 export const LOCK_GAP_MS = 2000;
 /** With nothing in flight but groups waiting (a server not GOOD, supervision busy): look again after this. */
 const IDLE_MS = 2000;
+/**
+ * A leader FAILED for this long without ArangoDB failing it over (replicationFactor 1, or no follower in sync)
+ * parks the migration: only bringing the server back helps. Supervision's own failover takes a round or two.
+ */
+export const LEADER_FAILED_PARK_MS = 30_000;
 
 export type NextMove =
   | { kind: 'done' }
@@ -160,13 +165,21 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
       for (const res of r.results) {
         const { g, m } = submit[res.index]!;
         const mv = moving[g]!;
+        if (res.result !== 'waiting') delete mv.leaderFailedSince;
         if (res.result === 'submitted') Object.assign(mv, { job: res.jobId, from: m.fromServer, to: m.toServer, leader: m.isLeader, reason: undefined });
         else if (res.result === 'planChanged') mv.servers = res.servers;
         else {
           mv.reason = `waiting: ${res.health}`;
-          if (res.health.includes(`${m.toServer} FAILED`)) {
+          const leader = servers(g)[0]!;
+          if (res.failed?.includes(m.toServer)) {
             park(`shard group ${groupLabel(ix, g)}: target DB server ${m.toServer} is FAILED — bring it back and resume, or roll back`);
-          }
+          } else if (res.failed?.includes(leader)) {
+            mv.leaderFailedSince ??= ctx.now();
+            if (ctx.now() - mv.leaderFailedSince > LEADER_FAILED_PARK_MS) {
+              delete mv.leaderFailedSince;
+              park(`shard group ${groupLabel(ix, g)}: its leader ${leader} is FAILED and ArangoDB has not failed it over (no in-sync follower, e.g. replicationFactor 1) — bring ${leader} back and resume, or roll back`);
+            }
+          } else delete mv.leaderFailedSince;
         }
       }
       ctx.onProgress();

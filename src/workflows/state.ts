@@ -62,6 +62,8 @@ export interface GroupMove {
   reason?: string;
   /** Workflow time (ms) before which no new job is submitted (back-off after a failed job). */
   notBefore?: number;
+  /** Workflow time (ms) since which the group's leader is seen FAILED without ArangoDB failing it over. */
+  leaderFailedSince?: number;
 }
 
 export interface MigrationState {

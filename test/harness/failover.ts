@@ -25,7 +25,7 @@ export const SLOW_TOPOLOGY = {
   dbServers: 3,
   coordinators: 1,
   bandwidth: '1MB/s',
-  databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 40, bytesPerDocument: 250_000 }] }],
+  databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 24, bytesPerDocument: 250_000 }] }],
 };
 
 export async function agencyAt(c: SimCluster, path: string): Promise<unknown> {

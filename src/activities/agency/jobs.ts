@@ -93,7 +93,8 @@ export async function submitShardMoves(client: ArangoClient, a: SubmitShardMoves
       // move itself takes it out.
       const unhealthy = [m.expected[0]!, m.toServer].filter((s) => at(read, healthStatusPath(s)) !== 'GOOD');
       if (unhealthy.length) {
-        results[i] = { index: i, result: 'waiting', health: unhealthy.map((s) => `${s} ${String(at(read, healthStatusPath(s)) ?? 'unknown')}`).join(', ') };
+        const failed = unhealthy.filter((s) => at(read, healthStatusPath(s)) === 'FAILED');
+        results[i] = { index: i, result: 'waiting', health: unhealthy.map((s) => `${s} ${String(at(read, healthStatusPath(s)) ?? 'unknown')}`).join(', '), ...(failed.length ? { failed } : {}) };
         continue;
       }
       toWrite.push(i);
