@@ -9,7 +9,7 @@ import { nextMove } from '../src/workflows/job-engine';
 import { sameServers } from '../src/workflows/shard-mover';
 import { ContinuousWriter, arangoDb, arangoRef, simActivities, startSim, waitUntil, type SimCluster } from './harness/sim';
 import { startEngine } from './harness/engine';
-import { failDuringMove, MOVERS, type Mover } from './harness/failover';
+import { agencyAt as agency, failDuringMove, MOVERS, SLOW_TOPOLOGY, transitLeftovers as leftovers, type Mover } from './harness/failover';
 
 type Dict = Record<string, unknown>;
 const d = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
@@ -79,41 +79,10 @@ const TOPOLOGY = {
   ],
 };
 
-/** One big shard group that takes seconds to copy: time to make a server fail in the middle of a move. */
-const SLOW = {
-  agents: 3,
-  dbServers: 3,
-  coordinators: 1,
-  bandwidth: '1MB/s',
-  databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 40, bytesPerDocument: 250_000 }] }],
-};
-
 async function newServers(c: SimCluster, n: number): Promise<string[]> {
   const members = await Promise.all(Array.from({ length: n }, () => c.addDBServer()));
   const r = await simActivities().waitForServerRegistered({ arango: arangoRef(c), endpoints: members.map((m) => m.endpoint), timeoutSeconds: 60 });
   return r.servers.map((s) => s.id);
-}
-
-async function agency(c: SimCluster, path: string): Promise<unknown> {
-  let node: unknown = await c.agencyRead([path]);
-  for (const p of path.split('/').filter(Boolean)) node = d(node)[p];
-  return node;
-}
-
-/** Transit's leftovers in the agency: shard locks held by Transit (a job of its own, or a value of its own), and its jobs still open. */
-async function leftovers(c: SimCluster): Promise<{ locks: Dict; openJobs: string[] }> {
-  const target = d(await agency(c, '/arango/Target'));
-  const ours = new Set<string>();
-  const open: string[] = [];
-  for (const q of ['ToDo', 'Pending', 'Finished', 'Failed']) {
-    for (const [id, j] of Object.entries(d(target[q]))) {
-      if (!String(d(j).creator ?? '').startsWith('transit-')) continue;
-      ours.add(id);
-      if (q === 'ToDo' || q === 'Pending') open.push(`${q}/${id} ${String(d(j).type)}`);
-    }
-  }
-  const locks = Object.fromEntries(Object.entries(d(await agency(c, '/arango/Supervision/Shards'))).filter(([, v]) => ours.has(String(v)) || String(v).startsWith('transit-')));
-  return { locks, openJobs: open };
 }
 
 async function noLostWrites(c: SimCluster, ws: ContinuousWriter[]): Promise<{ acked: number; missing: string[] }> {
@@ -172,7 +141,7 @@ describe('failover wins while a shard moves (source leader SIGKILLed mid-copy)',
   });
 
   test('twin: the lock-holding steps of earlier releases keep the same failover from happening', { timeout: 120_000 }, async () => {
-    const c = await startSim(SLOW);
+    const c = await startSim(SLOW_TOPOLOGY);
     try {
       const act = simActivities();
       const ref = arangoRef(c);
