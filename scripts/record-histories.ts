@@ -109,7 +109,7 @@ const BOUNDARIES: { from: MigrationPhase; to: MigrationPhase; gate: () => (name:
   { from: 'MoveAgents', to: 'CutoverDNS', gate: probeOf('MoveAgents') },
   { from: 'CutoverDNS', to: 'Drain', gate: probeOf('CutoverDNS') },
   // Drain has no activity: the pause arrives during Decommission's first step and parks before its next one.
-  { from: 'Drain', to: 'Decommission', gate: nth('verifyConvergence', 2) },
+  { from: 'Drain', to: 'Decommission', gate: nth('verifyConvergence', 3) },
   { from: 'Decommission', to: 'Complete', gate: nth('removeBridge', 1) },
 ];
 

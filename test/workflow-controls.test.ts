@@ -52,8 +52,9 @@ const BOUNDARIES: Boundary[] = [
   { from: 'MoveShards', to: 'MoveAgents', gate: probeOf('MoveShards') },
   { from: 'MoveAgents', to: 'CutoverDNS', gate: probeOf('MoveAgents') },
   { from: 'CutoverDNS', to: 'Drain', gate: probeOf('CutoverDNS') },
-  // Drain has no activity: the control arrives during Decommission's first step.
-  { from: 'Drain', to: 'Decommission', gate: nth('verifyConvergence', 2) },
+  // Drain has no activity: the control arrives during Decommission's first check (verifyConvergence 1: MoveShards,
+  // 2: before CutoverDNS, 3: Decommission).
+  { from: 'Drain', to: 'Decommission', gate: nth('verifyConvergence', 3) },
   { from: 'Decommission', to: 'Complete', gate: nth('removeBridge', 1) },
 ];
 const PAST_POINT_OF_NO_RETURN = new Set<MigrationPhase>(['Decommission', 'Complete']);

@@ -75,6 +75,8 @@ export interface MigrationInput {
  * before it keep the lock-holding engine (shard-mover.ts) so that migrations in flight replay and finish.
  */
 export const MOVESHARD_JOBS_PATCH = 'moveshard-jobs';
+/** Since this patch, CutoverDNS and Decommission first move again what ArangoDB failed back to the source. */
+export const RECONVERGE_PATCH = 'reconverge-before-cutover';
 
 class RollbackRequested extends Error {}
 class AbortRequested extends Error {}
@@ -299,6 +301,13 @@ class Migration {
 
   /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
   private async moveShards(): Promise<void> {
+    await this.moveShardsToTarget();
+    await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }));
+    await this.probe('MoveShards');
+  }
+
+  /** Runs the shard engine on fresh Plan reads until no group is left to move (returns at once when none is). */
+  private async moveShardsToTarget(): Promise<void> {
     for (;;) {
       if (!this.s.shards || this.s.shards.direction !== 'forward' || this.allDone()) {
         const fresh = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: this.s.migrationId, arango: this.arango() }));
@@ -312,8 +321,32 @@ class Migration {
       if (r === 'stopped') throw new AbortRequested();
       await this.safePoint();
     }
-    await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }));
-    await this.probe('MoveShards');
+  }
+
+  /**
+   * After MoveShards, ArangoDB may fail shards back to source copies (a target server failed: e.g. the bridge was
+   * down long enough). Before the DNS cutover and before Decommission, every group must be on the target again:
+   * move what came back, then verify; when the check keeps failing, park with its message — resume moves and
+   * checks again (not only the check).
+   */
+  private async reconverge(): Promise<void> {
+    if (!patched(RECONVERGE_PATCH)) return;
+    for (let attempt = 1; ; attempt++) {
+      await this.moveShardsToTarget();
+      try {
+        await this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() });
+        return;
+      } catch (e) {
+        if (isCancellation(e) || !(e instanceof ActivityFailure)) throw e;
+        const message = e.cause?.message ?? e.message;
+        log.warn('shards not converged on the target; moving again', { migrationId: this.s.migrationId, phase: this.s.phase, attempt, error: message });
+        if (attempt % 3 === 0) {
+          this.s.lastError = `verifyConvergence: ${message} — fix the cause and resume (Transit then moves what is left again), or roll back`;
+          this.s.pauseRequested = true;
+          await this.safePoint();
+        } else await sleep('10s');
+      }
+    }
   }
 
   /** Agents move strictly one at a time, each only when the agency keeps quorum without it. */
@@ -340,6 +373,7 @@ class Migration {
   }
 
   private async cutoverDns(): Promise<void> {
+    if (!this.s.dns.switched) await this.reconverge();
     const dns = this.s.spec.dns;
     const before = this.s.dns.before!;
     const target = this.s.dns.targetValues!;
@@ -369,6 +403,7 @@ class Migration {
 
   private async decommission(): Promise<void> {
     const inv = this.s.inventory!;
+    await this.reconverge();
     await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }));
     const names = inv.members.filter((m) => m.role !== 'agent').map((m) => m.podName);
     await this.step('decommissionSourceMembers', () => this.a.decommissionSourceMembers({ ...this.ref(), names }));
