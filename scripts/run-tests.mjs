@@ -36,10 +36,10 @@ if (selected.length === 0) {
 
 /** Usual seconds per file (npm test on the 2-core machine, one file at a time). */
 const USUAL_SECONDS = {
-  'test/e2e.test.ts': 290,
+  'test/e2e.test.ts': 300,
   'test/fault-matrix.test.ts': 155,
-  'test/shard-engine.test.ts': 230,
-  'test/agency-migration-faults.test.ts': 200,
+  'test/shard-engine.test.ts': 190,
+  'test/agency-migration-faults.test.ts': 195,
   'test/agency-migration.test.ts': 80,
   'test/sim-supervision-fidelity.test.ts': 55,
   'test/sim-failover-resync.test.ts': 45,
@@ -48,10 +48,10 @@ const USUAL_SECONDS = {
   'test/load-harness.test.ts': 15,
   'test/credentials.test.ts': 15,
   'test/sim-client-api.test.ts': 10,
-  'test/workflow-controls.test.ts': 95,
+  'test/workflow-controls.test.ts': 150,
   'test/kube-activities.test.ts': 90,
-  'test/ui.test.ts': 80,
-  'test/workflow-resilience.test.ts': 75,
+  'test/ui.test.ts': 145,
+  'test/workflow-resilience.test.ts': 230,
   'test/sim-cluster.test.ts': 55,
   'test/production-codec.test.ts': 50,
   'test/cli-client.test.ts': 45,
