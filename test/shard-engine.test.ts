@@ -7,8 +7,9 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { nextMove } from '../src/workflows/job-engine';
 import { sameServers } from '../src/workflows/shard-mover';
-import { ContinuousWriter, arangoDb, arangoRef, simActivities, startSim, waitUntil, type SimCluster } from './harness/sim';
+import { ContinuousWriter, arangoDb, arangoRef, simActivities, startSim, waitUntil } from './harness/sim';
 import { startEngine } from './harness/engine';
+import { TOPOLOGY, addNewServers, stopAndCheck } from './harness/migrate';
 import { agencyAt as agency, failDuringMove, MOVERS, SLOW_TOPOLOGY, transitLeftovers as leftovers, type Mover } from './harness/failover';
 
 type Dict = Record<string, unknown>;
@@ -61,37 +62,6 @@ describe('nextMove (pure)', () => {
   });
 });
 
-const TOPOLOGY = {
-  agents: 3,
-  dbServers: 3,
-  coordinators: 2,
-  bandwidth: '40MB/s',
-  databases: [
-    {
-      name: 'shop',
-      collections: [
-        { name: 'orders', numberOfShards: 6, replicationFactor: 2, documentsPerShard: 30, bytesPerDocument: 20_000 },
-        { name: 'lines', distributeShardsLike: 'orders', documentsPerShard: 20 },
-        { name: 'single', numberOfShards: 2, replicationFactor: 1, documentsPerShard: 30, bytesPerDocument: 20_000 },
-        { name: 'strict', numberOfShards: 2, replicationFactor: 2, writeConcern: 2, documentsPerShard: 10 },
-      ],
-    },
-  ],
-};
-
-async function newServers(c: SimCluster, n: number): Promise<string[]> {
-  const members = await Promise.all(Array.from({ length: n }, () => c.addDBServer()));
-  const r = await simActivities().waitForServerRegistered({ arango: arangoRef(c), endpoints: members.map((m) => m.endpoint), timeoutSeconds: 60 });
-  return r.servers.map((s) => s.id);
-}
-
-async function noLostWrites(c: SimCluster, ws: ContinuousWriter[]): Promise<{ acked: number; missing: string[] }> {
-  await Promise.all(ws.map((w) => w.stop()));
-  const db = arangoDb(c, 'shop');
-  const missing = (await Promise.all(ws.map((w) => w.missing(db)))).flat();
-  return { acked: ws.reduce((a, w) => a + w.acked.size, 0), missing };
-}
-
 describe('the engine moves everything with MoveShard jobs', () => {
   test('under continuous writes: every shard on the new servers, nothing lost, no lock or job of Transit left', async () => {
     const c = await startSim(TOPOLOGY);
@@ -101,13 +71,13 @@ describe('the engine moves everything with MoveShard jobs', () => {
       const olds = c.dbServers.map((m) => m.id);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
       const ws = [new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2), new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[1]!.url), 'single', 2)];
-      const targets = await newServers(c, 3);
+      const targets = await addNewServers(c, simActivities(), arangoRef(c));
       const t0 = Date.now();
       const e = await startEngine(c, { targets, concurrency: 8 });
       assert.equal(await e.done, 'done');
       fig('engine: 10 shard groups (6+2+2, 2 with clones) to 3 new servers (simulated), s', ((Date.now() - t0) / 1000).toFixed(1));
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
-      const { acked, missing } = await noLostWrites(c, ws);
+      const { acked, missing } = await stopAndCheck(c, ws);
       assert.ok(acked > 0);
       assert.deepEqual(missing, [], 'acknowledged writes lost');
       const left = await leftovers(c);
@@ -146,7 +116,7 @@ describe('failover wins while a shard moves (source leader SIGKILLed mid-copy)',
       const act = simActivities();
       const ref = arangoRef(c);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-      const targets = await newServers(c, 3);
+      const targets = await addNewServers(c, simActivities(), arangoRef(c));
       const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
       const col = plan.collections[0]!;
       const [shard, idx] = col.shards[0]!;
@@ -193,7 +163,7 @@ async function othersWhileMoving(mover: 'transit' | 'arangodb'): Promise<{ ddlSe
     const act = simActivities();
     const ref = arangoRef(c);
     await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-    const targets = await newServers(c, 3);
+    const targets = await addNewServers(c, simActivities(), arangoRef(c));
     const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
     const orders = plan.collections.find((x) => x.name === 'orders')!;
     const other = plan.collections.find((x) => x.name === 'other')!;
