@@ -52,18 +52,37 @@ function topology() {
     documentsPerShard: 8,
     bytesPerDocument: 64 * 1024 * (1 + (i % 5)),
   }));
-  return { agents: 3, dbServers: 6, coordinators: 1, bandwidth: BANDWIDTH, targetNumberOfDBServers: null, databases: [{ name: 'bench', collections }] };
+  return {
+    agents: 3,
+    dbServers: 6,
+    coordinators: 1,
+    bandwidth: BANDWIDTH,
+    targetNumberOfDBServers: null,
+    databases: [{ name: 'bench', collections }],
+  };
 }
 
 async function withNewServers(c: SimCluster, n: number): Promise<string[]> {
-  const before = new Set((await simActivities().readShardPlan({ migrationId: 'bench', arango: arangoRef(c) })).servers.map((s) => s.id));
+  const before = new Set(
+    (await simActivities().readShardPlan({ migrationId: 'bench', arango: arangoRef(c) })).servers.map((s) => s.id),
+  );
   for (let i = 0; i < n; i++) await c.addDBServer();
-  const health = (await c.coordinatorCall('GET', '/_admin/cluster/health')) as { Health: Record<string, { Status: string }> };
-  return waitFor('new DB servers GOOD', async () => {
-    const h = (await c.coordinatorCall('GET', '/_admin/cluster/health')) as { Health: Record<string, { Status: string }> };
-    const fresh = Object.entries(h.Health).filter(([id, v]) => id.startsWith('PRMR') && !before.has(id) && v.Status === 'GOOD').map(([id]) => id);
-    return fresh.length === n ? fresh.sort() : undefined;
-  }, { timeoutMs: 60_000, intervalMs: 300 }).finally(() => void health);
+  const health = (await c.coordinatorCall('GET', '/_admin/cluster/health')) as {
+    Health: Record<string, { Status: string }>;
+  };
+  return waitFor(
+    'new DB servers GOOD',
+    async () => {
+      const h = (await c.coordinatorCall('GET', '/_admin/cluster/health')) as {
+        Health: Record<string, { Status: string }>;
+      };
+      const fresh = Object.entries(h.Health)
+        .filter(([id, v]) => id.startsWith('PRMR') && !before.has(id) && v.Status === 'GOOD')
+        .map(([id]) => id);
+      return fresh.length === n ? fresh.sort() : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 300 },
+  ).finally(() => void health);
 }
 
 async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: number }> {
@@ -75,7 +94,14 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
     const ix = indexPlan(plan);
     const desired = assignTargets(ix, targets);
     const bound = makespanLowerBound(ix, desired, BANDWIDTH);
-    const spec = MigrationSpec.parse({ ...worldSpec(), arango: arangoRef(c), policy: { maxConcurrentShardMoves: Number(process.env.BENCH_CONCURRENCY ?? 200), bandwidthBytesPerSecond: BANDWIDTH } });
+    const spec = MigrationSpec.parse({
+      ...worldSpec(),
+      arango: arangoRef(c),
+      policy: {
+        maxConcurrentShardMoves: Number(process.env.BENCH_CONCURRENCY ?? 200),
+        bandwidthBytesPerSecond: BANDWIDTH,
+      },
+    });
     const stepStats: Record<string, { n: number; ms: number; groups: number }> = {};
     const state = initialState('bench', spec);
     state.plan = plan;
@@ -109,9 +135,16 @@ async function benchTransit(): Promise<{ seconds: number; bound: number; bytes: 
     });
     const seconds = (Date.now() - t0) / 1000;
     util.report(log);
-    log(`engine steps (calls, seconds, groups): ${Object.entries(stepStats).map(([k, v]) => `${k} ${v.n}/${(v.ms / 1000).toFixed(1)}s/${v.groups}`).join(', ')}`);
+    log(
+      `engine steps (calls, seconds, groups): ${Object.entries(stepStats)
+        .map(([k, v]) => `${k} ${v.n}/${(v.ms / 1000).toFixed(1)}s/${v.groups}`)
+        .join(', ')}`,
+    );
     if (r !== 'done') throw new Error(`engine ended ${r}`);
-    await acts.verifyConvergence({ arango: arangoRef(c), mustNotHold: plan.servers.map((s) => s.id).filter((id) => !targets.includes(id)) });
+    await acts.verifyConvergence({
+      arango: arangoRef(c),
+      mustNotHold: plan.servers.map((s) => s.id).filter((id) => !targets.includes(id)),
+    });
     return { seconds, bound, bytes: totals(ix).bytes };
   } finally {
     await c.stop();
@@ -137,8 +170,8 @@ function sampleLinks(c: SimCluster, t0: number): { report(out: (s: string) => vo
       links.set(id, b);
       const sending = d.sendLink.activeFlows > 0;
       const receiving = d.recvLink.activeFlows > 0;
-      if (sending) (b.send += every), (b.lastSend = now);
-      if (receiving) (b.recv += every), (b.lastRecv = now);
+      if (sending) ((b.send += every), (b.lastSend = now));
+      if (receiving) ((b.recv += every), (b.lastRecv = now));
       if (sending || receiving) busyBins[bin] = (busyBins[bin] ?? 0) + 1;
     }
   }, every);
@@ -148,9 +181,14 @@ function sampleLinks(c: SimCluster, t0: number): { report(out: (s: string) => vo
       clearInterval(timer);
       const rows = [...links.entries()]
         .filter(([, b]) => b.send + b.recv > 0)
-        .map(([id, b]) => `${id.slice(-8)} send ${(b.send / 1000).toFixed(1)}s→${at(b.lastSend)} recv ${(b.recv / 1000).toFixed(1)}s→${at(b.lastRecv)}`);
+        .map(
+          ([id, b]) =>
+            `${id.slice(-8)} send ${(b.send / 1000).toFixed(1)}s→${at(b.lastSend)} recv ${(b.recv / 1000).toFixed(1)}s→${at(b.lastRecv)}`,
+        );
       out(`link busy seconds → last busy at (per DB server): ${rows.join('; ')}`);
-      out(`busy servers per 5 s (of ${c.dbServers.length}, 50 samples each): ${busyBins.map((n) => (n / 50).toFixed(1)).join(' ')}`);
+      out(
+        `busy servers per 5 s (of ${c.dbServers.length}, 50 samples each): ${busyBins.map((n) => (n / 50).toFixed(1)).join(' ')}`,
+      );
     },
   };
 }
@@ -164,11 +202,17 @@ async function benchCleanOut(): Promise<{ seconds: number; movedBytes: number }>
     const t0 = Date.now();
     for (const server of sources) {
       const job = (await c.coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server })) as { id: string };
-      await waitFor(`cleanOutServer ${server}`, async () => {
-        const j = (await c.coordinatorCall('GET', `/_admin/cluster/queryAgencyJob?id=${job.id}`)) as { status: string };
-        if (j.status === 'Failed') throw new Error(`cleanOutServer ${server} failed`);
-        return j.status === 'Finished' ? true : undefined;
-      }, { timeoutMs: 3_600_000, intervalMs: 200 });
+      await waitFor(
+        `cleanOutServer ${server}`,
+        async () => {
+          const j = (await c.coordinatorCall('GET', `/_admin/cluster/queryAgencyJob?id=${job.id}`)) as {
+            status: string;
+          };
+          if (j.status === 'Failed') throw new Error(`cleanOutServer ${server} failed`);
+          return j.status === 'Finished' ? true : undefined;
+        },
+        { timeoutMs: 3_600_000, intervalMs: 200 },
+      );
       log(`cleanOutServer ${server}: done at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
     }
     return { seconds: (Date.now() - t0) / 1000, movedBytes: 0 };
@@ -180,7 +224,16 @@ async function benchCleanOut(): Promise<{ seconds: number; movedBytes: number }>
 // ---------------------------------------------------------------- 2 and 3: real Temporal, in-memory world
 async function benchTenThousand(): Promise<void> {
   const server = await startDevServer();
-  const world = new World({ syncMs: 0, collections: Array.from({ length: 50 }, (_, i) => ({ name: `c${i}`, shards: 200, replicationFactor: 1 + (i % 3), clones: i % 5 === 0 ? 1 : 0, bytes: 0 })) });
+  const world = new World({
+    syncMs: 0,
+    collections: Array.from({ length: 50 }, (_, i) => ({
+      name: `c${i}`,
+      shards: 200,
+      replicationFactor: 1 + (i % 3),
+      clones: i % 5 === 0 ? 1 : 0,
+      bytes: 0,
+    })),
+  });
   await world.start();
   try {
     const bundlePath = await workflowBundleFile();
@@ -188,7 +241,13 @@ async function benchTenThousand(): Promise<void> {
     const spec = worldSpec() as any;
     spec.policy.maxConcurrentShardMoves = 500;
     const t0 = Date.now();
-    const w = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'bench-worker' });
+    const w = await spawnWorldWorker({
+      address: server.address,
+      taskQueue,
+      worldUrl: world.url,
+      bundlePath,
+      name: 'bench-worker',
+    });
     let peakKb = 0;
     const timer = setInterval(() => {
       try {
@@ -198,14 +257,26 @@ async function benchTenThousand(): Promise<void> {
         /* gone */
       }
     }, 250);
-    const h = await server.client.workflow.start('migrationWorkflow', { taskQueue, workflowId: `bench-10k-${Date.now()}`, args: [{ spec }] });
+    const h = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `bench-10k-${Date.now()}`,
+      args: [{ spec }],
+    });
     const r = (await h.result()) as MigrationReport;
     const wall = (Date.now() - t0) / 1000;
     clearInterval(timer);
     await w.stop();
     const runs = await runsOf(server.client, h.workflowId);
-    figure('10k zero-byte shards: wall time', Number(wall.toFixed(1)), 's', { status: r.status, groups: world.groups.length, shards: r.shardsTotal, target: '≤ 60 s' });
-    figure('10k: most events in one run', Math.max(...runs.map((x) => x.events)), 'events', { runs: runs.map((x) => x.events), target: '< 10,000' });
+    figure('10k zero-byte shards: wall time', Number(wall.toFixed(1)), 's', {
+      status: r.status,
+      groups: world.groups.length,
+      shards: r.shardsTotal,
+      target: '≤ 60 s',
+    });
+    figure('10k: most events in one run', Math.max(...runs.map((x) => x.events)), 'events', {
+      runs: runs.map((x) => x.events),
+      target: '< 10,000',
+    });
     figure('10k: worker peak RSS', Math.round(peakKb / 1024), 'MB', { target: '< 500 MB' });
   } finally {
     await world.stop();
@@ -215,34 +286,69 @@ async function benchTenThousand(): Promise<void> {
 
 async function benchSigkill(): Promise<void> {
   const server = await startDevServer();
-  const world = new World({ syncMs: 1500, collections: [{ name: 'orders', shards: 24, replicationFactor: 2, clones: 1, bytes: 4000 }] });
+  const world = new World({
+    syncMs: 1500,
+    collections: [{ name: 'orders', shards: 24, replicationFactor: 2, clones: 1, bytes: 4000 }],
+  });
   await world.start();
   try {
     const bundlePath = await workflowBundleFile();
     const taskQueue = 'bench-kill';
     const spec = worldSpec() as any;
     spec.policy.maxConcurrentShardMoves = 3;
-    const a = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'worker-a' });
-    const h = await server.client.workflow.start('migrationWorkflow', { taskQueue, workflowId: `bench-kill-${Date.now()}`, args: [{ spec }] });
-    const before = await waitFor('shards moving', async () => {
-      const p = await h.query(progressQuery);
-      return p.phase === 'MoveShards' && p.shardsDone >= 4 ? p : undefined;
-    }, { timeoutMs: 120_000, intervalMs: 100 });
-    await waitFor('a wait in flight', () => world.calls.at(-1)?.name === 'waitForShardMoves', { timeoutMs: 10_000, intervalMs: 10 });
+    const a = await spawnWorldWorker({
+      address: server.address,
+      taskQueue,
+      worldUrl: world.url,
+      bundlePath,
+      name: 'worker-a',
+    });
+    const h = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `bench-kill-${Date.now()}`,
+      args: [{ spec }],
+    });
+    const before = await waitFor(
+      'shards moving',
+      async () => {
+        const p = await h.query(progressQuery);
+        return p.phase === 'MoveShards' && p.shardsDone >= 4 ? p : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 100 },
+    );
+    await waitFor('a wait in flight', () => world.calls.at(-1)?.name === 'waitForShardMoves', {
+      timeoutMs: 10_000,
+      intervalMs: 10,
+    });
     const killedAt = Date.now();
     process.kill(a.pid, 'SIGKILL');
     await a.exited;
-    const b = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'worker-b' });
+    const b = await spawnWorldWorker({
+      address: server.address,
+      taskQueue,
+      worldUrl: world.url,
+      bundlePath,
+      name: 'worker-b',
+    });
     const readyAt = Date.now();
-    await waitFor('progress on the new worker', async () => (await h.query(progressQuery)).shardsDone > before.shardsDone, { timeoutMs: 120_000, intervalMs: 50 });
+    await waitFor(
+      'progress on the new worker',
+      async () => (await h.query(progressQuery)).shardsDone > before.shardsDone,
+      { timeoutMs: 120_000, intervalMs: 50 },
+    );
     const resumed = Date.now();
     await h.result();
     await b.stop();
-    figure('worker SIGKILL during MoveShards → shard progress resumes', Number(((resumed - killedAt) / 1000).toFixed(1)), 's', {
-      newWorkerStartup: Number(((readyAt - killedAt) / 1000).toFixed(1)),
-      readyToProgress: Number(((resumed - readyAt) / 1000).toFixed(1)),
-      target: '≤ 10 s',
-    });
+    figure(
+      'worker SIGKILL during MoveShards → shard progress resumes',
+      Number(((resumed - killedAt) / 1000).toFixed(1)),
+      's',
+      {
+        newWorkerStartup: Number(((readyAt - killedAt) / 1000).toFixed(1)),
+        readyToProgress: Number(((resumed - readyAt) / 1000).toFixed(1)),
+        target: '≤ 10 s',
+      },
+    );
   } finally {
     await world.stop();
     await server.stop();
@@ -250,11 +356,17 @@ async function benchSigkill(): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+  log(
+    `machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`,
+  );
   if (!only || only.has('1')) {
     log('1. makespan: Transit vs the lower bound vs cleanOutServer one at a time (simulated cluster)…');
     const t = await benchTransit();
-    figure('makespan 1,000 shards 6→6: Transit', Number(t.seconds.toFixed(1)), 's', { lowerBound: Number(t.bound.toFixed(1)), bandwidthPerServer: BANDWIDTH, bytes: t.bytes });
+    figure('makespan 1,000 shards 6→6: Transit', Number(t.seconds.toFixed(1)), 's', {
+      lowerBound: Number(t.bound.toFixed(1)),
+      bandwidthPerServer: BANDWIDTH,
+      bytes: t.bytes,
+    });
     figure('makespan ÷ lower bound', Number((t.seconds / t.bound).toFixed(2)), 'ratio', { target: '≤ 1.10' });
     if (process.argv.includes('--no-manual')) return; // the manual way alone takes ~4.5 min
     const m = await benchCleanOut();
@@ -274,7 +386,7 @@ async function main(): Promise<void> {
 main().then(
   () => process.exit(0),
   (e) => {
-    console.error(`bench failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
+    console.error(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
     process.exit(1);
   },
 );

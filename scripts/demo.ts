@@ -45,24 +45,34 @@ export async function runDemo(o: { json: boolean; keep: boolean; log: (s: string
     client = await TransitClient.connect({ address: env.temporal.address });
     const startedAt = Date.now();
     const { workflowId } = await client.startMigration(env.spec);
-    o.log(`migration started: ${workflowId} — watch it at ${env.temporal.uiUrl}/namespaces/default/workflows/${workflowId}`);
+    o.log(
+      `migration started: ${workflowId} — watch it at ${env.temporal.uiUrl}/namespaces/default/workflows/${workflowId}`,
+    );
     let lastLine = '';
-    const report = await client.watch(workflowId, (p) => {
-      const line = progressLine(p);
-      if (line !== lastLine && !o.json) o.log(line);
-      lastLine = line;
-    }, { intervalMs: 1000 });
+    const report = await client.watch(
+      workflowId,
+      (p) => {
+        const line = progressLine(p);
+        if (line !== lastLine && !o.json) o.log(line);
+        lastLine = line;
+      },
+      { intervalMs: 1000 },
+    );
     const endedAt = Date.now();
     o.log('migration ended; measuring the "after" latency…');
     await sleep(8000);
     await Promise.all(clients.map((c) => c.stop()));
     const lost = (await Promise.all(clients.map((c) => c.verify()))).flat();
-    const cutoverStartedAt = (await client.getProgress(workflowId)).phaseTimings.find((t) => t.phase === 'CutoverDNS')?.startedAt;
+    const cutoverStartedAt = (await client.getProgress(workflowId)).phaseTimings.find(
+      (t) => t.phase === 'CutoverDNS',
+    )?.startedAt;
     const summary = summarise(report, clients, lost, startedAt, endedAt, workflowId, env, cutoverStartedAt);
     if (!o.json) {
       o.log(formatReport(report));
       o.log(latencyTable(summary.latencyMs));
-      o.log(`clients: ${summary.clientOk} ok, ${summary.clientFailed} failed (${summary.failedOutsideCutover} outside the ${summary.cutoverWindowSeconds} s cutover window); ${summary.ackedWrites} acknowledged writes, ${summary.lostWrites} lost`);
+      o.log(
+        `clients: ${summary.clientOk} ok, ${summary.clientFailed} failed (${summary.failedOutsideCutover} outside the ${summary.cutoverWindowSeconds} s cutover window); ${summary.ackedWrites} acknowledged writes, ${summary.lostWrites} lost`,
+      );
     }
     if (o.keep) await keepRunning(env, o.log);
     return summary;
@@ -77,10 +87,21 @@ function progressLine(p: MigrationProgress): string {
   return `[${p.label}${p.paused ? ', paused' : ''}] shards ${p.shardsDone}/${p.shardsTotal} bytes ${pct}% ETA ${p.etaSeconds ?? '–'}s agents ${p.agentsMoved}/${p.agentsTotal}`;
 }
 
-function summarise(r: MigrationReport, clients: LoadClient[], lost: string[], startedAt: number, endedAt: number, workflowId: string, env: Environment, cutoverStartedAt: number | undefined): Summary {
+function summarise(
+  r: MigrationReport,
+  clients: LoadClient[],
+  lost: string[],
+  startedAt: number,
+  endedAt: number,
+  workflowId: string,
+  env: Environment,
+  cutoverStartedAt: number | undefined,
+): Summary {
   // The cutover window: from the start of CutoverDNS until the last client first resolved the new address.
   const sourceIp = new URL(env.sourceUrl).hostname;
-  const firstNew = clients.map((c) => c.stats.resolutions.find((x) => !x.values.includes(sourceIp))?.at).filter((x): x is number => x !== undefined);
+  const firstNew = clients
+    .map((c) => c.stats.resolutions.find((x) => !x.values.includes(sourceIp))?.at)
+    .filter((x): x is number => x !== undefined);
   const cutFrom = cutoverStartedAt ?? endedAt;
   const cutTo = firstNew.length ? Math.max(...firstNew) : endedAt;
   const failures = clients.flatMap((c) => c.stats.failures);
@@ -93,7 +114,9 @@ function summarise(r: MigrationReport, clients: LoadClient[], lost: string[], st
   ];
   for (const [w, inWindow] of windows) {
     const by = new Map<string, number[]>();
-    for (const c of clients) for (const v of c.stats.versionChecks) if (inWindow(v.at)) by.set(`${v.from}→${v.to}`, [...(by.get(`${v.from}→${v.to}`) ?? []), v.ms]);
+    for (const c of clients)
+      for (const v of c.stats.versionChecks)
+        if (inWindow(v.at)) by.set(`${v.from}→${v.to}`, [...(by.get(`${v.from}→${v.to}`) ?? []), v.ms]);
     latencyMs[w] = Object.fromEntries([...by].map(([k, xs]) => [k, median(xs)]));
   }
   return {
@@ -115,8 +138,15 @@ function summarise(r: MigrationReport, clients: LoadClient[], lost: string[], st
 
 function latencyTable(l: Record<string, Record<string, number>>): string {
   const pairs = [...new Set(Object.values(l).flatMap((x) => Object.keys(x)))].sort();
-  const rows = pairs.map((p) => `  ${p.padEnd(8)} ${['before', 'during', 'after'].map((w) => String(l[w]?.[p] ?? '–').padStart(8)).join('')}`);
-  return ['version check (ms, median)  client → serving region', `  ${''.padEnd(8)}${['before', 'during', 'after'].map((w) => w.padStart(8)).join('')}`, ...rows].join('\n');
+  const rows = pairs.map(
+    (p) =>
+      `  ${p.padEnd(8)} ${['before', 'during', 'after'].map((w) => String(l[w]?.[p] ?? '–').padStart(8)).join('')}`,
+  );
+  return [
+    'version check (ms, median)  client → serving region',
+    `  ${''.padEnd(8)}${['before', 'during', 'after'].map((w) => w.padStart(8)).join('')}`,
+    ...rows,
+  ].join('\n');
 }
 
 async function keepRunning(env: Environment, log: (s: string) => void): Promise<void> {
@@ -146,7 +176,7 @@ if (require.main === module) {
       process.exit(s.status === 'completed' && s.lostWrites === 0 ? 0 : 1);
     })
     .catch((e) => {
-      console.error(`demo failed: ${e instanceof Error ? e.stack ?? e.message : e}`);
+      console.error(`demo failed: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
       process.exit(1);
     });
 }

@@ -11,7 +11,15 @@ import { TransitClient } from '../src/client';
 import type { MigrationPhase, MigrationReport } from '../src/shared/types';
 import { startEnvironment } from '../test/harness/environment';
 
-const BOUNDARIES: MigrationPhase[] = ['Plan', 'BridgeNetworks', 'ProvisionTarget', 'MoveShards', 'MoveAgents', 'CutoverDNS', 'Drain'];
+const BOUNDARIES: MigrationPhase[] = [
+  'Plan',
+  'BridgeNetworks',
+  'ProvisionTarget',
+  'MoveShards',
+  'MoveAgents',
+  'CutoverDNS',
+  'Drain',
+];
 const json = process.argv.includes('--json');
 const onlyArg = process.argv[process.argv.indexOf('--only') + 1];
 const only = process.argv.includes('--only') && onlyArg ? onlyArg.split(',') : null;
@@ -83,7 +91,10 @@ async function main(): Promise<number> {
   return failed ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

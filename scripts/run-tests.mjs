@@ -82,8 +82,14 @@ const children = [];
 function runLane(lane, i) {
   const label = laneCount > 1 ? `[lane ${i + 1}] ` : '';
   const nodeArgs = [
-    '--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec',
-    '--test-timeout=600000', '--test-force-exit', ...lane.files,
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-timeout=600000',
+    '--test-force-exit',
+    ...lane.files,
   ];
   // A lane of its own gets a network namespace of its own (netns-run skips making one when TRANSIT_NETNS is set).
   const env = { ...process.env, TRANSIT_TEST: '1' };
@@ -94,7 +100,9 @@ function runLane(lane, i) {
     cmd = join(root, 'scripts/netns-run');
     args = [process.execPath, ...nodeArgs];
   }
-  console.log(`${label}${lane.files.length} files (usually ~${Math.round(lane.seconds / 60)} min): ${lane.files.join(' ')}`);
+  console.log(
+    `${label}${lane.files.length} files (usually ~${Math.round(lane.seconds / 60)} min): ${lane.files.join(' ')}`,
+  );
   const child = spawn(cmd, args, { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   children.push(child);
   const summary = { tests: 0, pass: 0, fail: 0, cancelled: 0, skipped: 0, todo: 0 };
@@ -110,7 +118,9 @@ function runLane(lane, i) {
       else if (inFailing && /^\S*✖ /.test(line)) failing.push(line);
     });
   }
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code: code ?? 1, signal, summary, failing, label })));
+  return new Promise((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code: code ?? 1, signal, summary, failing, label })),
+  );
 }
 
 const killAll = () => {

@@ -8,7 +8,14 @@ import { SimCluster } from '../src/sim/cluster';
 import { createAgencyActivities, fileCredentialReader } from '../src/activities/agency';
 import type { ShardKey } from '../src/activities/agency-types';
 
-const TIMING = { startupGrace: 1, okThreshold: 3, gracePeriod: 8, electionTimeoutMin: 1, electionTimeoutMax: 2, supervisionFrequency: 1 };
+const TIMING = {
+  startupGrace: 1,
+  okThreshold: 3,
+  gracePeriod: 8,
+  electionTimeoutMin: 1,
+  electionTimeoutMax: 2,
+  supervisionFrequency: 1,
+};
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -18,7 +25,13 @@ function arg(name: string, def: number): number {
 async function throughput(processes: boolean, seconds: number, clients: number): Promise<number> {
   const c = await SimCluster.start({
     processes,
-    topology: { agents: 3, dbServers: 3, coordinators: 1, timing: TIMING, databases: [{ name: 'bench', collections: [{ name: 'docs', numberOfShards: 6, replicationFactor: 2 }] }] },
+    topology: {
+      agents: 3,
+      dbServers: 3,
+      coordinators: 1,
+      timing: TIMING,
+      databases: [{ name: 'bench', collections: [{ name: 'docs', numberOfShards: 6, replicationFactor: 2 }] }],
+    },
   });
   try {
     // A lean HTTP client (the simulator's own), so the figure measures the cluster rather than the client;
@@ -32,7 +45,11 @@ async function throughput(processes: boolean, seconds: number, clients: number):
       Array.from({ length: clients }, async (_, w) => {
         let i = 0;
         while (Date.now() < until) {
-          const r = await c.request(c.coordinatorUrl, '/_db/bench/_api/document/docs', { body: { _key: `w${w}-${i++}`, payload: 'x'.repeat(100) } }).catch(() => undefined);
+          const r = await c
+            .request(c.coordinatorUrl, '/_db/bench/_api/document/docs', {
+              body: { _key: `w${w}-${i++}`, payload: 'x'.repeat(100) },
+            })
+            .catch(() => undefined);
           if (r && r.status < 300) n += 1;
           else failed += 1;
         }
@@ -55,7 +72,17 @@ async function moveShards(shards: number, batch: number): Promise<{ seconds: num
       bandwidth: 'unbounded',
       targetNumberOfDBServers: null,
       timing: TIMING,
-      databases: [{ name: 'bench', collections: Array.from({ length: 4 }, (_, i) => ({ name: `c${i}`, numberOfShards: per, replicationFactor: 2, documentsPerShard: 10 })) }],
+      databases: [
+        {
+          name: 'bench',
+          collections: Array.from({ length: 4 }, (_, i) => ({
+            name: `c${i}`,
+            numberOfShards: per,
+            replicationFactor: 2,
+            documentsPerShard: 10,
+          })),
+        },
+      ],
     },
   });
   try {
@@ -78,14 +105,32 @@ async function moveShards(shards: number, batch: number): Promise<{ seconds: num
     const t0 = Date.now();
     for (let i = 0; i < groups.length; i += batch) {
       const b = groups.slice(i, i + batch);
-      const moves = b.map((g) => ({ ...(g as ShardKey), expected: g.servers, add: g.servers.map((s) => partner.get(s)!) }));
+      const moves = b.map((g) => ({
+        ...(g as ShardKey),
+        expected: g.servers,
+        add: g.servers.map((s) => partner.get(s)!),
+      }));
       await act.addShardFollower({ migrationId: 'fig', arango, moves });
       for (;;) {
-        const w = await act.waitForShardInSync({ migrationId: 'fig', arango, shards: moves.map((m) => ({ ...m, servers: [...m.expected, ...m.add] })), mode: 'all', timeoutSeconds: 60 });
+        const w = await act.waitForShardInSync({
+          migrationId: 'fig',
+          arango,
+          shards: moves.map((m) => ({ ...m, servers: [...m.expected, ...m.add] })),
+          mode: 'all',
+          timeoutSeconds: 60,
+        });
         if (w.inSync.length === moves.length) break;
       }
-      await act.moveShardLeadership({ migrationId: 'fig', arango, moves: moves.map((m) => ({ ...m, from: m.expected[0], to: m.add[0] })) });
-      await act.removeShardFollower({ migrationId: 'fig', arango, moves: moves.map((m, j) => ({ ...m, remove: m.expected, replicationFactor: b[j].rf })) });
+      await act.moveShardLeadership({
+        migrationId: 'fig',
+        arango,
+        moves: moves.map((m) => ({ ...m, from: m.expected[0], to: m.add[0] })),
+      });
+      await act.removeShardFollower({
+        migrationId: 'fig',
+        arango,
+        moves: moves.map((m, j) => ({ ...m, remove: m.expected, replicationFactor: b[j].rf })),
+      });
     }
     const seconds = (Date.now() - t0) / 1000;
     await act.verifyConvergence({ arango, mustNotHold: olds });
@@ -98,12 +143,18 @@ async function moveShards(shards: number, batch: number): Promise<{ seconds: num
 async function main(): Promise<void> {
   const seconds = arg('seconds', 10);
   const processes = process.argv.includes('--processes');
-  console.log(`simulated cluster figures (${processes ? 'one process per member' : 'all members in this process'}, ${require('node:os').cpus().length} cores)`);
+  console.log(
+    `simulated cluster figures (${processes ? 'one process per member' : 'all members in this process'}, ${require('node:os').cpus().length} cores)`,
+  );
   const clients = arg('clients', 32);
   const dps = await throughput(processes, seconds, clients);
-  console.log(`documents/second through one coordinator (${clients} writes in flight, replicationFactor 2): ${Math.round(dps)}`);
+  console.log(
+    `documents/second through one coordinator (${clients} writes in flight, replicationFactor 2): ${Math.round(dps)}`,
+  );
   const m = await moveShards(arg('shards', 1000), arg('batch', 100));
-  console.log(`moving ${m.shards} shards (replicationFactor 2) to 3 new DB servers, unbounded bandwidth, batches of ${arg('batch', 100)}: ${m.seconds.toFixed(1)} s`);
+  console.log(
+    `moving ${m.shards} shards (replicationFactor 2) to 3 new DB servers, unbounded bandwidth, batches of ${arg('batch', 100)}: ${m.seconds.toFixed(1)} s`,
+  );
 }
 
 main().catch((e) => {

@@ -6,7 +6,15 @@
  *   await transit.watch(workflowId, (p) => console.log(p.phase, p.shardsDone, '/', p.shardsTotal));
  */
 import { Client, Connection, WorkflowIdConflictPolicy, type WorkflowHandle } from '@temporalio/client';
-import { CLIENT_CHANNEL_ARGS, checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput, type TemporalSettings } from './connection';
+import {
+  CLIENT_CHANNEL_ARGS,
+  checkTlsFiles,
+  connectionOptions,
+  diagnoseConnectError,
+  temporalSettings,
+  type SettingsInput,
+  type TemporalSettings,
+} from './connection';
 import { dataConverter } from './codec';
 import { assertValidSpec } from './spec/validate';
 import {
@@ -29,7 +37,13 @@ import {
   type ControlNote,
   type SetConcurrencyResult,
 } from './shared/controls';
-import { PHASES, POINT_OF_NO_RETURN, type MigrationPlanView, type MigrationProgress, type MigrationReport } from './shared/types';
+import {
+  PHASES,
+  POINT_OF_NO_RETURN,
+  type MigrationPlanView,
+  type MigrationProgress,
+  type MigrationReport,
+} from './shared/types';
 import type { MigrationInput } from './workflows/migration';
 
 export { InvalidSpecError } from './spec/validate';
@@ -59,13 +73,21 @@ export class TransitClient {
     checkTlsFiles(settings);
     let connection: Connection | undefined;
     try {
-      connection = await Connection.connect({ ...connectionOptions(settings), connectTimeout: 10_000, channelArgs: CLIENT_CHANNEL_ARGS });
+      connection = await Connection.connect({
+        ...connectionOptions(settings),
+        connectTimeout: 10_000,
+        channelArgs: CLIENT_CHANNEL_ARGS,
+      });
       await connection.workflowService.getSystemInfo({});
     } catch (e) {
       await connection?.close().catch(() => undefined);
       throw await diagnoseConnectError(settings, e);
     }
-    const client = new Client({ connection, namespace: settings.namespace, dataConverter: await dataConverter({ keyFile: opts.codecKeyFile }) });
+    const client = new Client({
+      connection,
+      namespace: settings.namespace,
+      dataConverter: await dataConverter({ keyFile: opts.codecKeyFile }),
+    });
     return new TransitClient(client, connection, settings);
   }
 
@@ -76,7 +98,11 @@ export class TransitClient {
   async startMigration(rawSpec: unknown, opts: StartOptions = {}): Promise<{ workflowId: string; runId: string }> {
     const spec = assertValidSpec(rawSpec);
     const workflowId = opts.workflowId ?? migrationWorkflowId(spec);
-    const input: MigrationInput = { spec, migrationId: workflowId, continueAsNewAfterEvents: opts.continueAsNewAfterEvents };
+    const input: MigrationInput = {
+      spec,
+      migrationId: workflowId,
+      continueAsNewAfterEvents: opts.continueAsNewAfterEvents,
+    };
     const handle = await this.client.workflow.start(WORKFLOW_TYPE, {
       taskQueue: opts.taskQueue ?? TASK_QUEUE,
       workflowId,
@@ -121,7 +147,9 @@ export class TransitClient {
   async rollback(workflowId: string, note: ControlNote = {}): Promise<void> {
     const p = await this.getProgress(workflowId);
     if (p.direction === 'forward' && PHASES.indexOf(p.phase) >= PHASES.indexOf(POINT_OF_NO_RETURN)) {
-      throw new RollbackRefusedError(`rollback refused: ${workflowId} is in ${p.phase}, at or past the point of no return (${POINT_OF_NO_RETURN})`);
+      throw new RollbackRefusedError(
+        `rollback refused: ${workflowId} is in ${p.phase}, at or past the point of no return (${POINT_OF_NO_RETURN})`,
+      );
     }
     if (['completed', 'aborted', 'rolledBack'].includes(p.status)) {
       throw new RollbackRefusedError(`rollback refused: ${workflowId} has already ended (${p.status})`);
@@ -149,7 +177,10 @@ export class TransitClient {
   ): Promise<MigrationReport> {
     const done = this.result(workflowId);
     let finished = false;
-    void done.then(() => (finished = true), () => (finished = true));
+    void done.then(
+      () => (finished = true),
+      () => (finished = true),
+    );
     while (!finished && !opts.signal?.aborted) {
       try {
         onProgress(await this.getProgress(workflowId));

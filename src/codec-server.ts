@@ -122,7 +122,8 @@ export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1
   codec(); // fail at start, not on the first request, when the key file is wrong
   const tokens = o.tokenFile ? watched(o.tokenFile, loadTokens) : null;
   tokens?.();
-  const loopback = listenHost === 'localhost' || (isIP(listenHost) !== 0 && (listenHost.startsWith('127.') || listenHost === '::1'));
+  const loopback =
+    listenHost === 'localhost' || (isIP(listenHost) !== 0 && (listenHost.startsWith('127.') || listenHost === '::1'));
   const trustOrigin = o.trustUiOrigin === 'auto' || o.trustUiOrigin === undefined ? loopback : o.trustUiOrigin;
   const maxBody = o.maxBodyBytes ?? 16 * 1024 * 1024;
   const log = o.log ?? ((e) => process.stdout.write(`${JSON.stringify(e)}\n`));
@@ -132,22 +133,38 @@ export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1
     const origin = typeof req.headers.origin === 'string' ? req.headers.origin : undefined;
     const namespace = typeof req.headers['x-namespace'] === 'string' ? req.headers['x-namespace'] : undefined;
     const path = (req.url ?? '/').split('?')[0]!;
-    const entry: Record<string, unknown> = { time: new Date().toISOString(), component: 'codec-server', method: req.method, path, origin, namespace };
+    const entry: Record<string, unknown> = {
+      time: new Date().toISOString(),
+      component: 'codec-server',
+      method: req.method,
+      path,
+      origin,
+      namespace,
+    };
     const allowedOrigin = origin !== undefined && origins.has(origin);
-    const headers: Record<string, string> = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', vary: 'Origin' };
+    const headers: Record<string, string> = {
+      'cache-control': 'no-store',
+      'x-content-type-options': 'nosniff',
+      vary: 'Origin',
+    };
     if (allowedOrigin) {
       headers['access-control-allow-origin'] = origin!;
       headers['access-control-allow-credentials'] = 'true';
     }
     const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
-      res.writeHead(status, { ...headers, 'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json', ...extra });
+      res.writeHead(status, {
+        ...headers,
+        'content-type': typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/json',
+        ...extra,
+      });
       res.end(text);
       log({ ...entry, status, ms: Date.now() - t0 });
     };
     try {
       if (req.method === 'GET' && path === '/healthz') return send(200, 'ok');
-      if (origin !== undefined && !allowedOrigin) throw new HttpError(403, `origin ${origin} is not an allowed UI origin (--ui-origin)`);
+      if (origin !== undefined && !allowedOrigin)
+        throw new HttpError(403, `origin ${origin} is not an allowed UI origin (--ui-origin)`);
       if (req.method === 'OPTIONS') {
         if (!allowedOrigin) throw new HttpError(403, 'CORS preflight without an allowed Origin');
         res.writeHead(204, {
@@ -164,19 +181,27 @@ export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1
       if (req.method !== 'POST') throw new HttpError(405, 'use POST');
       // Authorisation before reading the body.
       const auth = req.headers.authorization;
-      const bearer = typeof auth === 'string' && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : undefined;
+      const bearer =
+        typeof auth === 'string' && /^bearer\s+/i.test(auth) ? auth.replace(/^bearer\s+/i, '').trim() : undefined;
       let by: string | null = null;
       if (bearer !== undefined && tokens && tokenMatches(bearer, tokens())) by = 'token';
-      else if (bearer !== undefined && !(allowedOrigin && trustOrigin)) throw new HttpError(401, 'the bearer token is not valid');
+      else if (bearer !== undefined && !(allowedOrigin && trustOrigin))
+        throw new HttpError(401, 'the bearer token is not valid');
       else if (allowedOrigin && trustOrigin) by = 'origin';
       if (!by) {
-        throw new HttpError(401, tokens ? 'a bearer token is required (Authorization: Bearer …)' : 'not authorised: no token file configured and origin trust is off');
+        throw new HttpError(
+          401,
+          tokens
+            ? 'a bearer token is required (Authorization: Bearer …)'
+            : 'not authorised: no token file configured and origin trust is off',
+        );
       }
       entry.by = by;
       if (o.namespaces?.length && (!namespace || !o.namespaces.includes(namespace))) {
         throw new HttpError(403, `namespace ${namespace ?? '(none; send X-Namespace)'} is not allowed here`);
       }
-      if (!/^application\/json\b/i.test(String(req.headers['content-type'] ?? ''))) throw new HttpError(415, 'send Content-Type: application/json');
+      if (!/^application\/json\b/i.test(String(req.headers['content-type'] ?? '')))
+        throw new HttpError(415, 'send Content-Type: application/json');
       const body = await readBody(req, maxBody);
       const payloads = parsePayloads(body);
       entry.payloads = payloads.length;
@@ -201,7 +226,8 @@ export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1
     } catch (e) {
       if (e instanceof HttpError) {
         entry.reason = e.message;
-        const extra: Record<string, string> = e.status === 401 ? { 'www-authenticate': 'Bearer realm="transit-codec"' } : {};
+        const extra: Record<string, string> =
+          e.status === 401 ? { 'www-authenticate': 'Bearer realm="transit-codec"' } : {};
         if (e.status === 403 || (e.status === 401 && !allowedOrigin)) {
           delete headers['access-control-allow-origin'];
           delete headers['access-control-allow-credentials'];
@@ -213,7 +239,9 @@ export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1
     }
   };
   const listener = (req: IncomingMessage, res: ServerResponse) => void handler(req, res);
-  return o.tls ? createHttpsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, listener) : createHttpServer(listener);
+  return o.tls
+    ? createHttpsServer({ cert: readFileSync(o.tls.certFile), key: readFileSync(o.tls.keyFile) }, listener)
+    : createHttpServer(listener);
 }
 
 function readBody(req: IncomingMessage, max: number): Promise<string> {
@@ -247,7 +275,8 @@ function parsePayloads(body: string): Payload[] {
       if (typeof v !== 'string') throw new HttpError(400, `payloads[${i}].metadata.${k} must be base64`);
       metadata[k] = Buffer.from(v, 'base64');
     }
-    if (p.data !== undefined && typeof p.data !== 'string') throw new HttpError(400, `payloads[${i}].data must be base64`);
+    if (p.data !== undefined && typeof p.data !== 'string')
+      throw new HttpError(400, `payloads[${i}].data must be base64`);
     return { metadata, data: Buffer.from(p.data ?? '', 'base64') };
   });
 }

@@ -38,7 +38,10 @@ export function loadCodecKeys(path: string): CodecKeys {
     registerSecret(String(v));
   }
   const current = typeof raw.current === 'string' || typeof raw.current === 'number' ? String(raw.current) : '';
-  if (!keys[current]) throw new Error(`codec key file ${path}: "current" must name one of its keys (${Object.keys(keys).join(', ') || 'none'})`);
+  if (!keys[current])
+    throw new Error(
+      `codec key file ${path}: "current" must name one of its keys (${Object.keys(keys).join(', ') || 'none'})`,
+    );
   return { current, keys };
 }
 
@@ -67,7 +70,10 @@ export class AesGcmCodec implements PayloadCodec {
       if (Buffer.from(p.metadata?.encoding ?? []).toString() !== ENCODING) return p;
       const id = Buffer.from(p.metadata?.[KEY_ID] ?? []).toString();
       const key = this.k.keys[id];
-      if (!key) throw new Error(`no codec key "${id}" to decrypt this payload: add it to the key file (keys rotate; old ids must stay)`);
+      if (!key)
+        throw new Error(
+          `no codec key "${id}" to decrypt this payload: add it to the key file (keys rotate; old ids must stay)`,
+        );
       const data = Buffer.from(p.data ?? []);
       const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, 12));
       decipher.setAuthTag(data.subarray(data.length - 16));

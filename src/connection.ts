@@ -44,7 +44,8 @@ const SOURCES = {
 };
 
 export function temporalSettings(opts: SettingsInput = {}, env: NodeJS.ProcessEnv = process.env): TemporalSettings {
-  const pick = (v: string | undefined, ...names: string[]) => v ?? names.map((n) => env[n]).find((x) => x !== undefined && x !== '');
+  const pick = (v: string | undefined, ...names: string[]) =>
+    v ?? names.map((n) => env[n]).find((x) => x !== undefined && x !== '');
   const certFile = pick(opts.tlsCert, 'TEMPORAL_TLS_CERT', 'TEMPORAL_TLS_CLIENT_CERT_PATH');
   const keyFile = pick(opts.tlsKey, 'TEMPORAL_TLS_KEY', 'TEMPORAL_TLS_CLIENT_KEY_PATH');
   const caFile = pick(opts.tlsCa, 'TEMPORAL_TLS_CA', 'TEMPORAL_TLS_SERVER_CA_CERT_PATH');
@@ -54,7 +55,8 @@ export function temporalSettings(opts: SettingsInput = {}, env: NodeJS.ProcessEn
     namespace: pick(opts.namespace, 'TEMPORAL_NAMESPACE') ?? 'default',
     apiKeyFile: pick(opts.apiKeyFile, 'TEMPORAL_API_KEY_FILE'),
   };
-  if (certFile || keyFile || caFile || serverName || env.TEMPORAL_TLS === 'true') s.tls = { certFile, keyFile, caFile, serverName };
+  if (certFile || keyFile || caFile || serverName || env.TEMPORAL_TLS === 'true')
+    s.tls = { certFile, keyFile, caFile, serverName };
   if ((certFile && !keyFile) || (keyFile && !certFile)) {
     throw new Error(`mTLS needs both a client certificate and its key: set ${SOURCES.cert} and ${SOURCES.key}`);
   }
@@ -65,7 +67,9 @@ function readFile(path: string, what: string, source: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    throw new Error(`cannot read the ${what} file ${path} (${source}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(
+      `cannot read the ${what} file ${path} (${source}): ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
   }
 }
 
@@ -114,15 +118,21 @@ export function checkTlsFiles(s: TemporalSettings, now = new Date()): void {
       throw new Error(`the TLS client key file ${t.keyFile} holds no PEM private key (${SOURCES.key})`);
     }
     if (!cert.checkPrivateKey(key)) {
-      throw new Error(`the TLS client key ${t.keyFile} does not belong to the certificate ${t.certFile}: give the key the certificate was issued for (${SOURCES.key})`);
+      throw new Error(
+        `the TLS client key ${t.keyFile} does not belong to the certificate ${t.certFile}: give the key the certificate was issued for (${SOURCES.key})`,
+      );
     }
     const to = new Date(cert.validTo);
     const from = new Date(cert.validFrom);
     if (to < now) {
-      throw new Error(`the TLS client certificate ${t.certFile} (${subjectOf(cert)}) expired on ${to.toISOString()}: renew it (${SOURCES.cert})`);
+      throw new Error(
+        `the TLS client certificate ${t.certFile} (${subjectOf(cert)}) expired on ${to.toISOString()}: renew it (${SOURCES.cert})`,
+      );
     }
     if (from > now) {
-      throw new Error(`the TLS client certificate ${t.certFile} (${subjectOf(cert)}) is not valid before ${from.toISOString()}: check the clock or the certificate (${SOURCES.cert})`);
+      throw new Error(
+        `the TLS client certificate ${t.certFile} (${subjectOf(cert)}) is not valid before ${from.toISOString()}: check the clock or the certificate (${SOURCES.cert})`,
+      );
     }
   }
 }
@@ -137,7 +147,11 @@ function subjectOf(c: X509Certificate): string {
  */
 export const CLIENT_CHANNEL_ARGS = { 'grpc.max_receive_message_length': 128 * 1024 * 1024 };
 
-type TlsOptions = { serverNameOverride?: string; serverRootCACertificate?: Buffer; clientCertPair?: { crt: Buffer; key: Buffer } };
+type TlsOptions = {
+  serverNameOverride?: string;
+  serverRootCACertificate?: Buffer;
+  clientCertPair?: { crt: Buffer; key: Buffer };
+};
 
 /** Connection options shared by `Connection.connect` (client) and `NativeConnection.connect` (worker). */
 export function connectionOptions(s: TemporalSettings): {
@@ -172,8 +186,10 @@ export function connectionOptions(s: TemporalSettings): {
 export function explainConnectError(s: TemporalSettings, e: unknown): Error {
   const m = firstLine(e);
   let hint = `check ${SOURCES.address} (${s.address}) and that the server is up`;
-  if (/certificate|ssl|tls|handshake|expired/i.test(m)) hint = `check the TLS certificate, key, CA and server name (${SOURCES.cert}, ${SOURCES.ca}, ${SOURCES.serverName})`;
-  else if (/unauthenticated|api key|permission/i.test(m)) hint = 'check the API key or client certificate and the namespace';
+  if (/certificate|ssl|tls|handshake|expired/i.test(m))
+    hint = `check the TLS certificate, key, CA and server name (${SOURCES.cert}, ${SOURCES.ca}, ${SOURCES.serverName})`;
+  else if (/unauthenticated|api key|permission/i.test(m))
+    hint = 'check the API key or client certificate and the namespace';
   return connectError(s, m, hint, e);
 }
 
@@ -225,7 +241,10 @@ async function probe(s: TemporalSettings, timeoutMs: number): Promise<Verdict> {
     sock.connect(port, host, () => done({ ok: true }));
   });
   if (!tcp.ok) {
-    return { what: `no connection (${tcp.code})`, fix: `check ${SOURCES.address} (${s.address}), the network, and that the server is up` };
+    return {
+      what: `no connection (${tcp.code})`,
+      fix: `check ${SOURCES.address} (${s.address}), the network, and that the server is up`,
+    };
   }
   const apiKey = safeApiKey(s);
   const useTls = !!s.tls || !!apiKey;
@@ -233,7 +252,10 @@ async function probe(s: TemporalSettings, timeoutMs: number): Promise<Verdict> {
     // Plain gRPC failed: does the server want TLS?
     const r = await handshake({ host, port, rejectUnauthorized: false }, timeoutMs);
     if (r.ok) {
-      return { what: 'the server speaks TLS and the client does not', fix: `set ${SOURCES.ca} (and ${SOURCES.cert} + ${SOURCES.key} for mTLS, or ${SOURCES.apiKey})` };
+      return {
+        what: 'the server speaks TLS and the client does not',
+        fix: `set ${SOURCES.ca} (and ${SOURCES.cert} + ${SOURCES.key} for mTLS, or ${SOURCES.apiKey})`,
+      };
     }
     return null;
   }
@@ -285,9 +307,19 @@ function handshake(opts: ConnectionOptions, timeoutMs: number): Promise<Handshak
 function classifyTlsError(s: TemporalSettings, code: string, message: string): Verdict {
   const t = s.tls ?? {};
   const ca = t.caFile ? `the CA in ${t.caFile}` : "the system's CAs";
-  const unknownIssuer = ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'UNABLE_TO_GET_ISSUER_CERT', 'CERT_SIGNATURE_FAILURE'];
+  const unknownIssuer = [
+    'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+    'SELF_SIGNED_CERT_IN_CHAIN',
+    'DEPTH_ZERO_SELF_SIGNED_CERT',
+    'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+    'UNABLE_TO_GET_ISSUER_CERT',
+    'CERT_SIGNATURE_FAILURE',
+  ];
   if (unknownIssuer.includes(code)) {
-    return { what: `the server's certificate is not signed by ${ca}`, fix: `give the CA that issued the server's certificate (${SOURCES.ca})` };
+    return {
+      what: `the server's certificate is not signed by ${ca}`,
+      fix: `give the CA that issued the server's certificate (${SOURCES.ca})`,
+    };
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
     const names = /not in the cert's altnames: (.*)$/.exec(message)?.[1] ?? '';
@@ -296,21 +328,37 @@ function classifyTlsError(s: TemporalSettings, code: string, message: string): V
       fix: `set ${SOURCES.serverName} to a name in the server's certificate, or connect by that name`,
     };
   }
-  if (code === 'CERT_HAS_EXPIRED') return { what: "the server's certificate has expired", fix: "the server's operator must renew it" };
-  if (code === 'CERT_NOT_YET_VALID') return { what: "the server's certificate is not valid yet", fix: 'check the clocks of client and server' };
-  const alert = /ALERT_([A-Z_]+)$/.exec(code)?.[1] ?? /alert (certificate required|bad certificate|unknown ca|certificate expired|certificate revoked|handshake failure)/i.exec(message)?.[1]?.toUpperCase().replace(/ /g, '_');
+  if (code === 'CERT_HAS_EXPIRED')
+    return { what: "the server's certificate has expired", fix: "the server's operator must renew it" };
+  if (code === 'CERT_NOT_YET_VALID')
+    return { what: "the server's certificate is not valid yet", fix: 'check the clocks of client and server' };
+  const alert =
+    /ALERT_([A-Z_]+)$/.exec(code)?.[1] ??
+    /alert (certificate required|bad certificate|unknown ca|certificate expired|certificate revoked|handshake failure)/i
+      .exec(message)?.[1]
+      ?.toUpperCase()
+      .replace(/ /g, '_');
   if (alert) return clientCertRejected(s, alert.toLowerCase().replace(/_/g, ' '));
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || /wrong version number|packet length too long/i.test(message)) {
-    return { what: 'the server does not speak TLS at this address', fix: `drop the TLS options, or check ${SOURCES.address}` };
+    return {
+      what: 'the server does not speak TLS at this address',
+      fix: `drop the TLS options, or check ${SOURCES.address}`,
+    };
   }
   if (code === 'ECONNRESET' || code === 'ETIMEDOUT') return null;
-  return { what: `TLS handshake failed (${code}: ${message.split('\n')[0]})`, fix: `check ${SOURCES.cert}, ${SOURCES.key}, ${SOURCES.ca} and ${SOURCES.serverName}` };
+  return {
+    what: `TLS handshake failed (${code}: ${message.split('\n')[0]})`,
+    fix: `check ${SOURCES.cert}, ${SOURCES.key}, ${SOURCES.ca} and ${SOURCES.serverName}`,
+  };
 }
 
 function clientCertRejected(s: TemporalSettings, reason: string): Verdict {
   const t = s.tls ?? {};
   if (!t.certFile || reason === 'certificate required') {
-    return { what: 'the server requires a client certificate (mTLS) and none was given', fix: `set ${SOURCES.cert} and ${SOURCES.key}` };
+    return {
+      what: 'the server requires a client certificate (mTLS) and none was given',
+      fix: `set ${SOURCES.cert} and ${SOURCES.key}`,
+    };
   }
   return {
     what: `the server rejected the client certificate ${t.certFile} (${reason})`,
@@ -319,7 +367,12 @@ function clientCertRejected(s: TemporalSettings, reason: string): Verdict {
 }
 
 /** One GetSystemInfo call over the TLS socket: what a proxy or the server answers tells what is refused. */
-function grpcProbe(socket: import('node:tls').TLSSocket, s: TemporalSettings, apiKey: string | undefined, timeoutMs: number): Promise<Verdict> {
+function grpcProbe(
+  socket: import('node:tls').TLSSocket,
+  s: TemporalSettings,
+  apiKey: string | undefined,
+  timeoutMs: number,
+): Promise<Verdict> {
   return new Promise((resolve) => {
     let settled = false;
     const finish = (v: Verdict) => {
@@ -365,17 +418,28 @@ function grpcProbe(socket: import('node:tls').TLSSocket, s: TemporalSettings, ap
       if (body.length < 4096) body += d.toString('latin1');
     });
     req.on('end', () => {
-      if (status === 400 && /no required ssl certificate/i.test(body)) return finish(clientCertRejected(s, 'certificate required'));
-      if (status === 400 && /ssl certificate error/i.test(body)) return finish(clientCertRejected(s, 'not trusted, or expired'));
-      if (status === 495 || status === 496) return finish(clientCertRejected(s, status === 496 ? 'certificate required' : 'certificate error'));
+      if (status === 400 && /no required ssl certificate/i.test(body))
+        return finish(clientCertRejected(s, 'certificate required'));
+      if (status === 400 && /ssl certificate error/i.test(body))
+        return finish(clientCertRejected(s, 'not trusted, or expired'));
+      if (status === 495 || status === 496)
+        return finish(clientCertRejected(s, status === 496 ? 'certificate required' : 'certificate error'));
       if (grpcStatus === '16' || grpcStatus === '7' || status === 401 || status === 403) {
-        const by = apiKey ? `the API key (${s.apiKeyFile ? `${SOURCES.apiKey}: ${s.apiKeyFile}` : 'TEMPORAL_API_KEY'})` : 'the client certificate';
+        const by = apiKey
+          ? `the API key (${s.apiKeyFile ? `${SOURCES.apiKey}: ${s.apiKeyFile}` : 'TEMPORAL_API_KEY'})`
+          : 'the client certificate';
         return finish({
           what: `the server refused ${by}${grpcMessage ? `: ${grpcMessage}` : ''}`,
-          fix: apiKey ? 'use a valid, unexpired API key for this namespace' : `check ${SOURCES.cert} and the namespace's permissions`,
+          fix: apiKey
+            ? 'use a valid, unexpired API key for this namespace'
+            : `check ${SOURCES.cert} and the namespace's permissions`,
         });
       }
-      if (status && status !== 200) return finish({ what: `the server answered HTTP ${status}`, fix: `check ${SOURCES.address}: is it a Temporal frontend (gRPC)?` });
+      if (status && status !== 200)
+        return finish({
+          what: `the server answered HTTP ${status}`,
+          fix: `check ${SOURCES.address}: is it a Temporal frontend (gRPC)?`,
+        });
       finish(null);
     });
     // An empty GetSystemInfoRequest: a gRPC frame of length 0.

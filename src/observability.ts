@@ -8,7 +8,14 @@
  *   - The Runtime's telemetry options: the SDK's metrics and Transit's on one Prometheus endpoint.
  * Workflow metrics (phase, shards, bytes, latency) are emitted replay-safely by src/workflows/metrics.ts.
  */
-import { ApplicationFailure, CancelledFailure, type Logger, type LogLevel, type LogMetadata, type MetricCounter } from '@temporalio/common';
+import {
+  ApplicationFailure,
+  CancelledFailure,
+  type Logger,
+  type LogLevel,
+  type LogMetadata,
+  type MetricCounter,
+} from '@temporalio/common';
 import type { ActivityInterceptorsFactory, TelemetryOptions } from '@temporalio/worker';
 import { WORKFLOW_TYPE } from './shared/controls';
 
@@ -22,7 +29,8 @@ const REDACTED = '[redacted]';
  * Key names whose string values are secrets. References (objects such as {file} or {secret: {name, key}}) are
  * kept: they name where a secret lives, which operators need and which is not secret.
  */
-const SECRET_KEY = /pass(word|wd|phrase)?$|secret$|token$|^jwt|apikey|api[_-]key|authori[sz]ation|private[_-]?key|^tsig|credential|cookie/i;
+const SECRET_KEY =
+  /pass(word|wd|phrase)?$|secret$|token$|^jwt|apikey|api[_-]key|authori[sz]ation|private[_-]?key|^tsig|credential|cookie/i;
 /** Task tokens can complete an activity through the API: not needed in logs. */
 const DROPPED_KEYS = new Set(['taskToken']);
 
@@ -86,7 +94,11 @@ export class JsonLogger implements Logger {
     const { [LogTimestamp]: nanos, ...rest } = (meta ?? {}) as LogMetadata & { [LogTimestamp]?: bigint };
     const time = typeof nanos === 'bigint' ? new Date(Number(nanos / 1_000_000n)) : new Date();
     const fields = redact(rest) as Record<string, unknown>;
-    if (fields.migrationId === undefined && fields.workflowType === WORKFLOW_TYPE && typeof fields.workflowId === 'string') {
+    if (
+      fields.migrationId === undefined &&
+      fields.workflowType === WORKFLOW_TYPE &&
+      typeof fields.workflowId === 'string'
+    ) {
       fields.migrationId = fields.workflowId;
     }
     const entry = { time: time.toISOString(), level, msg: scrub(message), ...fields };
@@ -129,7 +141,8 @@ export function activityLogAttributes(arg: unknown): Record<string, unknown> {
   if (typeof a.phase === 'string') out.phase = a.phase;
   const list = Array.isArray(a.moves) ? a.moves : Array.isArray(a.shards) ? a.shards : null;
   if (list?.length) {
-    const label = (x: { database?: string; collectionId?: string; shard?: string }) => `${x.database}/${x.collectionId}/${x.shard}`;
+    const label = (x: { database?: string; collectionId?: string; shard?: string }) =>
+      `${x.database}/${x.collectionId}/${x.shard}`;
     if (list.length === 1) out.shard = label(list[0]);
     else {
       out.shards = list.slice(0, 10).map(label);
@@ -160,7 +173,11 @@ export function activityInterceptors(): ActivityInterceptorsFactory {
             return await next(input);
           } catch (e) {
             // ctx.metricMeter already carries namespace, task queue and activity type.
-            errors ??= ctx.metricMeter.createCounter(METRICS.activityErrors, '1', 'activity attempts that failed, by error kind');
+            errors ??= ctx.metricMeter.createCounter(
+              METRICS.activityErrors,
+              '1',
+              'activity attempts that failed, by error kind',
+            );
             const nonRetryable = e instanceof ApplicationFailure && e.nonRetryable === true;
             errors.add(1, { error_type: errorKind(e), non_retryable: nonRetryable });
             throw e;
@@ -182,7 +199,11 @@ export function telemetryOptions(o: { metricsAddress?: string; coreLogLevel?: Lo
   return {
     logging: { filter: { core: o.coreLogLevel ?? 'WARN', other: 'ERROR' }, forward: {} },
     ...(o.metricsAddress
-      ? { metrics: { prometheus: { bindAddress: o.metricsAddress, countersTotalSuffix: true, useSecondsForDurations: true } } }
+      ? {
+          metrics: {
+            prometheus: { bindAddress: o.metricsAddress, countersTotalSuffix: true, useSecondsForDurations: true },
+          },
+        }
       : {}),
   };
 }

@@ -9,11 +9,25 @@
  * codec key file (TRANSIT_CODEC_KEY_FILE), mTLS or an API key to Temporal (src/connection.ts).
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel, type Logger } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  Worker,
+  type LogLevel,
+  type Logger,
+} from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import type { TransitActivities } from './activities/contract';
 import { dataConverter } from './codec';
-import { checkTlsFiles, connectionOptions, diagnoseConnectError, temporalSettings, type SettingsInput } from './connection';
+import {
+  checkTlsFiles,
+  connectionOptions,
+  diagnoseConnectError,
+  temporalSettings,
+  type SettingsInput,
+} from './connection';
 import { activityInterceptors, JsonLogger, telemetryOptions } from './observability';
 import { TASK_QUEUE } from './shared/controls';
 
@@ -45,7 +59,9 @@ export interface WorkerOptions extends SettingsInput {
 
 let runtimeInstalled = false;
 /** The Runtime can be installed once per process, before any connection: logger and telemetry are set here. */
-export function installRuntime(o: Pick<WorkerOptions, 'logLevel' | 'logFormat' | 'logWrite' | 'metricsAddress'> = {}): void {
+export function installRuntime(
+  o: Pick<WorkerOptions, 'logLevel' | 'logFormat' | 'logWrite' | 'metricsAddress'> = {},
+): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   const level = o.logLevel ?? 'INFO';
@@ -55,7 +71,10 @@ export function installRuntime(o: Pick<WorkerOptions, 'logLevel' | 'logFormat' |
     Runtime.install({ logger, telemetryOptions: telemetryOptions({ metricsAddress: o.metricsAddress }) });
   } catch (e) {
     // Embedded in a process that made its own Runtime first: keep it, and say what is not applied.
-    Runtime.instance().logger.warn(`Temporal Runtime already set up by this process: Transit's log format and metrics endpoint are not applied (${(e as Error).message})`, { sdkComponent: 'worker' });
+    Runtime.instance().logger.warn(
+      `Temporal Runtime already set up by this process: Transit's log format and metrics endpoint are not applied (${(e as Error).message})`,
+      { sdkComponent: 'worker' },
+    );
   }
 }
 
@@ -80,7 +99,9 @@ const FAILURE_CONVERTER_MARK = 'encodeCommonAttributes: true';
 async function checkBundle(path: string, encrypted: boolean): Promise<void> {
   if (!encrypted) return;
   const code = await readFile(path, 'utf8').catch((e: Error) => {
-    throw new Error(`cannot read the workflow bundle ${path} (--workflow-bundle / TRANSIT_WORKFLOW_BUNDLE): ${e.message}`);
+    throw new Error(
+      `cannot read the workflow bundle ${path} (--workflow-bundle / TRANSIT_WORKFLOW_BUNDLE): ${e.message}`,
+    );
   });
   if (!code.includes(FAILURE_CONVERTER_MARK)) {
     Runtime.instance().logger.warn(
@@ -111,7 +132,9 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
       namespace: settings.namespace,
       taskQueue: o.taskQueue ?? TASK_QUEUE,
       ...(o.identity ? { identity: o.identity } : {}),
-      ...(o.workflowBundlePath ? { workflowBundle: { codePath: o.workflowBundlePath } } : { workflowsPath: require.resolve('./workflows') }),
+      ...(o.workflowBundlePath
+        ? { workflowBundle: { codePath: o.workflowBundlePath } }
+        : { workflowsPath: require.resolve('./workflows') }),
       activities,
       interceptors: { activity: [activityInterceptors()] },
       dataConverter: converter,

@@ -3,67 +3,96 @@
 // Transit lose or misplace data.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { arangoRef, simActivities, startSim, underReplicated, waitUntil, type SimCluster } from './harness/sim';
 import {
-  arangoRef, simActivities, startSim, underReplicated, waitUntil,
-  type SimCluster,
-} from './harness/sim';
-import { TOPOLOGY, addNewServers, d, migrate, stopAndCheck, supervisionCleanOuts, writers, type Dict } from './harness/migrate';
+  TOPOLOGY,
+  addNewServers,
+  d,
+  migrate,
+  stopAndCheck,
+  supervisionCleanOuts,
+  writers,
+  type Dict,
+} from './harness/migrate';
 
 describe('failures in the middle of a move', () => {
-  test('DB servers killed mid-move: a new copy\'s server parks the migration with its name until it is back; a source leader is failed over by ArangoDB and the engine re-plans; nothing is lost', { timeout: 300_000 }, async () => {
-    const c = await startSim({ ...TOPOLOGY, bandwidth: '4MB/s' }, { processes: true });
-    try {
-      const act = simActivities();
-      const ref = arangoRef(c);
-      const olds = c.dbServers.map((m) => m.id);
-      await act.neutraliseAutoShrink({ arango: ref, atLeast: 7 });
-      const news = await addNewServers(c, act, ref);
-      const ws = writers(c);
-      let parkedWith = '';
-      let deadTarget: ReturnType<SimCluster['memberById']>;
-      let deadLeader: ReturnType<SimCluster['memberById']>;
-      let parkedForLeader = '';
-      const done = migrate(c, act, ref, olds, news, {
-        concurrency: 2,
-        onParked: async (message) => {
-          // Only a dead server may park the migration: the destination (named), or a source leader whose shard has
-          // no follower to fail over to (replicationFactor 1); it is brought back, then the migration resumes.
-          const dead = [deadTarget, deadLeader].find((m) => m && message.includes(m.id));
-          if (!dead) throw new Error(`the engine parked: ${message}`);
-          if (dead === deadTarget) parkedWith = message;
-          else parkedForLeader = message;
-          if (!dead.running) await c.restart(dead);
-        },
-      });
-      done.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection first
-      // 1) A target server dies while a job copies to it: supervision aborts the job; the engine parks naming it.
-      const pendingTo = async (pred: (j: Dict) => boolean): Promise<Dict | undefined> =>
-        Object.values(d(d(d(d(await c.agencyRead(['/arango/Target/Pending'])).arango).Target).Pending)).map(d).find((j) => j.type === 'moveShard' && pred(j));
-      let job: Dict | undefined;
-      await waitUntil('a job copying to a new server', 60_000, async () => Boolean((job = await pendingTo((j) => news.includes(String(j.toServer))))));
-      deadTarget = c.memberById(String(job!.toServer))!;
-      await deadTarget.stop();
-      await waitUntil('the engine parks naming the dead server, which comes back', 120_000, () => parkedWith !== '' && deadTarget!.running);
-      assert.match(parkedWith, /FAILED — bring it back and resume, or roll back/);
-      // 2) A source leader dies while its shard's leader move copies: ArangoDB fails it over, the job ends aborted.
-      await waitUntil('a leader move from an old server', 60_000, async () => Boolean((job = await pendingTo((j) => j.isLeader === true && olds.includes(String(j.fromServer)) && c.memberById(String(j.fromServer))?.running === true))));
-      deadLeader = c.memberById(String(job!.fromServer))!;
-      await deadLeader.stop();
-      await waitUntil('the leader move aborted by failover', 60_000, async () => {
-        const failed = d(d(d(await c.agencyRead([`/arango/Target/Failed/${String(job!.jobId)}`])).arango).Target).Failed;
-        return d(failed)[String(job!.jobId)] !== undefined;
-      });
-      await done;
-      if (parkedForLeader) assert.match(parkedForLeader, /is FAILED and ArangoDB has not failed it over/);
-      await act.verifyConvergence({ arango: ref, mustNotHold: olds });
-      const { missing, acked } = await stopAndCheck(c, ws);
-      assert.ok(acked > 50);
-      assert.deepEqual(missing, []);
-      assert.deepEqual(await underReplicated(c), []);
-    } finally {
-      await c.stop();
-    }
-  });
+  test(
+    "DB servers killed mid-move: a new copy's server parks the migration with its name until it is back; a source leader is failed over by ArangoDB and the engine re-plans; nothing is lost",
+    { timeout: 300_000 },
+    async () => {
+      const c = await startSim({ ...TOPOLOGY, bandwidth: '4MB/s' }, { processes: true });
+      try {
+        const act = simActivities();
+        const ref = arangoRef(c);
+        const olds = c.dbServers.map((m) => m.id);
+        await act.neutraliseAutoShrink({ arango: ref, atLeast: 7 });
+        const news = await addNewServers(c, act, ref);
+        const ws = writers(c);
+        let parkedWith = '';
+        let deadTarget: ReturnType<SimCluster['memberById']>;
+        let deadLeader: ReturnType<SimCluster['memberById']>;
+        let parkedForLeader = '';
+        const done = migrate(c, act, ref, olds, news, {
+          concurrency: 2,
+          onParked: async (message) => {
+            // Only a dead server may park the migration: the destination (named), or a source leader whose shard has
+            // no follower to fail over to (replicationFactor 1); it is brought back, then the migration resumes.
+            const dead = [deadTarget, deadLeader].find((m) => m && message.includes(m.id));
+            if (!dead) throw new Error(`the engine parked: ${message}`);
+            if (dead === deadTarget) parkedWith = message;
+            else parkedForLeader = message;
+            if (!dead.running) await c.restart(dead);
+          },
+        });
+        done.catch(() => undefined); // awaited below; a failure must not surface as an unhandled rejection first
+        // 1) A target server dies while a job copies to it: supervision aborts the job; the engine parks naming it.
+        const pendingTo = async (pred: (j: Dict) => boolean): Promise<Dict | undefined> =>
+          Object.values(d(d(d(d(await c.agencyRead(['/arango/Target/Pending'])).arango).Target).Pending))
+            .map(d)
+            .find((j) => j.type === 'moveShard' && pred(j));
+        let job: Dict | undefined;
+        await waitUntil('a job copying to a new server', 60_000, async () =>
+          Boolean((job = await pendingTo((j) => news.includes(String(j.toServer))))),
+        );
+        deadTarget = c.memberById(String(job!.toServer))!;
+        await deadTarget.stop();
+        await waitUntil(
+          'the engine parks naming the dead server, which comes back',
+          120_000,
+          () => parkedWith !== '' && deadTarget!.running,
+        );
+        assert.match(parkedWith, /FAILED — bring it back and resume, or roll back/);
+        // 2) A source leader dies while its shard's leader move copies: ArangoDB fails it over, the job ends aborted.
+        await waitUntil('a leader move from an old server', 60_000, async () =>
+          Boolean(
+            (job = await pendingTo(
+              (j) =>
+                j.isLeader === true &&
+                olds.includes(String(j.fromServer)) &&
+                c.memberById(String(j.fromServer))?.running === true,
+            )),
+          ),
+        );
+        deadLeader = c.memberById(String(job!.fromServer))!;
+        await deadLeader.stop();
+        await waitUntil('the leader move aborted by failover', 60_000, async () => {
+          const failed = d(
+            d(d(await c.agencyRead([`/arango/Target/Failed/${String(job!.jobId)}`])).arango).Target,
+          ).Failed;
+          return d(failed)[String(job!.jobId)] !== undefined;
+        });
+        await done;
+        if (parkedForLeader) assert.match(parkedForLeader, /is FAILED and ArangoDB has not failed it over/);
+        await act.verifyConvergence({ arango: ref, mustNotHold: olds });
+        const { missing, acked } = await stopAndCheck(c, ws);
+        assert.ok(acked > 50);
+        assert.deepEqual(missing, []);
+        assert.deepEqual(await underReplicated(c), []);
+      } finally {
+        await c.stop();
+      }
+    },
+  );
 
   test('the agency leader killed mid-move: the activities retry against the new leader and the move completes', async () => {
     const c = await startSim({ ...TOPOLOGY, bandwidth: '4MB/s' });
@@ -90,7 +119,12 @@ describe('failures in the middle of a move', () => {
       assert.ok(killed);
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       await c.replaceAgent(killed);
-      await act.waitForAgentCaughtUp({ arango: ref, agentId: killed, endpoint: c.agents.find((a) => a.id === killed)!.endpoint, timeoutSeconds: 30 });
+      await act.waitForAgentCaughtUp({
+        arango: ref,
+        agentId: killed,
+        endpoint: c.agents.find((a) => a.id === killed)!.endpoint,
+        timeoutSeconds: 30,
+      });
       const { missing, acked } = await stopAndCheck(c, ws);
       assert.ok(acked > 50);
       assert.deepEqual(missing, []);
@@ -151,11 +185,17 @@ describe('the supervision traps', () => {
         concurrency: 2,
         onStep: (what) => {
           if (started || !what.startsWith('waitForShardMoves')) return;
-          started = c.coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server: victim }).then((r) => void (jobId = String(d(r).id)));
+          started = c
+            .coordinatorCall('POST', '/_admin/cluster/cleanOutServer', { server: victim })
+            .then((r) => void (jobId = String(d(r).id)));
         },
       });
       await started;
-      await waitUntil('cleanOutServer ended', 60_000, async () => ['Finished', 'Failed'].includes(String(d((await c.request(c.coordinatorUrl, `/_admin/cluster/queryAgencyJob?id=${jobId}`)).body).status)));
+      await waitUntil('cleanOutServer ended', 60_000, async () =>
+        ['Finished', 'Failed'].includes(
+          String(d((await c.request(c.coordinatorUrl, `/_admin/cluster/queryAgencyJob?id=${jobId}`)).body).status),
+        ),
+      );
       // The engine runs again on a fresh Plan (as the workflow does) until nothing is on an old server.
       await migrate(c, act, ref, olds, news, { migrationId: 'co' });
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });

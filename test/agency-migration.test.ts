@@ -9,9 +9,25 @@ import { ApplicationFailure } from '@temporalio/common';
 import { HttpClient } from '../src/sim/net';
 import { bearerHeader } from '../src/sim/jwt';
 import {
-  ContinuousWriter, arangoDb, arangoRef, groupsOf, simActivities, startSim, underReplicated, waitUntil,
+  ContinuousWriter,
+  arangoDb,
+  arangoRef,
+  groupsOf,
+  simActivities,
+  startSim,
+  underReplicated,
+  waitUntil,
 } from './harness/sim';
-import { TOPOLOGY, addNewServers, d, migrate, stopAndCheck, supervisionCleanOuts, writers, type Dict } from './harness/migrate';
+import {
+  TOPOLOGY,
+  addNewServers,
+  d,
+  migrate,
+  stopAndCheck,
+  supervisionCleanOuts,
+  writers,
+  type Dict,
+} from './harness/migrate';
 
 describe('migrating every shard to new DB servers', () => {
   test('under continuous writes: every acknowledged document is readable and every shard keeps replicationFactor in-sync copies', async () => {
@@ -32,13 +48,17 @@ describe('migrating every shard to new DB servers', () => {
       await migrate(c, act, ref, olds, news, {
         onStep: (what) => {
           checks.push(underReplicated(c).then((u) => void under.push(...u)));
-          if (!created && what.startsWith('waitForShardMoves')) created = arangoDb(c, 'shop').createCollection('late', { numberOfShards: 3, replicationFactor: 2 } as never);
+          if (!created && what.startsWith('waitForShardMoves'))
+            created = arangoDb(c, 'shop').createCollection('late', {
+              numberOfShards: 3,
+              replicationFactor: 2,
+            } as never);
         },
       });
       await created;
       await Promise.all(checks);
       const conv = await act.verifyConvergence({ arango: ref, mustNotHold: olds });
-      assert.equal(conv.shards, 16 + 3, 'every shard, the late collection\'s included, is on the new servers');
+      assert.equal(conv.shards, 16 + 3, "every shard, the late collection's included, is on the new servers");
       await new Promise((r) => setTimeout(r, 500));
       const { acked, missing } = await stopAndCheck(c, ws);
       assert.ok(acked > 100, `only ${acked} writes acknowledged`);
@@ -59,7 +79,24 @@ describe('migrating every shard to new DB servers', () => {
   });
 
   test('the same check fails when the order is wrong: old copies removed before the new ones are in sync lose acknowledged writes', async () => {
-    const c = await startSim({ ...TOPOLOGY, bandwidth: '200KB/s', databases: [{ name: 'shop', collections: [{ name: 'single', numberOfShards: 2, replicationFactor: 1, documentsPerShard: 100, bytesPerDocument: 20_000 }] }] });
+    const c = await startSim({
+      ...TOPOLOGY,
+      bandwidth: '200KB/s',
+      databases: [
+        {
+          name: 'shop',
+          collections: [
+            {
+              name: 'single',
+              numberOfShards: 2,
+              replicationFactor: 1,
+              documentsPerShard: 100,
+              bytesPerDocument: 20_000,
+            },
+          ],
+        },
+      ],
+    });
     try {
       const act = simActivities({ inSyncGraceMs: 300 });
       const ref = arangoRef(c);
@@ -74,13 +111,21 @@ describe('migrating every shard to new DB servers', () => {
       await act.addShardFollower({ migrationId: 'wrong', arango: ref, moves });
       // The guarded step refuses: the new copy is not in sync yet.
       await assert.rejects(
-        act.moveShardLeadership({ migrationId: 'wrong', arango: ref, moves: moves.map((m) => ({ ...m, from: m.servers[0], to: m.add[0] })) }),
+        act.moveShardLeadership({
+          migrationId: 'wrong',
+          arango: ref,
+          moves: moves.map((m) => ({ ...m, from: m.servers[0], to: m.add[0] })),
+        }),
         (e: unknown) => e instanceof ApplicationFailure && e.type === 'InvariantViolationError',
       );
       // The wrong order, done by hand: drop the old leader from Plan while the new copy is still being filled.
       for (const m of moves) {
-        const ops: Dict = { '/arango/Plan/Version': { op: 'increment' }, [`/arango/Supervision/Shards/${m.shard}`]: { op: 'delete' } };
-        for (const g of [m, ...m.clones]) ops[`/arango/Plan/Collections/shop/${g.collectionId}/shards/${g.shard}`] = m.add;
+        const ops: Dict = {
+          '/arango/Plan/Version': { op: 'increment' },
+          [`/arango/Supervision/Shards/${m.shard}`]: { op: 'delete' },
+        };
+        for (const g of [m, ...m.clones])
+          ops[`/arango/Plan/Collections/shop/${g.collectionId}/shards/${g.shard}`] = m.add;
         assert.equal((await c.agencyWrite([[ops]])).status, 200);
       }
       await c.waitConverged(30_000);
@@ -91,7 +136,10 @@ describe('migrating every shard to new DB servers', () => {
       // The acknowledged-writes check itself detects the loss (not only the seeded count).
       assert.ok(missing.length > 0, `the acknowledged-writes check reports lost keys (${w.acked.size} acknowledged)`);
       assert.ok(missing.every((k) => w.acked.has(k)));
-      assert.ok(seeded < 200 + w.acked.size, `documents are gone (${seeded} left of ${200 + w.acked.size} acknowledged)`);
+      assert.ok(
+        seeded < 200 + w.acked.size,
+        `documents are gone (${seeded} left of ${200 + w.acked.size} acknowledged)`,
+      );
       void olds;
     } finally {
       await c.stop();
@@ -115,7 +163,12 @@ describe('replacing the agents', () => {
       const probing = (async () => {
         while (running) {
           for (const a of c.agents.filter((x) => x.running)) {
-            const r = await probe.request(a.endpoint, '/_api/agency/write', { body: [[{ '/probe': { op: 'increment' } }]], timeoutMs: 1000 }).catch(() => undefined);
+            const r = await probe
+              .request(a.endpoint, '/_api/agency/write', {
+                body: [[{ '/probe': { op: 'increment' } }]],
+                timeoutMs: 1000,
+              })
+              .catch(() => undefined);
             if (r?.status === 200) {
               longestGap = Math.max(longestGap, Date.now() - lastOk);
               lastOk = Date.now();
@@ -144,11 +197,10 @@ describe('replacing the agents', () => {
       assert.ok(acked > 50);
       assert.deepEqual(missing, []);
       const health = await act.checkClusterHealth({ arango: ref });
-      assert.equal(health.healthy, true, health.problems.join("; "));
+      assert.equal(health.healthy, true, health.problems.join('; '));
     } finally {
       probe.close();
       await c.stop();
     }
   });
 });
-

@@ -27,7 +27,10 @@ const file = (name: string, text: string) => {
   return p;
 };
 
-async function transit(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function transit(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
     const r = await run(join(ROOT, 'bin', 'transit'), args, { env: { ...process.env, ...env }, timeout: 120_000 });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };
@@ -47,8 +50,18 @@ describe('transit validate / schema (no server)', () => {
     bad.extra = true;
     const r = await transit(['validate', '--spec', file('bad.yaml', stringify(bad))]);
     assert.equal(r.code, 1);
-    assert.deepEqual(r.stderr.trim().split('\n').sort(), ['dns.ttl: expected number, got "soon"', 'extra: unknown key (allowed here: deployment, source, target, network, dns, arango, policy)'].sort());
-    for (const [name, text] of [['empty.yaml', ''], ['notyaml.yaml', 'a: [1'], ['list.yaml', '- 1']]) {
+    assert.deepEqual(
+      r.stderr.trim().split('\n').sort(),
+      [
+        'dns.ttl: expected number, got "soon"',
+        'extra: unknown key (allowed here: deployment, source, target, network, dns, arango, policy)',
+      ].sort(),
+    );
+    for (const [name, text] of [
+      ['empty.yaml', ''],
+      ['notyaml.yaml', 'a: [1'],
+      ['list.yaml', '- 1'],
+    ]) {
       const x = await transit(['validate', '--spec', file(name!, text!)]);
       assert.equal(x.code, 1, name);
       assert.ok(x.stderr.trim().length > 0 && x.stderr.trim().split('\n').length === 1, `${name}: ${x.stderr}`);
@@ -61,8 +74,29 @@ describe('transit validate / schema (no server)', () => {
   it('prints the JSON Schema; --help works on every command; unknown commands fail', async () => {
     const s = await transit(['schema']);
     assert.equal(s.code, 0);
-    assert.deepEqual(Object.keys(JSON.parse(s.stdout).properties), ['deployment', 'source', 'target', 'network', 'dns', 'arango', 'policy']);
-    for (const cmd of ['start', 'status', 'pause', 'resume', 'abort', 'rollback', 'approve', 'set-concurrency', 'plan', 'validate', 'schema', 'worker']) {
+    assert.deepEqual(Object.keys(JSON.parse(s.stdout).properties), [
+      'deployment',
+      'source',
+      'target',
+      'network',
+      'dns',
+      'arango',
+      'policy',
+    ]);
+    for (const cmd of [
+      'start',
+      'status',
+      'pause',
+      'resume',
+      'abort',
+      'rollback',
+      'approve',
+      'set-concurrency',
+      'plan',
+      'validate',
+      'schema',
+      'worker',
+    ]) {
       const h = await transit([cmd, '--help']);
       assert.equal(h.code, 0, cmd);
       assert.match(h.stdout, /Usage: transit/);
@@ -80,7 +114,11 @@ describe('CLI and client on a real Temporal server', () => {
     server = await startDevServer();
     world = new World({ syncMs: 300, collections: [{ name: 'x', shards: 10, replicationFactor: 2, bytes: 1000 }] });
     await world.start();
-    const w = await startWorker({ connection: await server.nativeConnection(), taskQueue: TASK_QUEUE, activities: createWorldActivities(world.url) });
+    const w = await startWorker({
+      connection: await server.nativeConnection(),
+      taskQueue: TASK_QUEUE,
+      activities: createWorldActivities(world.url),
+    });
     stopWorker = w.stop;
   });
   after(async () => {
@@ -94,58 +132,73 @@ describe('CLI and client on a real Temporal server', () => {
     try {
       const bad = worldSpec() as any;
       bad.policy.maxConcurrentShardMoves = -1;
-      await assert.rejects(client.startMigration(bad), (e: unknown) => e instanceof InvalidSpecError && /policy.maxConcurrentShardMoves/.test(e.message));
+      await assert.rejects(
+        client.startMigration(bad),
+        (e: unknown) => e instanceof InvalidSpecError && /policy.maxConcurrentShardMoves/.test(e.message),
+      );
       assert.equal(world.calls.length, 0);
     } finally {
       await client.close();
     }
   });
 
-  it('start, status --json, pause, resume through the CLI; rollback refused past the point of no return', { timeout: 180_000 }, async () => {
-    const env = { TEMPORAL_ADDRESS: server.address };
-    const spec = worldSpec() as any;
-    spec.policy.maxConcurrentShardMoves = 2;
-    const held = world.gate((name) => name === 'waitForShardMoves');
-    const started = await transit(['start', '--spec', file('run.yaml', stringify(spec)), '--json'], env);
-    assert.equal(started.code, 0, started.stderr);
-    const { workflowId } = JSON.parse(started.stdout);
-    assert.equal(workflowId, 'transit-db-arango-to-us');
-    const dup = await transit(['start', '--spec', join(dir, 'run.yaml')], env);
-    assert.equal(dup.code, 1, 'a second migration of the same deployment and target is refused');
-    assert.match(dup.stderr, /already (started|running)/i);
+  it(
+    'start, status --json, pause, resume through the CLI; rollback refused past the point of no return',
+    { timeout: 180_000 },
+    async () => {
+      const env = { TEMPORAL_ADDRESS: server.address };
+      const spec = worldSpec() as any;
+      spec.policy.maxConcurrentShardMoves = 2;
+      const held = world.gate((name) => name === 'waitForShardMoves');
+      const started = await transit(['start', '--spec', file('run.yaml', stringify(spec)), '--json'], env);
+      assert.equal(started.code, 0, started.stderr);
+      const { workflowId } = JSON.parse(started.stdout);
+      assert.equal(workflowId, 'transit-db-arango-to-us');
+      const dup = await transit(['start', '--spec', join(dir, 'run.yaml')], env);
+      assert.equal(dup.code, 1, 'a second migration of the same deployment and target is refused');
+      assert.match(dup.stderr, /already (started|running)/i);
 
-    await held.hit;
-    try {
-      assert.equal(JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout).phase, 'MoveShards');
-      const paused = await transit(['pause', workflowId, '--reason', 'cli test'], env);
-      assert.equal(paused.code, 0, paused.stderr);
-    } finally {
-      held.release();
-    }
-    const parked = await waitFor('parked', async () => {
-      const p = JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout);
-      return p.paused ? p : undefined;
-    }, { timeoutMs: 60_000, intervalMs: 300 });
-    assert.equal(parked.status, 'paused');
-    const once = await transit(['status', workflowId, '--once'], env);
-    assert.match(once.stdout, /MoveShards \(paused\)/);
-    const conc = await transit(['set-concurrency', workflowId, '5', '--json'], env);
-    assert.deepEqual(JSON.parse(conc.stdout), { previous: 2, current: 5 });
-    assert.equal((await transit(['resume', workflowId], env)).code, 0);
+      await held.hit;
+      try {
+        assert.equal(JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout).phase, 'MoveShards');
+        const paused = await transit(['pause', workflowId, '--reason', 'cli test'], env);
+        assert.equal(paused.code, 0, paused.stderr);
+      } finally {
+        held.release();
+      }
+      const parked = await waitFor(
+        'parked',
+        async () => {
+          const p = JSON.parse((await transit(['status', workflowId, '--json'], env)).stdout);
+          return p.paused ? p : undefined;
+        },
+        { timeoutMs: 60_000, intervalMs: 300 },
+      );
+      assert.equal(parked.status, 'paused');
+      const once = await transit(['status', workflowId, '--once'], env);
+      assert.match(once.stdout, /MoveShards \(paused\)/);
+      const conc = await transit(['set-concurrency', workflowId, '5', '--json'], env);
+      assert.deepEqual(JSON.parse(conc.stdout), { previous: 2, current: 5 });
+      assert.equal((await transit(['resume', workflowId], env)).code, 0);
 
-    const client = await TransitClient.connect({ address: server.address });
-    try {
-      await waitFor('Decommission or later', async () => ['Decommission', 'Complete'].includes((await client.getProgress(workflowId)).phase), { timeoutMs: 120_000, intervalMs: 100 }).catch(() => undefined);
-      const report = await client.result(workflowId);
-      assert.equal(report.status, 'completed');
-      await assert.rejects(client.rollback(workflowId), RollbackRefusedError);
-      const r = await transit(['rollback', workflowId], env);
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /rollback refused/);
-    } finally {
-      await client.close();
-    }
-  });
+      const client = await TransitClient.connect({ address: server.address });
+      try {
+        await waitFor(
+          'Decommission or later',
+          async () => ['Decommission', 'Complete'].includes((await client.getProgress(workflowId)).phase),
+          { timeoutMs: 120_000, intervalMs: 100 },
+        ).catch(() => undefined);
+        const report = await client.result(workflowId);
+        assert.equal(report.status, 'completed');
+        await assert.rejects(client.rollback(workflowId), RollbackRefusedError);
+        const r = await transit(['rollback', workflowId], env);
+        assert.equal(r.code, 1);
+        assert.match(r.stderr, /rollback refused/);
+      } finally {
+        await client.close();
+      }
+    },
+  );
 
   it('a wrong address fails with one line naming what to fix', async () => {
     const r = await transit(['status', 'x', '--json', '--address', '127.0.0.1:1']);

@@ -70,7 +70,9 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     await b.startServer('primary');
     await b.startServer('secondary');
     await b.releaseSecondary();
-    await b.nsupdate(`update delete ${b.recordName} A\n${OLD.map((v) => `update add ${b.recordName} 2 A ${v}`).join('\n')}`);
+    await b.nsupdate(
+      `update delete ${b.recordName} A\n${OLD.map((v) => `update add ${b.recordName} 2 A ${v}`).join('\n')}`,
+    );
     await until('the secondary to catch up', async () => (await b.serial('secondary')) === (await b.serial('primary')));
   });
 
@@ -124,8 +126,17 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     await b.holdSecondary();
     const s = await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
     let done = false;
-    const wait = a.waitForPropagation({ dns: spec(), values: NEW, oldTtl: 1, switchedAt: s.switchedAt, timeoutMs: 20_000 });
-    void wait.then(() => (done = true), () => (done = true));
+    const wait = a.waitForPropagation({
+      dns: spec(),
+      values: NEW,
+      oldTtl: 1,
+      switchedAt: s.switchedAt,
+      timeoutMs: 20_000,
+    });
+    void wait.then(
+      () => (done = true),
+      () => (done = true),
+    );
     await sleep(1_500);
     assert.equal(done, false, 'must not return while the secondary still answers the old values');
     assert.deepEqual(digValues(b.secondary), OLD, 'the secondary really was held back');
@@ -213,7 +224,10 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     await a.switchRecord({ dns: spec(), from: OLD, to: NEW });
     let done = false;
     const wait = a.waitForPropagation({ dns: spec(), values: NEW, oldTtl: 0, timeoutMs: 20_000 });
-    void wait.then(() => (done = true), () => (done = true));
+    void wait.then(
+      () => (done = true),
+      () => (done = true),
+    );
     await sleep(1_000);
     assert.equal(done, false);
     const sec = beats.at(-1)!.servers!.find((v) => v.server === b.secondary)!;
@@ -230,52 +244,73 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     const wrong = join(b.dir, 'wrong.key');
     writeFileSync(wrong, execFileSync('tsig-keygen', ['-a', 'hmac-sha256', b.keyName]));
     const wrongSecret = /secret "([^"]+)"/.exec(readFileSync(wrong, 'utf8'))![1]!;
-    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: wrong } }), from: OLD, to: NEW }), (e: unknown) => {
-      assert.ok(e instanceof DnsAuthError, String(e));
-      assert.equal(e.nonRetryable, true);
-      assert.equal(e.rcode, 'BADSIG');
-      assert.match(e.message, new RegExp(`TSIG key ${b.keyName}`));
-      assert.match(e.message, /zone cutover\.test\./);
-      assert.match(e.message, /install the matching key/);
-      assert.ok(!e.message.includes(wrongSecret) && !String(e.cause).includes(wrongSecret), 'no key material in errors');
-      return true;
-    });
+    await assert.rejects(
+      acts().switchRecord({ dns: spec({ tsigKey: { file: wrong } }), from: OLD, to: NEW }),
+      (e: unknown) => {
+        assert.ok(e instanceof DnsAuthError, String(e));
+        assert.equal(e.nonRetryable, true);
+        assert.equal(e.rcode, 'BADSIG');
+        assert.match(e.message, new RegExp(`TSIG key ${b.keyName}`));
+        assert.match(e.message, /zone cutover\.test\./);
+        assert.match(e.message, /install the matching key/);
+        assert.ok(
+          !e.message.includes(wrongSecret) && !String(e.cause).includes(wrongSecret),
+          'no key material in errors',
+        );
+        return true;
+      },
+    );
     assert.deepEqual(digValues(b.primary), OLD);
   });
 
   it('an unknown TSIG key and an update sent to a secondary are non-retryable, with what to fix', async () => {
     const other = join(b.dir, 'other.key');
     writeFileSync(other, execFileSync('tsig-keygen', ['-a', 'hmac-sha256', 'someone-else']));
-    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: other } }), from: OLD, to: NEW }), (e: unknown) => {
-      assert.ok(e instanceof DnsAuthError);
-      assert.equal(e.rcode, 'BADKEY');
-      assert.match(e.message, /someone-else.*BADKEY.*add the key to the server/);
-      return true;
-    });
-    await assert.rejects(acts().switchRecord({ dns: spec({ primary: b.secondary }), from: OLD, to: NEW }), (e: unknown) => {
-      assert.ok(e instanceof DnsAuthError);
-      assert.equal(e.rcode, 'REFUSED');
-      assert.equal(e.nonRetryable, true);
-      assert.match(e.message, new RegExp(`zone cutover\\.test\\. on ${b.secondary} REFUSED.*${b.keyName}.*not a secondary`));
-      return true;
-    });
-    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: join(b.dir, 'missing.key') } }), from: OLD, to: NEW }), (e: unknown) => {
-      assert.ok(e instanceof DnsConfigError);
-      assert.match(e.message, /missing\.key.*ENOENT/);
-      return true;
-    });
+    await assert.rejects(
+      acts().switchRecord({ dns: spec({ tsigKey: { file: other } }), from: OLD, to: NEW }),
+      (e: unknown) => {
+        assert.ok(e instanceof DnsAuthError);
+        assert.equal(e.rcode, 'BADKEY');
+        assert.match(e.message, /someone-else.*BADKEY.*add the key to the server/);
+        return true;
+      },
+    );
+    await assert.rejects(
+      acts().switchRecord({ dns: spec({ primary: b.secondary }), from: OLD, to: NEW }),
+      (e: unknown) => {
+        assert.ok(e instanceof DnsAuthError);
+        assert.equal(e.rcode, 'REFUSED');
+        assert.equal(e.nonRetryable, true);
+        assert.match(
+          e.message,
+          new RegExp(`zone cutover\\.test\\. on ${b.secondary} REFUSED.*${b.keyName}.*not a secondary`),
+        );
+        return true;
+      },
+    );
+    await assert.rejects(
+      acts().switchRecord({ dns: spec({ tsigKey: { file: join(b.dir, 'missing.key') } }), from: OLD, to: NEW }),
+      (e: unknown) => {
+        assert.ok(e instanceof DnsConfigError);
+        assert.match(e.message, /missing\.key.*ENOENT/);
+        return true;
+      },
+    );
   });
 
   it('a malformed key is a config error that does not echo the key material', async () => {
     const bad = join(b.dir, 'bad.key');
     writeFileSync(bad, `key "${b.keyName}" { algorithm hmac-sha256; secret "c2VjcmV0!!notbase64"; };\n`);
-    await assert.rejects(acts().switchRecord({ dns: spec({ tsigKey: { file: bad } }), from: OLD, to: NEW }), (e: unknown) => {
-      assert.ok(e instanceof DnsConfigError, String(e));
-      assert.equal(e.nonRetryable, true);
-      assert.ok(!`${e.message} ${String(e.cause)}`.includes('c2VjcmV0'), e.message);
-      assert.match(e.message, /\[secret\]/);
-      return true;
-    });
+    await assert.rejects(
+      acts().switchRecord({ dns: spec({ tsigKey: { file: bad } }), from: OLD, to: NEW }),
+      (e: unknown) => {
+        assert.ok(e instanceof DnsConfigError, String(e));
+        assert.equal(e.nonRetryable, true);
+        assert.ok(!`${e.message} ${String(e.cause)}`.includes('c2VjcmV0'), e.message);
+        assert.match(e.message, /\[secret\]/);
+        return true;
+      },
+    );
   });
 
   it('reads the TSIG key from a Kubernetes Secret reference through the injected reader', async () => {
@@ -322,7 +357,10 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
       now: Date.now,
       nameServerPort: b.primaryPort,
     });
-    assert.deepEqual(servers.map((s) => s.host + ':' + s.port), [b.primary]);
+    assert.deepEqual(
+      servers.map((s) => s.host + ':' + s.port),
+      [b.primary],
+    );
     await a.switchRecord({ dns, from: OLD, to: NEW });
     const r = await a.waitForPropagation({ dns, values: NEW, oldTtl: 0, timeoutMs: 20_000 });
     assert.equal(r.servers.length, 1);
@@ -333,12 +371,20 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     await b.nsupdate(`update delete ${alias}\nupdate add ${alias} 2 CNAME Coordinators.EU.example.`);
     const a = acts();
     const dns = spec({ name: alias.slice(0, -1) });
-    assert.deepEqual(await a.readRecord({ dns }), { name: alias, type: 'CNAME', values: ['coordinators.eu.example.'], ttl: 2 });
+    assert.deepEqual(await a.readRecord({ dns }), {
+      name: alias,
+      type: 'CNAME',
+      values: ['coordinators.eu.example.'],
+      ttl: 2,
+    });
     const s = await a.switchRecord({ dns, from: ['coordinators.eu.example'], to: ['coordinators.us.example'] });
     assert.equal(s.changed, true);
     const r = await a.waitForPropagation({ dns, values: ['COORDINATORS.us.example.'], oldTtl: 0, timeoutMs: 20_000 });
     assert.equal(r.servers.length, 2);
-    await assert.rejects(a.switchRecord({ dns, from: ['coordinators.eu.example'], to: ['x.example', 'y.example'] }), /takes one value/);
+    await assert.rejects(
+      a.switchRecord({ dns, from: ['coordinators.eu.example'], to: ['x.example', 'y.example'] }),
+      /takes one value/,
+    );
   });
 
   it('switches a CNAME written without recordType, as the schema parses it (the type is read, not assumed A)', async () => {
@@ -346,26 +392,55 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     await b.nsupdate(`update delete ${alias}\nupdate add ${alias} 2 CNAME coordinators.eu.example.`);
     const parsed = MigrationSpec.parse({
       ...worldSpec(),
-      dns: { provider: 'rfc2136', name: alias, zone: b.zone, ttl: 2, primary: b.primary, servers: b.servers, tsigKey: { file: b.keyFile } },
+      dns: {
+        provider: 'rfc2136',
+        name: alias,
+        zone: b.zone,
+        ttl: 2,
+        primary: b.primary,
+        servers: b.servers,
+        tsigKey: { file: b.keyFile },
+      },
     });
     assert.equal(parsed.dns.recordType, undefined, 'the schema leaves recordType to be detected');
     const a = acts();
     const before = await a.readRecord({ dns: parsed.dns });
-    assert.deepEqual(before, { name: alias, type: 'CNAME', values: ['coordinators.eu.example.'], ttl: 2 }, 'read as the CNAME it is');
+    assert.deepEqual(
+      before,
+      { name: alias, type: 'CNAME', values: ['coordinators.eu.example.'], ttl: 2 },
+      'read as the CNAME it is',
+    );
     const s = await a.switchRecord({ dns: parsed.dns, from: before.values, to: ['coordinators.us.example.'] });
     assert.equal(s.record.type, 'CNAME');
-    const r = await a.waitForPropagation({ dns: parsed.dns, values: ['coordinators.us.example.'], oldTtl: 0, timeoutMs: 20_000 });
+    const r = await a.waitForPropagation({
+      dns: parsed.dns,
+      values: ['coordinators.us.example.'],
+      oldTtl: 0,
+      timeoutMs: 20_000,
+    });
     assert.equal(r.servers.length, 2);
-    const dig = execFileSync('dig', ['+short', '+norec', '+tcp', '-p', b.primary.split(':')[1]!, `@${b.primary.split(':')[0]}`, alias, 'CNAME']).toString();
+    const dig = execFileSync('dig', [
+      '+short',
+      '+norec',
+      '+tcp',
+      '-p',
+      b.primary.split(':')[1]!,
+      `@${b.primary.split(':')[0]}`,
+      alias,
+      'CNAME',
+    ]).toString();
     assert.deepEqual(dig.trim().split('\n'), ['coordinators.us.example.'], 'the CNAME now points at the target');
   });
 
   it('refuses IPv6 values without recordType (the schema offers A and CNAME only) and names the fix', async () => {
-    await assert.rejects(acts().waitForPropagation({ dns: spec(), values: ['2001:db8::1'], oldTtl: 0, timeoutMs: 1_000 }), (e: unknown) => {
-      assert.ok(e instanceof DnsConfigError, String(e));
-      assert.match((e as Error).message, /need an AAAA record.*IPv4 address or a DNS name/);
-      return true;
-    });
+    await assert.rejects(
+      acts().waitForPropagation({ dns: spec(), values: ['2001:db8::1'], oldTtl: 0, timeoutMs: 1_000 }),
+      (e: unknown) => {
+        assert.ok(e instanceof DnsConfigError, String(e));
+        assert.match((e as Error).message, /need an AAAA record.*IPv4 address or a DNS name/);
+        return true;
+      },
+    );
   });
 
   it('measures switch → propagated on the two-server zone', async () => {
@@ -375,7 +450,13 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
     for (let i = 0; i < 5; i++) {
       const to = i % 2 === 0 ? NEW : OLD;
       const s = await a.switchRecord({ dns: spec(), from, to });
-      const r = await a.waitForPropagation({ dns: spec(), values: to, oldTtl: 0, switchedAt: s.switchedAt, timeoutMs: 20_000 });
+      const r = await a.waitForPropagation({
+        dns: spec(),
+        values: to,
+        oldTtl: 0,
+        switchedAt: s.switchedAt,
+        timeoutMs: 20_000,
+      });
       times.push(r.propagatedMs);
       from = to;
     }
@@ -465,20 +546,40 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
         return true;
       });
       const eps = await endpointsNow(dns);
-      assert.deepEqual(eps.map((x) => x.targets), [['203.0.113.66'], ['192.0.2.99']], 'nothing overwritten');
+      assert.deepEqual(
+        eps.map((x) => x.targets),
+        [['203.0.113.66'], ['192.0.2.99']],
+        'nothing overwritten',
+      );
       // Set back by its owner, the switch goes through and leaves the other endpoint alone.
       await a.switchRecord({ dns, from: ['203.0.113.66'], to: NEW });
-      assert.deepEqual((await endpointsNow(dns)).find((x) => x.dnsName === 'other.cutover.test'), other);
+      assert.deepEqual(
+        (await endpointsNow(dns)).find((x) => x.dnsName === 'other.cutover.test'),
+        other,
+      );
     });
 
     it('a namespace the worker may not write is a non-retryable error naming context and namespace', async () => {
-      await assert.rejects(acts({ kubeConfig }).switchRecord({ dns: xspec({ externalDns: { context: 'eu', namespace: 'default' } }), from: [], to: OLD }), (e: unknown) => {
-        assert.ok(e instanceof DnsAuthError, String(e));
-        assert.equal(e.nonRetryable, true);
-        assert.match(e.message, /DNSEndpoint default\/.* in context eu.*403.*grant the worker's user get on dnsendpoints/);
-        return true;
-      });
-      await assert.rejects(acts({ kubeConfig }).readRecord({ dns: xspec({ externalDns: { context: 'mars', namespace: NS } }) }), /kube context mars is not in the worker's kubeconfig/);
+      await assert.rejects(
+        acts({ kubeConfig }).switchRecord({
+          dns: xspec({ externalDns: { context: 'eu', namespace: 'default' } }),
+          from: [],
+          to: OLD,
+        }),
+        (e: unknown) => {
+          assert.ok(e instanceof DnsAuthError, String(e));
+          assert.equal(e.nonRetryable, true);
+          assert.match(
+            e.message,
+            /DNSEndpoint default\/.* in context eu.*403.*grant the worker's user get on dnsendpoints/,
+          );
+          return true;
+        },
+      );
+      await assert.rejects(
+        acts({ kubeConfig }).readRecord({ dns: xspec({ externalDns: { context: 'mars', namespace: NS } }) }),
+        /kube context mars is not in the worker's kubeconfig/,
+      );
     });
 
     it('an unreachable API server is retryable', async () => {
@@ -511,7 +612,10 @@ describe('DNS cutover on BIND 9 (rfc2136)', () => {
       assert.equal((await a.switchRecord({ dns, from: OLD, to: NEW })).changed, true);
       assert.deepEqual(digValues(b.primary), NEW);
       const wrongKey = spec({ tsigKey: { secret: { name: 'dns-tsig', key: 'nope', namespace: NS, context: 'eu' } } });
-      await assert.rejects(a.switchRecord({ dns: wrongKey, from: NEW, to: OLD }), /has no key nope \(it has tsig\.key\)/);
+      await assert.rejects(
+        a.switchRecord({ dns: wrongKey, from: NEW, to: OLD }),
+        /has no key nope \(it has tsig\.key\)/,
+      );
     });
   });
 });

@@ -28,13 +28,22 @@ import { mintSuperuserJwt } from '../src/activities/agency';
 import { progressQuery } from '../src/shared/controls';
 import type { MigrationPhase, MigrationProgress, MigrationReport } from '../src/shared/types';
 import { startEnvironment, NAMESPACE, SEED, type Environment } from './harness/environment';
-import { cutoverWindows, failuresOutside, loadSummary, mixedClients, type LoadClient, type StateCheck, type Window } from './harness/load';
+import {
+  cutoverWindows,
+  failuresOutside,
+  loadSummary,
+  mixedClients,
+  type LoadClient,
+  type StateCheck,
+  type Window,
+} from './harness/load';
 import { waitFor, type Proc } from './harness/procs';
 import { placementProblems, placementSummary, readCluster } from './harness/cluster-reader';
 import { collectionDigest, documentsDigest, readAll, type Digest } from './harness/data-check';
 import type { Region } from './harness/network';
 
-const fig = (name: string, value: unknown) => console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+const fig = (name: string, value: unknown) =>
+  console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 const WAN = { inRegionMs: 2, crossRegionMs: 20 };
 
 /** Clients per region and the total rate they aim at (TRANSIT_E2E_OPS; printed, never asserted). */
@@ -51,16 +60,32 @@ async function assertClusterIn(env: Environment, region: Region): Promise<void> 
   // Health is judged by supervision every few seconds (and not at all in a new agency leader's first seconds):
   // read again for up to 30 s until it settles; placement is asserted on the last read.
   const t0 = Date.now();
-  let view = await readCluster(env.clusters, NAMESPACE, mintSuperuserJwt(env.jwt), SEED.map((d) => d.database));
-  const settled = (v: typeof view) => placementProblems(v, region).length === 0 && [...v.dbServers, ...v.coordinators].every((id) => v.health[id]?.Status === 'GOOD');
+  let view = await readCluster(
+    env.clusters,
+    NAMESPACE,
+    mintSuperuserJwt(env.jwt),
+    SEED.map((d) => d.database),
+  );
+  const settled = (v: typeof view) =>
+    placementProblems(v, region).length === 0 &&
+    [...v.dbServers, ...v.coordinators].every((id) => v.health[id]?.Status === 'GOOD');
   while (!settled(view) && Date.now() - t0 < 30_000) {
     await new Promise((r) => setTimeout(r, 1000));
-    view = await readCluster(env.clusters, NAMESPACE, mintSuperuserJwt(env.jwt), SEED.map((d) => d.database));
+    view = await readCluster(
+      env.clusters,
+      NAMESPACE,
+      mintSuperuserJwt(env.jwt),
+      SEED.map((d) => d.database),
+    );
   }
-  fig(`cluster as its members report it (expected: ${region}; settled after ${((Date.now() - t0) / 1000).toFixed(1)} s)`, placementSummary(view));
+  fig(
+    `cluster as its members report it (expected: ${region}; settled after ${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+    placementSummary(view),
+  );
   assert.deepEqual(placementProblems(view, region), [], `everything in ${region}`);
   assert.equal(view.shards.length, 16, 'every seeded shard read from the agency');
-  for (const id of [...view.dbServers, ...view.coordinators]) assert.equal(view.health[id]?.Status, 'GOOD', `${id} GOOD in Supervision/Health`);
+  for (const id of [...view.dbServers, ...view.coordinators])
+    assert.equal(view.health[id]?.Status, 'GOOD', `${id} GOOD in Supervision/Health`);
 }
 
 type Digests = Record<string, { server: Digest; seeded: Digest }>;
@@ -76,7 +101,10 @@ async function seededDigests(env: Environment, url: string): Promise<Digests> {
     const db = new Database({ url, databaseName: d.database, auth: { token } });
     for (const c of d.collections) {
       const [server, all] = await Promise.all([collectionDigest(db, c.name), readAll(db, c.name)]);
-      out[`${d.database}/${c.name}`] = { server, seeded: documentsDigest(all.filter((x) => String(x._key).startsWith('seed-'))) };
+      out[`${d.database}/${c.name}`] = {
+        server,
+        seeded: documentsDigest(all.filter((x) => String(x._key).startsWith('seed-'))),
+      };
     }
   }
   return out;
@@ -87,12 +115,27 @@ async function seededDigests(env: Environment, url: string): Promise<Digests> {
  * collection the clients do not write to identical as a whole; the clients' collection holds exactly the seeded
  * documents plus client documents each accounted for by a client (live ones checked by `verifyState`).
  */
-async function assertSeededUnchanged(env: Environment, url: string, before: Digests, clients: LoadClient[], label: string): Promise<void> {
+async function assertSeededUnchanged(
+  env: Environment,
+  url: string,
+  before: Digests,
+  clients: LoadClient[],
+  label: string,
+): Promise<void> {
   const after = await seededDigests(env, url);
-  fig(`${label}: seeded collections before → after (count, checksum)`, Object.fromEntries(Object.entries(after).map(([k, v]) => [k, `${before[k]!.server.count}/${before[k]!.server.checksum} → ${v.server.count}/${v.server.checksum}`])));
+  fig(
+    `${label}: seeded collections before → after (count, checksum)`,
+    Object.fromEntries(
+      Object.entries(after).map(([k, v]) => [
+        k,
+        `${before[k]!.server.count}/${before[k]!.server.checksum} → ${v.server.count}/${v.server.checksum}`,
+      ]),
+    ),
+  );
   for (const [name, b] of Object.entries(before)) {
     assert.deepEqual(after[name]!.seeded, b.seeded, `${name}: the seeded documents`);
-    if (name !== `${LOAD.database}/${LOAD.collection}`) assert.deepEqual(after[name]!.server, b.server, `${name}: count and checksum`);
+    if (name !== `${LOAD.database}/${LOAD.collection}`)
+      assert.deepEqual(after[name]!.server, b.server, `${name}: count and checksum`);
   }
   const db = new Database({ url, databaseName: LOAD.database, auth: { token: mintSuperuserJwt(env.jwt) } });
   const docs = await readAll(db, LOAD.collection);
@@ -102,8 +145,16 @@ async function assertSeededUnchanged(env: Environment, url: string, before: Dige
   assert.deepEqual(phantoms, [], 'every other document was written by a client');
   const certainAlive = [...owner.values()].filter((st) => st.certain && st.doc).length;
   const uncertainPresent = clientKeys.filter((k) => !owner.get(k)!.certain).length;
-  assert.equal(clientKeys.length, certainAlive + uncertainPresent, 'client documents = acknowledged alive + present of unknown outcome');
-  assert.equal(after[`${LOAD.database}/${LOAD.collection}`]!.server.count, before[`${LOAD.database}/${LOAD.collection}`]!.seeded.count + clientKeys.length, 'count = seeded + client documents');
+  assert.equal(
+    clientKeys.length,
+    certainAlive + uncertainPresent,
+    'client documents = acknowledged alive + present of unknown outcome',
+  );
+  assert.equal(
+    after[`${LOAD.database}/${LOAD.collection}`]!.server.count,
+    before[`${LOAD.database}/${LOAD.collection}`]!.seeded.count + clientKeys.length,
+    'count = seeded + client documents',
+  );
 }
 
 function startClients(env: Environment): LoadClient[] {
@@ -139,7 +190,11 @@ function noLoss(clients: LoadClient[], checks: StateCheck[], windows: Window[]) 
   };
 }
 
-async function phaseChanges(client: TransitClient, id: string, onBoundary: (p: MigrationProgress) => Promise<void>): Promise<MigrationReport> {
+async function phaseChanges(
+  client: TransitClient,
+  id: string,
+  onBoundary: (p: MigrationProgress) => Promise<void>,
+): Promise<MigrationReport> {
   let last: MigrationPhase | null = null;
   for (;;) {
     let p: MigrationProgress;
@@ -159,7 +214,12 @@ async function phaseChanges(client: TransitClient, id: string, onBoundary: (p: M
 describe('live migration, LoadBalancer bridge: pause + worker SIGKILL at every phase boundary, Temporal restart in MoveShards', () => {
   let env: Environment;
   before(async () => {
-    env = await startEnvironment({ wan: WAN, dnsTtl: 2, temporalDb: join(require('node:os').tmpdir(), `transit-e2e-${Date.now()}.db`), log: (l) => console.log(`[env] ${l}`) });
+    env = await startEnvironment({
+      wan: WAN,
+      dnsTtl: 2,
+      temporalDb: join(require('node:os').tmpdir(), `transit-e2e-${Date.now()}.db`),
+      log: (l) => console.log(`[env] ${l}`),
+    });
   });
   let clients: LoadClient[] = [];
   after(async () => {
@@ -172,8 +232,12 @@ describe('live migration, LoadBalancer bridge: pause + worker SIGKILL at every p
 
   it('completes with every shard on the target, DNS switched, nothing lost', { timeout: 900_000 }, async () => {
     const before = await seededDigests(env, env.sourceUrl);
-    fig('seeded collections before (count, checksum)', Object.fromEntries(Object.entries(before).map(([k, v]) => [k, `${v.server.count}/${v.server.checksum}`])));
-    for (const [name, d] of Object.entries(before)) assert.deepEqual(d.server, d.seeded, `${name}: only seeded documents before the clients start`);
+    fig(
+      'seeded collections before (count, checksum)',
+      Object.fromEntries(Object.entries(before).map(([k, v]) => [k, `${v.server.count}/${v.server.checksum}`])),
+    );
+    for (const [name, d] of Object.entries(before))
+      assert.deepEqual(d.server, d.seeded, `${name}: only seeded documents before the clients start`);
     await assertClusterIn(env, 'eu');
     let worker: Proc = await env.spawnWorker('transit', 'worker-0');
     clients = startClients(env);
@@ -186,10 +250,14 @@ describe('live migration, LoadBalancer bridge: pause + worker SIGKILL at every p
       // At the boundary: pause, wait until parked, SIGKILL the worker, start another, resume.
       const t0 = Date.now();
       await client.pause(workflowId, { reason: `e2e boundary ${p.phase}` });
-      const parked = await waitFor(`parked in ${p.phase}`, async () => {
-        const q = await client.getProgress(workflowId).catch(() => undefined);
-        return q && (q.paused || ['completed'].includes(q.status)) ? q : undefined;
-      }, { timeoutMs: 120_000, intervalMs: 100 });
+      const parked = await waitFor(
+        `parked in ${p.phase}`,
+        async () => {
+          const q = await client.getProgress(workflowId).catch(() => undefined);
+          return q && (q.paused || ['completed'].includes(q.status)) ? q : undefined;
+        },
+        { timeoutMs: 120_000, intervalMs: 100 },
+      );
       const parkedMs = Date.now() - t0;
       process.kill(worker.pid, 'SIGKILL');
       await worker.exited;
@@ -198,7 +266,11 @@ describe('live migration, LoadBalancer bridge: pause + worker SIGKILL at every p
       boundaries.push({ phase: parked.phase, parkedMs, resumedMs: Date.now() - t0 });
       if (parked.phase === 'MoveShards' && !restarted) {
         // Temporal restart in the middle of MoveShards: let some shards move first.
-        await waitFor('some shards moved', async () => ((await client.getProgress(workflowId).catch(() => undefined))?.shardsDone ?? 0) > 0, { timeoutMs: 120_000, intervalMs: 200 });
+        await waitFor(
+          'some shards moved',
+          async () => ((await client.getProgress(workflowId).catch(() => undefined))?.shardsDone ?? 0) > 0,
+          { timeoutMs: 120_000, intervalMs: 200 },
+        );
         const t1 = Date.now();
         await env.temporal.restart();
         restarted = true;
@@ -221,13 +293,21 @@ describe('live migration, LoadBalancer bridge: pause + worker SIGKILL at every p
     assert.deepEqual(missing, [], 'every client resolved the name to the target');
     const window = windows[0]!;
     const r = noLoss(clients, checks, windows);
-    fig('e2e LB run', { ...r, cutoverWindowSeconds: (window.to - window.from) / 1000, phaseSeconds: report.phaseSeconds });
+    fig('e2e LB run', {
+      ...r,
+      cutoverWindowSeconds: (window.to - window.from) / 1000,
+      phaseSeconds: report.phaseSeconds,
+    });
     assert.equal(r.lost, 0, 'acknowledged writes lost');
     assert.equal(r.wrong, 0, 'acknowledged contents changed');
     assert.equal(r.resurrected, 0, 'acknowledged removals undone');
     assert.deepEqual(r.anomalies, []);
     assert.ok(r.acked > 50, `clients wrote (${r.acked} acknowledged inserts)`);
-    assert.equal(r.failedOutsideCutover, 0, `failed requests outside the cutover window: ${JSON.stringify(r.failures)}`);
+    assert.equal(
+      r.failedOutsideCutover,
+      0,
+      `failed requests outside the cutover window: ${JSON.stringify(r.failures)}`,
+    );
     assert.equal(report.shardsOnTarget, report.shardsTotal);
     assert.ok(report.dnsValues[0]!.startsWith('10.22.'), `DNS points at the us load balancer (${report.dnsValues})`);
     assert.equal(report.bridgePresent, false);
@@ -253,56 +333,65 @@ describe('live migration, ClusterMesh bridge: rollback after the DNS cutover', (
     await env?.stop();
   });
 
-  it('returns every shard, agent and the DNS record to the source and removes what Transit created', { timeout: 900_000 }, async () => {
-    const before = await seededDigests(env, env.sourceUrl);
-    for (const [name, d] of Object.entries(before)) assert.deepEqual(d.server, d.seeded, `${name}: only seeded documents before the clients start`);
-    await assertClusterIn(env, 'eu');
-    await env.startWorker();
-    clients = startClients(env);
-    const client = await TransitClient.connect({ address: env.temporal.address });
-    const { workflowId } = await client.startMigration(env.spec);
-    let rolledBackAt = 0;
-    const report = await phaseChanges(client, workflowId, async (p) => {
-      if (p.phase === 'Drain' && !rolledBackAt) {
-        rolledBackAt = Date.now();
-        await client.rollback(workflowId, { reason: 'e2e: rollback after cutover' });
-      }
-    });
-    assert.equal(report.status, 'rolledBack', report.lastError ?? '');
-    await new Promise((r) => setTimeout(r, 4000));
-    await Promise.all(clients.map((c) => c.stop()));
-    fig('e2e rollback run load (rate is a figure, not a check)', loadSummary(clients));
-    const checks = await Promise.all(clients.map((c) => c.verifyState()));
-    const progress = await client.getProgress(workflowId).catch(() => null);
-    const cut = progress?.phaseTimings.find((t) => t.phase === 'CutoverDNS');
-    assert.ok(cut, 'the forward cutover ran');
-    // Two cutovers, two windows: forward (CutoverDNS start → the last client resolving the name to the target),
-    // and back (the rollback request → the last client resolving the name to the source again). The second
-    // ends at the reverse cutover, not at the end of the run: the rest of the rollback must not fail a request.
-    const sourceIp = new URL(env.sourceUrl).hostname;
-    const { windows, missing } = cutoverWindows(clients, sourceIp, cut.startedAt, rolledBackAt);
-    assert.deepEqual(missing, [], 'every client resolved the name back to the source');
-    const r = noLoss(clients, checks, windows);
-    fig('e2e ClusterMesh rollback run', {
-      ...r,
-      windowsSeconds: windows.map((w) => (w.to - w.from) / 1000),
-      reverseCutoverEndedSecondsBeforeRunEnd: (Date.now() - windows[1]!.to) / 1000,
-      phaseSeconds: report.phaseSeconds,
-    });
-    assert.equal(r.lost, 0, 'acknowledged writes lost');
-    assert.equal(r.wrong, 0, 'acknowledged contents changed');
-    assert.equal(r.resurrected, 0, 'acknowledged removals undone');
-    assert.deepEqual(r.anomalies, []);
-    assert.ok(r.acked > 50, `clients wrote (${r.acked} acknowledged inserts)`);
-    assert.equal(r.failedOutsideCutover, 0, `failed requests outside the cutover windows: ${JSON.stringify(r.failures)}`);
-    assert.equal(report.shardsOnSource, report.shardsTotal);
-    assert.deepEqual(report.dnsValues, [sourceIp]);
-    assert.equal(report.bridgePresent, false);
-    assert.equal(report.targetMembersPresent, false);
-    assert.equal(report.agentsOnTarget, 0);
-    // The cluster's own word: every member and shard copy back on eu pods, every seeded document unchanged.
-    await assertClusterIn(env, 'eu');
-    await assertSeededUnchanged(env, env.sourceUrl, before, clients, 'e2e rollback run');
-    await client.close();
-  });
+  it(
+    'returns every shard, agent and the DNS record to the source and removes what Transit created',
+    { timeout: 900_000 },
+    async () => {
+      const before = await seededDigests(env, env.sourceUrl);
+      for (const [name, d] of Object.entries(before))
+        assert.deepEqual(d.server, d.seeded, `${name}: only seeded documents before the clients start`);
+      await assertClusterIn(env, 'eu');
+      await env.startWorker();
+      clients = startClients(env);
+      const client = await TransitClient.connect({ address: env.temporal.address });
+      const { workflowId } = await client.startMigration(env.spec);
+      let rolledBackAt = 0;
+      const report = await phaseChanges(client, workflowId, async (p) => {
+        if (p.phase === 'Drain' && !rolledBackAt) {
+          rolledBackAt = Date.now();
+          await client.rollback(workflowId, { reason: 'e2e: rollback after cutover' });
+        }
+      });
+      assert.equal(report.status, 'rolledBack', report.lastError ?? '');
+      await new Promise((r) => setTimeout(r, 4000));
+      await Promise.all(clients.map((c) => c.stop()));
+      fig('e2e rollback run load (rate is a figure, not a check)', loadSummary(clients));
+      const checks = await Promise.all(clients.map((c) => c.verifyState()));
+      const progress = await client.getProgress(workflowId).catch(() => null);
+      const cut = progress?.phaseTimings.find((t) => t.phase === 'CutoverDNS');
+      assert.ok(cut, 'the forward cutover ran');
+      // Two cutovers, two windows: forward (CutoverDNS start → the last client resolving the name to the target),
+      // and back (the rollback request → the last client resolving the name to the source again). The second
+      // ends at the reverse cutover, not at the end of the run: the rest of the rollback must not fail a request.
+      const sourceIp = new URL(env.sourceUrl).hostname;
+      const { windows, missing } = cutoverWindows(clients, sourceIp, cut.startedAt, rolledBackAt);
+      assert.deepEqual(missing, [], 'every client resolved the name back to the source');
+      const r = noLoss(clients, checks, windows);
+      fig('e2e ClusterMesh rollback run', {
+        ...r,
+        windowsSeconds: windows.map((w) => (w.to - w.from) / 1000),
+        reverseCutoverEndedSecondsBeforeRunEnd: (Date.now() - windows[1]!.to) / 1000,
+        phaseSeconds: report.phaseSeconds,
+      });
+      assert.equal(r.lost, 0, 'acknowledged writes lost');
+      assert.equal(r.wrong, 0, 'acknowledged contents changed');
+      assert.equal(r.resurrected, 0, 'acknowledged removals undone');
+      assert.deepEqual(r.anomalies, []);
+      assert.ok(r.acked > 50, `clients wrote (${r.acked} acknowledged inserts)`);
+      assert.equal(
+        r.failedOutsideCutover,
+        0,
+        `failed requests outside the cutover windows: ${JSON.stringify(r.failures)}`,
+      );
+      assert.equal(report.shardsOnSource, report.shardsTotal);
+      assert.deepEqual(report.dnsValues, [sourceIp]);
+      assert.equal(report.bridgePresent, false);
+      assert.equal(report.targetMembersPresent, false);
+      assert.equal(report.agentsOnTarget, 0);
+      // The cluster's own word: every member and shard copy back on eu pods, every seeded document unchanged.
+      await assertClusterIn(env, 'eu');
+      await assertSeededUnchanged(env, env.sourceUrl, before, clients, 'e2e rollback run');
+      await client.close();
+    },
+  );
 });

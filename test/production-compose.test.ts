@@ -23,7 +23,9 @@ function composePlugin(): boolean {
 
 function composeValidator() {
   // dclint's "exports" hide the file; its package.json is exported, and the schema sits beside it.
-  const schema = JSON.parse(readFileSync(join(dirname(require.resolve('dclint/package.json')), 'schemas', 'compose.schema.json'), 'utf8')) as Record<string, unknown>;
+  const schema = JSON.parse(
+    readFileSync(join(dirname(require.resolve('dclint/package.json')), 'schemas', 'compose.schema.json'), 'utf8'),
+  ) as Record<string, unknown>;
   assert.equal(schema.title, 'Compose Specification');
   // Draft-07 (Ajv's default); its "$schema" URL is spelled with https, which Ajv does not know by that name.
   delete schema.$schema;
@@ -36,7 +38,9 @@ describe('docker-compose.yml', () => {
 
   it('is valid Compose (the JSON Schema here; `docker compose config` where the plugin exists)', () => {
     if (composePlugin()) {
-      execFileSync('docker', ['compose', '-f', join(ROOT, 'docker-compose.yml'), 'config', '--quiet'], { stdio: 'pipe' });
+      execFileSync('docker', ['compose', '-f', join(ROOT, 'docker-compose.yml'), 'config', '--quiet'], {
+        stdio: 'pipe',
+      });
       return;
     }
     const validate = composeValidator();
@@ -47,7 +51,10 @@ describe('docker-compose.yml', () => {
     broken.services.temporal.ports = 7233;
     assert.equal(validate(broken), false);
     const paths = (validate.errors ?? []).map((e) => e.instancePath);
-    assert.ok(paths.includes('/services/transit-worker') && paths.includes('/services/temporal/ports'), JSON.stringify(paths));
+    assert.ok(
+      paths.includes('/services/transit-worker') && paths.includes('/services/temporal/ports'),
+      JSON.stringify(paths),
+    );
   });
 
   it('wires the worker to Temporal, pins its images and holds no secret', () => {
@@ -61,10 +68,14 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of Object.entries(services)) {
       if (s.image) assert.match(s.image, /:(?!latest$)[\w.-]+$/, `${name}: a pinned image tag`);
       for (const [k, v] of Object.entries(s.environment ?? {})) {
-        assert.ok(!/(PASSWORD|TOKEN|SECRET|API_KEY)$/.test(k) || String(v).startsWith('/'), `${name}: ${k} holds a literal secret`);
+        assert.ok(
+          !/(PASSWORD|TOKEN|SECRET|API_KEY)$/.test(k) || String(v).startsWith('/'),
+          `${name}: ${k} holds a literal secret`,
+        );
       }
     }
-    for (const v of w.volumes as string[]) assert.match(v, /:ro$/, `${v}: credentials and kubeconfig mounted read-only`);
+    for (const v of w.volumes as string[])
+      assert.match(v, /:ro$/, `${v}: credentials and kubeconfig mounted read-only`);
   });
 });
 
@@ -75,11 +86,19 @@ describe('Dockerfile (read, not built: no Docker engine here)', () => {
 
   it('is multi-stage with a pinned glibc base, and runs as a non-root user', () => {
     assert.ok(stages.length >= 2, 'multi-stage');
-    for (const s of stages) assert.match(s.l, /^FROM node:\d+\.\d+\.\d+-bookworm-slim\b/, 'a pinned Debian (glibc) Node image: the core bridge has no musl build');
+    for (const s of stages)
+      assert.match(
+        s.l,
+        /^FROM node:\d+\.\d+\.\d+-bookworm-slim\b/,
+        'a pinned Debian (glibc) Node image: the core bridge has no musl build',
+      );
     const final = lines.slice(stages[stages.length - 1]!.i);
     const user = final.filter((l) => /^USER\s/i.test(l)).pop();
     assert.ok(user && !/^USER\s+(root|0)(\s|:|$)/i.test(user), `the final stage runs as ${user ?? 'root'}`);
-    assert.ok(final.some((l) => l.startsWith('COPY --from=build ')), 'only build outputs are copied into the runtime stage');
+    assert.ok(
+      final.some((l) => l.startsWith('COPY --from=build ')),
+      'only build outputs are copied into the runtime stage',
+    );
     assert.ok(!/^(ENV|ARG)\s.*(PASSWORD|TOKEN|SECRET|API_KEY)\s*=/im.test(text), 'no secret in the image');
   });
 
@@ -90,10 +109,16 @@ describe('Dockerfile (read, not built: no Docker engine here)', () => {
     // tsc writes <outDir>/<path relative to rootDir>: lib/src/cli/main.ts → lib/src/cli/main.js.
     const source = entry!.replace(new RegExp(`^${tsconfig.compilerOptions.outDir}/`), '').replace(/\.js$/, '.ts');
     assert.equal(tsconfig.compilerOptions.rootDir, '.');
-    assert.ok(readFileSync(join(ROOT, source), 'utf8').includes('require.main === module'), `${source} runs when started directly`);
+    assert.ok(
+      readFileSync(join(ROOT, source), 'utf8').includes('require.main === module'),
+      `${source} runs when started directly`,
+    );
     const bundle = /TRANSIT_WORKFLOW_BUNDLE=(\S+)/.exec(text)?.[1];
     const rel = bundle?.replace(/^\/app\//, '');
-    assert.ok(rel && (text.includes(`writeFileSync('${rel}'`) || text.includes(`writeWorkflowBundle('${rel}')`)), 'the bundle the worker loads is the one the build writes');
+    assert.ok(
+      rel && (text.includes(`writeFileSync('${rel}'`) || text.includes(`writeWorkflowBundle('${rel}')`)),
+      'the bundle the worker loads is the one the build writes',
+    );
     const metricsPort = /TRANSIT_METRICS_ADDRESS=\S+:(\d+)/.exec(text)?.[1];
     assert.ok(new RegExp(`^EXPOSE\\s+${metricsPort}$`, 'm').test(text), 'EXPOSE the metrics port');
     assert.match(text, /^CMD \["worker"\]$/m);

@@ -46,7 +46,13 @@ after(async () => {
   await server?.stop();
 });
 
-const mtls = (): SettingsInput => ({ address: proxy.mtlsAddress, tlsCa: pki.ca, tlsServerName: SERVER_NAME, tlsCert: pki.client.cert, tlsKey: pki.client.key });
+const mtls = (): SettingsInput => ({
+  address: proxy.mtlsAddress,
+  tlsCa: pki.ca,
+  tlsServerName: SERVER_NAME,
+  tlsCert: pki.client.cert,
+  tlsKey: pki.client.key,
+});
 
 /** The CLI's connection flags for settings. */
 function flags(s: SettingsInput): string[] {
@@ -61,7 +67,10 @@ function flags(s: SettingsInput): string[] {
   return out;
 }
 
-async function transit(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function transit(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   // A clean environment for the connection settings: only what the test passes.
   const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
   try {
@@ -75,7 +84,11 @@ async function transit(args: string[], env: Record<string, string> = {}): Promis
 
 async function workerError(s: SettingsInput): Promise<string> {
   try {
-    const { worker, connection } = await createWorker({ ...s, taskQueue: 'tls-fail', activityImplementations: createWorldActivities('http://127.0.0.1:9') });
+    const { worker, connection } = await createWorker({
+      ...s,
+      taskQueue: 'tls-fail',
+      activityImplementations: createWorldActivities('http://127.0.0.1:9'),
+    });
     const polling = worker.run();
     worker.shutdown();
     await polling;
@@ -110,7 +123,11 @@ describe('mTLS with a good client certificate', () => {
     const world = new World({ syncMs: 20 });
     await world.start();
     const taskQueue = (migrationQueue = `tls-${Date.now()}`);
-    const { worker, connection } = await createWorker({ ...mtls(), taskQueue, activityImplementations: createWorldActivities(world.url) });
+    const { worker, connection } = await createWorker({
+      ...mtls(),
+      taskQueue,
+      activityImplementations: createWorldActivities(world.url),
+    });
     const running = worker.run();
     const client = await TransitClient.connect(mtls());
     try {
@@ -143,35 +160,54 @@ describe('mTLS with a good client certificate', () => {
 });
 
 describe('an API key over TLS', () => {
-  it('works for the client, the worker and the CLI; a wrong key is refused in one line', { timeout: 120_000 }, async () => {
-    const good: SettingsInput = { address: proxy.apiKeyAddress, tlsCa: pki.ca, tlsServerName: SERVER_NAME, apiKeyFile: join(dir, 'api-key') };
-    const client = await TransitClient.connect(good);
-    try {
-      assert.equal((await client.handle(workflowId).describe()).status.name, 'COMPLETED');
-    } finally {
-      await client.close();
-    }
-    // A worker polling through the API-key endpoint answers the CLI's query of the finished migration.
-    const { worker, connection } = await createWorker({ ...good, taskQueue: migrationQueue, activityImplementations: createWorldActivities('http://127.0.0.1:9') });
-    const polling = worker.run();
-    try {
-      const cli = await transit(['status', workflowId, '--json'], { TEMPORAL_ADDRESS: proxy.apiKeyAddress, TEMPORAL_TLS_CA: pki.ca, TEMPORAL_TLS_SERVER_NAME: SERVER_NAME, TEMPORAL_API_KEY_FILE: join(dir, 'api-key') });
-      assert.equal(cli.code, 0, cli.stderr);
-      assert.equal(JSON.parse(cli.stdout).status, 'completed');
-    } finally {
-      worker.shutdown();
-      await polling;
-      await connection.close();
-    }
+  it(
+    'works for the client, the worker and the CLI; a wrong key is refused in one line',
+    { timeout: 120_000 },
+    async () => {
+      const good: SettingsInput = {
+        address: proxy.apiKeyAddress,
+        tlsCa: pki.ca,
+        tlsServerName: SERVER_NAME,
+        apiKeyFile: join(dir, 'api-key'),
+      };
+      const client = await TransitClient.connect(good);
+      try {
+        assert.equal((await client.handle(workflowId).describe()).status.name, 'COMPLETED');
+      } finally {
+        await client.close();
+      }
+      // A worker polling through the API-key endpoint answers the CLI's query of the finished migration.
+      const { worker, connection } = await createWorker({
+        ...good,
+        taskQueue: migrationQueue,
+        activityImplementations: createWorldActivities('http://127.0.0.1:9'),
+      });
+      const polling = worker.run();
+      try {
+        const cli = await transit(['status', workflowId, '--json'], {
+          TEMPORAL_ADDRESS: proxy.apiKeyAddress,
+          TEMPORAL_TLS_CA: pki.ca,
+          TEMPORAL_TLS_SERVER_NAME: SERVER_NAME,
+          TEMPORAL_API_KEY_FILE: join(dir, 'api-key'),
+        });
+        assert.equal(cli.code, 0, cli.stderr);
+        assert.equal(JSON.parse(cli.stdout).status, 'completed');
+      } finally {
+        worker.shutdown();
+        await polling;
+        await connection.close();
+      }
 
-    const wrong = { ...good, apiKeyFile: join(dir, 'wrong-key') };
-    const expect = /^cannot connect to Temporal at .*: the server refused the API key \(--api-key-file \/ TEMPORAL_API_KEY_FILE: .*wrong-key\): invalid or missing API key — use a valid/;
-    oneLine(await clientError(wrong), expect, 'client, wrong API key');
-    oneLine(await workerError(wrong), expect, 'worker, wrong API key');
-    const r = await transit(['status', workflowId, ...flags(wrong)]);
-    assert.equal(r.code, 1);
-    oneLine(r.stderr.trim(), /^transit: cannot connect to Temporal .* refused the API key/, 'CLI, wrong API key');
-  });
+      const wrong = { ...good, apiKeyFile: join(dir, 'wrong-key') };
+      const expect =
+        /^cannot connect to Temporal at .*: the server refused the API key \(--api-key-file \/ TEMPORAL_API_KEY_FILE: .*wrong-key\): invalid or missing API key — use a valid/;
+      oneLine(await clientError(wrong), expect, 'client, wrong API key');
+      oneLine(await workerError(wrong), expect, 'worker, wrong API key');
+      const r = await transit(['status', workflowId, ...flags(wrong)]);
+      assert.equal(r.code, 1);
+      oneLine(r.stderr.trim(), /^transit: cannot connect to Temporal .* refused the API key/, 'CLI, wrong API key');
+    },
+  );
 });
 
 describe('a wrong or missing certificate', () => {
@@ -179,26 +215,30 @@ describe('a wrong or missing certificate', () => {
     {
       name: 'server certificate from another CA than --tls-ca',
       settings: () => ({ ...mtls(), tlsCa: pki.otherCa }),
-      expect: /the server's certificate is not signed by the CA in .*other-ca\.crt — give the CA that issued the server's certificate \(--tls-ca \/ TEMPORAL_TLS_CA\)$/,
+      expect:
+        /the server's certificate is not signed by the CA in .*other-ca\.crt — give the CA that issued the server's certificate \(--tls-ca \/ TEMPORAL_TLS_CA\)$/,
       cli: true,
     },
     {
       name: 'client certificate from a CA the server does not trust',
       settings: () => ({ ...mtls(), tlsCert: pki.foreignClient.cert, tlsKey: pki.foreignClient.key }),
-      expect: /the server rejected the client certificate .*foreign-client\.crt .* — use a certificate issued by a CA the server trusts .*\(--tls-cert \/ TEMPORAL_TLS_CERT, --tls-key \/ TEMPORAL_TLS_KEY\)$/,
+      expect:
+        /the server rejected the client certificate .*foreign-client\.crt .* — use a certificate issued by a CA the server trusts .*\(--tls-cert \/ TEMPORAL_TLS_CERT, --tls-key \/ TEMPORAL_TLS_KEY\)$/,
       client: true,
     },
     {
       name: 'expired client certificate',
       settings: () => ({ ...mtls(), tlsCert: pki.expiredClient.cert, tlsKey: pki.expiredClient.key }),
-      expect: /the TLS client certificate .*expired-client\.crt \(CN=transit-worker\) expired on 2020-01-02T00:00:00\.000Z: renew it \(--tls-cert \/ TEMPORAL_TLS_CERT\)$/,
+      expect:
+        /the TLS client certificate .*expired-client\.crt \(CN=transit-worker\) expired on 2020-01-02T00:00:00\.000Z: renew it \(--tls-cert \/ TEMPORAL_TLS_CERT\)$/,
       client: true,
       cli: true,
     },
     {
       name: 'no client certificate',
       settings: () => ({ address: proxy.mtlsAddress, tlsCa: pki.ca, tlsServerName: SERVER_NAME }),
-      expect: /the server requires a client certificate \(mTLS\) and none was given — set --tls-cert \/ TEMPORAL_TLS_CERT and --tls-key \/ TEMPORAL_TLS_KEY$/,
+      expect:
+        /the server requires a client certificate \(mTLS\) and none was given — set --tls-cert \/ TEMPORAL_TLS_CERT and --tls-key \/ TEMPORAL_TLS_KEY$/,
       client: true,
       cli: true,
     },
@@ -211,12 +251,14 @@ describe('a wrong or missing certificate', () => {
     {
       name: 'server name not in the server certificate',
       settings: () => ({ ...mtls(), tlsServerName: 'other.test' }),
-      expect: /the server's certificate is not valid for the name other\.test \(it has DNS:temporal\.test\) — set --tls-server-name \/ TEMPORAL_TLS_SERVER_NAME/,
+      expect:
+        /the server's certificate is not valid for the name other\.test \(it has DNS:temporal\.test\) — set --tls-server-name \/ TEMPORAL_TLS_SERVER_NAME/,
     },
     {
       name: 'TLS settings against a plain port',
       settings: () => ({ ...mtls(), address: proxy.plainAddress }),
-      expect: /the server does not speak TLS at this address — drop the TLS options, or check --address \/ TEMPORAL_ADDRESS$/,
+      expect:
+        /the server does not speak TLS at this address — drop the TLS options, or check --address \/ TEMPORAL_ADDRESS$/,
     },
     {
       name: 'no TLS settings against the TLS port',
@@ -226,16 +268,24 @@ describe('a wrong or missing certificate', () => {
   ];
 
   for (const c of cases) {
-    it(`${c.name}: one line naming what to fix (worker${c.client ? ', client' : ''}${c.cli ? ', CLI' : ''})`, { timeout: 60_000 }, async () => {
-      const s = c.settings();
-      oneLine(await workerError(s), c.expect, `worker: ${c.name}`);
-      // (The client library waits out its 10 s connect deadline on handshake failures; those cases run once, via the CLI.)
-      if (c.client) oneLine(await clientError(s), c.expect, `client: ${c.name}`);
-      if (c.cli) {
-        const r = await transit(['status', 'any', ...flags(s)]);
-        assert.equal(r.code, 1);
-        oneLine(r.stderr.trim(), new RegExp(`^transit: (cannot connect to Temporal at \\S+: )?${c.expect.source}`), `CLI: ${c.name}`);
-      }
-    });
+    it(
+      `${c.name}: one line naming what to fix (worker${c.client ? ', client' : ''}${c.cli ? ', CLI' : ''})`,
+      { timeout: 60_000 },
+      async () => {
+        const s = c.settings();
+        oneLine(await workerError(s), c.expect, `worker: ${c.name}`);
+        // (The client library waits out its 10 s connect deadline on handshake failures; those cases run once, via the CLI.)
+        if (c.client) oneLine(await clientError(s), c.expect, `client: ${c.name}`);
+        if (c.cli) {
+          const r = await transit(['status', 'any', ...flags(s)]);
+          assert.equal(r.code, 1);
+          oneLine(
+            r.stderr.trim(),
+            new RegExp(`^transit: (cannot connect to Temporal at \\S+: )?${c.expect.source}`),
+            `CLI: ${c.name}`,
+          );
+        }
+      },
+    );
   }
 });

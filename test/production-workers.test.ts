@@ -15,7 +15,8 @@ import { histograms, scrape } from './harness/prometheus';
 import { TransitClient } from '../src/client';
 import type { MigrationReport } from '../src/shared/types';
 
-const fig = (name: string, v: unknown) => console.log(`FIGURE ${name}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+const fig = (name: string, v: unknown) =>
+  console.log(`FIGURE ${name}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
 
 let server: DevServer;
 before(async () => {
@@ -26,110 +27,154 @@ after(async () => {
 });
 
 describe('three workers on one task queue', () => {
-  it('share a migration’s activities, and a SIGKILLed one in the middle loses nothing', { timeout: 240_000 }, async () => {
-    const bundlePath = await productionBundleFile();
-    const world = new World({
-      syncMs: 700,
-      collections: [
-        { name: 'orders', shards: 12, replicationFactor: 2, clones: 1, bytes: 4000 },
-        { name: 'users', shards: 6, replicationFactor: 3, bytes: 2000 },
-      ],
-    });
-    await world.start();
-    const taskQueue = `three-${Date.now()}`;
-    const ports = await freePorts(3);
-    const names = ['worker-a', 'worker-b', 'worker-c'];
-    const workers: TransitWorkerProc[] = [];
-    const client = await TransitClient.connect({ address: server.address });
-    try {
-      for (const [i, name] of names.entries()) {
-        workers.push(
-          await spawnTransitWorker({
-            worldUrl: world.url,
-            name,
-            metricsPort: ports[i],
-            env: { TEMPORAL_ADDRESS: server.address, TRANSIT_TASK_QUEUE: taskQueue, TRANSIT_WORKFLOW_BUNDLE: bundlePath, TRANSIT_WORKER_IDENTITY: name, TRANSIT_LOG_LEVEL: 'WARN' },
-          }),
-        );
-      }
-      const spec = worldSpec() as any;
-      spec.policy.maxConcurrentShardMoves = 4;
-      const { workflowId } = await client.startMigration(spec, { taskQueue, workflowId: `three-${Date.now()}` });
-      const handle = client.handle(workflowId);
-
-      // In the middle of MoveShards: hold the next waitForShardMoves in the world, so it is surely in flight,
-      // and SIGKILL the worker running it.
-      const before = await waitFor('shards moving', async () => {
-        const p = await client.getProgress(workflowId);
-        return p.phase === 'MoveShards' && p.shardsDone >= 4 ? p : undefined;
-      }, { timeoutMs: 90_000, intervalMs: 50 });
-      const gate = world.gate((name) => name === 'waitForShardMoves');
-      await gate.hit;
-      const pending = await waitFor('the held activity on its worker', async () => {
-        const d = await handle.describe();
-        const raw = (d.raw.pendingActivities ?? []).find((a) => a.activityType?.name === 'waitForShardMoves' && a.lastWorkerIdentity && names.includes(a.lastWorkerIdentity));
-        return raw ? { id: raw.activityId!, type: raw.activityType!.name!, on: raw.lastWorkerIdentity!, attempt: raw.attempt ?? 1 } : undefined;
-      }, { timeoutMs: 30_000, intervalMs: 20 });
-      const victim = workers[names.indexOf(pending.on)]!;
-      const killedAt = Date.now();
-      process.kill(victim.pid, 'SIGKILL');
-      await victim.exited;
-      gate.release();
-      // Its heartbeats stop: after the heartbeat timeout the server gives the activity to another worker.
-      await waitFor('progress after the kill', async () => (await client.getProgress(workflowId)).shardsDone > before.shardsDone, { timeoutMs: 90_000, intervalMs: 50 });
-      fig(`SIGKILL of ${pending.on} (during ${pending.type}) → progress resumed (s)`, ((Date.now() - killedAt) / 1000).toFixed(1));
-
-      const report = (await client.result(workflowId)) as MigrationReport;
-      assert.equal(report.status, 'completed');
-      // Nothing lost, nothing done twice, every group whole on the target.
-      const s = world.snapshot();
-      assert.equal(s.groupsOnTarget, world.groups.length);
-      assert.deepEqual(s.underReplicated, []);
-      assert.deepEqual(s.overReplicated, []);
-      assert.equal(s.locked, 0);
-      assert.equal(s.groupsMixed, 0);
-      assert.deepEqual(world.duplicateEffects(), []);
-      assert.equal(report.shardsOnTarget, report.shardsTotal);
-
-      // Who ran what: the identity in each ActivityTaskStarted (the attempt that finished) and WorkflowTaskStarted.
-      const history = await handle.fetchHistory();
-      const activities: Record<string, number> = {};
-      const workflowTasks: Record<string, number> = {};
-      const scheduled = new Map<number, string>();
-      for (const e of history.events ?? []) {
-        const id = Number(e.eventId);
-        if (e.activityTaskScheduledEventAttributes) scheduled.set(id, e.activityTaskScheduledEventAttributes.activityId ?? '');
-        const a = e.activityTaskStartedEventAttributes;
-        if (a?.identity) {
-          activities[a.identity] = (activities[a.identity] ?? 0) + 1;
+  it(
+    'share a migration’s activities, and a SIGKILLed one in the middle loses nothing',
+    { timeout: 240_000 },
+    async () => {
+      const bundlePath = await productionBundleFile();
+      const world = new World({
+        syncMs: 700,
+        collections: [
+          { name: 'orders', shards: 12, replicationFactor: 2, clones: 1, bytes: 4000 },
+          { name: 'users', shards: 6, replicationFactor: 3, bytes: 2000 },
+        ],
+      });
+      await world.start();
+      const taskQueue = `three-${Date.now()}`;
+      const ports = await freePorts(3);
+      const names = ['worker-a', 'worker-b', 'worker-c'];
+      const workers: TransitWorkerProc[] = [];
+      const client = await TransitClient.connect({ address: server.address });
+      try {
+        for (const [i, name] of names.entries()) {
+          workers.push(
+            await spawnTransitWorker({
+              worldUrl: world.url,
+              name,
+              metricsPort: ports[i],
+              env: {
+                TEMPORAL_ADDRESS: server.address,
+                TRANSIT_TASK_QUEUE: taskQueue,
+                TRANSIT_WORKFLOW_BUNDLE: bundlePath,
+                TRANSIT_WORKER_IDENTITY: name,
+                TRANSIT_LOG_LEVEL: 'WARN',
+              },
+            }),
+          );
         }
-        const w = e.workflowTaskStartedEventAttributes;
-        if (w?.identity) workflowTasks[w.identity] = (workflowTasks[w.identity] ?? 0) + 1;
-      }
-      fig('activities per worker', activities);
-      fig('workflow tasks per worker', workflowTasks);
-      for (const n of names) assert.ok((activities[n] ?? 0) > 0, `${n} ran activities (${JSON.stringify(activities)})`);
-      // The activity that was running on the killed worker finished on another one, in a later attempt.
-      const retried = (history.events ?? []).find((e) => {
-        const a = e.activityTaskStartedEventAttributes;
-        return a && scheduled.get(Number(a.scheduledEventId)) === pending.id;
-      })?.activityTaskStartedEventAttributes;
-      assert.ok(retried && retried.identity !== pending.on && (retried.attempt ?? 1) > pending.attempt,
-        `activity ${pending.id} finished by ${retried?.identity} in attempt ${retried?.attempt}, after the killed ${pending.on}`);
+        const spec = worldSpec() as any;
+        spec.policy.maxConcurrentShardMoves = 4;
+        const { workflowId } = await client.startMigration(spec, { taskQueue, workflowId: `three-${Date.now()}` });
+        const handle = client.handle(workflowId);
 
-      // Each survivor's own counters agree with the history (every attempt it ran is counted there).
-      for (const w of workers.filter((x) => x !== victim)) {
-        const m = (await scrape(w.metricsUrl!)).metrics;
-        const ran = histograms(m, 'temporal_activity_execution_latency')
-          .filter((h) => h.labels.task_queue === taskQueue)
-          .reduce((n, h) => n + h.count, 0);
-        const name = names[workers.indexOf(w)]!;
-        assert.ok(ran >= (activities[name] ?? 0) && ran > 0, `${name}: ${ran} executions in its metrics, ${activities[name]} in the history`);
+        // In the middle of MoveShards: hold the next waitForShardMoves in the world, so it is surely in flight,
+        // and SIGKILL the worker running it.
+        const before = await waitFor(
+          'shards moving',
+          async () => {
+            const p = await client.getProgress(workflowId);
+            return p.phase === 'MoveShards' && p.shardsDone >= 4 ? p : undefined;
+          },
+          { timeoutMs: 90_000, intervalMs: 50 },
+        );
+        const gate = world.gate((name) => name === 'waitForShardMoves');
+        await gate.hit;
+        const pending = await waitFor(
+          'the held activity on its worker',
+          async () => {
+            const d = await handle.describe();
+            const raw = (d.raw.pendingActivities ?? []).find(
+              (a) =>
+                a.activityType?.name === 'waitForShardMoves' &&
+                a.lastWorkerIdentity &&
+                names.includes(a.lastWorkerIdentity),
+            );
+            return raw
+              ? {
+                  id: raw.activityId!,
+                  type: raw.activityType!.name!,
+                  on: raw.lastWorkerIdentity!,
+                  attempt: raw.attempt ?? 1,
+                }
+              : undefined;
+          },
+          { timeoutMs: 30_000, intervalMs: 20 },
+        );
+        const victim = workers[names.indexOf(pending.on)]!;
+        const killedAt = Date.now();
+        process.kill(victim.pid, 'SIGKILL');
+        await victim.exited;
+        gate.release();
+        // Its heartbeats stop: after the heartbeat timeout the server gives the activity to another worker.
+        await waitFor(
+          'progress after the kill',
+          async () => (await client.getProgress(workflowId)).shardsDone > before.shardsDone,
+          { timeoutMs: 90_000, intervalMs: 50 },
+        );
+        fig(
+          `SIGKILL of ${pending.on} (during ${pending.type}) → progress resumed (s)`,
+          ((Date.now() - killedAt) / 1000).toFixed(1),
+        );
+
+        const report = (await client.result(workflowId)) as MigrationReport;
+        assert.equal(report.status, 'completed');
+        // Nothing lost, nothing done twice, every group whole on the target.
+        const s = world.snapshot();
+        assert.equal(s.groupsOnTarget, world.groups.length);
+        assert.deepEqual(s.underReplicated, []);
+        assert.deepEqual(s.overReplicated, []);
+        assert.equal(s.locked, 0);
+        assert.equal(s.groupsMixed, 0);
+        assert.deepEqual(world.duplicateEffects(), []);
+        assert.equal(report.shardsOnTarget, report.shardsTotal);
+
+        // Who ran what: the identity in each ActivityTaskStarted (the attempt that finished) and WorkflowTaskStarted.
+        const history = await handle.fetchHistory();
+        const activities: Record<string, number> = {};
+        const workflowTasks: Record<string, number> = {};
+        const scheduled = new Map<number, string>();
+        for (const e of history.events ?? []) {
+          const id = Number(e.eventId);
+          if (e.activityTaskScheduledEventAttributes)
+            scheduled.set(id, e.activityTaskScheduledEventAttributes.activityId ?? '');
+          const a = e.activityTaskStartedEventAttributes;
+          if (a?.identity) {
+            activities[a.identity] = (activities[a.identity] ?? 0) + 1;
+          }
+          const w = e.workflowTaskStartedEventAttributes;
+          if (w?.identity) workflowTasks[w.identity] = (workflowTasks[w.identity] ?? 0) + 1;
+        }
+        fig('activities per worker', activities);
+        fig('workflow tasks per worker', workflowTasks);
+        for (const n of names)
+          assert.ok((activities[n] ?? 0) > 0, `${n} ran activities (${JSON.stringify(activities)})`);
+        // The activity that was running on the killed worker finished on another one, in a later attempt.
+        const retried = (history.events ?? []).find((e) => {
+          const a = e.activityTaskStartedEventAttributes;
+          return a && scheduled.get(Number(a.scheduledEventId)) === pending.id;
+        })?.activityTaskStartedEventAttributes;
+        assert.ok(
+          retried && retried.identity !== pending.on && (retried.attempt ?? 1) > pending.attempt,
+          `activity ${pending.id} finished by ${retried?.identity} in attempt ${retried?.attempt}, after the killed ${pending.on}`,
+        );
+
+        // Each survivor's own counters agree with the history (every attempt it ran is counted there).
+        for (const w of workers.filter((x) => x !== victim)) {
+          const m = (await scrape(w.metricsUrl!)).metrics;
+          const ran = histograms(m, 'temporal_activity_execution_latency')
+            .filter((h) => h.labels.task_queue === taskQueue)
+            .reduce((n, h) => n + h.count, 0);
+          const name = names[workers.indexOf(w)]!;
+          assert.ok(
+            ran >= (activities[name] ?? 0) && ran > 0,
+            `${name}: ${ran} executions in its metrics, ${activities[name]} in the history`,
+          );
+        }
+      } finally {
+        for (const w of workers) await w.stop();
+        await client.close();
+        await world.stop();
       }
-    } finally {
-      for (const w of workers) await w.stop();
-      await client.close();
-      await world.stop();
-    }
-  });
+    },
+  );
 });

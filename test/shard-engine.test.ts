@@ -10,11 +10,19 @@ import { sameServers } from '../src/workflows/shard-mover';
 import { ContinuousWriter, arangoDb, arangoRef, simActivities, startSim, waitUntil } from './harness/sim';
 import { startEngine } from './harness/engine';
 import { TOPOLOGY, addNewServers, stopAndCheck } from './harness/migrate';
-import { agencyAt as agency, failDuringMove, MOVERS, SLOW_TOPOLOGY, transitLeftovers as leftovers, type Mover } from './harness/failover';
+import {
+  agencyAt as agency,
+  failDuringMove,
+  MOVERS,
+  SLOW_TOPOLOGY,
+  transitLeftovers as leftovers,
+  type Mover,
+} from './harness/failover';
 
 type Dict = Record<string, unknown>;
 const d = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Dict) : {});
-const fig = (name: string, value: unknown) => console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+const fig = (name: string, value: unknown) =>
+  console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 
 describe('nextMove (pure)', () => {
   // The effect of a MoveShard job on Plan, as MoveShard::pendingLeader/pendingFollower leave it.
@@ -43,7 +51,8 @@ describe('nextMove (pure)', () => {
             if (n.kind !== 'move') break;
             if (n.isLeader) assert.equal(n.fromServer, cur[0]);
             else assert.ok(cur.slice(1).includes(n.fromServer) && !cur.includes(n.toServer));
-            if (n.isLeader && cur.includes(n.toServer)) assert.equal(n.remainsFollower, true, 'a leader swap keeps the old leader (MoveShard requires it)');
+            if (n.isLeader && cur.includes(n.toServer))
+              assert.equal(n.remainsFollower, true, 'a leader swap keeps the old leader (MoveShard requires it)');
             cur = apply(cur, n);
             assert.ok(cur.length <= rf, `${JSON.stringify(cur)}: a finished job leaves replicationFactor copies`);
             jobs++;
@@ -70,12 +79,18 @@ describe('the engine moves everything with MoveShard jobs', () => {
       const ref = arangoRef(c);
       const olds = c.dbServers.map((m) => m.id);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-      const ws = [new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2), new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[1]!.url), 'single', 2)];
+      const ws = [
+        new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2),
+        new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[1]!.url), 'single', 2),
+      ];
       const targets = await addNewServers(c, simActivities(), arangoRef(c));
       const t0 = Date.now();
       const e = await startEngine(c, { targets, concurrency: 8 });
       assert.equal(await e.done, 'done');
-      fig('engine: 10 shard groups (6+2+2, 2 with clones) to 3 new servers (simulated), s', ((Date.now() - t0) / 1000).toFixed(1));
+      fig(
+        'engine: 10 shard groups (6+2+2, 2 with clones) to 3 new servers (simulated), s',
+        ((Date.now() - t0) / 1000).toFixed(1),
+      );
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       const { acked, missing } = await stopAndCheck(c, ws);
       assert.ok(acked > 0);
@@ -83,7 +98,9 @@ describe('the engine moves everything with MoveShard jobs', () => {
       const left = await leftovers(c);
       assert.deepEqual(left, { locks: {}, openJobs: [] });
       // Every move was a MoveShard job of Transit's, and supervision finished each of them.
-      const finished = Object.values(d(await agency(c, '/arango/Target/Finished'))).map(d).filter((j) => j.creator === 'transit-engine-test');
+      const finished = Object.values(d(await agency(c, '/arango/Target/Finished')))
+        .map(d)
+        .filter((j) => j.creator === 'transit-engine-test');
       assert.ok(finished.every((j) => j.type === 'moveShard'));
       // Each group: one leader move plus one follower move per further copy (RF 2 → 2 jobs, RF 1 → 1 job).
       assert.equal(finished.length, 6 * 2 + 2 * 1 + 2 * 2);
@@ -95,44 +112,70 @@ describe('the engine moves everything with MoveShard jobs', () => {
 
 describe('failover wins while a shard moves (source leader SIGKILLed mid-copy)', () => {
   // The whole matrix (4 failing servers × 3 movers): scripts/failover-matrix.ts.
-  test('with Transit moving it (worker alive, and every worker dead), as with ArangoDB\'s own moveShard', { timeout: 400_000 }, async () => {
-    const rows: string[] = [];
-    for (const mover of (process.env.MOVERS ? process.env.MOVERS.split(',') : MOVERS) as Mover[]) {
-      const r = await failDuringMove(mover, 'source-leader');
-      rows.push(`${mover}: ${r.leaderlessSeconds.toFixed(1)} s without a serving leader; the moving job: ${r.jobOutcome}; acked ${r.acked}, lost ${r.lost}`);
-      fig(`leaderless after the source leader died, mover=${mover} (simulated, grace 4 s), s`, r.leaderlessSeconds.toFixed(1));
-      // ArangoDB's failover aborted the moving job: nothing waited for Transit.
-      assert.match(r.jobOutcome, /failed: .*abort/i, `${mover}: the MoveShard job was aborted by failover`);
-      assert.equal(r.lost, 0, `${mover}: acknowledged writes lost`);
-      if (mover !== 'arangodb') assert.ok(r.finishedOnTargets, 'Transit re-planned the group and finished the move');
-      assert.deepEqual(r.leftovers, { locks: {}, openJobs: [] });
-    }
-    console.log(rows.join('\n'));
-  });
+  test(
+    "with Transit moving it (worker alive, and every worker dead), as with ArangoDB's own moveShard",
+    { timeout: 400_000 },
+    async () => {
+      const rows: string[] = [];
+      for (const mover of (process.env.MOVERS ? process.env.MOVERS.split(',') : MOVERS) as Mover[]) {
+        const r = await failDuringMove(mover, 'source-leader');
+        rows.push(
+          `${mover}: ${r.leaderlessSeconds.toFixed(1)} s without a serving leader; the moving job: ${r.jobOutcome}; acked ${r.acked}, lost ${r.lost}`,
+        );
+        fig(
+          `leaderless after the source leader died, mover=${mover} (simulated, grace 4 s), s`,
+          r.leaderlessSeconds.toFixed(1),
+        );
+        // ArangoDB's failover aborted the moving job: nothing waited for Transit.
+        assert.match(r.jobOutcome, /failed: .*abort/i, `${mover}: the MoveShard job was aborted by failover`);
+        assert.equal(r.lost, 0, `${mover}: acknowledged writes lost`);
+        if (mover !== 'arangodb') assert.ok(r.finishedOnTargets, 'Transit re-planned the group and finished the move');
+        assert.deepEqual(r.leftovers, { locks: {}, openJobs: [] });
+      }
+      console.log(rows.join('\n'));
+    },
+  );
 
-  test('twin: the lock-holding steps of earlier releases keep the same failover from happening', { timeout: 120_000 }, async () => {
-    const c = await startSim(SLOW_TOPOLOGY);
-    try {
-      const act = simActivities();
-      const ref = arangoRef(c);
-      await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-      const targets = await addNewServers(c, simActivities(), arangoRef(c));
-      const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
-      const col = plan.collections[0]!;
-      const [shard, idx] = col.shards[0]!;
-      const servers = idx.map((i) => plan.servers[i]!.id);
-      const leader = servers[0]!;
-      await act.addShardFollower({ migrationId: 'old', arango: ref, moves: [{ database: 'shop', collectionId: col.collectionId, shard, clones: [], expected: servers, add: [targets[0]!] }] });
-      await c.memberById(leader)!.stop();
-      // Health goes FAILED after the grace period (4 s here); give failover three times that.
-      await new Promise((r) => setTimeout(r, 12_000));
-      const p = (await agency(c, `/arango/Plan/Collections/shop/${col.collectionId}/shards/${shard}`)) as string[];
-      assert.equal(p[0], leader, 'no failover while the non-job lock is held: the shard has no serving leader');
-      assert.equal(await agency(c, `/arango/Supervision/Shards/${shard}`), 'transit-old');
-    } finally {
-      await c.stop();
-    }
-  });
+  test(
+    'twin: the lock-holding steps of earlier releases keep the same failover from happening',
+    { timeout: 120_000 },
+    async () => {
+      const c = await startSim(SLOW_TOPOLOGY);
+      try {
+        const act = simActivities();
+        const ref = arangoRef(c);
+        await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
+        const targets = await addNewServers(c, simActivities(), arangoRef(c));
+        const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
+        const col = plan.collections[0]!;
+        const [shard, idx] = col.shards[0]!;
+        const servers = idx.map((i) => plan.servers[i]!.id);
+        const leader = servers[0]!;
+        await act.addShardFollower({
+          migrationId: 'old',
+          arango: ref,
+          moves: [
+            {
+              database: 'shop',
+              collectionId: col.collectionId,
+              shard,
+              clones: [],
+              expected: servers,
+              add: [targets[0]!],
+            },
+          ],
+        });
+        await c.memberById(leader)!.stop();
+        // Health goes FAILED after the grace period (4 s here); give failover three times that.
+        await new Promise((r) => setTimeout(r, 12_000));
+        const p = (await agency(c, `/arango/Plan/Collections/shop/${col.collectionId}/shards/${shard}`)) as string[];
+        assert.equal(p[0], leader, 'no failover while the non-job lock is held: the shard has no serving leader');
+        assert.equal(await agency(c, `/arango/Supervision/Shards/${shard}`), 'transit-old');
+      } finally {
+        await c.stop();
+      }
+    },
+  );
 });
 
 /** A slow prototype (so that a move takes seconds) and another collection for someone else's moveShard. */
@@ -157,7 +200,9 @@ const BUSY = {
  * distributeShardsLike collection and someone else moves another collection's shard. Both must finish; their
  * times are printed side by side.
  */
-async function othersWhileMoving(mover: 'transit' | 'arangodb'): Promise<{ ddlSeconds: number; otherMoveSeconds: number; cloneOnTargets: boolean }> {
+async function othersWhileMoving(
+  mover: 'transit' | 'arangodb',
+): Promise<{ ddlSeconds: number; otherMoveSeconds: number; cloneOnTargets: boolean }> {
   const c = await startSim(BUSY);
   try {
     const act = simActivities();
@@ -174,30 +219,73 @@ async function othersWhileMoving(mover: 'transit' | 'arangodb'): Promise<{ ddlSe
     if (mover === 'arangodb') {
       // What an operator's script does with ArangoDB's own tools: the leader's moveShard, then the follower's.
       script = (async () => {
-        const first = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'orders', shard, fromServer: leader, toServer: targets[0], remainsFollower: false })) as { id: string };
-        await waitUntil('the leader moveShard', 120_000, async () => (await agency(c, `/arango/Target/Finished/${first.id}`)) !== undefined, 200);
+        const first = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', {
+          database: 'shop',
+          collection: 'orders',
+          shard,
+          fromServer: leader,
+          toServer: targets[0],
+          remainsFollower: false,
+        })) as { id: string };
+        await waitUntil(
+          'the leader moveShard',
+          120_000,
+          async () => (await agency(c, `/arango/Target/Finished/${first.id}`)) !== undefined,
+          200,
+        );
         const follower = plan.servers[idx[1]!]!.id;
-        const second = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'orders', shard, fromServer: follower, toServer: targets[1] })) as { id: string };
-        await waitUntil('the follower moveShard', 120_000, async () => (await agency(c, `/arango/Target/Finished/${second.id}`)) !== undefined, 200);
+        const second = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', {
+          database: 'shop',
+          collection: 'orders',
+          shard,
+          fromServer: follower,
+          toServer: targets[1],
+        })) as { id: string };
+        await waitUntil(
+          'the follower moveShard',
+          120_000,
+          async () => (await agency(c, `/arango/Target/Finished/${second.id}`)) !== undefined,
+          200,
+        );
       })();
     } else {
       // Only the prototype moves now: 'other' is left to the operator's own moveShard below.
       engine = await startEngine(c, { targets, concurrency: 1 });
     }
-    await waitUntil('the prototype shard locked by a moving job', 30_000, async () => typeof (await agency(c, `/arango/Supervision/Shards/${shard}`)) === 'string', 100);
+    await waitUntil(
+      'the prototype shard locked by a moving job',
+      30_000,
+      async () => typeof (await agency(c, `/arango/Supervision/Shards/${shard}`)) === 'string',
+      100,
+    );
     const t0 = Date.now();
     const db = arangoDb(c, 'shop');
-    const ddl = db.createCollection('orders_lines', { distributeShardsLike: 'orders' } as never).then(() => (Date.now() - t0) / 1000);
+    const ddl = db
+      .createCollection('orders_lines', { distributeShardsLike: 'orders' } as never)
+      .then(() => (Date.now() - t0) / 1000);
     const [oShard, oIdx] = other.shards[0]!;
     const oFrom = plan.servers[oIdx[0]!]!.id;
-    const oTo = c.dbServers.map((m) => m.id).find((id) => !oIdx.map((i) => plan.servers[i]!.id).includes(id) && id !== leader)!;
-    const job = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'other', shard: oShard, fromServer: oFrom, toServer: oTo })) as { id: string };
+    const oTo = c.dbServers
+      .map((m) => m.id)
+      .find((id) => !oIdx.map((i) => plan.servers[i]!.id).includes(id) && id !== leader)!;
+    const job = (await c.coordinatorCall('POST', '/_admin/cluster/moveShard', {
+      database: 'shop',
+      collection: 'other',
+      shard: oShard,
+      fromServer: oFrom,
+      toServer: oTo,
+    })) as { id: string };
     let otherMoveSeconds = NaN;
-    await waitUntil('the other moveShard job to finish', 120_000, async () => {
-      const f = await agency(c, `/arango/Target/Finished/${job.id}`);
-      if (f !== undefined) otherMoveSeconds = (Date.now() - t0) / 1000;
-      return f !== undefined;
-    }, 100);
+    await waitUntil(
+      'the other moveShard job to finish',
+      120_000,
+      async () => {
+        const f = await agency(c, `/arango/Target/Finished/${job.id}`);
+        if (f !== undefined) otherMoveSeconds = (Date.now() - t0) / 1000;
+        return f !== undefined;
+      },
+      100,
+    );
     const ddlSeconds = await ddl;
     await script;
     let cloneOnTargets = false;
@@ -217,32 +305,51 @@ async function othersWhileMoving(mover: 'transit' | 'arangodb'): Promise<{ ddlSe
   }
 }
 
-describe('nothing else stalls more than with ArangoDB\'s own moveShard', () => {
-  test('creating a distributeShardsLike collection and another moveShard job finish while the prototype moves', { timeout: 240_000 }, async () => {
-    const theirs = await othersWhileMoving('arangodb');
-    const ours = await othersWhileMoving('transit');
-    fig('create distributeShardsLike collection during the move (simulated), s: ArangoDB moveShard vs Transit', `${theirs.ddlSeconds.toFixed(1)} vs ${ours.ddlSeconds.toFixed(1)}`);
-    fig('someone else\'s moveShard job during the move (simulated), s: ArangoDB moveShard vs Transit', `${theirs.otherMoveSeconds.toFixed(1)} vs ${ours.otherMoveSeconds.toFixed(1)}`);
-    assert.ok(Number.isFinite(ours.ddlSeconds) && Number.isFinite(ours.otherMoveSeconds));
-    assert.ok(ours.cloneOnTargets, 'the clone created mid-move ends up moved with its prototype');
-  });
+describe("nothing else stalls more than with ArangoDB's own moveShard", () => {
+  test(
+    'creating a distributeShardsLike collection and another moveShard job finish while the prototype moves',
+    { timeout: 240_000 },
+    async () => {
+      const theirs = await othersWhileMoving('arangodb');
+      const ours = await othersWhileMoving('transit');
+      fig(
+        'create distributeShardsLike collection during the move (simulated), s: ArangoDB moveShard vs Transit',
+        `${theirs.ddlSeconds.toFixed(1)} vs ${ours.ddlSeconds.toFixed(1)}`,
+      );
+      fig(
+        "someone else's moveShard job during the move (simulated), s: ArangoDB moveShard vs Transit",
+        `${theirs.otherMoveSeconds.toFixed(1)} vs ${ours.otherMoveSeconds.toFixed(1)}`,
+      );
+      assert.ok(Number.isFinite(ours.ddlSeconds) && Number.isFinite(ours.otherMoveSeconds));
+      assert.ok(ours.cloneOnTargets, 'the clone created mid-move ends up moved with its prototype');
+    },
+  );
 });
 
 describe('refused before anything changes', () => {
-  test('a replication-2 database: readShardPlan (the Plan phase) fails non-retryably naming the database', { timeout: 60_000 }, async () => {
-    const c = await startSim({ agents: 3, dbServers: 2, coordinators: 1, databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 1 }] }] });
-    try {
-      await c.coordinatorCall('POST', '/_api/database', { name: 'logs', options: { replicationVersion: '2' } });
-      const before = await agency(c, '/arango/Plan/Version');
-      await assert.rejects(simActivities().readShardPlan({ migrationId: 'x', arango: arangoRef(c) }), (e: any) => {
-        assert.equal(e.type, 'UnsupportedClusterError');
-        assert.equal(e.nonRetryable, true);
-        assert.match(e.message, /logs.*replicationVersion "2"/);
-        return true;
+  test(
+    'a replication-2 database: readShardPlan (the Plan phase) fails non-retryably naming the database',
+    { timeout: 60_000 },
+    async () => {
+      const c = await startSim({
+        agents: 3,
+        dbServers: 2,
+        coordinators: 1,
+        databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 1 }] }],
       });
-      assert.deepEqual(await agency(c, '/arango/Plan/Version'), before, 'nothing changed');
-    } finally {
-      await c.stop();
-    }
-  });
+      try {
+        await c.coordinatorCall('POST', '/_api/database', { name: 'logs', options: { replicationVersion: '2' } });
+        const before = await agency(c, '/arango/Plan/Version');
+        await assert.rejects(simActivities().readShardPlan({ migrationId: 'x', arango: arangoRef(c) }), (e: any) => {
+          assert.equal(e.type, 'UnsupportedClusterError');
+          assert.equal(e.nonRetryable, true);
+          assert.match(e.message, /logs.*replicationVersion "2"/);
+          return true;
+        });
+        assert.deepEqual(await agency(c, '/arango/Plan/Version'), before, 'nothing changed');
+      } finally {
+        await c.stop();
+      }
+    },
+  );
 });

@@ -36,7 +36,11 @@ describe('simulated agency', () => {
     const r = await post('/_api/agency/read', [['/t/a', '/t/b/x', '/t/list', '/t/n'], ['/t/missing/deeper']]);
     assert.equal(r.status, 200);
     assert.deepEqual(r.body, [{ t: { a: 1, b: { x: [1, 2] }, list: ['q', 'p'], n: 4 } }, { t: {} }]);
-    await post('/_api/agency/write', [[{ '/t/list': { op: 'erase', val: 'q' } }], [{ '/t/list': { op: 'replace', val: 'p', new: 'z' } }], [{ '/t/b': { op: 'delete' } }]]);
+    await post('/_api/agency/write', [
+      [{ '/t/list': { op: 'erase', val: 'q' } }],
+      [{ '/t/list': { op: 'replace', val: 'p', new: 'z' } }],
+      [{ '/t/b': { op: 'delete' } }],
+    ]);
     const r2 = await post('/_api/agency/read', [['/t']]);
     assert.deepEqual(r2.body, [{ t: { a: 1, list: ['z'], n: 4 } }]);
   });
@@ -60,7 +64,10 @@ describe('simulated agency', () => {
       [{ '/p/arr': { isEmpty: true } }, false],
       [{ '/p/v': { bogusOperator: 1 } }, false],
     ];
-    const w = await post('/_api/agency/write', cases.map(([pre], i): unknown[] => [{ [`/p/result/${i}`]: true }, pre]));
+    const w = await post(
+      '/_api/agency/write',
+      cases.map(([pre], i): unknown[] => [{ [`/p/result/${i}`]: true }, pre]),
+    );
     assert.equal(w.status, 412);
     const results = d(w.body).results as number[];
     cases.forEach(([pre, holds], i) => assert.equal(results[i] > 0, holds, `precondition ${JSON.stringify(pre)}`));
@@ -69,7 +76,11 @@ describe('simulated agency', () => {
   });
 
   test('transact mixes writes and reads; a failed write slot holds a read of the failing keys', async () => {
-    const r = await post('/_api/agency/transact', [[{ '/x/c': { op: 'increment' } }], ['/x/c'], [{ '/x/d': 1 }, { '/x/c': { old: 99 } }]]);
+    const r = await post('/_api/agency/transact', [
+      [{ '/x/c': { op: 'increment' } }],
+      ['/x/c'],
+      [{ '/x/d': 1 }, { '/x/c': { old: 99 } }],
+    ]);
     assert.equal(r.status, 412);
     const b = r.body as unknown[];
     assert.equal(typeof b[0], 'number');
@@ -100,26 +111,48 @@ describe('simulated agency', () => {
   test('a key written with ttl disappears after it expires', async () => {
     await post('/_api/agency/write', [[{ '/ttl/k': { op: 'set', new: 'v', ttl: 1 } }]]);
     assert.deepEqual((await post('/_api/agency/read', [['/ttl/k']])).body, [{ ttl: { k: 'v' } }]);
-    await waitUntil('ttl expiry', 5000, async () => JSON.stringify((await post('/_api/agency/read', [['/ttl/k']])).body) === '[{"ttl":{}}]');
+    await waitUntil(
+      'ttl expiry',
+      5000,
+      async () => JSON.stringify((await post('/_api/agency/read', [['/ttl/k']])).body) === '[{"ttl":{}}]',
+    );
   });
 
   test('servers register with short names; Plan/Version and Current/Version advance; a stopped server goes BAD, then FAILED, then GOOD again', async () => {
-    const a = await c.agencyRead(['/arango/Plan/Version', '/arango/Current/Version', '/arango/Target/MapUniqueToShortID', '/arango/Current/ServersRegistered']);
+    const a = await c.agencyRead([
+      '/arango/Plan/Version',
+      '/arango/Current/Version',
+      '/arango/Target/MapUniqueToShortID',
+      '/arango/Current/ServersRegistered',
+    ]);
     const ar = d(a.arango);
     assert.ok(Number(d(ar.Plan).Version) > 1 && Number(d(ar.Current).Version) > 1);
-    const names = Object.values(d(d(ar.Target).MapUniqueToShortID)).map((v) => d(v).ShortName).sort();
+    const names = Object.values(d(d(ar.Target).MapUniqueToShortID))
+      .map((v) => d(v).ShortName)
+      .sort();
     assert.deepEqual(names, ['Coordinator0001', 'DBServer0001', 'DBServer0002']);
     const db = c.dbServers[0];
     assert.equal(d(d(d(ar.Current).ServersRegistered)[db.id]).endpoint, db.endpoint);
     await db.stop();
-    const status = async (): Promise<string> => String(d(d(d(d((await c.agencyRead([`/arango/Supervision/Health/${db.id}`])).arango).Supervision).Health)[db.id]).Status);
+    const status = async (): Promise<string> =>
+      String(
+        d(d(d(d((await c.agencyRead([`/arango/Supervision/Health/${db.id}`])).arango).Supervision).Health)[db.id])
+          .Status,
+      );
     await waitUntil('BAD', 10_000, async () => (await status()) === 'BAD', 100);
     await waitUntil('FAILED', 10_000, async () => (await status()) === 'FAILED', 100);
     await c.restart(db);
     assert.equal(await status(), 'GOOD');
-    const again = await c.agencyRead([`/arango/Target/MapUniqueToShortID/${db.id}`, `/arango/Current/ServersKnown/${db.id}`]);
+    const again = await c.agencyRead([
+      `/arango/Target/MapUniqueToShortID/${db.id}`,
+      `/arango/Current/ServersKnown/${db.id}`,
+    ]);
     const shortBefore = d(d(d(ar.Target).MapUniqueToShortID)[db.id]).ShortName;
-    assert.equal(d(d(d(d(again.arango).Target).MapUniqueToShortID)[db.id]).ShortName, shortBefore, 'a DB server keeps its short name');
+    assert.equal(
+      d(d(d(d(again.arango).Target).MapUniqueToShortID)[db.id]).ShortName,
+      shortBefore,
+      'a DB server keeps its short name',
+    );
     assert.equal(d(d(d(d(again.arango).Current).ServersKnown)[db.id]).rebootId, 2);
   });
 
@@ -135,7 +168,11 @@ describe('simulated agency', () => {
     const second = (await c.agencyLeader())!;
     await second.stop();
     const last = c.agents.find((a) => a.running)!;
-    await waitUntil('no leader', 10_000, async () => (await post('/_api/agency/write', [[{ '/q': 1 }]], last.endpoint)).status === 503);
+    await waitUntil(
+      'no leader',
+      10_000,
+      async () => (await post('/_api/agency/write', [[{ '/q': 1 }]], last.endpoint)).status === 503,
+    );
     assert.equal((await post('/_api/agency/read', [['/q']], last.endpoint)).status, 503);
     // Bring them back (fresh agents with the same IDs and new addresses) and the agency recovers.
     await c.replaceAgent(old.id);
@@ -149,9 +186,16 @@ describe('simulated agency', () => {
     const victim = c.agents.find((a) => a.endpoint !== leaderEp)!;
     const oldEndpoint = victim.endpoint;
     // Enough entries for the leader to compact its log: the newcomer must be sent a snapshot.
-    for (let i = 0; i < 30; i++) await post('/_api/agency/write', Array.from({ length: 10 }, (_, j) => [{ [`/bulk/${i}/${j}`]: i * 10 + j }]));
+    for (let i = 0; i < 30; i++)
+      await post(
+        '/_api/agency/write',
+        Array.from({ length: 10 }, (_, j) => [{ [`/bulk/${i}/${j}`]: i * 10 + j }]),
+      );
     await post('/_api/agency/write', [[{ '/before/replace': 'yes' }]]);
-    assert.ok(Number(d((await c.request(leaderEp, '/_api/agency/config')).body).lastCompactionAt) > 0, 'the leader compacted its log');
+    assert.ok(
+      Number(d((await c.request(leaderEp, '/_api/agency/config')).body).lastCompactionAt) > 0,
+      'the leader compacted its log',
+    );
     const fresh = await c.replaceAgent(victim.id);
     assert.notEqual(fresh.endpoint, oldEndpoint);
     await waitUntil('pool update', 15_000, async () => {
@@ -169,12 +213,24 @@ describe('simulated agency', () => {
     const leader = (await c.agencyLeader())!;
     const third = c.agents.find((a) => a.running && a !== leader && a !== fresh)!;
     await third.stop();
-    assert.deepEqual((await post('/_api/agency/read', [['/before/replace', '/bulk/29/9']])).body, [{ before: { replace: 'yes' }, bulk: { 29: { 9: 299 } } }]);
-    assert.equal((await post('/_api/agency/write', [[{ '/after/replace': 1 }]])).status, 200, 'writes commit with the newcomer as the majority partner');
+    assert.deepEqual((await post('/_api/agency/read', [['/before/replace', '/bulk/29/9']])).body, [
+      { before: { replace: 'yes' }, bulk: { 29: { 9: 299 } } },
+    ]);
+    assert.equal(
+      (await post('/_api/agency/write', [[{ '/after/replace': 1 }]])).status,
+      200,
+      'writes commit with the newcomer as the majority partner',
+    );
     await c.replaceAgent(third.id);
     // Members still find the agency (they follow the pool): a coordinator can create a database.
-    assert.equal((await c.request(c.coordinatorUrl, '/_api/database', { method: 'POST', body: { name: 'afterReplace' } })).status, 201);
-    const g = await c.request(leaderEp, '/_api/agency_priv/gossip', { method: 'POST', body: { id: 'AGNT-intruder', endpoint: 'tcp://127.0.0.9:8529', pool: {} } });
+    assert.equal(
+      (await c.request(c.coordinatorUrl, '/_api/database', { method: 'POST', body: { name: 'afterReplace' } })).status,
+      201,
+    );
+    const g = await c.request(leaderEp, '/_api/agency_priv/gossip', {
+      method: 'POST',
+      body: { id: 'AGNT-intruder', endpoint: 'tcp://127.0.0.9:8529', pool: {} },
+    });
     assert.equal(g.status, 403);
   });
 
@@ -188,6 +244,12 @@ describe('simulated agency', () => {
     assert.deepEqual((await post('/_api/agency/read', [['/durable/x']])).body, [{ durable: { x: 'kept' } }]);
     assert.deepEqual(d(d(d(await c.agencyRead(['/arango/Plan/DBServers'])).arango).Plan).DBServers, dbBefore);
     // The cluster carries on: a coordinator creates a database through the restarted agency.
-    await waitUntil('coordinator back', 20_000, async () => (await c.request(c.coordinatorUrl, '/_api/database', { method: 'POST', body: { name: 'afterRestart' } })).status === 201);
+    await waitUntil(
+      'coordinator back',
+      20_000,
+      async () =>
+        (await c.request(c.coordinatorUrl, '/_api/database', { method: 'POST', body: { name: 'afterRestart' } }))
+          .status === 201,
+    );
   });
 });

@@ -34,7 +34,10 @@ async function waitJob(c: SimCluster, id: string, ms = 30_000): Promise<Dict> {
   return j;
 }
 
-async function planOf(c: SimCluster, coll: string): Promise<{ shard: string; plan: string[]; current: string[]; cid: string }[]> {
+async function planOf(
+  c: SimCluster,
+  coll: string,
+): Promise<{ shard: string; plan: string[]; current: string[]; cid: string }[]> {
   return (await c.shardStates()).filter((s) => s.name === coll);
 }
 
@@ -74,7 +77,10 @@ describe('simulated cluster', () => {
     const doc = await orders.document('k1');
     assert.equal(doc.total, 3);
     assert.equal(doc._id, 'orders/k1');
-    await assert.rejects(orders.save({ _key: 'k1' }), (e: unknown) => isArangoError(e) && e.errorNum === 1210 && e.code === 409);
+    await assert.rejects(
+      orders.save({ _key: 'k1' }),
+      (e: unknown) => isArangoError(e) && e.errorNum === 1210 && e.code === 409,
+    );
     const auto = await orders.save({ any: true });
     assert.match(auto._key, /^\d+$/);
     const many = await orders.saveAll([{ _key: 'm1' }, { _key: 'm2' }, { _key: 'k1' }]);
@@ -93,10 +99,12 @@ describe('simulated cluster', () => {
     assert.equal(props.numberOfShards, 4);
     const orders = await planOf(c, 'orders');
     const lines = await planOf(c, 'lines');
-    const sortNum = <T extends { shard: string }>(x: T[]): T[] => [...x].sort((a, b) => Number(a.shard.slice(1)) - Number(b.shard.slice(1)));
+    const sortNum = <T extends { shard: string }>(x: T[]): T[] =>
+      [...x].sort((a, b) => Number(a.shard.slice(1)) - Number(b.shard.slice(1)));
     sortNum(orders).forEach((o, i) => assert.deepEqual(sortNum(lines)[i].plan, o.plan));
     assert.ok(orders.every((s) => s.plan.length === 2 && new Set(s.plan).size === 2));
-    const count = d(await c.coordinatorCall('GET', '/_db/shop/_api/collection/lines/count?details=true')).count as Record<string, number>;
+    const count = d(await c.coordinatorCall('GET', '/_db/shop/_api/collection/lines/count?details=true'))
+      .count as Record<string, number>;
     assert.deepEqual(Object.values(count), [10, 10, 10, 10]);
     const fig = d(await c.coordinatorCall('GET', '/_db/shop/_api/collection/lines/figures'));
     assert.equal(d(fig.figures).documentsSize, 40 * 1024);
@@ -112,12 +120,18 @@ describe('simulated cluster', () => {
     const [s] = await planOf(c, 'strict');
     for (const id of s.current) {
       const m = c.memberById(id)!;
-      assert.ok(m.dbServer!.shardDocuments(s.shard).some((x) => x._key === 'a'), `${id} holds the acknowledged write`);
+      assert.ok(
+        m.dbServer!.shardDocuments(s.shard).some((x) => x._key === 'a'),
+        `${id} holds the acknowledged write`,
+      );
     }
     const follower = c.memberById(s.plan[1])!;
     await follower.stop();
     await assert.rejects(strict.save({ _key: 'b' }), (e: unknown) => isArangoError(e) && e.errorNum === 1429);
-    await assert.rejects(strict.save({ _key: 'c' }), (e: unknown) => isArangoError(e) && e.errorNum === 1429 && e.code === 403);
+    await assert.rejects(
+      strict.save({ _key: 'c' }),
+      (e: unknown) => isArangoError(e) && e.errorNum === 1429 && e.code === 403,
+    );
     assert.equal((await strict.document('a'))._key, 'a', 'reads keep working');
     await c.restart(follower);
     await waitUntil('follower back in sync', 20_000, async () => (await planOf(c, 'strict'))[0].current.length === 2);
@@ -127,7 +141,15 @@ describe('simulated cluster', () => {
   test('moveShard moves a leader with the resign protocol; remainsFollower false drops the old leader', async () => {
     const [s] = await planOf(c, 'orders');
     const to = c.dbServers.map((m) => m.id).find((id) => !s.plan.includes(id))!;
-    const r = d(await c.coordinatorCall('POST', '/_db/shop/_admin/cluster/moveShard', { collection: 'orders', shard: s.shard, fromServer: s.plan[0], toServer: to, remainsFollower: false }));
+    const r = d(
+      await c.coordinatorCall('POST', '/_db/shop/_admin/cluster/moveShard', {
+        collection: 'orders',
+        shard: s.shard,
+        fromServer: s.plan[0],
+        toServer: to,
+        remainsFollower: false,
+      }),
+    );
     assert.equal(r.code, 202);
     const j = await waitJob(c, String(r.id));
     assert.equal(j.status, 'Finished', JSON.stringify(j));
@@ -135,8 +157,14 @@ describe('simulated cluster', () => {
     const after = (await planOf(c, 'orders')).find((x) => x.shard === s.shard)!;
     assert.deepEqual(after.plan, [to, s.plan[1]]);
     const clone = await planOf(c, 'lines');
-    assert.ok(clone.some((x) => x.plan[0] === to && x.plan[1] === s.plan[1]), 'the clone shard moved with its prototype');
-    const bad = await c.request(c.coordinatorUrl, '/_db/shop/_admin/cluster/moveShard', { method: 'POST', body: { collection: 'lines', shard: clone[0].shard, fromServer: clone[0].plan[0], toServer: to } });
+    assert.ok(
+      clone.some((x) => x.plan[0] === to && x.plan[1] === s.plan[1]),
+      'the clone shard moved with its prototype',
+    );
+    const bad = await c.request(c.coordinatorUrl, '/_db/shop/_admin/cluster/moveShard', {
+      method: 'POST',
+      body: { collection: 'lines', shard: clone[0].shard, fromServer: clone[0].plan[0], toServer: to },
+    });
     assert.equal(bad.status, 403);
   });
 
@@ -145,14 +173,24 @@ describe('simulated cluster', () => {
     const to = c.dbServers.map((m) => m.id).find((id) => !s.plan.includes(id))!;
     // Hold the shard so the job stays in ToDo.
     await c.agencyWrite([[{ [`/arango/Supervision/Shards/${s.shard}`]: 'held-by-test' }]]);
-    const r = d(await c.coordinatorCall('POST', '/_db/shop/_admin/cluster/moveShard', { collection: 'orders', shard: s.shard, fromServer: s.plan[0], toServer: to }));
+    const r = d(
+      await c.coordinatorCall('POST', '/_db/shop/_admin/cluster/moveShard', {
+        collection: 'orders',
+        shard: s.shard,
+        fromServer: s.plan[0],
+        toServer: to,
+      }),
+    );
     const reb = d(d(await c.coordinatorCall('GET', '/_admin/cluster/rebalance')).result);
     assert.equal(Number(reb.todoMoveShards) + Number(reb.pendingMoveShards), 1);
     const cancel = d(await c.coordinatorCall('POST', '/_admin/cluster/cancelAgencyJob', { id: r.id }));
     assert.equal(cancel.status, 'aborted');
     const j = await waitJob(c, String(r.id));
     assert.equal(j.status, 'Failed');
-    const again = await c.request(c.coordinatorUrl, '/_admin/cluster/cancelAgencyJob', { method: 'POST', body: { id: r.id } });
+    const again = await c.request(c.coordinatorUrl, '/_admin/cluster/cancelAgencyJob', {
+      method: 'POST',
+      body: { id: r.id },
+    });
     assert.equal(again.status, 412);
     await c.agencyWrite([[{ [`/arango/Supervision/Shards/${s.shard}`]: { op: 'delete' } }]]);
     assert.deepEqual((await planOf(c, 'orders')).find((x) => x.shard === s.shard)!.plan, s.plan);
@@ -178,7 +216,9 @@ describe('simulated cluster', () => {
     assert.deepEqual(ns.cleanedServers, [victim]);
     // The destinations were other (possibly old) servers, chosen by supervision, not by us.
     const finished = d(d(d((await c.agencyRead(['/arango/Target/Finished'])).arango).Target).Finished);
-    const subs = Object.values(finished).map(d).filter((x) => x.parentJob === String(r.id));
+    const subs = Object.values(finished)
+      .map(d)
+      .filter((x) => x.parentJob === String(r.id));
     assert.ok(subs.length > 0 && subs.every((x) => x.toServer !== victim));
     await c.coordinatorCall('PUT', '/_admin/cluster/numberOfServers', { cleanedServers: [] });
   });
@@ -193,9 +233,17 @@ describe('simulated cluster', () => {
     const leader = c.memberById(s.plan[0])!;
     await leader.stop();
     await new Promise((r) => setTimeout(r, 5500));
-    assert.equal((await planOf(c, 'orders')).find((x) => x.shard === s.shard)!.plan[0], s.plan[0], 'no failover in maintenance mode');
+    assert.equal(
+      (await planOf(c, 'orders')).find((x) => x.shard === s.shard)!.plan[0],
+      s.plan[0],
+      'no failover in maintenance mode',
+    );
     await c.coordinatorCall('PUT', '/_admin/cluster/maintenance', 'off');
-    await waitUntil('failover', 30_000, async () => (await planOf(c, 'orders')).find((x) => x.shard === s.shard)!.current[0] === s.plan[1]);
+    await waitUntil(
+      'failover',
+      30_000,
+      async () => (await planOf(c, 'orders')).find((x) => x.shard === s.shard)!.current[0] === s.plan[1],
+    );
     const missing = [];
     for (const k of keys) if (!(await orders.document(k, { graceful: true }))) missing.push(k);
     assert.deepEqual(missing, []);
@@ -214,17 +262,35 @@ describe('simulated cluster', () => {
     }
     assert.ok((await c.shardStates()).every((s) => !s.plan.includes(cleaned.id) && !s.current.includes(cleaned.id)));
     await cleaned.stop();
-    const no = await c.request(c.coordinatorUrl, '/_admin/cluster/removeServer', { method: 'POST', body: { server: busy } });
+    const no = await c.request(c.coordinatorUrl, '/_admin/cluster/removeServer', {
+      method: 'POST',
+      body: { server: busy },
+    });
     assert.equal(no.status, 412);
-    await waitUntil('FAILED', 20_000, async () => d(d(d(d((await c.agencyRead([`/arango/Supervision/Health/${cleaned.id}`])).arango).Supervision).Health)[cleaned.id]).Status === 'FAILED');
+    await waitUntil(
+      'FAILED',
+      20_000,
+      async () =>
+        d(
+          d(d(d((await c.agencyRead([`/arango/Supervision/Health/${cleaned.id}`])).arango).Supervision).Health)[
+            cleaned.id
+          ],
+        ).Status === 'FAILED',
+    );
     const yes = await c.request(c.coordinatorUrl, '/_admin/cluster/removeServer', { method: 'POST', body: cleaned.id });
     assert.equal(yes.status, 200);
-    const a = await c.agencyRead([`/arango/Plan/DBServers/${cleaned.id}`, `/arango/Current/ServersRegistered/${cleaned.id}`]);
+    const a = await c.agencyRead([
+      `/arango/Plan/DBServers/${cleaned.id}`,
+      `/arango/Current/ServersRegistered/${cleaned.id}`,
+    ]);
     assert.deepEqual(d(d(a.arango).Plan).DBServers ?? {}, {});
   });
 
   test('auto-shrink: Target/NumberOfDBServers below the number of servers makes supervision clean out the last server ID', async () => {
-    const ids = c.dbServers.filter((m) => m.running).map((m) => m.id).sort();
+    const ids = c.dbServers
+      .filter((m) => m.running)
+      .map((m) => m.id)
+      .sort();
     await c.coordinatorCall('PUT', '/_admin/cluster/numberOfServers', { numberOfDBServers: ids.length - 1 });
     let found: Dict | undefined;
     await waitUntil('a cleanOutServer job by supervision', 20_000, async () => {
@@ -247,7 +313,14 @@ describe('simulated bandwidth', () => {
       coordinators: 1,
       bandwidth: bw,
       targetNumberOfDBServers: null,
-      databases: [{ name: 'b', collections: [{ name: 'big', numberOfShards: 1, replicationFactor: 1, documentsPerShard: 200, bytesPerDocument: 50_000 }] }],
+      databases: [
+        {
+          name: 'b',
+          collections: [
+            { name: 'big', numberOfShards: 1, replicationFactor: 1, documentsPerShard: 200, bytesPerDocument: 50_000 },
+          ],
+        },
+      ],
     });
     try {
       const [s] = (await c.shardStates()).filter((x) => x.name === 'big');
@@ -257,7 +330,13 @@ describe('simulated bandwidth', () => {
       // supervision's removeFollower away from the over-replicated shard meanwhile.)
       const t0 = Date.now();
       const w = await c.agencyWrite([
-        [{ [`/arango/Plan/Collections/b/${s.cid}/shards/${s.shard}`]: [s.plan[0], ...others], '/arango/Plan/Version': { op: 'increment' }, [`/arango/Supervision/Shards/${s.shard}`]: 'test' }],
+        [
+          {
+            [`/arango/Plan/Collections/b/${s.cid}/shards/${s.shard}`]: [s.plan[0], ...others],
+            '/arango/Plan/Version': { op: 'increment' },
+            [`/arango/Supervision/Shards/${s.shard}`]: 'test',
+          },
+        ],
       ]);
       assert.equal(w.status, 200);
       await c.waitConverged(30_000);
@@ -276,7 +355,14 @@ describe('simulated bandwidth', () => {
 describe('simulated members as processes', () => {
   test('members started as node src/sim/arangod.ts with arangod arguments form a cluster that serves documents', async () => {
     const c = await startSim(
-      { agents: 3, dbServers: 2, coordinators: 1, databases: [{ name: 'p', collections: [{ name: 'docs', numberOfShards: 2, replicationFactor: 2, documentsPerShard: 5 }] }] },
+      {
+        agents: 3,
+        dbServers: 2,
+        coordinators: 1,
+        databases: [
+          { name: 'p', collections: [{ name: 'docs', numberOfShards: 2, replicationFactor: 2, documentsPerShard: 5 }] },
+        ],
+      },
       { processes: true },
     );
     try {
@@ -296,7 +382,11 @@ describe('simulated members as processes', () => {
 
 describe('transit sim up and pod-like name resolution', () => {
   test('sim up prints one stable JSON line with the endpoints and stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/sim/up.ts', '--topology', 'examples/topology.yaml', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'src/sim/up.ts', '--topology', 'examples/topology.yaml', '--json'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     try {
       const line = await new Promise<string>((resolve, reject) => {
         let buf = '';
@@ -312,19 +402,28 @@ describe('transit sim up and pod-like name resolution', () => {
       assert.equal((j.coordinators as string[]).length, 2);
       assert.equal((j.agents as Dict[]).length, 3);
       assert.deepEqual(Object.keys((j.dbServers as Dict[])[0]), ['id', 'shortName', 'endpoint']);
-      const db = new Database({ url: (j.coordinators as string[])[0], databaseName: 'shop', auth: { token: signSuperuserJwt(readFileSync(String(j.jwtSecretFile), 'utf8')) } });
+      const db = new Database({
+        url: (j.coordinators as string[])[0],
+        databaseName: 'shop',
+        auth: { token: signSuperuserJwt(readFileSync(String(j.jwtSecretFile), 'utf8')) },
+      });
       assert.equal((await db.collection('orderLines').count()).count, 6 * 1500);
       db.close();
     } finally {
       child.kill('SIGTERM');
-      const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c))));
+      const code = await new Promise<number | null>((r) =>
+        child.exitCode !== null ? r(child.exitCode) : child.once('exit', (c) => r(c)),
+      );
       assert.equal(code, 0);
     }
   });
 
   test('members resolve host names in endpoints through TRANSIT_DNS_SERVER with the search domain, and bind to TRANSIT_SOURCE_ADDRESS', async () => {
     const net = `127.${30 + Math.floor(Math.random() * 200)}.${1 + Math.floor(Math.random() * 250)}`;
-    const records: Record<string, string> = { 'agent-a.ns1.svc.cluster.local': `${net}.1`, 'db-a.ns1.svc.cluster.local': `${net}.2` };
+    const records: Record<string, string> = {
+      'agent-a.ns1.svc.cluster.local': `${net}.1`,
+      'db-a.ns1.svc.cluster.local': `${net}.2`,
+    };
     const queried: string[] = [];
     const sock = dgram.createSocket('udp4');
     sock.on('message', (msg, rinfo) => {
@@ -346,18 +445,77 @@ describe('transit sim up and pod-like name resolution', () => {
     const dir = mkdtempSync(join(tmpdir(), 'transit-sim-dns-'));
     const secret = 'dns-test-secret';
     writeFileSync(join(dir, 'jwt'), secret);
-    const env = (ip: string) => ({ ...process.env, TRANSIT_DNS_SERVER: dnsServer, TRANSIT_DNS_SEARCH: 'ns1.svc.cluster.local svc.cluster.local', TRANSIT_SOURCE_ADDRESS: ip });
-    const common = ['--server.jwt-secret-keyfile', join(dir, 'jwt'), '--agency.supervision-ok-threshold', '2', '--sim.supervision-startup-grace', '0.5'];
-    const agent = spawn(process.execPath, ['--import', 'tsx', 'src/sim/arangod.ts', '--server.endpoint', `tcp://${net}.1:8529`, '--agency.activate', 'true', '--agency.size', '1', '--agency.my-address', 'tcp://agent-a:8529', '--agency.supervision', 'true', '--database.directory', join(dir, 'a'), ...common], { env: env(`${net}.1`), stdio: 'ignore' });
-    const dbs = spawn(process.execPath, ['--import', 'tsx', 'src/sim/arangod.ts', '--server.endpoint', `tcp://${net}.2:8529`, '--cluster.my-role', 'PRIMARY', '--cluster.my-address', 'tcp://db-a:8529', '--cluster.agency-endpoint', 'tcp://agent-a:8529', '--database.directory', join(dir, 'd'), ...common], { env: env(`${net}.2`), stdio: 'ignore' });
+    const env = (ip: string) => ({
+      ...process.env,
+      TRANSIT_DNS_SERVER: dnsServer,
+      TRANSIT_DNS_SEARCH: 'ns1.svc.cluster.local svc.cluster.local',
+      TRANSIT_SOURCE_ADDRESS: ip,
+    });
+    const common = [
+      '--server.jwt-secret-keyfile',
+      join(dir, 'jwt'),
+      '--agency.supervision-ok-threshold',
+      '2',
+      '--sim.supervision-startup-grace',
+      '0.5',
+    ];
+    const agent = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/sim/arangod.ts',
+        '--server.endpoint',
+        `tcp://${net}.1:8529`,
+        '--agency.activate',
+        'true',
+        '--agency.size',
+        '1',
+        '--agency.my-address',
+        'tcp://agent-a:8529',
+        '--agency.supervision',
+        'true',
+        '--database.directory',
+        join(dir, 'a'),
+        ...common,
+      ],
+      { env: env(`${net}.1`), stdio: 'ignore' },
+    );
+    const dbs = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/sim/arangod.ts',
+        '--server.endpoint',
+        `tcp://${net}.2:8529`,
+        '--cluster.my-role',
+        'PRIMARY',
+        '--cluster.my-address',
+        'tcp://db-a:8529',
+        '--cluster.agency-endpoint',
+        'tcp://agent-a:8529',
+        '--database.directory',
+        join(dir, 'd'),
+        ...common,
+      ],
+      { env: env(`${net}.2`), stdio: 'ignore' },
+    );
     const client = new HttpClient({ dnsServer, dnsSearch: ['ns1.svc.cluster.local'] }, bearerHeader(secret, 'test'));
     try {
       let reg: Dict = {};
       await waitUntil('DB server registered under its name', 60_000, async () => {
-        const r = await client.request('tcp://agent-a:8529', '/_api/agency/read', { body: [['/arango/Current/ServersRegistered', '/arango/Supervision/Health']] }).catch(() => undefined);
+        const r = await client
+          .request('tcp://agent-a:8529', '/_api/agency/read', {
+            body: [['/arango/Current/ServersRegistered', '/arango/Supervision/Health']],
+          })
+          .catch(() => undefined);
         reg = d(d(d((r?.body as unknown[] | undefined)?.[0]).arango).Current).ServersRegistered as Dict;
         const health = d(d(d((r?.body as unknown[] | undefined)?.[0]).arango).Supervision).Health as Dict;
-        return Object.values(d(reg)).some((x) => d(x).endpoint === 'tcp://db-a:8529') && Object.values(d(health)).some((x) => d(x).Status === 'GOOD');
+        return (
+          Object.values(d(reg)).some((x) => d(x).endpoint === 'tcp://db-a:8529') &&
+          Object.values(d(health)).some((x) => d(x).Status === 'GOOD')
+        );
       });
       assert.ok(queried.includes('agent-a.ns1.svc.cluster.local'), 'short names are tried with the search domain');
       await assert.rejects(client.request('tcp://nowhere:8529', '/_api/version'), /ENOTFOUND/);
@@ -377,7 +535,9 @@ describe('transit sim up and pod-like name resolution', () => {
       client.close();
       agent.kill('SIGTERM');
       dbs.kill('SIGTERM');
-      await Promise.all([agent, dbs].map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))));
+      await Promise.all(
+        [agent, dbs].map((p) => new Promise((r) => (p.exitCode !== null ? r(null) : p.once('exit', r)))),
+      );
       sock.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -40,18 +40,44 @@ describe('simulated supervision follows upstream', () => {
     });
     return f!;
   };
-  const plan = async (name: string, db = 'fid'): Promise<{ cid: string; shard: string; plan: string[]; current: string[] }[]> =>
-    (await c.shardStates()).filter((s) => s.name === name && s.db === db).sort((a, b) => Number(a.shard.slice(1)) - Number(b.shard.slice(1)));
+  const plan = async (
+    name: string,
+    db = 'fid',
+  ): Promise<{ cid: string; shard: string; plan: string[]; current: string[] }[]> =>
+    (await c.shardStates())
+      .filter((s) => s.name === name && s.db === db)
+      .sort((a, b) => Number(a.shard.slice(1)) - Number(b.shard.slice(1)));
   /** A MoveShard job exactly as MoveShard::create writes it (id from Sync/LatestID, like ClusterInfo::uniqid). */
-  const submitMoveShard = async (o: { db?: string; cid: string; shard: string; from: string; to: string; isLeader: boolean }): Promise<string> => {
+  const submitMoveShard = async (o: {
+    db?: string;
+    cid: string;
+    shard: string;
+    from: string;
+    to: string;
+    isLeader: boolean;
+  }): Promise<string> => {
     await c.agencyWrite([[{ '/arango/Sync/LatestID': { op: 'increment' } }]]);
     const id = String(await arango('Sync', 'LatestID'));
-    const w = await c.agencyWrite([[{
-      [`/arango/Target/ToDo/${id}`]: {
-        creator: 'transit-test', type: 'moveShard', database: o.db ?? 'fid', collection: o.cid, shard: o.shard, fromServer: o.from, toServer: o.to,
-        isLeader: o.isLeader, remainsFollower: o.isLeader, jobId: id, timeCreated: new Date().toISOString(), tryUndo: false,
-      },
-    }]]);
+    const w = await c.agencyWrite([
+      [
+        {
+          [`/arango/Target/ToDo/${id}`]: {
+            creator: 'transit-test',
+            type: 'moveShard',
+            database: o.db ?? 'fid',
+            collection: o.cid,
+            shard: o.shard,
+            fromServer: o.from,
+            toServer: o.to,
+            isLeader: o.isLeader,
+            remainsFollower: o.isLeader,
+            jobId: id,
+            timeCreated: new Date().toISOString(),
+            tryUndo: false,
+          },
+        },
+      ],
+    ]);
     assert.equal(w.status, 200);
     return id;
   };
@@ -74,7 +100,13 @@ describe('simulated supervision follows upstream', () => {
             { name: 'spread', numberOfShards: 5, replicationFactor: 2, documentsPerShard: 5 },
             { name: 'other', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 5 },
             { name: 'big', numberOfShards: 2, replicationFactor: 1, documentsPerShard: 1000, bytesPerDocument: 50_000 },
-            { name: 'slow', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 2000, bytesPerDocument: 50_000 },
+            {
+              name: 'slow',
+              numberOfShards: 1,
+              replicationFactor: 2,
+              documentsPerShard: 2000,
+              bytesPerDocument: 50_000,
+            },
           ],
         },
       ],
@@ -97,9 +129,17 @@ describe('simulated supervision follows upstream', () => {
     const to = servers.find((s) => s !== b0.plan[0] && s !== b1.plan[0])!;
     const j0 = await submitMoveShard({ cid: b0.cid, shard: b0.shard, from: b0.plan[0], to, isLeader: true });
     const j1 = await submitMoveShard({ cid: b1.cid, shard: b1.shard, from: b1.plan[0], to, isLeader: true });
-    await waitUntil('both moves pending', 20_000, async () => (await findJob(j0))?.q === 'Pending' && (await findJob(j1))?.q === 'Pending');
+    await waitUntil(
+      'both moves pending',
+      20_000,
+      async () => (await findJob(j0))?.q === 'Pending' && (await findJob(j1))?.q === 'Pending',
+    );
     const readLocks = await arango('Supervision', 'DBServers', to);
-    assert.deepEqual([...(readLocks as string[])].sort(), [j0, j1].sort(), 'two MoveShard jobs read-lock the same toServer at once');
+    assert.deepEqual(
+      [...(readLocks as string[])].sort(),
+      [j0, j1].sort(),
+      'two MoveShard jobs read-lock the same toServer at once',
+    );
     assert.deepEqual(await arango('Supervision', 'DBServers', b0.plan[0]), [j0]);
     assert.equal(await arango('Supervision', 'Shards', b0.shard), j0);
     // cleanOutServer needs a write lock: it waits in ToDo while MoveShard jobs read-lock the server
@@ -109,7 +149,10 @@ describe('simulated supervision follows upstream', () => {
     await c.coordinatorCall('POST', '/_admin/cluster/cancelAgencyJob', { id: co.id });
     assert.equal((await waitDone(String(co.id))).q, 'Failed');
     // cancelAgencyJob → Target/Pending/<id>/abort → MoveShard::abort before the switch: Plan reverted, locks released
-    const r = await c.request(c.coordinatorUrl, '/_admin/cluster/cancelAgencyJob', { method: 'POST', body: { id: j1 } });
+    const r = await c.request(c.coordinatorUrl, '/_admin/cluster/cancelAgencyJob', {
+      method: 'POST',
+      body: { id: j1 },
+    });
     assert.equal(r.status, 200);
     const f1 = await waitDone(j1);
     assert.equal(f1.q, 'Failed');
@@ -122,12 +165,30 @@ describe('simulated supervision follows upstream', () => {
     assert.equal(await arango('Supervision', 'Shards', b0.shard), undefined);
     // failure reasons as MoveShard::start gives them
     const [o] = await plan('other');
-    const notLeader = await submitMoveShard({ cid: o.cid, shard: o.shard, from: o.plan[1], to: servers.find((s) => !o.plan.includes(s))!, isLeader: true });
+    const notLeader = await submitMoveShard({
+      cid: o.cid,
+      shard: o.shard,
+      from: o.plan[1],
+      to: servers.find((s) => !o.plan.includes(s))!,
+      isLeader: true,
+    });
     assert.equal((await waitDone(notLeader)).job.reason, 'fromServer must be the leader in plan for shard');
-    const planned = await submitMoveShard({ cid: o.cid, shard: o.shard, from: o.plan[1], to: o.plan[0], isLeader: false });
+    const planned = await submitMoveShard({
+      cid: o.cid,
+      shard: o.shard,
+      from: o.plan[1],
+      to: o.plan[0],
+      isLeader: false,
+    });
     assert.equal((await waitDone(planned)).job.reason, 'toServer must not be planned for a following shard');
     const [s0] = await plan('spread');
-    const clone = await submitMoveShard({ cid: s0.cid, shard: s0.shard, from: s0.plan[0], to: 'PRMR-nope', isLeader: true });
+    const clone = await submitMoveShard({
+      cid: s0.cid,
+      shard: s0.shard,
+      from: s0.plan[0],
+      to: 'PRMR-nope',
+      isLeader: true,
+    });
     assert.equal((await waitDone(clone)).job.reason, 'toServer does not exist as DBServer in Plan');
   });
 
@@ -135,7 +196,9 @@ describe('simulated supervision follows upstream', () => {
     const [o] = await plan('other');
     await lock(o.shard, 'transit-test');
     let done = false;
-    const creating = c.coordinatorCall('POST', '/_db/fid/_api/collection', { name: 'otherClone', distributeShardsLike: 'other' }).then((x) => ((done = true), x));
+    const creating = c
+      .coordinatorCall('POST', '/_db/fid/_api/collection', { name: 'otherClone', distributeShardsLike: 'other' })
+      .then((x) => ((done = true), x));
     await sleep(3000);
     assert.equal(done, false, 'creation waits');
     assert.equal((await plan('otherClone')).length, 0, 'no Plan entry while the prototype shard is locked');
@@ -151,7 +214,14 @@ describe('simulated supervision follows upstream', () => {
     assert.deepEqual(await arango('Target', 'CollectionGroups', 'r2'), {});
     await c.coordinatorCall('POST', '/_db/r2/_api/collection', { name: 'x', numberOfShards: 1, replicationFactor: 1 });
     const [x] = await plan('x', 'r2');
-    const id = await submitMoveShard({ db: 'r2', cid: x.cid, shard: x.shard, from: x.plan[0], to: servers.find((s) => s !== x.plan[0])!, isLeader: true });
+    const id = await submitMoveShard({
+      db: 'r2',
+      cid: x.cid,
+      shard: x.shard,
+      from: x.plan[0],
+      to: servers.find((s) => s !== x.plan[0])!,
+      isLeader: true,
+    });
     const f = await waitDone(id);
     assert.equal(f.q, 'Failed');
     assert.match(String(f.job.reason), /replicationVersion 2/);
@@ -165,19 +235,44 @@ describe('simulated supervision follows upstream', () => {
 
   test('FailedLeader aborts an abortable MoveShard in Pending that holds the lock, then fails over', async () => {
     const [b] = await plan('big');
-    const rf1 = await submitMoveShard({ cid: b.cid, shard: b.shard, from: b.plan[0], to: servers.find((x) => x !== b.plan[0])!, isLeader: false });
+    const rf1 = await submitMoveShard({
+      cid: b.cid,
+      shard: b.shard,
+      from: b.plan[0],
+      to: servers.find((x) => x !== b.plan[0])!,
+      isLeader: false,
+    });
     const f = await waitDone(rf1);
     assert.equal(f.q, 'Failed');
     assert.equal(f.job.reason, 'fromServer must be a follower in plan for shard');
     // FailedLeader::start aborts the abortable lock holder (even before its own precondition, leader FAILED, is
     // checked): a failedLeader job written for a healthy leader aborts a pending leader move, then fails itself.
     const [s0] = await plan('slow');
-    const lm = await submitMoveShard({ cid: s0.cid, shard: s0.shard, from: s0.plan[0], to: servers.find((x) => !s0.plan.includes(x))!, isLeader: true });
+    const lm = await submitMoveShard({
+      cid: s0.cid,
+      shard: s0.shard,
+      from: s0.plan[0],
+      to: servers.find((x) => !s0.plan.includes(x))!,
+      isLeader: true,
+    });
     await waitUntil('leader move pending', 20_000, async () => (await findJob(lm))?.q === 'Pending');
     const flId = `${lm}-fl`;
-    await c.agencyWrite([[{
-      [`/arango/Target/ToDo/${flId}`]: { creator: 'transit-test', type: 'failedLeader', database: 'fid', collection: s0.cid, shard: s0.shard, fromServer: s0.plan[0], jobId: flId, timeCreated: new Date().toISOString() },
-    }]]);
+    await c.agencyWrite([
+      [
+        {
+          [`/arango/Target/ToDo/${flId}`]: {
+            creator: 'transit-test',
+            type: 'failedLeader',
+            database: 'fid',
+            collection: s0.cid,
+            shard: s0.shard,
+            fromServer: s0.plan[0],
+            jobId: flId,
+            timeCreated: new Date().toISOString(),
+          },
+        },
+      ],
+    ]);
     const aborted = await waitDone(lm);
     assert.equal(aborted.q, 'Failed');
     assert.equal(aborted.job.reason, 'job aborted (3): failed leader requests abort');
@@ -201,18 +296,40 @@ describe('simulated supervision follows upstream', () => {
     // Upstream runs Pending jobs after ToDo jobs in a round: MoveShard's own check usually sees the FAILED server
     // first; FailedLeader::start aborts it otherwise. Either way MoveShard::abort reverts Plan before the switch.
     assert.match(String(out.job.reason), /^job aborted \(3\): (failed leader requests abort|failed server in Plan)$/);
-    await waitUntil('failover to the in-sync follower', 30_000, async () => (await plan('slow'))[0].plan[0] === s.plan[1]);
-    await waitUntil('shard lock released', 20_000, async () => (await arango('Supervision', 'Shards', s.shard)) === undefined);
+    await waitUntil(
+      'failover to the in-sync follower',
+      30_000,
+      async () => (await plan('slow'))[0].plan[0] === s.plan[1],
+    );
+    await waitUntil(
+      'shard lock released',
+      20_000,
+      async () => (await arango('Supervision', 'Shards', s.shard)) === undefined,
+    );
     await c.restart(victim);
-    await waitUntil('victim back', 30_000, async () => d(await arango('Supervision', 'Health', victim.id!)).Status === 'GOOD' && d(await arango('Target', 'FailedServers'))[victim.id!] === undefined);
+    await waitUntil(
+      'victim back',
+      30_000,
+      async () =>
+        d(await arango('Supervision', 'Health', victim.id!)).Status === 'GOOD' &&
+        d(await arango('Target', 'FailedServers'))[victim.id!] === undefined,
+    );
   });
 
   test('a FAILED leader behind a non-job lock: no failover, starvation of other ToDo jobs, "Timed out." and never re-created; failedFollower jobs', async () => {
     const [h] = await plan('held');
     const leader = h.plan[0];
-    const before = (await c.shardStates()).filter((x) => x.db === 'fid' && ['held', 'spread', 'other', 'slow'].includes(x.name)); // rf 2, no clones
-    const leads = before.filter((x) => x.plan[0] === leader).map((x) => x.shard).sort();
-    const follows = before.filter((x) => x.plan.indexOf(leader) > 0).map((x) => x.shard).sort();
+    const before = (await c.shardStates()).filter(
+      (x) => x.db === 'fid' && ['held', 'spread', 'other', 'slow'].includes(x.name),
+    ); // rf 2, no clones
+    const leads = before
+      .filter((x) => x.plan[0] === leader)
+      .map((x) => x.shard)
+      .sort();
+    const follows = before
+      .filter((x) => x.plan.indexOf(leader) > 0)
+      .map((x) => x.shard)
+      .sort();
     await lock(h.shard, 'transit-test');
     await c.memberById(leader)!.stop();
     let fl: [string, Dict] | undefined;
@@ -230,10 +347,26 @@ describe('simulated supervision follows upstream', () => {
     await sleep(2000);
     assert.equal((await findJob(flId))?.q, 'ToDo', 'the failedLeader job is still blocked');
     assert.equal((await findJob(ms))?.q, 'ToDo', 'the moveShard is held back while a failed* job sits in ToDo');
-    const subJobs = Object.values({ ...(await jobs('ToDo')), ...(await jobs('Pending')), ...(await jobs('Finished')), ...(await jobs('Failed')) }).filter((j) => j.creator === fsId);
+    const subJobs = Object.values({
+      ...(await jobs('ToDo')),
+      ...(await jobs('Pending')),
+      ...(await jobs('Finished')),
+      ...(await jobs('Failed')),
+    }).filter((j) => j.creator === fsId);
     const failedFollowers = subJobs.filter((j) => j.type === 'failedFollower');
-    assert.deepEqual(subJobs.filter((j) => j.type === 'failedLeader').map((j) => String(j.shard)).sort(), leads, 'one failedLeader job per shard it led');
-    assert.deepEqual(failedFollowers.map((j) => String(j.shard)).sort(), follows, 'one failedFollower job per shard it followed');
+    assert.deepEqual(
+      subJobs
+        .filter((j) => j.type === 'failedLeader')
+        .map((j) => String(j.shard))
+        .sort(),
+      leads,
+      'one failedLeader job per shard it led',
+    );
+    assert.deepEqual(
+      failedFollowers.map((j) => String(j.shard)).sort(),
+      follows,
+      'one failedFollower job per shard it followed',
+    );
     const timedOut = await waitDone(flId, 40_000);
     assert.equal(timedOut.q, 'Failed');
     assert.equal(timedOut.job.reason, 'Timed out.');
@@ -242,7 +375,9 @@ describe('simulated supervision follows upstream', () => {
     await unlock(h.shard);
     await waitDone(fsId, 30_000);
     await sleep(2000);
-    const again = Object.values({ ...(await jobs('ToDo')), ...(await jobs('Pending')) }).filter((j) => j.type === 'failedLeader' && j.shard === h.shard);
+    const again = Object.values({ ...(await jobs('ToDo')), ...(await jobs('Pending')) }).filter(
+      (j) => j.type === 'failedLeader' && j.shard === h.shard,
+    );
     assert.equal(again.length, 0, 'the failedLeader job is not re-created');
     assert.equal((await plan('held'))[0].plan[0], leader, 'still no failover after the lock is gone');
     for (const j of failedFollowers) {
@@ -256,27 +391,58 @@ describe('simulated supervision follows upstream', () => {
   test('shard distribution: progress only per collection; a follower that does not answer leaves current == total, reported as current 0', async () => {
     const dead = servers.find((x) => !c.memberById(x)!.running)!;
     await c.waitConverged(30_000).catch(() => undefined);
-    const o = (await plan('spread')).find((x) => !x.plan.includes(dead) && x.plan.length === 2 && x.current.length === 2)!;
+    const o = (await plan('spread')).find(
+      (x) => !x.plan.includes(dead) && x.plan.length === 2 && x.current.length === 2,
+    )!;
     await lock(o.shard, 'transit-test');
-    await c.agencyWrite([[{ [`/arango/Plan/Collections/fid/${o.cid}/shards/${o.shard}`]: [...o.plan, dead], '/arango/Plan/Version': { op: 'increment' } }]]);
+    await c.agencyWrite([
+      [
+        {
+          [`/arango/Plan/Collections/fid/${o.cid}/shards/${o.shard}`]: [...o.plan, dead],
+          '/arango/Plan/Version': { op: 'increment' },
+        },
+      ],
+    ]);
     const whole = d(d(await c.coordinatorCall('GET', '/_db/fid/_admin/cluster/shardDistribution')).results);
-    assert.equal(d(d(d(whole.spread).Plan)[o.shard]).progress, undefined, 'getDistributionForDatabase reports no progress');
+    assert.equal(
+      d(d(d(whole.spread).Plan)[o.shard]).progress,
+      undefined,
+      'getDistributionForDatabase reports no progress',
+    );
     assert.equal((d(d(d(whole.spread).Plan)[o.shard]).followers as string[]).length, 2);
-    const dist = d(d(await c.coordinatorCall('GET', '/_db/fid/_admin/cluster/collectionShardDistribution?collection=spread')).results);
+    const dist = d(
+      d(await c.coordinatorCall('GET', '/_db/fid/_admin/cluster/collectionShardDistribution?collection=spread'))
+        .results,
+    );
     const pr = d(d(d(d(dist.spread).Plan)[o.shard]).progress);
     assert.equal(pr.total, 5);
     assert.equal(pr.current, 0);
     assert.equal(pr.followerPercent, 100); // the in-sync follower counts as a full copy
-    await c.agencyWrite([[{ [`/arango/Plan/Collections/fid/${o.cid}/shards/${o.shard}`]: o.plan, '/arango/Plan/Version': { op: 'increment' } }]]);
+    await c.agencyWrite([
+      [
+        {
+          [`/arango/Plan/Collections/fid/${o.cid}/shards/${o.shard}`]: o.plan,
+          '/arango/Plan/Version': { op: 'increment' },
+        },
+      ],
+    ]);
     await unlock(o.shard);
   });
 
   test('cleanupExpiredServers: a server without heartbeat past the grace period is removed if it holds no shard, kept if it does', async () => {
     const holder = servers.find((x) => !c.memberById(x)!.running)!; // still leads the 'held' shard
     const idle = await c.addDBServer();
-    await waitUntil('new server GOOD', 30_000, async () => d(await arango('Supervision', 'Health', idle.id!)).Status === 'GOOD');
+    await waitUntil(
+      'new server GOOD',
+      30_000,
+      async () => d(await arango('Supervision', 'Health', idle.id!)).Status === 'GOOD',
+    );
     await idle.stop();
-    await waitUntil('expired server removed', 60_000, async () => d(await arango('Plan', 'DBServers'))[idle.id!] === undefined);
+    await waitUntil(
+      'expired server removed',
+      60_000,
+      async () => d(await arango('Plan', 'DBServers'))[idle.id!] === undefined,
+    );
     assert.equal(await arango('Supervision', 'Health', idle.id!), undefined);
     assert.equal(await arango('Target', 'MapUniqueToShortID', idle.id!), undefined);
     assert.equal(await arango('Current', 'ServersRegistered', idle.id!), undefined);

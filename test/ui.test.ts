@@ -29,9 +29,16 @@ let stopWorker: () => Promise<void>;
 before(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   server = await startDevServer({ ui: true });
-  world = new World({ syncMs: 3000, collections: [{ name: 'orders', shards: 16, replicationFactor: 2, clones: 1, bytes: 4096 }] });
+  world = new World({
+    syncMs: 3000,
+    collections: [{ name: 'orders', shards: 16, replicationFactor: 2, clones: 1, bytes: 4096 }],
+  });
   await world.start();
-  const w = await startWorker({ connection: await server.nativeConnection(), taskQueue: TASK_QUEUE, activities: createWorldActivities(world.url) });
+  const w = await startWorker({
+    connection: await server.nativeConnection(),
+    taskQueue: TASK_QUEUE,
+    activities: createWorldActivities(world.url),
+  });
   stopWorker = () => w.stop();
   browser = await launchBrowser();
 });
@@ -50,15 +57,32 @@ async function sendSignal(page: Page, name: string): Promise<void> {
   const dialog = page.locator('dialog[open]');
   await dialog.getByTestId('signal-select-button').click();
   // The dropdown lists the workflow's signals with their descriptions (from the metadata query).
-  await page.getByRole('option', { name: new RegExp(`^\\s*${name}\\b`) }).first().click();
-  await dialog.locator('input[type=file]').setInputFiles({ name: 'input.json', mimeType: 'application/json', buffer: Buffer.from('{"reason":"sent from the Web UI"}') });
+  await page
+    .getByRole('option', { name: new RegExp(`^\\s*${name}\\b`) })
+    .first()
+    .click();
+  await dialog.locator('input[type=file]').setInputFiles({
+    name: 'input.json',
+    mimeType: 'application/json',
+    buffer: Buffer.from('{"reason":"sent from the Web UI"}'),
+  });
   await dialog.getByTestId('confirm-modal-button').click();
-  await page.locator('dialog[open]').waitFor({ state: 'detached', timeout: 10_000 }).catch(() => undefined);
+  await page
+    .locator('dialog[open]')
+    .waitFor({ state: 'detached', timeout: 10_000 })
+    .catch(() => undefined);
 }
 
 /** The UI renders the markdown in a sandboxed frame: read the text of every frame. */
 async function detailsText(page: Page): Promise<string> {
-  const texts = await Promise.all(page.frames().map((f) => f.locator('body').innerText({ timeout: 2000 }).catch(() => '')));
+  const texts = await Promise.all(
+    page.frames().map((f) =>
+      f
+        .locator('body')
+        .innerText({ timeout: 2000 })
+        .catch(() => ''),
+    ),
+  );
   return texts.join('\n');
 }
 
@@ -67,8 +91,15 @@ async function openCurrentDetails(page: Page, workflowId: string): Promise<void>
   await page.goto(`${server.uiUrl}/namespaces/default/workflows/${workflowId}`);
   await page.getByRole('button', { name: 'More Actions' }).waitFor({ timeout: 30_000 });
   for (let i = 0; i < 5; i++) {
-    await page.locator(':is(a, button, [role=tab]):visible', { hasText: /^\s*User Metadata\s*$/ }).first().click();
-    const found = await waitFor('current details', async () => ((await detailsText(page)).includes('Transit migration') ? true : undefined), { timeoutMs: 5000 }).catch(() => false);
+    await page
+      .locator(':is(a, button, [role=tab]):visible', { hasText: /^\s*User Metadata\s*$/ })
+      .first()
+      .click();
+    const found = await waitFor(
+      'current details',
+      async () => ((await detailsText(page)).includes('Transit migration') ? true : undefined),
+      { timeoutMs: 5000 },
+    ).catch(() => false);
     if (found) return;
     await page.keyboard.press('r'); // the UI's "press R for freshness"
   }
@@ -76,54 +107,83 @@ async function openCurrentDetails(page: Page, workflowId: string): Promise<void>
   throw new Error('the current details did not show (see test-artifacts/ui-details-missing.png)');
 }
 
-it('start from the Web UI form, find it by MigrationPhase, read its details, pause and resume it there', { timeout: 240_000 }, async () => {
-  const page = await browser.newPage();
-  const workflowId = `ui-migration-${Date.now()}`;
-  const spec = worldSpec() as Record<string, any>;
-  spec.policy.maxConcurrentShardMoves = 2;
+it(
+  'start from the Web UI form, find it by MigrationPhase, read its details, pause and resume it there',
+  { timeout: 240_000 },
+  async () => {
+    const page = await browser.newPage();
+    const workflowId = `ui-migration-${Date.now()}`;
+    const spec = worldSpec() as Record<string, any>;
+    spec.policy.maxConcurrentShardMoves = 2;
 
-  // 1. Start Workflow form: ID, task queue, type, and the JSON spec as the single input payload.
-  await page.goto(`${server.uiUrl}/namespaces/default/workflows/start-workflow`);
-  await page.locator('#workflowId').fill(workflowId);
-  await page.locator('#taskQueue').fill(TASK_QUEUE);
-  await page.locator('#workflowType').fill(WORKFLOW_TYPE);
-  await page.locator('input[type=file]').first().setInputFiles({ name: 'spec.json', mimeType: 'application/json', buffer: Buffer.from(JSON.stringify({ spec })) });
-  await page.getByTestId('start-workflow-button').click();
-  const handle = server.client.workflow.getHandle(workflowId);
-  await waitFor('the workflow started from the UI', async () => (await handle.describe()).status.name === 'RUNNING', { timeoutMs: 30_000 });
+    // 1. Start Workflow form: ID, task queue, type, and the JSON spec as the single input payload.
+    await page.goto(`${server.uiUrl}/namespaces/default/workflows/start-workflow`);
+    await page.locator('#workflowId').fill(workflowId);
+    await page.locator('#taskQueue').fill(TASK_QUEUE);
+    await page.locator('#workflowType').fill(WORKFLOW_TYPE);
+    await page
+      .locator('input[type=file]')
+      .first()
+      .setInputFiles({
+        name: 'spec.json',
+        mimeType: 'application/json',
+        buffer: Buffer.from(JSON.stringify({ spec })),
+      });
+    await page.getByTestId('start-workflow-button').click();
+    const handle = server.client.workflow.getHandle(workflowId);
+    await waitFor('the workflow started from the UI', async () => (await handle.describe()).status.name === 'RUNNING', {
+      timeoutMs: 30_000,
+    });
 
-  // 2. The workflow list, filtered by the MigrationPhase search attribute.
-  await waitFor('MoveShards', async () => (await handle.query(progressQuery)).phase === 'MoveShards', { timeoutMs: 60_000 });
-  await page.goto(`${server.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('MigrationPhase="MoveShards"')}`);
-  await page.getByText(workflowId).first().waitFor({ timeout: 30_000 });
+    // 2. The workflow list, filtered by the MigrationPhase search attribute.
+    await waitFor('MoveShards', async () => (await handle.query(progressQuery)).phase === 'MoveShards', {
+      timeoutMs: 60_000,
+    });
+    await page.goto(
+      `${server.uiUrl}/namespaces/default/workflows?query=${encodeURIComponent('MigrationPhase="MoveShards"')}`,
+    );
+    await page.getByText(workflowId).first().waitFor({ timeout: 30_000 });
 
-  // 3. The workflow page: the current-details summary (User Metadata tab).
-  await openCurrentDetails(page, workflowId);
-  const details = await detailsText(page);
-  assert.match(details, /Phase\s+MoveShards/);
-  assert.match(details, /Shards\s+\d+ \/ 32/);
-  await page.screenshot({ path: join(ARTIFACTS, 'ui-running-workflow.png'), fullPage: true });
+    // 3. The workflow page: the current-details summary (User Metadata tab).
+    await openCurrentDetails(page, workflowId);
+    const details = await detailsText(page);
+    assert.match(details, /Phase\s+MoveShards/);
+    assert.match(details, /Shards\s+\d+ \/ 32/);
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-running-workflow.png'), fullPage: true });
 
-  // 4. Pause from the UI: it parks at the next safe point and stops advancing.
-  await sendSignal(page, 'pause');
-  const parked = await waitFor('paused', async () => {
-    const p = await handle.query(progressQuery);
-    return p.paused ? p : undefined;
-  }, { timeoutMs: 60_000 });
-  assert.ok(parked.shardsDone < parked.shardsTotal, 'paused before the end');
-  await sleep(2000);
-  assert.equal((await handle.query(progressQuery)).shardsDone, parked.shardsDone, 'no shard moves while paused');
-  await openCurrentDetails(page, workflowId);
-  await waitFor('the details to say paused', async () => (/Status\s+paused/.test(await detailsText(page)) ? true : undefined), { timeoutMs: 30_000 });
-  await page.screenshot({ path: join(ARTIFACTS, 'ui-paused-workflow.png'), fullPage: true });
+    // 4. Pause from the UI: it parks at the next safe point and stops advancing.
+    await sendSignal(page, 'pause');
+    const parked = await waitFor(
+      'paused',
+      async () => {
+        const p = await handle.query(progressQuery);
+        return p.paused ? p : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.ok(parked.shardsDone < parked.shardsTotal, 'paused before the end');
+    await sleep(2000);
+    assert.equal((await handle.query(progressQuery)).shardsDone, parked.shardsDone, 'no shard moves while paused');
+    await openCurrentDetails(page, workflowId);
+    await waitFor(
+      'the details to say paused',
+      async () => (/Status\s+paused/.test(await detailsText(page)) ? true : undefined),
+      { timeoutMs: 30_000 },
+    );
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-paused-workflow.png'), fullPage: true });
 
-  // 5. Resume from the UI; the migration completes.
-  await sendSignal(page, 'resume');
-  const report = (await handle.result()) as MigrationReport;
-  assert.equal(report.status, 'completed');
-  assert.equal(report.shardsOnTarget, report.shardsTotal);
-  await page.reload();
-  await page.getByText('COMPLETED').first().waitFor({ timeout: 30_000 });
-  await page.screenshot({ path: join(ARTIFACTS, 'ui-completed-workflow.png'), fullPage: true });
-  assert.deepEqual(browser.blocked.filter((o) => !o.includes('temporal.io')), [], 'the UI reached nothing but loopback (and the blocked news feed)');
-});
+    // 5. Resume from the UI; the migration completes.
+    await sendSignal(page, 'resume');
+    const report = (await handle.result()) as MigrationReport;
+    assert.equal(report.status, 'completed');
+    assert.equal(report.shardsOnTarget, report.shardsTotal);
+    await page.reload();
+    await page.getByText('COMPLETED').first().waitFor({ timeout: 30_000 });
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-completed-workflow.png'), fullPage: true });
+    assert.deepEqual(
+      browser.blocked.filter((o) => !o.includes('temporal.io')),
+      [],
+      'the UI reached nothing but loopback (and the blocked news feed)',
+    );
+  },
+);

@@ -67,11 +67,19 @@ async function withRun<T>(
   const world = new World({ syncMs: 20 });
   await world.start();
   const taskQueue = `${TASK_QUEUE}-${name}-${Math.random().toString(36).slice(2, 8)}`;
-  const w = await startWorker({ connection: await server.nativeConnection(), taskQueue, activities: createWorldActivities(world.url) });
+  const w = await startWorker({
+    connection: await server.nativeConnection(),
+    taskQueue,
+    activities: createWorldActivities(world.url),
+  });
   try {
     const spec = worldSpec();
     (spec.policy as any).requireApproval = !!opts.requireApproval;
-    const handle = await server.client.workflow.start('migrationWorkflow', { taskQueue, workflowId: `${name}-${Date.now()}`, args: [{ spec }] });
+    const handle = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `${name}-${Date.now()}`,
+      args: [{ spec }],
+    });
     return await fn({ world, handle });
   } finally {
     await w.stop();
@@ -87,11 +95,17 @@ function assertConsistent(world: World, expectSide?: 'source' | 'target'): void 
   assert.equal(s.locked, 0, 'shard locks left behind');
   assert.equal(s.openJobs, 0, "Transit's MoveShard jobs left open");
   assert.equal(s.groupsMixed, 0, 'groups spread over both sides');
-  const side = s.groupsOnTarget === world.groups.length ? 'target' : s.groupsOnSource === world.groups.length ? 'source' : 'split';
+  const side =
+    s.groupsOnTarget === world.groups.length ? 'target' : s.groupsOnSource === world.groups.length ? 'source' : 'split';
   assert.notEqual(side, 'split', 'all data on one side');
   if (expectSide) assert.equal(side, expectSide);
-  if (s.dnsSide === 'target') assert.ok(s.targetMembers.length > 0 || s.sourceMembers.length === 3, 'DNS points at a side with coordinators');
-  else assert.ok(s.sourceMembers.some((m) => m.includes('crdn')), 'DNS points at the source, which still has coordinators');
+  if (s.dnsSide === 'target')
+    assert.ok(s.targetMembers.length > 0 || s.sourceMembers.length === 3, 'DNS points at a side with coordinators');
+  else
+    assert.ok(
+      s.sourceMembers.some((m) => m.includes('crdn')),
+      'DNS points at the source, which still has coordinators',
+    );
   assert.deepEqual(world.duplicateEffects(), [], 'side effects applied twice');
 }
 
@@ -113,7 +127,12 @@ async function rejectedWith(p: Promise<unknown>, re: RegExp): Promise<void> {
   });
 }
 
-async function atBoundary(world: World, handle: WorkflowHandle, b: Boundary, control: () => Promise<void>): Promise<void> {
+async function atBoundary(
+  world: World,
+  handle: WorkflowHandle,
+  b: Boundary,
+  control: () => Promise<void>,
+): Promise<void> {
   const gate = world.gate(b.gate());
   await gate.hit;
   await control();
@@ -122,58 +141,70 @@ async function atBoundary(world: World, handle: WorkflowHandle, b: Boundary, con
 
 describe('controls at every phase boundary', () => {
   for (const b of BOUNDARIES) {
-    it(`${b.from} → ${b.to}: pause stops before ${b.to} advances, resume completes it`, { timeout: 60_000 }, async () => {
-      await withRun(`pause-${b.to}`, {}, async ({ world, handle }) => {
-        await atBoundary(world, handle, b, () => handle.signal(pauseSignal, { reason: 'test' }));
-        const p = await waitFor('the workflow to park', async () => {
-          const q = await handle.query(progressQuery);
-          return q.paused ? q : undefined;
-        });
-        assert.equal(p.phase, b.to);
-        assert.equal(p.status, 'paused');
-        const calls = world.calls.length;
-        await sleep(1500);
-        assert.equal(world.calls.length, calls, 'no activity runs while paused');
-        await handle.signal(resumeSignal);
-        const r = (await handle.result()) as MigrationReport;
-        assert.equal(r.status, 'completed');
-        assertConsistent(world, 'target');
-        assert.equal(world.snapshot().dnsSide, 'target');
-      });
-    });
-
-    it(`${b.from} → ${b.to}: abort leaves a consistent cluster and reports what is where`, { timeout: 60_000 }, async () => {
-      await withRun(`abort-${b.to}`, {}, async ({ world, handle }) => {
-        await atBoundary(world, handle, b, () => handle.signal(abortSignal, { reason: 'test' }));
-        const r = (await handle.result()) as MigrationReport;
-        if (PAST_POINT_OF_NO_RETURN.has(b.to)) {
-          assert.equal(r.status, 'completed', 'abort is ignored past the point of no return');
-        } else {
-          assert.equal(r.status, 'aborted');
-          assert.equal(r.phase, b.to);
-        }
-        assertConsistent(world);
-        const s = world.snapshot();
-        assert.equal(r.shardsOnTarget, s.groupsOnTarget === world.groups.length ? r.shardsTotal : 0);
-        assert.deepEqual(r.dnsValues, s.dns);
-      });
-    });
-
-    it(`${b.from} → ${b.to}: rollback ${PAST_POINT_OF_NO_RETURN.has(b.to) ? 'is refused past the point of no return' : 'returns everything to the source'}`, { timeout: 60_000 }, async () => {
-      await withRun(`rollback-${b.to}`, {}, async ({ world, handle }) => {
-        await atBoundary(world, handle, b, () => handle.signal(rollbackSignal, { reason: 'test' }));
-        const r = (await handle.result()) as MigrationReport;
-        if (PAST_POINT_OF_NO_RETURN.has(b.to)) {
+    it(
+      `${b.from} → ${b.to}: pause stops before ${b.to} advances, resume completes it`,
+      { timeout: 60_000 },
+      async () => {
+        await withRun(`pause-${b.to}`, {}, async ({ world, handle }) => {
+          await atBoundary(world, handle, b, () => handle.signal(pauseSignal, { reason: 'test' }));
+          const p = await waitFor('the workflow to park', async () => {
+            const q = await handle.query(progressQuery);
+            return q.paused ? q : undefined;
+          });
+          assert.equal(p.phase, b.to);
+          assert.equal(p.status, 'paused');
+          const calls = world.calls.length;
+          await sleep(1500);
+          assert.equal(world.calls.length, calls, 'no activity runs while paused');
+          await handle.signal(resumeSignal);
+          const r = (await handle.result()) as MigrationReport;
           assert.equal(r.status, 'completed');
-          const p = await handle.query(progressQuery);
-          assert.match(p.rollbackRefusedReason ?? '', /point of no return/);
           assertConsistent(world, 'target');
-        } else {
-          assert.equal(r.status, 'rolledBack');
-          assertRolledBack(world);
-        }
-      });
-    });
+          assert.equal(world.snapshot().dnsSide, 'target');
+        });
+      },
+    );
+
+    it(
+      `${b.from} → ${b.to}: abort leaves a consistent cluster and reports what is where`,
+      { timeout: 60_000 },
+      async () => {
+        await withRun(`abort-${b.to}`, {}, async ({ world, handle }) => {
+          await atBoundary(world, handle, b, () => handle.signal(abortSignal, { reason: 'test' }));
+          const r = (await handle.result()) as MigrationReport;
+          if (PAST_POINT_OF_NO_RETURN.has(b.to)) {
+            assert.equal(r.status, 'completed', 'abort is ignored past the point of no return');
+          } else {
+            assert.equal(r.status, 'aborted');
+            assert.equal(r.phase, b.to);
+          }
+          assertConsistent(world);
+          const s = world.snapshot();
+          assert.equal(r.shardsOnTarget, s.groupsOnTarget === world.groups.length ? r.shardsTotal : 0);
+          assert.deepEqual(r.dnsValues, s.dns);
+        });
+      },
+    );
+
+    it(
+      `${b.from} → ${b.to}: rollback ${PAST_POINT_OF_NO_RETURN.has(b.to) ? 'is refused past the point of no return' : 'returns everything to the source'}`,
+      { timeout: 60_000 },
+      async () => {
+        await withRun(`rollback-${b.to}`, {}, async ({ world, handle }) => {
+          await atBoundary(world, handle, b, () => handle.signal(rollbackSignal, { reason: 'test' }));
+          const r = (await handle.result()) as MigrationReport;
+          if (PAST_POINT_OF_NO_RETURN.has(b.to)) {
+            assert.equal(r.status, 'completed');
+            const p = await handle.query(progressQuery);
+            assert.match(p.rollbackRefusedReason ?? '', /point of no return/);
+            assertConsistent(world, 'target');
+          } else {
+            assert.equal(r.status, 'rolledBack');
+            assertRolledBack(world);
+          }
+        });
+      },
+    );
   }
 });
 
@@ -186,7 +217,10 @@ describe('approve and setConcurrency', () => {
       });
       assert.equal(p.phase, 'AwaitApproval');
       assert.equal(world.snapshot().bridgeObjects, 0, 'nothing changed before approval');
-      await rejectedWith(handle.executeUpdate(setConcurrencyUpdate, { args: [{ maxConcurrentShardMoves: 0 }] }), /expected {"maxConcurrentShardMoves": <integer 1\.\.1000>}, got {"maxConcurrentShardMoves":0}/);
+      await rejectedWith(
+        handle.executeUpdate(setConcurrencyUpdate, { args: [{ maxConcurrentShardMoves: 0 }] }),
+        /expected {"maxConcurrentShardMoves": <integer 1\.\.1000>}, got {"maxConcurrentShardMoves":0}/,
+      );
       const c = await handle.executeUpdate(setConcurrencyUpdate, { args: [{ maxConcurrentShardMoves: 7 }] });
       assert.deepEqual(c, { previous: 4, current: 7 });
       const hold = world.gate((name) => name === 'bridgeNetworks');
@@ -222,8 +256,12 @@ describe('approve and setConcurrency', () => {
 });
 
 describe('determinism', () => {
-  it('every history of this file (pause, abort, rollback, approve paths) replays cleanly', { timeout: 300_000 }, async () => {
-    const n = await replayAll(server.client);
-    assert.ok(n >= 27, `replayed ${n} histories`);
-  });
+  it(
+    'every history of this file (pause, abort, rollback, approve paths) replays cleanly',
+    { timeout: 300_000 },
+    async () => {
+      const n = await replayAll(server.client);
+      assert.ok(n >= 27, `replayed ${n} histories`);
+    },
+  );
 });

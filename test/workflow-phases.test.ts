@@ -25,7 +25,11 @@ describe('migration workflow', () => {
     const world = new World({ syncMs: 50 });
     await world.start();
     const taskQueue = `${TASK_QUEUE}-phases`;
-    const w = await startWorker({ connection: await server.nativeConnection(), taskQueue, activities: createWorldActivities(world.url) });
+    const w = await startWorker({
+      connection: await server.nativeConnection(),
+      taskQueue,
+      activities: createWorldActivities(world.url),
+    });
     try {
       const handle = await server.client.workflow.start('migrationWorkflow', {
         taskQueue,
@@ -37,7 +41,18 @@ describe('migration workflow', () => {
       const p = await handle.query(progressQuery);
       assert.deepEqual(
         p.phaseTimings.map((t) => t.phase),
-        ['Validate', 'Plan', 'BridgeNetworks', 'ProvisionTarget', 'MoveShards', 'MoveAgents', 'CutoverDNS', 'Drain', 'Decommission', 'Complete'],
+        [
+          'Validate',
+          'Plan',
+          'BridgeNetworks',
+          'ProvisionTarget',
+          'MoveShards',
+          'MoveAgents',
+          'CutoverDNS',
+          'Drain',
+          'Decommission',
+          'Complete',
+        ],
       );
       const snap = world.snapshot();
       assert.equal(snap.groupsOnTarget, world.groups.length);
@@ -46,7 +61,10 @@ describe('migration workflow', () => {
       assert.equal(snap.dnsSide, 'target');
       assert.equal(snap.bridgeObjects, 0);
       assert.equal(snap.agentsOnTarget, 3);
-      assert.deepEqual(snap.sourceMembers.filter((n) => !n.includes('agnt')), []);
+      assert.deepEqual(
+        snap.sourceMembers.filter((n) => !n.includes('agnt')),
+        [],
+      );
       assert.deepEqual(world.duplicateEffects(), []);
     } finally {
       await w.stop();

@@ -17,7 +17,14 @@ import { createWorldActivities } from './harness/world-activities';
 import { worldSpec } from './harness/specs';
 import { sleep, waitFor } from './harness/procs';
 import { historyJson, replayAll, runsOf } from './harness/replay';
-import { abortSignal, pauseSignal, progressQuery, resumeSignal, rollbackSignal, TASK_QUEUE } from '../src/shared/controls';
+import {
+  abortSignal,
+  pauseSignal,
+  progressQuery,
+  resumeSignal,
+  rollbackSignal,
+  TASK_QUEUE,
+} from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
 
 let server: DevServer;
@@ -28,7 +35,8 @@ after(async () => {
   await server?.stop();
 });
 
-const fig = (name: string, value: unknown) => console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
+const fig = (name: string, value: unknown) =>
+  console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 
 async function inWorld(
   name: string,
@@ -40,11 +48,22 @@ async function inWorld(
   const world = new World(worldOpts);
   await world.start();
   const taskQueue = `${TASK_QUEUE}-${name}-${Math.random().toString(36).slice(2, 8)}`;
-  const w = opts.worker === 'none' ? null : await startWorker({ connection: await server.nativeConnection(), taskQueue, activities: createWorldActivities(world.url) });
+  const w =
+    opts.worker === 'none'
+      ? null
+      : await startWorker({
+          connection: await server.nativeConnection(),
+          taskQueue,
+          activities: createWorldActivities(world.url),
+        });
   try {
     const spec = worldSpec() as any;
     specPatch(spec);
-    const handle = await server.client.workflow.start('migrationWorkflow', { taskQueue, workflowId: `${name}-${Date.now()}`, args: [{ spec }] });
+    const handle = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `${name}-${Date.now()}`,
+      args: [{ spec }],
+    });
     await fn({ world, handle, taskQueue });
   } finally {
     await w?.stop();
@@ -62,10 +81,14 @@ function assertGroupsWhole(world: World): void {
 }
 
 const inMoveShards = async (handle: WorkflowHandle, atLeast = 1) =>
-  waitFor('shard groups moving', async () => {
-    const p = await handle.query(progressQuery);
-    return p.phase === 'MoveShards' && p.shardsDone >= atLeast ? p : undefined;
-  }, { timeoutMs: 60_000 });
+  waitFor(
+    'shard groups moving',
+    async () => {
+      const p = await handle.query(progressQuery);
+      return p.phase === 'MoveShards' && p.shardsDone >= atLeast ? p : undefined;
+    },
+    { timeoutMs: 60_000 },
+  );
 
 const slowShards: WorldOptions = {
   syncMs: 400,
@@ -76,72 +99,103 @@ const slowShards: WorldOptions = {
 };
 
 describe('controls in the middle of MoveShards', () => {
-  it('pause parks at the next safe point with in-flight copies safe; resume completes', { timeout: 120_000 }, async () => {
-    await inWorld('mid-pause', slowShards, () => undefined, async ({ world, handle }) => {
-      await inMoveShards(handle);
-      await handle.signal(pauseSignal);
-      const parked = await waitFor('parked', async () => {
-        const p = await handle.query(progressQuery);
-        return p.paused ? p : undefined;
-      });
-      assert.equal(parked.phase, 'MoveShards');
-      const s = world.snapshot();
-      assert.deepEqual(s.underReplicated, [], 'every shard keeps replicationFactor in-sync copies while paused');
-      const done = parked.shardsDone;
-      await sleep(1200);
-      assert.equal((await handle.query(progressQuery)).shardsDone, done, 'no progress while paused');
-      await handle.signal(resumeSignal);
-      const r = (await handle.result()) as MigrationReport;
-      assert.equal(r.status, 'completed');
-      assertGroupsWhole(world);
-      assert.equal(world.snapshot().groupsOnTarget, world.groups.length);
-    });
-  });
+  it(
+    'pause parks at the next safe point with in-flight copies safe; resume completes',
+    { timeout: 120_000 },
+    async () => {
+      await inWorld(
+        'mid-pause',
+        slowShards,
+        () => undefined,
+        async ({ world, handle }) => {
+          await inMoveShards(handle);
+          await handle.signal(pauseSignal);
+          const parked = await waitFor('parked', async () => {
+            const p = await handle.query(progressQuery);
+            return p.paused ? p : undefined;
+          });
+          assert.equal(parked.phase, 'MoveShards');
+          const s = world.snapshot();
+          assert.deepEqual(s.underReplicated, [], 'every shard keeps replicationFactor in-sync copies while paused');
+          const done = parked.shardsDone;
+          await sleep(1200);
+          assert.equal((await handle.query(progressQuery)).shardsDone, done, 'no progress while paused');
+          await handle.signal(resumeSignal);
+          const r = (await handle.result()) as MigrationReport;
+          assert.equal(r.status, 'completed');
+          assertGroupsWhole(world);
+          assert.equal(world.snapshot().groupsOnTarget, world.groups.length);
+        },
+      );
+    },
+  );
 
-  it('abort lets in-flight moves finish, then stops with every group whole on one side', { timeout: 120_000 }, async () => {
-    await inWorld('mid-abort', slowShards, () => undefined, async ({ world, handle }) => {
-      await inMoveShards(handle);
-      await handle.signal(abortSignal);
-      const r = (await handle.result()) as MigrationReport;
-      assert.equal(r.status, 'aborted');
-      assertGroupsWhole(world);
-      const s = world.snapshot();
-      assert.ok(s.groupsOnTarget > 0 && s.groupsOnSource > 0, `a split at the abort point (${s.groupsOnTarget}/${s.groupsOnSource})`);
-      assert.equal(r.shardsMoving, 0);
-      assert.equal(r.shardsOnSource + r.shardsOnTarget, r.shardsTotal);
-      assert.equal(s.dnsSide, 'source', 'DNS still at the source, which still serves');
-      assert.ok(r.bridgePresent, 'the bridge stays: members on both sides need it');
-    });
-  });
+  it(
+    'abort lets in-flight moves finish, then stops with every group whole on one side',
+    { timeout: 120_000 },
+    async () => {
+      await inWorld(
+        'mid-abort',
+        slowShards,
+        () => undefined,
+        async ({ world, handle }) => {
+          await inMoveShards(handle);
+          await handle.signal(abortSignal);
+          const r = (await handle.result()) as MigrationReport;
+          assert.equal(r.status, 'aborted');
+          assertGroupsWhole(world);
+          const s = world.snapshot();
+          assert.ok(
+            s.groupsOnTarget > 0 && s.groupsOnSource > 0,
+            `a split at the abort point (${s.groupsOnTarget}/${s.groupsOnSource})`,
+          );
+          assert.equal(r.shardsMoving, 0);
+          assert.equal(r.shardsOnSource + r.shardsOnTarget, r.shardsTotal);
+          assert.equal(s.dnsSide, 'source', 'DNS still at the source, which still serves');
+          assert.ok(r.bridgePresent, 'the bridge stays: members on both sides need it');
+        },
+      );
+    },
+  );
 
   it('rollback moves every group back, removes target members and the bridge', { timeout: 120_000 }, async () => {
-    await inWorld('mid-rollback', slowShards, () => undefined, async ({ world, handle }) => {
-      await inMoveShards(handle, 3);
-      await handle.signal(rollbackSignal);
-      const r = (await handle.result()) as MigrationReport;
-      assert.equal(r.status, 'rolledBack');
-      assertGroupsWhole(world);
-      const s = world.snapshot();
-      assert.equal(s.groupsOnSource, world.groups.length);
-      assert.equal(s.bridgeObjects, 0);
-      assert.deepEqual(s.targetMembers, []);
-    });
+    await inWorld(
+      'mid-rollback',
+      slowShards,
+      () => undefined,
+      async ({ world, handle }) => {
+        await inMoveShards(handle, 3);
+        await handle.signal(rollbackSignal);
+        const r = (await handle.result()) as MigrationReport;
+        assert.equal(r.status, 'rolledBack');
+        assertGroupsWhole(world);
+        const s = world.snapshot();
+        assert.equal(s.groupsOnSource, world.groups.length);
+        assert.equal(s.bridgeObjects, 0);
+        assert.deepEqual(s.targetMembers, []);
+      },
+    );
   });
 
   it('a failed step parks with the error; resume retries it', { timeout: 120_000 }, async () => {
-    await inWorld('park-on-failure', slowShards, () => undefined, async ({ world, handle }) => {
-      world.failing.set('bridgeNetworks', 'simulated: LoadBalancer quota exceeded in us');
-      const p = await waitFor('parked on the failure', async () => {
-        const q = await handle.query(progressQuery);
-        return q.paused ? q : undefined;
-      });
-      assert.match(p.lastError ?? '', /bridgeNetworks: simulated: LoadBalancer quota exceeded/);
-      world.failing.clear();
-      await handle.signal(resumeSignal);
-      const r = (await handle.result()) as MigrationReport;
-      assert.equal(r.status, 'completed');
-      assertGroupsWhole(world);
-    });
+    await inWorld(
+      'park-on-failure',
+      slowShards,
+      () => undefined,
+      async ({ world, handle }) => {
+        world.failing.set('bridgeNetworks', 'simulated: LoadBalancer quota exceeded in us');
+        const p = await waitFor('parked on the failure', async () => {
+          const q = await handle.query(progressQuery);
+          return q.paused ? q : undefined;
+        });
+        assert.match(p.lastError ?? '', /bridgeNetworks: simulated: LoadBalancer quota exceeded/);
+        world.failing.clear();
+        await handle.signal(resumeSignal);
+        const r = (await handle.result()) as MigrationReport;
+        assert.equal(r.status, 'completed');
+        assertGroupsWhole(world);
+      },
+    );
   });
 });
 
@@ -153,16 +207,35 @@ describe('a worker SIGKILLed during a long activity', () => {
       { ...slowShards, syncMs: 1500 },
       (s) => (s.policy.maxConcurrentShardMoves = 3),
       async ({ world, handle, taskQueue }) => {
-        const a = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'worker-a' });
+        const a = await spawnWorldWorker({
+          address: server.address,
+          taskQueue,
+          worldUrl: world.url,
+          bundlePath,
+          name: 'worker-a',
+        });
         const before = await inMoveShards(handle, 2);
         // Kill while a waitForShardMoves is in flight.
-        await waitFor('a wait in flight', () => world.calls.length > 0 && world.calls[world.calls.length - 1]!.name === 'waitForShardMoves');
+        await waitFor(
+          'a wait in flight',
+          () => world.calls.length > 0 && world.calls[world.calls.length - 1]!.name === 'waitForShardMoves',
+        );
         const killedAt = Date.now();
         process.kill(a.pid, 'SIGKILL');
         await a.exited;
-        const b = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'worker-b' });
+        const b = await spawnWorldWorker({
+          address: server.address,
+          taskQueue,
+          worldUrl: world.url,
+          bundlePath,
+          name: 'worker-b',
+        });
         const readyAt = Date.now();
-        await waitFor('progress on the second worker', async () => (await handle.query(progressQuery)).shardsDone > before.shardsDone, { timeoutMs: 60_000, intervalMs: 50 });
+        await waitFor(
+          'progress on the second worker',
+          async () => (await handle.query(progressQuery)).shardsDone > before.shardsDone,
+          { timeoutMs: 60_000, intervalMs: 50 },
+        );
         const resumedAt = Date.now();
         fig('sigkill→progress resumed (s)', ((resumedAt - killedAt) / 1000).toFixed(1));
         fig('second worker ready→progress (s)', ((resumedAt - readyAt) / 1000).toFixed(1));
@@ -180,7 +253,13 @@ describe('a worker SIGKILLed during a long activity', () => {
 describe('10,000 shards', () => {
   it('complete (no-op moves) with every run under 10,000 history events', { timeout: 600_000 }, async () => {
     const bundlePath = await workflowBundleFile();
-    const collections = Array.from({ length: 50 }, (_, i) => ({ name: `c${i}`, shards: 200, replicationFactor: 1 + (i % 3), clones: i % 5 === 0 ? 1 : 0, bytes: 0 }));
+    const collections = Array.from({ length: 50 }, (_, i) => ({
+      name: `c${i}`,
+      shards: 200,
+      replicationFactor: 1 + (i % 3),
+      clones: i % 5 === 0 ? 1 : 0,
+      bytes: 0,
+    }));
     await inWorld(
       'tenk',
       { collections, syncMs: 0 },
@@ -188,7 +267,13 @@ describe('10,000 shards', () => {
       async ({ world, handle, taskQueue }) => {
         assert.equal(world.groups.length, 10_000);
         const t0 = Date.now();
-        const w = await spawnWorldWorker({ address: server.address, taskQueue, worldUrl: world.url, bundlePath, name: 'worker-10k' });
+        const w = await spawnWorldWorker({
+          address: server.address,
+          taskQueue,
+          worldUrl: world.url,
+          bundlePath,
+          name: 'worker-10k',
+        });
         let peakKb = 0;
         const rss = setInterval(() => {
           try {
@@ -206,7 +291,10 @@ describe('10,000 shards', () => {
         assert.equal(world.snapshot().groupsOnTarget, 10_000);
         const runs = await runsOf(server.client, handle.workflowId);
         fig('10k no-op wall time (s)', seconds.toFixed(1));
-        fig('10k events per run', runs.map((x) => x.events));
+        fig(
+          '10k events per run',
+          runs.map((x) => x.events),
+        );
         fig('10k worker peak RSS (MB)', Math.round(peakKb / 1024));
         assert.ok(runs.length >= 1);
         for (const run of runs) assert.ok(run.events < 10_000, `run ${run.runId} has ${run.events} events`);
@@ -216,30 +304,41 @@ describe('10,000 shards', () => {
     );
   });
 
-  it('continue-as-new carries the state: a forced small history limit still completes consistently', { timeout: 180_000 }, async () => {
-    const world = new World({ syncMs: 100, collections: [{ name: 'x', shards: 40, replicationFactor: 2, bytes: 100 }] });
-    await world.start();
-    const taskQueue = `${TASK_QUEUE}-can-${Date.now()}`;
-    const w = await startWorker({ connection: await server.nativeConnection(), taskQueue, activities: createWorldActivities(world.url) });
-    try {
-      const spec = worldSpec() as any;
-      spec.policy.maxConcurrentShardMoves = 3;
-      const handle = await server.client.workflow.start('migrationWorkflow', {
-        taskQueue,
-        workflowId: `can-${Date.now()}`,
-        args: [{ spec, continueAsNewAfterEvents: 120 }],
+  it(
+    'continue-as-new carries the state: a forced small history limit still completes consistently',
+    { timeout: 180_000 },
+    async () => {
+      const world = new World({
+        syncMs: 100,
+        collections: [{ name: 'x', shards: 40, replicationFactor: 2, bytes: 100 }],
       });
-      const r = (await handle.result()) as MigrationReport;
-      assert.equal(r.status, 'completed');
-      const runs = await runsOf(server.client, handle.workflowId);
-      assert.ok(runs.length >= 3, `continued as new ${runs.length - 1} times`);
-      assertGroupsWhole(world);
-      assert.equal(world.snapshot().groupsOnTarget, 40);
-    } finally {
-      await w.stop();
-      await world.stop();
-    }
-  });
+      await world.start();
+      const taskQueue = `${TASK_QUEUE}-can-${Date.now()}`;
+      const w = await startWorker({
+        connection: await server.nativeConnection(),
+        taskQueue,
+        activities: createWorldActivities(world.url),
+      });
+      try {
+        const spec = worldSpec() as any;
+        spec.policy.maxConcurrentShardMoves = 3;
+        const handle = await server.client.workflow.start('migrationWorkflow', {
+          taskQueue,
+          workflowId: `can-${Date.now()}`,
+          args: [{ spec, continueAsNewAfterEvents: 120 }],
+        });
+        const r = (await handle.result()) as MigrationReport;
+        assert.equal(r.status, 'completed');
+        const runs = await runsOf(server.client, handle.workflowId);
+        assert.ok(runs.length >= 3, `continued as new ${runs.length - 1} times`);
+        assertGroupsWhole(world);
+        assert.equal(world.snapshot().groupsOnTarget, 40);
+      } finally {
+        await w.stop();
+        await world.stop();
+      }
+    },
+  );
 });
 
 describe('credentials', () => {
@@ -280,6 +379,7 @@ describe('determinism', () => {
 /** Payload data is base64 in the JSON history: decode every data field too. */
 function decodePayloads(json: string): string {
   const out: string[] = [];
-  for (const m of json.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)) out.push(Buffer.from(m[1]!, 'base64').toString('utf8'));
+  for (const m of json.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g))
+    out.push(Buffer.from(m[1]!, 'base64').toString('utf8'));
   return out.join('\n');
 }

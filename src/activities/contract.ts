@@ -114,7 +114,11 @@ export interface TransitActivities {
   // --- ArangoDB agency and coordinators (src/activities/agency.ts)
   checkClusterHealth(a: { arango: ArangoRef }): Promise<ClusterHealth>;
   readShardPlan(a: { migrationId: string; arango: ArangoRef }): Promise<ShardPlan>;
-  waitForServerRegistered(a: { arango: ArangoRef; endpoints: string[]; timeoutSeconds: number }): Promise<{ servers: RegisteredServer[] }>;
+  waitForServerRegistered(a: {
+    arango: ArangoRef;
+    endpoints: string[];
+    timeoutSeconds: number;
+  }): Promise<{ servers: RegisteredServer[] }>;
   neutraliseAutoShrink(a: { arango: ArangoRef; atLeast: number }): Promise<{ previous: AutoShrinkSetting }>;
   /** Puts back what neutraliseAutoShrink found (rollback), or the given numbers. */
   restoreAutoShrink(a: { arango: ArangoRef; previous: AutoShrinkSetting }): Promise<void>;
@@ -137,19 +141,31 @@ export interface TransitActivities {
 
   // --- DNS (src/activities/dns.ts)
   readRecord(a: { dns: MigrationSpec['dns'] }): Promise<DnsRecordValue>;
-  switchRecord(a: { dns: MigrationSpec['dns']; from: string[]; to: string[]; ttl?: number }): Promise<{ changed: boolean }>;
+  switchRecord(a: {
+    dns: MigrationSpec['dns'];
+    from: string[];
+    to: string[];
+    ttl?: number;
+  }): Promise<{ changed: boolean }>;
   waitForPropagation(a: { dns: MigrationSpec['dns']; values: string[]; oldTtl: number }): Promise<{
     propagatedSeconds: number;
     ttlWaitSeconds: number;
   }>;
-  restoreRecord(a: { dns: MigrationSpec['dns']; from: string[]; to: string[]; ttl?: number }): Promise<{ changed: boolean }>;
+  restoreRecord(a: {
+    dns: MigrationSpec['dns'];
+    from: string[];
+    to: string[];
+    ttl?: number;
+  }): Promise<{ changed: boolean }>;
 
   // --- probes (src/activities/probes.ts)
   /** "Version check" round trips between regions through the coordinators, summarised per region pair. */
-  probeVersionChecks(a: MigrationRef & {
-    phase: string;
-    samples?: number;
-    /** Default: the source coordinators (spec.arango.endpoint) and, if set, spec.arango.targetEndpoint. */
-    targets?: { region: string; url: string; label?: string }[];
-  }): Promise<LatencySample[]>;
+  probeVersionChecks(
+    a: MigrationRef & {
+      phase: string;
+      samples?: number;
+      /** Default: the source coordinators (spec.arango.endpoint) and, if set, spec.arango.targetEndpoint. */
+      targets?: { region: string; url: string; label?: string }[];
+    },
+  ): Promise<LatencySample[]>;
 }

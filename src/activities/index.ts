@@ -27,8 +27,13 @@ export { credentialReader } from './credentials';
 
 export function createActivities(deps: Partial<ActivityDeps> = {}): TransitActivities {
   // Every credential, however it is read, is registered with the log redaction.
-  const readCredential = deps.readCredential ? redacting(deps.readCredential) : credentialReader({ kubeconfigPath: deps.kubeconfigPath });
-  const kube = createKubeActivities({ loadKubeConfig: kubeConfigLoader({ kubeconfigPath: deps.kubeconfigPath }), ...deps.kube });
+  const readCredential = deps.readCredential
+    ? redacting(deps.readCredential)
+    : credentialReader({ kubeconfigPath: deps.kubeconfigPath });
+  const kube = createKubeActivities({
+    loadKubeConfig: kubeConfigLoader({ kubeconfigPath: deps.kubeconfigPath }),
+    ...deps.kube,
+  });
   const agency = createAgencyActivities({ readCredential, ...deps.agency });
   const dns = createDnsActivities({
     readSecret: (secret) => readCredential({ secret }),

@@ -26,15 +26,29 @@ export interface ProbeTarget {
 }
 
 /** One GET with a fresh connection each time (a client that resolves and connects, as the talk measured). */
-export function timedGet(url: string, headers: Record<string, string>, o: { localAddress?: string; timeoutMs: number }): Promise<{ ms: number; status: number }> {
+export function timedGet(
+  url: string,
+  headers: Record<string, string>,
+  o: { localAddress?: string; timeoutMs: number },
+): Promise<{ ms: number; status: number }> {
   const u = new URL(url);
   const req = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const r = req(u, { method: 'GET', headers: { ...headers, connection: 'close' }, localAddress: o.localAddress, timeout: o.timeoutMs, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, status: res.statusCode ?? 0 }));
-    });
+    const r = req(
+      u,
+      {
+        method: 'GET',
+        headers: { ...headers, connection: 'close' },
+        localAddress: o.localAddress,
+        timeout: o.timeoutMs,
+        agent: false,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ ms: Number(process.hrtime.bigint() - t0) / 1e6, status: res.statusCode ?? 0 }));
+      },
+    );
     r.on('timeout', () => r.destroy(new Error(`timed out after ${o.timeoutMs} ms`)));
     r.on('error', reject);
     r.end();
@@ -51,7 +65,9 @@ export function createProbeActivities(deps: ProbeDeps) {
   const localAddress = deps.sourceAddress ?? process.env.TRANSIT_SOURCE_ADDRESS;
   return {
     /** Version checks to each side; an unreachable side is reported (samples 0), not fatal: probes observe. */
-    async probeVersionChecks(a: MigrationRef & { phase: string; samples?: number; targets?: ProbeTarget[] }): Promise<LatencySample[]> {
+    async probeVersionChecks(
+      a: MigrationRef & { phase: string; samples?: number; targets?: ProbeTarget[] },
+    ): Promise<LatencySample[]> {
       const targets: ProbeTarget[] = a.targets ?? [
         { region: a.spec.source.region, url: a.spec.arango.endpoint },
         ...(a.spec.arango.targetEndpoint ? [{ region: a.spec.target.region, url: a.spec.arango.targetEndpoint }] : []),
@@ -63,7 +79,11 @@ export function createProbeActivities(deps: ProbeDeps) {
         let lastError = '';
         for (let i = 0; i < (a.samples ?? 5); i++) {
           try {
-            const r = await timedGet(`${t.url.replace(/\/$/, '')}/_api/version`, { authorization: `bearer ${token}` }, { localAddress, timeoutMs: deps.timeoutMs ?? 5000 });
+            const r = await timedGet(
+              `${t.url.replace(/\/$/, '')}/_api/version`,
+              { authorization: `bearer ${token}` },
+              { localAddress, timeoutMs: deps.timeoutMs ?? 5000 },
+            );
             if (r.status === 200) times.push(r.ms);
             else lastError = `HTTP ${r.status}`;
           } catch (e) {

@@ -34,7 +34,7 @@ export function withConnection(cmd: Command): Command {
 
 /** The Temporal client is loaded only by commands that talk to Temporal (keeps `transit --help` fast). */
 export async function connectClient(flags: ConnectionFlags): Promise<TransitClient> {
-  const { TransitClient: Client } = (require('../client') as typeof import('../client'));
+  const { TransitClient: Client } = require('../client') as typeof import('../client');
   return Client.connect(flags);
 }
 

@@ -62,7 +62,9 @@ export function checkSetConcurrencyInput(arg: unknown): asserts arg is SetConcur
 /** The optional note of signals and of approve: nothing, or {"by"?: string, "reason"?: string}. */
 export function checkControlNote(control: string, arg: unknown): asserts arg is ControlNote | undefined {
   if (arg === undefined || arg === null) return;
-  const ok = isMapping(arg) && Object.entries(arg).every(([k, v]) => (k === 'by' || k === 'reason') && (v === undefined || typeof v === 'string'));
+  const ok =
+    isMapping(arg) &&
+    Object.entries(arg).every(([k, v]) => (k === 'by' || k === 'reason') && (v === undefined || typeof v === 'string'));
   if (!ok) throw rejectUpdate(`${control}: expected nothing or {"by"?: string, "reason"?: string}, got ${shown(arg)}`);
 }
 
@@ -82,10 +84,13 @@ export const planQuery = defineQuery<MigrationPlanView | null>('plan');
 
 /** Descriptions the Web UI lists next to each control (through the workflow metadata query). */
 export const CONTROL_DESCRIPTIONS = {
-  pause: 'Stop at the next safe point (between shard steps); in-flight copies keep every shard safe. Input: {"reason"?}',
+  pause:
+    'Stop at the next safe point (between shard steps); in-flight copies keep every shard safe. Input: {"reason"?}',
   resume: 'Continue after pause, or retry the step that failed. Input: {"reason"?}',
-  abort: 'Stop safely and end the migration: in-flight shard moves finish, the cluster is left consistent, and the result reports what is where. Input: {"reason"?}',
-  rollback: 'Undo back to the source, newest step first (refused from Decommission on: the point of no return). Input: {"reason"?}',
+  abort:
+    'Stop safely and end the migration: in-flight shard moves finish, the cluster is left consistent, and the result reports what is where. Input: {"reason"?}',
+  rollback:
+    'Undo back to the source, newest step first (refused from Decommission on: the point of no return). Input: {"reason"?}',
   approve: 'Let a migration that requires approval continue past AwaitApproval. Input: {"by"?, "reason"?}',
   setConcurrency: 'Change how many shard groups move at once. Input: {"maxConcurrentShardMoves": <integer 1..1000>}',
   progress: 'Phase, shards and bytes done/total, ETA, per-phase timings, last error, paused?',
@@ -105,6 +110,9 @@ export const SEARCH_ATTRIBUTES = {
 } as const;
 
 /** The workflow ID of the migration of one deployment: one running migration per deployment and target. */
-export function migrationWorkflowId(spec: { deployment: { name: string; namespace: string }; target: { context: string } }): string {
+export function migrationWorkflowId(spec: {
+  deployment: { name: string; namespace: string };
+  target: { context: string };
+}): string {
   return `transit-${spec.deployment.namespace}-${spec.deployment.name}-to-${spec.target.context}`;
 }

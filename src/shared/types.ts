@@ -27,14 +27,7 @@ export const POINT_OF_NO_RETURN: MigrationPhase = 'Decommission';
 export type PhaseLabel = MigrationPhase | 'RollingBack' | 'RolledBack' | 'Aborted' | 'Failed';
 
 export type MigrationStatus =
-  | 'running'
-  | 'paused'
-  | 'awaitingApproval'
-  | 'rollingBack'
-  | 'completed'
-  | 'aborted'
-  | 'rolledBack'
-  | 'failed';
+  'running' | 'paused' | 'awaitingApproval' | 'rollingBack' | 'completed' | 'aborted' | 'rolledBack' | 'failed';
 
 export type Region = string;
 

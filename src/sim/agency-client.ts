@@ -39,7 +39,11 @@ export class AgencyClient {
   }
 
   /** Performs one agency call, following redirects and retrying until `deadlineMs`. */
-  async call(path: string, body?: unknown, o: { method?: string; timeoutMs?: number; deadlineMs?: number } = {}): Promise<HttpResult> {
+  async call(
+    path: string,
+    body?: unknown,
+    o: { method?: string; timeoutMs?: number; deadlineMs?: number } = {},
+  ): Promise<HttpResult> {
     const deadline = Date.now() + (o.deadlineMs ?? 60_000);
     let lastErr = '';
     for (let attempt = 0; ; attempt++) {
@@ -47,7 +51,11 @@ export class AgencyClient {
       let target = this.leader ?? this.endpoints[this.next % this.endpoints.length];
       try {
         for (let hop = 0; hop < 4; hop++) {
-          const r = await this.http.request(target, path, { method: o.method ?? (body === undefined ? 'GET' : 'POST'), body, timeoutMs: o.timeoutMs ?? 20_000 });
+          const r = await this.http.request(target, path, {
+            method: o.method ?? (body === undefined ? 'GET' : 'POST'),
+            body,
+            timeoutMs: o.timeoutMs ?? 20_000,
+          });
           if (r.status === 307 && typeof r.headers.location === 'string') {
             target = urlToEndpoint(new URL(r.headers.location).origin);
             this.leader = target;
@@ -69,13 +77,16 @@ export class AgencyClient {
       if (Date.now() > deadline) throw new AgencyUnavailable(`agency unavailable (${lastErr})`);
       // Try every known endpoint once before backing off.
       if ((attempt + 1) % Math.max(1, this.endpoints.length) !== 0) continue;
-      await this.lc.sleep(Math.min(1000, 50 * 2 ** Math.min(Math.floor(attempt / Math.max(1, this.endpoints.length)), 4)));
+      await this.lc.sleep(
+        Math.min(1000, 50 * 2 ** Math.min(Math.floor(attempt / Math.max(1, this.endpoints.length)), 4)),
+      );
     }
   }
 
   async write(trxs: unknown[][], deadlineMs?: number): Promise<{ ok: boolean; results: number[] }> {
     const r = await this.call('/_api/agency/write', trxs, { deadlineMs });
-    if (r.status !== 200 && r.status !== 412) throw new AgencyUnavailable(`agency write: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    if (r.status !== 200 && r.status !== 412)
+      throw new AgencyUnavailable(`agency write: HTTP ${r.status} ${JSON.stringify(r.body)}`);
     const results = ((r.body as { results?: number[] })?.results ?? []) as number[];
     return { ok: r.status === 200, results };
   }
@@ -183,9 +194,15 @@ export class AgencyCache {
   }
 
   private async pollOnce(): Promise<void> {
-    const r = await this.client.call(`/_api/agency/poll?index=${this.index + 1}&timeout=20`, undefined, { timeoutMs: 30_000 });
+    const r = await this.client.call(`/_api/agency/poll?index=${this.index + 1}&timeout=20`, undefined, {
+      timeoutMs: 30_000,
+    });
     if (r.status !== 200) throw new Error(`poll: HTTP ${r.status}`);
-    const res = (r.body as { result?: { commitIndex: number; readDB?: Json[]; log?: { index: number; query: Record<string, unknown> }[] } }).result;
+    const res = (
+      r.body as {
+        result?: { commitIndex: number; readDB?: Json[]; log?: { index: number; query: Record<string, unknown> }[] };
+      }
+    ).result;
     if (!res) return;
     if (res.readDB) {
       this.store = Store.fromJSON(res.readDB[0]);

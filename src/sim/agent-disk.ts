@@ -85,7 +85,10 @@ export class RaftDisk {
     writeFileSync(`${this.snapFile}.tmp`, JSON.stringify(s));
     renameSync(`${this.snapFile}.tmp`, this.snapFile);
     const tmp = `${this.journal}.tmp`;
-    writeFileSync(tmp, [{ v: [term, votedFor] }, ...rest.map((e) => ({ e }))].map((l) => JSON.stringify(l)).join('\n') + '\n');
+    writeFileSync(
+      tmp,
+      [{ v: [term, votedFor] }, ...rest.map((e) => ({ e }))].map((l) => JSON.stringify(l)).join('\n') + '\n',
+    );
     if (this.fd !== undefined) closeSync(this.fd);
     renameSync(tmp, this.journal);
     this.fd = openSync(this.journal, 'a');

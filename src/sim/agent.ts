@@ -8,7 +8,15 @@ import type { Logger } from './log.js';
 import { HttpClient, endpointToUrl, type NetOptions, type Endpoint } from './net.js';
 import { bearerHeader } from './jwt.js';
 import { SimServer, arangoError, ok, type SimRequest, type SimResponse } from './server.js';
-import { Store, normalizeOps, touchesReserved, StoreError, type Operation, type JsonObject, type Json } from './store.js';
+import {
+  Store,
+  normalizeOps,
+  touchesReserved,
+  StoreError,
+  type Operation,
+  type JsonObject,
+  type Json,
+} from './store.js';
 import { Supervision, type SupervisionOptions } from './supervision.js';
 import { SIM_VERSION } from './version.js';
 import { RaftDisk } from './agent-disk.js';
@@ -135,7 +143,8 @@ export class Agent {
       this.readDB.ttls = s.ttls;
       this.commitIndex = this.lastApplied = st.snapshot.index;
       const pool = this.readDB.get('/.agency/pool');
-      if (pool && typeof pool === 'object') this.notePoolEntry({ index: 0, term: 0, query: { '/.agency/pool': { op: 'set', new: pool } }, timestamp: 0 });
+      if (pool && typeof pool === 'object')
+        this.notePoolEntry({ index: 0, term: 0, query: { '/.agency/pool': { op: 'set', new: pool } }, timestamp: 0 });
     }
     this.entries = st.entries as LogEntry[];
     let persistedSelf: unknown = asPool(this.readDB.get('/.agency/pool'))[this.id];
@@ -146,7 +155,10 @@ export class Agent {
       if (p?.op === 'set') persistedSelf = asPool(p.new)[this.id] ?? persistedSelf;
     }
     this.poolConfirmed = persistedSelf === this.o.myAddress;
-    if (this.lastIndex > 0) this.log.info(`recovered agency state: term ${this.term}, log up to ${this.lastIndex} (snapshot ${this.snapshotIndex})`);
+    if (this.lastIndex > 0)
+      this.log.info(
+        `recovered agency state: term ${this.term}, log up to ${this.lastIndex} (snapshot ${this.snapshotIndex})`,
+      );
   }
 
   private persistVote(): void {
@@ -167,7 +179,9 @@ export class Agent {
 
   async start(): Promise<void> {
     await this.server.start();
-    this.log.info(`simulated agent ${this.id} listening on ${this.o.listen.host}:${this.server.port}, address ${this.o.myAddress}`);
+    this.log.info(
+      `simulated agent ${this.id} listening on ${this.o.listen.host}:${this.server.port}, address ${this.o.myAddress}`,
+    );
     this.checkPoolComplete();
     void this.gossipLoop();
   }
@@ -211,7 +225,10 @@ export class Agent {
               this.o.onFatal?.();
               return;
             }
-            if (r.status === 200) this.mergeGossip(r.body as { pool?: Record<string, string>; complete?: boolean; commitIndex?: number; term?: number });
+            if (r.status === 200)
+              this.mergeGossip(
+                r.body as { pool?: Record<string, string>; complete?: boolean; commitIndex?: number; term?: number },
+              );
             break;
           }
         } catch {
@@ -222,7 +239,12 @@ export class Agent {
     }
   }
 
-  private mergeGossip(b: { pool?: Record<string, string>; complete?: boolean; commitIndex?: number; term?: number }): void {
+  private mergeGossip(b: {
+    pool?: Record<string, string>;
+    complete?: boolean;
+    commitIndex?: number;
+    term?: number;
+  }): void {
     const theirs = b.pool ?? {};
     if (theirs[this.id] === this.o.myAddress) this.poolConfirmed = true;
     if (b.complete) {
@@ -272,10 +294,20 @@ export class Agent {
       // can include the newcomer (the next leader persists its pool with its first entry).
       if (this.role !== 'leader' && this.leaderId) return this.redirectOrUnavailable(req);
       this.log.info(`agent ${b.id} rejoins from new endpoint ${b.endpoint}; updating the pool`);
-      if (this.role === 'leader') this.appendLocal({ '/.agency/pool': { op: 'set', new: { ...Object.fromEntries(this.pool), [b.id]: b.endpoint } } });
+      if (this.role === 'leader')
+        this.appendLocal({
+          '/.agency/pool': { op: 'set', new: { ...Object.fromEntries(this.pool), [b.id]: b.endpoint } },
+        });
       else this.pool.set(b.id, b.endpoint);
     }
-    return ok({ id: this.id, endpoint: this.o.myAddress, pool: Object.fromEntries(this.pool), complete: true, commitIndex: this.commitIndex, term: this.term });
+    return ok({
+      id: this.id,
+      endpoint: this.o.myAddress,
+      pool: Object.fromEntries(this.pool),
+      complete: true,
+      commitIndex: this.commitIndex,
+      term: this.term,
+    });
   }
 
   /** Applies a pool change carried by a log entry (appended on the leader, received on followers). */
@@ -364,22 +396,27 @@ export class Agent {
       prevLogIndex: String(this.lastIndex),
       prevLogTerm: String(this.termAt(this.lastIndex)),
     });
-    const asks = [...this.pool].filter(([id]) => id !== this.id).map(async ([, ep]) => {
-      try {
-        const r = await this.http.request(ep, `/_api/agency_priv/requestVote?${q}`, { method: 'POST', timeoutMs: 1000 });
-        const b = r.body as { term?: number; voteGranted?: boolean };
-        if (typeof b?.term === 'number' && b.term > this.term) {
-          this.becomeFollower(b.term, null);
-          return;
+    const asks = [...this.pool]
+      .filter(([id]) => id !== this.id)
+      .map(async ([, ep]) => {
+        try {
+          const r = await this.http.request(ep, `/_api/agency_priv/requestVote?${q}`, {
+            method: 'POST',
+            timeoutMs: 1000,
+          });
+          const b = r.body as { term?: number; voteGranted?: boolean };
+          if (typeof b?.term === 'number' && b.term > this.term) {
+            this.becomeFollower(b.term, null);
+            return;
+          }
+          if (b?.voteGranted && this.role === 'candidate' && this.term === term) {
+            votes += 1;
+            if (votes >= this.majority()) this.becomeLeader();
+          }
+        } catch {
+          /* unreachable peer */
         }
-        if (b?.voteGranted && this.role === 'candidate' && this.term === term) {
-          votes += 1;
-          if (votes >= this.majority()) this.becomeLeader();
-        }
-      } catch {
-        /* unreachable peer */
-      }
-    });
+      });
     if (this.majority() <= 1) this.becomeLeader();
     await Promise.all(asks);
   }
@@ -419,11 +456,20 @@ export class Agent {
     this.peers.clear();
     for (const id of this.pool.keys()) {
       if (id === this.id) continue;
-      this.peers.set(id, { id, nextIndex: this.lastIndex + 1, matchIndex: 0, lastAcked: Date.now(), lastAckedIndex: 0, inflight: false, again: false });
+      this.peers.set(id, {
+        id,
+        nextIndex: this.lastIndex + 1,
+        matchIndex: 0,
+        lastAcked: Date.now(),
+        lastAckedIndex: 0,
+        inflight: false,
+        again: false,
+      });
     }
     // Spearhead = committed state + every entry we hold beyond it (they will be committed by our no-op).
     this.spearhead = Store.fromJSON(this.readDB.root, [...this.readDB.ttls]);
-    for (let i = this.lastApplied + 1; i <= this.lastIndex; i++) this.spearhead.applyOps(normalizeOps(this.entryAt(i)!.query));
+    for (let i = this.lastApplied + 1; i <= this.lastIndex; i++)
+      this.spearhead.applyOps(normalizeOps(this.entryAt(i)!.query));
     this.transient.root = {};
     this.appendLocal({ '/.agency/pool': { op: 'set', new: Object.fromEntries(this.pool) } });
     const hbMs = Math.max(50, (this.o.electionTimeoutMin * 1000) / 4);
@@ -570,7 +616,12 @@ export class Agent {
     this.entries = this.entries.slice(idx - this.snapshotIndex);
     this.snapshotIndex = idx;
     this.lastCompactionAt = idx;
-    this.disk?.snapshot({ index: idx, term: this.snapshotTerm, store: this.snapshot }, this.term, this.votedFor, this.entries);
+    this.disk?.snapshot(
+      { index: idx, term: this.snapshotTerm, store: this.snapshot },
+      this.term,
+      this.votedFor,
+      this.entries,
+    );
     if (this.clientIds.size > 10_000) this.clientIds.clear();
   }
 
@@ -587,7 +638,11 @@ export class Agent {
     this.lastLeaderContact = Date.now();
     this.resetElectionTimer();
     if (prev > this.lastIndex || (prev >= this.snapshotIndex && this.termAt(prev) !== prevTerm)) {
-      return ok({ term: this.term, success: false, lastIndex: Math.min(this.lastIndex, Math.max(this.snapshotIndex, prev - 1)) });
+      return ok({
+        term: this.term,
+        success: false,
+        lastIndex: Math.min(this.lastIndex, Math.max(this.snapshotIndex, prev - 1)),
+      });
     }
     const batch = (Array.isArray(req.body) ? req.body : []) as LogEntry[];
     const added: LogEntry[] = [];
@@ -637,7 +692,12 @@ export class Agent {
     this.disk?.snapshot({ index: b.index, term: b.term, store: b.snapshot }, this.term, this.votedFor, []);
     const pool = this.readDB.get('/.agency/pool');
     if (pool && typeof pool === 'object') {
-      this.notePoolEntry({ index: b.index, term: b.term, query: { '/.agency/pool': { op: 'set', new: pool } }, timestamp: 0 });
+      this.notePoolEntry({
+        index: b.index,
+        term: b.term,
+        query: { '/.agency/pool': { op: 'set', new: pool } },
+        timestamp: 0,
+      });
     }
     this.log.info(`installed agency snapshot at index ${b.index}`);
     for (const w of [...this.pollWaiters]) w();
@@ -674,7 +734,11 @@ export class Agent {
     if (this.leaderId && leaderEp && this.leaderId !== this.id) {
       const qs = req.query.toString();
       const dbPrefix = req.db !== '_system' ? `/_db/${encodeURIComponent(req.db)}` : '';
-      return { status: 307, headers: { location: `${endpointToUrl(leaderEp)}${dbPrefix}${req.path}${qs ? `?${qs}` : ''}` }, body: undefined };
+      return {
+        status: 307,
+        headers: { location: `${endpointToUrl(leaderEp)}${dbPrefix}${req.path}${qs ? `?${qs}` : ''}` },
+        body: undefined,
+      };
     }
     return { status: 503, body: { message: 'No leader' } };
   }
@@ -697,7 +761,8 @@ export class Agent {
         continue;
       }
       const q: Record<string, unknown> = {};
-      for (const [p, o] of ops) q[p] = o.op === 'set' && typeof o.ttl === 'number' && o.ttl > 0 ? { ...o, expires: now + o.ttl * 1000 } : o;
+      for (const [p, o] of ops)
+        q[p] = o.op === 'set' && typeof o.ttl === 'number' && o.ttl > 0 ? { ...o, expires: now + o.ttl * 1000 } : o;
       results.push(this.appendLocal(q, typeof t[2] === 'string' ? t[2] : undefined));
       failedKeys.push([]);
     }
@@ -722,7 +787,9 @@ export class Agent {
         return arangoError(400, 400, 'Expecting array of arrays as body for writes');
       }
       try {
-        if (touchesReserved(normalizeOps(t[0] as Record<string, unknown>), t[1] as Record<string, unknown> | undefined)) {
+        if (
+          touchesReserved(normalizeOps(t[0] as Record<string, unknown>), t[1] as Record<string, unknown> | undefined)
+        ) {
           return arangoError(403, 403, 'Agency key /.agency is reserved');
         }
       } catch (e) {
@@ -834,7 +901,11 @@ export class Agent {
       return ok({
         error: false,
         code: 200,
-        result: { commitIndex: this.commitIndex, firstIndex: this.commitIndex, readDB: [JSON.parse(JSON.stringify(this.readDB.root))] },
+        result: {
+          commitIndex: this.commitIndex,
+          firstIndex: this.commitIndex,
+          readDB: [JSON.parse(JSON.stringify(this.readDB.root))],
+        },
       });
     }
     if (index > this.commitIndex) {
@@ -867,7 +938,11 @@ export class Agent {
     const lastAcked: Record<string, Json> = {};
     if (this.role === 'leader') {
       for (const p of this.peers.values()) {
-        lastAcked[p.id] = { lastAckedTime: (now - p.lastAcked) / 1000, lastAckedIndex: p.matchIndex, lastAppend: (now - p.lastAcked) / 1000 };
+        lastAcked[p.id] = {
+          lastAckedTime: (now - p.lastAcked) / 1000,
+          lastAckedIndex: p.matchIndex,
+          lastAppend: (now - p.lastAcked) / 1000,
+        };
       }
       lastAcked[this.id] = { lastAckedTime: 0, lastAckedIndex: this.lastIndex, lastAppend: 0 };
     }
@@ -907,7 +982,7 @@ export class Agent {
   private inquire(req: SimRequest): SimResponse {
     if (this.role !== 'leader') return this.redirectOrUnavailable(req);
     const ids = Array.isArray(req.body) ? (req.body as unknown[]) : [];
-    const results = ids.map((id) => (typeof id === 'string' ? this.clientIds.get(id) ?? 0 : 0));
+    const results = ids.map((id) => (typeof id === 'string' ? (this.clientIds.get(id) ?? 0) : 0));
     if (results.includes(0)) return { status: 404, body: { results, inquired: true } };
     return ok({ results, inquired: true });
   }
@@ -921,12 +996,16 @@ export class Agent {
     s.on('POST', '/_api/agency/inquire', (r) => this.inquire(r));
     s.on('GET', '/_api/agency/poll', (r) => this.handlePoll(r));
     s.on('GET', '/_api/agency/config', () => ok(this.configBody()));
-    s.on('*', /^\/_api\/agency\/(write|read|transact|transient|config|poll|inquire)$/, () => arangoError(405, 405, 'method not allowed'));
+    s.on('*', /^\/_api\/agency\/(write|read|transact|transient|config|poll|inquire)$/, () =>
+      arangoError(405, 405, 'method not allowed'),
+    );
     s.on('POST', '/_api/agency_priv/gossip', (r) => this.gossipHandler(r));
     s.on('POST', '/_api/agency_priv/requestVote', (r) => this.requestVote(r));
     s.on('POST', '/_api/agency_priv/appendEntries', (r) => this.appendEntries(r));
     s.on('POST', '/_api/agency_priv/installSnapshot', (r) => this.installSnapshot(r));
-    s.on('GET', '/_api/version', () => ok({ server: 'arango', version: SIM_VERSION, license: 'community', simulated: true }));
+    s.on('GET', '/_api/version', () =>
+      ok({ server: 'arango', version: SIM_VERSION, license: 'community', simulated: true }),
+    );
     s.on('GET', '/_admin/server/availability', () => ok({ mode: 'default' }), { open: true });
     s.on('GET', '/_admin/server/role', () => ok({ error: false, code: 200, errorNum: 0, role: 'AGENT' }));
     s.on('GET', '/_admin/server/id', () => ok({ error: false, code: 200, id: this.id }));

@@ -32,7 +32,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return out;
 }
 
-const truthy = (v: string | undefined): boolean => v !== undefined && !['false', '0', 'no', 'off'].includes(v.toLowerCase());
+const truthy = (v: string | undefined): boolean =>
+  v !== undefined && !['false', '0', 'no', 'off'].includes(v.toLowerCase());
 
 export type MemberKind = 'agent' | 'dbserver' | 'coordinator';
 
@@ -55,14 +56,40 @@ export interface MemberConfig {
 
 /** Options the simulator reads (everything else is accepted and ignored, with one log line). */
 const KNOWN = new Set([
-  'server.endpoint', 'server.jwt-secret-keyfile', 'server.jwt-secret-folder', 'server.jwt-secret', 'server.authentication',
-  'cluster.my-role', 'cluster.my-address', 'cluster.agency-endpoint', 'cluster.my-advertised-endpoint',
-  'agency.activate', 'agency.size', 'agency.my-address', 'agency.endpoint', 'agency.supervision', 'agency.disaster-recovery-id',
-  'agency.supervision-ok-threshold', 'agency.supervision-grace-period', 'agency.supervision-frequency',
-  'agency.election-timeout-min', 'agency.election-timeout-max', 'agency.compaction-step-size', 'database.directory',
-  'sim.bandwidth', 'sim.bytes-per-document', 'sim.heartbeat-interval', 'sim.supervision-startup-grace',
-  'sim.leader-retry-seconds', 'sim.remove-server-seconds', 'sim.debug', 'sim.root-password', 'sim.persist',
-  'sim.failed-leader-timeout', 'sim.move-shard-timeout', 'sim.move-shard-follower-timeout',
+  'server.endpoint',
+  'server.jwt-secret-keyfile',
+  'server.jwt-secret-folder',
+  'server.jwt-secret',
+  'server.authentication',
+  'cluster.my-role',
+  'cluster.my-address',
+  'cluster.agency-endpoint',
+  'cluster.my-advertised-endpoint',
+  'agency.activate',
+  'agency.size',
+  'agency.my-address',
+  'agency.endpoint',
+  'agency.supervision',
+  'agency.disaster-recovery-id',
+  'agency.supervision-ok-threshold',
+  'agency.supervision-grace-period',
+  'agency.supervision-frequency',
+  'agency.election-timeout-min',
+  'agency.election-timeout-max',
+  'agency.compaction-step-size',
+  'database.directory',
+  'sim.bandwidth',
+  'sim.bytes-per-document',
+  'sim.heartbeat-interval',
+  'sim.supervision-startup-grace',
+  'sim.leader-retry-seconds',
+  'sim.remove-server-seconds',
+  'sim.debug',
+  'sim.root-password',
+  'sim.persist',
+  'sim.failed-leader-timeout',
+  'sim.move-shard-timeout',
+  'sim.move-shard-follower-timeout',
   'agency.supervision-expired-servers-grace-period',
 ]);
 
@@ -72,7 +99,11 @@ const KNOWN = new Set([
  * paths (secrets and volumes are materialised there), TRANSIT_SOURCE_ADDRESS / TRANSIT_DNS_SERVER /
  * TRANSIT_DNS_SEARCH shape outbound connections.
  */
-export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.env, warn: (m: string) => void = () => {}): MemberConfig {
+export function configFromArgs(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  warn: (m: string) => void = () => {},
+): MemberConfig {
   const a = parseArgs(argv);
   const one = (k: string): string | undefined => a.get(k)?.at(-1);
   const num = (k: string): number | undefined => (one(k) === undefined ? undefined : Number(one(k)));
@@ -89,9 +120,17 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const listenHost = env.TRANSIT_LISTEN_ADDRESS || (ep.host === '[::]' ? '::' : ep.host);
   const isAgent = truthy(one('agency.activate'));
   const role = (one('cluster.my-role') ?? '').toUpperCase();
-  const kind: MemberKind = isAgent ? 'agent' : role === 'COORDINATOR' ? 'coordinator' : role === 'PRIMARY' || role === 'DBSERVER' ? 'dbserver' : (() => {
-    throw new Error('cannot tell the role: pass --agency.activate true or --cluster.my-role PRIMARY|COORDINATOR');
-  })();
+  const kind: MemberKind = isAgent
+    ? 'agent'
+    : role === 'COORDINATOR'
+      ? 'coordinator'
+      : role === 'PRIMARY' || role === 'DBSERVER'
+        ? 'dbserver'
+        : (() => {
+            throw new Error(
+              'cannot tell the role: pass --agency.activate true or --cluster.my-role PRIMARY|COORDINATOR',
+            );
+          })();
   const myAddress = (isAgent ? one('agency.my-address') : one('cluster.my-address')) ?? serverEndpoint;
   parseEndpoint(myAddress);
 
@@ -100,11 +139,14 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const folder = path(one('server.jwt-secret-folder'));
   if (keyfile) jwtSecret = readJwtSecretFile(keyfile);
   else if (folder) {
-    const first = readdirSync(folder).filter((f) => !f.startsWith('.')).sort()[0];
+    const first = readdirSync(folder)
+      .filter((f) => !f.startsWith('.'))
+      .sort()[0];
     if (!first) throw new Error(`--server.jwt-secret-folder ${folder} holds no secret`);
     jwtSecret = readJwtSecretFile(join(folder, first));
   } else if (one('server.jwt-secret')) jwtSecret = one('server.jwt-secret');
-  if (!jwtSecret) throw new Error('no JWT secret: pass --server.jwt-secret-keyfile (every member of a cluster must share it)');
+  if (!jwtSecret)
+    throw new Error('no JWT secret: pass --server.jwt-secret-keyfile (every member of a cluster must share it)');
 
   const t = timingWithDefaults({
     heartbeatMs: num('sim.heartbeat-interval') !== undefined ? num('sim.heartbeat-interval')! * 1000 : undefined,
@@ -149,7 +191,11 @@ export function configFromArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
 export type SimMemberInstance = Agent | DBServer | Coordinator;
 
-export function createMember(cfg: MemberConfig, sink?: (line: string) => void, onFatal?: () => void): SimMemberInstance {
+export function createMember(
+  cfg: MemberConfig,
+  sink?: (line: string) => void,
+  onFatal?: () => void,
+): SimMemberInstance {
   const label = cfg.kind === 'dbserver' ? 'dbserver' : cfg.kind;
   const log: Logger = makeLogger(sink, `${label} ${cfg.myAddress}`, cfg.debug);
   const common = {
@@ -192,7 +238,12 @@ export function createMember(cfg: MemberConfig, sink?: (line: string) => void, o
     });
   }
   if (cfg.kind === 'dbserver') {
-    return new DBServer({ ...common, bandwidth: cfg.bandwidth, defaultBytesPerDocument: cfg.bytesPerDocument, persist: cfg.persist });
+    return new DBServer({
+      ...common,
+      bandwidth: cfg.bandwidth,
+      defaultBytesPerDocument: cfg.bytesPerDocument,
+      persist: cfg.persist,
+    });
   }
   return new Coordinator({
     ...common,

@@ -69,11 +69,14 @@ export class Link {
     let min = Infinity;
     for (const q of this.flows.values()) min = Math.min(min, q[0].remaining);
     const ms = (min / (this.capacity / this.flows.size)) * 1000;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.advance();
-      this.reschedule();
-    }, Math.max(0, Math.ceil(ms)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        this.advance();
+        this.reschedule();
+      },
+      Math.max(0, Math.ceil(ms)),
+    );
   }
 
   /** Drops every queued transfer (the server stopped); waiters are released. */

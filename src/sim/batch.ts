@@ -34,6 +34,8 @@ export class GroupCommit<T, R> {
       this.inflight = false;
       return;
     }
-    this.send(b.items).then(b.resolve, b.reject).finally(() => this.flush());
+    this.send(b.items)
+      .then(b.resolve, b.reject)
+      .finally(() => this.flush());
   }
 }

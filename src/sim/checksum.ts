@@ -24,7 +24,10 @@ export function canonicalJson(v: unknown): string {
   if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   const o = v as Record<string, unknown>;
-  return `{${Object.keys(o).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+  return `{${Object.keys(o)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(',')}}`;
 }
 
 /** One document's contribution (`localHash` upstream). */
@@ -32,7 +35,9 @@ export function documentHash(doc: Record<string, unknown>, withRevisions: boolea
   let h = hash64(String(doc._key));
   if (withRevisions) h = (h + hash64(String(doc._rev ?? ''))) & M64;
   if (withData) {
-    const attrs = Object.keys(doc).filter((k) => k !== '_key' && k !== '_rev' && k !== '_id').sort();
+    const attrs = Object.keys(doc)
+      .filter((k) => k !== '_key' && k !== '_rev' && k !== '_id')
+      .sort();
     const seed = hash64(String(BigInt(attrs.length) ^ 0xf00ba44ba5n), 0xdeadf054n);
     for (const k of attrs) {
       h ^= hash64(k, seed) ^ 0xba5befd00dn;
@@ -50,7 +55,11 @@ export interface Checksum {
 }
 
 /** The checksum of one shard copy (or of any set of documents). */
-export function checksumOf(docs: Iterable<Record<string, unknown>>, withRevisions: boolean, withData: boolean): Checksum {
+export function checksumOf(
+  docs: Iterable<Record<string, unknown>>,
+  withRevisions: boolean,
+  withData: boolean,
+): Checksum {
   let x = 0n;
   let rev = 0n;
   for (const d of docs) {

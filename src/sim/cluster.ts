@@ -73,12 +73,21 @@ export class SimMember {
   }
 
   get running(): boolean {
-    return this.processes ? Boolean(this.proc && this.proc.exitCode === null && this.proc.signalCode === null) : Boolean(this.instance);
+    return this.processes
+      ? Boolean(this.proc && this.proc.exitCode === null && this.proc.signalCode === null)
+      : Boolean(this.instance);
   }
 
   async start(): Promise<void> {
     if (this.running) return;
-    const env = { ...process.env, TRANSIT_SOURCE_ADDRESS: this.ip, TRANSIT_DNS_SERVER: '', TRANSIT_DNS_SEARCH: '', TRANSIT_LISTEN_ADDRESS: '', TRANSIT_ROOTFS: '' };
+    const env = {
+      ...process.env,
+      TRANSIT_SOURCE_ADDRESS: this.ip,
+      TRANSIT_DNS_SERVER: '',
+      TRANSIT_DNS_SEARCH: '',
+      TRANSIT_LISTEN_ADDRESS: '',
+      TRANSIT_ROOTFS: '',
+    };
     if (!this.processes) {
       const cfg = configFromArgs(this.args, env);
       const m = createMember(cfg, this.log);
@@ -87,7 +96,10 @@ export class SimMember {
       this.id = m.id;
       return;
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', SIM_ENTRY, ...this.args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', SIM_ENTRY, ...this.args], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     this.proc = child;
     liveChildren.add(child);
     this.exited = new Promise((r) => child.once('exit', () => (liveChildren.delete(child), r())));
@@ -183,20 +195,34 @@ export class SimCluster {
   private timingArgs(): string[] {
     const t = this.timing();
     return [
-      '--agency.supervision-ok-threshold', String(t.okThreshold),
-      '--agency.supervision-grace-period', String(t.gracePeriod),
-      '--agency.supervision-frequency', String(t.supervisionFrequency),
-      '--agency.election-timeout-min', String(t.electionTimeoutMin),
-      '--agency.election-timeout-max', String(t.electionTimeoutMax),
-      '--sim.supervision-startup-grace', String(t.startupGrace),
-      '--sim.heartbeat-interval', String(t.heartbeatMs / 1000),
-      '--sim.leader-retry-seconds', String(t.leaderRetrySeconds),
-      '--sim.remove-server-seconds', String(t.removeServerSeconds),
-      '--agency.compaction-step-size', String(t.compactionStep),
-      '--sim.failed-leader-timeout', String(t.failedLeaderTimeout),
-      '--sim.move-shard-timeout', String(t.moveShardTimeout),
-      '--sim.move-shard-follower-timeout', String(t.moveShardFollowerTimeout),
-      '--agency.supervision-expired-servers-grace-period', String(t.expiredServersGrace),
+      '--agency.supervision-ok-threshold',
+      String(t.okThreshold),
+      '--agency.supervision-grace-period',
+      String(t.gracePeriod),
+      '--agency.supervision-frequency',
+      String(t.supervisionFrequency),
+      '--agency.election-timeout-min',
+      String(t.electionTimeoutMin),
+      '--agency.election-timeout-max',
+      String(t.electionTimeoutMax),
+      '--sim.supervision-startup-grace',
+      String(t.startupGrace),
+      '--sim.heartbeat-interval',
+      String(t.heartbeatMs / 1000),
+      '--sim.leader-retry-seconds',
+      String(t.leaderRetrySeconds),
+      '--sim.remove-server-seconds',
+      String(t.removeServerSeconds),
+      '--agency.compaction-step-size',
+      String(t.compactionStep),
+      '--sim.failed-leader-timeout',
+      String(t.failedLeaderTimeout),
+      '--sim.move-shard-timeout',
+      String(t.moveShardTimeout),
+      '--sim.move-shard-follower-timeout',
+      String(t.moveShardFollowerTimeout),
+      '--agency.supervision-expired-servers-grace-period',
+      String(t.expiredServersGrace),
       ...(process.env.TRANSIT_SIM_DEBUG ? ['--sim.debug', 'true'] : []),
     ];
   }
@@ -209,10 +235,24 @@ export class SimCluster {
   private agentArgs(ip: string, id: string, peers: string[], dataDir: string): string[] {
     const ep = `tcp://${ip}:${this.port}`;
     return [
-      '--server.endpoint', ep, '--agency.activate', 'true', '--agency.size', String(this.topology.agents),
-      '--agency.my-address', ep, '--agency.supervision', 'true', '--agency.disaster-recovery-id', id,
+      '--server.endpoint',
+      ep,
+      '--agency.activate',
+      'true',
+      '--agency.size',
+      String(this.topology.agents),
+      '--agency.my-address',
+      ep,
+      '--agency.supervision',
+      'true',
+      '--agency.disaster-recovery-id',
+      id,
       ...peers.filter((p) => p !== ep).flatMap((p) => ['--agency.endpoint', p]),
-      '--database.directory', dataDir, '--server.jwt-secret-keyfile', this.jwtSecretFile, ...this.timingArgs(),
+      '--database.directory',
+      dataDir,
+      '--server.jwt-secret-keyfile',
+      this.jwtSecretFile,
+      ...this.timingArgs(),
     ];
   }
 
@@ -220,10 +260,22 @@ export class SimCluster {
     const ep = `tcp://${ip}:${this.port}`;
     const bw = this.topology.bandwidth;
     return [
-      '--server.endpoint', ep, '--cluster.my-role', role, '--cluster.my-address', ep,
+      '--server.endpoint',
+      ep,
+      '--cluster.my-role',
+      role,
+      '--cluster.my-address',
+      ep,
       ...this.agents.flatMap((a) => ['--cluster.agency-endpoint', a.endpoint]),
-      '--database.directory', dataDir, '--server.jwt-secret-keyfile', this.jwtSecretFile,
-      '--sim.bandwidth', String(bw), '--sim.bytes-per-document', String(this.topology.bytesPerDocument), ...this.timingArgs(),
+      '--database.directory',
+      dataDir,
+      '--server.jwt-secret-keyfile',
+      this.jwtSecretFile,
+      '--sim.bandwidth',
+      String(bw),
+      '--sim.bytes-per-document',
+      String(this.topology.bytesPerDocument),
+      ...this.timingArgs(),
     ];
   }
 
@@ -240,25 +292,41 @@ export class SimCluster {
     for (let i = 0; i < n; i++) {
       const id = `AGNT-${randomBytes(4).toString('hex')}`;
       const dir = join(this.root, `agent-${ips[i]}`);
-      const m = new SimMember('agent', ips[i], this.port, dir, this.agentArgs(ips[i], id, eps, dir), this.o.log, this.o.processes);
+      const m = new SimMember(
+        'agent',
+        ips[i],
+        this.port,
+        dir,
+        this.agentArgs(ips[i], id, eps, dir),
+        this.o.log,
+        this.o.processes,
+      );
       m.id = id;
       this.agents.push(m);
     }
     this.agencyClient = new AgencyClient(this.http, eps, this.lc, silentLogger);
     await Promise.all(this.agents.map((a) => a.start()));
     await this.waitForAgencyLeader(60_000);
-    for (let i = 0; i < this.topology.dbServers; i++) this.dbServers.push(this.newMember('dbserver', (ip, d) => this.serverArgs(ip, 'PRIMARY', d)));
-    for (let i = 0; i < this.topology.coordinators; i++) this.coordinators.push(this.newMember('coordinator', (ip, d) => this.serverArgs(ip, 'COORDINATOR', d)));
+    for (let i = 0; i < this.topology.dbServers; i++)
+      this.dbServers.push(this.newMember('dbserver', (ip, d) => this.serverArgs(ip, 'PRIMARY', d)));
+    for (let i = 0; i < this.topology.coordinators; i++)
+      this.coordinators.push(this.newMember('coordinator', (ip, d) => this.serverArgs(ip, 'COORDINATOR', d)));
     await Promise.all([...this.dbServers, ...this.coordinators].map((m) => m.start()));
     await Promise.all([...this.dbServers, ...this.coordinators].map((m) => this.waitJoined(m, 120_000)));
     const target = this.topology.targetNumberOfDBServers;
-    await this.coordinatorCall('PUT', '/_admin/cluster/numberOfServers', { numberOfDBServers: target === 'auto' ? this.topology.dbServers : target });
+    await this.coordinatorCall('PUT', '/_admin/cluster/numberOfServers', {
+      numberOfDBServers: target === 'auto' ? this.topology.dbServers : target,
+    });
     if (this.o.seed !== false) await this.seed();
     await this.waitConverged(300_000);
   }
 
   /** Raw HTTP to a member or coordinator with the cluster JWT. */
-  request(target: string, path: string, o: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<HttpResult> {
+  request(
+    target: string,
+    path: string,
+    o: { method?: string; body?: unknown; timeoutMs?: number } = {},
+  ): Promise<HttpResult> {
     return this.http.request(target, path, { timeoutMs: 120_000, ...o });
   }
 
@@ -360,10 +428,23 @@ export class SimCluster {
     const ip = this.allocIp();
     const dir = join(this.root, `agent-${ip}`);
     const peers = this.agents.filter((a) => a !== old).map((a) => a.endpoint);
-    const m = new SimMember('agent', ip, this.port, dir, this.agentArgs(ip, agentId, [...peers, `tcp://${ip}:${this.port}`], dir), this.o.log, this.o.processes);
+    const m = new SimMember(
+      'agent',
+      ip,
+      this.port,
+      dir,
+      this.agentArgs(ip, agentId, [...peers, `tcp://${ip}:${this.port}`], dir),
+      this.o.log,
+      this.o.processes,
+    );
     m.id = agentId;
     this.agents[i] = m;
-    this.agencyClient = new AgencyClient(this.http, this.agents.map((a) => a.endpoint), this.lc, silentLogger);
+    this.agencyClient = new AgencyClient(
+      this.http,
+      this.agents.map((a) => a.endpoint),
+      this.lc,
+      silentLogger,
+    );
     await m.start();
     return m;
   }
@@ -376,7 +457,9 @@ export class SimCluster {
     return {
       coordinators: this.coordinators.filter((c) => c.running).map((c) => c.url),
       agents: this.agents.map((a) => ({ id: a.id, endpoint: a.endpoint })),
-      dbServers: this.dbServers.filter((d) => d.running).map((d) => ({ id: d.id, shortName: '', endpoint: d.endpoint })),
+      dbServers: this.dbServers
+        .filter((d) => d.running)
+        .map((d) => ({ id: d.id, shortName: '', endpoint: d.endpoint })),
       jwtSecretFile: this.jwtSecretFile,
       dataDir: this.root,
     };
@@ -392,7 +475,9 @@ export class SimCluster {
   }
 
   /** Plan and Current of every shard: [db, collectionId, shard, plan, current][]. */
-  async shardStates(): Promise<{ db: string; cid: string; name: string; shard: string; plan: string[]; current: string[] }[]> {
+  async shardStates(): Promise<
+    { db: string; cid: string; name: string; shard: string; plan: string[]; current: string[] }[]
+  > {
     const a = asDict(await this.agencyRead(['/arango/Plan/Collections', '/arango/Current/Collections']));
     const ar = asDict(a.arango);
     const plan = asDict(asDict(ar.Plan).Collections);
@@ -401,7 +486,14 @@ export class SimCluster {
     for (const [db, colls] of Object.entries(plan)) {
       for (const [cid, c] of Object.entries(asDict(colls))) {
         for (const [shard, servers] of Object.entries(asDict(asDict(c).shards))) {
-          out.push({ db, cid, name: String(asDict(c).name), shard, plan: asArray(servers), current: asArray(asDict(asDict(asDict(cur[db])[cid])[shard]).servers) });
+          out.push({
+            db,
+            cid,
+            name: String(asDict(c).name),
+            shard,
+            plan: asArray(servers),
+            current: asArray(asDict(asDict(asDict(cur[db])[cid])[shard]).servers),
+          });
         }
       }
     }
@@ -455,7 +547,9 @@ export class SimCluster {
     }
     await pool(buckets, 8, async (docs) => {
       for (let i = 0; i < docs.length; i += 5000) {
-        const res = asArray(await this.coordinatorCall('POST', `/_db/${db}/_api/document/${name}`, docs.slice(i, i + 5000))) as unknown as Dict[];
+        const res = asArray(
+          await this.coordinatorCall('POST', `/_db/${db}/_api/document/${name}`, docs.slice(i, i + 5000)),
+        ) as unknown as Dict[];
         const bad = res.find((r) => r.error);
         if (bad) throw new Error(`seeding ${db}/${name}: ${JSON.stringify(bad)}`);
       }

@@ -7,7 +7,15 @@
 // (see src/sim/README.md); anything else answers "not simulated".
 import { ClusterMember, type MemberOptions } from './member.js';
 import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
-import { asArray, asDict, inSyncLists, sortShards, stripResign, type CollectionPlan, type Dict } from './cluster-state.js';
+import {
+  asArray,
+  asDict,
+  inSyncLists,
+  sortShards,
+  stripResign,
+  type CollectionPlan,
+  type Dict,
+} from './cluster-state.js';
 import { shardIndexForKey } from './hash.js';
 import type { HttpResult } from './net.js';
 import { GroupCommit } from './batch.js';
@@ -53,7 +61,10 @@ export class Coordinator extends ClusterMember {
   // ------------------------------------------------------------------ helpers
 
   private async uniqIds(n: number): Promise<number> {
-    const r = await this.agency.transact([[{ '/arango/Sync/LatestID': { op: 'increment', step: n } }], ['/arango/Sync/LatestID']]);
+    const r = await this.agency.transact([
+      [{ '/arango/Sync/LatestID': { op: 'increment', step: n } }],
+      ['/arango/Sync/LatestID'],
+    ]);
     const v = asDict(asDict(asDict(r.body[1]).arango).Sync).LatestID;
     if (typeof v !== 'number') throw new Error('could not allocate unique ids');
     return v - n + 1;
@@ -89,7 +100,16 @@ export class Coordinator extends ClusterMember {
   }
 
   private info(db: string, c: CollectionPlan): Dict {
-    return { id: c.id, name: c.name, status: 3, type: c.type ?? 2, isSystem: c.name.startsWith('_'), globallyUniqueId: `c${c.id}/${db}`, error: false, code: 200 };
+    return {
+      id: c.id,
+      name: c.name,
+      status: 3,
+      type: c.type ?? 2,
+      isSystem: c.name.startsWith('_'),
+      globallyUniqueId: `c${c.id}/${db}`,
+      error: false,
+      code: 200,
+    };
   }
 
   private properties(db: string, c: CollectionPlan): Dict {
@@ -113,7 +133,15 @@ export class Coordinator extends ClusterMember {
   }
 
   /** Sends a request to the shard's current leader, retrying while there is none or it refuses as not leader. */
-  private async toLeader(db: string, cid: string, shard: string, method: string, path: string, body?: unknown, retrySeconds = this.co.leaderRetrySeconds): Promise<HttpResult> {
+  private async toLeader(
+    db: string,
+    cid: string,
+    shard: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    retrySeconds = this.co.leaderRetrySeconds,
+  ): Promise<HttpResult> {
     const deadline = Date.now() + retrySeconds * 1000;
     const idempotent = method === 'GET' || method === 'HEAD';
     let last = '';
@@ -124,7 +152,11 @@ export class Coordinator extends ClusterMember {
         const ep = this.view().endpointOf(leader);
         if (ep) {
           try {
-            const r = await this.http.request(ep, `/_db/${encodeURIComponent(db)}${path}`, { method, body, timeoutMs: 60_000 });
+            const r = await this.http.request(ep, `/_db/${encodeURIComponent(db)}${path}`, {
+              method,
+              body,
+              timeoutMs: 60_000,
+            });
             const en = (r.body as { errorNum?: number } | undefined)?.errorNum;
             const notLeader = (r.status === 503 && (en === 1491 || en === 1496)) || (r.status === 404 && en === 1203);
             if (!notLeader) return r;
@@ -132,14 +164,32 @@ export class Coordinator extends ClusterMember {
           } catch (e) {
             const code = (e as { code?: string }).code ?? '';
             if (!idempotent && !RETRYABLE_CONNECT.has(code)) {
-              return { status: 503, headers: {}, body: { error: true, code: 503, errorNum: 1465, errorMessage: `cluster internal HTTP connection broken (${leader}: ${(e as Error).message})` } };
+              return {
+                status: 503,
+                headers: {},
+                body: {
+                  error: true,
+                  code: 503,
+                  errorNum: 1465,
+                  errorMessage: `cluster internal HTTP connection broken (${leader}: ${(e as Error).message})`,
+                },
+              };
             }
             last = `${leader}: ${(e as Error).message}`;
           }
         } else last = `no endpoint for ${leader}`;
       } else last = `no usable leader for ${shard} in Current (${cur.join(',') || 'none'})`;
       if (Date.now() > deadline) {
-        return { status: 503, headers: {}, body: { error: true, code: 503, errorNum: 1478, errorMessage: `A cluster backend which was required for the operation could not be reached: ${last}` } };
+        return {
+          status: 503,
+          headers: {},
+          body: {
+            error: true,
+            code: 503,
+            errorNum: 1478,
+            errorMessage: `A cluster backend which was required for the operation could not be reached: ${last}`,
+          },
+        };
       }
       await this.cache.changed(250);
       this.lc.check();
@@ -152,11 +202,15 @@ export class Coordinator extends ClusterMember {
     const c = this.collectionOf(req.db, req.params[0]);
     const many = Array.isArray(req.body);
     const docs = (many ? req.body : [req.body]) as Record<string, unknown>[];
-    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) return arangoError(400, 1227, 'invalid document type');
+    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d)))
+      return arangoError(400, 1227, 'invalid document type');
     // overwriteMode (or overwrite=true = replace): what inserting an existing key does, decided by the leader.
     const mode = req.query.get('overwriteMode') ?? (req.query.get('overwrite') === 'true' ? 'replace' : undefined);
-    if (mode !== undefined && !['ignore', 'replace', 'update', 'conflict'].includes(mode)) return arangoError(400, 10, `invalid overwriteMode: ${mode}`);
-    const qs = mode ? `?${new URLSearchParams({ overwriteMode: mode, keepNull: req.query.get('keepNull') ?? 'true', mergeObjects: req.query.get('mergeObjects') ?? 'true' })}` : '';
+    if (mode !== undefined && !['ignore', 'replace', 'update', 'conflict'].includes(mode))
+      return arangoError(400, 10, `invalid overwriteMode: ${mode}`);
+    const qs = mode
+      ? `?${new URLSearchParams({ overwriteMode: mode, keepNull: req.query.get('keepNull') ?? 'true', mergeObjects: req.query.get('mergeObjects') ?? 'true' })}`
+      : '';
     const shards = this.shardsOf(c);
     const results: unknown[] = new Array(docs.length);
     const groups = new Map<string, { idx: number[]; docs: Record<string, unknown>[] }>();
@@ -182,7 +236,14 @@ export class Coordinator extends ClusterMember {
         const all = r.body as Dict[];
         g.idx.forEach((i, j) => {
           const res = all[offset + j];
-          results[i] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev, ...(res._oldRev ? { _oldRev: res._oldRev } : {}) };
+          results[i] = res.error
+            ? res
+            : {
+                _id: `${c.name}/${res._key}`,
+                _key: res._key,
+                _rev: res._rev,
+                ...(res._oldRev ? { _oldRev: res._oldRev } : {}),
+              };
         });
       }),
     );
@@ -193,11 +254,19 @@ export class Coordinator extends ClusterMember {
   }
 
   /** Inserts into one shard; concurrent inserts into a shard share requests to its leader (group commit). */
-  private async batchedInsert(db: string, cid: string, shard: string, docs: Record<string, unknown>[], qs = ''): Promise<{ r: HttpResult; offset: number }> {
+  private async batchedInsert(
+    db: string,
+    cid: string,
+    shard: string,
+    docs: Record<string, unknown>[],
+    qs = '',
+  ): Promise<{ r: HttpResult; offset: number }> {
     const key = `${db}/${shard}${qs}`;
     let g = this.inserters.get(key);
     if (!g) {
-      g = new GroupCommit<Record<string, unknown>, HttpResult>((batch) => this.toLeader(db, cid, shard, 'POST', `/_api/document/${shard}${qs}`, batch));
+      g = new GroupCommit<Record<string, unknown>, HttpResult>((batch) =>
+        this.toLeader(db, cid, shard, 'POST', `/_api/document/${shard}${qs}`, batch),
+      );
       this.inserters.set(key, g);
     }
     const { result, offset } = await g.add(docs);
@@ -211,7 +280,11 @@ export class Coordinator extends ClusterMember {
     const shard = shards[shardIndexForKey(key, shards.length)];
     const r = await this.toLeader(req.db, c.id, shard, 'GET', `/_api/document/${shard}/${encodeURIComponent(key)}`);
     if (r.status !== 200) return { status: r.status, body: r.body };
-    return { status: 200, body: { ...(r.body as Dict), _id: `${c.name}/${key}` }, headers: { etag: `"${(r.body as Dict)._rev}"` } };
+    return {
+      status: 200,
+      body: { ...(r.body as Dict), _id: `${c.name}/${key}` },
+      headers: { etag: `"${(r.body as Dict)._rev}"` },
+    };
   }
 
   private async removeDocs(req: SimRequest, keys: string[], single: boolean): Promise<SimResponse> {
@@ -225,12 +298,22 @@ export class Coordinator extends ClusterMember {
     });
     await Promise.all(
       [...groups].map(async ([shard, idx]) => {
-        const r = await this.toLeader(req.db, c.id, shard, 'DELETE', `/_api/document/${shard}`, idx.map((i) => keys[i]));
+        const r = await this.toLeader(
+          req.db,
+          c.id,
+          shard,
+          'DELETE',
+          `/_api/document/${shard}`,
+          idx.map((i) => keys[i]),
+        );
         if (r.status >= 300) {
           idx.forEach((i) => (results[i] = { ...(r.body as Dict), code: r.status }));
           return;
         }
-        (r.body as Dict[]).forEach((res, j) => (results[idx[j]] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev }));
+        (r.body as Dict[]).forEach(
+          (res, j) =>
+            (results[idx[j]] = res.error ? res : { _id: `${c.name}/${res._key}`, _key: res._key, _rev: res._rev }),
+        );
       }),
     );
     if (!single) return ok(results, 202);
@@ -240,13 +323,23 @@ export class Coordinator extends ClusterMember {
   }
 
   private async getDocs(req: SimRequest): Promise<SimResponse> {
-    if (!['true', '1', 'yes', 'on'].includes(String(req.query.get('onlyget')).toLowerCase())) return this.modifyDocs(req, 'replace', false);
+    if (!['true', '1', 'yes', 'on'].includes(String(req.query.get('onlyget')).toLowerCase()))
+      return this.modifyDocs(req, 'replace', false);
     const c = this.collectionOf(req.db, req.params[0]);
-    const sels = asArray(req.body).map((s) => (typeof s === 'string' ? s.split('/').pop()! : String((s as Dict)?._key)));
+    const sels = asArray(req.body).map((s) =>
+      typeof s === 'string' ? s.split('/').pop()! : String((s as Dict)?._key),
+    );
     const out = await Promise.all(
       sels.map(async (key) => {
         const r = await this.readDoc({ ...req, params: [c.name, key] });
-        return r.status === 200 ? r.body : { error: true, errorNum: (r.body as Dict)?.errorNum ?? 1202, errorMessage: 'document not found', code: r.status };
+        return r.status === 200
+          ? r.body
+          : {
+              error: true,
+              errorNum: (r.body as Dict)?.errorNum ?? 1202,
+              errorMessage: 'document not found',
+              code: r.status,
+            };
       }),
     );
     return ok(out);
@@ -261,14 +354,15 @@ export class Coordinator extends ClusterMember {
     const c = this.collectionOf(req.db, req.params[0]);
     const one = single || !Array.isArray(req.body);
     const docs = (one ? [req.body] : req.body) as Record<string, unknown>[];
-    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) return arangoError(400, 1227, 'invalid document type');
+    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d)))
+      return arangoError(400, 1227, 'invalid document type');
     const ifMatch = typeof req.headers['if-match'] === 'string' ? req.headers['if-match'].replace(/"/g, '') : undefined;
     const ignoreRevs = req.query.get('ignoreRevs') !== 'false' && !(one && ifMatch);
     const shards = this.shardsOf(c);
     const results: Dict[] = new Array(docs.length);
     const groups = new Map<string, { idx: number[]; docs: Record<string, unknown>[] }>();
     docs.forEach((d, i) => {
-      const raw = single ? req.params[1] : d._key ?? (typeof d._id === 'string' ? d._id.split('/').pop() : undefined);
+      const raw = single ? req.params[1] : (d._key ?? (typeof d._id === 'string' ? d._id.split('/').pop() : undefined));
       if (raw === undefined || raw === '') {
         results[i] = { error: true, errorNum: 1226, errorMessage: 'missing document key', code: 400 };
         return;
@@ -280,10 +374,21 @@ export class Coordinator extends ClusterMember {
       g.docs.push({ ...d, _key: key, ...(one && ifMatch ? { _rev: ifMatch } : {}) });
       groups.set(shard, g);
     });
-    const q = new URLSearchParams({ ignoreRevs: String(ignoreRevs), keepNull: req.query.get('keepNull') ?? 'true', mergeObjects: req.query.get('mergeObjects') ?? 'true' });
+    const q = new URLSearchParams({
+      ignoreRevs: String(ignoreRevs),
+      keepNull: req.query.get('keepNull') ?? 'true',
+      mergeObjects: req.query.get('mergeObjects') ?? 'true',
+    });
     await Promise.all(
       [...groups].map(async ([shard, g]) => {
-        const r = await this.toLeader(req.db, c.id, shard, kind === 'update' ? 'PATCH' : 'PUT', `/_api/document/${shard}?${q}`, g.docs);
+        const r = await this.toLeader(
+          req.db,
+          c.id,
+          shard,
+          kind === 'update' ? 'PATCH' : 'PUT',
+          `/_api/document/${shard}?${q}`,
+          g.docs,
+        );
         if (r.status >= 300) {
           g.idx.forEach((i) => (results[i] = { ...(r.body as Dict), code: r.status }));
           return;
@@ -307,7 +412,13 @@ export class Coordinator extends ClusterMember {
     });
     if (!one) return ok(shaped, 202);
     const r0 = shaped[0] as Dict;
-    if (r0.error) return arangoError(r0.code ?? 500, r0.errorNum ?? 4, r0.errorMessage ?? 'error', r0.errorNum === 1200 ? { _id: r0._id, _key: r0._key, _rev: r0._rev } : undefined);
+    if (r0.error)
+      return arangoError(
+        r0.code ?? 500,
+        r0.errorNum ?? 4,
+        r0.errorMessage ?? 'error',
+        r0.errorNum === 1200 ? { _id: r0._id, _key: r0._key, _rev: r0._rev } : undefined,
+      );
     return ok(r0, 202);
   }
 
@@ -320,11 +431,22 @@ export class Coordinator extends ClusterMember {
    */
   private async checksumHandler(req: SimRequest): Promise<SimResponse> {
     const c = this.collectionOf(req.db, req.params[0]);
-    const q = new URLSearchParams({ withRevisions: String(req.query.get('withRevisions') === 'true'), withData: String(req.query.get('withData') === 'true') });
+    const q = new URLSearchParams({
+      withRevisions: String(req.query.get('withRevisions') === 'true'),
+      withData: String(req.query.get('withData') === 'true'),
+    });
     const parts: Checksum[] = [];
     let failed: HttpResult | undefined;
     await pool(this.shardsOf(c), 16, async (s) => {
-      const r = await this.toLeader(req.db, c.id, s, 'GET', `/_api/collection/${s}/checksum?${q}`, undefined, Math.min(5, this.co.leaderRetrySeconds));
+      const r = await this.toLeader(
+        req.db,
+        c.id,
+        s,
+        'GET',
+        `/_api/collection/${s}/checksum?${q}`,
+        undefined,
+        Math.min(5, this.co.leaderRetrySeconds),
+      );
       if (r.status !== 200) failed = r;
       else parts.push({ checksum: String((r.body as Dict).checksum), revision: String((r.body as Dict).revision) });
     });
@@ -336,11 +458,20 @@ export class Coordinator extends ClusterMember {
   private async allDocuments(db: string, c: CollectionPlan): Promise<Dict[]> {
     const shards = this.shardsOf(c);
     const per: Dict[][] = new Array(shards.length);
-    await pool(shards.map((s, i) => [s, i] as const), 16, async ([s, i]) => {
-      const r = await this.toLeader(db, c.id, s, 'GET', `/_api/replication/sim/documents/${s}`);
-      if (r.status !== 200) fail(r.status, Number((r.body as Dict)?.errorNum ?? 1478), String((r.body as Dict)?.errorMessage ?? `reading ${s} failed`));
-      per[i] = ((r.body as Dict).docs as Dict[]).map((d) => ({ ...d, _id: `${c.name}/${d._key}` }));
-    });
+    await pool(
+      shards.map((s, i) => [s, i] as const),
+      16,
+      async ([s, i]) => {
+        const r = await this.toLeader(db, c.id, s, 'GET', `/_api/replication/sim/documents/${s}`);
+        if (r.status !== 200)
+          fail(
+            r.status,
+            Number((r.body as Dict)?.errorNum ?? 1478),
+            String((r.body as Dict)?.errorMessage ?? `reading ${s} failed`),
+          );
+        per[i] = ((r.body as Dict).docs as Dict[]).map((d) => ({ ...d, _id: `${c.name}/${d._key}` }));
+      },
+    );
     return per.flat();
   }
 
@@ -353,7 +484,10 @@ export class Coordinator extends ClusterMember {
     const b = asDict(req.body);
     const query = String(b.query ?? '');
     const bind = asDict(b.bindVars);
-    const norm = query.trim().replace(/\s+/g, ' ').replace(/ ?([(),]) ?/g, '$1');
+    const norm = query
+      .trim()
+      .replace(/\s+/g, ' ')
+      .replace(/ ?([(),]) ?/g, '$1');
     const collOf = (name: string): CollectionPlan => {
       const v = bind[`@${name}`];
       if (typeof v !== 'string') fail(400, 1552, `bind parameter '@${name}' was not declared in the query`);
@@ -362,13 +496,17 @@ export class Coordinator extends ClusterMember {
     const num = (x: string | undefined, dflt: number): number => {
       if (x === undefined) return dflt;
       const v = x.startsWith('@') ? bind[x.slice(1)] : Number(x);
-      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(400, 1562, `LIMIT value ${x} is not a non-negative integer`);
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 0)
+        fail(400, 1562, `LIMIT value ${x} is not a non-negative integer`);
       return v;
     };
     const t0 = Date.now();
     let result: unknown[];
     let m: RegExpExecArray | null;
-    if ((m = /^FOR (\w+) IN @@(\w+)(?: LIMIT (\d+|@\w+)(?:,(\d+|@\w+))?)? RETURN (\w+)$/i.exec(norm)) && m[5] === m[1]) {
+    if (
+      (m = /^FOR (\w+) IN @@(\w+)(?: LIMIT (\d+|@\w+)(?:,(\d+|@\w+))?)? RETURN (\w+)$/i.exec(norm)) &&
+      m[5] === m[1]
+    ) {
       const all = await this.allDocuments(req.db, collOf(m[2]));
       const [offset, count] = m[4] !== undefined ? [num(m[3], 0), num(m[4], 0)] : [0, num(m[3], Infinity)];
       result = all.slice(offset, offset + count);
@@ -379,13 +517,37 @@ export class Coordinator extends ClusterMember {
       const counts = await this.counts(req.db, collOf(m[2]));
       result = [Object.values(counts).reduce((a, x) => a + x.count, 0)];
     } else {
-      return arangoError(501, 9, `AQL query not simulated: ${JSON.stringify(query)} (the simulator answers only FOR doc IN @@collection [LIMIT [offset,] n] RETURN doc, RETURN LENGTH(@@collection) and FOR doc IN @@collection COLLECT WITH COUNT INTO n RETURN n)`);
+      return arangoError(
+        501,
+        9,
+        `AQL query not simulated: ${JSON.stringify(query)} (the simulator answers only FOR doc IN @@collection [LIMIT [offset,] n] RETURN doc, RETURN LENGTH(@@collection) and FOR doc IN @@collection COLLECT WITH COUNT INTO n RETURN n)`,
+      );
     }
     const batchSize = b.batchSize === undefined ? 1000 : Number(b.batchSize);
     if (!(batchSize >= 1)) return arangoError(400, 10, 'batchSize must be a positive integer');
     const ttl = typeof b.ttl === 'number' && b.ttl > 0 ? b.ttl : 30;
-    const extra = { warnings: [], stats: { writesExecuted: 0, writesIgnored: 0, scannedFull: result.length, scannedIndex: 0, filtered: 0, httpRequests: 0, executionTime: (Date.now() - t0) / 1000, peakMemoryUsage: 0 } };
-    const cursor = { id: '', rest: result.slice(batchSize), batchSize, ttl, expires: 0, count: b.count === true ? result.length : undefined, extra };
+    const extra = {
+      warnings: [],
+      stats: {
+        writesExecuted: 0,
+        writesIgnored: 0,
+        scannedFull: result.length,
+        scannedIndex: 0,
+        filtered: 0,
+        httpRequests: 0,
+        executionTime: (Date.now() - t0) / 1000,
+        peakMemoryUsage: 0,
+      },
+    };
+    const cursor = {
+      id: '',
+      rest: result.slice(batchSize),
+      batchSize,
+      ttl,
+      expires: 0,
+      count: b.count === true ? result.length : undefined,
+      extra,
+    };
     this.expireCursors();
     if (cursor.rest.length) {
       // Like a server-specific tick: the creating coordinator's short ID in the low 16 bits, so any coordinator
@@ -399,7 +561,16 @@ export class Coordinator extends ClusterMember {
   }
 
   private cursorBody(c: SimCursor, batch: unknown[], code: number): Dict {
-    return { result: batch, hasMore: c.rest.length > 0, ...(c.id ? { id: c.id } : {}), ...(c.count !== undefined ? { count: c.count } : {}), cached: false, extra: c.extra, error: false, code };
+    return {
+      result: batch,
+      hasMore: c.rest.length > 0,
+      ...(c.id ? { id: c.id } : {}),
+      ...(c.count !== undefined ? { count: c.count } : {}),
+      cached: false,
+      extra: c.extra,
+      error: false,
+      code,
+    };
   }
 
   private expireCursors(): void {
@@ -425,10 +596,17 @@ export class Coordinator extends ClusterMember {
     const ep = id ? this.view().endpointOf(id) : undefined;
     if (!ep) return arangoError(404, 1600, 'cursor not found');
     try {
-      const r = await this.http.request(ep, `/_db/${encodeURIComponent(req.db)}/_api/cursor/${req.params[0]}`, { method: req.method, timeoutMs: 60_000 });
+      const r = await this.http.request(ep, `/_db/${encodeURIComponent(req.db)}/_api/cursor/${req.params[0]}`, {
+        method: req.method,
+        timeoutMs: 60_000,
+      });
       return { status: r.status, body: r.body };
     } catch (e) {
-      return arangoError(503, 1478, `cursor ${req.params[0]} lives on coordinator ${id}, which could not be reached: ${(e as Error).message}`);
+      return arangoError(
+        503,
+        1478,
+        `cursor ${req.params[0]} lives on coordinator ${id}, which could not be reached: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -468,7 +646,15 @@ export class Coordinator extends ClusterMember {
     const w = await this.agency.write([
       [
         {
-          [`/arango/Plan/Databases/${name}`]: { name, id, isSystem: false, sharding: '', replicationFactor: 1, writeConcern: 1, replicationVersion: rv },
+          [`/arango/Plan/Databases/${name}`]: {
+            name,
+            id,
+            isSystem: false,
+            sharding: '',
+            replicationFactor: 1,
+            writeConcern: 1,
+            replicationVersion: rv,
+          },
           [`/arango/Plan/Collections/${name}`]: {},
           // replication 2 (simulated minimally): the database's collection groups live in Target/CollectionGroups
           ...(rv === '2' ? { [`/arango/Target/CollectionGroups/${name}`]: {} } : {}),
@@ -478,8 +664,14 @@ export class Coordinator extends ClusterMember {
       ],
     ]);
     if (!w.ok) return arangoError(409, 1207, 'duplicate database name');
-    const servers = this.view().dbServers().filter((s) => this.view().health(s) === 'GOOD');
-    await this.cache.waitFor(() => servers.every((s) => this.cache.get(`/arango/Current/Databases/${name}/${s}`) !== undefined), 60_000, `database ${name} on all DB servers`);
+    const servers = this.view()
+      .dbServers()
+      .filter((s) => this.view().health(s) === 'GOOD');
+    await this.cache.waitFor(
+      () => servers.every((s) => this.cache.get(`/arango/Current/Databases/${name}/${s}`) !== undefined),
+      60_000,
+      `database ${name} on all DB servers`,
+    );
     return ok({ error: false, code: 201, result: true }, 201);
   }
 
@@ -490,21 +682,31 @@ export class Coordinator extends ClusterMember {
     const name = String(b.name ?? '');
     if (!/^[a-zA-Z_][a-zA-Z0-9_-]{0,255}$/.test(name)) return arangoError(400, 1208, 'illegal name');
     const v = this.view();
-    if (Object.values(v.planCollections(db)).some((c) => c.name === name)) return arangoError(409, 1207, `duplicate name: ${name}`);
+    if (Object.values(v.planCollections(db)).some((c) => c.name === name))
+      return arangoError(409, 1207, `duplicate name: ${name}`);
     let numberOfShards = Number(b.numberOfShards ?? 1);
     let replicationFactor = Number(b.replicationFactor ?? 1);
     let writeConcern = Number(b.writeConcern ?? b.minReplicationFactor ?? 1);
     let proto: CollectionPlan | undefined;
     if (b.distributeShardsLike) {
-      proto = Object.values(v.planCollections(db)).find((c) => c.name === b.distributeShardsLike || c.id === b.distributeShardsLike);
-      if (!proto) return arangoError(400, 1486, 'must not have a distributeShardsLike attribute pointing to an unknown collection');
+      proto = Object.values(v.planCollections(db)).find(
+        (c) => c.name === b.distributeShardsLike || c.id === b.distributeShardsLike,
+      );
+      if (!proto)
+        return arangoError(
+          400,
+          1486,
+          'must not have a distributeShardsLike attribute pointing to an unknown collection',
+        );
       if (proto.distributeShardsLike) proto = v.collection(db, proto.distributeShardsLike) ?? proto;
       numberOfShards = proto.numberOfShards;
       replicationFactor = proto.replicationFactor as number;
       writeConcern = Math.min(writeConcern, replicationFactor);
     }
-    if (!(numberOfShards >= 1) || !(replicationFactor >= 1)) return arangoError(400, 10, 'bad numberOfShards or replicationFactor');
-    if (writeConcern > replicationFactor) return arangoError(400, 10, 'writeConcern must not be higher than replicationFactor');
+    if (!(numberOfShards >= 1) || !(replicationFactor >= 1))
+      return arangoError(400, 10, 'bad numberOfShards or replicationFactor');
+    if (writeConcern > replicationFactor)
+      return arangoError(400, 10, 'writeConcern must not be higher than replicationFactor');
     const first = await this.uniqIds(numberOfShards + 1);
     const cid = String(first);
     const shardIds = Array.from({ length: numberOfShards }, (_, i) => `s${first + 1 + i}`);
@@ -513,9 +715,16 @@ export class Coordinator extends ClusterMember {
       const ps = sortShards(Object.keys(proto.shards));
       shardIds.forEach((s, i) => (shards[s] = asArray(proto!.shards[ps[i]]).map(stripResign)));
     } else {
-      const servers = v.availableServers().filter((s) => v.health(s) === 'GOOD').sort();
+      const servers = v
+        .availableServers()
+        .filter((s) => v.health(s) === 'GOOD')
+        .sort();
       if (servers.length < replicationFactor) {
-        return arangoError(500, 1487, `the number of current dbservers (${servers.length}) is lower than the requested replicationFactor (${replicationFactor})`);
+        return arangoError(
+          500,
+          1487,
+          `the number of current dbservers (${servers.length}) is lower than the requested replicationFactor (${replicationFactor})`,
+        );
       }
       const offset = Math.floor(Math.random() * servers.length);
       shardIds.forEach((s, i) => {
@@ -560,7 +769,11 @@ export class Coordinator extends ClusterMember {
    * unchanged (ClusterInfo::createCollectionsCoordinator); while they fail the coordinator re-reads the prototype
    * and retries (simulated: every second, for up to 10 minutes).
    */
-  private async writeCollectionPlan(db: string, coll: CollectionPlan, proto: CollectionPlan | undefined): Promise<void> {
+  private async writeCollectionPlan(
+    db: string,
+    coll: CollectionPlan,
+    proto: CollectionPlan | undefined,
+  ): Promise<void> {
     const path = `/arango/Plan/Collections/${db}/${coll.id}`;
     if (!proto) {
       await this.agency.write([[{ [path]: coll, '/arango/Plan/Version': { op: 'increment' } }]]);
@@ -581,13 +794,22 @@ export class Coordinator extends ClusterMember {
       });
       const w = await this.agency.write([[{ [path]: coll, '/arango/Plan/Version': { op: 'increment' } }, pre]]);
       if (w.ok) return;
-      if (Date.now() > deadline) throw new Error(`could not create ${coll.name}: prototype shards of ${p.name} stay locked`);
+      if (Date.now() > deadline)
+        throw new Error(`could not create ${coll.name}: prototype shards of ${p.name} stay locked`);
       await this.lc.sleep(1000);
     }
   }
 
   private async countOnLeader(db: string, c: CollectionPlan, shard: string): Promise<{ count: number; size: number }> {
-    const r = await this.toLeader(db, c.id, shard, 'GET', `/_api/collection/${shard}/count`, undefined, Math.min(3, this.co.leaderRetrySeconds));
+    const r = await this.toLeader(
+      db,
+      c.id,
+      shard,
+      'GET',
+      `/_api/collection/${shard}/count`,
+      undefined,
+      Math.min(3, this.co.leaderRetrySeconds),
+    );
     if (r.status !== 200) throw new Error(`count of ${shard}: HTTP ${r.status}`);
     const b = r.body as { count: number; figures: { documentsSize: number } };
     return { count: b.count, size: b.figures.documentsSize };
@@ -615,7 +837,11 @@ export class Coordinator extends ClusterMember {
     const counts = await this.counts(req.db, c);
     const total = Object.values(counts).reduce((a, x) => a + x.count, 0);
     const size = Object.values(counts).reduce((a, x) => a + x.size, 0);
-    return ok({ ...this.properties(req.db, c), count: total, figures: { documentsSize: size, alive: { count: total, size }, indexes: { count: 1, size: 0 } } });
+    return ok({
+      ...this.properties(req.db, c),
+      count: total,
+      figures: { documentsSize: size, alive: { count: total, size }, indexes: { count: 1, size: 0 } },
+    });
   }
 
   private shardsHandler(req: SimRequest): SimResponse {
@@ -626,9 +852,24 @@ export class Coordinator extends ClusterMember {
 
   private async dropCollection(req: SimRequest): Promise<SimResponse> {
     const c = this.collectionOf(req.db, req.params[0]);
-    const dependents = Object.values(this.view().planCollections(req.db)).filter((x) => x.distributeShardsLike === c.id);
-    if (dependents.length) return arangoError(400, 1485, 'must not drop collection while another has a distributeShardsLike attribute pointing to it');
-    await this.agency.write([[{ [`/arango/Plan/Collections/${req.db}/${c.id}`]: { op: 'delete' }, [`/arango/Current/Collections/${req.db}/${c.id}`]: { op: 'delete' }, '/arango/Plan/Version': { op: 'increment' } }]]);
+    const dependents = Object.values(this.view().planCollections(req.db)).filter(
+      (x) => x.distributeShardsLike === c.id,
+    );
+    if (dependents.length)
+      return arangoError(
+        400,
+        1485,
+        'must not drop collection while another has a distributeShardsLike attribute pointing to it',
+      );
+    await this.agency.write([
+      [
+        {
+          [`/arango/Plan/Collections/${req.db}/${c.id}`]: { op: 'delete' },
+          [`/arango/Current/Collections/${req.db}/${c.id}`]: { op: 'delete' },
+          '/arango/Plan/Version': { op: 'increment' },
+        },
+      ],
+    ]);
     return ok({ error: false, code: 200, id: c.id });
   }
 
@@ -643,7 +884,14 @@ export class Coordinator extends ClusterMember {
     const v = this.view();
     const Health: Dict = {};
     const hb = await this.agency.transient([['/arango/Sync/ServerStates']], 3000).catch(() => undefined);
-    const states = asDict(asDict(asDict(asDict((hb?.body as unknown[] | undefined)?.[0] ?? (asDict(hb?.body).results as unknown[] | undefined)?.[0]).arango).Sync).ServerStates);
+    const states = asDict(
+      asDict(
+        asDict(
+          asDict((hb?.body as unknown[] | undefined)?.[0] ?? (asDict(hb?.body).results as unknown[] | undefined)?.[0])
+            .arango,
+        ).Sync,
+      ).ServerStates,
+    );
     const inShards = new Set<string>();
     for (const s of v.allShards()) {
       s.servers.forEach((x) => inShards.add(stripResign(x)));
@@ -661,7 +909,9 @@ export class Coordinator extends ClusterMember {
     }
     let pool: Dict = this.agencyPool();
     if (Object.keys(pool).length === 0) {
-      const cfgR = await this.agency.call('/_api/agency/config', undefined, { deadlineMs: 3000, timeoutMs: 2000 }).catch(() => undefined);
+      const cfgR = await this.agency
+        .call('/_api/agency/config', undefined, { deadlineMs: 3000, timeoutMs: 2000 })
+        .catch(() => undefined);
       pool = asDict(asDict(asDict(cfgR?.body).configuration).pool);
     }
     await Promise.all(
@@ -671,8 +921,15 @@ export class Coordinator extends ClusterMember {
           const c = asDict(r.body);
           const acked = asDict(asDict(c.lastAcked)[id]);
           Health[id] = {
-            Role: 'Agent', Endpoint: ep, Engine: 'rocksdb', Version: c.version, Leader: c.leaderId, Leading: c.leaderId === id,
-            LastAckedTime: acked.lastAckedTime ?? 0, Status: r.status === 200 ? 'GOOD' : 'BAD', CanBeDeleted: false,
+            Role: 'Agent',
+            Endpoint: ep,
+            Engine: 'rocksdb',
+            Version: c.version,
+            Leader: c.leaderId,
+            Leading: c.leaderId === id,
+            LastAckedTime: acked.lastAckedTime ?? 0,
+            Status: r.status === 200 ? 'GOOD' : 'BAD',
+            CanBeDeleted: false,
           };
         } catch {
           Health[id] = { Role: 'Agent', Endpoint: ep, Status: 'BAD', CanBeDeleted: false, Leading: false };
@@ -684,26 +941,44 @@ export class Coordinator extends ClusterMember {
 
   private async createJob(job: Dict): Promise<string> {
     const id = String(await this.uniqIds(1));
-    await this.agency.write([[{ [`/arango/Target/ToDo/${id}`]: { ...job, jobId: id, creator: this.id, timeCreated: new Date().toISOString() } }]]);
+    await this.agency.write([
+      [
+        {
+          [`/arango/Target/ToDo/${id}`]: { ...job, jobId: id, creator: this.id, timeCreated: new Date().toISOString() },
+        },
+      ],
+    ]);
     return id;
   }
 
   private async moveShard(req: SimRequest): Promise<SimResponse> {
     const b = asDict(req.body);
-    for (const k of ['collection', 'shard', 'fromServer', 'toServer']) if (typeof b[k] !== 'string') return arangoError(400, 10, `missing ${k}`);
+    for (const k of ['collection', 'shard', 'fromServer', 'toServer'])
+      if (typeof b[k] !== 'string') return arangoError(400, 10, `missing ${k}`);
     const db = typeof b.database === 'string' ? b.database : req.db;
     const c = this.collectionOf(db, b.collection);
-    if (c.distributeShardsLike) return arangoError(403, 11, 'MoveShard only allowed for collections which have distributeShardsLike unset.');
+    if (c.distributeShardsLike)
+      return arangoError(403, 11, 'MoveShard only allowed for collections which have distributeShardsLike unset.');
     const plan = asArray(asDict(c.shards)[b.shard]);
     if (plan.length === 0) return arangoError(404, 1203, 'shard not found');
     const v = this.view();
     const from = v.resolveServer(b.fromServer);
     const to = v.resolveServer(b.toServer);
-    if (!from || !to || !v.dbServers().includes(from) || !v.dbServers().includes(to)) return arangoError(404, 1477, 'one or both dbservers not found');
+    if (!from || !to || !v.dbServers().includes(from) || !v.dbServers().includes(to))
+      return arangoError(404, 1477, 'one or both dbservers not found');
     if (!plan.includes(from)) return arangoError(404, 1203, 'shard is not located on the server');
     const isLeader = plan[0] === from;
     const remainsFollower = isLeader ? b.remainsFollower !== false : false;
-    const id = await this.createJob({ type: 'moveShard', database: db, collection: c.id, shard: b.shard, fromServer: from, toServer: to, isLeader, remainsFollower });
+    const id = await this.createJob({
+      type: 'moveShard',
+      database: db,
+      collection: c.id,
+      shard: b.shard,
+      fromServer: from,
+      toServer: to,
+      isLeader,
+      remainsFollower,
+    });
     return ok({ error: false, code: 202, id }, 202);
   }
 
@@ -746,11 +1021,16 @@ export class Coordinator extends ClusterMember {
     await this.syncCache();
     const f = this.findJob(id);
     if (!f) return arangoError(404, 404, 'not found');
-    if (f.job.type !== 'moveShard' && f.job.type !== 'cleanOutServer') return arangoError(400, 400, 'Only MoveShard and CleanOutServer jobs can be aborted');
+    if (f.job.type !== 'moveShard' && f.job.type !== 'cleanOutServer')
+      return arangoError(400, 400, 'Only MoveShard and CleanOutServer jobs can be aborted');
     // Upstream answers 400 "<Finished|Failed> jobs can no longer be cancelled."; the simulator keeps 412 here
     // because test/sim-cluster.test.ts expects it (reported, not changed).
-    if (f.status !== 'ToDo' && f.status !== 'Pending') return arangoError(412, 412, `${f.status} jobs can no longer be cancelled.`);
-    const trx = (q: string): unknown[] => [{ [`/arango/Target/${q}/${id}/abort`]: true }, { [`/arango/Target/${q}/${id}`]: { oldEmpty: false } }];
+    if (f.status !== 'ToDo' && f.status !== 'Pending')
+      return arangoError(412, 412, `${f.status} jobs can no longer be cancelled.`);
+    const trx = (q: string): unknown[] => [
+      { [`/arango/Target/${q}/${id}/abort`]: true },
+      { [`/arango/Target/${q}/${id}`]: { oldEmpty: false } },
+    ];
     const w = await this.agency.write(f.status === 'ToDo' ? [trx('ToDo'), trx('Pending')] : [trx('Pending')]);
     if (!w.ok && w.results.every((r) => !r)) return arangoError(412, 412, 'Job is no longer pending or to do');
     return ok({ job: id, status: 'aborted', error: false });
@@ -774,7 +1054,13 @@ export class Coordinator extends ClusterMember {
       const v = this.view();
       let used = false;
       for (const s of v.allShards()) {
-        if (s.servers.map(stripResign).includes(id) || asArray(v.current(s.db, s.cid, s.shard)?.servers).map(stripResign).includes(id)) used = true;
+        if (
+          s.servers.map(stripResign).includes(id) ||
+          asArray(v.current(s.db, s.cid, s.shard)?.servers)
+            .map(stripResign)
+            .includes(id)
+        )
+          used = true;
       }
       if (v.health(id) === 'FAILED' && !used && v.get(`/arango/Supervision/DBServers/${id}`) === undefined) {
         const ops: Dict = {
@@ -790,7 +1076,15 @@ export class Coordinator extends ClusterMember {
           '/arango/Plan/Version': { op: 'increment' },
           '/arango/Current/Version': { op: 'increment' },
         };
-        const w = await this.agency.write([[ops, { '/arango/Plan/Version': { old: v.get('/arango/Plan/Version') }, [`/arango/Supervision/Health/${id}/Status`]: { old: 'FAILED' } }]]);
+        const w = await this.agency.write([
+          [
+            ops,
+            {
+              '/arango/Plan/Version': { old: v.get('/arango/Plan/Version') },
+              [`/arango/Supervision/Health/${id}/Status`]: { old: 'FAILED' },
+            },
+          ],
+        ]);
         if (w.ok) return ok({ error: false, code: 200 });
       }
       if (Date.now() > deadline) return arangoError(412, 412, 'server may not be deleted');
@@ -800,7 +1094,8 @@ export class Coordinator extends ClusterMember {
 
   private async collectionShardDistribution(db: string, name: string): Promise<SimResponse> {
     if (!name) return arangoError(400, 10, 'expected nonempty `collection` parameter');
-    if (!Object.values(this.view().planCollections(db)).some((c) => c.name === name || c.id === name)) return arangoError(404, 1203, `collection or view not found: ${name}`);
+    if (!Object.values(this.view().planCollections(db)).some((c) => c.name === name || c.id === name))
+      return arangoError(404, 1203, `collection or view not found: ${name}`);
     return ok({ results: await this.shardDistribution(db, name), error: false, code: 200 });
   }
 
@@ -823,7 +1118,8 @@ export class Coordinator extends ClusterMember {
         const plan = asArray(c.shards[s]);
         const cur = asArray(v.current(db, c.id, s)?.servers);
         Plan[s] = { leader: this.short(plan[0] ?? ''), followers: plan.slice(1).map((x) => this.short(x)) };
-        if (cur.length > 0) Current[s] = { leader: this.short(cur[0]), followers: cur.slice(1).map((x) => this.short(x)) };
+        if (cur.length > 0)
+          Current[s] = { leader: this.short(cur[0]), followers: cur.slice(1).map((x) => this.short(x)) };
         if (progress && !inSyncLists(plan, cur) && cur[0]) {
           // ShardDistributionReporter: count on the Plan leader and on the planned servers missing from Current.
           const ask = plan.filter((x) => !cur.includes(x));
@@ -831,7 +1127,9 @@ export class Coordinator extends ClusterMember {
             const count = async (server: string): Promise<number | undefined> => {
               const ep = v.endpointOf(stripResign(server));
               if (!ep) return undefined;
-              const r = await this.http.request(ep, `/_db/${encodeURIComponent(db)}/_api/collection/${s}/count`, { timeoutMs: 5000 }).catch(() => undefined);
+              const r = await this.http
+                .request(ep, `/_db/${encodeURIComponent(db)}/_api/collection/${s}/count`, { timeoutMs: 5000 })
+                .catch(() => undefined);
               const n = asDict(r?.body).count;
               return r && r.status < 300 && typeof n === 'number' ? n : undefined;
             };
@@ -851,7 +1149,8 @@ export class Coordinator extends ClusterMember {
                 else if (pr.total <= pr.current && other > pr.current) pr.current = other;
                 pr.followersSyncing += 1; // the simulated servers are syncing whenever they are planned but not in Current
               }
-              if (responses > 0 && pr.total > 0) pr.followerPercent = Math.min(100, (100 * followerTotal) / responses / pr.total);
+              if (responses > 0 && pr.total > 0)
+                pr.followerPercent = Math.min(100, (100 * followerTotal) / responses / pr.total);
             }
             if (pr.total === pr.current) pr.current = 0; // upstream's quirk: "somehow invalid" → current reset to 0
             Plan[s].progress = pr;
@@ -884,13 +1183,25 @@ export class Coordinator extends ClusterMember {
       const mean = vals.reduce((a, b) => a + b, 0) / vals.length;
       return vals.reduce((a, b) => a + (b - mean) ** 2, 0);
     };
-    const count = (q: 'ToDo' | 'Pending'): number => Object.values(v.jobs(q)).filter((j) => j.type === 'moveShard').length;
+    const count = (q: 'ToDo' | 'Pending'): number =>
+      Object.values(v.jobs(q)).filter((j) => j.type === 'moveShard').length;
     return ok({
       error: false,
       code: 200,
       result: {
-        leader: { weightUsed: Object.values(leaders), numberShards: Object.values(leaders), imbalance: imbalance(leaders), totalShards: Object.values(leaders).reduce((a, b) => a + b, 0) },
-        shards: { sizeUsed: Object.values(shards), numberShards: Object.values(shards), imbalance: imbalance(shards), totalShards: total, totalShardsFromSystemCollections: 0 },
+        leader: {
+          weightUsed: Object.values(leaders),
+          numberShards: Object.values(leaders),
+          imbalance: imbalance(leaders),
+          totalShards: Object.values(leaders).reduce((a, b) => a + b, 0),
+        },
+        shards: {
+          sizeUsed: Object.values(shards),
+          numberShards: Object.values(shards),
+          imbalance: imbalance(shards),
+          totalShards: total,
+          totalShardsFromSystemCollections: 0,
+        },
         pendingMoveShards: count('Pending'),
         todoMoveShards: count('ToDo'),
       },
@@ -903,15 +1214,26 @@ export class Coordinator extends ClusterMember {
     if (val === undefined) return arangoError(400, 10, 'expecting "on", "off" or a number of seconds');
     if (val === 'off') {
       await this.agency.write([[{ '/arango/Supervision/Maintenance': { op: 'delete' } }]]);
-      await this.cache.waitFor(() => asDict(this.cache.get('/arango/Supervision/State')).Mode === 'Normal', 60_000, 'supervision mode Normal');
+      await this.cache.waitFor(
+        () => asDict(this.cache.get('/arango/Supervision/State')).Mode === 'Normal',
+        60_000,
+        'supervision mode Normal',
+      );
       return ok({ error: false, warning: 'Cluster supervision reactivated' });
     }
     const seconds = val === 'on' ? 3600 : Number(val);
     if (!(seconds > 0)) return arangoError(400, 10, 'expecting "on", "off" or a number of seconds');
     const until = new Date(Date.now() + seconds * 1000).toISOString();
     await this.agency.write([[{ '/arango/Supervision/Maintenance': { op: 'set', new: until, ttl: seconds } }]]);
-    await this.cache.waitFor(() => asDict(this.cache.get('/arango/Supervision/State')).Mode === 'Maintenance', 60_000, 'supervision mode Maintenance');
-    return ok({ error: false, warning: `Cluster supervision deactivated. It will be reactivated automatically in ${seconds} seconds unless this command is repeated.` });
+    await this.cache.waitFor(
+      () => asDict(this.cache.get('/arango/Supervision/State')).Mode === 'Maintenance',
+      60_000,
+      'supervision mode Maintenance',
+    );
+    return ok({
+      error: false,
+      warning: `Cluster supervision deactivated. It will be reactivated automatically in ${seconds} seconds unless this command is repeated.`,
+    });
   }
 
   private async serverMaintenance(req: SimRequest): Promise<SimResponse> {
@@ -928,11 +1250,25 @@ export class Coordinator extends ClusterMember {
     const cur = `/arango/Current/MaintenanceDBServers/${id}`;
     if (b.mode === 'normal') {
       await this.agency.write([[{ [path]: { op: 'delete' } }]]);
-      await this.cache.waitFor(() => this.cache.get(cur) === undefined, 10_000, `${id} out of maintenance`).catch(() => undefined);
+      await this.cache
+        .waitFor(() => this.cache.get(cur) === undefined, 10_000, `${id} out of maintenance`)
+        .catch(() => undefined);
     } else if (b.mode === 'maintenance') {
       const t = Number(b.timeout ?? 3600);
-      await this.agency.write([[{ [path]: { op: 'set', new: { Mode: 'maintenance', Until: new Date(Date.now() + t * 1000).toISOString() }, ttl: t } }]]);
-      await this.cache.waitFor(() => this.cache.get(cur) !== undefined, 10_000, `${id} in maintenance`).catch(() => undefined);
+      await this.agency.write([
+        [
+          {
+            [path]: {
+              op: 'set',
+              new: { Mode: 'maintenance', Until: new Date(Date.now() + t * 1000).toISOString() },
+              ttl: t,
+            },
+          },
+        ],
+      ]);
+      await this.cache
+        .waitFor(() => this.cache.get(cur) !== undefined, 10_000, `${id} in maintenance`)
+        .catch(() => undefined);
     } else return arangoError(400, 10, 'mode must be "maintenance" or "normal"');
     return ok({ error: false, code: 200 });
   }
@@ -942,19 +1278,29 @@ export class Coordinator extends ClusterMember {
       const x = this.cache.get(`/arango/Target/${k}`);
       return typeof x === 'number' ? x : null;
     };
-    return ok({ numberOfDBServers: n('NumberOfDBServers'), numberOfCoordinators: n('NumberOfCoordinators'), cleanedServers: asArray(this.cache.get('/arango/Target/CleanedServers')), error: false, code: 200 });
+    return ok({
+      numberOfDBServers: n('NumberOfDBServers'),
+      numberOfCoordinators: n('NumberOfCoordinators'),
+      cleanedServers: asArray(this.cache.get('/arango/Target/CleanedServers')),
+      error: false,
+      code: 200,
+    });
   }
 
   private async setNumberOfServers(req: SimRequest): Promise<SimResponse> {
     const b = asDict(req.body);
     const ops: Dict = {};
-    for (const [k, key] of [['numberOfDBServers', 'NumberOfDBServers'], ['numberOfCoordinators', 'NumberOfCoordinators']] as const) {
+    for (const [k, key] of [
+      ['numberOfDBServers', 'NumberOfDBServers'],
+      ['numberOfCoordinators', 'NumberOfCoordinators'],
+    ] as const) {
       if (!(k in b)) continue;
       if (b[k] !== null && typeof b[k] !== 'number') return arangoError(400, 10, `${k} must be a number or null`);
       ops[`/arango/Target/${key}`] = b[k];
     }
     if ('cleanedServers' in b) {
-      if (!Array.isArray(b.cleanedServers) || !b.cleanedServers.every((x: unknown) => typeof x === 'string')) return arangoError(400, 10, 'cleanedServers must be an array of strings');
+      if (!Array.isArray(b.cleanedServers) || !b.cleanedServers.every((x: unknown) => typeof x === 'string'))
+        return arangoError(400, 10, 'cleanedServers must be an array of strings');
       ops['/arango/Target/CleanedServers'] = b.cleanedServers;
     }
     if (Object.keys(ops).length) await this.agency.write([[ops]]);
@@ -964,7 +1310,10 @@ export class Coordinator extends ClusterMember {
 
   private endpoints(): SimResponse {
     const v = this.view();
-    const eps = v.coordinators().map((id) => v.endpointOf(id)).filter((e): e is string => Boolean(e));
+    const eps = v
+      .coordinators()
+      .map((id) => v.endpointOf(id))
+      .filter((e): e is string => Boolean(e));
     return ok({ error: false, code: 200, endpoints: eps.map((endpoint) => ({ endpoint })) });
   }
 
@@ -972,19 +1321,35 @@ export class Coordinator extends ClusterMember {
 
   private routes(): void {
     const s = this.server;
-    s.on('GET', '/_api/database', () => ok({ error: false, code: 200, result: Object.keys(asDict(this.cache.get('/arango/Plan/Databases'))) }));
-    s.on('GET', '/_api/database/user', () => ok({ error: false, code: 200, result: Object.keys(asDict(this.cache.get('/arango/Plan/Databases'))) }));
+    s.on('GET', '/_api/database', () =>
+      ok({ error: false, code: 200, result: Object.keys(asDict(this.cache.get('/arango/Plan/Databases'))) }),
+    );
+    s.on('GET', '/_api/database/user', () =>
+      ok({ error: false, code: 200, result: Object.keys(asDict(this.cache.get('/arango/Plan/Databases'))) }),
+    );
     s.on('GET', '/_api/database/current', (r) => {
       const d = asDict(this.cache.get(`/arango/Plan/Databases/${r.db}`));
       if (!d.name) return arangoError(404, 1228, 'database not found');
-      return ok({ error: false, code: 200, result: { name: d.name, id: d.id, isSystem: r.db === '_system', path: 'none' } });
+      return ok({
+        error: false,
+        code: 200,
+        result: { name: d.name, id: d.id, isSystem: r.db === '_system', path: 'none' },
+      });
     });
     s.on('POST', '/_api/database', (r) => this.createDatabase(r));
-    s.on('GET', '/_api/collection', (r) => ok({ error: false, code: 200, result: Object.values(this.view().planCollections(r.db)).map((c) => this.info(r.db, c)) }));
+    s.on('GET', '/_api/collection', (r) =>
+      ok({
+        error: false,
+        code: 200,
+        result: Object.values(this.view().planCollections(r.db)).map((c) => this.info(r.db, c)),
+      }),
+    );
     s.on('POST', '/_api/collection', (r) => this.createCollection(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)$/, (r) => ok(this.info(r.db, this.collectionOf(r.db, r.params[0]))));
     s.on('DELETE', /^\/_api\/collection\/([^/]+)$/, (r) => this.dropCollection(r));
-    s.on('GET', /^\/_api\/collection\/([^/]+)\/properties$/, (r) => ok(this.properties(r.db, this.collectionOf(r.db, r.params[0]))));
+    s.on('GET', /^\/_api\/collection\/([^/]+)\/properties$/, (r) =>
+      ok(this.properties(r.db, this.collectionOf(r.db, r.params[0]))),
+    );
     s.on('GET', /^\/_api\/collection\/([^/]+)\/count$/, (r) => this.countHandler(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/figures$/, (r) => this.figuresHandler(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/shards$/, (r) => this.shardsHandler(r));
@@ -1000,7 +1365,11 @@ export class Coordinator extends ClusterMember {
     s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.readDoc(r));
     s.on('DELETE', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.removeDocs(r, [r.params[1]], true));
     s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) =>
-      this.removeDocs(r, asArray(r.body).map((k) => (typeof k === 'string' ? k.split('/').pop()! : String(asDict(k)._key))), false),
+      this.removeDocs(
+        r,
+        asArray(r.body).map((k) => (typeof k === 'string' ? k.split('/').pop()! : String(asDict(k)._key))),
+        false,
+      ),
     );
     s.on('PATCH', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyDocs(r, 'update', false));
     s.on('PATCH', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyDocs(r, 'update', true));
@@ -1021,12 +1390,20 @@ export class Coordinator extends ClusterMember {
     s.on('GET', '/_admin/cluster/queryAgencyJob', (r) => this.queryJob(r));
     s.on('POST', '/_admin/cluster/cancelAgencyJob', (r) => this.cancelJob(r));
     s.on('POST', '/_admin/cluster/removeServer', (r) => this.removeServer(r));
-    s.on('GET', '/_admin/cluster/shardDistribution', async (r) => ok({ results: await this.shardDistribution(r.db), error: false, code: 200 }));
-    s.on('GET', '/_admin/cluster/collectionShardDistribution', (r) => this.collectionShardDistribution(r.db, r.query.get('collection') ?? ''));
-    s.on('PUT', '/_admin/cluster/collectionShardDistribution', (r) => this.collectionShardDistribution(r.db, String(asDict(r.body).collection ?? '')));
+    s.on('GET', '/_admin/cluster/shardDistribution', async (r) =>
+      ok({ results: await this.shardDistribution(r.db), error: false, code: 200 }),
+    );
+    s.on('GET', '/_admin/cluster/collectionShardDistribution', (r) =>
+      this.collectionShardDistribution(r.db, r.query.get('collection') ?? ''),
+    );
+    s.on('PUT', '/_admin/cluster/collectionShardDistribution', (r) =>
+      this.collectionShardDistribution(r.db, String(asDict(r.body).collection ?? '')),
+    );
     s.on('GET', '/_admin/cluster/numberOfServers', () => this.numberOfServers());
     s.on('PUT', '/_admin/cluster/numberOfServers', (r) => this.setNumberOfServers(r));
-    s.on('GET', '/_admin/cluster/maintenance', () => ok({ error: false, code: 200, result: asDict(this.cache.get('/arango/Supervision/State')).Mode ?? 'Normal' }));
+    s.on('GET', '/_admin/cluster/maintenance', () =>
+      ok({ error: false, code: 200, result: asDict(this.cache.get('/arango/Supervision/State')).Mode ?? 'Normal' }),
+    );
     s.on('PUT', '/_admin/cluster/maintenance', (r) => this.maintenance(r));
     s.on('*', /^\/_admin\/cluster\/maintenance\/([^/]+)$/, (r) => this.serverMaintenance(r));
     s.on('GET', '/_admin/cluster/rebalance', () => this.rebalance());
@@ -1036,7 +1413,13 @@ export class Coordinator extends ClusterMember {
 
   /** Registered last: every other call answers ArangoDB's error shape and says it is not simulated. */
   private notSimulated(): void {
-    this.server.on('*', /^(.*)$/, (r) => arangoError(404, 404, `${r.method} ${r.path} is not simulated (unknown path for the Transit ArangoDB simulator's coordinator)`));
+    this.server.on('*', /^(.*)$/, (r) =>
+      arangoError(
+        404,
+        404,
+        `${r.method} ${r.path} is not simulated (unknown path for the Transit ArangoDB simulator's coordinator)`,
+      ),
+    );
   }
 }
 

@@ -124,10 +124,24 @@ interface SyncSession {
 
 type WriteOp =
   /** overwrite: what an insert of an existing key does (overwriteMode; default conflict = 409/1210). */
-  | { t: 'insert'; key: string; body: Record<string, unknown>; overwrite?: 'ignore' | 'replace' | 'update' | 'conflict'; keepNull?: boolean; mergeObjects?: boolean }
+  | {
+      t: 'insert';
+      key: string;
+      body: Record<string, unknown>;
+      overwrite?: 'ignore' | 'replace' | 'update' | 'conflict';
+      keepNull?: boolean;
+      mergeObjects?: boolean;
+    }
   | { t: 'remove'; key: string; rev?: string }
   /** update = PATCH (merged into the stored document), replace = PUT; `rev`: the expected `_rev` (If-Match, ignoreRevs=false). */
-  | { t: 'update' | 'replace'; key: string; body: Record<string, unknown>; rev?: string; keepNull?: boolean; mergeObjects?: boolean };
+  | {
+      t: 'update' | 'replace';
+      key: string;
+      body: Record<string, unknown>;
+      rev?: string;
+      keepNull?: boolean;
+      mergeObjects?: boolean;
+    };
 type ReplOp = { t: 'put'; doc: Doc } | { t: 'del'; key: string; rev: string };
 
 export class ShardCopy {
@@ -225,7 +239,9 @@ export class DBServer extends ClusterMember {
   private maintainAgain = false;
   private journal?: ShardJournal;
   /** Current updates of many shards share agency requests (one transaction each, own precondition). */
-  private currentWrites = new GroupCommit<unknown[], number[]>(async (trxs) => (await this.agency.write(trxs, 15_000)).results);
+  private currentWrites = new GroupCommit<unknown[], number[]>(
+    async (trxs) => (await this.agency.write(trxs, 15_000)).results,
+  );
 
   constructor(private dbo: DBServerOptions) {
     super(dbo, 'PRIMARY');
@@ -244,7 +260,12 @@ export class DBServer extends ClusterMember {
     s.on('POST', /^\/_api\/document\/([^/]+)$/, (r) => this.insertHandler(r));
     s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.readHandler(r));
     s.on('DELETE', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.removeHandler(r, [r.params[1]]));
-    s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) => this.removeHandler(r, asArray(r.body).map((k) => (typeof k === 'string' ? k : String((k as { _key?: string })?._key)))));
+    s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) =>
+      this.removeHandler(
+        r,
+        asArray(r.body).map((k) => (typeof k === 'string' ? k : String((k as { _key?: string })?._key))),
+      ),
+    );
     s.on('PATCH', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyHandler(r, 'update'));
     s.on('PATCH', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyHandler(r, 'update'));
     s.on('PUT', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyHandler(r, 'replace'));
@@ -338,7 +359,13 @@ export class DBServer extends ClusterMember {
     const ops: Record<string, unknown> = {};
     for (const db of dbs) {
       if (this.cache.get(`/arango/Current/Databases/${db}/${this.id}`) === undefined) {
-        ops[`/arango/Current/Databases/${db}/${this.id}`] = { name: db, id: String(asDict(this.cache.get(`/arango/Plan/Databases/${db}`)).id ?? db), error: false, errorNum: 0, errorMessage: '' };
+        ops[`/arango/Current/Databases/${db}/${this.id}`] = {
+          name: db,
+          id: String(asDict(this.cache.get(`/arango/Plan/Databases/${db}`)).id ?? db),
+          error: false,
+          errorNum: 0,
+          errorMessage: '',
+        };
       }
     }
     if (Object.keys(ops).length) {
@@ -377,7 +404,8 @@ export class DBServer extends ClusterMember {
       const [db, cid] = key.split('/');
       const coll = v.collection(db, cid);
       if (!coll) {
-        for (const c of [...this.copies.values()]) if (c.db === db && c.cid === cid) this.dropCopy(c, 'collection dropped');
+        for (const c of [...this.copies.values()])
+          if (c.db === db && c.cid === cid) this.dropCopy(c, 'collection dropped');
         continue;
       }
       visit(db, cid, asDict(coll.shards));
@@ -391,8 +419,11 @@ export class DBServer extends ClusterMember {
       let changed = false;
       for (const f of [...copy.followers]) if (!plan.includes(f)) (copy.followers.delete(f), (changed = true));
       for (const f of [...copy.sessions.keys()]) if (!plan.includes(f)) copy.sessions.delete(f);
-      const cur = JSON.stringify(asArray(asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers));
-      if (changed || !copy.currentWritten || (!copy.writing && cur !== copy.currentWritten)) void this.writeCurrent(copy);
+      const cur = JSON.stringify(
+        asArray(asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers),
+      );
+      if (changed || !copy.currentWritten || (!copy.writing && cur !== copy.currentWritten))
+        void this.writeCurrent(copy);
       return;
     }
     if (plan[0] === `_${me}`) {
@@ -409,7 +440,9 @@ export class DBServer extends ClusterMember {
     }
     const leader = plan[0];
     if (leader.startsWith('_') || copy.syncing || Date.now() < copy.retryAt) return;
-    const cur = asArray(asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers);
+    const cur = asArray(
+      asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers,
+    );
     if (cur[0] !== leader) return; // the planned leader has not taken over yet
     const dropped = copy.inSyncWith === leader && !cur.includes(me) && Date.now() - copy.syncedAt > 3000;
     if (copy.inSyncWith !== leader || dropped) void this.syncShard(copy, leader);
@@ -487,7 +520,9 @@ export class DBServer extends ClusterMember {
         const planPath = `/arango/Plan/Collections/${copy.db}/${copy.cid}/shards/${copy.shard}`;
         const plan = asArray(this.cache.get(planPath));
         const me = copy.role === 'resigned' ? `_${this.id}` : this.id;
-        const followers = [...copy.followers].sort((a, b) => (plan.indexOf(a) + 1 || 1e9) - (plan.indexOf(b) + 1 || 1e9));
+        const followers = [...copy.followers].sort(
+          (a, b) => (plan.indexOf(a) + 1 || 1e9) - (plan.indexOf(b) + 1 || 1e9),
+        );
         const value = {
           servers: [me, ...followers],
           failoverCandidates: [this.id, ...followers],
@@ -498,9 +533,17 @@ export class DBServer extends ClusterMember {
         };
         const idx = this.cache.index;
         try {
-          const ok = await this.currentWrites.add([
-            [{ [`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`]: value, '/arango/Current/Version': { op: 'increment' } }, { [planPath]: { old: plan } }],
-          ]).then(({ result, offset }) => result[offset] > 0);
+          const ok = await this.currentWrites
+            .add([
+              [
+                {
+                  [`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`]: value,
+                  '/arango/Current/Version': { op: 'increment' },
+                },
+                { [planPath]: { old: plan } },
+              ],
+            ])
+            .then(({ result, offset }) => result[offset] > 0);
           if (ok) {
             copy.doneGen = g;
             copy.currentWritten = JSON.stringify(value.servers);
@@ -513,10 +556,13 @@ export class DBServer extends ClusterMember {
       }
     } finally {
       copy.writing = false;
-      const done = copy.genWaiters.filter((w) => w.g <= copy.doneGen || this.copies.get(copy.shard) !== copy || this.lc.stopped);
+      const done = copy.genWaiters.filter(
+        (w) => w.g <= copy.doneGen || this.copies.get(copy.shard) !== copy || this.lc.stopped,
+      );
       copy.genWaiters = copy.genWaiters.filter((w) => !done.includes(w));
       for (const w of done) w.resolve();
-      if (copy.genWaiters.length && !this.lc.stopped && this.copies.get(copy.shard) === copy) void this.currentWriter(copy);
+      if (copy.genWaiters.length && !this.lc.stopped && this.copies.get(copy.shard) === copy)
+        void this.currentWriter(copy);
     }
   }
 
@@ -529,7 +575,12 @@ export class DBServer extends ClusterMember {
   }
 
   private assertLeader(copy: ShardCopy): void {
-    if (copy.role === 'resigned') fail(503, 1491, 'a (former) shard leader refuses to perform an operation, because it has resigned in the meantime');
+    if (copy.role === 'resigned')
+      fail(
+        503,
+        1491,
+        'a (former) shard leader refuses to perform an operation, because it has resigned in the meantime',
+      );
     if (copy.role !== 'leader') fail(503, 1496, 'not a leader');
   }
 
@@ -547,7 +598,11 @@ export class DBServer extends ClusterMember {
     this.assertLeader(copy);
     const wc = this.writeConcern(copy);
     if (1 + copy.followers.size < wc) {
-      fail(403, 1429, `write concern not fulfilled: ${1 + copy.followers.size} in-sync copies of ${copy.shard}, writeConcern ${wc}`);
+      fail(
+        403,
+        1429,
+        `write concern not fulfilled: ${1 + copy.followers.size} in-sync copies of ${copy.shard}, writeConcern ${wc}`,
+      );
     }
     const results: unknown[] = [];
     const repl: ReplOp[] = [];
@@ -559,7 +614,10 @@ export class DBServer extends ClusterMember {
           continue;
         }
         if (existing && (op.overwrite === 'replace' || op.overwrite === 'update')) {
-          const body = op.overwrite === 'update' ? mergePatch(stripSystem(existing), op.body, op.keepNull !== false, op.mergeObjects !== false) : op.body;
+          const body =
+            op.overwrite === 'update'
+              ? mergePatch(stripSystem(existing), op.body, op.keepNull !== false, op.mergeObjects !== false)
+              : op.body;
           const doc: Doc = { ...body, _key: op.key, _rev: this.nextRev() };
           copy.put(doc);
           repl.push({ t: 'put', doc });
@@ -567,7 +625,12 @@ export class DBServer extends ClusterMember {
           continue;
         }
         if (existing) {
-          results.push({ error: true, errorNum: 1210, code: 409, errorMessage: `unique constraint violated - in index primary of type primary over '_key'; conflicting key: ${op.key}` });
+          results.push({
+            error: true,
+            errorNum: 1210,
+            code: 409,
+            errorMessage: `unique constraint violated - in index primary of type primary over '_key'; conflicting key: ${op.key}`,
+          });
           continue;
         }
         const doc: Doc = { ...op.body, _key: op.key, _rev: this.nextRev() };
@@ -581,10 +644,20 @@ export class DBServer extends ClusterMember {
           continue;
         }
         if (op.rev !== undefined && op.rev !== old._rev) {
-          results.push({ error: true, errorNum: 1200, code: 412, errorMessage: 'conflict, _rev values do not match', _key: op.key, _rev: old._rev });
+          results.push({
+            error: true,
+            errorNum: 1200,
+            code: 412,
+            errorMessage: 'conflict, _rev values do not match',
+            _key: op.key,
+            _rev: old._rev,
+          });
           continue;
         }
-        const body = op.t === 'update' ? mergePatch(stripSystem(old), op.body, op.keepNull !== false, op.mergeObjects !== false) : op.body;
+        const body =
+          op.t === 'update'
+            ? mergePatch(stripSystem(old), op.body, op.keepNull !== false, op.mergeObjects !== false)
+            : op.body;
         const doc: Doc = { ...body, _key: op.key, _rev: this.nextRev() };
         copy.put(doc);
         repl.push({ t: 'put', doc });
@@ -596,7 +669,14 @@ export class DBServer extends ClusterMember {
           continue;
         }
         if (op.rev !== undefined && op.rev !== old._rev) {
-          results.push({ error: true, errorNum: 1200, code: 412, errorMessage: 'conflict, _rev values do not match', _key: op.key, _rev: old._rev });
+          results.push({
+            error: true,
+            errorNum: 1200,
+            code: 412,
+            errorMessage: 'conflict, _rev values do not match',
+            _key: op.key,
+            _rev: old._rev,
+          });
           continue;
         }
         const rev = this.nextRev();
@@ -616,7 +696,11 @@ export class DBServer extends ClusterMember {
       }
       // Followers dropped while replicating: the write is not acknowledged with fewer copies than writeConcern.
       if (1 + copy.followers.size < wc) {
-        fail(403, 1429, `write concern not fulfilled: only ${1 + copy.followers.size} in-sync copies of ${copy.shard} hold the write, writeConcern ${wc}`);
+        fail(
+          403,
+          1429,
+          `write concern not fulfilled: only ${1 + copy.followers.size} in-sync copies of ${copy.shard} hold the write, writeConcern ${wc}`,
+        );
       }
     }
     return results;
@@ -642,7 +726,11 @@ export class DBServer extends ClusterMember {
         if (ep) {
           try {
             const q = new URLSearchParams({ shard: copy.shard, leader: this.id });
-            const r = await this.http.request(ep, `/_db/${encodeURIComponent(copy.db)}/_api/replication/sim/apply?${q}`, { body: { ops }, timeoutMs: 3000 });
+            const r = await this.http.request(
+              ep,
+              `/_db/${encodeURIComponent(copy.db)}/_api/replication/sim/apply?${q}`,
+              { body: { ops }, timeoutMs: 3000 },
+            );
             good = r.status === 200;
           } catch {
             good = false;
@@ -666,11 +754,19 @@ export class DBServer extends ClusterMember {
     const many = Array.isArray(req.body);
     const docs = (many ? req.body : [req.body]) as Record<string, unknown>[];
     const mode = req.query.get('overwriteMode') ?? (req.query.get('overwrite') === 'true' ? 'replace' : undefined);
-    if (mode !== undefined && !['ignore', 'replace', 'update', 'conflict'].includes(mode)) return arangoError(400, 10, `invalid overwriteMode: ${mode}`);
+    if (mode !== undefined && !['ignore', 'replace', 'update', 'conflict'].includes(mode))
+      return arangoError(400, 10, `invalid overwriteMode: ${mode}`);
     const overwrite = mode as 'ignore' | 'replace' | 'update' | 'conflict' | undefined;
     const keepNull = req.query.get('keepNull') !== 'false';
     const mergeObjects = req.query.get('mergeObjects') !== 'false';
-    const ops: WriteOp[] = docs.map((d) => ({ t: 'insert', key: String(d?._key ?? ''), body: stripSystem(d), overwrite, keepNull, mergeObjects }));
+    const ops: WriteOp[] = docs.map((d) => ({
+      t: 'insert',
+      key: String(d?._key ?? ''),
+      body: stripSystem(d),
+      overwrite,
+      keepNull,
+      mergeObjects,
+    }));
     if (ops.some((o) => !o.key)) return arangoError(400, 1226, 'missing document key');
     const results = await this.leaderWrite(copy, ops);
     if (many) return ok(results, 202);
@@ -680,7 +776,10 @@ export class DBServer extends ClusterMember {
 
   private async removeHandler(req: SimRequest, keys: string[]): Promise<SimResponse> {
     const copy = this.copyFor(req);
-    const results = await this.leaderWrite(copy, keys.map((key) => ({ t: 'remove', key })));
+    const results = await this.leaderWrite(
+      copy,
+      keys.map((key) => ({ t: 'remove', key })),
+    );
     if (req.params.length > 1) {
       const r = results[0] as { error?: boolean; code?: number; errorNum?: number; errorMessage?: string };
       return r.error ? arangoError(r.code ?? 500, r.errorNum ?? 4, r.errorMessage ?? 'error') : ok(r, 202);
@@ -697,7 +796,8 @@ export class DBServer extends ClusterMember {
     const copy = this.copyFor(req);
     const single = req.params.length > 1 || !Array.isArray(req.body);
     const docs = (single ? [req.body] : req.body) as Record<string, unknown>[];
-    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d))) return arangoError(400, 1227, 'invalid document type');
+    if (docs.some((d) => typeof d !== 'object' || d === null || Array.isArray(d)))
+      return arangoError(400, 1227, 'invalid document type');
     const ignoreRevs = req.query.get('ignoreRevs') !== 'false';
     const ifMatch = typeof req.headers['if-match'] === 'string' ? req.headers['if-match'].replace(/"/g, '') : undefined;
     const keepNull = req.query.get('keepNull') !== 'false';
@@ -761,7 +861,14 @@ export class DBServer extends ClusterMember {
   private countHandler(req: SimRequest): SimResponse {
     const copy = this.copyFor(req);
     const count = copy.docs.size;
-    return ok({ error: false, code: 200, count, figures: { documentsSize: copy.bytes(this.bytesPerDoc(copy)) }, role: copy.role, inSyncWith: copy.inSyncWith ?? null });
+    return ok({
+      error: false,
+      code: 200,
+      count,
+      figures: { documentsSize: copy.bytes(this.bytesPerDoc(copy)) },
+      role: copy.role,
+      inSyncWith: copy.inSyncWith ?? null,
+    });
   }
 
   // ------------------------------------------------------------------ replication (follower side)
@@ -771,7 +878,11 @@ export class DBServer extends ClusterMember {
     const leader = req.query.get('leader') ?? '';
     const copy = this.copies.get(shard);
     if (!copy || copy.role !== 'follower' || copy.leader !== leader) {
-      return arangoError(406, 1490, `a shard follower refuses to perform an operation: ${shard} does not follow ${leader}`);
+      return arangoError(
+        406,
+        1490,
+        `a shard follower refuses to perform an operation: ${shard} does not follow ${leader}`,
+      );
     }
     for (const op of asArray((req.body as { ops?: unknown })?.ops) as unknown as ReplOp[]) {
       if (op.t === 'put') {
@@ -828,7 +939,13 @@ export class DBServer extends ClusterMember {
         copy.syncedAt = Date.now();
         return;
       }
-      const s = r.body as { syncId: string; total: number; bytes: number; chunks: [number, number][]; deleteKeys: [string, string][] };
+      const s = r.body as {
+        syncId: string;
+        total: number;
+        bytes: number;
+        chunks: [number, number][];
+        deleteKeys: [string, string][];
+      };
       copy.bytesTotal = s.bytes;
       copy.bytesCopied = 0;
       let at = 0;
@@ -838,7 +955,10 @@ export class DBServer extends ClusterMember {
         while (next < chunks.length) {
           const { offset, n, bytes } = chunks[next++];
           const [res] = await Promise.all([
-            this.http.request(ep, `${base}/chunk`, { body: { shard: copy.shard, syncId: s.syncId, follower: this.id, offset, limit: n }, timeoutMs: 600_000 }),
+            this.http.request(ep, `${base}/chunk`, {
+              body: { shard: copy.shard, syncId: s.syncId, follower: this.id, offset, limit: n },
+              timeoutMs: 600_000,
+            }),
             this.recvLink.transfer(flow, bytes),
           ]);
           if (res.status !== 200) throw new Error(`chunk: HTTP ${res.status}`);
@@ -856,7 +976,10 @@ export class DBServer extends ClusterMember {
         if (copy.docs.get(k)?._rev === rev) copy.del(k, String(Number(rev) + 1));
       }
       this.journal?.flush();
-      const f = await this.http.request(ep, `${base}/finishSync`, { body: { shard: copy.shard, syncId: s.syncId, follower: this.id }, timeoutMs: 30_000 });
+      const f = await this.http.request(ep, `${base}/finishSync`, {
+        body: { shard: copy.shard, syncId: s.syncId, follower: this.id },
+        timeoutMs: 30_000,
+      });
       if (f.status !== 200) throw new Error(`finishSync: HTTP ${f.status} ${JSON.stringify(f.body)}`);
       copy.inSyncWith = leader;
       copy.syncedAt = Date.now();
@@ -902,7 +1025,8 @@ export class DBServer extends ClusterMember {
         copy.followers.add(b.follower);
         await this.writeCurrent(copy);
       }
-      if (copy.role !== 'leader' || !copy.followers.has(b.follower)) return arangoError(412, 1404, 'follower was dropped while joining');
+      if (copy.role !== 'leader' || !copy.followers.has(b.follower))
+        return arangoError(412, 1404, 'follower was dropped while joining');
       return ok({ inSync: true, total: 0 });
     }
     if (copy.followers.has(b.follower)) {
@@ -915,7 +1039,13 @@ export class DBServer extends ClusterMember {
     const session: SyncSession = { id: randomUUID(), follower: b.follower, docs, bpd };
     copy.sessions.set(b.follower, session); // from here on every write is forwarded to the follower too
     const chunks = this.chunkPlan(docs, bpd);
-    return ok({ syncId: session.id, total: docs.length, bytes: chunks.reduce((a, [, n]) => a + n, 0), chunks, deleteKeys });
+    return ok({
+      syncId: session.id,
+      total: docs.length,
+      bytes: chunks.reduce((a, [, n]) => a + n, 0),
+      chunks,
+      deleteKeys,
+    });
   }
 
   private session(copy: ShardCopy, req: SimRequest): SyncSession {
@@ -930,7 +1060,10 @@ export class DBServer extends ClusterMember {
     const s = this.session(copy, req);
     const b = req.body as { offset: number; limit: number };
     const docs = s.docs.slice(b.offset, b.offset + b.limit);
-    await this.sendLink.transfer(`${copy.shard}:${this.id}>${s.follower}`, docs.reduce((a, d) => a + docBytes(d, s.bpd), 0));
+    await this.sendLink.transfer(
+      `${copy.shard}:${this.id}>${s.follower}`,
+      docs.reduce((a, d) => a + docBytes(d, s.bpd), 0),
+    );
     this.session(this.leaderCopy(req), req);
     return ok({ docs });
   }
@@ -941,7 +1074,8 @@ export class DBServer extends ClusterMember {
     copy.sessions.delete(s.follower);
     copy.followers.add(s.follower);
     await this.writeCurrent(copy);
-    if (!copy.followers.has(s.follower) || copy.role !== 'leader') return arangoError(412, 1404, 'follower was dropped while finishing');
+    if (!copy.followers.has(s.follower) || copy.role !== 'leader')
+      return arangoError(412, 1404, 'follower was dropped while finishing');
     return ok({ error: false });
   }
 
@@ -956,7 +1090,19 @@ export const ENGINE = {
   name: 'rocksdb',
   supports: {
     aliases: { indexes: { skiplist: 'persistent', hash: 'persistent' } },
-    indexes: ['primary', 'edge', 'persistent', 'geo', 'hash', 'skiplist', 'fulltext', 'zkd', 'mdi', 'mdi-prefixed', 'inverted'],
+    indexes: [
+      'primary',
+      'edge',
+      'persistent',
+      'geo',
+      'hash',
+      'skiplist',
+      'fulltext',
+      'zkd',
+      'mdi',
+      'mdi-prefixed',
+      'inverted',
+    ],
   },
 };
 
@@ -965,7 +1111,12 @@ export const ENGINE = {
  * attributes replaced, nested objects merged recursively when `mergeObjects`, null values removing the attribute
  * when not `keepNull`.
  */
-export function mergePatch(old: Record<string, unknown>, patch: Record<string, unknown>, keepNull: boolean, mergeObjects: boolean): Record<string, unknown> {
+export function mergePatch(
+  old: Record<string, unknown>,
+  patch: Record<string, unknown>,
+  keepNull: boolean,
+  mergeObjects: boolean,
+): Record<string, unknown> {
   const out: Record<string, unknown> = { ...old };
   for (const [k, v] of Object.entries(patch)) {
     if (v === null && !keepNull) {
@@ -973,7 +1124,8 @@ export function mergePatch(old: Record<string, unknown>, patch: Record<string, u
       continue;
     }
     const o = out[k];
-    const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+    const isObj = (x: unknown): x is Record<string, unknown> =>
+      typeof x === 'object' && x !== null && !Array.isArray(x);
     out[k] = mergeObjects && isObj(o) && isObj(v) ? mergePatch(o, v, keepNull, mergeObjects) : v;
   }
   return out;

@@ -75,7 +75,11 @@ export class Lifecycle {
  * A server's identity is bound to its data directory through the file UUID (invariant 10 of the notes):
  * read it, or create it with a fresh `<prefix>-<uuid>` (or `forcedId`). A different forcedId is refused.
  */
-export function loadOrCreateId(dataDir: string | undefined, prefix: string, forcedId?: string): { id: string; fresh: boolean } {
+export function loadOrCreateId(
+  dataDir: string | undefined,
+  prefix: string,
+  forcedId?: string,
+): { id: string; fresh: boolean } {
   if (!dataDir) return { id: forcedId ?? `${prefix}-${randomUUID().slice(0, 8)}`, fresh: true };
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, 'UUID');

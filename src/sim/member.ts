@@ -32,13 +32,46 @@ export type MemberRole = 'PRIMARY' | 'COORDINATOR';
 /** The skeleton written once (precondition /arango/InitDone empty), like AgencyComm::ensureStructureInitialized. */
 function initialStructure(): Record<string, unknown> {
   return {
-    Plan: { Version: 1, Databases: { _system: { name: '_system', id: '1', isSystem: true } }, Collections: { _system: {} }, DBServers: {}, Coordinators: {}, Views: {}, Analyzers: {} },
-    Current: { Version: 1, Databases: {}, Collections: { _system: {} }, DBServers: {}, Coordinators: {}, ServersRegistered: {}, ServersKnown: {}, MaintenanceDBServers: {} },
-    Target: {
-      ToDo: {}, Pending: {}, Finished: {}, Failed: {}, CleanedServers: [], ToBeCleanedServers: [], FailedServers: {},
-      MapUniqueToShortID: {}, LatestDBServerId: 0, LatestCoordinatorId: 0, NumberOfDBServers: null, NumberOfCoordinators: null, Version: 1,
+    Plan: {
+      Version: 1,
+      Databases: { _system: { name: '_system', id: '1', isSystem: true } },
+      Collections: { _system: {} },
+      DBServers: {},
+      Coordinators: {},
+      Views: {},
+      Analyzers: {},
     },
-    Supervision: { Health: {}, Shards: {}, DBServers: {}, State: { Mode: 'Normal', Timestamp: new Date().toISOString() } },
+    Current: {
+      Version: 1,
+      Databases: {},
+      Collections: { _system: {} },
+      DBServers: {},
+      Coordinators: {},
+      ServersRegistered: {},
+      ServersKnown: {},
+      MaintenanceDBServers: {},
+    },
+    Target: {
+      ToDo: {},
+      Pending: {},
+      Finished: {},
+      Failed: {},
+      CleanedServers: [],
+      ToBeCleanedServers: [],
+      FailedServers: {},
+      MapUniqueToShortID: {},
+      LatestDBServerId: 0,
+      LatestCoordinatorId: 0,
+      NumberOfDBServers: null,
+      NumberOfCoordinators: null,
+      Version: 1,
+    },
+    Supervision: {
+      Health: {},
+      Shards: {},
+      DBServers: {},
+      State: { Mode: 'Normal', Timestamp: new Date().toISOString() },
+    },
     Sync: { LatestID: 1_000_000, ServerStates: {}, Problems: {}, UserVersion: 1, HeartbeatIntervalMs: 1000 },
     Agency: { Definition: 1 },
     Cluster: randomUUID(),
@@ -71,9 +104,24 @@ export abstract class ClusterMember {
     this.http = new HttpClient(o.net, bearerHeader(o.jwtSecret, this.id));
     this.agency = new AgencyClient(this.http, o.agencyEndpoints, this.lc, this.log);
     this.cache = new AgencyCache(this.agency, this.lc, this.log);
-    this.server = new SimServer({ listen: o.listen, jwtSecret: o.jwtSecret, rootPassword: o.rootPassword, log: (m) => this.log.warn(m) });
-    this.server.on('GET', '/_api/version', () => ok({ server: 'arango', version: SIM_VERSION, license: 'community', simulated: true }));
-    this.server.on('GET', '/_admin/server/availability', () => (this.ready ? ok({ mode: 'default' }) : { status: 503, body: { error: true, code: 503, errorNum: 503, errorMessage: 'service unavailable' } }), { open: true });
+    this.server = new SimServer({
+      listen: o.listen,
+      jwtSecret: o.jwtSecret,
+      rootPassword: o.rootPassword,
+      log: (m) => this.log.warn(m),
+    });
+    this.server.on('GET', '/_api/version', () =>
+      ok({ server: 'arango', version: SIM_VERSION, license: 'community', simulated: true }),
+    );
+    this.server.on(
+      'GET',
+      '/_admin/server/availability',
+      () =>
+        this.ready
+          ? ok({ mode: 'default' })
+          : { status: 503, body: { error: true, code: 503, errorNum: 503, errorMessage: 'service unavailable' } },
+      { open: true },
+    );
     this.server.on('GET', '/_admin/server/role', () => ok({ error: false, code: 200, errorNum: 0, role: this.role }));
     this.server.on('GET', '/_admin/server/id', () => ok({ error: false, code: 200, id: this.id }));
   }
@@ -88,7 +136,9 @@ export abstract class ClusterMember {
 
   async start(): Promise<void> {
     await this.server.start();
-    this.log.info(`simulated ${this.role === 'PRIMARY' ? 'DB server' : 'coordinator'} ${this.id} listening on ${this.o.listen.host}:${this.server.port}, address ${this.o.myAddress}`);
+    this.log.info(
+      `simulated ${this.role === 'PRIMARY' ? 'DB server' : 'coordinator'} ${this.id} listening on ${this.o.listen.host}:${this.server.port}, address ${this.o.myAddress}`,
+    );
     await this.ensureInitialized();
     await this.register();
     await this.heartbeat().catch(() => undefined);
@@ -120,19 +170,33 @@ export abstract class ClusterMember {
   protected onStopping(): void {}
 
   private async ensureInitialized(): Promise<void> {
-    const r = await this.agency.write([[{ '/arango': initialStructure() }, { '/arango/InitDone': { oldEmpty: true } }]]);
+    const r = await this.agency.write([
+      [{ '/arango': initialStructure() }, { '/arango/InitDone': { oldEmpty: true } }],
+    ]);
     if (r.ok) this.log.info('initialised the agency structure');
   }
 
   private async register(): Promise<void> {
     const plural = this.role === 'PRIMARY' ? 'DBServers' : 'Coordinators';
-    await this.agency.write([[{ [`/arango/Plan/${plural}/${this.id}`]: 'none', '/arango/Plan/Version': { op: 'increment' } }, { [`/arango/Plan/${plural}/${this.id}`]: { oldEmpty: true } }]]);
-    await this.agency.write([[{ [`/arango/Current/${plural}/${this.id}`]: 'none', '/arango/Current/Version': { op: 'increment' } }, { [`/arango/Current/${plural}/${this.id}`]: { oldEmpty: true } }]]);
+    await this.agency.write([
+      [
+        { [`/arango/Plan/${plural}/${this.id}`]: 'none', '/arango/Plan/Version': { op: 'increment' } },
+        { [`/arango/Plan/${plural}/${this.id}`]: { oldEmpty: true } },
+      ],
+    ]);
+    await this.agency.write([
+      [
+        { [`/arango/Current/${plural}/${this.id}`]: 'none', '/arango/Current/Version': { op: 'increment' } },
+        { [`/arango/Current/${plural}/${this.id}`]: { oldEmpty: true } },
+      ],
+    ]);
     // Short name: DB servers keep theirs, coordinators always take a new one.
     const latestKey = this.role === 'PRIMARY' ? 'LatestDBServerId' : 'LatestCoordinatorId';
     const label = this.role === 'PRIMARY' ? 'DBServer' : 'Coordinator';
     for (;;) {
-      const [res] = (await this.agency.read([[`/arango/Target/${latestKey}`, `/arango/Target/MapUniqueToShortID/${this.id}`]])) as Record<string, unknown>[];
+      const [res] = (await this.agency.read([
+        [`/arango/Target/${latestKey}`, `/arango/Target/MapUniqueToShortID/${this.id}`],
+      ])) as Record<string, unknown>[];
       const target = asDict(asDict(asDict(res).arango).Target);
       const existing = asDict(asDict(target.MapUniqueToShortID)[this.id]);
       if (this.role === 'PRIMARY' && typeof existing.ShortName === 'string') {
@@ -144,8 +208,14 @@ export abstract class ClusterMember {
       const name = `${label}${String(n).padStart(4, '0')}`;
       const w = await this.agency.write([
         [
-          { [`/arango/Target/${latestKey}`]: n, [`/arango/Target/MapUniqueToShortID/${this.id}`]: { TransactionID: n, ShortName: name } },
-          { [`/arango/Target/${latestKey}`]: typeof target[latestKey] === 'number' ? { old: latest } : { oldEmpty: true } },
+          {
+            [`/arango/Target/${latestKey}`]: n,
+            [`/arango/Target/MapUniqueToShortID/${this.id}`]: { TransactionID: n, ShortName: name },
+          },
+          {
+            [`/arango/Target/${latestKey}`]:
+              typeof target[latestKey] === 'number' ? { old: latest } : { oldEmpty: true },
+          },
         ],
       ]);
       if (w.ok) {
@@ -177,7 +247,10 @@ export abstract class ClusterMember {
         ...(pre ? [pre] : []),
       ],
     ]);
-    if (!w.ok) throw new Error(`server ID ${this.id} is already known to the cluster: refusing to impersonate it with a fresh data directory`);
+    if (!w.ok)
+      throw new Error(
+        `server ID ${this.id} is already known to the cluster: refusing to impersonate it with a fresh data directory`,
+      );
   }
 
   /** The agency pool as replicated in the agency itself: the endpoints to use from now on. */
@@ -192,7 +265,16 @@ export abstract class ClusterMember {
 
   private async heartbeat(): Promise<void> {
     await this.agency.transient(
-      [[{ [`/arango/Sync/ServerStates/${this.id}`]: { time: new Date().toISOString(), status: this.ready ? 'SERVING' : 'STARTUP' } }]],
+      [
+        [
+          {
+            [`/arango/Sync/ServerStates/${this.id}`]: {
+              time: new Date().toISOString(),
+              status: this.ready ? 'SERVING' : 'STARTUP',
+            },
+          },
+        ],
+      ],
       2000,
     );
   }

@@ -33,7 +33,11 @@ export function urlToEndpoint(url: string): string {
   return `tcp://${u.hostname.startsWith('[') ? u.hostname : u.hostname}:${u.port || '80'}`;
 }
 
-type LookupCb = (err: NodeJS.ErrnoException | null, address: string | { address: string; family: number }[], family?: number) => void;
+type LookupCb = (
+  err: NodeJS.ErrnoException | null,
+  address: string | { address: string; family: number }[],
+  family?: number,
+) => void;
 
 /**
  * A `lookup` for http.request that resolves through `dnsServer` (ip:port) with a search domain, as a pod's
@@ -53,7 +57,11 @@ export function makeLookup(dnsServer?: string, search?: string[]): (host: string
     const absolute = host.endsWith('.');
     const bare = absolute ? host.slice(0, -1) : host;
     const dots = bare.split('.').length - 1;
-    const names = absolute ? [bare] : dots >= 5 ? [bare, ...(search ?? []).map((s) => `${bare}.${s}`)] : [...(search ?? []).map((s) => `${bare}.${s}`), bare];
+    const names = absolute
+      ? [bare]
+      : dots >= 5
+        ? [bare, ...(search ?? []).map((s) => `${bare}.${s}`)]
+        : [...(search ?? []).map((s) => `${bare}.${s}`), bare];
     let lastErr: unknown;
     for (const name of names) {
       try {
@@ -103,7 +111,10 @@ export interface HttpResult {
 
 export class NetError extends Error {
   override name = 'NetError';
-  constructor(message: string, readonly code?: string) {
+  constructor(
+    message: string,
+    readonly code?: string,
+  ) {
     super(message);
   }
 }
@@ -155,7 +166,14 @@ export class HttpClient {
     } catch (e) {
       return Promise.reject(e);
     }
-    const payload = o.body === undefined ? undefined : Buffer.from(typeof o.body === 'string' && o.headers?.['content-type'] === 'text/plain' ? o.body : JSON.stringify(o.body));
+    const payload =
+      o.body === undefined
+        ? undefined
+        : Buffer.from(
+            typeof o.body === 'string' && o.headers?.['content-type'] === 'text/plain'
+              ? o.body
+              : JSON.stringify(o.body),
+          );
     return new Promise<HttpResult>((resolve, reject) => {
       const req = http.request(
         {

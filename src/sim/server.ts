@@ -27,7 +27,12 @@ export function ok(body: unknown, status = 200): SimResponse {
   return { status, body };
 }
 
-export function arangoError(code: number, errorNum: number, errorMessage: string, extra?: Record<string, unknown>): SimResponse {
+export function arangoError(
+  code: number,
+  errorNum: number,
+  errorMessage: string,
+  extra?: Record<string, unknown>,
+): SimResponse {
   return { status: code, body: { error: true, code, errorNum, errorMessage, ...extra } };
 }
 
@@ -65,7 +70,8 @@ export class SimServer {
 
   /** `pattern` is matched against the whole path; capture groups become `params`. */
   on(method: string, pattern: string | RegExp, handler: Handler, opts: { open?: boolean } = {}): this {
-    const re = typeof pattern === 'string' ? new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : pattern;
+    const re =
+      typeof pattern === 'string' ? new RegExp(`^${pattern.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : pattern;
     this.routes.push({ method: method.toUpperCase(), re, handler, open: opts.open ?? false });
     return this;
   }
@@ -117,7 +123,9 @@ export class SimServer {
       const headers: Record<string, string> = { server: 'ArangoDB', ...r.headers };
       let payload: Buffer | undefined;
       if (r.body !== undefined) {
-        payload = Buffer.from(typeof r.body === 'string' && headers['content-type'] === 'text/plain' ? r.body : JSON.stringify(r.body));
+        payload = Buffer.from(
+          typeof r.body === 'string' && headers['content-type'] === 'text/plain' ? r.body : JSON.stringify(r.body),
+        );
         headers['content-type'] ??= 'application/json; charset=utf-8';
       }
       headers['content-length'] = String(payload?.length ?? 0);
@@ -149,11 +157,16 @@ export class SimServer {
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       if (!route) {
-        send(pathMatched ? arangoError(405, 405, 'method not supported') : arangoError(404, 404, `unknown path '${path}'`));
+        send(
+          pathMatched ? arangoError(405, 405, 'method not supported') : arangoError(404, 404, `unknown path '${path}'`),
+        );
         return;
       }
       if (!route.open && !this.authorized(req)) {
-        send({ ...arangoError(401, 11, 'not authorized to execute this request'), headers: { 'www-authenticate': 'Bearer token_type="JWT", realm="ArangoDB"' } });
+        send({
+          ...arangoError(401, 11, 'not authorized to execute this request'),
+          headers: { 'www-authenticate': 'Bearer token_type="JWT", realm="ArangoDB"' },
+        });
         return;
       }
       const text = Buffer.concat(chunks).toString('utf8');

@@ -39,12 +39,24 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   const ka = Object.keys(a as object);
   const kb = Object.keys(b as object);
   if (ka.length !== kb.length) return false;
-  return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual((a as JsonObject)[k], (b as JsonObject)[k]));
+  return ka.every(
+    (k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual((a as JsonObject)[k], (b as JsonObject)[k]),
+  );
 }
 
 const OPERATIONS = new Set([
-  'set', 'delete', 'increment', 'decrement', 'push', 'prepend', 'pop', 'shift', 'erase', 'replace',
-  'observe', 'unobserve',
+  'set',
+  'delete',
+  'increment',
+  'decrement',
+  'push',
+  'prepend',
+  'pop',
+  'shift',
+  'erase',
+  'replace',
+  'observe',
+  'unobserve',
 ]);
 const PRECONDITIONS = new Set(['old', 'oldNot', 'oldEmpty', 'isArray', 'in', 'notin', 'intersectionEmpty', 'isEmpty']);
 
@@ -184,13 +196,19 @@ export class Store {
           if (o.pos >= 0 && o.pos < arr.length) arr.splice(o.pos, 1);
           this.put(parts, arr);
         } else {
-          this.put(parts, arr.filter((x) => !deepEqual(x, o.val)));
+          this.put(
+            parts,
+            arr.filter((x) => !deepEqual(x, o.val)),
+          );
         }
         return;
       }
       case 'replace': {
         const arr = Array.isArray(cur) ? cur : [];
-        this.put(parts, arr.map((x) => (deepEqual(x, o.val) ? clone((o.new ?? null) as Json) : x)));
+        this.put(
+          parts,
+          arr.map((x) => (deepEqual(x, o.val) ? clone((o.new ?? null) as Json) : x)),
+        );
         return;
       }
       case 'observe':
@@ -236,7 +254,9 @@ export class Store {
           break;
         case 'isEmpty': {
           const empty =
-            node === undefined || (Array.isArray(node) && node.length === 0) || (isObject(node) && Object.keys(node).length === 0);
+            node === undefined ||
+            (Array.isArray(node) && node.length === 0) ||
+            (isObject(node) && Object.keys(node).length === 0);
           if (empty !== Boolean(v)) return false;
           break;
         }
@@ -273,7 +293,8 @@ export class Store {
       let dst: JsonObject = out;
       for (let i = 0; i < parts.length; i++) {
         const p = parts[i];
-        const next: Json | undefined = isObject(src) && Object.prototype.hasOwnProperty.call(src, p) ? src[p] : undefined;
+        const next: Json | undefined =
+          isObject(src) && Object.prototype.hasOwnProperty.call(src, p) ? src[p] : undefined;
         if (next === undefined) break;
         if (i === parts.length - 1) {
           dst[p] = next;

@@ -8,7 +8,16 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import type { Agent } from './agent.js';
 import type { Logger } from './log.js';
-import { ClusterView, asArray, asDict, inSyncLists, planPath, currentServersPath, stripResign, type Dict } from './cluster-state.js';
+import {
+  ClusterView,
+  asArray,
+  asDict,
+  inSyncLists,
+  planPath,
+  currentServersPath,
+  stripResign,
+  type Dict,
+} from './cluster-state.js';
 
 export interface SupervisionOptions {
   /** --agency.supervision-frequency (s) */
@@ -113,7 +122,10 @@ export class Supervision {
       const base = typeof cur === 'number' ? cur : 0;
       const step = Math.max(10_000, n);
       const [r] = await this.write([
-        [{ '/arango/Sync/LatestID': { op: 'increment', step } }, { '/arango/Sync/LatestID': typeof cur === 'number' ? { old: cur } : { oldEmpty: true } }],
+        [
+          { '/arango/Sync/LatestID': { op: 'increment', step } },
+          { '/arango/Sync/LatestID': typeof cur === 'number' ? { old: cur } : { oldEmpty: true } },
+        ],
       ]);
       if (!r) throw new Error('could not reserve job ids');
       this.idBlock = { next: base + 1, end: base + step + 1 };
@@ -153,7 +165,9 @@ export class Supervision {
         SyncTime: typeof hb.time === 'string' ? hb.time : '',
         LastAckedTime: typeof hb.time === 'string' ? hb.time : '',
       };
-      const changed = ['ShortName', 'Endpoint', 'Status', 'SyncStatus', 'Host'].some((k) => old[k] !== (next as Dict)[k]);
+      const changed = ['ShortName', 'Endpoint', 'Status', 'SyncStatus', 'Host'].some(
+        (k) => old[k] !== (next as Dict)[k],
+      );
       if (changed) trxs.push([{ [`/arango/Supervision/Health/${id}`]: next }]);
       if (id.startsWith('PRMR-') && status === 'FAILED' && old.Status !== 'FAILED') failedNow.push(id);
       if (status === 'GOOD' && v.failedServers().includes(id)) recovered.push(id);
@@ -173,18 +187,33 @@ export class Supervision {
    * Job::finish: moves the job from ToDo or Pending to Finished or Failed (with `reason`), releasing the shard
    * lock and the server lock named only if the job had started (was in Pending).
    */
-  private finishOps(job: Dict, from: Queue, success: boolean, reason?: string, release: { shard?: boolean; server?: string } = {}): Dict {
+  private finishOps(
+    job: Dict,
+    from: Queue,
+    success: boolean,
+    reason?: string,
+    release: { shard?: boolean; server?: string } = {},
+  ): Dict {
     const to = success ? 'Finished' : 'Failed';
     const ops: Dict = {
       [`/arango/Target/${from}/${job.jobId}`]: { op: 'delete' },
       [`/arango/Target/${to}/${job.jobId}`]: { ...job, timeFinished: now(), ...(reason ? { reason } : {}) },
     };
-    if (from === 'Pending' && release.shard && job.shard) ops[`/arango/Supervision/Shards/${job.shard}`] = { op: 'delete' };
+    if (from === 'Pending' && release.shard && job.shard)
+      ops[`/arango/Supervision/Shards/${job.shard}`] = { op: 'delete' };
     if (from === 'Pending' && release.server) ops[`/arango/Supervision/DBServers/${release.server}`] = { op: 'delete' };
     return ops;
   }
 
-  private async finish(job: Dict, from: Queue, success: boolean, reason?: string, release: { shard?: boolean; server?: string } = {}, extra: Dict = {}, pre?: Dict): Promise<boolean> {
+  private async finish(
+    job: Dict,
+    from: Queue,
+    success: boolean,
+    reason?: string,
+    release: { shard?: boolean; server?: string } = {},
+    extra: Dict = {},
+    pre?: Dict,
+  ): Promise<boolean> {
     this.o.log.info(`job ${job.jobId} (${job.type}) ${success ? 'finished' : 'failed'}${reason ? `: ${reason}` : ''}`);
     const [r] = await this.write([[{ ...this.finishOps(job, from, success, reason, release), ...extra }, pre]]);
     return Boolean(r);
@@ -210,7 +239,9 @@ export class Supervision {
     }
     const pending = this.view().jobs('Pending');
     for (const id of sortIds(pending)) {
-      await this.guard(id, () => this.runJob({ ...pending[id], jobId: pending[id].jobId ?? id }, 'Pending', { value: false }));
+      await this.guard(id, () =>
+        this.runJob({ ...pending[id], jobId: pending[id].jobId ?? id }, 'Pending', { value: false }),
+      );
     }
     await this.pruneFinished();
   }
@@ -284,7 +315,9 @@ export class Supervision {
   private readLock(v: ClusterView, server: string, job: string): { op: Dict; pre: Dict } | undefined {
     const path = `/arango/Supervision/DBServers/${server}`;
     const cur = v.get(path);
-    const empty = cur === undefined || (typeof cur === 'object' && cur !== null && !Array.isArray(cur) && Object.keys(cur).length === 0);
+    const empty =
+      cur === undefined ||
+      (typeof cur === 'object' && cur !== null && !Array.isArray(cur) && Object.keys(cur).length === 0);
     if (empty) return { op: { [path]: [job] }, pre: { [path]: cur === undefined ? { oldEmpty: true } : { old: cur } } };
     if (!Array.isArray(cur) || cur.some((x) => typeof x !== 'string' || x === job)) return undefined;
     return { op: { [path]: [...cur, job] }, pre: { [path]: { old: cur } } };
@@ -307,10 +340,19 @@ export class Supervision {
   private moveShardUnlock(v: ClusterView, job: Dict): { op: Dict; pre: Dict } {
     const to = this.readUnlock(v, job.toServer, job.jobId);
     const from = this.isSubJob(job) ? { op: {}, pre: {} } : this.readUnlock(v, job.fromServer, job.jobId);
-    return { op: { [`/arango/Supervision/Shards/${job.shard}`]: { op: 'delete' }, ...to.op, ...from.op }, pre: { ...to.pre, ...from.pre } };
+    return {
+      op: { [`/arango/Supervision/Shards/${job.shard}`]: { op: 'delete' }, ...to.op, ...from.op },
+      pre: { ...to.pre, ...from.pre },
+    };
   }
 
-  private async moveShardFinish(job: Dict, q: Queue, unlock: boolean, success: boolean, reason: string): Promise<boolean> {
+  private async moveShardFinish(
+    job: Dict,
+    q: Queue,
+    unlock: boolean,
+    success: boolean,
+    reason: string,
+  ): Promise<boolean> {
     if (!unlock || q === 'ToDo') return this.finish(job, q, success, reason);
     const u = this.moveShardUnlock(this.view(), job);
     return this.finish(job, q, success, reason, {}, u.op, u.pre);
@@ -325,35 +367,59 @@ export class Supervision {
     job = { ...job, fromServer: from, toServer: to };
     const isLeader = job.isLeader === true;
     const remainsFollower = typeof job.remainsFollower === 'boolean' ? job.remainsFollower : isLeader;
-    if (!v.dbServers().includes(from)) return void (await this.finish(job, 'ToDo', false, 'fromServer does not exist as DBServer in Plan'));
-    if (!v.dbServers().includes(to)) return void (await this.finish(job, 'ToDo', false, 'toServer does not exist as DBServer in Plan'));
+    if (!v.dbServers().includes(from))
+      return void (await this.finish(job, 'ToDo', false, 'fromServer does not exist as DBServer in Plan'));
+    if (!v.dbServers().includes(to))
+      return void (await this.finish(job, 'ToDo', false, 'toServer does not exist as DBServer in Plan'));
     const coll = v.collection(job.database, job.collection);
     if (!coll) return void (await this.finish(job, 'ToDo', true, 'collection has been dropped in the meantime'));
-    if (coll.distributeShardsLike) return void (await this.finish(job, 'ToDo', false, "collection must not have 'distributeShardsLike' attribute"));
-    if (v.replicationVersion(job.database) === '2') return void (await this.finish(job, 'ToDo', false, 'moveShard is not supported for databases with replicationVersion 2'));
+    if (coll.distributeShardsLike)
+      return void (await this.finish(job, 'ToDo', false, "collection must not have 'distributeShardsLike' attribute"));
+    if (v.replicationVersion(job.database) === '2')
+      return void (await this.finish(
+        job,
+        'ToDo',
+        false,
+        'moveShard is not supported for databases with replicationVersion 2',
+      ));
     if (v.get(`/arango/Supervision/Shards/${job.shard}`) !== undefined) return; // shard locked: wait
     if (typeof v.get(`/arango/Supervision/DBServers/${to}`) === 'string') return; // toServer write-locked: wait
     const h = v.health(to) ?? 'UNCLEAR';
     if (h === 'BAD') return;
     if (h !== 'GOOD') return void (await this.finish(job, 'ToDo', false, 'toServer is FAILED'));
-    if (v.cleaned().includes(to)) return void (await this.finish(job, 'ToDo', false, 'toServer must not be in `Target/CleanedServers`'));
-    if (v.failedServers().includes(to)) return void (await this.finish(job, 'ToDo', false, 'toServer must not be in `Target/FailedServers`'));
+    if (v.cleaned().includes(to))
+      return void (await this.finish(job, 'ToDo', false, 'toServer must not be in `Target/CleanedServers`'));
+    if (v.failedServers().includes(to))
+      return void (await this.finish(job, 'ToDo', false, 'toServer must not be in `Target/FailedServers`'));
     const planned = asArray(asDict(coll.shards)[job.shard]);
     let toIsFollower = false;
     for (const s of planned) {
       if (s !== to) continue;
-      if (!isLeader) return void (await this.finish(job, 'ToDo', false, 'toServer must not be planned for a following shard'));
+      if (!isLeader)
+        return void (await this.finish(job, 'ToDo', false, 'toServer must not be planned for a following shard'));
       toIsFollower = true;
     }
     const found = planned.indexOf(from);
-    if (isLeader && found !== 0) return void (await this.finish(job, 'ToDo', false, 'fromServer must be the leader in plan for shard'));
-    if (!isLeader && found < 1) return void (await this.finish(job, 'ToDo', false, 'fromServer must be a follower in plan for shard'));
+    if (isLeader && found !== 0)
+      return void (await this.finish(job, 'ToDo', false, 'fromServer must be the leader in plan for shard'));
+    if (!isLeader && found < 1)
+      return void (await this.finish(job, 'ToDo', false, 'fromServer must be a follower in plan for shard'));
     const group = v.group(job.database, job.collection, job.shard);
-    if (!planned.includes(to) && group.some((g) => asArray(v.current(job.database, g.cid, g.shard)?.failoverCandidates).includes(to))) {
-      return void (await this.finish(job, 'ToDo', false, 'toServer must not be in failoverCandidates for shard or any of its distributeShardsLike colleagues'));
+    if (
+      !planned.includes(to) &&
+      group.some((g) => asArray(v.current(job.database, g.cid, g.shard)?.failoverCandidates).includes(to))
+    ) {
+      return void (await this.finish(
+        job,
+        'ToDo',
+        false,
+        'toServer must not be in failoverCandidates for shard or any of its distributeShardsLike colleagues',
+      ));
     }
-    if (!isLeader && remainsFollower) return void (await this.finish(job, 'ToDo', false, 'remainsFollower is invalid without isLeader'));
-    if (isLeader && toIsFollower && !remainsFollower) return void (await this.finish(job, 'ToDo', false, 'remainsFollower must be true if the toServer is a follower'));
+    if (!isLeader && remainsFollower)
+      return void (await this.finish(job, 'ToDo', false, 'remainsFollower is invalid without isLeader'));
+    if (isLeader && toIsFollower && !remainsFollower)
+      return void (await this.finish(job, 'ToDo', false, 'remainsFollower must be true if the toServer is a follower'));
     if (isLeader && toIsFollower) {
       // MoveShard::checkLeaderFollowerCurrent: a leader swap waits (in ToDo) until fromServer leads and toServer is
       // in Current on every shard of the group.
@@ -388,15 +454,22 @@ export class Supervision {
       ...toLock.pre,
       ...fromLock.pre,
       [`/arango/Supervision/Health/${to}/Status`]: { old: 'GOOD' },
-      '/arango/Target/FailedServers': v.get('/arango/Target/FailedServers') === undefined ? { oldEmpty: true } : { old: v.get('/arango/Target/FailedServers') },
-      '/arango/Target/CleanedServers': v.get('/arango/Target/CleanedServers') === undefined ? { oldEmpty: true } : { old: v.get('/arango/Target/CleanedServers') },
+      '/arango/Target/FailedServers':
+        v.get('/arango/Target/FailedServers') === undefined
+          ? { oldEmpty: true }
+          : { old: v.get('/arango/Target/FailedServers') },
+      '/arango/Target/CleanedServers':
+        v.get('/arango/Target/CleanedServers') === undefined
+          ? { oldEmpty: true }
+          : { old: v.get('/arango/Target/CleanedServers') },
     };
     for (const g of group) {
       const cur = asArray(asDict(v.collection(job.database, g.cid)?.shards)[g.shard]);
       const next = isLeader ? [cur[0], ...(toIsFollower ? [] : [to]), ...cur.slice(1)] : [...cur, to];
       ops[planPath(job.database, g.cid, g.shard)] = next;
       const fo = v.get(`/arango/Current/Collections/${job.database}/${g.cid}/${g.shard}/failoverCandidates`);
-      if (fo !== undefined) pre[`/arango/Current/Collections/${job.database}/${g.cid}/${g.shard}/failoverCandidates`] = { old: fo };
+      if (fo !== undefined)
+        pre[`/arango/Current/Collections/${job.database}/${g.cid}/${g.shard}/failoverCandidates`] = { old: fo };
     }
     const [r] = await this.write([[ops, pre]]);
     if (r) this.o.log.info(`moveShard ${job.jobId}: ${job.shard} ${from} → ${to} (leader: ${isLeader}) started`);
@@ -419,7 +492,8 @@ export class Supervision {
   private async pendingMoveShard(job: Dict): Promise<void> {
     const v = this.view();
     const db = job.database as string;
-    if (!v.collection(db, job.collection)) return void (await this.moveShardFinish(job, 'Pending', true, true, 'collection was dropped'));
+    if (!v.collection(db, job.collection))
+      return void (await this.moveShardFinish(job, 'Pending', true, true, 'collection was dropped'));
     const from = job.fromServer as string;
     const to = job.toServer as string;
     const group = v.group(db, job.collection, job.shard);
@@ -438,19 +512,26 @@ export class Supervision {
     };
     const finishWith = async (ops: Dict, pre: Dict): Promise<void> => {
       const u = this.moveShardUnlock(v, job);
-      const [r] = await this.write([[{ ...ops, ...u.op, ...this.finishOps(job, 'Pending', true) }, { ...pre, ...u.pre }]]);
+      const [r] = await this.write([
+        [
+          { ...ops, ...u.op, ...this.finishOps(job, 'Pending', true) },
+          { ...pre, ...u.pre },
+        ],
+      ]);
       if (r) this.o.log.info(`moveShard ${job.jobId} finished (${job.shard} ${from} → ${to})`);
     };
     if (!job.isLeader) {
       if (!group.every((_, i) => inSyncLists(plans[i], currents[i]))) {
-        if (this.timedOut(job, this.o.moveShardFollowerTimeout)) return this.abortMoveShard(job, 'Pending', 'MoveShard timed out in pending follower');
+        if (this.timedOut(job, this.o.moveShardFollowerTimeout))
+          return this.abortMoveShard(job, 'Pending', 'MoveShard timed out in pending follower');
         return;
       }
       const { ops, pre } = planOps((cur) => cur.filter((s) => s !== from));
       return finishWith(ops, pre);
     }
     const waitOrTimeout = async (): Promise<void> => {
-      if (this.timedOut(job, this.o.moveShardTimeout)) await this.abortMoveShard(job, 'Pending', 'MoveShard timed out in pending leader');
+      if (this.timedOut(job, this.o.moveShardTimeout))
+        await this.abortMoveShard(job, 'Pending', 'MoveShard timed out in pending leader');
     };
     if (plan[0] === from) {
       if (!currents.every((c) => c.includes(to))) return waitOrTimeout();
@@ -462,10 +543,15 @@ export class Supervision {
       if (!currents.every((c) => c[0] === `_${from}`)) return waitOrTimeout();
       for (let i = 0; i < group.length; i++) {
         const path = `/arango/Current/Collections/${db}/${group[i].cid}/${group[i].shard}`;
-        if (!v.current(db, group[i].cid, group[i].shard)) return this.abortMoveShard(job, 'Pending', `${path} no longer has replica`);
-        if (!currents[i].includes(to)) return this.abortMoveShard(job, 'Pending', `${to} no longer holds a replica of ${path}`);
+        if (!v.current(db, group[i].cid, group[i].shard))
+          return this.abortMoveShard(job, 'Pending', `${path} no longer has replica`);
+        if (!currents[i].includes(to))
+          return this.abortMoveShard(job, 'Pending', `${to} no longer holds a replica of ${path}`);
       }
-      const { ops, pre } = planOps((cur) => [...cur.filter((s) => s !== to).map((s) => (s === `_${from}` ? to : s)), from]);
+      const { ops, pre } = planOps((cur) => [
+        ...cur.filter((s) => s !== to).map((s) => (s === `_${from}` ? to : s)),
+        from,
+      ]);
       group.forEach((g) => (pre[currentServersPath(db, g.cid, g.shard)] = { in: to })); // addPreconditionCurrentReplicaShardGroup
       await this.write([[ops, pre]]);
       return;
@@ -479,7 +565,9 @@ export class Supervision {
         return p.slice(1, -1).filter((s) => c.includes(s)).length >= p.length - 2;
       });
       if (!ready) return waitOrTimeout();
-      const { ops, pre } = job.remainsFollower ? { ops: {}, pre: planOps((c) => c).pre } : planOps((cur) => cur.filter((s) => s !== from));
+      const { ops, pre } = job.remainsFollower
+        ? { ops: {}, pre: planOps((c) => c).pre }
+        : planOps((cur) => cur.filter((s) => s !== from));
       return finishWith(ops, pre);
     }
     await this.moveShardFinish(job, 'Pending', true, false, 'something seriously wrong');
@@ -493,7 +581,15 @@ export class Supervision {
    */
   private async abortMoveShard(job: Dict, q: Queue, reason: string): Promise<void> {
     if (q === 'ToDo') {
-      const ok = await this.finish(job, 'ToDo', false, `job aborted (1): ${reason}`, {}, {}, { [`/arango/Target/ToDo/${job.jobId}`]: { oldEmpty: false } });
+      const ok = await this.finish(
+        job,
+        'ToDo',
+        false,
+        `job aborted (1): ${reason}`,
+        {},
+        {},
+        { [`/arango/Target/ToDo/${job.jobId}`]: { oldEmpty: false } },
+      );
       if (ok) return;
       const p = this.view().get(`/arango/Target/Pending/${job.jobId}`);
       if (!p) return;
@@ -501,12 +597,19 @@ export class Supervision {
     }
     const v = this.view();
     const db = job.database as string;
-    if (!v.collection(db, job.collection)) return void (await this.moveShardFinish(job, 'Pending', true, false, 'collection was dropped'));
+    if (!v.collection(db, job.collection))
+      return void (await this.moveShardFinish(job, 'Pending', true, false, 'collection was dropped'));
     const from = job.fromServer as string;
     const to = job.toServer as string;
     const group = v.group(db, job.collection, job.shard);
     if (job.isLeader && asArray(asDict(v.collection(db, job.collection)?.shards)[job.shard])[0] === to) {
-      await this.moveShardFinish(job, 'Pending', true, false, `job aborted (2) - new leader already in place: ${reason}`);
+      await this.moveShardFinish(
+        job,
+        'Pending',
+        true,
+        false,
+        `job aborted (2) - new leader already in place: ${reason}`,
+      );
       return;
     }
     const u = this.moveShardUnlock(v, job);
@@ -518,7 +621,9 @@ export class Supervision {
         ? [from, ...plan.filter((s) => s !== from && s !== `_${from}` && s !== to), to]
         : plan.filter((s) => s !== to);
     }
-    const [r] = await this.write([[{ ...ops, ...this.finishOps(job, 'Pending', false, `job aborted (3): ${reason}`) }, pre]]);
+    const [r] = await this.write([
+      [{ ...ops, ...this.finishOps(job, 'Pending', false, `job aborted (3): ${reason}`) }, pre],
+    ]);
     if (r) this.o.log.info(`moveShard ${job.jobId} aborted: ${reason}`);
   }
 
@@ -528,18 +633,28 @@ export class Supervision {
     const v = this.view();
     const resign = job.type === 'resignLeadership';
     const server = v.resolveServer(job.server);
-    if (!server || !v.dbServers().includes(server)) return void (await this.finish(job, 'ToDo', false, `server ${job.server} not found`));
+    if (!server || !v.dbServers().includes(server))
+      return void (await this.finish(job, 'ToDo', false, `server ${job.server} not found`));
     const lock = v.get(`/arango/Supervision/DBServers/${server}`);
     if (lock !== undefined && !(Array.isArray(lock) && lock.length === 0)) return; // can-write-lock fails: wait
     const h = v.health(server);
     if (h === 'FAILED') return void (await this.finish(job, 'ToDo', false, `server ${server} is FAILED`));
     if (h !== 'GOOD') return;
-    if (v.cleaned().includes(server) || v.failedServers().includes(server)) return void (await this.finish(job, 'ToDo', false, `server ${server} already cleaned or failed`));
+    if (v.cleaned().includes(server) || v.failedServers().includes(server))
+      return void (await this.finish(job, 'ToDo', false, `server ${server} already cleaned or failed`));
     const available = v.availableServers().filter((s) => s !== server);
-    const shards = [...v.prototypeShards()].filter((s) => s.servers.map(stripResign).includes(server) && (!resign || stripResign(s.servers[0]) === server));
+    const shards = [...v.prototypeShards()].filter(
+      (s) => s.servers.map(stripResign).includes(server) && (!resign || stripResign(s.servers[0]) === server),
+    );
     if (!resign) {
-      const maxRf = Math.max(0, ...[...v.prototypeShards()].map((s) => (typeof s.coll.replicationFactor === 'number' ? s.coll.replicationFactor : 0)));
-      if (available.length < 1 || maxRf > available.length) return void (await this.finish(job, 'ToDo', false, `server ${server} cannot be cleaned out`));
+      const maxRf = Math.max(
+        0,
+        ...[...v.prototypeShards()].map((s) =>
+          typeof s.coll.replicationFactor === 'number' ? s.coll.replicationFactor : 0,
+        ),
+      );
+      if (available.length < 1 || maxRf > available.length)
+        return void (await this.finish(job, 'ToDo', false, `server ${server} cannot be cleaned out`));
     }
     const subs: Dict[] = [];
     for (const s of shards) {
@@ -547,15 +662,21 @@ export class Supervision {
       let to: string | undefined;
       if (resign) {
         const group = v.group(s.db, s.cid, s.shard);
-        const cands = s.servers.slice(1).filter(
-          (c) => v.health(c) === 'GOOD' && !v.inMaintenance(c) && typeof v.get(`/arango/Supervision/DBServers/${c}`) !== 'string' &&
-            group.every((g) => asArray(v.current(s.db, g.cid, g.shard)?.servers).includes(c)),
-        );
+        const cands = s.servers
+          .slice(1)
+          .filter(
+            (c) =>
+              v.health(c) === 'GOOD' &&
+              !v.inMaintenance(c) &&
+              typeof v.get(`/arango/Supervision/DBServers/${c}`) !== 'string' &&
+              group.every((g) => asArray(v.current(s.db, g.cid, g.shard)?.servers).includes(c)),
+          );
         if (cands.length === 0) continue; // skipped silently (RL)
         to = cands[0];
       } else {
         const cands = available.filter((c) => !s.servers.map(stripResign).includes(c));
-        if (cands.length === 0) return void (await this.finish(job, 'ToDo', false, `no destination for shard ${s.shard}`));
+        if (cands.length === 0)
+          return void (await this.finish(job, 'ToDo', false, `no destination for shard ${s.shard}`));
         to = pick(cands); // random destination among servers not being cleaned (the trap)
       }
       subs.push({ db: s.db, cid: s.cid, shard: s.shard, isLeader, to });
@@ -569,8 +690,19 @@ export class Supervision {
     subs.forEach((s, i) => {
       const id = `${job.jobId}-${i}`;
       ops[`/arango/Target/ToDo/${id}`] = {
-        creator: job.jobId, type: 'moveShard', database: s.db, collection: s.cid, shard: s.shard, fromServer: server, toServer: s.to,
-        isLeader: s.isLeader, remainsFollower: resign ? s.isLeader : false, jobId: id, timeCreated: now(), tryUndo: false, parentJob: job.jobId,
+        creator: job.jobId,
+        type: 'moveShard',
+        database: s.db,
+        collection: s.cid,
+        shard: s.shard,
+        fromServer: server,
+        toServer: s.to,
+        isLeader: s.isLeader,
+        remainsFollower: resign ? s.isLeader : false,
+        jobId: id,
+        timeCreated: now(),
+        tryUndo: false,
+        parentJob: job.jobId,
       };
     });
     const pre: Dict = {
@@ -588,7 +720,15 @@ export class Supervision {
     if (mine(v.jobs('ToDo')).length + mine(v.jobs('Pending')).length > 0) return;
     const failed = mine(v.jobs('Failed'));
     const release: Dict = { '/arango/Target/ToBeCleanedServers': { op: 'erase', val: job.server } };
-    if (failed.length > 0) return void (await this.finish(job, 'Pending', false, `sub-job(s) failed: ${failed.join(', ')}`, { server: job.server }, release));
+    if (failed.length > 0)
+      return void (await this.finish(
+        job,
+        'Pending',
+        false,
+        `sub-job(s) failed: ${failed.join(', ')}`,
+        { server: job.server },
+        release,
+      ));
     if (job.type === 'cleanOutServer') release['/arango/Target/CleanedServers'] = { op: 'push', new: job.server };
     await this.finish(job, 'Pending', true, undefined, { server: job.server }, release);
   }
@@ -602,7 +742,14 @@ export class Supervision {
         await this.abortMoveShard({ ...jobs[id], jobId: id }, sq, reason);
       }
     }
-    await this.finish(job, 'Pending', false, `job aborted: ${reason}`, { server: job.server }, { '/arango/Target/ToBeCleanedServers': { op: 'erase', val: job.server } });
+    await this.finish(
+      job,
+      'Pending',
+      false,
+      `job aborted: ${reason}`,
+      { server: job.server },
+      { '/arango/Target/ToBeCleanedServers': { op: 'erase', val: job.server } },
+    );
   }
 
   // ------------------------------------------------------------------ failedServer (FailedServer.cpp)
@@ -614,13 +761,21 @@ export class Supervision {
     if (Object.values(v.jobs('ToDo')).some((j) => j.type === 'failedServer' && j.server === id)) return;
     if (Object.values(v.jobs('Pending')).some((j) => j.type === 'failedServer' && j.server === id)) return;
     const [jobId] = await this.jobIds(1);
-    await this.write([[
-      {
-        [`/arango/Target/ToDo/${jobId}`]: { type: 'failedServer', server: id, jobId, creator: 'supervision', timeCreated: now() },
-        [`/arango/Target/FailedServers/${id}`]: [],
-      },
-      { [`/arango/Target/FailedServers/${id}`]: { oldEmpty: true } },
-    ]]);
+    await this.write([
+      [
+        {
+          [`/arango/Target/ToDo/${jobId}`]: {
+            type: 'failedServer',
+            server: id,
+            jobId,
+            creator: 'supervision',
+            timeCreated: now(),
+          },
+          [`/arango/Target/FailedServers/${id}`]: [],
+        },
+        { [`/arango/Target/FailedServers/${id}`]: { oldEmpty: true } },
+      ],
+    ]);
     this.o.log.info(`server ${id} FAILED: failedServer job ${jobId}`);
   }
 
@@ -628,8 +783,20 @@ export class Supervision {
     const v = this.view();
     const server = job.server as string;
     const h = v.health(server);
-    if (h === undefined) return void (await this.finish(job, 'ToDo', false, `Server ${server} no longer in health. Already removed. Abort.`));
-    if (h !== 'FAILED') return void (await this.finish(job, 'ToDo', false, `Server ${server} is no longer failed. Not starting FailedServer job`));
+    if (h === undefined)
+      return void (await this.finish(
+        job,
+        'ToDo',
+        false,
+        `Server ${server} no longer in health. Already removed. Abort.`,
+      ));
+    if (h !== 'FAILED')
+      return void (await this.finish(
+        job,
+        'ToDo',
+        false,
+        `Server ${server} is no longer failed. Not starting FailedServer job`,
+      ));
     const lock = v.get(`/arango/Supervision/DBServers/${server}`);
     if (lock !== undefined) {
       for (const holder of Array.isArray(lock) ? lock : [lock]) {
@@ -654,7 +821,16 @@ export class Supervision {
             if (pos > 0 && satellite) return;
             const id = `${job.jobId}-${sub++}`;
             const type = pos === 0 ? 'failedLeader' : 'failedFollower';
-            ops[`/arango/Target/ToDo/${id}`] = { creator: job.jobId, type, database: db, collection: cid, shard, fromServer: server, jobId: id, timeCreated: now() };
+            ops[`/arango/Target/ToDo/${id}`] = {
+              creator: job.jobId,
+              type,
+              database: db,
+              collection: cid,
+              shard,
+              fromServer: server,
+              jobId: id,
+              timeCreated: now(),
+            };
             created.push(`${type} ${shard}`);
           });
         }
@@ -663,9 +839,15 @@ export class Supervision {
     ops[`/arango/Target/Pending/${job.jobId}`] = { timeStarted: now(), ...job };
     ops[`/arango/Target/ToDo/${job.jobId}`] = { op: 'delete' };
     ops[`/arango/Supervision/DBServers/${server}`] = job.jobId; // addBlockServer
-    const pre: Dict = { [`/arango/Supervision/DBServers/${server}`]: { oldEmpty: true }, [`/arango/Supervision/Health/${server}/Status`]: { old: 'FAILED' } };
+    const pre: Dict = {
+      [`/arango/Supervision/DBServers/${server}`]: { oldEmpty: true },
+      [`/arango/Supervision/Health/${server}/Status`]: { old: 'FAILED' },
+    };
     const [r] = await this.write([[ops, pre]]);
-    if (r) this.o.log.info(`failedServer ${job.jobId} of ${server} started: ${created.length} sub-job(s) ${created.join(', ')}`);
+    if (r)
+      this.o.log.info(
+        `failedServer ${job.jobId} of ${server} started: ${created.length} sub-job(s) ${created.join(', ')}`,
+      );
   }
 
   private async pendingFailedServer(job: Dict): Promise<void> {
@@ -687,21 +869,31 @@ export class Supervision {
   /** FailedLeader::status (timeout in ToDo and Pending; Pending completes when Current follows Plan), then start. */
   private async runFailedLeader(job: Dict, q: Queue, aborts: { value: boolean }): Promise<void> {
     const v = this.view();
-    if (!v.collection(job.database, job.collection)) return void (await this.finish(job, q, true, `Collection ${job.collection} gone`, { shard: true }));
-    if (this.timedOut(job, this.o.failedLeaderTimeout)) return void (await this.finish(job, q, false, 'Timed out.', { shard: true }));
+    if (!v.collection(job.database, job.collection))
+      return void (await this.finish(job, q, true, `Collection ${job.collection} gone`, { shard: true }));
+    if (this.timedOut(job, this.o.failedLeaderTimeout))
+      return void (await this.finish(job, q, false, 'Timed out.', { shard: true }));
     if (q === 'ToDo') return this.startFailedLeader(job, aborts);
     const th = v.health(job.toServer) ?? 'UNCLEAR';
-    if (th === 'FAILED' || th === 'UNCLEAR') return void (await this.finish(job, q, false, '_to server not health', { shard: true }));
+    if (th === 'FAILED' || th === 'UNCLEAR')
+      return void (await this.finish(job, q, false, '_to server not health', { shard: true }));
     const done = v.group(job.database, job.collection, job.shard).every((g) => {
       const p = asArray(asDict(v.collection(job.database, g.cid)?.shards)[g.shard]);
       const c = v.current(job.database, g.cid, g.shard);
       return !c || asArray(c.servers)[0] === p[0];
     });
-    if (done && (await this.finish(job, q, true, undefined, { shard: true }))) this.o.log.info(`failover of ${job.shard}: ${job.fromServer} → ${job.toServer} done`);
+    if (done && (await this.finish(job, q, true, undefined, { shard: true })))
+      this.o.log.info(`failover of ${job.shard}: ${job.fromServer} → ${job.toServer} done`);
   }
 
   /** Job::findNonblockedCommonHealthyInSyncFollower. */
-  private commonHealthyInSyncFollower(v: ClusterView, db: string, cid: string, shard: string, avoid: string): string | undefined {
+  private commonHealthyInSyncFollower(
+    v: ClusterView,
+    db: string,
+    cid: string,
+    shard: string,
+    avoid: string,
+  ): string | undefined {
     const counts = new Map<string, number>();
     let n = 0;
     for (const g of v.group(db, cid, shard)) {
@@ -711,7 +903,14 @@ export class Supervision {
       n++;
       const list = Array.isArray(cur.failoverCandidates) ? cur.failoverCandidates : asArray(cur.servers);
       for (const s of list) {
-        if (s === avoid || v.health(s) !== 'GOOD' || v.get(`/arango/Supervision/DBServers/${s}`) !== undefined || v.inMaintenance(s) || !plan.includes(s)) continue;
+        if (
+          s === avoid ||
+          v.health(s) !== 'GOOD' ||
+          v.get(`/arango/Supervision/DBServers/${s}`) !== undefined ||
+          v.inMaintenance(s) ||
+          !plan.includes(s)
+        )
+          continue;
         counts.set(s, (counts.get(s) ?? 0) + 1);
       }
     }
@@ -721,14 +920,17 @@ export class Supervision {
 
   /** Job::randomIdleAvailableServer: a GOOD available server outside `exclude`, not in maintenance. */
   private randomIdleAvailableServer(v: ClusterView, exclude: string[]): string | undefined {
-    const good = v.availableServers().filter((s) => !exclude.includes(s) && !v.inMaintenance(s) && v.health(s) === 'GOOD');
+    const good = v
+      .availableServers()
+      .filter((s) => !exclude.includes(s) && !v.inMaintenance(s) && v.health(s) === 'GOOD');
     return good.length ? pick(good) : undefined;
   }
 
   private async startFailedLeader(job: Dict, aborts: { value: boolean }): Promise<void> {
     const v = this.view();
     const coll = v.collection(job.database, job.collection)!;
-    if (coll.distributeShardsLike) return void (await this.finish(job, 'ToDo', false, 'Collection has distributeShardsLike'));
+    if (coll.distributeShardsLike)
+      return void (await this.finish(job, 'ToDo', false, 'Collection has distributeShardsLike'));
     const from = job.fromServer as string;
     const to = this.commonHealthyInSyncFollower(v, job.database, job.collection, job.shard, from);
     if (!to) return; // no healthy in-sync follower: wait
@@ -758,7 +960,8 @@ export class Supervision {
       [`/arango/Supervision/Shards/${job.shard}`]: job.jobId,
       '/arango/Plan/Version': { op: 'increment' },
     };
-    for (const g of v.group(job.database, job.collection, job.shard)) ops[planPath(job.database, g.cid, g.shard)] = next;
+    for (const g of v.group(job.database, job.collection, job.shard))
+      ops[planPath(job.database, g.cid, g.shard)] = next;
     const pre: Dict = {
       [`/arango/Supervision/Health/${from}/Status`]: { old: 'FAILED' },
       [`/arango/Supervision/Health/${to}/Status`]: { old: 'GOOD' },
@@ -777,14 +980,23 @@ export class Supervision {
     const v = this.view();
     const coll = v.collection(job.database, job.collection);
     if (!coll) return void (await this.finish(job, 'ToDo', true, `Collection ${job.collection} gone`));
-    if (coll.distributeShardsLike) return void (await this.finish(job, 'ToDo', false, 'Collection has distributeShardsLike'));
+    if (coll.distributeShardsLike)
+      return void (await this.finish(job, 'ToDo', false, 'Collection has distributeShardsLike'));
     const planned = asDict(coll.shards)[job.shard];
-    if (!Array.isArray(planned)) return void (await this.finish(job, 'ToDo', true, `Plan entry for collection ${job.collection} gone`));
+    if (!Array.isArray(planned))
+      return void (await this.finish(job, 'ToDo', true, `Plan entry for collection ${job.collection} gone`));
     const from = job.fromServer as string;
-    if (!planned.includes(from)) return void (await this.finish(job, 'ToDo', true, `Server no longer found in Plan for collection ${job.collection}, our job is done.`));
+    if (!planned.includes(from))
+      return void (await this.finish(
+        job,
+        'ToDo',
+        true,
+        `Server no longer found in Plan for collection ${job.collection}, our job is done.`,
+      ));
     const to = this.randomIdleAvailableServer(v, planned);
     if (!to) return void (await this.finish(job, 'ToDo', false, 'No server available.'));
-    if (this.timedOut(job, this.o.failedLeaderTimeout)) return void (await this.finish(job, 'ToDo', false, 'Job timed out'));
+    if (this.timedOut(job, this.o.failedLeaderTimeout))
+      return void (await this.finish(job, 'ToDo', false, 'Job timed out'));
     const next = [...planned.map((s: string) => (s === from ? to : s)), from];
     const lock = v.get(`/arango/Supervision/Shards/${job.shard}`);
     if (lock !== undefined) {
@@ -798,7 +1010,8 @@ export class Supervision {
       [`/arango/Target/ToDo/${job.jobId}`]: { op: 'delete' },
       '/arango/Plan/Version': { op: 'increment' },
     };
-    for (const g of v.group(job.database, job.collection, job.shard)) ops[planPath(job.database, g.cid, g.shard)] = next;
+    for (const g of v.group(job.database, job.collection, job.shard))
+      ops[planPath(job.database, g.cid, g.shard)] = next;
     const pre: Dict = {
       [`/arango/Supervision/Health/${from}/Status`]: { old: 'FAILED' },
       [planPath(job.database, job.collection, job.shard)]: { old: planned },
@@ -830,7 +1043,8 @@ export class Supervision {
       if (s.servers.some((x) => x.startsWith('_'))) continue;
       const group = v.group(s.db, s.cid, s.shard);
       const plans = group.map((g) => asArray(asDict(v.collection(s.db, g.cid)?.shards)[g.shard]));
-      const inSync = (x: string): boolean => group.every((g) => asArray(v.current(s.db, g.cid, g.shard)?.servers).includes(x));
+      const inSync = (x: string): boolean =>
+        group.every((g) => asArray(v.current(s.db, g.cid, g.shard)?.servers).includes(x));
       const alive = s.servers.filter((x) => ['GOOD', 'BAD'].includes(v.health(x) ?? ''));
       let next: string[] | undefined;
       let job: Dict | undefined;
@@ -871,7 +1085,10 @@ export class Supervision {
       const pre: Dict = { [`/arango/Supervision/Shards/${s.shard}`]: { oldEmpty: true } };
       const nextList = next;
       group.forEach((g, i) => {
-        const mapped = job!.type === 'addFollower' ? [...plans[i], ...nextList.slice(plans[i].length)] : plans[i].filter((x) => nextList.includes(x));
+        const mapped =
+          job!.type === 'addFollower'
+            ? [...plans[i], ...nextList.slice(plans[i].length)]
+            : plans[i].filter((x) => nextList.includes(x));
         ops[planPath(s.db, g.cid, g.shard)] = mapped;
         pre[planPath(s.db, g.cid, g.shard)] = { old: plans[i] };
       });
@@ -880,10 +1097,25 @@ export class Supervision {
     if (trxs.length === 0) return;
     const ids = await this.jobIds(trxs.length);
     const results = await this.write(
-      trxs.map((t, i) => [{ ...t.trx[0], [`/arango/Target/Finished/${ids[i]}`]: { ...t.job, jobId: ids[i], creator: 'supervision', timeCreated: now(), timeFinished: now() } }, t.trx[1]]),
+      trxs.map((t, i) => [
+        {
+          ...t.trx[0],
+          [`/arango/Target/Finished/${ids[i]}`]: {
+            ...t.job,
+            jobId: ids[i],
+            creator: 'supervision',
+            timeCreated: now(),
+            timeFinished: now(),
+          },
+        },
+        t.trx[1],
+      ]),
     );
     results.forEach((r, i) => {
-      if (r) this.o.log.info(`${trxs[i].job.type} on ${trxs[i].job.shard}: ${JSON.stringify(trxs[i].job.newFollower ?? trxs[i].job.removed)}`);
+      if (r)
+        this.o.log.info(
+          `${trxs[i].job.type} on ${trxs[i].job.shard}: ${JSON.stringify(trxs[i].job.newFollower ?? trxs[i].job.removed)}`,
+        );
     });
   }
 
@@ -900,12 +1132,29 @@ export class Supervision {
     const target = v.get('/arango/Target/NumberOfDBServers');
     if (typeof target !== 'number') return;
     const available = v.availableServers().sort();
-    const maxRf = Math.max(1, ...[...v.allShards()].map((s) => (typeof s.coll.replicationFactor === 'number' ? s.coll.replicationFactor : 1)));
+    const maxRf = Math.max(
+      1,
+      ...[...v.allShards()].map((s) => (typeof s.coll.replicationFactor === 'number' ? s.coll.replicationFactor : 1)),
+    );
     if (available.length <= 1 || target >= available.length || maxRf >= available.length) return;
     const victim = available.at(-1)!;
     const [id] = await this.jobIds(1);
-    await this.write([[{ [`/arango/Target/ToDo/${id}`]: { type: 'cleanOutServer', server: victim, jobId: id, creator: 'supervision', timeCreated: now() } }]]);
-    this.o.log.info(`shrinkCluster: NumberOfDBServers=${target} < ${available.length} available, cleaning out ${victim}`);
+    await this.write([
+      [
+        {
+          [`/arango/Target/ToDo/${id}`]: {
+            type: 'cleanOutServer',
+            server: victim,
+            jobId: id,
+            creator: 'supervision',
+            timeCreated: now(),
+          },
+        },
+      ],
+    ]);
+    this.o.log.info(
+      `shrinkCluster: NumberOfDBServers=${target} < ${available.length} available, cleaning out ${victim}`,
+    );
   }
 
   /**
@@ -923,7 +1172,10 @@ export class Supervision {
     for (const s of v.allShards()) for (const x of s.servers) used.add(stripResign(x));
     const trxs: Trx[] = [];
     const removed: string[] = [];
-    for (const [kind, ids] of [['DBServers', v.dbServers()], ['Coordinators', v.coordinators()]] as const) {
+    for (const [kind, ids] of [
+      ['DBServers', v.dbServers()],
+      ['Coordinators', v.coordinators()],
+    ] as const) {
       for (const id of ids) {
         if (kind === 'DBServers' && used.has(id)) continue;
         const hb = asDict(this.agent.transient.get(`/arango/Sync/ServerStates/${id}`));
@@ -937,15 +1189,22 @@ export class Supervision {
           [`/arango/Current/ServersKnown/${id}`]: { op: 'delete' },
           [`/arango/Current/ServersRegistered/${id}`]: { op: 'delete' },
         };
-        if (kind === 'DBServers') for (const db of Object.keys(asDict(v.get('/arango/Current/Databases')))) ops[`/arango/Current/Databases/${db}/${id}`] = { op: 'delete' };
+        if (kind === 'DBServers')
+          for (const db of Object.keys(asDict(v.get('/arango/Current/Databases'))))
+            ops[`/arango/Current/Databases/${db}/${id}`] = { op: 'delete' };
         const ts = asDict(v.get(`/arango/Supervision/Health/${id}`)).Timestamp;
-        trxs.push([ops, ts !== undefined ? { [`/arango/Supervision/Health/${id}/Timestamp`]: { old: ts } } : undefined]);
+        trxs.push([
+          ops,
+          ts !== undefined ? { [`/arango/Supervision/Health/${id}/Timestamp`]: { old: ts } } : undefined,
+        ]);
         removed.push(id);
       }
     }
     if (trxs.length === 0) return;
     await this.write(trxs);
-    this.o.log.info(`cleanupExpiredServers: removed ${removed.join(', ')} (no heartbeat for ${this.o.expiredServersGrace} s, no shards)`);
+    this.o.log.info(
+      `cleanupExpiredServers: removed ${removed.join(', ')} (no heartbeat for ${this.o.expiredServersGrace} s, no shards)`,
+    );
   }
 
   /** Per-server maintenance: requested in Target/MaintenanceDBServers, mirrored to Current/MaintenanceDBServers. */
@@ -960,7 +1219,8 @@ export class Supervision {
       const ttl = Number.isFinite(until) ? Math.max(1, Math.ceil((until - Date.now()) / 1000)) : undefined;
       ops[`/arango/Current/MaintenanceDBServers/${id}`] = ttl ? { op: 'set', new: m, ttl } : m;
     }
-    for (const id of Object.keys(current)) if (!(id in target)) ops[`/arango/Current/MaintenanceDBServers/${id}`] = { op: 'delete' };
+    for (const id of Object.keys(current))
+      if (!(id in target)) ops[`/arango/Current/MaintenanceDBServers/${id}`] = { op: 'delete' };
     if (Object.keys(ops).length === 0) return;
     await this.write([[{ ...ops, '/arango/Current/Version': { op: 'increment' } }]]);
   }

@@ -56,7 +56,12 @@ export const topologySchema = z.object({
   targetNumberOfDBServers: z.union([z.literal('auto'), z.null(), z.number().int().positive()]).default('auto'),
   timing: timingSchema.default({}),
   databases: z
-    .array(z.object({ name: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_-]*$/), collections: z.array(collectionSchema).default([]) }))
+    .array(
+      z.object({
+        name: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_-]*$/),
+        collections: z.array(collectionSchema).default([]),
+      }),
+    )
     .default([]),
 });
 
@@ -71,10 +76,14 @@ export function parseTopology(input: unknown): Topology {
     const names = new Set(db.collections.map((c) => c.name));
     for (const c of db.collections) {
       if (c.distributeShardsLike && !names.has(c.distributeShardsLike)) {
-        throw new Error(`topology: ${db.name}/${c.name} has distributeShardsLike ${c.distributeShardsLike}, which is not defined before it`);
+        throw new Error(
+          `topology: ${db.name}/${c.name} has distributeShardsLike ${c.distributeShardsLike}, which is not defined before it`,
+        );
       }
       if ((c.replicationFactor ?? 1) > t.dbServers) {
-        throw new Error(`topology: ${db.name}/${c.name} has replicationFactor ${c.replicationFactor} but only ${t.dbServers} DB servers`);
+        throw new Error(
+          `topology: ${db.name}/${c.name} has replicationFactor ${c.replicationFactor} but only ${t.dbServers} DB servers`,
+        );
       }
     }
   }

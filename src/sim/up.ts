@@ -21,7 +21,14 @@ export interface SimUpOptions {
 export async function simUp(o: SimUpOptions): Promise<SimCluster> {
   const topology = o.topology ?? (o.topologyFile ? loadTopology(o.topologyFile) : undefined);
   if (!topology) throw new Error('simUp: pass topologyFile or topology');
-  return SimCluster.start({ topology, dataDir: o.dataDir, processes: o.processes, log: o.log, port: o.port, ipPrefix: o.ipPrefix });
+  return SimCluster.start({
+    topology,
+    dataDir: o.dataDir,
+    processes: o.processes,
+    log: o.log,
+    port: o.port,
+    ipPrefix: o.ipPrefix,
+  });
 }
 
 /** The one-line JSON `transit sim up` prints; key order is fixed. */
@@ -73,7 +80,13 @@ export async function runSimUpCli(argv: string[]): Promise<number> {
     process.stderr.write(`--topology is required\n${USAGE}\n`);
     return 2;
   }
-  const cluster = await simUp({ topologyFile, dataDir, processes, port, log: log ? (l) => process.stderr.write(l + '\n') : undefined });
+  const cluster = await simUp({
+    topologyFile,
+    dataDir,
+    processes,
+    port,
+    log: log ? (l) => process.stderr.write(l + '\n') : undefined,
+  });
   const line = endpointsLine(await cluster.describe());
   if (!json) {
     const e = await cluster.describe();

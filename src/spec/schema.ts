@@ -10,7 +10,10 @@ import { resolveCredentialRefs } from './credentials';
 
 const dnsLabel = z
   .string()
-  .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'expected a DNS label (lower-case letters, digits and "-", at most 63)');
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+    'expected a DNS label (lower-case letters, digits and "-", at most 63)',
+  );
 const nonEmpty = z.string().min(1, 'expected a non-empty string');
 const fqdn = z
   .string()
@@ -21,9 +24,7 @@ const fqdn = z
 const hostPort = z
   .string()
   .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected "host:port" (e.g. "10.0.0.53:53")');
-const cidr = z
-  .string()
-  .regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as "10.10.0.0/16"');
+const cidr = z.string().regex(/^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/, 'expected an IPv4 CIDR such as "10.10.0.0/16"');
 const url = z.string().regex(/^https?:\/\/[^\s/]+(\/.*)?$/, 'expected an http:// or https:// URL');
 
 /** A key of a Kubernetes Secret. Parsing fills in namespace and context (src/spec/credentials.ts). */
@@ -102,10 +103,7 @@ const Dns = z
     name: fqdn.describe('the client-facing record, e.g. "db.example.com."'),
     zone: fqdn.describe('the zone holding the record, e.g. "example.com."'),
     ttl: z.number().int().min(1).max(86400).describe('TTL of the record after the cutover, seconds'),
-    recordType: z
-      .enum(['A', 'CNAME'])
-      .optional()
-      .describe('default: CNAME when the name holds a CNAME now, else A'),
+    recordType: z.enum(['A', 'CNAME']).optional().describe('default: CNAME when the name holds a CNAME now, else A'),
     servers: z.array(hostPort).optional().describe('authoritative servers to check; default: the zone NS records'),
     primary: hostPort.optional().describe('where updates go; default: the SOA MNAME'),
     tsigKey: z
@@ -143,10 +141,20 @@ const Policy = z
       .describe('per-server replication bandwidth cap used to plan moves and estimate the ETA'),
     timeouts: z
       .object({
-        shardSyncSeconds: z.number().int().min(10).max(7 * 86400).default(6 * 3600),
+        shardSyncSeconds: z
+          .number()
+          .int()
+          .min(10)
+          .max(7 * 86400)
+          .default(6 * 3600),
         activitySeconds: z.number().int().min(5).max(86400).default(600),
         propagationSeconds: z.number().int().min(5).max(86400).default(1800),
-        approvalSeconds: z.number().int().min(60).max(30 * 86400).optional(),
+        approvalSeconds: z
+          .number()
+          .int()
+          .min(60)
+          .max(30 * 86400)
+          .optional(),
         drainSeconds: z
           .number()
           .int()
@@ -200,16 +208,29 @@ export function crossFieldProblems(raw: unknown): [string[], string][] {
   const out: [string[], string][] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
   const sc = get('source', 'context');
-  if (typeof sc === 'string' && sc === get('target', 'context') && same(get('source', 'kubeconfig'), get('target', 'kubeconfig'))) {
+  if (
+    typeof sc === 'string' &&
+    sc === get('target', 'context') &&
+    same(get('source', 'kubeconfig'), get('target', 'kubeconfig'))
+  ) {
     out.push([['target', 'context'], `target must be another cluster than source (both are context "${sc}")`]);
   }
   const name = get('dns', 'name');
   const zone = get('dns', 'zone');
-  if (typeof name === 'string' && typeof zone === 'string' && zone.endsWith('.') && name.endsWith('.') && !name.endsWith(zone)) {
+  if (
+    typeof name === 'string' &&
+    typeof zone === 'string' &&
+    zone.endsWith('.') &&
+    name.endsWith('.') &&
+    !name.endsWith(zone)
+  ) {
     out.push([['dns', 'name'], `"${name}" is not inside zone "${zone}"`]);
   }
   const provider = get('dns', 'provider');
-  const needs = typeof provider === 'string' && Object.hasOwn(DNS_PROVIDERS, provider) ? DNS_PROVIDERS[provider as DnsProviderName] : undefined;
+  const needs =
+    typeof provider === 'string' && Object.hasOwn(DNS_PROVIDERS, provider)
+      ? DNS_PROVIDERS[provider as DnsProviderName]
+      : undefined;
   if (needs && get('dns', needs) === undefined) out.push([['dns', needs], `required for provider "${provider}"`]);
   const lower = get('dns', 'lowerTtl');
   const ttl = get('dns', 'ttl');

@@ -61,20 +61,28 @@ function formatIssue(issue: Issue, prefix: PropertyKey[], root: unknown): string
         const disc = String(issue.discriminator);
         const values = discriminatorValues(path, disc);
         const dpath = issue.path.length && issue.path[issue.path.length - 1] === disc ? path : [...path, disc];
-        return [`${pathText(dpath)}: expected one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(valueAt(root, dpath))}`];
+        return [
+          `${pathText(dpath)}: expected one of ${values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(valueAt(root, dpath))}`,
+        ];
       }
       const keys = allowedKeys(path) ?? [];
       if (keys.includes('file') && keys.includes('secret') && (actual === null || typeof actual !== 'object')) {
-        return [`${at}: expected a reference {"file": path} or {"secret": {"name": ..., "key": ...}}, never the credential itself; got ${describe(actual)}`];
+        return [
+          `${at}: expected a reference {"file": path} or {"secret": {"name": ..., "key": ...}}, never the credential itself; got ${describe(actual)}`,
+        ];
       }
       // Report the branch that got furthest (the user's evident intent), else what the union accepts.
-      const branches = issue.errors.filter((errs) => errs.every((e) => e.path.length > 0 && e.code !== 'unrecognized_keys'));
+      const branches = issue.errors.filter((errs) =>
+        errs.every((e) => e.path.length > 0 && e.code !== 'unrecognized_keys'),
+      );
       if (branches.length === 1) return branches[0]!.flatMap((e) => formatIssue(e, path, root));
       const note = describeSchemaAt(path);
       return [`${at}: expected ${note ?? 'a different shape'}, got ${describe(actual)}`];
     }
     case 'invalid_value':
-      return [`${at}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(actual)}`];
+      return [
+        `${at}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describe(actual)}`,
+      ];
     case 'invalid_format':
     case 'custom':
       return [`${at}: ${issue.message}${issue.code === 'invalid_format' ? `, got ${describe(actual)}` : ''}`];
@@ -83,7 +91,9 @@ function formatIssue(issue: Issue, prefix: PropertyKey[], root: unknown): string
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       const what = issue.origin === 'string' ? 'length ' : issue.origin === 'array' ? 'item count ' : '';
       const custom = issue.message && !issue.message.startsWith('Too ') ? issue.message : undefined;
-      return [`${at}: ${custom ?? `expected ${what}${op} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`}, got ${describe(actual)}`];
+      return [
+        `${at}: ${custom ?? `expected ${what}${op} ${String(issue.code === 'too_small' ? issue.minimum : issue.maximum)}`}, got ${describe(actual)}`,
+      ];
     }
     default:
       return [`${at}: ${issue.message}`];
@@ -115,13 +125,23 @@ function describe(v: unknown): string {
   return typeof v;
 }
 
-type JsonSchema = { properties?: Record<string, JsonSchema>; items?: JsonSchema; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; description?: string };
+type JsonSchema = {
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  description?: string;
+};
 
 function schemaNodes(path: PropertyKey[]): JsonSchema[] {
   let nodes: JsonSchema[] = [specJsonSchema() as JsonSchema];
   for (const p of path) {
     const next: JsonSchema[] = [];
-    const expand = (n: JsonSchema): JsonSchema[] => [n, ...(n.anyOf ?? []).flatMap(expand), ...(n.oneOf ?? []).flatMap(expand)];
+    const expand = (n: JsonSchema): JsonSchema[] => [
+      n,
+      ...(n.anyOf ?? []).flatMap(expand),
+      ...(n.oneOf ?? []).flatMap(expand),
+    ];
     for (const n of nodes.flatMap(expand)) {
       if (typeof p === 'number' && n.items) next.push(n.items);
       else if (n.properties && typeof p === 'string' && n.properties[p]) next.push(n.properties[p]!);
@@ -133,7 +153,11 @@ function schemaNodes(path: PropertyKey[]): JsonSchema[] {
 
 function allowedKeys(path: PropertyKey[]): string[] | undefined {
   const keys = new Set<string>();
-  const expand = (n: JsonSchema): JsonSchema[] => [n, ...(n.anyOf ?? []).flatMap(expand), ...(n.oneOf ?? []).flatMap(expand)];
+  const expand = (n: JsonSchema): JsonSchema[] => [
+    n,
+    ...(n.anyOf ?? []).flatMap(expand),
+    ...(n.oneOf ?? []).flatMap(expand),
+  ];
   for (const n of schemaNodes(path).flatMap(expand)) for (const k of Object.keys(n.properties ?? {})) keys.add(k);
   return keys.size ? [...keys] : undefined;
 }
@@ -141,7 +165,11 @@ function allowedKeys(path: PropertyKey[]): string[] | undefined {
 function discriminatorValues(path: PropertyKey[], disc: string): unknown[] {
   const parentPath = path[path.length - 1] === disc ? path.slice(0, -1) : path;
   const values: unknown[] = [];
-  const expand = (n: JsonSchema): JsonSchema[] => [n, ...(n.anyOf ?? []).flatMap(expand), ...(n.oneOf ?? []).flatMap(expand)];
+  const expand = (n: JsonSchema): JsonSchema[] => [
+    n,
+    ...(n.anyOf ?? []).flatMap(expand),
+    ...(n.oneOf ?? []).flatMap(expand),
+  ];
   for (const n of schemaNodes(parentPath).flatMap(expand)) {
     const d = n.properties?.[disc] as { const?: unknown; enum?: unknown[] } | undefined;
     if (d?.const !== undefined) values.push(d.const);

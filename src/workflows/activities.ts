@@ -33,7 +33,13 @@ type Name = keyof TransitActivities;
  * every second: a short heartbeat timeout lets another worker resume shard moves within seconds. Kubernetes
  * calls may block up to one API request (6 s) between heartbeats, so they get more room.
  */
-const AGENCY_WAITS: Name[] = ['waitForServerRegistered', 'waitForShardInSync', 'waitForShardMoves', 'moveShardLeadership', 'waitForAgentCaughtUp'];
+const AGENCY_WAITS: Name[] = [
+  'waitForServerRegistered',
+  'waitForShardInSync',
+  'waitForShardMoves',
+  'moveShardLeadership',
+  'waitForAgentCaughtUp',
+];
 const KUBE_WAITS: Name[] = [
   'provisionTargetMembers',
   'moveAgent',
@@ -53,7 +59,12 @@ export function validationProxy(): Pick<TransitActivities, 'validateSpec'> {
 
 export function activityProxies(spec: MigrationSpec): TransitActivities {
   const t = spec.policy.timeouts;
-  const retry = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', nonRetryableErrorTypes: NON_RETRYABLE_ERRORS };
+  const retry = {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '20s',
+    nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
+  };
   const short: ActivityOptions = {
     startToCloseTimeout: '60s',
     scheduleToCloseTimeout: `${t.activitySeconds}s`,

@@ -70,24 +70,38 @@ export type NextMove =
  */
 export function nextMove(current: string[], desired: string[]): NextMove {
   if (sameServers(current, desired)) return { kind: 'done' };
-  if (current.length < desired.length) return { kind: 'wait', reason: `${current.length} of ${desired.length} copies in Plan: waiting for supervision to add a follower` };
+  if (current.length < desired.length)
+    return {
+      kind: 'wait',
+      reason: `${current.length} of ${desired.length} copies in Plan: waiting for supervision to add a follower`,
+    };
   const leader = current[0]!;
   const want = desired[0]!;
   const removed = current.slice(1).filter((s) => !desired.includes(s));
   const added = desired.slice(1).filter((s) => !current.includes(s));
   if (leader !== want) {
     // A follower that is to lead takes over in place (remainsFollower is then required).
-    if (current.includes(want)) return { kind: 'move', fromServer: leader, toServer: want, isLeader: true, remainsFollower: true };
+    if (current.includes(want))
+      return { kind: 'move', fromServer: leader, toServer: want, isLeader: true, remainsFollower: true };
     // The new leader joins, syncs and takes over, and the old one leaves: one new copy, copied from the old
     // leader (across regions once; the followers then copy from the new leader).
-    if (!desired.includes(leader)) return { kind: 'move', fromServer: leader, toServer: want, isLeader: true, remainsFollower: false };
+    if (!desired.includes(leader))
+      return { kind: 'move', fromServer: leader, toServer: want, isLeader: true, remainsFollower: false };
     // The old leader stays (as a follower): bring the new leader in as a follower first, then swap, so the
     // group never holds a copy more than a MoveShard job adds.
-    if (removed.length) return { kind: 'move', fromServer: removed[0]!, toServer: want, isLeader: false, remainsFollower: false };
-    return { kind: 'wait', reason: `no follower of ${JSON.stringify(current)} to make room for ${want}: waiting for supervision` };
+    if (removed.length)
+      return { kind: 'move', fromServer: removed[0]!, toServer: want, isLeader: false, remainsFollower: false };
+    return {
+      kind: 'wait',
+      reason: `no follower of ${JSON.stringify(current)} to make room for ${want}: waiting for supervision`,
+    };
   }
-  if (removed.length && added.length) return { kind: 'move', fromServer: removed[0]!, toServer: added[0]!, isLeader: false, remainsFollower: false };
-  return { kind: 'wait', reason: `${current.length} copies in Plan for ${desired.length} desired: waiting for supervision to remove the extra follower` };
+  if (removed.length && added.length)
+    return { kind: 'move', fromServer: removed[0]!, toServer: added[0]!, isLeader: false, remainsFollower: false };
+  return {
+    kind: 'wait',
+    reason: `${current.length} copies in Plan for ${desired.length} desired: waiting for supervision to remove the extra follower`,
+  };
 }
 
 /** New copies a group needs to go from `from` to `to`. */
@@ -114,7 +128,13 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     delete moving[g];
     delete run.copied[g];
     delete run.startedAt[g];
-    ctx.log('shard group moved', { shard: groupLabel(ix, g), from: groupServers(ix, g), to: to(g), jobs: m?.done ?? 0, direction: run.direction });
+    ctx.log('shard group moved', {
+      shard: groupLabel(ix, g),
+      from: groupServers(ix, g),
+      to: to(g),
+      jobs: m?.done ?? 0,
+      direction: run.direction,
+    });
   };
   const park = (message: string) => {
     ctx.state.lastError = message;
@@ -125,7 +145,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     await ctx.safePoint();
     const pending = at(STEP.pending);
     const active = at(STEP.followerAdded);
-    if (active.length === 0 && (pending.length === 0 || ctx.stopStarting())) return pending.length === 0 ? 'done' : 'stopped';
+    if (active.length === 0 && (pending.length === 0 || ctx.stopStarting()))
+      return pending.length === 0 ? 'done' : 'stopped';
 
     // 1. New groups start (the scheduler: which, within the concurrency limit); idle moving groups get their next job.
     const start = ctx.stopStarting()
@@ -144,9 +165,20 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     for (const g of start) {
       run.steps[g] = STEP.followerAdded;
       run.startedAt[g] = t;
-      moving[g] = { job: null, from: '', to: '', leader: false, servers: groupServers(ix, g), done: 0, total: copiesNeeded(groupServers(ix, g), to(g)), failures: 0 };
+      moving[g] = {
+        job: null,
+        from: '',
+        to: '',
+        leader: false,
+        servers: groupServers(ix, g),
+        done: 0,
+        total: copiesNeeded(groupServers(ix, g), to(g)),
+        failures: 0,
+      };
     }
-    const idle = [...active, ...start].filter((g) => moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= t);
+    const idle = [...active, ...start].filter(
+      (g) => moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= t,
+    );
     const submit: { g: number; m: Extract<NextMove, { kind: 'move' }> }[] = [];
     for (const g of idle) {
       const n = nextMove(servers(g), to(g));
@@ -166,18 +198,29 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
         const { g, m } = submit[res.index]!;
         const mv = moving[g]!;
         if (res.result !== 'waiting') delete mv.leaderFailedSince;
-        if (res.result === 'submitted') Object.assign(mv, { job: res.jobId, from: m.fromServer, to: m.toServer, leader: m.isLeader, reason: undefined });
+        if (res.result === 'submitted')
+          Object.assign(mv, {
+            job: res.jobId,
+            from: m.fromServer,
+            to: m.toServer,
+            leader: m.isLeader,
+            reason: undefined,
+          });
         else if (res.result === 'planChanged') mv.servers = res.servers;
         else {
           mv.reason = `waiting: ${res.health}`;
           const leader = servers(g)[0]!;
           if (res.failed?.includes(m.toServer)) {
-            park(`shard group ${groupLabel(ix, g)}: target DB server ${m.toServer} is FAILED — bring it back and resume, or roll back`);
+            park(
+              `shard group ${groupLabel(ix, g)}: target DB server ${m.toServer} is FAILED — bring it back and resume, or roll back`,
+            );
           } else if (res.failed?.includes(leader)) {
             mv.leaderFailedSince ??= ctx.now();
             if (ctx.now() - mv.leaderFailedSince > LEADER_FAILED_PARK_MS) {
               delete mv.leaderFailedSince;
-              park(`shard group ${groupLabel(ix, g)}: its leader ${leader} is FAILED and ArangoDB has not failed it over (no in-sync follower, e.g. replicationFactor 1) — bring ${leader} back and resume, or roll back`);
+              park(
+                `shard group ${groupLabel(ix, g)}: its leader ${leader} is FAILED and ArangoDB has not failed it over (no in-sync follower, e.g. replicationFactor 1) — bring ${leader} back and resume, or roll back`,
+              );
             }
           } else delete mv.leaderFailedSince;
         }
@@ -211,7 +254,9 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
         mv.job = null;
         if (e.servers.length) mv.servers = e.servers;
         // A job that vanished from every list counts as done when Plan shows its effect.
-        const effective = e.status === 'finished' || (e.status === 'gone' && mv.servers.includes(mv.to) && !mv.servers.includes(mv.from));
+        const effective =
+          e.status === 'finished' ||
+          (e.status === 'gone' && mv.servers.includes(mv.to) && !mv.servers.includes(mv.from));
         if (effective) {
           mv.done = Math.min(mv.total, mv.done + 1);
           mv.failures = 0;
@@ -223,13 +268,22 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
         mv.failures += 1;
         mv.reason = `MoveShard job ${job} ${e.status}${e.reason ? `: ${e.reason}` : ''}`;
         mv.notBefore = ctx.now() + BACKOFF_MS * mv.failures;
-        ctx.log('MoveShard job did not finish; re-planning the group from Plan', { shard: groupLabel(ix, g), job, status: e.status, reason: e.reason, servers: mv.servers });
+        ctx.log('MoveShard job did not finish; re-planning the group from Plan', {
+          shard: groupLabel(ix, g),
+          job,
+          status: e.status,
+          reason: e.reason,
+          servers: mv.servers,
+        });
         if (mv.failures >= MAX_JOB_FAILURES) {
           mv.failures = 0;
-          park(`shard group ${groupLabel(ix, g)}: ${MAX_JOB_FAILURES} MoveShard jobs in a row did not finish, the last: ${mv.reason} — fix the cause and resume, or roll back`);
+          park(
+            `shard group ${groupLabel(ix, g)}: ${MAX_JOB_FAILURES} MoveShard jobs in a row did not finish, the last: ${mv.reason} — fix the cause and resume, or roll back`,
+          );
         }
       }
-      for (const g of withJob) if (moving[g] && moving[g]!.job === null && sameServers(moving[g]!.servers, to(g))) finish(g);
+      for (const g of withJob)
+        if (moving[g] && moving[g]!.job === null && sameServers(moving[g]!.servers, to(g))) finish(g);
     } else if (idle.length || active.length) {
       await ctx.sleep(IDLE_MS);
     }

@@ -29,7 +29,16 @@ export const WORKFLOW_METRICS = {
   lastUpdate: 'transit_migration_last_update_seconds',
 } as const;
 
-const STATUSES = ['running', 'paused', 'awaitingApproval', 'rollingBack', 'completed', 'aborted', 'rolledBack', 'failed'] as const;
+const STATUSES = [
+  'running',
+  'paused',
+  'awaitingApproval',
+  'rollingBack',
+  'completed',
+  'aborted',
+  'rolledBack',
+  'failed',
+] as const;
 
 /** What was last emitted for one run's state object (keyed weakly: the workflow VM may be shared). */
 interface Emitted {
@@ -54,12 +63,22 @@ export function emitMigrationMetrics(s: MigrationState): void {
   const tags = { migration_id: s.migrationId };
 
   if (last.phase !== s.phase) {
-    const phase = g(WORKFLOW_METRICS.phase, 'int', '', 'the phase a migration is in: 1 for the current phase, 0 for the others');
+    const phase = g(
+      WORKFLOW_METRICS.phase,
+      'int',
+      '',
+      'the phase a migration is in: 1 for the current phase, 0 for the others',
+    );
     for (const p of PHASES) phase.set(p === s.phase ? 1 : 0, { ...tags, phase: p });
     last.phase = s.phase;
   }
   if (last.status !== s.status) {
-    const status = g(WORKFLOW_METRICS.status, 'int', '', 'the status of a migration: 1 for the current status, 0 for the others');
+    const status = g(
+      WORKFLOW_METRICS.status,
+      'int',
+      '',
+      'the status of a migration: 1 for the current status, 0 for the others',
+    );
     for (const x of STATUSES) status.set(x === s.status ? 1 : 0, { ...tags, status: x });
     last.status = s.status;
   }
@@ -71,10 +90,20 @@ export function emitMigrationMetrics(s: MigrationState): void {
     [WORKFLOW_METRICS.movesInFlight, p.inFlight, '', 'shard groups being moved right now'],
     [WORKFLOW_METRICS.bytesMoved, p.bytesDone, 'bytes', 'bytes of the shards moved (or in sync) in the current run'],
     [WORKFLOW_METRICS.bytesTotal, p.bytesTotal, 'bytes', 'bytes of all shards of the current run'],
-    [WORKFLOW_METRICS.bytesCopied, s.bytesMovedTotal, 'bytes', 'bytes copied to new servers so far, every copy counted, rollback included'],
+    [
+      WORKFLOW_METRICS.bytesCopied,
+      s.bytesMovedTotal,
+      'bytes',
+      'bytes copied to new servers so far, every copy counted, rollback included',
+    ],
     [WORKFLOW_METRICS.agentsMoved, s.agents.filter((a) => a.side === 'target').length, '', 'agents on the target side'],
     [WORKFLOW_METRICS.concurrency, s.concurrency, '', 'maximum concurrent shard moves'],
-    [WORKFLOW_METRICS.paused, s.parked ? 1 : 0, '', '1 while the migration is parked (paused, or waiting after a failed step)'],
+    [
+      WORKFLOW_METRICS.paused,
+      s.parked ? 1 : 0,
+      '',
+      '1 while the migration is parked (paused, or waiting after a failed step)',
+    ],
   ];
   for (const [name, v, unit, description] of values) {
     if (last.values[name] === v) continue;
@@ -84,7 +113,12 @@ export function emitMigrationMetrics(s: MigrationState): void {
 
   // Version checks: the newest sample per phase and region pair (the workflow records p50/p95 per probe).
   if (s.latency.length !== last.latency) {
-    const lat = g(WORKFLOW_METRICS.versionCheck, 'float', 's', 'version check (GET /_api/version) round trip from the worker to a region, by phase');
+    const lat = g(
+      WORKFLOW_METRICS.versionCheck,
+      'float',
+      's',
+      'version check (GET /_api/version) round trip from the worker to a region, by phase',
+    );
     for (const l of s.latency.slice(last.latency > s.latency.length ? 0 : last.latency)) {
       if (l.samples === 0) continue;
       const t = { ...tags, phase: l.phase, from_region: l.from, to_region: l.to };
@@ -95,6 +129,11 @@ export function emitMigrationMetrics(s: MigrationState): void {
   }
   // Which worker reports the newest values: when a workflow moves between workers, the previous worker keeps
   // exporting its last values; dashboards pick, per migration, the series with the newest update (workflow time).
-  g(WORKFLOW_METRICS.lastUpdate, 'float', 's', 'when this worker last published the migration (workflow time, Unix seconds)').set(workflowNow() / 1000, tags);
+  g(
+    WORKFLOW_METRICS.lastUpdate,
+    'float',
+    's',
+    'when this worker last published the migration (workflow time, Unix seconds)',
+  ).set(workflowNow() / 1000, tags);
   emitted.set(s, last);
 }

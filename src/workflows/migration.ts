@@ -101,60 +101,87 @@ class Migration {
 
   /** Registered before the first await, so the Web UI lists every control with its description. */
   registerHandlers(): void {
-    const note = (what: string, n?: ControlNote) => log.info(`${what} requested`, { migrationId: this.s.migrationId, phase: this.s.phase, ...n });
-    setHandler(pauseSignal, (n) => {
-      note('pause', n);
-      this.s.pauseRequested = true;
-      this.publish();
-    }, { description: CONTROL_DESCRIPTIONS.pause });
-    setHandler(resumeSignal, (n) => {
-      note('resume', n);
-      this.s.pauseRequested = false;
-      this.publish();
-    }, { description: CONTROL_DESCRIPTIONS.resume });
-    setHandler(abortSignal, (n) => {
-      note('abort', n);
-      if (isBeyondPointOfNoReturn(this.s)) {
-        this.s.lastError = 'abort ignored: past the point of no return (Decommission); finishing the migration';
-      } else this.s.abortRequested = true;
-      this.publish();
-    }, { description: CONTROL_DESCRIPTIONS.abort });
-    setHandler(rollbackSignal, (n) => {
-      note('rollback', n);
-      if (isBeyondPointOfNoReturn(this.s)) {
-        this.s.rollbackRefusedReason = `rollback refused: the migration is in ${this.s.phase}, at or past the point of no return (Decommission removes the source members); the target now holds everything`;
-        log.warn(this.s.rollbackRefusedReason, { migrationId: this.s.migrationId });
-      } else if (this.s.status === 'completed' || this.s.status === 'aborted') {
-        this.s.rollbackRefusedReason = `rollback refused: the migration has already ended (${this.s.status})`;
-      } else {
-        this.s.rollbackRequested = true;
-        this.s.rollbackRefusedReason = null;
-      }
-      this.publish();
-    }, { description: CONTROL_DESCRIPTIONS.rollback });
-    setHandler(approveUpdate, (n) => {
-      note('approve', n);
-      this.s.approved = true;
-      this.publish();
-      return { approved: true as const, phase: this.s.phase };
-    }, {
-      description: CONTROL_DESCRIPTIONS.approve,
-      validator: (n: unknown) => {
-        checkControlNote('approve', n);
-        if (!this.s.spec.policy.requireApproval) throw rejectUpdate('approve: this migration does not require approval (policy.requireApproval is false)');
-        if (this.s.approved) throw rejectUpdate('approve: already approved');
-        if (this.s.direction === 'backward' || this.s.status === 'aborted') throw rejectUpdate(`approve: nothing to approve, the migration is ${this.s.status}`);
+    const note = (what: string, n?: ControlNote) =>
+      log.info(`${what} requested`, { migrationId: this.s.migrationId, phase: this.s.phase, ...n });
+    setHandler(
+      pauseSignal,
+      (n) => {
+        note('pause', n);
+        this.s.pauseRequested = true;
+        this.publish();
       },
-    });
-    setHandler(setConcurrencyUpdate, ({ maxConcurrentShardMoves: n }) => {
-      const previous = this.s.concurrency;
-      this.s.concurrency = n;
-      this.publish();
-      return { previous, current: n };
-    }, {
-      description: CONTROL_DESCRIPTIONS.setConcurrency,
-      validator: (arg: unknown) => checkSetConcurrencyInput(arg),
-    });
+      { description: CONTROL_DESCRIPTIONS.pause },
+    );
+    setHandler(
+      resumeSignal,
+      (n) => {
+        note('resume', n);
+        this.s.pauseRequested = false;
+        this.publish();
+      },
+      { description: CONTROL_DESCRIPTIONS.resume },
+    );
+    setHandler(
+      abortSignal,
+      (n) => {
+        note('abort', n);
+        if (isBeyondPointOfNoReturn(this.s)) {
+          this.s.lastError = 'abort ignored: past the point of no return (Decommission); finishing the migration';
+        } else this.s.abortRequested = true;
+        this.publish();
+      },
+      { description: CONTROL_DESCRIPTIONS.abort },
+    );
+    setHandler(
+      rollbackSignal,
+      (n) => {
+        note('rollback', n);
+        if (isBeyondPointOfNoReturn(this.s)) {
+          this.s.rollbackRefusedReason = `rollback refused: the migration is in ${this.s.phase}, at or past the point of no return (Decommission removes the source members); the target now holds everything`;
+          log.warn(this.s.rollbackRefusedReason, { migrationId: this.s.migrationId });
+        } else if (this.s.status === 'completed' || this.s.status === 'aborted') {
+          this.s.rollbackRefusedReason = `rollback refused: the migration has already ended (${this.s.status})`;
+        } else {
+          this.s.rollbackRequested = true;
+          this.s.rollbackRefusedReason = null;
+        }
+        this.publish();
+      },
+      { description: CONTROL_DESCRIPTIONS.rollback },
+    );
+    setHandler(
+      approveUpdate,
+      (n) => {
+        note('approve', n);
+        this.s.approved = true;
+        this.publish();
+        return { approved: true as const, phase: this.s.phase };
+      },
+      {
+        description: CONTROL_DESCRIPTIONS.approve,
+        validator: (n: unknown) => {
+          checkControlNote('approve', n);
+          if (!this.s.spec.policy.requireApproval)
+            throw rejectUpdate('approve: this migration does not require approval (policy.requireApproval is false)');
+          if (this.s.approved) throw rejectUpdate('approve: already approved');
+          if (this.s.direction === 'backward' || this.s.status === 'aborted')
+            throw rejectUpdate(`approve: nothing to approve, the migration is ${this.s.status}`);
+        },
+      },
+    );
+    setHandler(
+      setConcurrencyUpdate,
+      ({ maxConcurrentShardMoves: n }) => {
+        const previous = this.s.concurrency;
+        this.s.concurrency = n;
+        this.publish();
+        return { previous, current: n };
+      },
+      {
+        description: CONTROL_DESCRIPTIONS.setConcurrency,
+        validator: (arg: unknown) => checkSetConcurrencyInput(arg),
+      },
+    );
     setHandler(progressQuery, () => progressOf(this.s), { description: CONTROL_DESCRIPTIONS.progress });
     setHandler(planQuery, () => planView(this.s), { description: CONTROL_DESCRIPTIONS.plan });
   }
@@ -164,7 +191,8 @@ class Migration {
     try {
       if (this.s.status === 'rollingBack') return await this.rollback();
       for (;;) {
-        if (!this.s.phaseTimings.some((t) => t.phase === this.s.phase && t.endedAt === undefined)) this.startTiming(this.s.phase);
+        if (!this.s.phaseTimings.some((t) => t.phase === this.s.phase && t.endedAt === undefined))
+          this.startTiming(this.s.phase);
         await this.runPhase(this.s.phase);
         this.endTiming(this.s.phase);
         this.s.completedPhases.push(this.s.phase);
@@ -177,7 +205,10 @@ class Migration {
       this.s.label = 'Complete';
       this.publish();
       await condition(allHandlersFinished);
-      return reportOf(this.s, `migrated ${this.s.spec.deployment.namespace}/${this.s.spec.deployment.name} to ${this.s.spec.target.context}`);
+      return reportOf(
+        this.s,
+        `migrated ${this.s.spec.deployment.namespace}/${this.s.spec.deployment.name} to ${this.s.spec.target.context}`,
+      );
     } catch (e) {
       if (e instanceof RollbackRequested) return await this.rollback();
       if (e instanceof AbortRequested) return this.aborted();
@@ -216,7 +247,9 @@ class Migration {
 
   private async validate(): Promise<void> {
     const checked = this.s.spec;
-    const v = specCheckedOnInput() ? checked : await this.step('validateSpec', () => validationProxy().validateSpec({ spec: checked }));
+    const v = specCheckedOnInput()
+      ? checked
+      : await this.step('validateSpec', () => validationProxy().validateSpec({ spec: checked }));
     this.s.spec = v;
     this.s.concurrency = v.policy.maxConcurrentShardMoves;
     if (!v.policy.requireApproval) this.s.approved = true;
@@ -233,9 +266,13 @@ class Migration {
 
   private async planPhase(): Promise<void> {
     this.s.inventory = await this.step('readSourceDeployment', () => this.a.readSourceDeployment(this.ref()));
-    this.s.plan = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: this.s.migrationId, arango: this.arango() }));
+    this.s.plan = await this.step('readShardPlan', () =>
+      this.a.readShardPlan({ migrationId: this.s.migrationId, arango: this.arango() }),
+    );
     if (this.s.agents.length === 0) {
-      this.s.agents = this.s.inventory.members.filter((m) => m.role === 'agent').map((m) => ({ id: m.id, side: 'source' as const, member: m }));
+      this.s.agents = this.s.inventory.members
+        .filter((m) => m.role === 'agent')
+        .map((m) => ({ id: m.id, side: 'source' as const, member: m }));
     }
     await this.probe('Plan');
   }
@@ -292,7 +329,9 @@ class Migration {
     // Registered IDs are the members' IDs from now on (bound to their data directories).
     const idOf = new Map(reg.servers.map((x) => [x.endpoint, x.id]));
     this.s.targetMembers = members.map((m) => ({ ...m, id: idOf.get(m.endpoint) ?? m.id }));
-    const client = await this.step('readClientEndpoint', () => this.a.readClientEndpoint({ ...this.ref(), side: 'target' }));
+    const client = await this.step('readClientEndpoint', () =>
+      this.a.readClientEndpoint({ ...this.ref(), side: 'target' }),
+    );
     this.s.dns.targetValues = client.values;
     this.s.dns.targetUrl = client.url;
     await this.requireHealthy();
@@ -302,7 +341,9 @@ class Migration {
   /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
   private async moveShards(): Promise<void> {
     await this.moveShardsToTarget();
-    await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }));
+    await this.step('verifyConvergence', () =>
+      this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }),
+    );
     await this.probe('MoveShards');
   }
 
@@ -310,7 +351,9 @@ class Migration {
   private async moveShardsToTarget(): Promise<void> {
     for (;;) {
       if (!this.s.shards || this.s.shards.direction !== 'forward' || this.allDone()) {
-        const fresh = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: this.s.migrationId, arango: this.arango() }));
+        const fresh = await this.step('readShardPlan', () =>
+          this.a.readShardPlan({ migrationId: this.s.migrationId, arango: this.arango() }),
+        );
         const ix = indexPlan(fresh);
         const run = newShardRun('forward', ix, this.desiredFor('forward', ix), samePlan(fresh, this.s.plan));
         if (this.s.shards && run.steps.every((x) => x === 4)) break;
@@ -339,7 +382,12 @@ class Migration {
       } catch (e) {
         if (isCancellation(e) || !(e instanceof ActivityFailure)) throw e;
         const message = e.cause?.message ?? e.message;
-        log.warn('shards not converged on the target; moving again', { migrationId: this.s.migrationId, phase: this.s.phase, attempt, error: message });
+        log.warn('shards not converged on the target; moving again', {
+          migrationId: this.s.migrationId,
+          phase: this.s.phase,
+          attempt,
+          error: message,
+        });
         if (attempt % 3 === 0) {
           this.s.lastError = `verifyConvergence: ${message} — fix the cause and resume (Transit then moves what is left again), or roll back`;
           this.s.pauseRequested = true;
@@ -355,8 +403,12 @@ class Migration {
     for (const agent of order) {
       if (agent.side === to) continue;
       await this.safePoint();
-      await this.step(`checkAgentReplaceable ${agent.id}`, () => this.a.checkAgentReplaceable({ arango: this.arango(), agentId: agent.id }));
-      const moved = await this.step(`moveAgent ${agent.id}`, () => this.a.moveAgent({ ...this.ref(), agent: agent.member, to }));
+      await this.step(`checkAgentReplaceable ${agent.id}`, () =>
+        this.a.checkAgentReplaceable({ arango: this.arango(), agentId: agent.id }),
+      );
+      const moved = await this.step(`moveAgent ${agent.id}`, () =>
+        this.a.moveAgent({ ...this.ref(), agent: agent.member, to }),
+      );
       await this.step(`waitForAgentCaughtUp ${agent.id}`, () =>
         this.a.waitForAgentCaughtUp({
           arango: this.arango(),
@@ -378,18 +430,24 @@ class Migration {
     const before = this.s.dns.before!;
     const target = this.s.dns.targetValues!;
     if (dns.lowerTtl !== undefined && !this.s.dns.ttlLowered && before.ttl > dns.lowerTtl) {
-      await this.step('switchRecord (lower TTL)', () => this.a.switchRecord({ dns, from: before.values, to: before.values, ttl: dns.lowerTtl }));
+      await this.step('switchRecord (lower TTL)', () =>
+        this.a.switchRecord({ dns, from: before.values, to: before.values, ttl: dns.lowerTtl }),
+      );
       this.s.dns.ttlLowered = true;
       // Resolvers may hold the old TTL: wait it out so the switch below is seen within the lowered TTL.
       await sleep(`${before.ttl}s`);
     }
     const oldTtl = this.s.dns.ttlLowered ? dns.lowerTtl! : before.ttl;
-    await this.step('switchRecord', () => this.a.switchRecord({ dns, from: before.values, to: target, ttl: dns.lowerTtl ?? dns.ttl }));
+    await this.step('switchRecord', () =>
+      this.a.switchRecord({ dns, from: before.values, to: target, ttl: dns.lowerTtl ?? dns.ttl }),
+    );
     this.s.dns.switched = true;
     this.publish();
     await this.step('waitForPropagation', () => this.a.waitForPropagation({ dns, values: target, oldTtl }));
     if (this.s.dns.ttlLowered) {
-      await this.step('switchRecord (restore TTL)', () => this.a.switchRecord({ dns, from: target, to: target, ttl: dns.ttl }));
+      await this.step('switchRecord (restore TTL)', () =>
+        this.a.switchRecord({ dns, from: target, to: target, ttl: dns.ttl }),
+      );
     }
     await this.probe('CutoverDNS');
   }
@@ -404,7 +462,9 @@ class Migration {
   private async decommission(): Promise<void> {
     const inv = this.s.inventory!;
     await this.reconverge();
-    await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }));
+    await this.step('verifyConvergence', () =>
+      this.a.verifyConvergence({ arango: this.arango(), mustNotHold: this.sourceServerIds() }),
+    );
     const names = inv.members.filter((m) => m.role !== 'agent').map((m) => m.podName);
     await this.step('decommissionSourceMembers', () => this.a.decommissionSourceMembers({ ...this.ref(), names }));
     for (const id of this.sourceServerIds().concat(this.sourceCoordinatorIds())) {
@@ -445,20 +505,30 @@ class Migration {
     if (s.dns.switched) {
       const target = s.dns.targetValues!;
       const before = s.dns.before!;
-      await this.step('restoreRecord', () => this.a.restoreRecord({ dns, from: target, to: before.values, ttl: before.ttl }));
+      await this.step('restoreRecord', () =>
+        this.a.restoreRecord({ dns, from: target, to: before.values, ttl: before.ttl }),
+      );
       s.dns.switched = false;
       s.dns.ttlLowered = false;
-      await this.step('waitForPropagation', () => this.a.waitForPropagation({ dns, values: before.values, oldTtl: dns.lowerTtl ?? dns.ttl }));
+      await this.step('waitForPropagation', () =>
+        this.a.waitForPropagation({ dns, values: before.values, oldTtl: dns.lowerTtl ?? dns.ttl }),
+      );
     } else if (s.dns.ttlLowered) {
       const before = s.dns.before!;
-      await this.step('restoreRecord (TTL)', () => this.a.restoreRecord({ dns, from: before.values, to: before.values, ttl: before.ttl }));
+      await this.step('restoreRecord (TTL)', () =>
+        this.a.restoreRecord({ dns, from: before.values, to: before.values, ttl: before.ttl }),
+      );
       s.dns.ttlLowered = false;
     }
     await this.moveAgents('source');
     if (s.targetServerIds.length > 0) await this.moveShardsBack();
     if (s.targetMembers.length > 0) {
-      await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: s.targetServerIds }));
-      await this.step('removeTargetMembers', () => this.a.removeTargetMembers({ ...this.ref(), names: s.targetMembers.map((m) => m.podName) }));
+      await this.step('verifyConvergence', () =>
+        this.a.verifyConvergence({ arango: this.arango(), mustNotHold: s.targetServerIds }),
+      );
+      await this.step('removeTargetMembers', () =>
+        this.a.removeTargetMembers({ ...this.ref(), names: s.targetMembers.map((m) => m.podName) }),
+      );
       for (const id of s.targetServerIds.concat(this.targetCoordinatorIds())) {
         await this.step(`removeServer ${id}`, () => this.a.removeServer({ arango: this.arango(), serverId: id }));
       }
@@ -479,7 +549,10 @@ class Migration {
     s.label = 'RolledBack';
     this.publish();
     await condition(allHandlersFinished);
-    return reportOf(s, `rolled back to ${s.spec.source.context}: the source holds everything, Transit's objects are removed`);
+    return reportOf(
+      s,
+      `rolled back to ${s.spec.source.context}: the source holds everything, Transit's objects are removed`,
+    );
   }
 
   private async moveShardsBack(): Promise<void> {
@@ -487,7 +560,9 @@ class Migration {
     for (;;) {
       if (!s.shards || s.shards.direction !== 'backward' || this.allDone()) {
         if (s.shards?.engine === 'jobs' && s.shards.direction === 'forward') await this.drainForwardJobs();
-        const fresh = await this.step('readShardPlan', () => this.a.readShardPlan({ migrationId: s.migrationId, arango: this.arango() }));
+        const fresh = await this.step('readShardPlan', () =>
+          this.a.readShardPlan({ migrationId: s.migrationId, arango: this.arango() }),
+        );
         const ix = indexPlan(fresh);
         const run = newShardRun('backward', ix, this.desiredFor('backward', ix), samePlan(fresh, s.plan));
         if (s.shards?.direction === 'backward' && run.steps.every((x) => x === 4)) break;
@@ -497,7 +572,9 @@ class Migration {
       }
       await this.runEngine();
     }
-    await this.step('verifyConvergence', () => this.a.verifyConvergence({ arango: this.arango(), mustNotHold: s.targetServerIds }));
+    await this.step('verifyConvergence', () =>
+      this.a.verifyConvergence({ arango: this.arango(), mustNotHold: s.targetServerIds }),
+    );
   }
 
   /**
@@ -511,7 +588,9 @@ class Migration {
     const open = jobsInFlight(run.moving);
     if (open.length === 0) return;
     const ix = indexPlan(runPlan(s));
-    await this.step(`cancelShardMoves ×${open.length}`, () => this.a.cancelShardMoves({ migrationId: s.migrationId, arango: this.arango(), jobIds: open.map((o) => o.jobId) }));
+    await this.step(`cancelShardMoves ×${open.length}`, () =>
+      this.a.cancelShardMoves({ migrationId: s.migrationId, arango: this.arango(), jobIds: open.map((o) => o.jobId) }),
+    );
     for (;;) {
       const r = await this.step(`waitForShardMoves ×${open.length}`, () =>
         this.a.waitForShardMoves({
@@ -573,7 +652,8 @@ class Migration {
   private arango() {
     const sp = this.s.spec;
     const targetUrl = sp.arango.targetEndpoint ?? this.s.dns.targetUrl;
-    const useTarget = this.s.direction === 'forward' && targetUrl && PHASES.indexOf(this.s.phase) >= PHASES.indexOf('Decommission');
+    const useTarget =
+      this.s.direction === 'forward' && targetUrl && PHASES.indexOf(this.s.phase) >= PHASES.indexOf('Decommission');
     return { endpoint: useTarget ? targetUrl : sp.arango.endpoint, jwtSecret: sp.arango.jwtSecret };
   }
 
@@ -644,7 +724,8 @@ class Migration {
       },
       onProgress: () => this.publish(),
       stopStarting: () => this.s.abortRequested,
-      log: (msg: string, meta?: Record<string, unknown>) => log.info(msg, { migrationId: this.s.migrationId, phase: this.s.phase, ...meta }),
+      log: (msg: string, meta?: Record<string, unknown>) =>
+        log.info(msg, { migrationId: this.s.migrationId, phase: this.s.phase, ...meta }),
     };
   }
 
@@ -661,10 +742,15 @@ class Migration {
   private async probe(phase: string): Promise<void> {
     const sp = this.s.spec;
     // After Decommission the source coordinators are gone: nothing to measure there.
-    const targets = phase === 'Complete' ? [] : [{ region: sp.source.region, url: sp.arango.endpoint, label: 'worker → source coordinators' }];
+    const targets =
+      phase === 'Complete'
+        ? []
+        : [{ region: sp.source.region, url: sp.arango.endpoint, label: 'worker → source coordinators' }];
     const targetUrl = sp.arango.targetEndpoint ?? this.s.dns.targetUrl;
     if (targetUrl) targets.push({ region: sp.target.region, url: targetUrl, label: 'worker → target coordinators' });
-    const samples = await this.step(`probeVersionChecks ${phase}`, () => this.a.probeVersionChecks({ ...this.ref(), phase, targets }));
+    const samples = await this.step(`probeVersionChecks ${phase}`, () =>
+      this.a.probeVersionChecks({ ...this.ref(), phase, targets }),
+    );
     this.s.latency.push(...samples);
     this.publish();
   }
@@ -686,10 +772,19 @@ class Migration {
         const type = cause instanceof ApplicationFailure ? cause.type : undefined;
         const message = cause?.message ?? e.message;
         if (type === 'InvalidSpecError') {
-          throw ApplicationFailure.nonRetryable(`invalid migration spec, nothing was changed: ${message}`, 'InvalidSpecError');
+          throw ApplicationFailure.nonRetryable(
+            `invalid migration spec, nothing was changed: ${message}`,
+            'InvalidSpecError',
+          );
         }
         this.s.lastError = `${what}: ${message}`;
-        log.warn('step failed; migration parked until resume, rollback or abort', { migrationId: this.s.migrationId, phase: this.s.phase, step: what, error: message, type });
+        log.warn('step failed; migration parked until resume, rollback or abort', {
+          migrationId: this.s.migrationId,
+          phase: this.s.phase,
+          step: what,
+          error: message,
+          type,
+        });
         this.s.pauseRequested = true;
         await this.safePoint();
       }
@@ -710,7 +805,12 @@ class Migration {
       const resumeStatus = this.s.status;
       this.s.status = 'paused';
       this.publish();
-      await condition(() => !this.s.pauseRequested || this.s.abortRequested || (this.s.rollbackRequested && this.s.direction === 'forward'));
+      await condition(
+        () =>
+          !this.s.pauseRequested ||
+          this.s.abortRequested ||
+          (this.s.rollbackRequested && this.s.direction === 'forward'),
+      );
       this.s.parked = false;
       this.s.status = resumeStatus === 'paused' ? 'running' : resumeStatus;
       if (this.s.abortRequested && deferAbort) this.s.pauseRequested = false;
@@ -728,8 +828,17 @@ class Migration {
     await condition(allHandlersFinished);
     if (this.concurrentSections > 0) return;
     this.s.run += 1;
-    log.info('continuing as new', { migrationId: this.s.migrationId, phase: this.s.phase, historyLength: info.historyLength, run: this.s.run });
-    await continueAsNew<typeof migrationWorkflow>({ spec: this.s.spec, migrationId: this.s.migrationId, state: this.s });
+    log.info('continuing as new', {
+      migrationId: this.s.migrationId,
+      phase: this.s.phase,
+      historyLength: info.historyLength,
+      run: this.s.run,
+    });
+    await continueAsNew<typeof migrationWorkflow>({
+      spec: this.s.spec,
+      migrationId: this.s.migrationId,
+      state: this.s,
+    });
   }
 
   private enter(phase: MigrationPhase): void {
@@ -759,7 +868,12 @@ class Migration {
     if (this.s.label !== this.lastLabel) {
       this.lastLabel = this.s.label;
       upsertSearchAttributes([{ key: SA_MIGRATION_PHASE, value: this.s.label }]);
-      log.info(`migration ${this.s.label === this.s.phase ? 'entered' : 'is'} ${this.s.label}`, { migrationId: this.s.migrationId, phase: this.s.phase, status: this.s.status, direction: this.s.direction });
+      log.info(`migration ${this.s.label === this.s.phase ? 'entered' : 'is'} ${this.s.label}`, {
+        migrationId: this.s.migrationId,
+        phase: this.s.phase,
+        status: this.s.status,
+        direction: this.s.direction,
+      });
     }
     // Prometheus gauges (no commands, nothing during replay): phase, shards, bytes, moves in flight, latency.
     emitMigrationMetrics(this.s);
@@ -775,4 +889,3 @@ function groupIdentity(ix: GroupIndex, g: number): string {
   const k = groupKey(ix, g);
   return `${k.database}/${k.collectionId}/${k.shard}`;
 }
-

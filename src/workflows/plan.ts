@@ -72,7 +72,13 @@ export function groupLabel(ix: GroupIndex, g: number): string {
   return `${k.database}/${k.collectionId}/${k.shard}${k.clones.length ? ` (+${k.clones.length} clones)` : ''}`;
 }
 
-export function totals(ix: GroupIndex): { groups: number; shards: number; bytes: number; databases: number; collections: number } {
+export function totals(ix: GroupIndex): {
+  groups: number;
+  shards: number;
+  bytes: number;
+  databases: number;
+  collections: number;
+} {
   let shards = 0;
   let bytes = 0;
   let collections = 0;

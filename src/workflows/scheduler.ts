@@ -19,7 +19,9 @@ export function assignTargets(ix: GroupIndex, targets: string[]): string[][] {
   if (targets.length === 0) throw new Error('no target DB servers to assign shards to');
   const received = new Map(targets.map((t) => [t, 0]));
   const leading = new Map(targets.map((t) => [t, 0]));
-  const order = Array.from({ length: ix.count }, (_, g) => g).sort((a, b) => groupBytes(ix, b) - groupBytes(ix, a) || a - b);
+  const order = Array.from({ length: ix.count }, (_, g) => g).sort(
+    (a, b) => groupBytes(ix, b) - groupBytes(ix, a) || a - b,
+  );
   const out: string[][] = new Array(ix.count);
   const targetSet = new Set(targets);
   for (const g of order) {
@@ -39,7 +41,9 @@ export function assignTargets(ix: GroupIndex, targets: string[]): string[][] {
       }
     }
     // Leader: keep a current leader that is already a target, else the chosen server leading the least.
-    let leader = targetSet.has(current[0]!) ? current[0]! : [...chosen].sort((a, b) => leading.get(a)! - leading.get(b)! || cmp(a, b))[0]!;
+    let leader = targetSet.has(current[0]!)
+      ? current[0]!
+      : [...chosen].sort((a, b) => leading.get(a)! - leading.get(b)! || cmp(a, b))[0]!;
     leading.set(leader, leading.get(leader)! + bytes);
     out[g] = [leader, ...chosen.filter((s) => s !== leader)];
   }

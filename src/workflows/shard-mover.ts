@@ -20,7 +20,10 @@ import { ETA_SAMPLES, STEP, type MigrationState, type ShardRun } from './state';
 
 export interface EngineContext {
   state: MigrationState;
-  acts: Pick<TransitActivities, 'addShardFollower' | 'waitForShardInSync' | 'moveShardLeadership' | 'removeShardFollower'>;
+  acts: Pick<
+    TransitActivities,
+    'addShardFollower' | 'waitForShardInSync' | 'moveShardLeadership' | 'removeShardFollower'
+  >;
   ix: GroupIndex;
   /** Servers every group must end on (IDs, leader first). */
   desired: string[][];
@@ -45,7 +48,12 @@ export interface EngineContext {
 const SYNC_POLL_SECONDS = 10;
 
 /** A new run from a fresh Plan read; `sharedPlan` when that Plan equals the state's own (not carried twice). */
-export function newShardRun(direction: 'forward' | 'backward', ix: GroupIndex, desired: string[][], sharedPlan: boolean): ShardRun {
+export function newShardRun(
+  direction: 'forward' | 'backward',
+  ix: GroupIndex,
+  desired: string[][],
+  sharedPlan: boolean,
+): ShardRun {
   const steps = new Array<number>(ix.count).fill(STEP.pending);
   for (let g = 0; g < ix.count; g++) if (sameServers(groupServers(ix, g), desired[g]!)) steps[g] = STEP.done;
   return { direction, plan: sharedPlan ? null : ix.plan, steps, copied: {}, startedAt: {} };
@@ -72,8 +80,12 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
   for (;;) {
     await ctx.safePoint();
     const pending = at(STEP.pending);
-    const inFlight = run.steps.reduce<number[]>((acc, v, g) => (v > STEP.pending && v < STEP.done ? (acc.push(g), acc) : acc), []);
-    if (inFlight.length === 0 && (pending.length === 0 || ctx.stopStarting())) return pending.length === 0 ? 'done' : 'stopped';
+    const inFlight = run.steps.reduce<number[]>(
+      (acc, v, g) => (v > STEP.pending && v < STEP.done ? (acc.push(g), acc) : acc),
+      [],
+    );
+    if (inFlight.length === 0 && (pending.length === 0 || ctx.stopStarting()))
+      return pending.length === 0 ? 'done' : 'stopped';
 
     // Starting new groups (1) and finishing in-sync ones (3, 4) touch disjoint groups: they run side by side, so
     // the links get new copies while leadership moves (several agency round trips each) are under way.
@@ -139,8 +151,14 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
         for (const g of removable) {
           run.steps[g] = STEP.done;
           delete run.startedAt[g];
-          ctx.state.bytesMovedTotal += groupBytes(ix, g) * Math.max(0, to(g).filter((s) => !from(g).includes(s)).length);
-          ctx.log('shard group moved', { shard: groupLabel(ix, g), from: from(g), to: to(g), direction: run.direction });
+          ctx.state.bytesMovedTotal +=
+            groupBytes(ix, g) * Math.max(0, to(g).filter((s) => !from(g).includes(s)).length);
+          ctx.log('shard group moved', {
+            shard: groupLabel(ix, g),
+            from: from(g),
+            to: to(g),
+            direction: run.direction,
+          });
         }
         sampleEta(ctx);
         ctx.onProgress();
@@ -180,9 +198,15 @@ export async function runShardEngine(ctx: EngineContext): Promise<'done' | 'stop
   }
 }
 
-export function checkSyncTimeouts(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>, run: ShardRun, syncing: number[]): void {
+export function checkSyncTimeouts(
+  ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>,
+  run: ShardRun,
+  syncing: number[],
+): void {
   const limitMs = ctx.state.spec.policy.timeouts.shardSyncSeconds * 1000;
-  const late = syncing.filter((g) => run.steps[g] === STEP.followerAdded && ctx.now() - (run.startedAt[g] ?? ctx.now()) > limitMs);
+  const late = syncing.filter(
+    (g) => run.steps[g] === STEP.followerAdded && ctx.now() - (run.startedAt[g] ?? ctx.now()) > limitMs,
+  );
   if (late.length) {
     // Not fatal: the copies stay safe; the operator decides (resume waits again, rollback undoes).
     ctx.state.lastError = `${late.length} shard group(s) not in sync after ${ctx.state.spec.policy.timeouts.shardSyncSeconds}s, e.g. ${groupLabel(ctx.ix, late[0]!)}: check the target DB servers' health and bandwidth`;

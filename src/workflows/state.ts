@@ -84,7 +84,13 @@ export interface MigrationState {
   shards: ShardRun | null;
   agents: { id: string; side: 'source' | 'target'; member: MemberInfo }[];
   autoShrinkPrevious: { numberOfDBServers: number | null; numberOfCoordinators: number | null } | null;
-  dns: { before: DnsRecordValue | null; targetValues: string[] | null; targetUrl: string | null; switched: boolean; ttlLowered: boolean };
+  dns: {
+    before: DnsRecordValue | null;
+    targetValues: string[] | null;
+    targetUrl: string | null;
+    switched: boolean;
+    ttlLowered: boolean;
+  };
   bridge: boolean;
   latency: LatencySample[];
   concurrency: number;
@@ -170,7 +176,15 @@ export function shardProgress(s: MigrationState): {
   const run = s.shards;
   if (!run) {
     const t = s.plan ? totals(indexPlan(s.plan)) : { groups: 0, shards: 0, bytes: 0 };
-    return { groupsDone: 0, groups: t.groups, shardsDone: 0, shardsTotal: t.shards, inFlight: 0, bytesDone: 0, bytesTotal: t.bytes };
+    return {
+      groupsDone: 0,
+      groups: t.groups,
+      shardsDone: 0,
+      shardsTotal: t.shards,
+      inFlight: 0,
+      bytesDone: 0,
+      bytesTotal: t.bytes,
+    };
   }
   const ix = indexPlan(runPlan(s));
   let groupsDone = 0;
@@ -250,9 +264,10 @@ export function planView(s: MigrationState): MigrationPlanView | null {
   const members = roles.map((role) => ({
     role,
     source: s.inventory!.members.filter((m) => m.role === role).map((m) => m.podName),
-    target: role === 'agent'
-      ? s.inventory!.members.filter((m) => m.role === role).map((m) => `${m.podName} (same ID, moved)`)
-      : s.inventory!.members.filter((m) => m.role === role).map((m) => targetMemberName(m.podName)),
+    target:
+      role === 'agent'
+        ? s.inventory!.members.filter((m) => m.role === role).map((m) => `${m.podName} (same ID, moved)`)
+        : s.inventory!.members.filter((m) => m.role === role).map((m) => targetMemberName(m.podName)),
   }));
   const sp = s.spec;
   const steps = [
@@ -346,7 +361,8 @@ export function currentDetailsMarkdown(s: MigrationState): string {
     `| ETA | ${p.etaSeconds === null ? '–' : `${p.etaSeconds} s`} |`,
     `| Concurrency | ${p.concurrency} |`,
   ];
-  if (s.spec.policy.requireApproval) lines.push(`| Approved | ${s.approved ? 'yes' : 'no — send the `approve` update'} |`);
+  if (s.spec.policy.requireApproval)
+    lines.push(`| Approved | ${s.approved ? 'yes' : 'no — send the `approve` update'} |`);
   if (p.lastError) lines.push(`| Last error | ${p.lastError.replace(/\|/g, '/').slice(0, 300)} |`);
   if (p.rollbackRefusedReason) lines.push(`| Rollback refused | ${p.rollbackRefusedReason} |`);
   if (s.latency.length) {

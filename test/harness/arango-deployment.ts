@@ -62,7 +62,11 @@ export interface ArangoDeploymentOptions {
   secretDir?: string;
 }
 
-const GROUP_KEY: Record<Role, 'agents' | 'dbservers' | 'coordinators'> = { agent: 'agents', dbserver: 'dbservers', coordinator: 'coordinators' };
+const GROUP_KEY: Record<Role, 'agents' | 'dbservers' | 'coordinators'> = {
+  agent: 'agents',
+  dbserver: 'dbservers',
+  coordinator: 'coordinators',
+};
 const PREFIX: Record<Role, string> = { agent: 'AGNT', dbserver: 'PRMR', coordinator: 'CRDN' };
 
 /** The simulator's timing for tests (test/harness/sim.ts TEST_TIMING) as arangod-style arguments. */
@@ -123,13 +127,24 @@ function arangodArgs(role: Role, m: FixtureMember, all: FixtureMember[], extra: 
   ];
 }
 
-export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeploymentOptions): Promise<ArangoDeploymentFixture> {
+export async function createArangoDeployment(
+  c: ClusterHandle,
+  o: ArangoDeploymentOptions,
+): Promise<ArangoDeploymentFixture> {
   const name = o.name ?? 'db';
   const ns = o.namespace;
   const image = o.image ?? 'arangodb/arangodb:3.12.4';
   const storage = o.storage ?? '1Gi';
-  const counts: Record<Role, number> = { agent: o.agents ?? 3, dbserver: o.dbservers ?? 2, coordinator: o.coordinators ?? 1 };
-  const args: Record<Role, string[]> = { agent: o.args?.agent ?? SIM_TEST_ARGS.agent, dbserver: o.args?.dbserver ?? SIM_TEST_ARGS.dbserver, coordinator: o.args?.coordinator ?? SIM_TEST_ARGS.coordinator };
+  const counts: Record<Role, number> = {
+    agent: o.agents ?? 3,
+    dbserver: o.dbservers ?? 2,
+    coordinator: o.coordinators ?? 1,
+  };
+  const args: Record<Role, string[]> = {
+    agent: o.args?.agent ?? SIM_TEST_ARGS.agent,
+    dbserver: o.args?.dbserver ?? SIM_TEST_ARGS.dbserver,
+    coordinator: o.args?.coordinator ?? SIM_TEST_ARGS.coordinator,
+  };
   const kc = c.kubeConfig('admin');
   const core = kc.makeApiClient(CoreV1Api);
 
@@ -151,7 +166,9 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
     count: counts[role],
     args: args[role],
     resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '1Gi' } },
-    volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } }, storageClassName: 'standard' } },
+    volumeClaimTemplate: {
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } }, storageClassName: 'standard' },
+    },
   });
   const crPath = `/apis/database.arangodb.com/v1/namespaces/${ns}/arangodeployments`;
   const created = await kubeRequest(c, 'POST', crPath, {
@@ -171,9 +188,19 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
       coordinators: { ...groupSpec('coordinator'), volumeClaimTemplate: undefined },
     },
   });
-  if (created.status !== 201) throw new Error(`creating ArangoDeployment ${ns}/${name}: ${created.status} ${created.body.slice(0, 300)}`);
+  if (created.status !== 201)
+    throw new Error(`creating ArangoDeployment ${ns}/${name}: ${created.status} ${created.body.slice(0, 300)}`);
   const cr = JSON.parse(created.body) as { metadata: { uid: string; resourceVersion: string } };
-  const owner = [{ apiVersion: 'database.arangodb.com/v1', kind: 'ArangoDeployment', name, uid: cr.metadata.uid, controller: true, blockOwnerDeletion: true }];
+  const owner = [
+    {
+      apiVersion: 'database.arangodb.com/v1',
+      kind: 'ArangoDeployment',
+      name,
+      uid: cr.metadata.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
   const status = {
     phase: 'Running',
     serviceName: name,
@@ -181,16 +208,18 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
     members: Object.fromEntries(
       (['agent', 'dbserver', 'coordinator'] as Role[]).map((role) => [
         GROUP_KEY[role],
-        members.filter((m) => m.role === role).map((m) => ({
-          id: m.id,
-          phase: 'Created',
-          initialized: true,
-          podName: m.podName,
-          pod: { name: m.podName },
-          persistentVolumeClaimName: m.pvc,
-          persistentVolumeClaim: { name: m.pvc },
-          image: { image },
-        })),
+        members
+          .filter((m) => m.role === role)
+          .map((m) => ({
+            id: m.id,
+            phase: 'Created',
+            initialized: true,
+            podName: m.podName,
+            pod: { name: m.podName },
+            persistentVolumeClaimName: m.pvc,
+            persistentVolumeClaim: { name: m.pvc },
+            image: { image },
+          })),
       ]),
     ),
   };
@@ -199,10 +228,18 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
 
   await core.createNamespacedSecret({
     namespace: ns,
-    body: { metadata: { name: `${name}-jwt`, namespace: ns, labels: base, ownerReferences: owner }, stringData: { token: jwtSecret } },
+    body: {
+      metadata: { name: `${name}-jwt`, namespace: ns, labels: base, ownerReferences: owner },
+      stringData: { token: jwtSecret },
+    },
   });
 
-  const svc = (n: string, labels: Record<string, string>, selector: Record<string, string>, extra: Partial<NonNullable<V1Service['spec']>> = {}): V1Service => ({
+  const svc = (
+    n: string,
+    labels: Record<string, string>,
+    selector: Record<string, string>,
+    extra: Partial<NonNullable<V1Service['spec']>> = {},
+  ): V1Service => ({
     apiVersion: 'v1',
     kind: 'Service',
     metadata: { name: n, namespace: ns, labels, ownerReferences: owner },
@@ -221,7 +258,11 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
       namespace: ns,
       body: {
         metadata: { name: m.pvc, namespace: ns, labels, ownerReferences: owner },
-        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: m.role === 'coordinator' ? '128Mi' : storage } }, storageClassName: 'standard' },
+        spec: {
+          accessModes: ['ReadWriteOnce'],
+          resources: { requests: { storage: m.role === 'coordinator' ? '128Mi' : storage } },
+          storageClassName: 'standard',
+        },
       },
     });
     if (m.role !== 'agent') {
@@ -232,7 +273,12 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
   }
   await applyObjects(kc, services as never);
   for (const m of members) {
-    const labels = { ...base, role: m.role, 'deployment.arangodb.com/member': m.id, 'deployment.arangodb.com/active': 'true' };
+    const labels = {
+      ...base,
+      role: m.role,
+      'deployment.arangodb.com/member': m.id,
+      'deployment.arangodb.com/active': 'true',
+    };
     const pod: V1Pod = {
       apiVersion: 'v1',
       kind: 'Pod',
@@ -254,7 +300,12 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
             ],
             ...(m.role === 'agent'
               ? {}
-              : { readinessProbe: { httpGet: { path: '/_admin/server/availability', port: 8529 as never, scheme: 'HTTP' }, periodSeconds: 2 } }),
+              : {
+                  readinessProbe: {
+                    httpGet: { path: '/_admin/server/availability', port: 8529 as never, scheme: 'HTTP' },
+                    periodSeconds: 2,
+                  },
+                }),
           },
         ],
         volumes: [
@@ -270,7 +321,9 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
       `ArangoDeployment ${ns}/${name} in ${c.name}: every member pod Ready`,
       async () => {
         const pods = await core.listNamespacedPod({ namespace: ns, labelSelector: `arango_deployment=${name}` });
-        const ready = pods.items.filter((p) => p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+        const ready = pods.items.filter((p) =>
+          p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
+        );
         return ready.length === members.length;
       },
       { timeoutMs: 90_000, intervalMs: 250 },
@@ -285,10 +338,14 @@ export async function createArangoDeployment(c: ClusterHandle, o: ArangoDeployme
     jwtSecret,
     jwtSecretFile,
     async clientUrl() {
-      const ip = await waitFor(`${ns}/${name}-ea LoadBalancer address`, async () => {
-        const s = await core.readNamespacedService({ name: `${name}-ea`, namespace: ns });
-        return s.status?.loadBalancer?.ingress?.[0]?.ip;
-      }, { timeoutMs: 30_000 });
+      const ip = await waitFor(
+        `${ns}/${name}-ea LoadBalancer address`,
+        async () => {
+          const s = await core.readNamespacedService({ name: `${name}-ea`, namespace: ns });
+          return s.status?.loadBalancer?.ingress?.[0]?.ip;
+        },
+        { timeoutMs: 30_000 },
+      );
       return `http://${ip}:8529`;
     },
   };

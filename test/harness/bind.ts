@@ -123,7 +123,13 @@ async function freeDnsPort(host: string): Promise<number> {
 }
 
 export async function startBind(opts: BindOptions = {}): Promise<BindZone> {
-  for (const tool of ['/usr/sbin/named', '/usr/sbin/tsig-keygen', '/usr/sbin/rndc', '/usr/bin/nsupdate', '/usr/bin/dig']) {
+  for (const tool of [
+    '/usr/sbin/named',
+    '/usr/sbin/tsig-keygen',
+    '/usr/sbin/rndc',
+    '/usr/bin/nsupdate',
+    '/usr/bin/dig',
+  ]) {
     if (!existsSync(tool)) {
       throw new Error(`${tool} is missing: run scripts/setup (installs Debian bind9 bind9-utils bind9-dnsutils)`);
     }
@@ -238,7 +244,9 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
       await execFileP('/usr/sbin/rndc', ['-c', rndcConfs[which], ...args], { timeout: 10_000 });
     } catch (e) {
       const err = e as { stderr?: string; message: string };
-      throw new Error(`rndc ${args.join(' ')} on the ${which} failed: ${err.stderr || err.message}\n${tail(state[which].logFile, 20)}`);
+      throw new Error(
+        `rndc ${args.join(' ')} on the ${which} failed: ${err.stderr || err.message}\n${tail(state[which].logFile, 20)}`,
+      );
     }
   };
 
@@ -339,7 +347,10 @@ controls { inet ${s.addr} port ${s.ctlPort} allow { ${s.addr}; } keys { "rndc-ke
 
 function tail(file: string, lines: number): string {
   try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch {
     return '(no log)';
   }

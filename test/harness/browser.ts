@@ -43,7 +43,8 @@ export async function launchBrowser(): Promise<Browser> {
   const blocked: string[] = [];
   context.on('requestfailed', (r) => {
     const u = new URL(r.url());
-    if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost' && !['data:', 'blob:'].includes(u.protocol)) blocked.push(u.origin);
+    if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost' && !['data:', 'blob:'].includes(u.protocol))
+      blocked.push(u.origin);
   });
   return {
     context,

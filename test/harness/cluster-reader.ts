@@ -56,11 +56,26 @@ interface Raw {
   body: unknown;
 }
 
-function call(ip: string, path: string, token: string, o: { method?: string; body?: unknown; timeoutMs?: number } = {}): Promise<Raw> {
+function call(
+  ip: string,
+  path: string,
+  token: string,
+  o: { method?: string; body?: unknown; timeoutMs?: number } = {},
+): Promise<Raw> {
   return new Promise((resolve, reject) => {
     const data = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
     const req = request(
-      { host: ip, port: 8529, path, method: o.method ?? 'GET', timeout: o.timeoutMs ?? 5000, headers: { authorization: `bearer ${token}`, ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}) } },
+      {
+        host: ip,
+        port: 8529,
+        path,
+        method: o.method ?? 'GET',
+        timeout: o.timeoutMs ?? 5000,
+        headers: {
+          authorization: `bearer ${token}`,
+          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
+        },
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -104,7 +119,10 @@ export async function memberPods(clusters: Clusters, namespace: string, token: s
       }
       if (id) {
         const r = await call(podIP, '/_admin/server/role', token).catch(() => undefined);
-        role = ({ AGENT: 'agent', PRIMARY: 'dbserver', COORDINATOR: 'coordinator' } as Record<string, string>)[String(d(r?.body).role)] ?? '';
+        role =
+          ({ AGENT: 'agent', PRIMARY: 'dbserver', COORDINATOR: 'coordinator' } as Record<string, string>)[
+            String(d(r?.body).role)
+          ] ?? '';
       }
       role ||= p.metadata?.labels?.role ?? '';
       out.push({ id, role, pod: p.metadata!.name!, podIP, cluster: c.region, ipRegion: regionOfPodIp(podIP) });
@@ -114,7 +132,12 @@ export async function memberPods(clusters: Clusters, namespace: string, token: s
 }
 
 /** Pods, agency pool, Plan, Current and Health, read from the cluster's own members. */
-export async function readCluster(clusters: Clusters, namespace: string, token: string, database?: string[]): Promise<ClusterView> {
+export async function readCluster(
+  clusters: Clusters,
+  namespace: string,
+  token: string,
+  database?: string[],
+): Promise<ClusterView> {
   const pods = await memberPods(clusters, namespace, token);
   const agents = pods.filter((p) => p.role === 'agent');
   let read: Dict | undefined;
@@ -123,8 +146,12 @@ export async function readCluster(clusters: Clusters, namespace: string, token: 
   for (let attempt = 0; attempt < 20 && !read; attempt++) {
     for (const a of agents) {
       const cfg = await call(a.podIP, '/_api/agency/config', token).catch(() => undefined);
-      if (cfg?.status === 200 && Object.keys(agencyPool).length === 0) agencyPool = d(d(cfg.body).configuration).pool as Record<string, string>;
-      const r = await call(a.podIP, '/_api/agency/read', token, { method: 'POST', body: [['/arango/Plan', '/arango/Current', '/arango/Supervision/Health']] }).catch(() => undefined);
+      if (cfg?.status === 200 && Object.keys(agencyPool).length === 0)
+        agencyPool = d(d(cfg.body).configuration).pool as Record<string, string>;
+      const r = await call(a.podIP, '/_api/agency/read', token, {
+        method: 'POST',
+        body: [['/arango/Plan', '/arango/Current', '/arango/Supervision/Health']],
+      }).catch(() => undefined);
       if (r?.status === 200 && Array.isArray(r.body)) {
         read = d(d(r.body[0]).arango);
         agencyLeader = a.pod;
@@ -135,7 +162,10 @@ export async function readCluster(clusters: Clusters, namespace: string, token: 
     }
     if (!read) await new Promise((r) => setTimeout(r, 500));
   }
-  if (!read) throw new Error(`no agent pod answered an agency read (agents: ${agents.map((a) => `${a.pod}@${a.podIP}`).join(', ')})`);
+  if (!read)
+    throw new Error(
+      `no agent pod answered an agency read (agents: ${agents.map((a) => `${a.pod}@${a.podIP}`).join(', ')})`,
+    );
   const plan = d(read.Plan);
   const current = d(read.Current);
   const shards: ShardView[] = [];
@@ -144,7 +174,13 @@ export async function readCluster(clusters: Clusters, namespace: string, token: 
     for (const [cid, coll] of Object.entries(d(colls))) {
       for (const [shard, servers] of Object.entries(d(d(coll).shards))) {
         const cur = d(d(d(d(current.Collections)[db])[cid])[shard]).servers;
-        shards.push({ database: db, collection: String(d(coll).name), shard, plan: (servers as string[]).map(String), current: Array.isArray(cur) ? cur.map(String) : [] });
+        shards.push({
+          database: db,
+          collection: String(d(coll).name),
+          shard,
+          plan: (servers as string[]).map(String),
+          current: Array.isArray(cur) ? cur.map(String) : [],
+        });
       }
     }
   }
@@ -175,7 +211,10 @@ export function placementProblems(view: ClusterView, region: Region): string[] {
       return;
     }
     for (const p of ps) {
-      if (p.cluster !== region || p.ipRegion !== region) problems.push(`${what} ${id}: pod ${p.pod} ${p.podIP} in the ${p.cluster} cluster (address in ${p.ipRegion ?? 'no'} pod range), expected ${region}`);
+      if (p.cluster !== region || p.ipRegion !== region)
+        problems.push(
+          `${what} ${id}: pod ${p.pod} ${p.podIP} in the ${p.cluster} cluster (address in ${p.ipRegion ?? 'no'} pod range), expected ${region}`,
+        );
     }
   };
   for (const id of Object.keys(view.agencyPool)) where(id, 'agent');
@@ -185,7 +224,8 @@ export function placementProblems(view: ClusterView, region: Region): string[] {
   for (const s of view.shards) {
     const name = `${s.database}/${s.collection}/${s.shard}`;
     if (!s.current.length) problems.push(`${name}: no Current entry`);
-    else if (s.current[0] !== s.plan[0] || [...s.current].sort().join() !== [...s.plan].sort().join()) problems.push(`${name}: Plan ${JSON.stringify(s.plan)} ≠ Current ${JSON.stringify(s.current)}`);
+    else if (s.current[0] !== s.plan[0] || [...s.current].sort().join() !== [...s.plan].sort().join())
+      problems.push(`${name}: Plan ${JSON.stringify(s.plan)} ≠ Current ${JSON.stringify(s.current)}`);
     for (const id of s.plan) where(id, `${name} Plan server`);
     for (const id of s.current) where(id, `${name} Current server`);
   }
@@ -195,7 +235,11 @@ export function placementProblems(view: ClusterView, region: Region): string[] {
 /** A short summary for printing: members and shard servers per region. */
 export function placementSummary(view: ClusterView): Record<string, unknown> {
   const regionOf = new Map(view.pods.map((p) => [p.id, p.ipRegion ?? '?']));
-  const count = (ids: string[]): Record<string, number> => ids.reduce((a, id) => ({ ...a, [regionOf.get(strip(id)) ?? 'none']: (a[regionOf.get(strip(id)) ?? 'none'] ?? 0) + 1 }), {} as Record<string, number>);
+  const count = (ids: string[]): Record<string, number> =>
+    ids.reduce(
+      (a, id) => ({ ...a, [regionOf.get(strip(id)) ?? 'none']: (a[regionOf.get(strip(id)) ?? 'none'] ?? 0) + 1 }),
+      {} as Record<string, number>,
+    );
   return {
     agents: count(Object.keys(view.agencyPool)),
     dbServers: count(view.dbServers),

@@ -20,7 +20,12 @@ type Dict = Record<string, unknown>;
  * for it is an error or another document. Read failures of the whole batch are retried, then thrown (a check
  * that cannot read must not report "nothing lost").
  */
-export async function lostAcknowledged(db: Database, collection: string, keys: Iterable<string>, o: { batch?: number; attempts?: number } = {}): Promise<string[]> {
+export async function lostAcknowledged(
+  db: Database,
+  collection: string,
+  keys: Iterable<string>,
+  o: { batch?: number; attempts?: number } = {},
+): Promise<string[]> {
   const all = [...keys];
   const batch = o.batch ?? 500;
   const lost: string[] = [];
@@ -76,7 +81,8 @@ export async function copyChecksums(
   endpointOf: (serverId: string) => string,
   token: string,
 ): Promise<Record<string, Record<string, string>>> {
-  const shards = ((await db.collection(collection).shards(true)) as unknown as { shards: Record<string, string[]> }).shards;
+  const shards = ((await db.collection(collection).shards(true)) as unknown as { shards: Record<string, string[]> })
+    .shards;
   const out: Record<string, Record<string, string>> = {};
   for (const [shard, servers] of Object.entries(shards)) {
     out[shard] = {};

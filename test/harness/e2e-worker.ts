@@ -8,7 +8,11 @@ import { workerAddress } from './network';
 
 async function main(): Promise<void> {
   const [configFile, taskQueue = 'transit'] = process.argv.slice(2);
-  const cfg = JSON.parse(readFileSync(configFile!, 'utf8')) as { address: string; kubeconfigPath: string; bundlePath?: string };
+  const cfg = JSON.parse(readFileSync(configFile!, 'utf8')) as {
+    address: string;
+    kubeconfigPath: string;
+    bundlePath?: string;
+  };
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const map = new ServiceMap(cfg.kubeconfigPath);
   await map.start();
@@ -16,10 +20,18 @@ async function main(): Promise<void> {
   const worker = await Worker.create({
     connection,
     taskQueue,
-    ...(cfg.bundlePath ? { workflowBundle: { codePath: cfg.bundlePath } } : { workflowsPath: require.resolve('../../src/workflows') }),
+    ...(cfg.bundlePath
+      ? { workflowBundle: { codePath: cfg.bundlePath } }
+      : { workflowsPath: require.resolve('../../src/workflows') }),
     activities: createActivities({
       kubeconfigPath: cfg.kubeconfigPath,
-      kube: { probe: { via: 'service', localAddress: (side) => workerAddress(side === 'source' ? 'eu' : 'us'), timeoutMs: 30_000 } },
+      kube: {
+        probe: {
+          via: 'service',
+          localAddress: (side) => workerAddress(side === 'source' ? 'eu' : 'us'),
+          timeoutMs: 30_000,
+        },
+      },
       agency: { mapEndpoint: (e) => map.map(e) },
     }),
     stickyQueueScheduleToStartTimeout: '3s',

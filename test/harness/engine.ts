@@ -30,7 +30,13 @@ export interface EngineRun {
 
 export async function startEngine(
   c: SimCluster,
-  o: { targets: string[]; migrationId?: string; concurrency?: number; stopStarting?: () => boolean; onStep?: (what: string) => void },
+  o: {
+    targets: string[];
+    migrationId?: string;
+    concurrency?: number;
+    stopStarting?: () => boolean;
+    onStep?: (what: string) => void;
+  },
 ): Promise<EngineRun> {
   const acts0 = simActivities();
   const arango = arangoRef(c);

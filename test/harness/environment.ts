@@ -86,10 +86,16 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
     startDevServer({ ui: o.ui, dbFilename: o.temporalDb, logFile: join(dir, 'temporal.log') }),
     startClusters({ launcher: arangodSimLauncher(), wan: o.wan }),
   ]);
-  log(`Temporal ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}; clusters eu+us up in ${clusters.timings.totalMs} ms`);
-  const rbac = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'rbac.yaml'), 'utf8')).map((d) => d.toJSON() as KubernetesObject).filter(Boolean);
+  log(
+    `Temporal ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}; clusters eu+us up in ${clusters.timings.totalMs} ms`,
+  );
+  const rbac = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'rbac.yaml'), 'utf8'))
+    .map((d) => d.toJSON() as KubernetesObject)
+    .filter(Boolean);
   for (const c of clusters.all) {
-    await applyObjects(c.kubeConfig('admin'), [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } } as KubernetesObject]);
+    await applyObjects(c.kubeConfig('admin'), [
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NAMESPACE } } as KubernetesObject,
+    ]);
     await applyObjects(c.kubeConfig('admin'), renderRbac(rbac));
   }
   const simArgs = o.bandwidth ? [`--sim.bandwidth=${o.bandwidth}`] : [];
@@ -103,19 +109,40 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
   });
   const sourceUrl = await source.clientUrl();
   const jwt = source.jwtSecret;
-  log(`simulated ArangoDB in eu: ${source.members.length} members, coordinators at ${sourceUrl} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  log(
+    `simulated ArangoDB in eu: ${source.members.length} members, coordinators at ${sourceUrl} (${((Date.now() - t0) / 1000).toFixed(1)} s)`,
+  );
   await seed(sourceUrl, jwt, o.documents ?? 50);
   const ip = new URL(sourceUrl).hostname;
-  const bind = await startBind({ zone: 'example.test', recordLabel: 'db', recordValues: [ip], recordTtl: o.dnsTtl ?? 5 });
-  log(`BIND primary ${bind.servers[0]} secondary ${bind.servers[1]}: db.example.test. → ${ip} (TTL ${o.dnsTtl ?? 5} s)`);
+  const bind = await startBind({
+    zone: 'example.test',
+    recordLabel: 'db',
+    recordValues: [ip],
+    recordTtl: o.dnsTtl ?? 5,
+  });
+  log(
+    `BIND primary ${bind.servers[0]} secondary ${bind.servers[1]}: db.example.test. → ${ip} (TTL ${o.dnsTtl ?? 5} s)`,
+  );
 
   const spec: MigrationSpecInput = {
     deployment: { name: DEPLOYMENT, namespace: NAMESPACE },
     source: { context: 'eu', region: 'eu', namespace: NAMESPACE },
     target: { context: 'us', region: 'us', namespace: NAMESPACE },
-    network: mode === 'loadbalancer' ? { mode: 'loadbalancer', loadBalancer: { firstPort: 30001 } } : { mode: 'clustermesh' },
-    dns: { provider: 'rfc2136', name: 'db.example.test.', zone: 'example.test.', ttl: o.dnsTtl ?? 5, servers: bind.servers, primary: bind.servers[0], tsigKey: { file: bind.keyFile } },
-    arango: { endpoint: sourceUrl, jwtSecret: { secret: { name: `${DEPLOYMENT}-jwt`, key: 'token', namespace: NAMESPACE, context: 'eu' } } },
+    network:
+      mode === 'loadbalancer' ? { mode: 'loadbalancer', loadBalancer: { firstPort: 30001 } } : { mode: 'clustermesh' },
+    dns: {
+      provider: 'rfc2136',
+      name: 'db.example.test.',
+      zone: 'example.test.',
+      ttl: o.dnsTtl ?? 5,
+      servers: bind.servers,
+      primary: bind.servers[0],
+      tsigKey: { file: bind.keyFile },
+    },
+    arango: {
+      endpoint: sourceUrl,
+      jwtSecret: { secret: { name: `${DEPLOYMENT}-jwt`, key: 'token', namespace: NAMESPACE, context: 'eu' } },
+    },
     policy: { maxConcurrentShardMoves: 8, timeouts: { drainSeconds: 3, activitySeconds: 300 } },
   };
   writeFileSync(join(dir, 'spec.json'), JSON.stringify(spec, null, 2));
@@ -125,12 +152,25 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
   const activities = () =>
     createActivities({
       kubeconfigPath: clusters.kubeconfigPath,
-      kube: { probe: { via: 'service', localAddress: (side) => workerAddress(side === 'source' ? 'eu' : 'us'), timeoutMs: 30_000 } },
+      kube: {
+        probe: {
+          via: 'service',
+          localAddress: (side) => workerAddress(side === 'source' ? 'eu' : 'us'),
+          timeoutMs: 30_000,
+        },
+      },
       agency: { mapEndpoint: (e) => serviceMap.map(e) },
     });
   const workerConfig = join(dir, 'worker.json');
   // Child workers load a prebuilt workflow bundle (as production images do), so they start in about a second.
-  writeFileSync(workerConfig, JSON.stringify({ address: temporal.address, kubeconfigPath: clusters.kubeconfigPath, bundlePath: await workflowBundleFile() }));
+  writeFileSync(
+    workerConfig,
+    JSON.stringify({
+      address: temporal.address,
+      kubeconfigPath: clusters.kubeconfigPath,
+      bundlePath: await workflowBundleFile(),
+    }),
+  );
   const workers: { stop(): Promise<void> }[] = [];
   const clients: LoadClient[] = [];
   return {
@@ -144,20 +184,34 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
     sourceUrl,
     activities,
     async startWorker(taskQueue = 'transit') {
-      const w = await startWorker({ connection: await temporal.nativeConnection(), taskQueue, activities: activities() });
+      const w = await startWorker({
+        connection: await temporal.nativeConnection(),
+        taskQueue,
+        activities: activities(),
+      });
       workers.push(w);
       return w;
     },
     async spawnWorker(taskQueue = 'transit', name = 'worker') {
       let ready = false;
-      const p = spawnProc(name, process.execPath, ['--import', 'tsx', join(ROOT, 'test/harness/e2e-worker.ts'), workerConfig, taskQueue], {
-        cwd: ROOT,
-        logFile: join(dir, `${name}.log`),
-        onLine: (l) => {
-          if (l.includes('worker ready')) ready = true;
+      const p = spawnProc(
+        name,
+        process.execPath,
+        ['--import', 'tsx', join(ROOT, 'test/harness/e2e-worker.ts'), workerConfig, taskQueue],
+        {
+          cwd: ROOT,
+          logFile: join(dir, `${name}.log`),
+          onLine: (l) => {
+            if (l.includes('worker ready')) ready = true;
+          },
+        },
+      );
+      await waitFor(`${name} to start`, () => ready, {
+        timeoutMs: 90_000,
+        check: () => {
+          if (p.hasExited()) throw new Error(`${name} exited:\n${p.tail()}`);
         },
       });
-      await waitFor(`${name} to start`, () => ready, { timeoutMs: 90_000, check: () => { if (p.hasExited()) throw new Error(`${name} exited:\n${p.tail()}`); } });
       workers.push({ stop: async () => void (await p.stop()) });
       return p;
     },
@@ -200,7 +254,9 @@ export async function startEnvironment(o: EnvironmentOptions = {}): Promise<Envi
 /** deploy/rbac.yaml edited as its header says: our namespace, our JWT Secret's name. */
 function renderRbac(objs: KubernetesObject[]): KubernetesObject[] {
   return objs.map((x) => {
-    const text = JSON.stringify(x).replace(/"db-jwt"/g, `"${DEPLOYMENT}-jwt"`).replace(/"resourceNames":\["arangodb"\]/g, `"resourceNames":["${NAMESPACE}"]`);
+    const text = JSON.stringify(x)
+      .replace(/"db-jwt"/g, `"${DEPLOYMENT}-jwt"`)
+      .replace(/"resourceNames":\["arangodb"\]/g, `"resourceNames":["${NAMESPACE}"]`);
     const o = JSON.parse(text) as KubernetesObject;
     return o.kind === 'RoleBinding' ? { ...o, metadata: { ...o.metadata, namespace: NAMESPACE } } : o;
   });
@@ -210,20 +266,33 @@ async function seed(url: string, jwt: string, documents: number): Promise<void> 
   const token = mintSuperuserJwt(jwt);
   const sys = new Database({ url, auth: { token } });
   for (const d of SEED) {
-    await waitFor(`database ${d.database}`, async () => {
-      const names = await sys.listDatabases();
-      if (!names.includes(d.database)) await sys.createDatabase(d.database);
-      return true;
-    }, { timeoutMs: 60_000, intervalMs: 500 });
+    await waitFor(
+      `database ${d.database}`,
+      async () => {
+        const names = await sys.listDatabases();
+        if (!names.includes(d.database)) await sys.createDatabase(d.database);
+        return true;
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
     const db = sys.database(d.database);
     for (const c of d.collections) {
-      await waitFor(`collection ${d.database}/${c.name}`, async () => {
-        if (!(await db.collection(c.name).exists())) await db.createCollection(c.name, { ...c } as Record<string, unknown>);
-        return true;
-      }, { timeoutMs: 60_000, intervalMs: 500 });
+      await waitFor(
+        `collection ${d.database}/${c.name}`,
+        async () => {
+          if (!(await db.collection(c.name).exists()))
+            await db.createCollection(c.name, { ...c } as Record<string, unknown>);
+          return true;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
       const col = db.collection(c.name);
       for (let i = 0; i < documents; i += 25) {
-        await Promise.all(Array.from({ length: Math.min(25, documents - i) }, (_, j) => col.save({ _key: `seed-${i + j}`, n: i + j, pad: 'x'.repeat(200) }, { overwriteMode: 'ignore' })));
+        await Promise.all(
+          Array.from({ length: Math.min(25, documents - i) }, (_, j) =>
+            col.save({ _key: `seed-${i + j}`, n: i + j, pad: 'x'.repeat(200) }, { overwriteMode: 'ignore' }),
+          ),
+        );
       }
     }
   }
@@ -247,7 +316,8 @@ export class ServiceMap {
       kc.setCurrentContext(ctx);
       try {
         const list = await kc.makeApiClient(CoreV1Api).listNamespacedService({ namespace: NAMESPACE });
-        for (const s of list.items) if (s.spec?.clusterIP && s.spec.clusterIP !== 'None') next.set(s.metadata!.name!, s.spec.clusterIP);
+        for (const s of list.items)
+          if (s.spec?.clusterIP && s.spec.clusterIP !== 'None') next.set(s.metadata!.name!, s.spec.clusterIP);
       } catch {
         /* that API server is down for a moment: keep the other view */
       }

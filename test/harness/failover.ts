@@ -25,7 +25,14 @@ export const SLOW_TOPOLOGY = {
   dbServers: 3,
   coordinators: 1,
   bandwidth: '1MB/s',
-  databases: [{ name: 'shop', collections: [{ name: 'orders', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 24, bytesPerDocument: 250_000 }] }],
+  databases: [
+    {
+      name: 'shop',
+      collections: [
+        { name: 'orders', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 24, bytesPerDocument: 250_000 },
+      ],
+    },
+  ],
 };
 
 export async function agencyAt(c: SimCluster, path: string): Promise<unknown> {
@@ -46,7 +53,11 @@ export async function transitLeftovers(c: SimCluster): Promise<{ locks: Dict; op
       if (q === 'ToDo' || q === 'Pending') open.push(`${q}/${id} ${String(d(j).type)}`);
     }
   }
-  const locks = Object.fromEntries(Object.entries(d(await agencyAt(c, '/arango/Supervision/Shards'))).filter(([, v]) => ours.has(String(v)) || String(v).startsWith('transit-')));
+  const locks = Object.fromEntries(
+    Object.entries(d(await agencyAt(c, '/arango/Supervision/Shards'))).filter(
+      ([, v]) => ours.has(String(v)) || String(v).startsWith('transit-'),
+    ),
+  );
   return { locks, openJobs: open };
 }
 
@@ -73,7 +84,9 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
     const ref = arangoRef(c);
     await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
     const members = await Promise.all([0, 1, 2].map(() => c.addDBServer()));
-    const targets = (await act.waitForServerRegistered({ arango: ref, endpoints: members.map((m) => m.endpoint), timeoutSeconds: 60 })).servers.map((s) => s.id);
+    const targets = (
+      await act.waitForServerRegistered({ arango: ref, endpoints: members.map((m) => m.endpoint), timeoutSeconds: 60 })
+    ).servers.map((s) => s.id);
     const writer = new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2);
     const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
     const col = plan.collections[0]!;
@@ -84,10 +97,27 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
 
     let engine: EngineRun | undefined;
     let script: Promise<void> | undefined;
-    const jobDone = async (id: string) => waitUntil(`job ${id}`, 180_000, async () => (await agencyAt(c, `/arango/Target/Finished/${id}`)) !== undefined || (await agencyAt(c, `/arango/Target/Failed/${id}`)) !== undefined, 200);
+    const jobDone = async (id: string) =>
+      waitUntil(
+        `job ${id}`,
+        180_000,
+        async () =>
+          (await agencyAt(c, `/arango/Target/Finished/${id}`)) !== undefined ||
+          (await agencyAt(c, `/arango/Target/Failed/${id}`)) !== undefined,
+        200,
+      );
     if (mover === 'arangodb') {
       script = (async () => {
-        const first = d(await c.coordinatorCall('POST', '/_admin/cluster/moveShard', { database: 'shop', collection: 'orders', shard, fromServer: sources[0], toServer: targets[0], remainsFollower: false }));
+        const first = d(
+          await c.coordinatorCall('POST', '/_admin/cluster/moveShard', {
+            database: 'shop',
+            collection: 'orders',
+            shard,
+            fromServer: sources[0],
+            toServer: targets[0],
+            remainsFollower: false,
+          }),
+        );
         await jobDone(String(first.id));
       })();
     } else {
@@ -96,20 +126,37 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
 
     // Pick the moment: the leader move copying (or, for new-leader, just after the switch).
     let job: Dict = {};
-    await waitUntil('the leader move under way', 60_000, async () => {
-      const hit = Object.values(d(await agencyAt(c, '/arango/Target/Pending'))).map(d).find((j) => j.shard === shard && j.isLeader === true);
-      if (hit) job = hit;
-      return Boolean(hit);
-    }, 100);
+    await waitUntil(
+      'the leader move under way',
+      60_000,
+      async () => {
+        const hit = Object.values(d(await agencyAt(c, '/arango/Target/Pending')))
+          .map(d)
+          .find((j) => j.shard === shard && j.isLeader === true);
+        if (hit) job = hit;
+        return Boolean(hit);
+      },
+      100,
+    );
     if (victim === 'new-leader') {
-      await waitUntil('the new leader in place', 120_000, async () => {
-        const cur = (d(await agencyAt(c, curPath)).servers ?? []) as string[];
-        return cur[0] === job.toServer;
-      }, 100);
+      await waitUntil(
+        'the new leader in place',
+        120_000,
+        async () => {
+          const cur = (d(await agencyAt(c, curPath)).servers ?? []) as string[];
+          return cur[0] === job.toServer;
+        },
+        100,
+      );
     } else {
       await new Promise((r) => setTimeout(r, 1000));
     }
-    const victimId = victim === 'source-leader' ? String(job.fromServer) : victim === 'source-follower' ? sources[1]! : String(job.toServer);
+    const victimId =
+      victim === 'source-leader'
+        ? String(job.fromServer)
+        : victim === 'source-follower'
+          ? sources[1]!
+          : String(job.toServer);
     if (mover === 'transit-dead') await engine!.kill();
 
     // Watch the shard from now on: the longest stretch without a serving leader.
@@ -132,11 +179,16 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
       }
     })();
     await c.memberById(victimId)!.stop();
-    await waitUntil('a serving leader again', 180_000, async () => {
-      const p = (await agencyAt(c, planPath)) as string[];
-      const cur = (d(await agencyAt(c, curPath)).servers ?? []) as string[];
-      return p[0] !== victimId && !p[0]!.startsWith('_') && cur[0] === p[0];
-    }, 100);
+    await waitUntil(
+      'a serving leader again',
+      180_000,
+      async () => {
+        const p = (await agencyAt(c, planPath)) as string[];
+        const cur = (d(await agencyAt(c, curPath)).servers ?? []) as string[];
+        return p[0] !== victimId && !p[0]!.startsWith('_') && cur[0] === p[0];
+      },
+      100,
+    );
     if (since !== null) longest = Math.max(longest, Date.now() - since);
     void t0;
 
@@ -168,10 +220,24 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
     await watcher;
     const failed = d(await agencyAt(c, `/arango/Target/Failed/${String(job.jobId)}`));
     const finished = d(await agencyAt(c, `/arango/Target/Finished/${String(job.jobId)}`));
-    const jobOutcome = Object.keys(failed).length ? `failed: ${String(failed.reason ?? '')}` : Object.keys(finished).length ? 'finished' : 'unknown';
+    const jobOutcome = Object.keys(failed).length
+      ? `failed: ${String(failed.reason ?? '')}`
+      : Object.keys(finished).length
+        ? 'finished'
+        : 'unknown';
     await writer.stop();
     const lost = (await writer.missing(arangoDb(c, 'shop'))).length;
-    return { mover, victim, leaderlessSeconds: longest / 1000, jobOutcome, finishedOnTargets, parked, acked: writer.acked.size, lost, leftovers: await transitLeftovers(c) };
+    return {
+      mover,
+      victim,
+      leaderlessSeconds: longest / 1000,
+      jobOutcome,
+      finishedOnTargets,
+      parked,
+      acked: writer.acked.size,
+      lost,
+      leftovers: await transitLeftovers(c),
+    };
   } finally {
     await c.stop();
   }

@@ -9,7 +9,10 @@ import { join } from 'node:path';
 import { ROOT } from './temporal';
 import { spawnProc } from './procs';
 
-function pipeTo(listen: (s: ReturnType<typeof createServer>) => void, connect: () => ReturnType<typeof createConnection>): ReturnType<typeof createServer> {
+function pipeTo(
+  listen: (s: ReturnType<typeof createServer>) => void,
+  connect: () => ReturnType<typeof createConnection>,
+): ReturnType<typeof createServer> {
   const server = createServer((inbound) => {
     const out = connect();
     inbound.pipe(out).pipe(inbound);
@@ -24,15 +27,37 @@ function pipeTo(listen: (s: ReturnType<typeof createServer>) => void, connect: (
   return server;
 }
 
-export async function exposeOnHost(env: { dir: string; temporal: { ports: { ui: number } } }, hostPort: number): Promise<string> {
+export async function exposeOnHost(
+  env: { dir: string; temporal: { ports: { ui: number } } },
+  hostPort: number,
+): Promise<string> {
   const sock = join(env.dir, 'ui.sock');
-  pipeTo((s) => s.listen(sock), () => createConnection({ host: '127.0.0.1', port: env.temporal.ports.ui }));
-  spawnProc('host-bridge', 'nsenter', ['--net=/proc/1/ns/net', process.execPath, '--import', 'tsx', join(ROOT, 'test/harness/host-bridge.ts'), String(hostPort), sock], { cwd: ROOT });
+  pipeTo(
+    (s) => s.listen(sock),
+    () => createConnection({ host: '127.0.0.1', port: env.temporal.ports.ui }),
+  );
+  spawnProc(
+    'host-bridge',
+    'nsenter',
+    [
+      '--net=/proc/1/ns/net',
+      process.execPath,
+      '--import',
+      'tsx',
+      join(ROOT, 'test/harness/host-bridge.ts'),
+      String(hostPort),
+      sock,
+    ],
+    { cwd: ROOT },
+  );
   return `http://127.0.0.1:${hostPort}`;
 }
 
 // Host side: argv = port, socket path.
 if (require.main === module) {
   const [port, sock] = process.argv.slice(2);
-  pipeTo((s) => s.listen(Number(port), '127.0.0.1'), () => createConnection(sock!));
+  pipeTo(
+    (s) => s.listen(Number(port), '127.0.0.1'),
+    () => createConnection(sock!),
+  );
 }

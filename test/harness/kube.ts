@@ -15,14 +15,18 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  CoreV1Api,
-  KubeConfig,
-  KubernetesObjectApi,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
-import { ADDRESS_PLAN, ensureLocalRoutes, nthAddress, REGIONS, WanModel, type Region, type RegionPlan, type WanConfig } from './network.js';
+import {
+  ADDRESS_PLAN,
+  ensureLocalRoutes,
+  nthAddress,
+  REGIONS,
+  WanModel,
+  type Region,
+  type RegionPlan,
+  type WanConfig,
+} from './network.js';
 import { freePorts, spawnProc, waitFor, type Proc } from './procs.js';
 import { startTestController, type MemberLauncher, type TestController } from './controller/index.js';
 
@@ -129,7 +133,9 @@ async function openssl(args: string[], cwd: string): Promise<void> {
     await run('openssl', args, { cwd, timeout: 30_000 });
   } catch (e) {
     const err = e as { stderr?: string; message: string };
-    throw new Error(`openssl ${args[0]} failed: ${(err.stderr ?? err.message).trim()} (install the openssl CLI: apt-get install openssl)`);
+    throw new Error(
+      `openssl ${args[0]} failed: ${(err.stderr ?? err.message).trim()} (install the openssl CLI: apt-get install openssl)`,
+    );
   }
 }
 
@@ -138,8 +144,23 @@ async function makePki(dir: string, region: Region): Promise<Pki> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await openssl(
-    ['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', `/CN=transit-test-${region}-ca`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      `/CN=transit-test-${region}-ca`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   const kubeSvcIp = nthAddress(ADDRESS_PLAN[region].serviceCidr, 1);
@@ -156,10 +177,39 @@ async function makePki(dir: string, region: Region): Promise<Pki> {
     join(dir, 'serving.ext'),
     `subjectAltName=${sans.join(',')}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
-  await openssl(['req', '-new', ...ec, '-keyout', 'apiserver.key', '-out', 'apiserver.csr', '-subj', `/CN=kube-apiserver-${region}`], dir);
   await openssl(
-    ['x509', '-req', '-in', 'apiserver.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', `0x${randomBytes(8).toString('hex')}`,
-      '-days', '3650', '-out', 'apiserver.crt', '-extfile', 'serving.ext'],
+    [
+      'req',
+      '-new',
+      ...ec,
+      '-keyout',
+      'apiserver.key',
+      '-out',
+      'apiserver.csr',
+      '-subj',
+      `/CN=kube-apiserver-${region}`,
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'apiserver.csr',
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      `0x${randomBytes(8).toString('hex')}`,
+      '-days',
+      '3650',
+      '-out',
+      'apiserver.crt',
+      '-extfile',
+      'serving.ext',
+    ],
     dir,
   );
   const sa = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
@@ -209,7 +259,9 @@ export function httpRequestJson(
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('end', () =>
+          resolvePromise({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+        );
       },
     );
     req.on('timeout', () => req.destroy(new Error(`${method} ${url}: timed out`)));
@@ -218,7 +270,10 @@ export function httpRequestJson(
   });
 }
 
-export function httpGet(url: string, opts: { ca?: string; token?: string; timeoutMs?: number } = {}): Promise<HttpResult> {
+export function httpGet(
+  url: string,
+  opts: { ca?: string; token?: string; timeoutMs?: number } = {},
+): Promise<HttpResult> {
   return httpRequestJson('GET', url, opts);
 }
 
@@ -285,20 +340,27 @@ async function startCluster(
     for (const p of started.splice(0).reverse()) await p.stop(10_000);
   };
   try {
-    const etcd = spawnProc(`etcd ${region}`, bin, [
-      'etcd',
-      `--name=${region}`,
-      `--data-dir=${join(dir, 'etcd')}`,
-      `--listen-client-url=http://127.0.0.1:${etcdPort}`,
-      `--listen-peer-url=http://127.0.0.1:${peerPort}`,
-    ], { logFile: join(dir, 'etcd.log') });
+    const etcd = spawnProc(
+      `etcd ${region}`,
+      bin,
+      [
+        'etcd',
+        `--name=${region}`,
+        `--data-dir=${join(dir, 'etcd')}`,
+        `--listen-client-url=http://127.0.0.1:${etcdPort}`,
+        `--listen-peer-url=http://127.0.0.1:${peerPort}`,
+      ],
+      { logFile: join(dir, 'etcd.log') },
+    );
     started.push(etcd);
     const died = (p: Proc) => () => {
-      if (p.hasExited()) throw new Error(`${p.name} exited during start-up (log ${dir}/${p.name.split(' ')[0]}.log):\n${p.tail(20)}`);
+      if (p.hasExited())
+        throw new Error(`${p.name} exited during start-up (log ${dir}/${p.name.split(' ')[0]}.log):\n${p.tail(20)}`);
     };
     await waitFor(
       `etcd ${region} on 127.0.0.1:${etcdPort}/health`,
-      async () => (await httpGet(`http://127.0.0.1:${etcdPort}/health`, { timeoutMs: 1_000 })).body.includes('"health":"true"'),
+      async () =>
+        (await httpGet(`http://127.0.0.1:${etcdPort}/health`, { timeoutMs: 1_000 })).body.includes('"health":"true"'),
       { timeoutMs: 30_000, check: died(etcd) },
     );
     opts.log(`${region}: etcd up on 127.0.0.1:${etcdPort}`);
@@ -355,15 +417,20 @@ async function startCluster(
     );
     let kcm: Proc | undefined;
     if (opts.kcm) {
-      kcm = spawnProc(`kube-controller-manager ${region}`, bin, [
-        'kube-controller-manager',
-        `--kubeconfig=${kcmKubeconfig}`,
-        '--leader-elect=false',
-        '--secure-port=0',
-        `--controllers=${KCM_CONTROLLERS.join(',')}`,
-        '--use-service-account-credentials=false',
-        '--profiling=false',
-      ], { logFile: join(dir, 'kube-controller-manager.log') });
+      kcm = spawnProc(
+        `kube-controller-manager ${region}`,
+        bin,
+        [
+          'kube-controller-manager',
+          `--kubeconfig=${kcmKubeconfig}`,
+          '--leader-elect=false',
+          '--secure-port=0',
+          `--controllers=${KCM_CONTROLLERS.join(',')}`,
+          '--use-service-account-credentials=false',
+          '--profiling=false',
+        ],
+        { logFile: join(dir, 'kube-controller-manager.log') },
+      );
       started.push(kcm);
     }
 
@@ -408,10 +475,14 @@ async function startCluster(
 /** Starts both clusters (in parallel), installs the CRDs and starts the test controllers. */
 export async function startClusters(opts: StartClustersOptions = {}): Promise<Clusters> {
   const t0 = Date.now();
-  const log = opts.log ?? (process.env.TRANSIT_KUBE_VERBOSE ? (m: string) => process.stderr.write(`[kube] ${m}\n`) : () => undefined);
+  const log =
+    opts.log ??
+    (process.env.TRANSIT_KUBE_VERBOSE ? (m: string) => process.stderr.write(`[kube] ${m}\n`) : () => undefined);
   const bin = testkubeBinary();
   if (!existsSync(bin)) {
-    throw new Error(`testkube binary not found at ${bin}: run tools/testkube/build.sh (scripts/setup runs it), or set TESTKUBE_BIN`);
+    throw new Error(
+      `testkube binary not found at ${bin}: run tools/testkube/build.sh (scripts/setup runs it), or set TESTKUBE_BIN`,
+    );
   }
   await ensureLocalRoutes();
   await sweepStaleDirs();
@@ -538,7 +609,9 @@ export async function applyObjects(kc: KubeConfig, objects: KubernetesObject[]):
       await api.create(obj);
     } catch (e) {
       if ((e as { code?: number }).code !== 409) {
-        throw new Error(`creating ${obj.kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}: ${(e as Error).message}`);
+        throw new Error(
+          `creating ${obj.kind} ${obj.metadata?.namespace ?? ''}/${obj.metadata?.name}: ${(e as Error).message}`,
+        );
       }
       const cur = await api.read({
         apiVersion: obj.apiVersion,
@@ -782,15 +855,23 @@ export async function installCrds(c: ClusterHandle): Promise<void> {
   }
   for (const crd of CRDS) {
     const name = crd.metadata.name;
-    await waitFor(`${c.name}: CRD ${name} Established`, async () => {
-      const r = await kubeRequest(c, 'GET', `${base}/${name}`);
-      const conds = (JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions;
-      return conds?.some((x) => x.type === 'Established' && x.status === 'True');
-    }, { timeoutMs: 30_000 });
+    await waitFor(
+      `${c.name}: CRD ${name} Established`,
+      async () => {
+        const r = await kubeRequest(c, 'GET', `${base}/${name}`);
+        const conds = (JSON.parse(r.body) as { status?: { conditions?: { type: string; status: string }[] } }).status
+          ?.conditions;
+        return conds?.some((x) => x.type === 'Established' && x.status === 'True');
+      },
+      { timeoutMs: 30_000 },
+    );
     const v = crd.spec.versions[0]!.name;
-    await waitFor(`${c.name}: list ${crd.spec.names.plural}`, async () =>
-      (await kubeRequest(c, 'GET', `/apis/${crd.spec.group}/${v}/${crd.spec.names.plural}?limit=1`)).status === 200,
-    { timeoutMs: 30_000 });
+    await waitFor(
+      `${c.name}: list ${crd.spec.names.plural}`,
+      async () =>
+        (await kubeRequest(c, 'GET', `/apis/${crd.spec.group}/${v}/${crd.spec.names.plural}?limit=1`)).status === 200,
+      { timeoutMs: 30_000 },
+    );
   }
 }
 

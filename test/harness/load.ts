@@ -92,7 +92,9 @@ export class LoadClient {
   constructor(readonly o: LoadClientOptions) {
     this.resolver.setServers(o.dnsServers);
     // A client keeps connections alive like a driver does; a new address after the TTL means a new connection.
-    this.agent = new Agent({ keepAlive: true, maxSockets: 4, localAddress: o.localAddress } as ConstructorParameters<typeof Agent>[0]);
+    this.agent = new Agent({ keepAlive: true, maxSockets: 4, localAddress: o.localAddress } as ConstructorParameters<
+      typeof Agent
+    >[0]);
   }
 
   /** The address the name resolves to now, from cache while its TTL lasts. */
@@ -106,7 +108,12 @@ export class LoadClient {
     return pick.address;
   }
 
-  private http(method: string, ip: string, path: string, body?: unknown): Promise<{ status: number; json: any; ms: number }> {
+  private http(
+    method: string,
+    ip: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: any; ms: number }> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const t0 = process.hrtime.bigint();
@@ -118,7 +125,11 @@ export class LoadClient {
           path,
           agent: this.agent,
           timeout: 10_000,
-          headers: { authorization: this.o.authorization, 'content-type': 'application/json', ...(data ? { 'content-length': data.length } : {}) },
+          headers: {
+            authorization: this.o.authorization,
+            'content-type': 'application/json',
+            ...(data ? { 'content-length': data.length } : {}),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];
@@ -148,15 +159,26 @@ export class LoadClient {
     let ip: string | null = null;
     try {
       ip = await this.resolve();
-      const w = await this.http('POST', ip, `/_db/${this.o.database}/_api/document/${this.o.collection}`, { _key: key, by: this.o.name, at: Date.now() });
-      if (w.status !== 201 && w.status !== 202) throw new Error(`insert HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+      const w = await this.http('POST', ip, `/_db/${this.o.database}/_api/document/${this.o.collection}`, {
+        _key: key,
+        by: this.o.name,
+        at: Date.now(),
+      });
+      if (w.status !== 201 && w.status !== 202)
+        throw new Error(`insert HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
       this.stats.acked.push(key);
       const r = await this.http('GET', ip, `/_db/${this.o.database}/_api/document/${this.o.collection}/${key}`);
       if (r.status !== 200) throw new Error(`read-back HTTP ${r.status}`);
       this.stats.ok += 2;
     } catch (e) {
       this.stats.failed++;
-      this.stats.failures.push({ at: Date.now(), startedAt, op: 'write/read', error: (e as Error).message, servedBy: ip ? regionOf(ip) ?? ip : null });
+      this.stats.failures.push({
+        at: Date.now(),
+        startedAt,
+        op: 'write/read',
+        error: (e as Error).message,
+        servedBy: ip ? (regionOf(ip) ?? ip) : null,
+      });
       this.cached = null; // a failed address is resolved again, as drivers do on connection errors
     }
   }
@@ -169,7 +191,8 @@ export class LoadClient {
       const fresh = new LoadClient({ ...this.o });
       const r = await fresh.http('GET', ip, '/_api/version');
       fresh.close();
-      if (r.status === 200) this.stats.versionChecks.push({ at: Date.now(), from: this.o.region, to: regionOf(ip) ?? ip, ms: r.ms });
+      if (r.status === 200)
+        this.stats.versionChecks.push({ at: Date.now(), from: this.o.region, to: regionOf(ip) ?? ip, ms: r.ms });
     } catch {
       /* counted by the write loop */
     }
@@ -270,43 +293,60 @@ export class LoadClient {
       if (op === 'insert') {
         const body = { _key: key, by: this.o.name, v: 0, at: startedAt };
         const w = await this.http('POST', ip, base, body);
-        if (w.status !== 201 && w.status !== 202) throw new Error(`insert HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        if (w.status !== 201 && w.status !== 202)
+          throw new Error(`insert HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
         this.keys.set(key, { doc: LoadClient.content(body), certain: true });
         this.setLive(key, true);
         this.stats.acked.push(key);
       } else if (op === 'update') {
-        const patch = { v: Number(before?.doc?.v ?? 0) + 1, upd: startedAt, nested: { by: this.o.name, at: startedAt } };
+        const patch = {
+          v: Number(before?.doc?.v ?? 0) + 1,
+          upd: startedAt,
+          nested: { by: this.o.name, at: startedAt },
+        };
         const w = await this.http('PATCH', ip, `${base}/${encodeURIComponent(key)}?returnNew=true`, patch);
         if (w.status === 404 && known) this.anomaly(`update of ${key}: 404 although acknowledged as present`);
-        if (w.status !== 201 && w.status !== 202) throw new Error(`update HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        if (w.status !== 201 && w.status !== 202)
+          throw new Error(`update HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
         const now = LoadClient.content(w.json?.new);
-        if (known && !LoadClient.same({ ...known, ...patch }, now)) this.anomaly(`update of ${key}: new version ${JSON.stringify(now)} is not ${JSON.stringify(known)} patched`);
+        if (known && !LoadClient.same({ ...known, ...patch }, now))
+          this.anomaly(`update of ${key}: new version ${JSON.stringify(now)} is not ${JSON.stringify(known)} patched`);
         // The acknowledged new version is what the key must hold from now on.
         this.keys.set(key, { doc: now, certain: now !== null });
       } else if (op === 'replace') {
         const body = { by: this.o.name, v: Number(before?.doc?.v ?? 0) + 1, replaced: startedAt };
         const w = await this.http('PUT', ip, `${base}/${encodeURIComponent(key)}`, body);
         if (w.status === 404 && known) this.anomaly(`replace of ${key}: 404 although acknowledged as present`);
-        if (w.status !== 201 && w.status !== 202) throw new Error(`replace HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        if (w.status !== 201 && w.status !== 202)
+          throw new Error(`replace HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
         this.keys.set(key, { doc: LoadClient.content(body), certain: true });
       } else if (op === 'remove') {
         const w = await this.http('DELETE', ip, `${base}/${encodeURIComponent(key)}`);
         if (w.status === 404 && known) this.anomaly(`remove of ${key}: 404 although acknowledged as present`);
-        if (w.status !== 200 && w.status !== 202 && w.status !== 404) throw new Error(`remove HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
+        if (w.status !== 200 && w.status !== 202 && w.status !== 404)
+          throw new Error(`remove HTTP ${w.status}: ${JSON.stringify(w.json).slice(0, 160)}`);
         this.keys.set(key, { doc: null, certain: true });
         this.setLive(key, false);
       } else {
         const r = await this.http('GET', ip, `${base}/${encodeURIComponent(key)}`);
         if (r.status !== 200 && r.status !== 404) throw new Error(`read HTTP ${r.status}`);
         if (known !== undefined && !LoadClient.same(known, r.status === 200 ? r.json : null)) {
-          this.anomaly(`read of ${key}: ${r.status} ${JSON.stringify(LoadClient.content(r.json))}, acknowledged ${JSON.stringify(known)}`);
+          this.anomaly(
+            `read of ${key}: ${r.status} ${JSON.stringify(LoadClient.content(r.json))}, acknowledged ${JSON.stringify(known)}`,
+          );
         }
       }
       this.stats.ok++;
       this.stats.ops![op]++;
     } catch (e) {
       this.stats.failed++;
-      this.stats.failures.push({ at: Date.now(), startedAt, op, error: (e as Error).message, servedBy: ip ? regionOf(ip) ?? ip : null });
+      this.stats.failures.push({
+        at: Date.now(),
+        startedAt,
+        op,
+        error: (e as Error).message,
+        servedBy: ip ? (regionOf(ip) ?? ip) : null,
+      });
       this.cached = null;
     }
   }
@@ -330,7 +370,12 @@ export class LoadClient {
       for (let attempt = 0; attempt < 5 && !got; attempt++) {
         try {
           const ip = await this.resolve();
-          const r = await this.http('PUT', ip, `/_db/${this.o.database}/_api/document/${this.o.collection}?onlyget=true`, part.map(([k]) => k));
+          const r = await this.http(
+            'PUT',
+            ip,
+            `/_db/${this.o.database}/_api/document/${this.o.collection}?onlyget=true`,
+            part.map(([k]) => k),
+          );
           if (r.status === 200 && Array.isArray(r.json)) got = r.json;
           else last = `HTTP ${r.status}`;
         } catch (e) {
@@ -425,14 +470,31 @@ export function mixedClients(o: MixedLoadOptions): LoadClient[] {
 }
 
 /** Totals over clients, for printing (the rate is a figure, never an assertion). */
-export function loadSummary(clients: LoadClient[]): { clients: number; ops: Record<string, number>; acknowledged: number; failed: number; seconds: number; opsPerSecond: number } {
+export function loadSummary(clients: LoadClient[]): {
+  clients: number;
+  ops: Record<string, number>;
+  acknowledged: number;
+  failed: number;
+  seconds: number;
+  opsPerSecond: number;
+} {
   const ops: Record<string, number> = {};
   for (const c of clients) for (const [k, v] of Object.entries(c.stats.ops ?? {})) ops[k] = (ops[k] ?? 0) + v;
-  const acknowledged = clients.reduce((a, c) => a + (c.stats.ops ? Object.values(c.stats.ops).reduce((x, y) => x + y, 0) : c.stats.ok), 0);
+  const acknowledged = clients.reduce(
+    (a, c) => a + (c.stats.ops ? Object.values(c.stats.ops).reduce((x, y) => x + y, 0) : c.stats.ok),
+    0,
+  );
   const t0 = Math.min(...clients.map((c) => c.stats.startedAt ?? Date.now()));
   const t1 = Math.max(...clients.map((c) => c.stats.stoppedAt ?? Date.now()));
   const seconds = Math.max(0.001, (t1 - t0) / 1000);
-  return { clients: clients.length, ops, acknowledged, failed: clients.reduce((a, c) => a + c.stats.failed, 0), seconds: Math.round(seconds), opsPerSecond: Math.round((acknowledged / seconds) * 10) / 10 };
+  return {
+    clients: clients.length,
+    ops,
+    acknowledged,
+    failed: clients.reduce((a, c) => a + c.stats.failed, 0),
+    seconds: Math.round(seconds),
+    opsPerSecond: Math.round((acknowledged / seconds) * 10) / 10,
+  };
 }
 
 /** A span of time in which client requests may fail (a DNS change in flight). */
@@ -446,11 +508,18 @@ export interface Window {
  * name away from `sourceIp`; with `rollbackAt`, back from then until the last client resolved it to `sourceIp`
  * again (the reverse cutover), not to the end of the rollback. `missing` names clients that never switched.
  */
-export function cutoverWindows(clients: LoadClient[], sourceIp: string, cutoverStartedAt: number, rollbackAt?: number): { windows: Window[]; missing: string[] } {
+export function cutoverWindows(
+  clients: LoadClient[],
+  sourceIp: string,
+  cutoverStartedAt: number,
+  rollbackAt?: number,
+): { windows: Window[]; missing: string[] } {
   const missing: string[] = [];
   const end = rollbackAt ?? Infinity;
   const there = clients.map((c) => {
-    const t = c.stats.resolutions.find((x) => x.at >= cutoverStartedAt && x.at <= end && !x.values.includes(sourceIp))?.at;
+    const t = c.stats.resolutions.find(
+      (x) => x.at >= cutoverStartedAt && x.at <= end && !x.values.includes(sourceIp),
+    )?.at;
     if (t === undefined && rollbackAt === undefined) missing.push(`${c.o.name} never resolved to the target`);
     return t ?? rollbackAt ?? cutoverStartedAt;
   });
@@ -468,5 +537,7 @@ export function cutoverWindows(clients: LoadClient[], sourceIp: string, cutoverS
 
 /** Failed requests that did not overlap any window (a request overlapping one counts as inside it). */
 export function failuresOutside(clients: LoadClient[], windows: Window[]): LoadStats['failures'] {
-  return clients.flatMap((c) => c.stats.failures).filter((f) => !windows.some((w) => f.at >= w.from && (f.startedAt ?? f.at) <= w.to));
+  return clients
+    .flatMap((c) => c.stats.failures)
+    .filter((f) => !windows.some((w) => f.at >= w.from && (f.startedAt ?? f.at) <= w.to));
 }

@@ -48,7 +48,12 @@ export async function migrate(
   } = {},
 ): Promise<void> {
   for (let pass = 0; pass < 5; pass++) {
-    const e = await startEngine(c, { targets: news, migrationId: o.migrationId ?? 'mig', concurrency: o.concurrency ?? 4, onStep: o.onStep });
+    const e = await startEngine(c, {
+      targets: news,
+      migrationId: o.migrationId ?? 'mig',
+      concurrency: o.concurrency ?? 4,
+      onStep: o.onStep,
+    });
     o.engine?.(e);
     const started = Date.now();
     let reported = false;
@@ -56,7 +61,9 @@ export async function migrate(
       if (!reported && Date.now() - started > 120_000) {
         // A diagnostic for a run that does not end: what each moving group waits for.
         reported = true;
-        console.error(`engine still running after 120 s: ${JSON.stringify(e.state.shards?.moving)}; last steps ${JSON.stringify(e.steps.slice(-4))}`);
+        console.error(
+          `engine still running after 120 s: ${JSON.stringify(e.state.shards?.moving)}; last steps ${JSON.stringify(e.steps.slice(-4))}`,
+        );
       }
       const r = await Promise.race([e.done, new Promise<'tick'>((res) => setTimeout(() => res('tick'), 500))]);
       if (r !== 'tick') {
@@ -72,7 +79,9 @@ export async function migrate(
       await o.onParked(parked);
       e.state.pauseRequested = false;
     }
-    const left = groupsOf(await act.readShardPlan({ migrationId: 'check', arango: ref })).filter((g) => g.servers.some((s) => olds.includes(s)));
+    const left = groupsOf(await act.readShardPlan({ migrationId: 'check', arango: ref })).filter((g) =>
+      g.servers.some((s) => olds.includes(s)),
+    );
     if (left.length === 0) return;
   }
   throw new Error('groups still on the old servers after 5 passes of the engine');
@@ -80,7 +89,11 @@ export async function migrate(
 
 export async function addNewServers(c: SimCluster, act: Acts, ref: ArangoRef, n = 3): Promise<string[]> {
   const members = await Promise.all(Array.from({ length: n }, () => c.addDBServer()));
-  const r = await act.waitForServerRegistered({ arango: ref, endpoints: members.map((m) => m.endpoint), timeoutSeconds: 60 });
+  const r = await act.waitForServerRegistered({
+    arango: ref,
+    endpoints: members.map((m) => m.endpoint),
+    timeoutSeconds: 60,
+  });
   return r.servers.map((s) => s.id);
 }
 
@@ -91,7 +104,10 @@ export function writers(c: SimCluster): ContinuousWriter[] {
   ];
 }
 
-export async function stopAndCheck(c: SimCluster, ws: ContinuousWriter[]): Promise<{ acked: number; missing: string[] }> {
+export async function stopAndCheck(
+  c: SimCluster,
+  ws: ContinuousWriter[],
+): Promise<{ acked: number; missing: string[] }> {
   await Promise.all(ws.map((w) => w.stop()));
   const db = arangoDb(c, 'shop');
   const missing = (await Promise.all(ws.map((w) => w.missing(db)))).flat();
@@ -100,6 +116,7 @@ export async function stopAndCheck(c: SimCluster, ws: ContinuousWriter[]): Promi
 
 export async function supervisionCleanOuts(c: SimCluster): Promise<Dict[]> {
   const t = d(d(d(await c.agencyRead(['/arango/Target'])).arango).Target);
-  return ['ToDo', 'Pending', 'Finished', 'Failed'].flatMap((q) => Object.values(d(t[q])).map(d)).filter((j) => j.type === 'cleanOutServer');
+  return ['ToDo', 'Pending', 'Finished', 'Failed']
+    .flatMap((q) => Object.values(d(t[q])).map(d))
+    .filter((j) => j.type === 'cleanOutServer');
 }
-

@@ -26,8 +26,20 @@ export interface RegionPlan {
 }
 
 export const ADDRESS_PLAN: Readonly<Record<Region, RegionPlan>> = {
-  eu: { region: 'eu', podCidr: '10.10.0.0/16', serviceCidr: '10.11.0.0/16', lbPool: '10.12.0.0/24', clientCidr: '10.13.0.0/24' },
-  us: { region: 'us', podCidr: '10.20.0.0/16', serviceCidr: '10.21.0.0/16', lbPool: '10.22.0.0/24', clientCidr: '10.23.0.0/24' },
+  eu: {
+    region: 'eu',
+    podCidr: '10.10.0.0/16',
+    serviceCidr: '10.11.0.0/16',
+    lbPool: '10.12.0.0/24',
+    clientCidr: '10.13.0.0/24',
+  },
+  us: {
+    region: 'us',
+    podCidr: '10.20.0.0/16',
+    serviceCidr: '10.21.0.0/16',
+    lbPool: '10.22.0.0/24',
+    clientCidr: '10.23.0.0/24',
+  },
 };
 
 /** Every range that must be local on lo. */
@@ -252,7 +264,9 @@ export async function ensureLocalRoutes(): Promise<void> {
   const ns = process.env.TRANSIT_NETNS;
   const { stdout } = await run('ip', ['netns', 'identify', String(process.pid)]).catch(() => ({ stdout: '' }));
   if (!ns || stdout.trim() !== ns) {
-    throw new Error('the simulated cluster network runs only inside its own network namespace: start this through scripts/netns-run (npm test and npm run demo do)');
+    throw new Error(
+      'the simulated cluster network runs only inside its own network namespace: start this through scripts/netns-run (npm test and npm run demo do)',
+    );
   }
   for (const cidr of allCidrs()) {
     await ipCmd(['route', 'replace', 'local', cidr, 'dev', 'lo']);

@@ -47,14 +47,57 @@ export async function makePki(dir: string): Promise<Pki> {
   const p = (f: string) => join(dir, f);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   for (const ca of ['ca', 'other-ca']) {
-    await openssl(['req', '-x509', ...ec, '-keyout', `${ca}.key`, '-out', `${ca}.crt`, '-days', '2', '-subj', `/CN=Transit test ${ca}`,
-      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
+    await openssl(
+      [
+        'req',
+        '-x509',
+        ...ec,
+        '-keyout',
+        `${ca}.key`,
+        '-out',
+        `${ca}.crt`,
+        '-days',
+        '2',
+        '-subj',
+        `/CN=Transit test ${ca}`,
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
+      dir,
+    );
   }
-  writeFileSync(p('server.ext'), `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:${SERVER_NAME}\n`);
-  writeFileSync(p('client.ext'), 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:transit-worker\n');
+  writeFileSync(
+    p('server.ext'),
+    `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:${SERVER_NAME}\n`,
+  );
+  writeFileSync(
+    p('client.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=DNS:transit-worker\n',
+  );
   const issue = async (name: string, ca: string, ext: string, cn: string) => {
     await openssl(['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`], dir);
-    await openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', ext], dir);
+    await openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        `${ca}.crt`,
+        '-CAkey',
+        `${ca}.key`,
+        '-CAcreateserial',
+        '-out',
+        `${name}.crt`,
+        '-days',
+        '2',
+        '-extfile',
+        ext,
+      ],
+      dir,
+    );
   };
   await issue('server', 'ca', 'server.ext', SERVER_NAME);
   await issue('client', 'ca', 'client.ext', 'transit-worker');
@@ -63,17 +106,76 @@ export async function makePki(dir: string): Promise<Pki> {
   mkdirSync(p('ca-db/new'), { recursive: true });
   writeFileSync(p('ca-db/index.txt'), '');
   writeFileSync(p('ca-db/serial'), '1000\n');
-  writeFileSync(p('ca.cnf'), [
-    '[ca]', 'default_ca = d', '[d]', `database = ${p('ca-db/index.txt')}`, `new_certs_dir = ${p('ca-db/new')}`, `serial = ${p('ca-db/serial')}`,
-    'default_md = sha256', 'policy = any', 'unique_subject = no', 'email_in_dn = no', 'x509_extensions = client_ext',
-    '[any]', 'commonName = supplied',
-    '[client_ext]', 'basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth', 'subjectAltName=DNS:transit-worker', '',
-  ].join('\n'));
-  await openssl(['req', '-new', ...ec, '-keyout', 'expired-client.key', '-out', 'expired-client.csr', '-subj', '/CN=transit-worker'], dir);
-  await openssl(['ca', '-batch', '-notext', '-config', 'ca.cnf', '-cert', 'ca.crt', '-keyfile', 'ca.key', '-in', 'expired-client.csr', '-out', 'expired-client.crt',
-    '-startdate', '20200101000000Z', '-enddate', '20200102000000Z'], dir);
+  writeFileSync(
+    p('ca.cnf'),
+    [
+      '[ca]',
+      'default_ca = d',
+      '[d]',
+      `database = ${p('ca-db/index.txt')}`,
+      `new_certs_dir = ${p('ca-db/new')}`,
+      `serial = ${p('ca-db/serial')}`,
+      'default_md = sha256',
+      'policy = any',
+      'unique_subject = no',
+      'email_in_dn = no',
+      'x509_extensions = client_ext',
+      '[any]',
+      'commonName = supplied',
+      '[client_ext]',
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature',
+      'extendedKeyUsage=clientAuth',
+      'subjectAltName=DNS:transit-worker',
+      '',
+    ].join('\n'),
+  );
+  await openssl(
+    [
+      'req',
+      '-new',
+      ...ec,
+      '-keyout',
+      'expired-client.key',
+      '-out',
+      'expired-client.csr',
+      '-subj',
+      '/CN=transit-worker',
+    ],
+    dir,
+  );
+  await openssl(
+    [
+      'ca',
+      '-batch',
+      '-notext',
+      '-config',
+      'ca.cnf',
+      '-cert',
+      'ca.crt',
+      '-keyfile',
+      'ca.key',
+      '-in',
+      'expired-client.csr',
+      '-out',
+      'expired-client.crt',
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20200102000000Z',
+    ],
+    dir,
+  );
   const pair = (n: string) => ({ cert: p(`${n}.crt`), key: p(`${n}.key`) });
-  return { dir, ca: p('ca.crt'), otherCa: p('other-ca.crt'), server: pair('server'), client: pair('client'), foreignClient: pair('foreign-client'), expiredClient: pair('expired-client') };
+  return {
+    dir,
+    ca: p('ca.crt'),
+    otherCa: p('other-ca.crt'),
+    server: pair('server'),
+    client: pair('client'),
+    foreignClient: pair('foreign-client'),
+    expiredClient: pair('expired-client'),
+  };
 }
 
 export interface TlsProxy {
@@ -95,7 +197,14 @@ export async function startTlsProxy(o: { upstream: string; pki: Pki; apiKey: str
     'ssl_protocols TLSv1.2 TLSv1.3;',
   ];
   // Long polls last up to ~70 s: the gRPC timeouts must outlast them.
-  const grpc = ['grpc_read_timeout 600s;', 'grpc_send_timeout 600s;', 'client_body_timeout 600s;', 'client_max_body_size 0;', 'keepalive_timeout 600s;', 'keepalive_requests 1000000;'];
+  const grpc = [
+    'grpc_read_timeout 600s;',
+    'grpc_send_timeout 600s;',
+    'client_body_timeout 600s;',
+    'client_max_body_size 0;',
+    'keepalive_timeout 600s;',
+    'keepalive_requests 1000000;',
+  ];
   const conf = `
 ${process.getuid?.() === 0 ? 'user root;' : ''}
 worker_processes 1;

@@ -105,7 +105,11 @@ export function spawnProc(name: string, command: string, args: string[], opts: S
     child,
     exited,
     hasExited: () => done,
-    tail: (n = 30) => [...tailLines, partial].filter((l) => l !== '').slice(-n).join('\n'),
+    tail: (n = 30) =>
+      [...tailLines, partial]
+        .filter((l) => l !== '')
+        .slice(-n)
+        .join('\n'),
     async stop(graceMs = graceDefault) {
       if (done) return exited;
       try {

@@ -10,7 +10,9 @@ import { TEMPORAL_CLI } from './temporal';
 
 /** Replays every closed migrationWorkflow history on the server; throws on the first determinism error. */
 export async function replayAll(client: Client): Promise<number> {
-  const histories = client.workflow.list({ query: `WorkflowType = 'migrationWorkflow' AND ExecutionStatus != 'Running'` }).intoHistories();
+  const histories = client.workflow
+    .list({ query: `WorkflowType = 'migrationWorkflow' AND ExecutionStatus != 'Running'` })
+    .intoHistories();
   let n = 0;
   const failures: string[] = [];
   for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {

@@ -25,7 +25,10 @@ export const TEST_TIMING = {
   removeServerSeconds: 6,
 };
 
-export async function startSim(topology: TopologyInput, o: Omit<SimClusterOptions, 'topology'> = {}): Promise<SimCluster> {
+export async function startSim(
+  topology: TopologyInput,
+  o: Omit<SimClusterOptions, 'topology'> = {},
+): Promise<SimCluster> {
   const log = process.env.TRANSIT_SIM_LOG ? (l: string) => process.stderr.write(l + '\n') : undefined;
   return SimCluster.start({ log, ...o, topology: { ...topology, timing: { ...TEST_TIMING, ...topology.timing } } });
 }
@@ -39,7 +42,12 @@ export function arangoDb(c: SimCluster, databaseName: string, url = c.coordinato
 }
 
 export function simActivities(overrides: Partial<AgencyActivityDeps> = {}): ReturnType<typeof createAgencyActivities> {
-  return createAgencyActivities({ readCredential: fileCredentialReader(), pollIntervalMs: 200, agencyRetryMs: 15_000, ...overrides });
+  return createAgencyActivities({
+    readCredential: fileCredentialReader(),
+    pollIntervalMs: 200,
+    agencyRetryMs: 15_000,
+    ...overrides,
+  });
 }
 
 /** One group of a ShardPlan as the shard steps take it, with its Plan servers (ids). */
@@ -118,17 +126,26 @@ export class ContinuousWriter {
 export async function underReplicated(c: SimCluster): Promise<string[]> {
   const rf = new Map<string, number>();
   const a = await c.agencyRead(['/arango/Plan/Collections']);
-  const plan = (a as { arango?: { Plan?: { Collections?: Record<string, Record<string, { replicationFactor?: number }>> } } }).arango?.Plan?.Collections ?? {};
-  for (const [db, colls] of Object.entries(plan)) for (const [cid, col] of Object.entries(colls)) rf.set(`${db}/${cid}`, Number(col.replicationFactor ?? 1));
+  const plan =
+    (a as { arango?: { Plan?: { Collections?: Record<string, Record<string, { replicationFactor?: number }>> } } })
+      .arango?.Plan?.Collections ?? {};
+  for (const [db, colls] of Object.entries(plan))
+    for (const [cid, col] of Object.entries(colls)) rf.set(`${db}/${cid}`, Number(col.replicationFactor ?? 1));
   const out: string[] = [];
   for (const s of await c.shardStates()) {
     const inSync = s.plan.filter((x) => s.current.includes(x) && s.current[0] === s.plan[0]).length;
-    if (inSync < (rf.get(`${s.db}/${s.cid}`) ?? 1)) out.push(`${s.db}/${s.name}/${s.shard}: Plan ${JSON.stringify(s.plan)} Current ${JSON.stringify(s.current)}`);
+    if (inSync < (rf.get(`${s.db}/${s.cid}`) ?? 1))
+      out.push(`${s.db}/${s.name}/${s.shard}: Plan ${JSON.stringify(s.plan)} Current ${JSON.stringify(s.current)}`);
   }
   return out;
 }
 
-export async function waitUntil(what: string, ms: number, pred: () => Promise<boolean> | boolean, everyMs = 200): Promise<void> {
+export async function waitUntil(
+  what: string,
+  ms: number,
+  pred: () => Promise<boolean> | boolean,
+  everyMs = 200,
+): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     if (await pred()) return;

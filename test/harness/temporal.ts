@@ -89,21 +89,28 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const cwd = mkdtempSync(join(tmpdir(), 'transit-temporal-'));
   let proc = spawnProc('temporal', TEMPORAL_CLI, args, { cwd, logFile: opts.logFile, graceMs: 10_000 });
   const address = `127.0.0.1:${grpc}`;
-  const waitReady = () => waitFor(
-    `the Temporal dev server on ${address}`,
-    async () => {
-      if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`);
-      const c = await Connection.connect({ address, connectTimeout: 1000, channelArgs: CLIENT_CHANNEL_ARGS });
-      try {
-        await c.workflowService.getSystemInfo({});
-        return c;
-      } catch (e) {
-        await c.close();
-        throw e;
-      }
-    },
-    { timeoutMs: 60_000, intervalMs: 200, check: () => { if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`); } },
-  );
+  const waitReady = () =>
+    waitFor(
+      `the Temporal dev server on ${address}`,
+      async () => {
+        if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`);
+        const c = await Connection.connect({ address, connectTimeout: 1000, channelArgs: CLIENT_CHANNEL_ARGS });
+        try {
+          await c.workflowService.getSystemInfo({});
+          return c;
+        } catch (e) {
+          await c.close();
+          throw e;
+        }
+      },
+      {
+        timeoutMs: 60_000,
+        intervalMs: 200,
+        check: () => {
+          if (proc.hasExited()) throw new Error(`temporal exited:\n${proc.tail()}`);
+        },
+      },
+    );
   const connection = await waitReady();
   const client = new Client({ connection, namespace: 'default' });
   // Search attributes are registered by the flags above; wait until the namespace lists them.

@@ -21,7 +21,9 @@ export function productionBundleFile(): Promise<string> {
   bundle ??= (async () => {
     const path = join(mkdtempSync(join(tmpdir(), 'transit-prod-bundle-')), 'workflow-bundle.js');
     const noop = () => undefined;
-    await writeWorkflowBundle(path, { logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => console.error(m) } });
+    await writeWorkflowBundle(path, {
+      logger: { log: noop, trace: noop, debug: noop, info: noop, warn: noop, error: (m: string) => console.error(m) },
+    });
     return path;
   })();
   return bundle;
@@ -47,11 +49,16 @@ export async function spawnTransitWorker(opts: {
   const lines: string[] = [];
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   if (opts.metricsPort) env.TRANSIT_METRICS_ADDRESS = `127.0.0.1:${opts.metricsPort}`;
-  const p = spawnProc(opts.name ?? 'transit-worker', process.execPath, ['--import', 'tsx', join(ROOT, 'test/harness/transit-worker.ts'), opts.worldUrl], {
-    cwd: ROOT,
-    env,
-    onLine: (l) => lines.push(l),
-  });
+  const p = spawnProc(
+    opts.name ?? 'transit-worker',
+    process.execPath,
+    ['--import', 'tsx', join(ROOT, 'test/harness/transit-worker.ts'), opts.worldUrl],
+    {
+      cwd: ROOT,
+      env,
+      onLine: (l) => lines.push(l),
+    },
+  );
   try {
     await waitFor(`worker ${opts.name ?? ''} to poll`, () => lines.some((l) => l.startsWith(READY)), {
       timeoutMs: opts.timeoutMs ?? 60_000,
@@ -63,7 +70,10 @@ export async function spawnTransitWorker(opts: {
     await p.stop(2000);
     throw e;
   }
-  return Object.assign(p, { lines, metricsUrl: opts.metricsPort ? `http://127.0.0.1:${opts.metricsPort}/metrics` : null });
+  return Object.assign(p, {
+    lines,
+    metricsUrl: opts.metricsPort ? `http://127.0.0.1:${opts.metricsPort}/metrics` : null,
+  });
 }
 
 if (require.main === module) {

@@ -5,13 +5,21 @@
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  Worker,
+  type NativeConnection,
+  type WorkflowBundleWithSourceMap,
+} from '@temporalio/worker';
 import { quietRuntime, ROOT } from './temporal';
 import { spawnProc, waitFor, type Proc } from './procs';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | null = null;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundlePromise ??= bundleWorkflowCode({ workflowsPath: require.resolve('../../src/workflows'), logger: quietLogger() });
+  bundlePromise ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../src/workflows'),
+    logger: quietLogger(),
+  });
   return bundlePromise;
 }
 
@@ -49,19 +57,50 @@ export async function startWorker(opts: {
 }
 
 /** A worker in its own process (test/harness/world-worker.ts), bound to the in-memory world at worldUrl. */
-export async function spawnWorldWorker(opts: { address: string; taskQueue: string; worldUrl: string; bundlePath: string; name?: string }): Promise<Proc> {
+export async function spawnWorldWorker(opts: {
+  address: string;
+  taskQueue: string;
+  worldUrl: string;
+  bundlePath: string;
+  name?: string;
+}): Promise<Proc> {
   let ready = false;
   const p = spawnProc(
     opts.name ?? 'world-worker',
     process.execPath,
-    ['--import', 'tsx', join(ROOT, 'test/harness/world-worker.ts'), opts.address, opts.taskQueue, opts.worldUrl, opts.bundlePath],
-    { cwd: ROOT, onLine: (l) => { if (l.includes('worker ready')) ready = true; } },
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'test/harness/world-worker.ts'),
+      opts.address,
+      opts.taskQueue,
+      opts.worldUrl,
+      opts.bundlePath,
+    ],
+    {
+      cwd: ROOT,
+      onLine: (l) => {
+        if (l.includes('worker ready')) ready = true;
+      },
+    },
   );
-  await waitFor('the child worker to start', () => ready, { timeoutMs: 60_000, check: () => { if (p.hasExited()) throw new Error(`worker exited:\n${p.tail()}`); } });
+  await waitFor('the child worker to start', () => ready, {
+    timeoutMs: 60_000,
+    check: () => {
+      if (p.hasExited()) throw new Error(`worker exited:\n${p.tail()}`);
+    },
+  });
   return p;
 }
 
 function quietLogger() {
   const noop = () => undefined;
-  return { log: noop, trace: noop, debug: noop, info: noop, warn: (m: string) => console.warn(m), error: (m: string) => console.error(m) };
+  return {
+    log: noop,
+    trace: noop,
+    debug: noop,
+    info: noop,
+    warn: (m: string) => console.warn(m),
+    error: (m: string) => console.error(m),
+  };
 }

@@ -9,7 +9,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { TransitActivities } from '../../src/activities/contract';
 import { validateSpec } from '../../src/spec/validate';
 
-const WAITS = new Set(['waitForShardInSync', 'waitForShardMoves', 'waitForServerRegistered', 'waitForPropagation', 'provisionTargetMembers', 'moveShardLeadership']);
+const WAITS = new Set([
+  'waitForShardInSync',
+  'waitForShardMoves',
+  'waitForServerRegistered',
+  'waitForPropagation',
+  'provisionTargetMembers',
+  'moveShardLeadership',
+]);
 
 function inActivity(): Context | null {
   try {
@@ -34,7 +41,13 @@ export function createWorldActivities(url: string): TransitActivities {
     const creds = credentialsOf(args);
     if (creds.length) headers['x-credentials'] = Buffer.from(JSON.stringify(creds)).toString('base64');
     const res = await fetch(`${url}/act/${name}`, { method: 'POST', body: JSON.stringify(args), headers });
-    return (await res.json()) as { ok: boolean; out?: unknown; type?: string; message?: string; nonRetryable?: boolean };
+    return (await res.json()) as {
+      ok: boolean;
+      out?: unknown;
+      type?: string;
+      message?: string;
+      nonRetryable?: boolean;
+    };
   };
   const call = async (name: string, args: unknown): Promise<unknown> => {
     for (;;) {
@@ -45,7 +58,11 @@ export function createWorldActivities(url: string): TransitActivities {
         await (inActivity()?.sleep(100) ?? new Promise((res) => setTimeout(res, 100)));
         continue;
       }
-      throw ApplicationFailure.create({ message: r.message ?? 'world error', type: r.type ?? 'Error', nonRetryable: !!r.nonRetryable });
+      throw ApplicationFailure.create({
+        message: r.message ?? 'world error',
+        type: r.type ?? 'Error',
+        nonRetryable: !!r.nonRetryable,
+      });
     }
   };
   const acts: Record<string, (args: any) => Promise<unknown>> = {};
@@ -60,10 +77,35 @@ export function createWorldActivities(url: string): TransitActivities {
 
 /** Every activity name of the contract (the worker needs the full list to register them). */
 export const ACTIVITY_NAMES = [
-  'validateSpec', 'preflight', 'readSourceDeployment', 'bridgeNetworks', 'provisionTargetMembers', 'readClientEndpoint',
-  'moveAgent', 'removeTargetMembers', 'decommissionSourceMembers', 'removeBridge', 'checkClusterHealth', 'readShardPlan',
-  'waitForServerRegistered', 'neutraliseAutoShrink', 'restoreAutoShrink', 'submitShardMoves', 'waitForShardMoves', 'cancelShardMoves',
-  'addShardFollower', 'waitForShardInSync',
-  'moveShardLeadership', 'removeShardFollower', 'checkAgentReplaceable', 'waitForAgentCaughtUp', 'removeServer',
-  'verifyConvergence', 'readRecord', 'switchRecord', 'waitForPropagation', 'restoreRecord', 'probeVersionChecks',
+  'validateSpec',
+  'preflight',
+  'readSourceDeployment',
+  'bridgeNetworks',
+  'provisionTargetMembers',
+  'readClientEndpoint',
+  'moveAgent',
+  'removeTargetMembers',
+  'decommissionSourceMembers',
+  'removeBridge',
+  'checkClusterHealth',
+  'readShardPlan',
+  'waitForServerRegistered',
+  'neutraliseAutoShrink',
+  'restoreAutoShrink',
+  'submitShardMoves',
+  'waitForShardMoves',
+  'cancelShardMoves',
+  'addShardFollower',
+  'waitForShardInSync',
+  'moveShardLeadership',
+  'removeShardFollower',
+  'checkAgentReplaceable',
+  'waitForAgentCaughtUp',
+  'removeServer',
+  'verifyConvergence',
+  'readRecord',
+  'switchRecord',
+  'waitForPropagation',
+  'restoreRecord',
+  'probeVersionChecks',
 ];

@@ -4,7 +4,8 @@ import { createWorldActivities } from './world-activities';
 
 async function main(): Promise<void> {
   const [address, taskQueue, worldUrl, bundlePath] = process.argv.slice(2);
-  if (!address || !taskQueue || !worldUrl || !bundlePath) throw new Error('usage: world-worker <address> <taskQueue> <worldUrl> <bundlePath>');
+  if (!address || !taskQueue || !worldUrl || !bundlePath)
+    throw new Error('usage: world-worker <address> <taskQueue> <worldUrl> <bundlePath>');
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({

@@ -140,7 +140,8 @@ export class World {
   /** Where things are: the end-state checks of the tests read this. */
   snapshot() {
     const target = new Set([...this.registered.values()].filter((r) => r.role === 'dbserver').map((r) => r.id));
-    const side = (g: Group) => (g.plan.every((s) => target.has(s)) ? 'target' : g.plan.every((s) => !target.has(s)) ? 'source' : 'mixed');
+    const side = (g: Group) =>
+      g.plan.every((s) => target.has(s)) ? 'target' : g.plan.every((s) => !target.has(s)) ? 'source' : 'mixed';
     const sides = this.groups.map(side);
     return {
       groupsOnSource: sides.filter((x) => x === 'source').length,
@@ -170,16 +171,24 @@ export class World {
           const presented = req.headers['x-credentials'];
           if (this.credentials && presented) {
             const values = JSON.parse(Buffer.from(String(presented), 'base64').toString()) as string[];
-            if (!values.every((v) => this.credentials!.includes(v))) throw new WorldError('bad credentials', 'AuthenticationError', true);
+            if (!values.every((v) => this.credentials!.includes(v)))
+              throw new WorldError('bad credentials', 'AuthenticationError', true);
             this.credentialChecks++;
           }
           const out = await this.call(name, body ? JSON.parse(body) : {});
-          res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, out: out ?? null }));
-        } catch (e) {
-          const err = e as WorldError;
           res
             .writeHead(200, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ ok: false, type: err.type ?? 'Error', message: err.message, nonRetryable: !!err.nonRetryable }));
+            .end(JSON.stringify({ ok: true, out: out ?? null }));
+        } catch (e) {
+          const err = e as WorldError;
+          res.writeHead(200, { 'content-type': 'application/json' }).end(
+            JSON.stringify({
+              ok: false,
+              type: err.type ?? 'Error',
+              message: err.message,
+              nonRetryable: !!err.nonRetryable,
+            }),
+          );
         }
       });
     });
@@ -222,7 +231,12 @@ export class World {
     if (f) throw new WorldError(f, 'InvariantViolationError', true);
     switch (name) {
       case 'preflight':
-        return { sourcePodCIDRs: ['10.10.0.0/16'], targetPodCIDRs: ['10.20.0.0/16'], storageClass: 'standard', warnings: [] };
+        return {
+          sourcePodCIDRs: ['10.10.0.0/16'],
+          targetPodCIDRs: ['10.20.0.0/16'],
+          storageClass: 'standard',
+          warnings: [],
+        };
       case 'readSourceDeployment':
         return { name: 'arango', namespace: 'db', image: 'arangodb/arangodb:3.12.4', members: this.sourceMembers };
       case 'bridgeNetworks': {
@@ -232,7 +246,10 @@ export class World {
             this.effect(`bridge:create:${m.podName}`);
           }
         }
-        return { services: [...this.bridge].map((n) => ({ cluster: 'target', name: n, endpoints: [] })), loadBalancers: [] };
+        return {
+          services: [...this.bridge].map((n) => ({ cluster: 'target', name: n, endpoints: [] })),
+          loadBalancers: [],
+        };
       }
       case 'provisionTargetMembers': {
         const out: MemberInfo[] = [];
@@ -241,7 +258,14 @@ export class World {
           let t = this.targetMembers.find((x) => x.podName === name);
           if (!t) {
             await sleep(this.opts.provisionMs ?? 0);
-            t = { ...m, side: 'target', podName: name, podIP: `10.20.0.${this.targetMembers.length + 10}`, endpoint: `tcp://${name}:8529`, id: `${m.id}-t` };
+            t = {
+              ...m,
+              side: 'target',
+              podName: name,
+              podIP: `10.20.0.${this.targetMembers.length + 10}`,
+              endpoint: `tcp://${name}:8529`,
+              id: `${m.id}-t`,
+            };
             this.targetMembers.push(t);
             this.effect(`provision:${name}`);
           }
@@ -254,7 +278,9 @@ export class World {
         return { members: out };
       }
       case 'readClientEndpoint':
-        return a.side === 'target' ? { values: [this.targetIps.client], url: 'http://10.22.0.1:8529' } : { values: [this.sourceIps.client], url: 'http://10.12.0.1:8529' };
+        return a.side === 'target'
+          ? { values: [this.targetIps.client], url: 'http://10.22.0.1:8529' }
+          : { values: [this.sourceIps.client], url: 'http://10.12.0.1:8529' };
       case 'moveAgent': {
         const agent = a.agent as MemberInfo;
         if (this.agentsSide.get(agent.id) !== a.to) {
@@ -301,7 +327,9 @@ export class World {
         return {
           healthy: true,
           problems: [],
-          dbServers: this.sourceMembers.filter((m) => m.role === 'dbserver').map((m) => ({ id: m.id, shortName: m.podName, endpoint: m.endpoint, status: 'GOOD' })),
+          dbServers: this.sourceMembers
+            .filter((m) => m.role === 'dbserver')
+            .map((m) => ({ id: m.id, shortName: m.podName, endpoint: m.endpoint, status: 'GOOD' })),
           coordinators: [],
           agents: [...this.agentsSide.keys()].map((id, i) => ({ id, endpoint: `tcp://${id}:8529`, leader: i === 0 })),
           maintenance: false,
@@ -375,9 +403,19 @@ export class World {
       case 'verifyConvergence': {
         const busy = new Set([...this.jobs.values()].filter((j) => j.status === 'Pending').map((j) => j.group));
         const bad = this.groups.filter(
-          (g) => g.lock || busy.has(g) || g.plan.length !== g.rf || g.plan.some((s) => !g.inSync.has(s)) || g.plan.some((s) => (a.mustNotHold ?? []).includes(s)),
+          (g) =>
+            g.lock ||
+            busy.has(g) ||
+            g.plan.length !== g.rf ||
+            g.plan.some((s) => !g.inSync.has(s)) ||
+            g.plan.some((s) => (a.mustNotHold ?? []).includes(s)),
         );
-        if (bad.length) throw new WorldError(`not converged: ${bad.length} groups, e.g. ${bad[0]!.key} on ${bad[0]!.plan.join(',')}`, 'InvariantViolationError', true);
+        if (bad.length)
+          throw new WorldError(
+            `not converged: ${bad.length} groups, e.g. ${bad[0]!.key} on ${bad[0]!.plan.join(',')}`,
+            'InvariantViolationError',
+            true,
+          );
         return { shards: this.groups.length, ok: true };
       }
       case 'readRecord':
@@ -388,7 +426,11 @@ export class World {
         const ttl = a.ttl ?? this.dns.ttl;
         if (same(this.dns.values, a.to) && ttl === this.dns.ttl) return { changed: false };
         if (!same(this.dns.values, a.from)) {
-          throw new WorldError(`DNS conflict: ${a.dns.name} holds ${this.dns.values} not ${a.from}`, 'DnsConflictError', true);
+          throw new WorldError(
+            `DNS conflict: ${a.dns.name} holds ${this.dns.values} not ${a.from}`,
+            'DnsConflictError',
+            true,
+          );
         }
         this.dns = { values: [...a.to], ttl, switchedAt: Date.now() };
         this.effect(`dns:${name}:${a.to.join(',')}:${ttl}`);
@@ -397,19 +439,33 @@ export class World {
       case 'waitForPropagation': {
         const wait = this.dns.switchedAt + (this.opts.propagationMs ?? 0) - Date.now();
         if (wait > 0) await sleep(Math.min(wait, 1000));
-        if (Date.now() < this.dns.switchedAt + (this.opts.propagationMs ?? 0)) throw new WorldError('not yet', 'NotYet', false);
+        if (Date.now() < this.dns.switchedAt + (this.opts.propagationMs ?? 0))
+          throw new WorldError('not yet', 'NotYet', false);
         return { propagatedSeconds: (this.opts.propagationMs ?? 0) / 1000, ttlWaitSeconds: 0 };
       }
       case 'probeVersionChecks':
-        return [{ phase: a.phase, from: 'eu', to: 'us', path: 'in-memory world (no network)', samples: 1, p50Ms: 0, p95Ms: 0 }];
+        return [
+          {
+            phase: a.phase,
+            from: 'eu',
+            to: 'us',
+            path: 'in-memory world (no network)',
+            samples: 1,
+            p50Ms: 0,
+            p95Ms: 0,
+          },
+        ];
       default:
         throw new WorldError(`unknown activity ${name}`, 'Error', true);
     }
   }
 
   private find(m: { database: string; collectionId: string; shard: string }): Group {
-    const g = this.groups.find((x) => x.database === m.database && x.collectionId === m.collectionId && x.shard === m.shard);
-    if (!g) throw new WorldError(`no such shard ${m.database}/${m.collectionId}/${m.shard}`, 'InvariantViolationError', true);
+    const g = this.groups.find(
+      (x) => x.database === m.database && x.collectionId === m.collectionId && x.shard === m.shard,
+    );
+    if (!g)
+      throw new WorldError(`no such shard ${m.database}/${m.collectionId}/${m.shard}`, 'InvariantViolationError', true);
     return g;
   }
 
@@ -418,9 +474,19 @@ export class World {
     const creator = `transit-${migrationId}`;
     const own = [...this.jobs.values()].find((j) => j.group === g && j.creator === creator && j.status === 'Pending');
     if (own) return { index, result: 'submitted', jobId: own.id, existing: true };
-    if (g.plan.join() !== (m.expected as string[]).join()) return { index, result: 'planChanged', servers: [...g.plan] };
+    if (g.plan.join() !== (m.expected as string[]).join())
+      return { index, result: 'planChanged', servers: [...g.plan] };
     const id = String(this.nextJobId++);
-    const j: WorldJob = { id, group: g, creator, from: m.fromServer, to: m.toServer, isLeader: m.isLeader, remainsFollower: m.remainsFollower, status: 'Pending' };
+    const j: WorldJob = {
+      id,
+      group: g,
+      creator,
+      from: m.fromServer,
+      to: m.toServer,
+      isLeader: m.isLeader,
+      remainsFollower: m.remainsFollower,
+      status: 'Pending',
+    };
     this.jobs.set(id, j);
     if (!g.plan.includes(j.to)) {
       g.plan = j.isLeader ? [g.plan[0]!, j.to, ...g.plan.slice(1)] : [...g.plan, j.to];
@@ -456,7 +522,13 @@ export class World {
           const started = j.group.syncStarted.get(j.to) ?? Date.now();
           const frac = this.opts.syncMs ? Math.min(1, (Date.now() - started) / this.opts.syncMs) : 1;
           progress.push({ index: i, bytesCopied: Math.floor(j.group.bytes * frac), bytesTotal: j.group.bytes });
-        } else ended.push({ index: i, status: j.status === 'Finished' ? 'finished' : 'failed', ...(j.reason ? { reason: j.reason } : {}), servers: [...j.group.plan] });
+        } else
+          ended.push({
+            index: i,
+            status: j.status === 'Finished' ? 'finished' : 'failed',
+            ...(j.reason ? { reason: j.reason } : {}),
+            servers: [...j.group.plan],
+          });
       });
       const enough = a.mode === 'any' ? ended.length > 0 : ended.length === a.jobs.length;
       if (enough || Date.now() >= deadline) return { ended, progress, queued: [] };
@@ -464,11 +536,18 @@ export class World {
     }
   }
 
-  private addFollower(m: { database: string; collectionId: string; shard: string; expected: string[]; add: string[] }, migrationId: string): string {
+  private addFollower(
+    m: { database: string; collectionId: string; shard: string; expected: string[]; add: string[] },
+    migrationId: string,
+  ): string {
     const g = this.find(m);
     if (m.add.every((s) => g.plan.includes(s))) return 'alreadyDone';
     if (g.plan.join() !== m.expected.join()) {
-      throw new WorldError(`shard ${g.key} changed behind Transit's back: Plan ${g.plan} expected ${m.expected}`, 'ShardConflictError', true);
+      throw new WorldError(
+        `shard ${g.key} changed behind Transit's back: Plan ${g.plan} expected ${m.expected}`,
+        'ShardConflictError',
+        true,
+      );
     }
     g.lock = `transit-${migrationId}`;
     for (const s of m.add) {
@@ -488,7 +567,11 @@ export class World {
     }
   }
 
-  private async waitInSync(a: { shards: { database: string; collectionId: string; shard: string; servers: string[] }[]; mode: string; timeoutSeconds: number }) {
+  private async waitInSync(a: {
+    shards: { database: string; collectionId: string; shard: string; servers: string[] }[];
+    mode: string;
+    timeoutSeconds: number;
+  }) {
     const deadline = Date.now() + Math.min(a.timeoutSeconds * 1000, 1000);
     for (;;) {
       const inSync: number[] = [];
@@ -513,23 +596,35 @@ export class World {
     const g = this.find(m);
     if (g.plan[0] === m.to) return 'alreadyDone';
     this.settle(g);
-    if (!g.inSync.has(m.to)) throw new WorldError(`invariant: ${m.to} is not in sync for ${g.key}`, 'InvariantViolationError', true);
+    if (!g.inSync.has(m.to))
+      throw new WorldError(`invariant: ${m.to} is not in sync for ${g.key}`, 'InvariantViolationError', true);
     g.plan = [m.to, ...g.plan.filter((s) => s !== m.to && s !== m.from), m.from];
     this.effect(`leader:${g.key}:${m.to}`);
     return 'moved';
   }
 
-  private removeFollower(m: { database: string; collectionId: string; shard: string; remove: string[]; replicationFactor: number }): string {
+  private removeFollower(m: {
+    database: string;
+    collectionId: string;
+    shard: string;
+    remove: string[];
+    replicationFactor: number;
+  }): string {
     const g = this.find(m);
     const remaining = g.plan.filter((s) => !m.remove.includes(s));
     if (remaining.length === g.plan.length) {
       g.lock = null;
       return 'alreadyDone';
     }
-    if (m.remove.includes(g.plan[0]!)) throw new WorldError(`invariant: cannot remove leader ${g.plan[0]} of ${g.key}`, 'InvariantViolationError', true);
+    if (m.remove.includes(g.plan[0]!))
+      throw new WorldError(`invariant: cannot remove leader ${g.plan[0]} of ${g.key}`, 'InvariantViolationError', true);
     this.settle(g);
     if (remaining.filter((s) => g.inSync.has(s)).length < m.replicationFactor) {
-      throw new WorldError(`invariant: removing ${m.remove} would leave ${g.key} with fewer than ${m.replicationFactor} in-sync copies`, 'InvariantViolationError', true);
+      throw new WorldError(
+        `invariant: removing ${m.remove} would leave ${g.key} with fewer than ${m.replicationFactor} in-sync copies`,
+        'InvariantViolationError',
+        true,
+      );
     }
     for (const s of m.remove) {
       g.inSync.delete(s);
@@ -571,7 +666,11 @@ export class World {
 }
 
 export class WorldError extends Error {
-  constructor(message: string, readonly type: string, readonly nonRetryable: boolean) {
+  constructor(
+    message: string,
+    readonly type: string,
+    readonly nonRetryable: boolean,
+  ) {
     super(message);
   }
 }

@@ -26,7 +26,9 @@ export function endpointToUrl(endpoint: string): string {
 
 /** The form used to compare endpoints: scheme-less, lower case, no trailing slash. */
 export function endpointKey(endpoint: string): string {
-  return endpointToUrl(endpoint).replace(/^https?:\/\//, '').toLowerCase();
+  return endpointToUrl(endpoint)
+    .replace(/^https?:\/\//, '')
+    .toLowerCase();
 }
 
 export interface AgencyResponse {
@@ -43,7 +45,9 @@ export interface ClientOptions {
 }
 
 function credentialName(ref: CredentialRef): string {
-  return 'file' in ref ? `file ${ref.file}` : `Secret ${ref.secret.namespace ? `${ref.secret.namespace}/` : ''}${ref.secret.name} key ${ref.secret.key}`;
+  return 'file' in ref
+    ? `file ${ref.file}`
+    : `Secret ${ref.secret.namespace ? `${ref.secret.namespace}/` : ''}${ref.secret.name} key ${ref.secret.key}`;
 }
 
 function authFailure(status: number, url: string, ref: CredentialRef): ArangoAuthError {
@@ -87,36 +91,58 @@ export class ArangoClient {
 
   /** Classifies an arangojs error from `url` into our named failures (or returns the HTTP status to handle). */
   private classify(e: unknown, url: string): { status: number; body?: unknown; response?: Response } {
-    if (isArangoError(e)) return { status: e.code ?? 500, body: e.toJSON(), response: e.response as Response | undefined };
+    if (isArangoError(e))
+      return { status: e.code ?? 500, body: e.toJSON(), response: e.response as Response | undefined };
     if (e instanceof HttpError) return { status: e.code, response: e.response as unknown as Response };
     if (isNetworkError(e)) return { status: 0, body: String((e as Error).message) };
     throw e;
   }
 
   /** A coordinator call; 401/403 → ArangoAuthError, 5xx/network → ArangoUnavailableError, else the response. */
-  async coordinatorCall(method: string, path: string, body?: unknown, opts: { db?: string; timeoutMs?: number; search?: Record<string, string> } = {}): Promise<AgencyResponse> {
+  async coordinatorCall(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { db?: string; timeoutMs?: number; search?: Record<string, string> } = {},
+  ): Promise<AgencyResponse> {
     const url = this.url(this.ref.endpoint);
     const route = (opts.db ? this.coordinator.database(opts.db) : this.coordinator).route(path);
     try {
-      const r = await route.request({ method, body, search: opts.search, timeout: opts.timeoutMs ?? this.o.requestTimeoutMs });
+      const r = await route.request({
+        method,
+        body,
+        search: opts.search,
+        timeout: opts.timeoutMs ?? this.o.requestTimeoutMs,
+      });
       return { status: r.status, body: (r as unknown as { parsedBody?: unknown }).parsedBody };
     } catch (e) {
       const c = this.classify(e, url);
       if (c.status === 401 || c.status === 403) {
         const msg = JSON.stringify(c.body ?? '');
-        if (c.status === 401 || /not authorized|forbidden|unauthorized/i.test(msg)) throw authFailure(c.status, url, this.ref.jwtSecret);
+        if (c.status === 401 || /not authorized|forbidden|unauthorized/i.test(msg))
+          throw authFailure(c.status, url, this.ref.jwtSecret);
       }
-      if (c.status === 0 || c.status >= 500) throw new ArangoUnavailableError(`${method} ${url}${path}: ${c.status ? `HTTP ${c.status}` : c.body}`, e as Error);
+      if (c.status === 0 || c.status >= 500)
+        throw new ArangoUnavailableError(
+          `${method} ${url}${path}: ${c.status ? `HTTP ${c.status}` : c.body}`,
+          e as Error,
+        );
       let parsed = c.body;
-      if (c.response && !(isArangoError(e))) parsed = await c.response.json().catch(() => undefined);
+      if (c.response && !isArangoError(e)) parsed = await c.response.json().catch(() => undefined);
       return { status: c.status, body: parsed };
     }
   }
 
   /** Like coordinatorCall but throws on any non-2xx status. */
-  async coordinatorJson(method: string, path: string, body?: unknown, opts: { db?: string; timeoutMs?: number; search?: Record<string, string> } = {}): Promise<Record<string, unknown>> {
+  async coordinatorJson(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { db?: string; timeoutMs?: number; search?: Record<string, string> } = {},
+  ): Promise<Record<string, unknown>> {
     const r = await this.coordinatorCall(method, path, body, opts);
-    if (r.status >= 300) throw new ArangoUnavailableError(`${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    if (r.status >= 300)
+      throw new ArangoUnavailableError(`${method} ${path}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
     return (r.body ?? {}) as Record<string, unknown>;
   }
 
@@ -127,13 +153,20 @@ export class ArangoClient {
     const urls = Object.values((h.Health ?? {}) as Record<string, { Role?: string; Endpoint?: string }>)
       .filter((x) => x.Role === 'Agent' && typeof x.Endpoint === 'string')
       .map((x) => this.url(x.Endpoint!));
-    if (urls.length === 0 && !this.agencyUrls) throw new ArangoUnavailableError('the coordinator reports no agents in /_admin/cluster/health');
+    if (urls.length === 0 && !this.agencyUrls)
+      throw new ArangoUnavailableError('the coordinator reports no agents in /_admin/cluster/health');
     if (urls.length) this.agencyUrls = urls;
     return this.agencyUrls!;
   }
 
   /** One HTTP call to a specific agent (no redirect following); status 0 = unreachable. */
-  async agentCall(url: string, method: string, path: string, body?: unknown, timeoutMs = 5000): Promise<AgencyResponse & { location?: string }> {
+  async agentCall(
+    url: string,
+    method: string,
+    path: string,
+    body?: unknown,
+    timeoutMs = 5000,
+  ): Promise<AgencyResponse & { location?: string }> {
     try {
       const r = await this.db(url)
         .route(path)
@@ -142,7 +175,8 @@ export class ArangoClient {
     } catch (e) {
       const c = this.classify(e, url);
       if (c.status === 401) throw authFailure(401, url, this.ref.jwtSecret);
-      if (c.status === 307) return { status: 307, body: undefined, location: c.response?.headers.get('location') ?? undefined };
+      if (c.status === 307)
+        return { status: 307, body: undefined, location: c.response?.headers.get('location') ?? undefined };
       let parsed = c.body;
       if (c.response && !isArangoError(e)) parsed = await c.response.json().catch(() => undefined);
       return { status: c.status, body: parsed };
@@ -171,7 +205,8 @@ export class ArangoClient {
           }
           if (r.status === 200 || r.status === 412 || (r.status >= 400 && r.status < 500 && r.status !== 408)) {
             this.leaderUrl = url;
-            if (r.status === 403) throw new AgencyUnavailableError(`agency ${path} refused with 403: ${JSON.stringify(r.body)}`);
+            if (r.status === 403)
+              throw new AgencyUnavailableError(`agency ${path} refused with 403: ${JSON.stringify(r.body)}`);
             return r;
           }
           last = `${url}: ${r.status ? `HTTP ${r.status}` : String(r.body)}`;
@@ -197,10 +232,14 @@ export class ArangoClient {
   /** Writes transactions; returns one raft index per transaction (0 = precondition failed). */
   async agencyWrite(trxs: [Record<string, unknown>, Record<string, unknown>?][]): Promise<number[]> {
     if (trxs.length === 0) return [];
-    const r = await this.agency('/_api/agency/write', trxs.map((t) => (t[1] ? [t[0], t[1]] : [t[0]])));
+    const r = await this.agency(
+      '/_api/agency/write',
+      trxs.map((t) => (t[1] ? [t[0], t[1]] : [t[0]])),
+    );
     if (r.status !== 200 && r.status !== 412) throw new AgencyUnavailableError(`agency write: HTTP ${r.status}`);
     const results = (r.body as { results?: number[] })?.results;
-    if (!Array.isArray(results) || results.length !== trxs.length) throw new AgencyUnavailableError('agency write: malformed answer');
+    if (!Array.isArray(results) || results.length !== trxs.length)
+      throw new AgencyUnavailableError('agency write: malformed answer');
     return results;
   }
 

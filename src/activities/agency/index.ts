@@ -26,7 +26,13 @@ import type {
 import { ArangoClient, mintSuperuserJwt } from './client';
 import { makeWaits, type WaitHooks, type Waits } from './waits';
 import { readShardPlan } from './plan';
-import { addShardFollower, moveShardLeadership, releaseShardLocks, removeShardFollower, waitForShardInSync } from './shards';
+import {
+  addShardFollower,
+  moveShardLeadership,
+  releaseShardLocks,
+  removeShardFollower,
+  waitForShardInSync,
+} from './shards';
 import { cancelShardMoves, submitShardMoves, waitForShardMoves } from './jobs';
 import {
   checkAgentReplaceable,
@@ -67,17 +73,27 @@ export interface AgencyActivityDeps {
 }
 
 /** A readCredential for `{ file }` references; `{ secret }` references go to `readSecret` when given. */
-export function fileCredentialReader(readSecret?: (s: Extract<CredentialRef, { secret: unknown }>['secret']) => Promise<string>): (ref: CredentialRef) => Promise<string> {
+export function fileCredentialReader(
+  readSecret?: (s: Extract<CredentialRef, { secret: unknown }>['secret']) => Promise<string>,
+): (ref: CredentialRef) => Promise<string> {
   return async (ref) => {
     if ('file' in ref) return readFile(ref.file, 'utf8');
     if (readSecret) return readSecret(ref.secret);
-    throw ApplicationFailure.nonRetryable(`no reader for Kubernetes Secret references (${ref.secret.name}/${ref.secret.key})`, 'CredentialError');
+    throw ApplicationFailure.nonRetryable(
+      `no reader for Kubernetes Secret references (${ref.secret.name}/${ref.secret.key})`,
+      'CredentialError',
+    );
   };
 }
 
 export function createAgencyActivities(deps: AgencyActivityDeps) {
   const pollMs = deps.pollIntervalMs ?? 1000;
-  const hooks = (): WaitHooks => ({ heartbeat: deps.heartbeat, signal: deps.signal, now: deps.clock?.now, sleep: deps.clock?.sleep });
+  const hooks = (): WaitHooks => ({
+    heartbeat: deps.heartbeat,
+    signal: deps.signal,
+    now: deps.clock?.now,
+    sleep: deps.clock?.sleep,
+  });
 
   async function withClient<T>(arango: ArangoRef, fn: (client: ArangoClient, waits: Waits) => Promise<T>): Promise<T> {
     let secret: string;
@@ -85,9 +101,16 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
       secret = (await deps.readCredential(arango.jwtSecret)).trim();
     } catch (e) {
       if (e instanceof ApplicationFailure) throw e;
-      throw ApplicationFailure.nonRetryable(`cannot read the cluster's JWT secret from ${JSON.stringify(arango.jwtSecret)}: ${(e as Error).message}`, 'CredentialError');
+      throw ApplicationFailure.nonRetryable(
+        `cannot read the cluster's JWT secret from ${JSON.stringify(arango.jwtSecret)}: ${(e as Error).message}`,
+        'CredentialError',
+      );
     }
-    if (!secret) throw ApplicationFailure.nonRetryable(`the JWT secret at ${JSON.stringify(arango.jwtSecret)} is empty`, 'CredentialError');
+    if (!secret)
+      throw ApplicationFailure.nonRetryable(
+        `the JWT secret at ${JSON.stringify(arango.jwtSecret)} is empty`,
+        'CredentialError',
+      );
     const waits = makeWaits(hooks());
     const client = new ArangoClient(arango, mintSuperuserJwt(secret, waits.now()), {
       waits,
@@ -114,52 +137,76 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
       withClient(a.arango, (c, w) => submitShardMoves(c, a, () => w.now())),
 
     /** Waits (heartbeating) until any/all of these jobs ended (Finished, Failed or gone); reports copy progress. */
-    waitForShardMoves: (a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult> => withClient(a.arango, (c, w) => waitForShardMoves(c, w, a, pollMs)),
+    waitForShardMoves: (a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult> =>
+      withClient(a.arango, (c, w) => waitForShardMoves(c, w, a, pollMs)),
 
     /** Asks supervision (cancelAgencyJob) to abort this migration's open jobs; returns those that were open. */
-    cancelShardMoves: (a: MigrationArgs & { jobIds: string[] }): Promise<{ open: string[] }> => withClient(a.arango, (c) => cancelShardMoves(c, a)),
+    cancelShardMoves: (a: MigrationArgs & { jobIds: string[] }): Promise<{ open: string[] }> =>
+      withClient(a.arango, (c) => cancelShardMoves(c, a)),
 
     /** Appends `add` to each group's Plan (from exactly `expected`) and takes the shard lock. Idempotent. */
-    addShardFollower: (a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }> => withClient(a.arango, (c) => addShardFollower(c, a)),
+    addShardFollower: (a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }> =>
+      withClient(a.arango, (c) => addShardFollower(c, a)),
 
     /** Waits (heartbeating) until any/all groups have `servers` in Current; returns what is in sync at the timeout. */
-    waitForShardInSync: (a: WaitForShardInSyncArgs): Promise<WaitForShardInSyncResult> => withClient(a.arango, (c, w) => waitForShardInSync(c, w, a, pollMs)),
+    waitForShardInSync: (a: WaitForShardInSyncArgs): Promise<WaitForShardInSyncResult> =>
+      withClient(a.arango, (c, w) => waitForShardInSync(c, w, a, pollMs)),
 
     /** Moves leadership from → to with the resign protocol; `to` must be in sync everywhere. Idempotent. */
     moveShardLeadership: (a: MoveShardLeadershipArgs): Promise<{ results: ('moved' | 'alreadyDone')[] }> =>
-      withClient(a.arango, (c, w) => moveShardLeadership(c, w, a, { pollMs: Math.min(pollMs, 250), timeoutMs: deps.leaderMoveTimeoutMs ?? 120_000 })),
+      withClient(a.arango, (c, w) =>
+        moveShardLeadership(c, w, a, { pollMs: Math.min(pollMs, 250), timeoutMs: deps.leaderMoveTimeoutMs ?? 120_000 }),
+      ),
 
     /** Removes followers keeping ≥ replicationFactor in-sync copies (never the leader), and releases the lock. */
     removeShardFollower: (a: RemoveShardFollowerArgs): Promise<{ results: ('removed' | 'alreadyDone')[] }> =>
-      withClient(a.arango, (c, w) => removeShardFollower(c, w, a, { pollMs: Math.min(pollMs, 500), graceMs: deps.inSyncGraceMs ?? 30_000 })),
+      withClient(a.arango, (c, w) =>
+        removeShardFollower(c, w, a, { pollMs: Math.min(pollMs, 500), graceMs: deps.inSyncGraceMs ?? 30_000 }),
+      ),
 
     /** Releases Transit's lock on these shards where it is still ours (abort and rollback paths). */
-    releaseShardLocks: (a: MigrationArgs & { shards: string[] }): Promise<{ released: number }> => withClient(a.arango, (c) => releaseShardLocks(c, a.migrationId, a.shards)),
+    releaseShardLocks: (a: MigrationArgs & { shards: string[] }): Promise<{ released: number }> =>
+      withClient(a.arango, (c) => releaseShardLocks(c, a.migrationId, a.shards)),
 
-    checkClusterHealth: (a: { arango: ArangoRef }): Promise<ClusterHealth> => withClient(a.arango, (c) => checkClusterHealth(c)),
+    checkClusterHealth: (a: { arango: ArangoRef }): Promise<ClusterHealth> =>
+      withClient(a.arango, (c) => checkClusterHealth(c)),
 
     /** Waits until every endpoint is registered (Current/ServersRegistered) and GOOD. */
-    waitForServerRegistered: (a: { arango: ArangoRef; endpoints: string[]; timeoutSeconds: number }): Promise<{ servers: RegisteredServer[] }> =>
+    waitForServerRegistered: (a: {
+      arango: ArangoRef;
+      endpoints: string[];
+      timeoutSeconds: number;
+    }): Promise<{ servers: RegisteredServer[] }> =>
       withClient(a.arango, (c, w) => waitForServerRegistered(c, w, a, pollMs)),
 
     /** Makes Target/NumberOfDBServers null or ≥ atLeast; returns (and records) what it was. Idempotent. */
-    neutraliseAutoShrink: (a: { arango: ArangoRef; atLeast: number }): Promise<{ previous: AutoShrinkSetting }> => withClient(a.arango, (c) => neutraliseAutoShrink(c, a.atLeast)),
+    neutraliseAutoShrink: (a: { arango: ArangoRef; atLeast: number }): Promise<{ previous: AutoShrinkSetting }> =>
+      withClient(a.arango, (c) => neutraliseAutoShrink(c, a.atLeast)),
 
     /** Puts back the numbers neutraliseAutoShrink returned (or the given ones). */
-    restoreAutoShrink: (a: { arango: ArangoRef; previous: AutoShrinkSetting }): Promise<void> => withClient(a.arango, (c) => restoreAutoShrink(c, a.previous)),
+    restoreAutoShrink: (a: { arango: ArangoRef; previous: AutoShrinkSetting }): Promise<void> =>
+      withClient(a.arango, (c) => restoreAutoShrink(c, a.previous)),
 
     /** Refuses when replacing `agentId` now would lose quorum or the agency has no stable leader. */
-    checkAgentReplaceable: (a: { arango: ArangoRef; agentId: string }): Promise<void> => withClient(a.arango, (c, w) => checkAgentReplaceable(c, w, a.agentId)),
+    checkAgentReplaceable: (a: { arango: ArangoRef; agentId: string }): Promise<void> =>
+      withClient(a.arango, (c, w) => checkAgentReplaceable(c, w, a.agentId)),
 
     /** Waits until the agent at `endpoint` is `agentId`, in the pool at that endpoint, and caught up. */
-    waitForAgentCaughtUp: (a: { arango: ArangoRef; agentId: string; endpoint: string; timeoutSeconds: number }): Promise<{ commitIndex: number }> =>
+    waitForAgentCaughtUp: (a: {
+      arango: ArangoRef;
+      agentId: string;
+      endpoint: string;
+      timeoutSeconds: number;
+    }): Promise<{ commitIndex: number }> =>
       withClient(a.arango, (c, w) => waitForAgentCaughtUp(c, w, a, Math.min(pollMs, 500))),
 
     /** removeServer for a server in no Plan/Current shard list (else InvariantViolationError). */
-    removeServer: (a: { arango: ArangoRef; serverId: string }): Promise<'removed' | 'alreadyGone'> => withClient(a.arango, (c) => removeServer(c, a.serverId)),
+    removeServer: (a: { arango: ArangoRef; serverId: string }): Promise<'removed' | 'alreadyGone'> =>
+      withClient(a.arango, (c) => removeServer(c, a.serverId)),
 
     /** Plan equals Current for every shard, no job pending, no Transit lock, `mustNotHold` servers hold nothing. */
-    verifyConvergence: (a: { arango: ArangoRef; mustNotHold?: string[] }): Promise<{ shards: number; ok: true }> => withClient(a.arango, (c) => verifyConvergence(c, a.mustNotHold)),
+    verifyConvergence: (a: { arango: ArangoRef; mustNotHold?: string[] }): Promise<{ shards: number; ok: true }> =>
+      withClient(a.arango, (c) => verifyConvergence(c, a.mustNotHold)),
   };
 }
 

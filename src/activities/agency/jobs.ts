@@ -17,7 +17,18 @@ import type {
 } from '../agency-types';
 import type { ArangoClient } from './client';
 import { AgencyPreconditionFailedError, InvariantViolationError } from './errors';
-import { asDict, asStrings, at, healthStatusPath, lockPath, lockValue, planShardPath, sameList, strip, type Dict } from './paths';
+import {
+  asDict,
+  asStrings,
+  at,
+  healthStatusPath,
+  lockPath,
+  lockValue,
+  planShardPath,
+  sameList,
+  strip,
+  type Dict,
+} from './paths';
 import { progressOf } from './shards';
 import type { Waits } from './waits';
 
@@ -30,7 +41,8 @@ const LATEST_ID = '/arango/Sync/LatestID';
 /** The `creator` of Transit's jobs: tells them apart from an operator's or supervision's own. */
 export const jobCreator = (migrationId: string): string => lockValue(migrationId);
 
-const planOf = (read: unknown, k: ShardKey): string[] => asStrings(at(read, planShardPath(k.database, k.collectionId, k.shard)));
+const planOf = (read: unknown, k: ShardKey): string[] =>
+  asStrings(at(read, planShardPath(k.database, k.collectionId, k.shard)));
 
 /** Reserves `n` job ids from Sync/LatestID (as ClusterInfo::uniqid does): compare-and-set, retried on a race. */
 async function reserveJobIds(client: ArangoClient, n: number): Promise<string[]> {
@@ -38,7 +50,10 @@ async function reserveJobIds(client: ArangoClient, n: number): Promise<string[]>
     const cur = at(await client.agencyRead([LATEST_ID]), LATEST_ID);
     const base = typeof cur === 'number' ? cur : 0;
     const [ok] = await client.agencyWrite([
-      [{ [LATEST_ID]: { op: 'increment', step: n } }, { [LATEST_ID]: typeof cur === 'number' ? { old: cur } : { oldEmpty: true } }],
+      [
+        { [LATEST_ID]: { op: 'increment', step: n } },
+        { [LATEST_ID]: typeof cur === 'number' ? { old: cur } : { oldEmpty: true } },
+      ],
     ]);
     if (ok) return Array.from({ length: n }, (_, i) => String(base + 1 + i));
   }
@@ -51,36 +66,57 @@ function ownJobs(read: unknown, migrationId: string): Map<string, { id: string; 
   for (const q of [TODO, PENDING]) {
     for (const [id, v] of Object.entries(asDict(at(read, q)))) {
       const job = asDict(v);
-      if (job.creator === jobCreator(migrationId) && typeof job.shard === 'string') out.set(`${String(job.database)}/${job.shard}`, { id, job });
+      if (job.creator === jobCreator(migrationId) && typeof job.shard === 'string')
+        out.set(`${String(job.database)}/${job.shard}`, { id, job });
     }
   }
   return out;
 }
 
-export async function submitShardMoves(client: ArangoClient, a: SubmitShardMovesArgs, now: () => number): Promise<{ results: SubmitShardMoveResult[] }> {
+export async function submitShardMoves(
+  client: ArangoClient,
+  a: SubmitShardMovesArgs,
+  now: () => number,
+): Promise<{ results: SubmitShardMoveResult[] }> {
   const seen = new Set<string>();
   for (const m of a.moves) {
     const id = `${m.database}/${m.shard}`;
     if (seen.has(id)) throw new InvariantViolationError(`submitShardMoves: shard ${id} appears twice in one batch`);
     seen.add(id);
-    if (m.fromServer === m.toServer) throw new InvariantViolationError(`submitShardMoves ${m.shard}: fromServer and toServer are both ${m.fromServer}`);
+    if (m.fromServer === m.toServer)
+      throw new InvariantViolationError(
+        `submitShardMoves ${m.shard}: fromServer and toServer are both ${m.fromServer}`,
+      );
     if (m.isLeader ? m.expected[0] !== m.fromServer : !m.expected.slice(1).includes(m.fromServer)) {
-      throw new InvariantViolationError(`submitShardMoves ${m.shard}: ${m.fromServer} is not the ${m.isLeader ? 'leader' : 'a follower'} in ${JSON.stringify(m.expected)}`);
+      throw new InvariantViolationError(
+        `submitShardMoves ${m.shard}: ${m.fromServer} is not the ${m.isLeader ? 'leader' : 'a follower'} in ${JSON.stringify(m.expected)}`,
+      );
     }
   }
   const results: (SubmitShardMoveResult | undefined)[] = a.moves.map(() => undefined);
   for (let round = 0; round < 4 && results.some((r) => r === undefined); round++) {
     const open = a.moves.map((_, i) => i).filter((i) => results[i] === undefined);
     const servers = [...new Set(open.flatMap((i) => [a.moves[i]!.expected[0]!, a.moves[i]!.toServer]))];
-    const read = await client.agencyRead([TODO, PENDING, ...open.map((i) => planShardPath(a.moves[i]!.database, a.moves[i]!.collectionId, a.moves[i]!.shard)), ...servers.map(healthStatusPath)]);
+    const read = await client.agencyRead([
+      TODO,
+      PENDING,
+      ...open.map((i) => planShardPath(a.moves[i]!.database, a.moves[i]!.collectionId, a.moves[i]!.shard)),
+      ...servers.map(healthStatusPath),
+    ]);
     const mine = ownJobs(read, a.migrationId);
     const toWrite: number[] = [];
     for (const i of open) {
       const m = a.moves[i]!;
       const own = mine.get(`${m.database}/${m.shard}`);
       if (own) {
-        if (own.job.fromServer === m.fromServer && own.job.toServer === m.toServer) results[i] = { index: i, result: 'submitted', jobId: own.id, existing: true };
-        else results[i] = { index: i, result: 'waiting', health: `job ${own.id} of this migration (${String(own.job.fromServer)} → ${String(own.job.toServer)}) still runs on ${m.shard}` };
+        if (own.job.fromServer === m.fromServer && own.job.toServer === m.toServer)
+          results[i] = { index: i, result: 'submitted', jobId: own.id, existing: true };
+        else
+          results[i] = {
+            index: i,
+            result: 'waiting',
+            health: `job ${own.id} of this migration (${String(own.job.fromServer)} → ${String(own.job.toServer)}) still runs on ${m.shard}`,
+          };
         continue;
       }
       const plan = planOf(read, m);
@@ -94,7 +130,12 @@ export async function submitShardMoves(client: ArangoClient, a: SubmitShardMoves
       const unhealthy = [m.expected[0]!, m.toServer].filter((s) => at(read, healthStatusPath(s)) !== 'GOOD');
       if (unhealthy.length) {
         const failed = unhealthy.filter((s) => at(read, healthStatusPath(s)) === 'FAILED');
-        results[i] = { index: i, result: 'waiting', health: unhealthy.map((s) => `${s} ${String(at(read, healthStatusPath(s)) ?? 'unknown')}`).join(', '), ...(failed.length ? { failed } : {}) };
+        results[i] = {
+          index: i,
+          result: 'waiting',
+          health: unhealthy.map((s) => `${s} ${String(at(read, healthStatusPath(s)) ?? 'unknown')}`).join(', '),
+          ...(failed.length ? { failed } : {}),
+        };
         continue;
       }
       toWrite.push(i);
@@ -120,7 +161,10 @@ export async function submitShardMoves(client: ArangoClient, a: SubmitShardMoves
       };
       return [
         { [`${TODO}/${ids[j]}`]: job },
-        { [`${TODO}/${ids[j]}`]: { oldEmpty: true }, [planShardPath(m.database, m.collectionId, m.shard)]: { old: m.expected } },
+        {
+          [`${TODO}/${ids[j]}`]: { oldEmpty: true },
+          [planShardPath(m.database, m.collectionId, m.shard)]: { old: m.expected },
+        },
       ];
     });
     const res = await client.agencyWrite(trxs);
@@ -130,7 +174,8 @@ export async function submitShardMoves(client: ArangoClient, a: SubmitShardMoves
       // else: Plan changed between read and write; the next round reads it again.
     });
   }
-  if (results.some((r) => r === undefined)) throw new AgencyPreconditionFailedError('submitShardMoves: Plan kept changing while writing; retry');
+  if (results.some((r) => r === undefined))
+    throw new AgencyPreconditionFailedError('submitShardMoves: Plan kept changing while writing; retry');
   return { results: results as SubmitShardMoveResult[] };
 }
 
@@ -139,7 +184,12 @@ function jobReason(job: Dict): string {
   return typeof r === 'string' ? r : '';
 }
 
-export async function waitForShardMoves(client: ArangoClient, waits: Waits, a: WaitForShardMovesArgs, pollMs: number): Promise<WaitForShardMovesResult> {
+export async function waitForShardMoves(
+  client: ArangoClient,
+  waits: Waits,
+  a: WaitForShardMovesArgs,
+  pollMs: number,
+): Promise<WaitForShardMovesResult> {
   const deadline = waits.now() + a.timeoutSeconds * 1000;
   const avgCache = new Map<string, number>();
   let progress: WaitForShardMovesResult['progress'] = [];
@@ -148,7 +198,14 @@ export async function waitForShardMoves(client: ArangoClient, waits: Waits, a: W
     waits.throwIfCancelled();
     const paths: string[] = [];
     for (const j of a.jobs) {
-      paths.push(`${TODO}/${j.jobId}`, `${PENDING}/${j.jobId}`, `${FINISHED}/${j.jobId}`, `${FAILED}/${j.jobId}`, planShardPath(j.database, j.collectionId, j.shard), lockPath(j.shard));
+      paths.push(
+        `${TODO}/${j.jobId}`,
+        `${PENDING}/${j.jobId}`,
+        `${FINISHED}/${j.jobId}`,
+        `${FAILED}/${j.jobId}`,
+        planShardPath(j.database, j.collectionId, j.shard),
+        lockPath(j.shard),
+      );
     }
     const read = await client.agencyRead(paths);
     const ended: ShardMoveOutcome[] = [];
@@ -158,24 +215,54 @@ export async function waitForShardMoves(client: ArangoClient, waits: Waits, a: W
       const servers = planOf(read, j).map(strip);
       const finished = at(read, `${FINISHED}/${j.jobId}`);
       const failed = at(read, `${FAILED}/${j.jobId}`);
-      if (finished !== undefined) ended.push({ index: i, status: 'finished', servers, ...(jobReason(asDict(finished)) ? { reason: jobReason(asDict(finished)) } : {}) });
-      else if (failed !== undefined) ended.push({ index: i, status: 'failed', servers, reason: jobReason(asDict(failed)) || 'failed' });
+      if (finished !== undefined)
+        ended.push({
+          index: i,
+          status: 'finished',
+          servers,
+          ...(jobReason(asDict(finished)) ? { reason: jobReason(asDict(finished)) } : {}),
+        });
+      else if (failed !== undefined)
+        ended.push({ index: i, status: 'failed', servers, reason: jobReason(asDict(failed)) || 'failed' });
       else if (at(read, `${PENDING}/${j.jobId}`) !== undefined) running.push(i);
       else if (at(read, `${TODO}/${j.jobId}`) !== undefined) {
         const lock = at(read, lockPath(j.shard));
-        queued.push({ index: i, reason: lock !== undefined ? `shard ${j.shard} is locked by ${JSON.stringify(lock)}` : 'not started by supervision yet' });
+        queued.push({
+          index: i,
+          reason:
+            lock !== undefined
+              ? `shard ${j.shard} is locked by ${JSON.stringify(lock)}`
+              : 'not started by supervision yet',
+        });
       } else ended.push({ index: i, status: 'gone', servers });
     });
-    const done = a.mode === 'any' ? ended.length > 0 || running.length + queued.length === 0 : running.length + queued.length === 0;
+    const done =
+      a.mode === 'any'
+        ? ended.length > 0 || running.length + queued.length === 0
+        : running.length + queued.length === 0;
     const timedOut = waits.now() >= deadline;
     if (running.length && (done || timedOut || waits.now() - lastProgressAt >= 5000)) {
-      progress = await progressOf(client, { shards: running.map((i) => a.jobs[i]!) }, running.map((_, k) => k), avgCache)
+      progress = await progressOf(
+        client,
+        { shards: running.map((i) => a.jobs[i]!) },
+        running.map((_, k) => k),
+        avgCache,
+      )
         .then((ps) => ps.map((p) => ({ ...p, index: running[p.index]! })))
         .catch(() => progress.filter((p) => running.includes(p.index)));
       lastProgressAt = waits.now();
     }
-    const result: WaitForShardMovesResult = { ended, progress: progress.filter((p) => running.includes(p.index)), queued };
-    waits.heartbeat({ ended: ended.length, running: running.length, queued: queued.length, bytesCopied: result.progress.reduce((s, p) => s + p.bytesCopied, 0) });
+    const result: WaitForShardMovesResult = {
+      ended,
+      progress: progress.filter((p) => running.includes(p.index)),
+      queued,
+    };
+    waits.heartbeat({
+      ended: ended.length,
+      running: running.length,
+      queued: queued.length,
+      bytesCopied: result.progress.reduce((s, p) => s + p.bytesCopied, 0),
+    });
     if (done || timedOut) return result;
     await waits.sleep(Math.min(pollMs, Math.max(0, deadline - waits.now())));
   }
@@ -186,7 +273,10 @@ export async function waitForShardMoves(client: ArangoClient, waits: Waits, a: W
  * cancelAgencyJob: a MoveShard aborts back to where it started, or flies forward once the new leader is in Plan).
  * Returns the ids that were still open; wait for them to end with waitForShardMoves.
  */
-export async function cancelShardMoves(client: ArangoClient, a: { migrationId: string; jobIds: string[] }): Promise<{ open: string[] }> {
+export async function cancelShardMoves(
+  client: ArangoClient,
+  a: { migrationId: string; jobIds: string[] },
+): Promise<{ open: string[] }> {
   const read = await client.agencyRead(a.jobIds.flatMap((id) => [`${TODO}/${id}`, `${PENDING}/${id}`]));
   const open = a.jobIds.filter((id) => {
     const job = asDict(at(read, `${TODO}/${id}`) ?? at(read, `${PENDING}/${id}`));

@@ -21,8 +21,10 @@ export function at(read: unknown, path: string): unknown {
   return node;
 }
 
-export const planShardPath = (db: string, cid: string, shard: string): string => `/arango/Plan/Collections/${db}/${cid}/shards/${shard}`;
-export const currentShardPath = (db: string, cid: string, shard: string): string => `/arango/Current/Collections/${db}/${cid}/${shard}`;
+export const planShardPath = (db: string, cid: string, shard: string): string =>
+  `/arango/Plan/Collections/${db}/${cid}/shards/${shard}`;
+export const currentShardPath = (db: string, cid: string, shard: string): string =>
+  `/arango/Current/Collections/${db}/${cid}/${shard}`;
 export const lockPath = (shard: string): string => `/arango/Supervision/Shards/${shard}`;
 export const healthStatusPath = (id: string): string => `/arango/Supervision/Health/${id}/Status`;
 export const PLAN_VERSION = '/arango/Plan/Version';
@@ -73,8 +75,12 @@ export function groupState(read: unknown, k: ShardKey): GroupState {
   const members = groupMembers(k);
   return {
     plans: members.map((m) => asStrings(at(read, planShardPath(k.database, m.collectionId, m.shard)))),
-    currents: members.map((m) => asStrings(asDict(at(read, currentShardPath(k.database, m.collectionId, m.shard))).servers)),
-    candidates: members.map((m) => asStrings(asDict(at(read, currentShardPath(k.database, m.collectionId, m.shard))).failoverCandidates)),
+    currents: members.map((m) =>
+      asStrings(asDict(at(read, currentShardPath(k.database, m.collectionId, m.shard))).servers),
+    ),
+    candidates: members.map((m) =>
+      asStrings(asDict(at(read, currentShardPath(k.database, m.collectionId, m.shard))).failoverCandidates),
+    ),
     lock: at(read, lockPath(k.shard)),
   };
 }

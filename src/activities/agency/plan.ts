@@ -20,19 +20,26 @@ interface CollectionEntry {
 
 async function limit<T>(items: T[], n: number, fn: (x: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (i < items.length) await fn(items[i++]);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (i < items.length) await fn(items[i++]);
+    }),
+  );
 }
 
 /** Per-shard byte estimates of one collection: count per shard × average document size (figures). */
 async function shardBytes(client: ArangoClient, db: string, name: string): Promise<Record<string, number>> {
-  const counts = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(name)}/count`, undefined, { db, search: { details: 'true' } });
+  const counts = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(name)}/count`, undefined, {
+    db,
+    search: { details: 'true' },
+  });
   const perShard = asDict(counts.count);
   const total = Object.values(perShard).reduce<number>((a, x) => a + (typeof x === 'number' ? x : 0), 0);
   let avg = 1;
   if (total > 0) {
-    const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(name)}/figures`, undefined, { db });
+    const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(name)}/figures`, undefined, {
+      db,
+    });
     const size = Number(asDict(fig.figures).documentsSize ?? 0);
     if (size > 0) avg = size / total;
   }
@@ -70,7 +77,8 @@ export async function readShardPlan(client: ArangoClient): Promise<ShardPlan> {
   const serverIds = new Set(Object.keys(asDict(at(read, '/arango/Plan/DBServers'))));
   for (const colls of Object.values(planColls)) {
     for (const c of Object.values(asDict(colls))) {
-      for (const list of Object.values(asDict(asDict(c).shards))) for (const s of asStrings(list)) serverIds.add(strip(s));
+      for (const list of Object.values(asDict(asDict(c).shards)))
+        for (const s of asStrings(list)) serverIds.add(strip(s));
     }
   }
   const ids = [...serverIds].sort();
@@ -96,22 +104,31 @@ export async function readShardPlan(client: ArangoClient): Promise<ShardPlan> {
     const colls = asDict(collsRaw) as Record<string, CollectionEntry>;
     const ultimate = (c: CollectionEntry): CollectionEntry => {
       let cur = c;
-      for (let i = 0; i < 10 && cur.distributeShardsLike && colls[cur.distributeShardsLike]; i++) cur = colls[cur.distributeShardsLike];
+      for (let i = 0; i < 10 && cur.distributeShardsLike && colls[cur.distributeShardsLike]; i++)
+        cur = colls[cur.distributeShardsLike];
       return cur;
     };
     for (const c of Object.values(colls).sort((a, b) => a.id.localeCompare(b.id, 'en', { numeric: true }))) {
       if (c.deleted || c.distributeShardsLike) continue;
       if (c.replicationFactor === 'satellite') {
-        plan.skipped!.push({ database: db, name: c.name, reason: 'satellite collection: one copy on every DB server; not moved shard by shard' });
+        plan.skipped!.push({
+          database: db,
+          name: c.name,
+          reason: 'satellite collection: one copy on every DB server; not moved shard by shard',
+        });
         continue;
       }
-      const clones = Object.values(colls).filter((x) => !x.deleted && x.distributeShardsLike && x.id !== c.id && ultimate(x).id === c.id);
+      const clones = Object.values(colls).filter(
+        (x) => !x.deleted && x.distributeShardsLike && x.id !== c.id && ultimate(x).id === c.id,
+      );
       work.push({ db, entry: c, clones });
     }
   }
 
   const bytes = new Map<string, Record<string, number>>();
-  const names = work.flatMap((w) => [w.entry, ...w.clones].map((c) => ({ db: w.db, name: c.name, key: `${w.db}/${c.id}` })));
+  const names = work.flatMap((w) =>
+    [w.entry, ...w.clones].map((c) => ({ db: w.db, name: c.name, key: `${w.db}/${c.id}` })),
+  );
   await limit(names, 8, async (n) => {
     bytes.set(n.key, await shardBytes(client, n.db, n.name));
   });

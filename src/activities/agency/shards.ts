@@ -21,8 +21,21 @@ import {
   type ShardConflict,
 } from './errors';
 import {
-  PLAN_VERSION, asDict, at, currentShardPath, groupMembers, groupReadPaths, groupState, healthStatusPath, lockPath, lockValue,
-  planShardPath, sameList, strip, type Dict, type GroupState,
+  PLAN_VERSION,
+  asDict,
+  at,
+  currentShardPath,
+  groupMembers,
+  groupReadPaths,
+  groupState,
+  healthStatusPath,
+  lockPath,
+  lockValue,
+  planShardPath,
+  sameList,
+  strip,
+  type Dict,
+  type GroupState,
 } from './paths';
 import type { Waits } from './waits';
 
@@ -47,17 +60,29 @@ function lockHeldByOther(migrationId: string, lock: unknown): boolean {
 }
 
 function conflictError(step: string, conflicts: ShardConflict[], results: unknown[]): ShardConflictError {
-  const first = conflicts.slice(0, 5).map((c) => `${c.shard}: ${c.reason}`).join('; ');
-  return new ShardConflictError(`${step}: ${conflicts.length} shard(s) changed by someone else, not overwritten (${first})`, conflicts, results.map((r) => r ?? null));
+  const first = conflicts
+    .slice(0, 5)
+    .map((c) => `${c.shard}: ${c.reason}`)
+    .join('; ');
+  return new ShardConflictError(
+    `${step}: ${conflicts.length} shard(s) changed by someone else, not overwritten (${first})`,
+    conflicts,
+    results.map((r) => r ?? null),
+  );
 }
 
 // ------------------------------------------------------------------------------------------- addShardFollower
 
-export async function addShardFollower(client: ArangoClient, a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }> {
+export async function addShardFollower(
+  client: ArangoClient,
+  a: AddShardFollowerArgs,
+): Promise<{ results: ('added' | 'alreadyDone')[] }> {
   checkBatch(a.moves);
   for (const m of a.moves) {
     if (m.add.length === 0 || m.add.some((s) => m.expected.includes(s))) {
-      throw new InvariantViolationError(`addShardFollower ${m.shard}: add ${JSON.stringify(m.add)} must be new servers, not in ${JSON.stringify(m.expected)}`);
+      throw new InvariantViolationError(
+        `addShardFollower ${m.shard}: add ${JSON.stringify(m.add)} must be new servers, not in ${JSON.stringify(m.expected)}`,
+      );
     }
   }
   const servers = [...new Set(a.moves.flatMap((m) => m.add))];
@@ -66,9 +91,16 @@ export async function addShardFollower(client: ArangoClient, a: AddShardFollower
   const unhealthy = new Map<number, string>();
   const mine = lockValue(a.migrationId);
   for (let round = 0; round < 4; round++) {
-    const open = a.moves.map((_, i) => i).filter((i) => results[i] === undefined && !unhealthy.has(i) && !conflicts.some((c) => c.index === i));
+    const open = a.moves
+      .map((_, i) => i)
+      .filter((i) => results[i] === undefined && !unhealthy.has(i) && !conflicts.some((c) => c.index === i));
     if (open.length === 0) break;
-    const read = await client.agencyRead(groupReadPaths(open.map((i) => a.moves[i]), servers.map(healthStatusPath)));
+    const read = await client.agencyRead(
+      groupReadPaths(
+        open.map((i) => a.moves[i]),
+        servers.map(healthStatusPath),
+      ),
+    );
     const writes: { i: number; trx: Trx }[] = [];
     for (const i of open) {
       const m = a.moves[i];
@@ -79,7 +111,11 @@ export async function addShardFollower(client: ArangoClient, a: AddShardFollower
         continue;
       }
       if (!st.plans.every((p) => sameList(p, m.expected))) {
-        conflicts.push({ index: i, shard: m.shard, reason: `Plan is ${JSON.stringify(st.plans[0])}, expected ${JSON.stringify(m.expected)}` });
+        conflicts.push({
+          index: i,
+          shard: m.shard,
+          reason: `Plan is ${JSON.stringify(st.plans[0])}, expected ${JSON.stringify(m.expected)}`,
+        });
         continue;
       }
       if (lockHeldByOther(a.migrationId, st.lock)) {
@@ -106,8 +142,12 @@ export async function addShardFollower(client: ArangoClient, a: AddShardFollower
     });
   }
   if (conflicts.length) throw conflictError('addShardFollower', conflicts, results);
-  if (unhealthy.size) throw new ServerNotHealthyError(`addShardFollower: new follower(s) not GOOD yet: ${[...new Set(unhealthy.values())].join('; ')}`);
-  if (results.some((r) => r === undefined)) throw new AgencyPreconditionFailedError('addShardFollower: Plan kept changing while writing; retry', { results });
+  if (unhealthy.size)
+    throw new ServerNotHealthyError(
+      `addShardFollower: new follower(s) not GOOD yet: ${[...new Set(unhealthy.values())].join('; ')}`,
+    );
+  if (results.some((r) => r === undefined))
+    throw new AgencyPreconditionFailedError('addShardFollower: Plan kept changing while writing; retry', { results });
   return { results: results as ('added' | 'alreadyDone')[] };
 }
 
@@ -122,17 +162,33 @@ function inSync(st: GroupState, servers: string[]): boolean {
  * variant reports `progress`; the database-wide shardDistribution never does — getDistributionForDatabase), and
  * the average document size per collection from its figures.
  */
-export async function progressOf(client: ArangoClient, a: { shards: ShardKey[] }, pending: number[], avgCache: Map<string, number>): Promise<WaitForShardInSyncResult['progress']> {
+export async function progressOf(
+  client: ArangoClient,
+  a: { shards: ShardKey[] },
+  pending: number[],
+  avgCache: Map<string, number>,
+): Promise<WaitForShardInSyncResult['progress']> {
   // Collection names (the API takes names) for every collection of the pending groups, in one agency read.
   const colls = new Map<string, { db: string; cid: string }>();
-  for (const i of pending) for (const g of groupMembers(a.shards[i]!)) colls.set(`${a.shards[i]!.database}/${g.collectionId}`, { db: a.shards[i]!.database, cid: g.collectionId });
-  const names = await client.agencyRead([...colls.values()].map((c) => `/arango/Plan/Collections/${c.db}/${c.cid}/name`));
+  for (const i of pending)
+    for (const g of groupMembers(a.shards[i]!))
+      colls.set(`${a.shards[i]!.database}/${g.collectionId}`, { db: a.shards[i]!.database, cid: g.collectionId });
+  const names = await client.agencyRead(
+    [...colls.values()].map((c) => `/arango/Plan/Collections/${c.db}/${c.cid}/name`),
+  );
   const byShard = new Map<string, { db: string; coll: string; total: number; current: number }>();
   for (const { db, cid } of colls.values()) {
     const name = at(names, `/arango/Plan/Collections/${db}/${cid}/name`);
     if (typeof name !== 'string') continue;
     // Progress is best effort: a collection whose shard leader is down must not hold the wait up.
-    const r = await client.coordinatorJson('PUT', '/_admin/cluster/collectionShardDistribution', { collection: name }, { db, timeoutMs: 10_000 }).catch(() => ({}) as Dict);
+    const r = await client
+      .coordinatorJson(
+        'PUT',
+        '/_admin/cluster/collectionShardDistribution',
+        { collection: name },
+        { db, timeoutMs: 10_000 },
+      )
+      .catch(() => ({}) as Dict);
     for (const [s, p] of Object.entries(asDict(asDict(asDict(r.results)[name]).Plan))) {
       const pr = asDict(asDict(p).progress);
       byShard.set(`${db}/${s}`, { db, coll: name, total: Number(pr.total ?? NaN), current: Number(pr.current ?? NaN) });
@@ -148,7 +204,12 @@ export async function progressOf(client: ArangoClient, a: { shards: ShardKey[] }
       if (!e || Number.isNaN(e.total)) continue;
       let avg = avgCache.get(`${db}/${e.coll}`);
       if (avg === undefined) {
-        const fig = await client.coordinatorJson('GET', `/_api/collection/${encodeURIComponent(e.coll)}/figures`, undefined, { db, timeoutMs: 5000 }).catch(() => ({}) as Dict);
+        const fig = await client
+          .coordinatorJson('GET', `/_api/collection/${encodeURIComponent(e.coll)}/figures`, undefined, {
+            db,
+            timeoutMs: 5000,
+          })
+          .catch(() => ({}) as Dict);
         const count = Number(fig.count ?? 0);
         avg = count > 0 ? Number(asDict(fig.figures).documentsSize ?? 0) / count : 0;
         avgCache.set(`${db}/${e.coll}`, avg);
@@ -162,7 +223,12 @@ export async function progressOf(client: ArangoClient, a: { shards: ShardKey[] }
   return out;
 }
 
-export async function waitForShardInSync(client: ArangoClient, waits: Waits, a: WaitForShardInSyncArgs, pollMs: number): Promise<WaitForShardInSyncResult> {
+export async function waitForShardInSync(
+  client: ArangoClient,
+  waits: Waits,
+  a: WaitForShardInSyncArgs,
+  pollMs: number,
+): Promise<WaitForShardInSyncResult> {
   const deadline = waits.now() + a.timeoutSeconds * 1000;
   const avgCache = new Map<string, number>();
   const servers = [...new Set(a.shards.flatMap((s) => s.servers))];
@@ -177,7 +243,12 @@ export async function waitForShardInSync(client: ArangoClient, waits: Waits, a: 
     a.shards.forEach((k, i) => {
       const st = groupState(read, k);
       const missing = k.servers.filter((s) => !st.plans.every((p) => p.map(strip).includes(s)));
-      if (missing.length) conflicts.push({ index: i, shard: k.shard, reason: `${missing.join(', ')} no longer in Plan ${JSON.stringify(st.plans[0])}` });
+      if (missing.length)
+        conflicts.push({
+          index: i,
+          shard: k.shard,
+          reason: `${missing.join(', ')} no longer in Plan ${JSON.stringify(st.plans[0])}`,
+        });
       else if (inSync(st, k.servers)) done.push(i);
       else {
         const failed = k.servers.filter((s) => at(read, healthStatusPath(s)) === 'FAILED');
@@ -189,12 +260,21 @@ export async function waitForShardInSync(client: ArangoClient, waits: Waits, a: 
     const finished = a.mode === 'any' ? done.length > 0 || pending.length === 0 : pending.length === 0;
     const timedOut = waits.now() >= deadline;
     if (pending.length && (finished || timedOut || waits.now() - lastProgressAt >= 5000)) {
-      progress = await progressOf(client, a, pending, avgCache).catch(() => progress.filter((p) => pending.includes(p.index)));
+      progress = await progressOf(client, a, pending, avgCache).catch(() =>
+        progress.filter((p) => pending.includes(p.index)),
+      );
       lastProgressAt = waits.now();
     }
-    const result: WaitForShardInSyncResult = { inSync: done, progress: pending.length ? progress.filter((p) => pending.includes(p.index)) : [] };
+    const result: WaitForShardInSyncResult = {
+      inSync: done,
+      progress: pending.length ? progress.filter((p) => pending.includes(p.index)) : [],
+    };
     if (stalled.length) result.stalled = stalled;
-    waits.heartbeat({ inSync: done.length, pending: pending.length, bytesCopied: result.progress.reduce((s, p) => s + p.bytesCopied, 0) });
+    waits.heartbeat({
+      inSync: done.length,
+      pending: pending.length,
+      bytesCopied: result.progress.reduce((s, p) => s + p.bytesCopied, 0),
+    });
     if (finished || timedOut) return result;
     await waits.sleep(Math.min(pollMs, Math.max(0, deadline - waits.now())));
   }
@@ -209,7 +289,9 @@ export async function moveShardLeadership(
   o: { pollMs: number; timeoutMs: number },
 ): Promise<{ results: ('moved' | 'alreadyDone')[] }> {
   checkBatch(a.moves);
-  for (const m of a.moves) if (m.from === m.to) throw new InvariantViolationError(`moveShardLeadership ${m.shard}: from and to are both ${m.from}`);
+  for (const m of a.moves)
+    if (m.from === m.to)
+      throw new InvariantViolationError(`moveShardLeadership ${m.shard}: from and to are both ${m.from}`);
   const wrote = a.moves.map(() => false);
   const final = a.moves.map(() => false);
   const deadline = waits.now() + o.timeoutMs;
@@ -235,14 +317,23 @@ export async function moveShardLeadership(
         return [ops, pre];
       };
       const toInCurrent: Dict = {};
-      members.forEach((g) => (toInCurrent[`${currentShardPath(m.database, g.collectionId, g.shard)}/servers`] = { in: m.to }));
+      members.forEach(
+        (g) => (toInCurrent[`${currentShardPath(m.database, g.collectionId, g.shard)}/servers`] = { in: m.to }),
+      );
       if (lockHeldByOther(a.migrationId, st.lock)) {
         conflicts.push({ index: i, shard: m.shard, reason: `locked by ${JSON.stringify(st.lock)}` });
         return;
       }
       if (st.plans.every((p) => p[0] === m.to)) {
         // Switched: done once `to` leads in Current everywhere and the other planned followers followed it.
-        const settled = st.currents.every((c, j) => c[0] === m.to && st.plans[j].slice(1).filter((s) => s !== m.from).every((s) => c.includes(s)));
+        const settled = st.currents.every(
+          (c, j) =>
+            c[0] === m.to &&
+            st.plans[j]
+              .slice(1)
+              .filter((s) => s !== m.from)
+              .every((s) => c.includes(s)),
+        );
         if (settled) final[i] = true;
         return;
       }
@@ -261,7 +352,10 @@ export async function moveShardLeadership(
           violations.push(`${m.shard}: ${m.to} is not in sync in Current (${JSON.stringify(st.currents)})`);
           return;
         }
-        const [ops, pre] = planTrx((p) => p.map((s) => (s === m.from ? `_${m.from}` : s)), { ...toInCurrent, ...lockNow });
+        const [ops, pre] = planTrx((p) => p.map((s) => (s === m.from ? `_${m.from}` : s)), {
+          ...toInCurrent,
+          ...lockNow,
+        });
         writes.push({ i, trx: [{ ...ops, ...lockSet }, pre], kind: 'resign' });
         return;
       }
@@ -285,16 +379,23 @@ export async function moveShardLeadership(
     res.forEach((r, j) => {
       if (r > 0) wrote[writes[j].i] = true;
       if (r > 0 && writes[j].kind === 'abort') {
-        violations.push(`${a.moves[writes[j].i].shard}: ${a.moves[writes[j].i].to} fell out of sync (or is not GOOD) while ${a.moves[writes[j].i].from} had resigned; leadership returned to ${a.moves[writes[j].i].from}`);
+        violations.push(
+          `${a.moves[writes[j].i].shard}: ${a.moves[writes[j].i].to} fell out of sync (or is not GOOD) while ${a.moves[writes[j].i].from} had resigned; leadership returned to ${a.moves[writes[j].i].from}`,
+        );
       }
     });
     if (violations.length) {
-      throw new InvariantViolationError(`moveShardLeadership: leadership may only move to an in-sync follower: ${violations.slice(0, 5).join('; ')}`, violations);
+      throw new InvariantViolationError(
+        `moveShardLeadership: leadership may only move to an in-sync follower: ${violations.slice(0, 5).join('; ')}`,
+        violations,
+      );
     }
     if (final.every(Boolean)) return { results: final.map((_, i) => (wrote[i] ? 'moved' : 'alreadyDone')) };
     waits.heartbeat({ moved: final.filter(Boolean).length, of: final.length });
     if (waits.now() > deadline) {
-      throw new AgencyPreconditionFailedError(`moveShardLeadership: ${final.filter((f) => !f).length} shard(s) did not finish the leader switch in time; call again to continue`);
+      throw new AgencyPreconditionFailedError(
+        `moveShardLeadership: ${final.filter((f) => !f).length} shard(s) did not finish the leader switch in time; call again to continue`,
+      );
     }
     await waits.sleep(writes.length && res.every((r) => r > 0) ? 20 : o.pollMs);
   }
@@ -330,19 +431,30 @@ export async function removeShardFollower(
       }
       if (!st.plans.some((p) => p.some((s) => m.remove.includes(strip(s))))) {
         // Already removed: only our lock may be left to release.
-        if (st.lock === mine) writes.push({ i, trx: [{ [lockPath(m.shard)]: { op: 'delete' } }, { [lockPath(m.shard)]: { old: mine } }], done: 'alreadyDone' });
+        if (st.lock === mine)
+          writes.push({
+            i,
+            trx: [{ [lockPath(m.shard)]: { op: 'delete' } }, { [lockPath(m.shard)]: { old: mine } }],
+            done: 'alreadyDone',
+          });
         else results[i] = 'alreadyDone';
         continue;
       }
       const leader = st.plans[0][0];
       if (m.remove.includes(strip(leader)) || !st.plans.every((p) => p[0] === leader) || leader.startsWith('_')) {
-        throw new InvariantViolationError(`removeShardFollower ${m.shard}: refusing to remove the leader or during a leader change (Plan ${JSON.stringify(st.plans[0])})`);
+        throw new InvariantViolationError(
+          `removeShardFollower ${m.shard}: refusing to remove the leader or during a leader change (Plan ${JSON.stringify(st.plans[0])})`,
+        );
       }
       const remaining = st.plans.map((p) => p.filter((s) => !m.remove.includes(s)));
-      const inSyncRemaining = remaining.map((r, j) => r.filter((s) => st.currents[j].includes(s) && st.currents[j][0] === leader));
+      const inSyncRemaining = remaining.map((r, j) =>
+        r.filter((s) => st.currents[j].includes(s) && st.currents[j][0] === leader),
+      );
       const count = Math.min(...inSyncRemaining.map((x) => x.length));
       if (count < m.replicationFactor) {
-        short.push(`${m.shard}: would keep ${count} in-sync copies (${JSON.stringify(inSyncRemaining[0])}), replicationFactor ${m.replicationFactor}`);
+        short.push(
+          `${m.shard}: would keep ${count} in-sync copies (${JSON.stringify(inSyncRemaining[0])}), replicationFactor ${m.replicationFactor}`,
+        );
         continue;
       }
       const ops: Dict = { [PLAN_VERSION]: { op: 'increment' }, [lockPath(m.shard)]: { op: 'delete' } };
@@ -362,22 +474,31 @@ export async function removeShardFollower(
     });
     if (short.length) {
       if (waits.now() > deadline) {
-        throw new InvariantViolationError(`removeShardFollower: refusing to leave fewer in-sync copies than replicationFactor: ${short.slice(0, 5).join('; ')}`, short);
+        throw new InvariantViolationError(
+          `removeShardFollower: refusing to leave fewer in-sync copies than replicationFactor: ${short.slice(0, 5).join('; ')}`,
+          short,
+        );
       }
       await waits.sleep(o.pollMs);
       continue;
     }
-    if (round > 5) throw new AgencyPreconditionFailedError('removeShardFollower: Plan or Current kept changing; retry', { results });
+    if (round > 5)
+      throw new AgencyPreconditionFailedError('removeShardFollower: Plan or Current kept changing; retry', { results });
   }
   return { results: results as ('removed' | 'alreadyDone')[] };
 }
 
 /** Deletes our lock on each shard where it is still ours (abort/rollback paths). */
-export async function releaseShardLocks(client: ArangoClient, migrationId: string, shards: string[]): Promise<{ released: number }> {
+export async function releaseShardLocks(
+  client: ArangoClient,
+  migrationId: string,
+  shards: string[],
+): Promise<{ released: number }> {
   const mine = lockValue(migrationId);
   const read = await client.agencyRead(shards.map(lockPath));
   const ours = shards.filter((s) => at(read, lockPath(s)) === mine);
-  const res = await client.agencyWrite(ours.map((s) => [{ [lockPath(s)]: { op: 'delete' } }, { [lockPath(s)]: { old: mine } }] as Trx));
+  const res = await client.agencyWrite(
+    ours.map((s) => [{ [lockPath(s)]: { op: 'delete' } }, { [lockPath(s)]: { old: mine } }] as Trx),
+  );
   return { released: res.filter((r) => r > 0).length };
 }
-

@@ -30,7 +30,11 @@ named(DnsConflictError, 'DnsConflictError');
 
 /** The server refused us: NOTAUTH, REFUSED, bad TSIG. Retrying cannot help; the message says what to fix. */
 export class DnsAuthError extends ApplicationFailure {
-  constructor(message: string, readonly rcode: string, cause?: Error) {
+  constructor(
+    message: string,
+    readonly rcode: string,
+    cause?: Error,
+  ) {
     super(message, 'DnsAuthError', true, [{ rcode }], cause);
   }
 }
@@ -38,7 +42,11 @@ named(DnsAuthError, 'DnsAuthError');
 
 /** Server unreachable, timed out or SERVFAIL: retryable, the server may come back. */
 export class DnsUnavailableError extends ApplicationFailure {
-  constructor(message: string, readonly server: string, cause?: Error) {
+  constructor(
+    message: string,
+    readonly server: string,
+    cause?: Error,
+  ) {
     super(message, 'DnsUnavailableError', false, [{ server }], cause);
   }
 }

@@ -31,11 +31,22 @@ export const defaultKubeConfig: KubeConfigLoader = () => {
   return kc;
 };
 
-function objectApi(load: KubeConfigLoader, context: string | undefined, what: string): { api: KubernetesObjectApi; context: string } {
+function objectApi(
+  load: KubeConfigLoader,
+  context: string | undefined,
+  what: string,
+): { api: KubernetesObjectApi; context: string } {
   const kc = load();
   if (context) {
     if (!kc.getContexts().some((c) => c.name === context)) {
-      throw new DnsConfigError(`${what}: kube context ${context} is not in the worker's kubeconfig (it has ${kc.getContexts().map((c) => c.name).join(', ') || 'none'}): fix the context name or the worker's KUBECONFIG`);
+      throw new DnsConfigError(
+        `${what}: kube context ${context} is not in the worker's kubeconfig (it has ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || 'none'
+        }): fix the context name or the worker's KUBECONFIG`,
+      );
     }
     kc.setCurrentContext(context);
   }
@@ -53,7 +64,11 @@ function kubeError(e: unknown, where: string, verbs: string, notFound: string): 
   const msg = (e as Error).message ?? String(e);
   const cause = e instanceof Error ? e : undefined;
   if (code === 401 || code === 403) {
-    return new DnsAuthError(`${where}: the API server answered ${code}: grant the worker's user ${verbs} there (RBAC), or use another context`, String(code), cause);
+    return new DnsAuthError(
+      `${where}: the API server answered ${code}: grant the worker's user ${verbs} there (RBAC), or use another context`,
+      String(code),
+      cause,
+    );
   }
   if (code === 404 || /Unrecognized API version and kind|not find the requested resource/i.test(msg)) {
     return new DnsConfigError(`${where}: not found (${msg.slice(0, 200)}): ${notFound}`, cause);
@@ -61,14 +76,20 @@ function kubeError(e: unknown, where: string, verbs: string, notFound: string): 
   if (code === 422 || code === 400) {
     return new DnsConfigError(`${where}: the API server rejected the object (${code}): ${msg.slice(0, 300)}`, cause);
   }
-  return new DnsUnavailableError(`${where}: Kubernetes API unavailable (${code ?? msg.slice(0, 200)}); it is retried`, where, cause);
+  return new DnsUnavailableError(
+    `${where}: Kubernetes API unavailable (${code ?? msg.slice(0, 200)}); it is retried`,
+    where,
+    cause,
+  );
 }
 
 const CRD_HINT = 'install the external-dns DNSEndpoint CRD (externaldns.k8s.io/v1alpha1) and create the namespace';
 
 export function endpointObjectName(dns: DnsSpec): string {
   if (dns.externalDns?.name) return dns.externalDns.name;
-  const base = `transit-${fqdn(dns.name).slice(0, -1).replace(/[^a-z0-9-]+/g, '-')}`;
+  const base = `transit-${fqdn(dns.name)
+    .slice(0, -1)
+    .replace(/[^a-z0-9-]+/g, '-')}`;
   return base.slice(0, 63).replace(/-+$/, '');
 }
 
@@ -77,7 +98,11 @@ export class ExternalDnsProvider implements DnsProvider {
   private readonly dnsName: string;
   private readonly where: string;
 
-  constructor(private readonly dns: DnsSpec, private readonly ctx: CallContext, private readonly load: KubeConfigLoader) {
+  constructor(
+    private readonly dns: DnsSpec,
+    private readonly ctx: CallContext,
+    private readonly load: KubeConfigLoader,
+  ) {
     if (!dns.externalDns?.context || !dns.externalDns.namespace) {
       throw new DnsConfigError('spec.dns.externalDns { context, namespace } is required for provider external-dns');
     }
@@ -102,7 +127,11 @@ export class ExternalDnsProvider implements DnsProvider {
     try {
       return await api.read<DnsEndpointObject>(this.header() as DnsEndpointObject & { metadata: { name: string } });
     } catch (e) {
-      if (status(e) === 404 && /dnsendpoints?\b.*not found|NotFound/i.test(JSON.stringify((e as { body?: unknown }).body ?? ''))) return undefined;
+      if (
+        status(e) === 404 &&
+        /dnsendpoints?\b.*not found|NotFound/i.test(JSON.stringify((e as { body?: unknown }).body ?? ''))
+      )
+        return undefined;
       throw kubeError(e, this.where, 'get on dnsendpoints.externaldns.k8s.io', CRD_HINT);
     }
   }
@@ -112,7 +141,12 @@ export class ExternalDnsProvider implements DnsProvider {
   }
 
   private toRecord(ep: DnsEndpointSpec | undefined, type: DnsRecordType): DnsRecord {
-    return { name: this.name, type, values: normalizeValues(type, ep?.targets ?? []), ttl: ep ? (ep.recordTTL ?? 0) : 0 };
+    return {
+      name: this.name,
+      type,
+      values: normalizeValues(type, ep?.targets ?? []),
+      ttl: ep ? (ep.recordTTL ?? 0) : 0,
+    };
   }
 
   async read(): Promise<DnsRecord> {
@@ -132,11 +166,20 @@ export class ExternalDnsProvider implements DnsProvider {
       const cur = this.toRecord(found, type);
       const want = normalizeValues(type, to);
       const expect = normalizeValues(type, from);
-      if (want.length === 0) throw new DnsConfigError(`refusing to empty ${this.name} ${type}: give at least one new value`);
+      if (want.length === 0)
+        throw new DnsConfigError(`refusing to empty ${this.name} ${type}: give at least one new value`);
       const newTtl = ttl ?? (found ? found.recordTTL : this.dns.ttl);
-      if (sameValues(type, cur.values, want) && (ttl === undefined || cur.ttl === ttl)) return { changed: false, record: cur };
-      if (!sameValues(type, cur.values, expect)) throw new DnsConflictError(`${this.name} ${type} (${this.where})`, expect, cur.values, want);
-      const endpoint: DnsEndpointSpec = { ...found, dnsName: this.dnsName, recordType: type, targets: want, ...(newTtl !== undefined ? { recordTTL: newTtl } : {}) };
+      if (sameValues(type, cur.values, want) && (ttl === undefined || cur.ttl === ttl))
+        return { changed: false, record: cur };
+      if (!sameValues(type, cur.values, expect))
+        throw new DnsConflictError(`${this.name} ${type} (${this.where})`, expect, cur.values, want);
+      const endpoint: DnsEndpointSpec = {
+        ...found,
+        dnsName: this.dnsName,
+        recordType: type,
+        targets: want,
+        ...(newTtl !== undefined ? { recordTTL: newTtl } : {}),
+      };
       const others = (obj?.spec?.endpoints ?? []).filter((ep) => ep !== found);
       const next: DnsEndpointObject = {
         ...(obj ?? this.header()),
@@ -152,11 +195,16 @@ export class ExternalDnsProvider implements DnsProvider {
         throw kubeError(e, this.where, `${obj ? 'update' : 'create'} on dnsendpoints.externaldns.k8s.io`, CRD_HINT);
       }
     }
-    throw new DnsUnavailableError(`${this.where} kept changing while Transit tried to update it; it is retried`, this.where);
+    throw new DnsUnavailableError(
+      `${this.where} kept changing while Transit tried to update it; it is retried`,
+      this.where,
+    );
   }
 }
 
 /** Provider factory for createDnsActivities({ providers: { 'external-dns': externalDnsProvider() } }). */
-export function externalDnsProvider(load: KubeConfigLoader = defaultKubeConfig): (dns: DnsSpec, ctx: CallContext) => DnsProvider {
+export function externalDnsProvider(
+  load: KubeConfigLoader = defaultKubeConfig,
+): (dns: DnsSpec, ctx: CallContext) => DnsProvider {
   return (dns, ctx) => new ExternalDnsProvider(dns, ctx, load);
 }

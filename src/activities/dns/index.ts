@@ -122,7 +122,9 @@ type ProviderFactory = (dns: DnsSpec, ctx: CallContext) => DnsProvider;
  * Every DNS provider, by spec.dns.provider: the one place a provider is registered. Keyed by the spec
  * schema's provider enum, so a provider named there without a factory here (or the reverse) does not compile.
  */
-export const DNS_PROVIDERS: { readonly [P in MigrationSpec['dns']['provider']]: (deps: DnsActivityDeps) => ProviderFactory } = {
+export const DNS_PROVIDERS: {
+  readonly [P in MigrationSpec['dns']['provider']]: (deps: DnsActivityDeps) => ProviderFactory;
+} = {
   rfc2136: () => (dns, ctx) => new Rfc2136Provider(dns, ctx),
   'external-dns': (deps) => externalDnsProvider(deps.kubeConfig),
 };
@@ -144,7 +146,8 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
     };
   };
   // tsigKey.secret through the one credentials reader (src/activities/credentials.ts), redacted like every credential.
-  const readSecret = deps.readSecret ?? (deps.kubeConfig ? secretReader({ loadKubeConfig: deps.kubeConfig }) : undefined);
+  const readSecret =
+    deps.readSecret ?? (deps.kubeConfig ? secretReader({ loadKubeConfig: deps.kubeConfig }) : undefined);
   const providers: Partial<Record<string, ProviderFactory>> = {
     ...Object.fromEntries(Object.entries(DNS_PROVIDERS).map(([name, make]) => [name, make(deps)])),
     ...deps.providers,
@@ -152,7 +155,9 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
   const provider = (dns: DnsSpec, ctx: CallContext): DnsProvider => {
     const make = providers[dns.provider];
     if (!make) {
-      throw new DnsConfigError(`DNS provider ${dns.provider} is not available on this worker (it knows ${Object.keys(providers).join(', ')}): register it in DNS_PROVIDERS (src/activities/dns/index.ts)`);
+      throw new DnsConfigError(
+        `DNS provider ${dns.provider} is not available on this worker (it knows ${Object.keys(providers).join(', ')}): register it in DNS_PROVIDERS (src/activities/dns/index.ts)`,
+      );
     }
     return make(dns, ctx);
   };
@@ -205,20 +210,29 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
     if (target === undefined) throw new DnsConfigError('lowerTtl needs spec.dns.lowerTtl (seconds) or an explicit ttl');
     const before = await p.read();
     if (!before.values.length) {
-      throw new DnsConfigError(`${before.name} ${before.type} does not exist at the zone's primary: create it before the cutover, or fix spec.dns.name`);
+      throw new DnsConfigError(
+        `${before.name} ${before.type} does not exist at the zone's primary: create it before the cutover, or fix spec.dns.name`,
+      );
     }
     // A retry after the TTL was already lowered cannot see the old TTL any more: wait out the normal one.
     const previousTtl = before.ttl > target ? before.ttl : Math.max(input.dns.ttl, before.ttl);
     const set = await p.compareAndSet(before.values, before.values, target);
     const since = ctx.now();
     const servers = await authoritativeServers(input.dns, ctx);
-    const all = await waitUntilAll(ctx, servers, before.name, before.type, (r) => sameValues(before.type, r.values, before.values) && r.ttl <= target, {
-      zone: fqdn(input.dns.zone),
-      since,
-      timeoutMs: input.timeoutMs,
-      phase: 'lower-ttl',
-      want: { values: before.values, ttl: target },
-    });
+    const all = await waitUntilAll(
+      ctx,
+      servers,
+      before.name,
+      before.type,
+      (r) => sameValues(before.type, r.values, before.values) && r.ttl <= target,
+      {
+        zone: fqdn(input.dns.zone),
+        since,
+        timeoutMs: input.timeoutMs,
+        phase: 'lower-ttl',
+        want: { values: before.values, ttl: target },
+      },
+    );
     const ttlWaitMs = await waitOutTtl(ctx, previousTtl, before.name);
     return { record: set.record, previousTtl, changed: set.changed, propagatedMs: all.allAt - since, ttlWaitMs };
   }
@@ -229,7 +243,9 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
     const p = provider(input.dns, ctx);
     const now = await p.read();
     if (!now.values.length) {
-      throw new DnsConfigError(`${now.name} ${now.type} does not exist, so its TTL cannot be restored: check spec.dns.name and who removed the record`);
+      throw new DnsConfigError(
+        `${now.name} ${now.type} does not exist, so its TTL cannot be restored: check spec.dns.name and who removed the record`,
+      );
     }
     const r = await p.compareAndSet(now.values, now.values, input.ttl ?? input.dns.ttl);
     return { ...r, switchedAt: ctx.now() };

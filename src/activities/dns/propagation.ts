@@ -15,7 +15,9 @@ export async function authoritativeServers(dns: DnsSpec, ctx: CallContext): Prom
   const ns = await digQuery(ctx.tools, via, zone, 'NS', ctx.queryTimeoutMs, ctx.signal);
   const names = ns.answer.filter((r) => r.type === 'NS').map((r) => r.data);
   if (!names.length) {
-    throw new DnsConfigError(`zone ${zone} has no NS records at ${via?.text ?? 'the worker resolver'} (${ns.rcode}): list the servers in spec.dns.servers`);
+    throw new DnsConfigError(
+      `zone ${zone} has no NS records at ${via?.text ?? 'the worker resolver'} (${ns.rcode}): list the servers in spec.dns.servers`,
+    );
   }
   const out = new Map<string, ServerAddr>();
   for (const n of names.sort()) {
@@ -35,7 +37,9 @@ export function typeFor(dns: DnsSpec, values: string[]): DnsRecordType {
   if (dns.recordType) return dns.recordType;
   if (values.length > 0 && values.every((v) => isIPv4(v))) return 'A';
   if (values.some((v) => isIPv6(v))) {
-    throw new DnsConfigError(`${dns.name}: IPv6 addresses (${values.join(', ')}) need an AAAA record, which Transit does not write: give the target coordinators an IPv4 address or a DNS name (CNAME)`);
+    throw new DnsConfigError(
+      `${dns.name}: IPv6 addresses (${values.join(', ')}) need an AAAA record, which Transit does not write: give the target coordinators an IPv4 address or a DNS name (CNAME)`,
+    );
   }
   return 'CNAME';
 }
@@ -79,7 +83,11 @@ export async function waitUntilAll(
           return { server: s.text, state: ok ? 'matched' : 'other', values: rec.values, ttl: rec.ttl };
         } catch (e) {
           if (e instanceof DnsAuthError) {
-            throw new DnsAuthError(`${e.message} - it was asked because it is listed as authoritative (spec.dns.servers or NS)`, e.rcode, e);
+            throw new DnsAuthError(
+              `${e.message} - it was asked because it is listed as authoritative (spec.dns.servers or NS)`,
+              e.rcode,
+              e,
+            );
           }
           if (!(e instanceof DnsUnavailableError)) throw e;
           return { server: s.text, state: 'unreachable', error: e.message };
@@ -89,11 +97,19 @@ export async function waitUntilAll(
     const now = ctx.now();
     ctx.heartbeat({ phase: opts.phase, record: name, want: opts.want, elapsedMs: now - opts.since, servers: views });
     if (views.every((v) => v.state === 'matched')) {
-      return { servers: servers.map((s) => ({ server: s.text, answeredAfterMs: first.get(s.text)! - opts.since })), allAt: now };
+      return {
+        servers: servers.map((s) => ({ server: s.text, answeredAfterMs: first.get(s.text)! - opts.since })),
+        allAt: now,
+      };
     }
     if (opts.timeoutMs !== undefined && now - started > opts.timeoutMs) {
-      const lagging = views.filter((v) => v.state !== 'matched').map((v) => `${v.server}: ${v.state === 'other' ? `[${v.values?.join(', ')}] ttl ${v.ttl}` : v.error}`);
-      throw new DnsUnavailableError(`${name} ${type} has not propagated after ${opts.timeoutMs} ms; still lagging: ${lagging.join('; ')} - check zone transfers (NOTIFY, allow-transfer) to these servers`, lagging.join('; '));
+      const lagging = views
+        .filter((v) => v.state !== 'matched')
+        .map((v) => `${v.server}: ${v.state === 'other' ? `[${v.values?.join(', ')}] ttl ${v.ttl}` : v.error}`);
+      throw new DnsUnavailableError(
+        `${name} ${type} has not propagated after ${opts.timeoutMs} ms; still lagging: ${lagging.join('; ')} - check zone transfers (NOTIFY, allow-transfer) to these servers`,
+        lagging.join('; '),
+      );
     }
     await ctx.sleep(ctx.pollIntervalMs);
   }

@@ -1,7 +1,15 @@
 // The rfc2136 provider: reads from the zone's primary and changes the record with one TSIG-signed RFC 2136
 // UPDATE whose prerequisites make it a compare-and-set.
 import { DnsAuthError, DnsConfigError, DnsConflictError, DnsUnavailableError } from './errors';
-import { fqdn, normalizeValues, parseServer, sameValues, type DnsRecordType, type DnsSpec, type ServerAddr } from './spec';
+import {
+  fqdn,
+  normalizeValues,
+  parseServer,
+  sameValues,
+  type DnsRecordType,
+  type DnsSpec,
+  type ServerAddr,
+} from './spec';
 import { loadTsigKey, scrub, type TsigKey } from './tsig';
 import { digQuery, nsupdate, type DnsAnswer } from './tools';
 import type { CallContext, DnsProvider, DnsRecord, SetResult } from './types';
@@ -29,7 +37,9 @@ export async function primaryOf(dns: DnsSpec, ctx: CallContext): Promise<ServerA
   const soa = await digQuery(ctx.tools, via, zone, 'SOA', ctx.queryTimeoutMs, ctx.signal);
   const mname = soa.answer.find((r) => r.type === 'SOA')?.data.split(/\s+/)[0];
   if (!mname) {
-    throw new DnsConfigError(`zone ${zone} has no SOA record at ${via?.text ?? 'the worker resolver'} (${soa.rcode}): set spec.dns.primary to 'ip:port' of its primary`);
+    throw new DnsConfigError(
+      `zone ${zone} has no SOA record at ${via?.text ?? 'the worker resolver'} (${soa.rcode}): set spec.dns.primary to 'ip:port' of its primary`,
+    );
   }
   const [ip] = await resolveHost(ctx, mname, via);
   return parseServer(`${ip!.includes(':') ? `[${ip}]` : ip}:${ctx.nameServerPort ?? 53}`);
@@ -37,16 +47,27 @@ export async function primaryOf(dns: DnsSpec, ctx: CallContext): Promise<ServerA
 
 export function checkAuthoritative(a: DnsAnswer, server: ServerAddr, zone: string, name: string): void {
   if (a.rcode === 'SERVFAIL') {
-    throw new DnsUnavailableError(`DNS server ${server.text} answered SERVFAIL for ${name} (zone ${zone} not loaded?); it is retried`, server.text);
+    throw new DnsUnavailableError(
+      `DNS server ${server.text} answered SERVFAIL for ${name} (zone ${zone} not loaded?); it is retried`,
+      server.text,
+    );
   }
-  if (a.rcode === 'REFUSED' || a.rcode === 'NOTAUTH' || (a.rcode === 'NOERROR' && !a.aa) || (a.rcode === 'NXDOMAIN' && !a.aa)) {
+  if (
+    a.rcode === 'REFUSED' ||
+    a.rcode === 'NOTAUTH' ||
+    (a.rcode === 'NOERROR' && !a.aa) ||
+    (a.rcode === 'NXDOMAIN' && !a.aa)
+  ) {
     throw new DnsAuthError(
       `DNS server ${server.text} is not authoritative for zone ${zone} (${a.rcode}${a.aa ? '' : ', no AA flag'}): point spec.dns.primary/servers at the zone's own servers`,
       a.rcode,
     );
   }
   if (a.rcode !== 'NOERROR' && a.rcode !== 'NXDOMAIN') {
-    throw new DnsUnavailableError(`DNS server ${server.text} answered ${a.rcode} for ${name}; it is retried`, server.text);
+    throw new DnsUnavailableError(
+      `DNS server ${server.text} answered ${a.rcode} for ${name}; it is retried`,
+      server.text,
+    );
   }
 }
 
@@ -58,7 +79,10 @@ export function recordFrom(a: DnsAnswer, name: string, type: DnsRecordType | und
   return {
     name,
     type: t,
-    values: normalizeValues(t, rrs.map((r) => r.data)),
+    values: normalizeValues(
+      t,
+      rrs.map((r) => r.data),
+    ),
     ttl: rrs.length ? Math.min(...rrs.map((r) => r.ttl)) : 0,
   };
 }
@@ -69,7 +93,10 @@ export class Rfc2136Provider implements DnsProvider {
   private readonly name: string;
   private readonly zone: string;
 
-  constructor(private readonly dns: DnsSpec, private readonly ctx: CallContext) {
+  constructor(
+    private readonly dns: DnsSpec,
+    private readonly ctx: CallContext,
+  ) {
     this.name = fqdn(dns.name);
     this.zone = fqdn(dns.zone);
   }
@@ -80,7 +107,14 @@ export class Rfc2136Provider implements DnsProvider {
 
   async read(): Promise<DnsRecord> {
     const server = await this.getPrimary();
-    const a = await digQuery(this.ctx.tools, server, this.name, this.dns.recordType ?? 'A', this.ctx.queryTimeoutMs, this.ctx.signal);
+    const a = await digQuery(
+      this.ctx.tools,
+      server,
+      this.name,
+      this.dns.recordType ?? 'A',
+      this.ctx.queryTimeoutMs,
+      this.ctx.signal,
+    );
     checkAuthoritative(a, server, this.zone, this.name);
     return recordFrom(a, this.name, this.dns.recordType);
   }
@@ -90,8 +124,10 @@ export class Rfc2136Provider implements DnsProvider {
     const type = before.type;
     const want = normalizeValues(type, to);
     const expect = normalizeValues(type, from);
-    if (want.length === 0) throw new DnsConfigError(`refusing to empty ${this.name} ${type}: give at least one new value`);
-    if (type === 'CNAME' && want.length > 1) throw new DnsConfigError(`${this.name} is a CNAME and takes one value, got ${want.join(', ')}`);
+    if (want.length === 0)
+      throw new DnsConfigError(`refusing to empty ${this.name} ${type}: give at least one new value`);
+    if (type === 'CNAME' && want.length > 1)
+      throw new DnsConfigError(`${this.name} is a CNAME and takes one value, got ${want.join(', ')}`);
     const newTtl = ttl ?? (before.values.length ? before.ttl : this.dns.ttl);
     // Already there (a retry after success): nothing to send.
     if (sameValues(type, before.values, want) && before.ttl === newTtl) return { changed: false, record: before };
@@ -101,9 +137,21 @@ export class Rfc2136Provider implements DnsProvider {
     const prereq = expect.length
       ? expect.map((v) => `prereq yxrrset ${this.name} ${type} ${v}`)
       : [`prereq nxrrset ${this.name} ${type}`];
-    const lines = [...prereq, `update delete ${this.name} ${type}`, ...want.map((v) => `update add ${this.name} ${newTtl} ${type} ${v}`)];
+    const lines = [
+      ...prereq,
+      `update delete ${this.name} ${type}`,
+      ...want.map((v) => `update add ${this.name} ${newTtl} ${type} ${v}`),
+    ];
     for (let attempt = 0; attempt < 3; attempt++) {
-      const out = await nsupdate(this.ctx.tools, server, this.zone, key, lines, this.ctx.queryTimeoutMs, this.ctx.signal);
+      const out = await nsupdate(
+        this.ctx.tools,
+        server,
+        this.zone,
+        key,
+        lines,
+        this.ctx.queryTimeoutMs,
+        this.ctx.signal,
+      );
       if (out.status === 'ok') {
         return { changed: true, record: { name: this.name, type, values: want, ttl: newTtl } };
       }
@@ -117,38 +165,84 @@ export class Rfc2136Provider implements DnsProvider {
       }
       throw this.updateError(out, server, key);
     }
-    throw new DnsUnavailableError(`the record ${this.name} kept changing while Transit tried to update it; it is retried`, server.text);
+    throw new DnsUnavailableError(
+      `the record ${this.name} kept changing while Transit tried to update it; it is retried`,
+      server.text,
+    );
   }
 
-  private updateError(out: Exclude<Awaited<ReturnType<typeof nsupdate>>, { status: 'ok' }>, server: ServerAddr, key: TsigKey | undefined): Error {
+  private updateError(
+    out: Exclude<Awaited<ReturnType<typeof nsupdate>>, { status: 'ok' }>,
+    server: ServerAddr,
+    key: TsigKey | undefined,
+  ): Error {
     const detail = scrub(out.text, key).split('\n').filter(Boolean).slice(-3).join('; ');
     const cause = new Error(`nsupdate: ${detail}`);
-    const keyText = key ? `TSIG key ${key.name} (${key.algorithm}, from ${key.source})` : 'no TSIG key (spec.dns.tsigKey is unset)';
+    const keyText = key
+      ? `TSIG key ${key.name} (${key.algorithm}, from ${key.source})`
+      : 'no TSIG key (spec.dns.tsigKey is unset)';
     const z = `zone ${this.zone} on ${server.text}`;
     if (out.status === 'unreachable') {
-      return new DnsUnavailableError(`cannot reach the primary ${server.text} of zone ${this.zone} to update ${this.name} (${detail}); it is retried - check that it runs and is reachable`, server.text, cause);
+      return new DnsUnavailableError(
+        `cannot reach the primary ${server.text} of zone ${this.zone} to update ${this.name} (${detail}); it is retried - check that it runs and is reachable`,
+        server.text,
+        cause,
+      );
     }
     if (out.status === 'invalid') {
-      return new DnsConfigError(`nsupdate rejected the update of ${this.name} in zone ${this.zone}: ${detail} - fix the values or the TSIG key`, cause);
+      return new DnsConfigError(
+        `nsupdate rejected the update of ${this.name} in zone ${this.zone}: ${detail} - fix the values or the TSIG key`,
+        cause,
+      );
     }
     switch (out.tsig ?? out.rcode) {
       case 'BADSIG':
-        return new DnsAuthError(`${z} rejected the signature of ${keyText} (BADSIG): the secret differs from the server's key of that name - install the matching key`, 'BADSIG', cause);
+        return new DnsAuthError(
+          `${z} rejected the signature of ${keyText} (BADSIG): the secret differs from the server's key of that name - install the matching key`,
+          'BADSIG',
+          cause,
+        );
       case 'BADKEY':
-        return new DnsAuthError(`${z} does not know ${keyText} (BADKEY): add the key to the server, or fix the key name/algorithm in the spec`, 'BADKEY', cause);
+        return new DnsAuthError(
+          `${z} does not know ${keyText} (BADKEY): add the key to the server, or fix the key name/algorithm in the spec`,
+          'BADKEY',
+          cause,
+        );
       case 'BADTIME':
-        return new DnsAuthError(`${z} rejected ${keyText} because the clocks differ (BADTIME): synchronise the worker's and the server's clocks`, 'BADTIME', cause);
+        return new DnsAuthError(
+          `${z} rejected ${keyText} because the clocks differ (BADTIME): synchronise the worker's and the server's clocks`,
+          'BADTIME',
+          cause,
+        );
       case 'REFUSED':
-        return new DnsAuthError(`${z} REFUSED the update of ${this.name} signed with ${keyText}: grant the key update rights on the zone's primary (allow-update { key ...; } or update-policy), and check that spec.dns.primary is the primary, not a secondary`, 'REFUSED', cause);
+        return new DnsAuthError(
+          `${z} REFUSED the update of ${this.name} signed with ${keyText}: grant the key update rights on the zone's primary (allow-update { key ...; } or update-policy), and check that spec.dns.primary is the primary, not a secondary`,
+          'REFUSED',
+          cause,
+        );
       case 'NOTAUTH':
-        return new DnsAuthError(`${z} is not authoritative for the zone (NOTAUTH) when updating with ${keyText}: set spec.dns.primary to the zone's primary, or fix spec.dns.zone`, 'NOTAUTH', cause);
+        return new DnsAuthError(
+          `${z} is not authoritative for the zone (NOTAUTH) when updating with ${keyText}: set spec.dns.primary to the zone's primary, or fix spec.dns.zone`,
+          'NOTAUTH',
+          cause,
+        );
       case 'NOTZONE':
-        return new DnsConfigError(`${this.name} is not inside zone ${this.zone} (NOTZONE): fix spec.dns.name or spec.dns.zone`, cause);
+        return new DnsConfigError(
+          `${this.name} is not inside zone ${this.zone} (NOTZONE): fix spec.dns.name or spec.dns.zone`,
+          cause,
+        );
       case 'FORMERR':
       case 'NOTIMP':
-        return new DnsConfigError(`${z} does not accept RFC 2136 updates (${out.rcode}): use a server with dynamic update, or the external-dns provider`, cause);
+        return new DnsConfigError(
+          `${z} does not accept RFC 2136 updates (${out.rcode}): use a server with dynamic update, or the external-dns provider`,
+          cause,
+        );
       default:
-        return new DnsUnavailableError(`${z} answered ${out.rcode} to the update of ${this.name}; it is retried`, server.text, cause);
+        return new DnsUnavailableError(
+          `${z} answered ${out.rcode} to the update of ${this.name}; it is retried`,
+          server.text,
+          cause,
+        );
     }
   }
 }

@@ -46,7 +46,13 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
   }
 }
 
-async function run(bin: string, args: string[], stdin: string, timeoutMs: number, signal?: AbortSignal): Promise<RunResult> {
+async function run(
+  bin: string,
+  args: string[],
+  stdin: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<RunResult> {
   throwIfAborted(signal);
   return new Promise((resolve, reject) => {
     const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -79,7 +85,10 @@ async function run(bin: string, args: string[], stdin: string, timeoutMs: number
       finish(() =>
         reject(
           e.code === 'ENOENT'
-            ? new DnsConfigError(`${bin} is not installed on this worker: install Debian's bind9-dnsutils (scripts/setup does)`, e)
+            ? new DnsConfigError(
+                `${bin} is not installed on this worker: install Debian's bind9-dnsutils (scripts/setup does)`,
+                e,
+              )
             : e,
         ),
       ),
@@ -134,7 +143,9 @@ export async function digQuery(
   const rrs = (k: string) => ((data[k] as string[] | undefined) ?? []).map(parseRr).filter((x): x is Rr => !!x);
   return {
     rcode: String(data.status),
-    aa: String(data.flags ?? '').split(/\s+/).includes('aa'),
+    aa: String(data.flags ?? '')
+      .split(/\s+/)
+      .includes('aa'),
     answer: rrs('ANSWER_SECTION'),
     authority: rrs('AUTHORITY_SECTION'),
     additional: rrs('ADDITIONAL_SECTION'),

@@ -32,7 +32,10 @@ export function parseKeyText(text: string): Array<{ name: string; algorithm: str
   return keys;
 }
 
-export async function loadTsigKey(ref: TsigKeyRef | undefined, readSecret?: SecretReader): Promise<TsigKey | undefined> {
+export async function loadTsigKey(
+  ref: TsigKeyRef | undefined,
+  readSecret?: SecretReader,
+): Promise<TsigKey | undefined> {
   if (!ref) return undefined;
   let text: string;
   let source: string;
@@ -46,23 +49,33 @@ export async function loadTsigKey(ref: TsigKeyRef | undefined, readSecret?: Secr
       text = await readFile(ref.file, 'utf8');
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code ?? String(e);
-      throw new DnsConfigError(`cannot read the TSIG ${source}: ${code}; mount the key file on the worker or fix the path`, e as Error);
+      throw new DnsConfigError(
+        `cannot read the TSIG ${source}: ${code}; mount the key file on the worker or fix the path`,
+        e as Error,
+      );
     }
   } else if ('secret' in ref) {
     const s = ref.secret;
     source = `Secret ${s.namespace ?? '(namespace not resolved)'}/${s.name} key ${s.key}${s.context ? ` in context ${s.context}` : ''} (spec.dns.tsigKey.secret)`;
     if (!readSecret) {
-      throw new DnsConfigError(`the TSIG key is a ${source}, but this worker has no Kubernetes secret reader: register the DNS activities with readSecret, or use tsigKey.file`);
+      throw new DnsConfigError(
+        `the TSIG key is a ${source}, but this worker has no Kubernetes secret reader: register the DNS activities with readSecret, or use tsigKey.file`,
+      );
     }
     try {
       text = await readSecret(s);
     } catch (e) {
       // The credentials reader's failures already say what to fix, and whether a retry can help.
       if (e instanceof ApplicationFailure) throw e;
-      throw new DnsConfigError(`cannot read the TSIG ${source}: ${(e as Error).message}; create the Secret or fix the reference`, e as Error);
+      throw new DnsConfigError(
+        `cannot read the TSIG ${source}: ${(e as Error).message}; create the Secret or fix the reference`,
+        e as Error,
+      );
     }
   } else {
-    throw new DnsConfigError('spec.dns.tsigKey must be { file, name?, algorithm? } or { secret: { name, key, namespace?, context? } }');
+    throw new DnsConfigError(
+      'spec.dns.tsigKey must be { file, name?, algorithm? } or { secret: { name, key, namespace?, context? } }',
+    );
   }
 
   const keys = parseKeyText(text);
@@ -70,21 +83,29 @@ export async function loadTsigKey(ref: TsigKeyRef | undefined, readSecret?: Secr
   if (keys.length > 0) {
     key = wantName ? keys.find((k) => k.name === wantName.replace(/\.$/, '')) : keys[0];
     if (!key) {
-      throw new DnsConfigError(`the TSIG ${source} has no key named ${wantName} (it has ${keys.map((k) => k.name).join(', ')}): fix tsigKey.name`);
+      throw new DnsConfigError(
+        `the TSIG ${source} has no key named ${wantName} (it has ${keys.map((k) => k.name).join(', ')}): fix tsigKey.name`,
+      );
     }
   } else {
     // A bare base64 secret: name and algorithm come from the spec.
     const secret = text.trim();
     if (!wantName || !/^[A-Za-z0-9+/]+=*$/.test(secret)) {
-      throw new DnsConfigError(`the TSIG ${source} holds neither a BIND key clause (tsig-keygen output) nor a bare base64 secret with tsigKey.name set: fix the key or the spec`);
+      throw new DnsConfigError(
+        `the TSIG ${source} holds neither a BIND key clause (tsig-keygen output) nor a bare base64 secret with tsigKey.name set: fix the key or the spec`,
+      );
     }
     key = { name: wantName, algorithm: algorithm ?? 'hmac-sha256', secret };
   }
   if (algorithm && algorithm.toLowerCase() !== key.algorithm && keys.length > 0) {
-    throw new DnsConfigError(`the TSIG ${source} says algorithm ${key.algorithm}, the spec says ${algorithm}: make them agree`);
+    throw new DnsConfigError(
+      `the TSIG ${source} says algorithm ${key.algorithm}, the spec says ${algorithm}: make them agree`,
+    );
   }
   if (!ALGORITHMS.has(key.algorithm)) {
-    throw new DnsConfigError(`TSIG algorithm ${key.algorithm} of key ${key.name} is not supported: use one of ${[...ALGORITHMS].join(', ')}`);
+    throw new DnsConfigError(
+      `TSIG algorithm ${key.algorithm} of key ${key.name} is not supported: use one of ${[...ALGORITHMS].join(', ')}`,
+    );
   }
   return { ...key, source };
 }

@@ -10,16 +10,39 @@ import { makeHomeService, pointServiceAt, type Placed } from './bridge';
 import { bridgeMode } from './bridge-modes';
 import { probePaths } from './probe';
 import { K, type ClusterClient } from './client';
-import { groupSpec, pauseOperator, podArgs, podNameOf, pvcNameOf, readDeploymentCr, jwtSecretOf, type ArangoDeploymentObject } from './deployment';
+import {
+  groupSpec,
+  pauseOperator,
+  podArgs,
+  podNameOf,
+  pvcNameOf,
+  readDeploymentCr,
+  jwtSecretOf,
+  type ArangoDeploymentObject,
+} from './deployment';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError, KubeWaitTimeoutError } from './errors';
 import { deletePodAndWait, DEFAULT_ENTRYPOINT, ensureJwtSecret, targetStorageClass, waitReady } from './members';
-import { A, ARANGO_LABELS, argValues, isOwnedBy, L, otherSide, parseEndpoint, serviceOfEndpoint, setArg, transitLabels } from './names';
+import {
+  A,
+  ARANGO_LABELS,
+  argValues,
+  isOwnedBy,
+  L,
+  otherSide,
+  parseEndpoint,
+  serviceOfEndpoint,
+  setArg,
+  transitLabels,
+} from './names';
 import { pollUntil } from './runtime';
 import { memberPod, memberPvc } from './templates';
 
 function isAgentPod(pod: V1Pod, id: string): boolean {
-  return argValues(podArgs(pod).args, 'agency.disaster-recovery-id').includes(id) || pod.metadata?.labels?.[ARANGO_LABELS.member] === id;
+  return (
+    argValues(podArgs(pod).args, 'agency.disaster-recovery-id').includes(id) ||
+    pod.metadata?.labels?.[ARANGO_LABELS.member] === id
+  );
 }
 
 /** The PVC an agent uses on a side: the operator's name in the source, the pod name in the target. */
@@ -29,25 +52,42 @@ function claimName(cr: ArangoDeploymentObject, env: Env, side: Side, agent: Memb
   return (st && pvcNameOf(st)) ?? agent.podName;
 }
 
-async function removeOld(env: Env, c: ClusterClient, cr: ArangoDeploymentObject, agent: MemberInfo, pod: V1Pod | undefined): Promise<void> {
+async function removeOld(
+  env: Env,
+  c: ClusterClient,
+  cr: ArangoDeploymentObject,
+  agent: MemberInfo,
+  pod: V1Pod | undefined,
+): Promise<void> {
   const claims = new Set<string>([claimName(cr, env, c.side, agent)]);
   if (pod) {
     if (!isAgentPod(pod, agent.id)) {
-      throw new KubeOwnershipError(`pod ${c.namespace}/${agent.podName} (context ${c.context}) is not agent ${agent.id}: not removed`);
+      throw new KubeOwnershipError(
+        `pod ${c.namespace}/${agent.podName} (context ${c.context}) is not agent ${agent.id}: not removed`,
+      );
     }
-    for (const v of pod.spec?.volumes ?? []) if (v.persistentVolumeClaim?.claimName) claims.add(v.persistentVolumeClaim.claimName);
+    for (const v of pod.spec?.volumes ?? [])
+      if (v.persistentVolumeClaim?.claimName) claims.add(v.persistentVolumeClaim.claimName);
     await deletePodAndWait(env, c, pod);
   }
   // The replacement starts empty (same ID, fresh data): the old volume must not come back with it.
   for (const claim of claims) {
     const pvc = await c.get<V1PersistentVolumeClaim>(K.pvc, claim);
-    const mine = isOwnedBy(pvc?.metadata?.labels, env.migrationId) || pvc?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment;
+    const mine =
+      isOwnedBy(pvc?.metadata?.labels, env.migrationId) ||
+      pvc?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment;
     if (pvc && mine) await c.delete(K.pvc, claim, { uid: pvc.metadata?.uid });
   }
 }
 
 /** The agent's pod and PVC on `c`: Transit's member in the target; in the source, as the operator lays it out. */
-async function createAt(env: Env, c: ClusterClient, cr: ArangoDeploymentObject, agent: MemberInfo, jwt: string): Promise<void> {
+async function createAt(
+  env: Env,
+  c: ClusterClient,
+  cr: ArangoDeploymentObject,
+  agent: MemberInfo,
+  jwt: string,
+): Promise<void> {
   const g = groupSpec(cr, 'agent');
   let labels: Record<string, string>;
   let owner: V1OwnerReference[] | undefined;
@@ -72,16 +112,39 @@ async function createAt(env: Env, c: ClusterClient, cr: ArangoDeploymentObject, 
       [ARANGO_LABELS.member]: agent.id,
       ...(selector ?? {}),
     };
-    owner = [{ apiVersion: cr.apiVersion!, kind: cr.kind!, name: cr.metadata!.name!, uid: cr.metadata!.uid!, controller: true }];
+    owner = [
+      {
+        apiVersion: cr.apiVersion!,
+        kind: cr.kind!,
+        name: cr.metadata!.name!,
+        uid: cr.metadata!.uid!,
+        controller: true,
+      },
+    ];
   }
   const size = agent.storage?.size ?? g.volumeClaimTemplate?.spec?.resources?.requests?.storage;
-  if (!size) throw new InvalidDeploymentError(`agent ${agent.id} has no storage size (PVC or spec.agents.volumeClaimTemplate)`);
+  if (!size)
+    throw new InvalidDeploymentError(`agent ${agent.id} has no storage size (PVC or spec.agents.volumeClaimTemplate)`);
   const claim = claimName(cr, env, c.side, agent);
   const check = (what: string) => (cur: { metadata?: { labels?: Record<string, string>; name?: string } }) => {
-    const ok = isOwnedBy(cur.metadata?.labels, env.migrationId) || cur.metadata?.labels?.[ARANGO_LABELS.member] === agent.id;
-    if (!ok) throw new KubeOwnershipError(`${what} ${c.namespace}/${cur.metadata?.name} (context ${c.context}) exists and is not agent ${agent.id}'s: remove it`);
+    const ok =
+      isOwnedBy(cur.metadata?.labels, env.migrationId) || cur.metadata?.labels?.[ARANGO_LABELS.member] === agent.id;
+    if (!ok)
+      throw new KubeOwnershipError(
+        `${what} ${c.namespace}/${cur.metadata?.name} (context ${c.context}) exists and is not agent ${agent.id}'s: remove it`,
+      );
   };
-  const pvc = memberPvc({ name: claim, namespace: c.namespace, size, storageClassName: c.side === 'source' ? agent.storage?.storageClassName : await targetStorageClass(c, agent.storage?.storageClassName), labels, ownerReferences: owner });
+  const pvc = memberPvc({
+    name: claim,
+    namespace: c.namespace,
+    size,
+    storageClassName:
+      c.side === 'source'
+        ? agent.storage?.storageClassName
+        : await targetStorageClass(c, agent.storage?.storageClassName),
+    labels,
+    ownerReferences: owner,
+  });
   await c.createOrGet(K.pvc, pvc as V1PersistentVolumeClaim & Record<string, unknown>, check('PersistentVolumeClaim'));
   const pod = memberPod({
     name: agent.podName,
@@ -102,16 +165,15 @@ async function createAt(env: Env, c: ClusterClient, cr: ArangoDeploymentObject, 
 }
 
 async function podIP(env: Env, c: ClusterClient, name: string): Promise<string> {
-  return pollUntil(
-    env.rt,
-    async () => (await c.get<V1Pod>(K.pod, name))?.status?.podIP ?? undefined,
-    {
-      timeoutMs: env.t.readyTimeoutMs,
-      intervalMs: env.t.pollIntervalMs,
-      progress: () => ({ waiting: 'podIP', name, context: c.context }),
-      onTimeout: () => new KubeWaitTimeoutError(`pod ${c.namespace}/${name} (context ${c.context}) got no IP in ${env.t.readyTimeoutMs / 1000} s`),
-    },
-  );
+  return pollUntil(env.rt, async () => (await c.get<V1Pod>(K.pod, name))?.status?.podIP ?? undefined, {
+    timeoutMs: env.t.readyTimeoutMs,
+    intervalMs: env.t.pollIntervalMs,
+    progress: () => ({ waiting: 'podIP', name, context: c.context }),
+    onTimeout: () =>
+      new KubeWaitTimeoutError(
+        `pod ${c.namespace}/${name} (context ${c.context}) got no IP in ${env.t.readyTimeoutMs / 1000} s`,
+      ),
+  });
 }
 
 export async function moveAgent(env: Env, agent: MemberInfo, to: Side): Promise<MemberInfo> {
@@ -121,13 +183,20 @@ export async function moveAgent(env: Env, agent: MemberInfo, to: Side): Promise<
   const cr = await readDeploymentCr(env, c.source);
   const expected = (cr.status?.members?.agents ?? []).find((s) => s.id === agent.id);
   if (!expected || podNameOf(expected, env.deployment, 'agent') !== agent.podName) {
-    throw new InvalidDeploymentError(`agent ${agent.id} (${agent.podName}) is not in status.members.agents of ArangoDeployment ${env.deployment}`);
+    throw new InvalidDeploymentError(
+      `agent ${agent.id} (${agent.podName}) is not in status.members.agents of ArangoDeployment ${env.deployment}`,
+    );
   }
   const there = await c[to].get<V1Pod>(K.pod, agent.podName);
   const here = await c[from].get<V1Pod>(K.pod, agent.podName);
-  if (there && !isAgentPod(there, agent.id)) throw new KubeOwnershipError(`pod ${c[to].namespace}/${agent.podName} (context ${c[to].context}) exists and is not agent ${agent.id}`);
+  if (there && !isAgentPod(there, agent.id))
+    throw new KubeOwnershipError(
+      `pod ${c[to].namespace}/${agent.podName} (context ${c[to].context}) exists and is not agent ${agent.id}`,
+    );
   if (there && here && isAgentPod(here, agent.id) && !here.metadata?.deletionTimestamp) {
-    throw new InvalidDeploymentError(`agent ${agent.id} runs in both clusters (${c.source.context} and ${c.target.context}): stop one by hand; Transit will not pick`);
+    throw new InvalidDeploymentError(
+      `agent ${agent.id} runs in both clusters (${c.source.context} and ${c.target.context}): stop one by hand; Transit will not pick`,
+    );
   }
   if (!there) {
     // The operator must not recreate the pod we remove, nor fight the one we create.
@@ -140,7 +209,14 @@ export async function moveAgent(env: Env, agent: MemberInfo, to: Side): Promise<
   const port = parseEndpoint(agent.endpoint).port;
   await makeHomeService(env, c[to], { svc, port, podName: agent.podName });
   const ip = await podIP(env, c[to], agent.podName);
-  const placed: Placed = { m: { ...agent, side: to, podIP: ip }, svc, port, tls: parseEndpoint(agent.endpoint).scheme === 'ssl', home: to, podIP: ip };
+  const placed: Placed = {
+    m: { ...agent, side: to, podIP: ip },
+    svc,
+    port,
+    tls: parseEndpoint(agent.endpoint).scheme === 'ssl',
+    home: to,
+    podIP: ip,
+  };
   const target = await bridgeMode(env).rehome(env, c, placed);
   const bridged = await pointServiceAt(env, c[from], placed, target);
   const pods = await waitReady(env, c[to], [agent.podName]);

@@ -30,7 +30,12 @@ const TRANSIT_LABEL_KEYS = [MANAGED_BY, L.migration, L.deployment, L.component, 
  * the bridge in place, so its ClusterIP and DNS answer stay; an operator's Service keeps its original
  * selector and labels in an annotation, to be restored if the member comes back.
  */
-export async function pointServiceAt(env: Env, c: ClusterClient, p: Placed, to: Route): Promise<BridgeReport['services'][number]> {
+export async function pointServiceAt(
+  env: Env,
+  c: ClusterClient,
+  p: Placed,
+  to: Route,
+): Promise<BridgeReport['services'][number]> {
   const cur = await c.get<V1Service>(K.service, p.svc);
   let original: string | null | undefined;
   const converting = !!cur?.spec?.selector && Object.keys(cur.spec.selector).length > 0;
@@ -38,10 +43,14 @@ export async function pointServiceAt(env: Env, c: ClusterClient, p: Placed, to: 
     const ours = isOwnedBy(cur.metadata?.labels, env.migrationId);
     const operators = cur.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment;
     if (!ours && !(converting && operators)) {
-      throw new KubeOwnershipError(`Service ${c.namespace}/${p.svc} (context ${c.context}) exists and belongs to neither this migration nor ArangoDeployment ${env.deployment}: remove or rename it`);
+      throw new KubeOwnershipError(
+        `Service ${c.namespace}/${p.svc} (context ${c.context}) exists and belongs to neither this migration nor ArangoDeployment ${env.deployment}: remove or rename it`,
+      );
     }
     if (converting && !ours && !cur.metadata?.annotations?.[A.original]) {
-      const keep = Object.fromEntries(Object.entries(cur.metadata?.labels ?? {}).filter(([k]) => !TRANSIT_LABEL_KEYS.includes(k)));
+      const keep = Object.fromEntries(
+        Object.entries(cur.metadata?.labels ?? {}).filter(([k]) => !TRANSIT_LABEL_KEYS.includes(k)),
+      );
       original = JSON.stringify({ selector: cur.spec!.selector, labels: keep });
     }
   }
@@ -53,8 +62,14 @@ export async function pointServiceAt(env: Env, c: ClusterClient, p: Placed, to: 
     labels,
     annotations: { [A.migration]: env.migrationId, ...(original ? { [A.original]: original } : {}) },
   });
-  const r = await c.apply(K.service, svc as V1Service & Record<string, unknown>, upsertHandlers(svc as V1Service & Record<string, unknown>));
-  await writeSlices(c, env.migrationId, { name: p.svc, uid: r.obj.metadata?.uid }, labels, [{ portName: 'server', ip: to.ip, port: to.port }]);
+  const r = await c.apply(
+    K.service,
+    svc as V1Service & Record<string, unknown>,
+    upsertHandlers(svc as V1Service & Record<string, unknown>),
+  );
+  await writeSlices(c, env.migrationId, { name: p.svc, uid: r.obj.metadata?.uid }, labels, [
+    { portName: 'server', ip: to.ip, port: to.port },
+  ]);
   if (converting) {
     // The operator's Service had a selector: the controllers' objects for it are stale now. The endpoints
     // controller's v1 Endpoints (not mirrored: skip-mirror) stay behind when a selector goes — remove them
@@ -62,17 +77,32 @@ export async function pointServiceAt(env: Env, c: ClusterClient, p: Placed, to: 
     await dropControllerSlices(c, p.svc);
     await c.delete(K.endpoints, p.svc);
   }
-  return { cluster: c.side, name: p.svc, endpoints: [`${to.ip}:${to.port}`], ...({ clusterIP: r.obj.spec?.clusterIP } as object) };
+  return {
+    cluster: c.side,
+    name: p.svc,
+    endpoints: [`${to.ip}:${to.port}`],
+    ...({ clusterIP: r.obj.spec?.clusterIP } as object),
+  };
 }
 
 /**
  * In the member's (new) home cluster: its Service selects its pod again — the operator's original selector and
  * labels when Transit had turned an operator Service into a bridge, else a Transit member Service.
  */
-export async function makeHomeService(env: Env, c: ClusterClient, o: { svc: string; port: number; podName: string }): Promise<void> {
+export async function makeHomeService(
+  env: Env,
+  c: ClusterClient,
+  o: { svc: string; port: number; podName: string },
+): Promise<void> {
   const cur = await c.get<V1Service>(K.service, o.svc);
-  if (cur && !isOwnedBy(cur.metadata?.labels, env.migrationId) && cur.metadata?.labels?.[ARANGO_LABELS.deployment] !== env.deployment) {
-    throw new KubeOwnershipError(`Service ${c.namespace}/${o.svc} (context ${c.context}) exists and is neither Transit's nor ArangoDeployment ${env.deployment}'s: remove or rename it`);
+  if (
+    cur &&
+    !isOwnedBy(cur.metadata?.labels, env.migrationId) &&
+    cur.metadata?.labels?.[ARANGO_LABELS.deployment] !== env.deployment
+  ) {
+    throw new KubeOwnershipError(
+      `Service ${c.namespace}/${o.svc} (context ${c.context}) exists and is neither Transit's nor ArangoDeployment ${env.deployment}'s: remove or rename it`,
+    );
   }
   const orig = cur?.metadata?.annotations?.[A.original];
   const hasSelector = !!cur?.spec?.selector && Object.keys(cur.spec.selector).length > 0;
@@ -100,7 +130,11 @@ export async function makeHomeService(env: Env, c: ClusterClient, o: { svc: stri
       annotations: { [A.migration]: env.migrationId },
     });
   }
-  await c.apply(K.service, desired as V1Service & Record<string, unknown>, upsertHandlers(desired as V1Service & Record<string, unknown>));
+  await c.apply(
+    K.service,
+    desired as V1Service & Record<string, unknown>,
+    upsertHandlers(desired as V1Service & Record<string, unknown>),
+  );
   // Our slices would add the bridge's address to the controller's: remove them (KCM writes its own from the selector).
   await deleteSlices(c, env.migrationId, o.svc);
 }
@@ -115,7 +149,10 @@ export async function bridgeNetworks(env: Env, members: MemberInfo[]): Promise<B
   const paths: { p: Placed; svc: BridgeReport['services'][number]; to: Route }[] = [];
   for (const p of placed) {
     const to = exposed.routes.get(p.svc);
-    if (!to) throw new KubeInvalidError(`network.mode ${env.spec.network.mode} gave no route to ${p.svc} in the ${p.home} cluster`);
+    if (!to)
+      throw new KubeInvalidError(
+        `network.mode ${env.spec.network.mode} gave no route to ${p.svc} in the ${p.home} cluster`,
+      );
     const svc = await pointServiceAt(env, c[otherSide(p.home)], p, to);
     report.services.push(svc);
     paths.push({ p, svc, to });

@@ -16,7 +16,15 @@ import {
 } from '@kubernetes/client-node';
 import { request as httpsRequest, type RequestOptions } from 'node:https';
 import type { Side } from '../contract';
-import { describeOp, httpStatus, isTransient, KubeConflictError, KubeConfigError, kubeFailure, type KubeOp } from './errors';
+import {
+  describeOp,
+  httpStatus,
+  isTransient,
+  KubeConflictError,
+  KubeConfigError,
+  kubeFailure,
+  type KubeOp,
+} from './errors';
 import { firstDifference, stripNulls } from './objects';
 import type { Runtime } from './runtime';
 
@@ -36,8 +44,18 @@ export const K = {
   secret: { apiVersion: 'v1', kind: 'Secret', resource: 'secrets', namespaced: true },
   namespace: { apiVersion: 'v1', kind: 'Namespace', resource: 'namespaces', namespaced: false },
   node: { apiVersion: 'v1', kind: 'Node', resource: 'nodes', namespaced: false },
-  storageClass: { apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass', resource: 'storageclasses.storage.k8s.io', namespaced: false },
-  endpointSlice: { apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', resource: 'endpointslices.discovery.k8s.io', namespaced: true },
+  storageClass: {
+    apiVersion: 'storage.k8s.io/v1',
+    kind: 'StorageClass',
+    resource: 'storageclasses.storage.k8s.io',
+    namespaced: false,
+  },
+  endpointSlice: {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    resource: 'endpointslices.discovery.k8s.io',
+    namespaced: true,
+  },
   arangoDeployment: {
     apiVersion: 'database.arangodb.com/v1',
     kind: 'ArangoDeployment',
@@ -91,14 +109,23 @@ export class ClusterClient {
         ctx.setSignal(rt.signal ? AbortSignal.any([deadline, rt.signal]) : deadline);
       },
     };
-    const config = createConfiguration({ baseServer: new ServerConfiguration(cluster.server, {}), authMethods: { default: auth } });
+    const config = createConfiguration({
+      baseServer: new ServerConfiguration(cluster.server, {}),
+      authMethods: { default: auth },
+    });
     this.objects = new KubernetesObjectApi(config);
     this.authz = new AuthorizationV1Api(config);
     this.versionApi = new VersionApi(config);
   }
 
   op(verb: string, kind: Kind, name?: string, namespace?: string): KubeOp {
-    return { verb, resource: kind.resource, namespace: kind.namespaced ? (namespace ?? this.namespace) : undefined, name, context: this.context };
+    return {
+      verb,
+      resource: kind.resource,
+      namespace: kind.namespaced ? (namespace ?? this.namespace) : undefined,
+      name,
+      context: this.context,
+    };
   }
 
   /** Runs one API call; transient failures are retried until apiRetryMs, everything else is classified. */
@@ -128,7 +155,8 @@ export class ClusterClient {
         // An API server that is (re)starting answers 401/403 until its authenticators and RBAC caches are
         // synced: that is no verdict. Only a ready server's refusal is final.
         const starting = (status === 401 || status === 403) && !(await this.ready());
-        if ((!isTransient(e) && !starting) || this.rt.now() - start >= this.o.apiRetryMs) throw kubeFailure(e, op, this.server);
+        if ((!isTransient(e) && !starting) || this.rt.now() - start >= this.o.apiRetryMs)
+          throw kubeFailure(e, op, this.server);
         const why = kubeFailure(e, op, this.server).message;
         this.rt.log(`${describeOp(op)}: attempt ${attempt} failed (${why}); retrying in ${delay} ms`);
         this.rt.heartbeat({ waiting: 'kube-apiserver', context: this.context, attempt });
@@ -138,7 +166,11 @@ export class ClusterClient {
     }
   }
 
-  private header(kind: Kind, name: string, namespace?: string): KubernetesObject & { metadata: { name: string; namespace?: string } } {
+  private header(
+    kind: Kind,
+    name: string,
+    namespace?: string,
+  ): KubernetesObject & { metadata: { name: string; namespace?: string } } {
     return {
       apiVersion: kind.apiVersion,
       kind: kind.kind,
@@ -153,27 +185,47 @@ export class ClusterClient {
     return r === NOT_FOUND ? undefined : r;
   }
 
-  async list<T extends KubernetesObject>(kind: Kind, o: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {}): Promise<T[]> {
+  async list<T extends KubernetesObject>(
+    kind: Kind,
+    o: { namespace?: string; labelSelector?: string; fieldSelector?: string } = {},
+  ): Promise<T[]> {
     const ns = kind.namespaced ? (o.namespace ?? this.namespace) : undefined;
     const op = this.op('list', kind, undefined, ns);
     const r = await this.call(op, () =>
-      this.objects.list<T>(kind.apiVersion, kind.kind, ns, undefined, undefined, undefined, o.fieldSelector, o.labelSelector),
+      this.objects.list<T>(
+        kind.apiVersion,
+        kind.kind,
+        ns,
+        undefined,
+        undefined,
+        undefined,
+        o.fieldSelector,
+        o.labelSelector,
+      ),
     );
     return r.items;
   }
 
   async create<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T> {
     const op = this.op('create', kind, obj.metadata?.name, obj.metadata?.namespace);
-    return this.call(op, () => this.objects.create<T>(withHeader(kind, obj, this.namespace), undefined, undefined, FIELD_MANAGER));
+    return this.call(op, () =>
+      this.objects.create<T>(withHeader(kind, obj, this.namespace), undefined, undefined, FIELD_MANAGER),
+    );
   }
 
   async replace<T extends KubernetesObject>(kind: Kind, obj: T): Promise<T> {
     const op = this.op('update', kind, obj.metadata?.name, obj.metadata?.namespace);
-    return this.call(op, () => this.objects.replace<T>(withHeader(kind, obj, this.namespace), undefined, undefined, FIELD_MANAGER));
+    return this.call(op, () =>
+      this.objects.replace<T>(withHeader(kind, obj, this.namespace), undefined, undefined, FIELD_MANAGER),
+    );
   }
 
   /** Deletes by name; false when it was already gone. `uid` guards against deleting a successor of the same name. */
-  async delete(kind: Kind, name: string, o: { namespace?: string; uid?: string; gracePeriodSeconds?: number } = {}): Promise<boolean> {
+  async delete(
+    kind: Kind,
+    name: string,
+    o: { namespace?: string; uid?: string; gracePeriodSeconds?: number } = {},
+  ): Promise<boolean> {
     const op = this.op('delete', kind, name, o.namespace);
     try {
       const r = await this.callOr404(op, () =>
@@ -234,7 +286,8 @@ export class ClusterClient {
         if (!cur) return desired ? { obj: await this.create(kind, stripNulls(desired)), changed: true } : undefined;
         h.check?.(cur);
         if (h.same(cur)) return { obj: cur, changed: false };
-        if (desired) this.rt.log(`${kind.kind} ${name} (context ${this.context}) differs at ${firstDifference(cur, desired)}`);
+        if (desired)
+          this.rt.log(`${kind.kind} ${name} (context ${this.context}) differs at ${firstDifference(cur, desired)}`);
         const next = h.merge(cur);
         next.metadata = { ...next.metadata, resourceVersion: cur.metadata?.resourceVersion };
         return { obj: await this.replace(kind, next), changed: true };
@@ -253,7 +306,11 @@ export class ClusterClient {
   }
 
   /** Create, or take the existing object as it is (pods and PVCs: never rewritten under a running member). */
-  async createOrGet<T extends Obj>(kind: Kind, desired: T, check?: (cur: T) => void): Promise<{ obj: T; created: boolean }> {
+  async createOrGet<T extends Obj>(
+    kind: Kind,
+    desired: T,
+    check?: (cur: T) => void,
+  ): Promise<{ obj: T; created: boolean }> {
     for (let attempt = 0; attempt < 3; attempt++) {
       const cur = await this.get<T>(kind, desired.metadata!.name!, desired.metadata?.namespace);
       if (cur) {
@@ -266,18 +323,38 @@ export class ClusterClient {
         if (!(e instanceof KubeConflictError)) throw e;
       }
     }
-    throw new KubeConflictError(`${kind.kind} ${desired.metadata?.name} (context ${this.context}) appeared and vanished repeatedly; it is retried`);
+    throw new KubeConflictError(
+      `${kind.kind} ${desired.metadata?.name} (context ${this.context}) appeared and vanished repeatedly; it is retried`,
+    );
   }
 
   /** SelfSubjectAccessReview: may the worker do this? */
-  async canI(a: { verb: string; group: string; resource: string; namespace?: string; name?: string }): Promise<{ allowed: boolean; reason?: string }> {
-    const op: KubeOp = { verb: 'create', resource: 'selfsubjectaccessreviews.authorization.k8s.io', context: this.context };
+  async canI(a: {
+    verb: string;
+    group: string;
+    resource: string;
+    namespace?: string;
+    name?: string;
+  }): Promise<{ allowed: boolean; reason?: string }> {
+    const op: KubeOp = {
+      verb: 'create',
+      resource: 'selfsubjectaccessreviews.authorization.k8s.io',
+      context: this.context,
+    };
     const r = await this.call(op, () =>
       this.authz.createSelfSubjectAccessReview({
         body: {
           apiVersion: 'authorization.k8s.io/v1',
           kind: 'SelfSubjectAccessReview',
-          spec: { resourceAttributes: { verb: a.verb, group: a.group, resource: a.resource, namespace: a.namespace, name: a.name } },
+          spec: {
+            resourceAttributes: {
+              verb: a.verb,
+              group: a.group,
+              resource: a.resource,
+              namespace: a.namespace,
+              name: a.name,
+            },
+          },
         },
       }),
     );
@@ -318,4 +395,3 @@ function withHeader<T extends KubernetesObject>(kind: Kind, obj: T, namespace: s
     metadata: { ...obj.metadata, ...(kind.namespaced ? { namespace: obj.metadata?.namespace ?? namespace } : {}) },
   };
 }
-

@@ -31,7 +31,9 @@ export function kubeConfigLoader(o: KubeConfigLoaderOptions = {}): KubeConfigLoa
       try {
         kc.loadFromFile(ref.file);
       } catch (e) {
-        throw new KubeConfigError(`${side}.kubeconfig.file ${ref.file} cannot be read as a kubeconfig (${(e as Error).message.slice(0, 200)}): fix the path or the file`);
+        throw new KubeConfigError(
+          `${side}.kubeconfig.file ${ref.file} cannot be read as a kubeconfig (${(e as Error).message.slice(0, 200)}): fix the path or the file`,
+        );
       }
     } else {
       const where = `${side}.kubeconfig.secret ${ref.secret.namespace ?? s.namespace}/${ref.secret.name} key ${ref.secret.key}`;
@@ -39,11 +41,15 @@ export function kubeConfigLoader(o: KubeConfigLoaderOptions = {}): KubeConfigLoa
       useContext(holder, ref.secret.context ?? spec.source.context, `${where} (context holding it)`);
       let text: string | undefined;
       try {
-        const secret = await holder.makeApiClient(CoreV1Api).readNamespacedSecret({ name: ref.secret.name, namespace: ref.secret.namespace ?? s.namespace });
+        const secret = await holder
+          .makeApiClient(CoreV1Api)
+          .readNamespacedSecret({ name: ref.secret.name, namespace: ref.secret.namespace ?? s.namespace });
         const b64 = secret.data?.[ref.secret.key];
         text = b64 === undefined ? undefined : Buffer.from(b64, 'base64').toString('utf8');
       } catch (e) {
-        throw new KubeConfigError(`${where}: cannot read it (${httpStatus(e) ?? (e as Error).message.slice(0, 200)}): create the Secret or grant the worker get on it`);
+        throw new KubeConfigError(
+          `${where}: cannot read it (${httpStatus(e) ?? (e as Error).message.slice(0, 200)}): create the Secret or grant the worker get on it`,
+        );
       }
       if (text === undefined) throw new KubeConfigError(`${where}: the Secret has no such key`);
       kc = new KubeConfig();
@@ -57,7 +63,9 @@ export function kubeConfigLoader(o: KubeConfigLoaderOptions = {}): KubeConfigLoa
 function useContext(kc: KubeConfig, context: string, what: string): void {
   const names = kc.getContexts().map((c) => c.name);
   if (!names.includes(context)) {
-    throw new KubeConfigError(`${what}: kube context ${context} is not in the kubeconfig (it has ${names.join(', ') || 'none'}): fix the context name or the kubeconfig reference`);
+    throw new KubeConfigError(
+      `${what}: kube context ${context} is not in the kubeconfig (it has ${names.join(', ') || 'none'}): fix the context name or the kubeconfig reference`,
+    );
   }
   kc.setCurrentContext(context);
 }

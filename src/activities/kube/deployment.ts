@@ -24,7 +24,9 @@ export interface GroupSpec {
   entrypoint?: string;
   resources?: Record<string, unknown>;
   storageClassName?: string;
-  volumeClaimTemplate?: { spec?: { accessModes?: string[]; resources?: { requests?: { storage?: string } }; storageClassName?: string } };
+  volumeClaimTemplate?: {
+    spec?: { accessModes?: string[]; resources?: { requests?: { storage?: string } }; storageClassName?: string };
+  };
 }
 
 export interface MemberStatus {
@@ -77,7 +79,9 @@ export async function readDeploymentCr(env: Env, c?: ClusterClient): Promise<Ara
     );
   }
   if ((cr.spec?.mode ?? 'Cluster') !== 'Cluster') {
-    throw new InvalidDeploymentError(`ArangoDeployment ${src.namespace}/${env.deployment} has mode ${cr.spec?.mode}: Transit migrates mode Cluster only`);
+    throw new InvalidDeploymentError(
+      `ArangoDeployment ${src.namespace}/${env.deployment} has mode ${cr.spec?.mode}: Transit migrates mode Cluster only`,
+    );
   }
   return cr;
 }
@@ -102,7 +106,11 @@ export function podArgs(pod: V1Pod): { entrypoint: string; args: string[] } {
 }
 
 export function isReady(pod: V1Pod | undefined): boolean {
-  return !!pod && !pod.metadata?.deletionTimestamp && (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return (
+    !!pod &&
+    !pod.metadata?.deletionTimestamp &&
+    (pod.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
 }
 
 function storageOf(pvc: V1PersistentVolumeClaim | undefined, g: GroupSpec): MemberInfo['storage'] {
@@ -122,9 +130,12 @@ export async function memberFromPod(
   const container = serverContainer(pod);
   const endpoint = argValues(args, myAddressOption(m.role)).at(-1);
   if (!endpoint) {
-    throw new InvalidDeploymentError(`pod ${c.namespace}/${pod.metadata?.name} (context ${c.context}) has no --${myAddressOption(m.role)}: not an arangod member pod Transit understands`);
+    throw new InvalidDeploymentError(
+      `pod ${c.namespace}/${pod.metadata?.name} (context ${c.context}) has no --${myAddressOption(m.role)}: not an arangod member pod Transit understands`,
+    );
   }
-  const claim = m.pvc ?? (pod.spec?.volumes ?? []).find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
+  const claim =
+    m.pvc ?? (pod.spec?.volumes ?? []).find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
   const pvc = claim ? await c.get<V1PersistentVolumeClaim>(K.pvc, claim) : undefined;
   const resources = container?.resources as Record<string, unknown> | undefined;
   const storage = m.role === 'coordinator' ? undefined : storageOf(pvc, m.group);
@@ -137,7 +148,9 @@ export async function memberFromPod(
     endpoint,
     image: container?.image ?? '',
     args,
-    ...(resources && Object.keys(resources).length ? { resources: JSON.parse(JSON.stringify(resources)) as Record<string, unknown> } : {}),
+    ...(resources && Object.keys(resources).length
+      ? { resources: JSON.parse(JSON.stringify(resources)) as Record<string, unknown> }
+      : {}),
     ...(storage ? { storage } : {}),
   };
 }
@@ -170,11 +183,21 @@ export async function readInventory(env: Env): Promise<DeploymentInventory> {
             'wait for the operator to recreate it, then retry',
         );
       }
-      members.push(await memberFromPod(c, pod, { id: s.id, role: g.role, side, pvc: side === 'source' ? pvcNameOf(s) : undefined, group: groupSpec(cr, g.role) }));
+      members.push(
+        await memberFromPod(c, pod, {
+          id: s.id,
+          role: g.role,
+          side,
+          pvc: side === 'source' ? pvcNameOf(s) : undefined,
+          group: groupSpec(cr, g.role),
+        }),
+      );
     }
   }
   if (!members.some((m) => m.role === 'agent') || !members.some((m) => m.role === 'dbserver')) {
-    throw new InvalidDeploymentError(`ArangoDeployment ${src.namespace}/${env.deployment} lists no agents or no DB servers in status.members: is the operator done creating it?`);
+    throw new InvalidDeploymentError(
+      `ArangoDeployment ${src.namespace}/${env.deployment} lists no agents or no DB servers in status.members: is the operator done creating it?`,
+    );
   }
   const image = cr.spec?.image ?? members[0]!.image;
   return { name: env.deployment, namespace: src.namespace, image, members };
@@ -191,7 +214,10 @@ export async function pauseOperator(env: Env, also: Record<string, string> = {})
   const cr = await readDeploymentCr(env, src);
   const ann = cr.metadata?.annotations ?? {};
   const pausedByOther = ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[A.pausedBy] !== env.migrationId;
-  const want: Record<string, string> = { ...also, ...(pausedByOther ? {} : { [OPERATOR_MAINTENANCE_ANNOTATION]: 'true', [A.pausedBy]: env.migrationId }) };
+  const want: Record<string, string> = {
+    ...also,
+    ...(pausedByOther ? {} : { [OPERATOR_MAINTENANCE_ANNOTATION]: 'true', [A.pausedBy]: env.migrationId }),
+  };
   await src.modify<ArangoDeploymentObject & Record<string, unknown>>(K.arangoDeployment, env.deployment, {
     same: (cur) => Object.entries(want).every(([k, v]) => cur.metadata?.annotations?.[k] === v),
     merge: (cur) => ({ ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata?.annotations, ...want } } }),

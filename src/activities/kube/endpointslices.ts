@@ -36,7 +36,12 @@ export function sliceName(service: string, portName: string): string {
   return `${service}-${portName}`;
 }
 
-function desiredSlice(c: ClusterClient, svc: { name: string; uid?: string }, labels: Record<string, string>, t: SliceTarget): V1EndpointSlice & Record<string, unknown> {
+function desiredSlice(
+  c: ClusterClient,
+  svc: { name: string; uid?: string },
+  labels: Record<string, string>,
+  t: SliceTarget,
+): V1EndpointSlice & Record<string, unknown> {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
@@ -54,7 +59,9 @@ function desiredSlice(c: ClusterClient, svc: { name: string; uid?: string }, lab
 
 /** Transit's slices of one Service. */
 export function listSlices(c: ClusterClient, service: string): Promise<V1EndpointSlice[]> {
-  return c.list<V1EndpointSlice>(K.endpointSlice, { labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${SLICE_MANAGER}` });
+  return c.list<V1EndpointSlice>(K.endpointSlice, {
+    labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${SLICE_MANAGER}`,
+  });
 }
 
 /** What Transit's slices of a Service say now: port name → address. */
@@ -70,7 +77,13 @@ export function targetsOf(slices: V1EndpointSlice[]): SliceTarget[] {
  * Makes the Service's endpoints exactly `targets` (one slice per port name); Transit's slices for other port
  * names go. `svc.uid` becomes the slices' owner. Converges from any state: re-running writes nothing.
  */
-export async function writeSlices(c: ClusterClient, migrationId: string, svc: { name: string; uid?: string }, labels: Record<string, string>, targets: SliceTarget[]): Promise<void> {
+export async function writeSlices(
+  c: ClusterClient,
+  migrationId: string,
+  svc: { name: string; uid?: string },
+  labels: Record<string, string>,
+  targets: SliceTarget[],
+): Promise<void> {
   const want = new Map(targets.map((t) => [sliceName(svc.name, t.portName), desiredSlice(c, svc, labels, t)]));
   for (const d of want.values()) {
     const cur = await c.get<V1EndpointSlice & Record<string, unknown>>(K.endpointSlice, d.metadata!.name!);
@@ -81,13 +94,19 @@ export async function writeSlices(c: ClusterClient, migrationId: string, svc: { 
     await c.apply(K.endpointSlice, d, {
       check: (x) => {
         if (x.metadata?.labels?.[SLICE_MANAGED_BY] !== SLICE_MANAGER || !isOwnedBy(x.metadata?.labels, migrationId)) {
-          throw new KubeOwnershipError(`EndpointSlice ${c.namespace}/${x.metadata?.name} (context ${c.context}) exists and is not this migration's: remove it`);
+          throw new KubeOwnershipError(
+            `EndpointSlice ${c.namespace}/${x.metadata?.name} (context ${c.context}) exists and is not this migration's: remove it`,
+          );
         }
       },
       same: (x) => holds(x, d),
       merge: (x) => ({
         ...x,
-        metadata: { ...x.metadata, labels: mergeMap(x.metadata?.labels, d.metadata?.labels), ownerReferences: d.metadata?.ownerReferences ?? x.metadata?.ownerReferences },
+        metadata: {
+          ...x.metadata,
+          labels: mergeMap(x.metadata?.labels, d.metadata?.labels),
+          ownerReferences: d.metadata?.ownerReferences ?? x.metadata?.ownerReferences,
+        },
         endpoints: d.endpoints,
         ports: d.ports,
       }),
@@ -102,7 +121,8 @@ export async function writeSlices(c: ClusterClient, migrationId: string, svc: { 
 /** Removes Transit's slices of a Service (and its legacy Endpoints); the number of objects deleted. */
 export async function deleteSlices(c: ClusterClient, migrationId: string, service: string): Promise<number> {
   let n = 0;
-  for (const s of await listSlices(c, service)) if (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) n++;
+  for (const s of await listSlices(c, service))
+    if (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) n++;
   return n + (await dropLegacyEndpoints(c, migrationId, service));
 }
 
@@ -112,7 +132,11 @@ export async function deleteSlices(c: ClusterClient, migrationId: string, servic
  * Service is gone already. Slices go first: the garbage collector would delete them with their Service,
  * racing the count. The number of objects deleted, and the Services' names.
  */
-export async function deleteServicesWithSlices(c: ClusterClient, migrationId: string, selector: string): Promise<{ removed: number; services: string[] }> {
+export async function deleteServicesWithSlices(
+  c: ClusterClient,
+  migrationId: string,
+  selector: string,
+): Promise<{ removed: number; services: string[] }> {
   let removed = 0;
   const services: string[] = [];
   for (const svc of await c.list(K.service, { labelSelector: selector })) {
@@ -121,7 +145,9 @@ export async function deleteServicesWithSlices(c: ClusterClient, migrationId: st
     removed += await deleteSlices(c, migrationId, name);
     if (await c.delete(K.service, name, { uid: svc.metadata?.uid })) removed++;
   }
-  for (const s of await c.list<V1EndpointSlice>(K.endpointSlice, { labelSelector: `${selector},${SLICE_MANAGED_BY}=${SLICE_MANAGER}` })) {
+  for (const s of await c.list<V1EndpointSlice>(K.endpointSlice, {
+    labelSelector: `${selector},${SLICE_MANAGED_BY}=${SLICE_MANAGER}`,
+  })) {
     if (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) removed++;
   }
   return { removed, services };
@@ -129,13 +155,17 @@ export async function deleteServicesWithSlices(c: ClusterClient, migrationId: st
 
 /** The endpointslice controller leaves its slices behind when a Service loses its selector: remove them. */
 export async function dropControllerSlices(c: ClusterClient, service: string): Promise<void> {
-  const slices = await c.list<V1EndpointSlice>(K.endpointSlice, { labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${CONTROLLER_MANAGER}` });
+  const slices = await c.list<V1EndpointSlice>(K.endpointSlice, {
+    labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${CONTROLLER_MANAGER}`,
+  });
   for (const s of slices) await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid });
 }
 
 /** Endpoints an earlier Transit wrote for this Service (seen through their mirrored slices): deleted. */
 async function dropLegacyEndpoints(c: ClusterClient, migrationId: string, service: string): Promise<number> {
-  const mirrored = await c.list<V1EndpointSlice>(K.endpointSlice, { labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${MIRROR_MANAGER}` });
+  const mirrored = await c.list<V1EndpointSlice>(K.endpointSlice, {
+    labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${MIRROR_MANAGER}`,
+  });
   if (mirrored.length === 0) return 0;
   const eps = await c.get<V1Endpoints>(K.endpoints, service);
   if (!eps || !isOwnedBy(eps.metadata?.labels, migrationId)) return 0;

@@ -49,7 +49,12 @@ export function retireCommand(env: Env): string {
   return `kubectl --context ${env.spec.source.context} -n ${env.spec.source.namespace} delete arangodeployment ${env.deployment}`;
 }
 
-function isOperators(env: Env, o: { metadata?: { labels?: Record<string, string>; ownerReferences?: { kind?: string; name?: string }[] } } | undefined): boolean {
+function isOperators(
+  env: Env,
+  o:
+    | { metadata?: { labels?: Record<string, string>; ownerReferences?: { kind?: string; name?: string }[] } }
+    | undefined,
+): boolean {
   return (
     o?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment ||
     !!o?.metadata?.ownerReferences?.some((r) => r.kind === 'ArangoDeployment' && r.name === env.deployment)
@@ -57,7 +62,12 @@ function isOperators(env: Env, o: { metadata?: { labels?: Record<string, string>
 }
 
 /** kube-arangodb's labels on one target member pod (its server ID from `ids`, the agents' from their pod). */
-async function labelMember(env: Env, c: ClusterClient, pod: V1Pod, ids: Map<string, string>): Promise<{ pod: string; role: string; id: string | null }> {
+async function labelMember(
+  env: Env,
+  c: ClusterClient,
+  pod: V1Pod,
+  ids: Map<string, string>,
+): Promise<{ pod: string; role: string; id: string | null }> {
   const name = pod.metadata!.name!;
   const role = pod.metadata?.labels?.[ARANGO_LABELS.role] ?? '';
   const id = pod.metadata?.labels?.[ARANGO_LABELS.member] ?? ids.get(name) ?? null;
@@ -69,7 +79,10 @@ async function labelMember(env: Env, c: ClusterClient, pod: V1Pod, ids: Map<stri
   };
   await c.modify<V1Pod & Record<string, unknown>>(K.pod, name, {
     check: (cur) => {
-      if (!isOwnedBy(cur.metadata?.labels, env.migrationId)) throw new KubeOwnershipError(`pod ${c.namespace}/${name} (context ${c.context}) is not this migration's member: not relabelled`);
+      if (!isOwnedBy(cur.metadata?.labels, env.migrationId))
+        throw new KubeOwnershipError(
+          `pod ${c.namespace}/${name} (context ${c.context}) is not this migration's member: not relabelled`,
+        );
     },
     same: (cur) => Object.entries(want).every(([k, v]) => cur.metadata?.labels?.[k] === v),
     merge: (cur) => ({ ...cur, metadata: { ...cur.metadata, labels: { ...cur.metadata?.labels, ...want } } }),
@@ -78,21 +91,42 @@ async function labelMember(env: Env, c: ClusterClient, pod: V1Pod, ids: Map<stri
 }
 
 /** One of <name>, <name>-int, <name>-ea in the target, shaped like the source's. */
-async function ensureService(env: Env, c: { source: ClusterClient; target: ClusterClient }, name: string): Promise<V1Service> {
+async function ensureService(
+  env: Env,
+  c: { source: ClusterClient; target: ClusterClient },
+  name: string,
+): Promise<V1Service> {
   const src = await c.source.get<V1Service>(K.service, name);
-  const fromSource = src && isOperators(env, src) && !isOwnedBy(src.metadata?.labels, env.migrationId) ? src : undefined;
+  const fromSource =
+    src && isOperators(env, src) && !isOwnedBy(src.metadata?.labels, env.migrationId) ? src : undefined;
   const cur = await c.target.get<V1Service>(K.service, name);
   if (cur && !isOwnedBy(cur.metadata?.labels, env.migrationId)) {
-    throw new KubeOwnershipError(`Service ${c.target.namespace}/${name} (context ${c.target.context}) exists and is not this migration's: the migrated deployment needs that name — remove or rename it`);
+    throw new KubeOwnershipError(
+      `Service ${c.target.namespace}/${name} (context ${c.target.context}) exists and is not this migration's: the migrated deployment needs that name — remove or rename it`,
+    );
   }
-  const selector = fromSource?.spec?.selector && Object.keys(fromSource.spec.selector).length ? fromSource.spec.selector : conventionalSelector(env, name);
-  const ports: V1ServicePort[] =
-    fromSource?.spec?.ports?.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP' })) ??
-    cur?.spec?.ports?.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: p.protocol ?? 'TCP' })) ?? [{ name: 'server', port: 8529, targetPort: 8529 as never, protocol: 'TCP' }];
+  const selector =
+    fromSource?.spec?.selector && Object.keys(fromSource.spec.selector).length
+      ? fromSource.spec.selector
+      : conventionalSelector(env, name);
+  const ports: V1ServicePort[] = fromSource?.spec?.ports?.map((p) => ({
+    name: p.name,
+    port: p.port,
+    targetPort: p.targetPort,
+    protocol: p.protocol ?? 'TCP',
+  })) ??
+    cur?.spec?.ports?.map((p) => ({
+      name: p.name,
+      port: p.port,
+      targetPort: p.targetPort,
+      protocol: p.protocol ?? 'TCP',
+    })) ?? [{ name: 'server', port: 8529, targetPort: 8529 as never, protocol: 'TCP' }];
   const isEa = name === `${env.deployment}-ea`;
   const headless = fromSource?.spec?.clusterIP === 'None' || (!fromSource && name === `${env.deployment}-int`);
   if (cur && headless !== (cur.spec?.clusterIP === 'None')) {
-    throw new KubeOwnershipError(`Service ${c.target.namespace}/${name} (context ${c.target.context}) is ${headless ? 'not ' : ''}headless, unlike the source's: clusterIP cannot change — delete it and run this again`);
+    throw new KubeOwnershipError(
+      `Service ${c.target.namespace}/${name} (context ${c.target.context}) is ${headless ? 'not ' : ''}headless, unlike the source's: clusterIP cannot change — delete it and run this again`,
+    );
   }
   const desired: V1Service & Record<string, unknown> = {
     apiVersion: 'v1',
@@ -100,21 +134,34 @@ async function ensureService(env: Env, c: { source: ClusterClient; target: Clust
     metadata: {
       name,
       namespace: c.target.namespace,
-      labels: { [ARANGO_LABELS.app]: 'arangodb', [ARANGO_LABELS.deployment]: env.deployment, ...transitLabels(env.migrationId, env.deployment, 'client') },
+      labels: {
+        [ARANGO_LABELS.app]: 'arangodb',
+        [ARANGO_LABELS.deployment]: env.deployment,
+        ...transitLabels(env.migrationId, env.deployment, 'client'),
+      },
       annotations: { [A.migration]: env.migrationId },
     },
     spec: {
-      type: isEa ? 'LoadBalancer' : (fromSource?.spec?.type as string | undefined) === 'NodePort' ? 'NodePort' : 'ClusterIP',
+      type: isEa
+        ? 'LoadBalancer'
+        : (fromSource?.spec?.type as string | undefined) === 'NodePort'
+          ? 'NodePort'
+          : 'ClusterIP',
       selector,
       // The client LoadBalancer keeps its ports: DNS and clients use them already.
       ...(isEa && cur ? {} : { ports }),
       ...(headless && !cur ? { clusterIP: 'None' } : {}),
-      ...(fromSource?.spec?.publishNotReadyAddresses !== undefined ? { publishNotReadyAddresses: fromSource.spec.publishNotReadyAddresses } : headless ? { publishNotReadyAddresses: true } : {}),
+      ...(fromSource?.spec?.publishNotReadyAddresses !== undefined
+        ? { publishNotReadyAddresses: fromSource.spec.publishNotReadyAddresses }
+        : headless
+          ? { publishNotReadyAddresses: true }
+          : {}),
       ...(fromSource?.spec?.sessionAffinity ? { sessionAffinity: fromSource.spec.sessionAffinity } : {}),
     },
   };
   const h = upsertHandlers(desired);
-  const sameSelector = (x: V1Service): boolean => JSON.stringify(Object.entries(x.spec?.selector ?? {}).sort()) === JSON.stringify(Object.entries(selector).sort());
+  const sameSelector = (x: V1Service): boolean =>
+    JSON.stringify(Object.entries(x.spec?.selector ?? {}).sort()) === JSON.stringify(Object.entries(selector).sort());
   return (await c.target.apply(K.service, desired, { ...h, same: (x) => h.same(x) && sameSelector(x) })).obj;
 }
 
@@ -141,19 +188,30 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
   const ids = new Map(members.filter((m) => m.side === 'target' && m.id !== m.podName).map((m) => [m.podName, m.id]));
   const pods = await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') });
   const labelled: EndStateReport['target']['members'] = [];
-  for (const p of pods.sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1))) labelled.push(await labelMember(env, c.target, p, ids));
+  for (const p of pods.sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1)))
+    labelled.push(await labelMember(env, c.target, p, ids));
   // Target: the Services clients and members use, as in the source.
   const services: EndStateReport['target']['services'] = [];
-  const memberPods = (await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') })).filter((p) => !p.metadata?.deletionTimestamp);
+  const memberPods = (
+    await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') })
+  ).filter((p) => !p.metadata?.deletionTimestamp);
   for (const name of endStateServiceNames(env)) {
     const svc = await ensureService(env, c, name);
     const sel = svc.spec?.selector ?? {};
     // A verdict on labels, not on readiness (a member restarting now is still selected).
     const selected = memberPods.filter((p) => Object.entries(sel).every(([k, v]) => p.metadata?.labels?.[k] === v));
     if (selected.length === 0) {
-      throw new InvalidDeploymentError(`Service ${c.target.namespace}/${name} (context ${c.target.context}) selects ${selectorString(sel)}, which no target member carries: check the members' labels`);
+      throw new InvalidDeploymentError(
+        `Service ${c.target.namespace}/${name} (context ${c.target.context}) selects ${selectorString(sel)}, which no target member carries: check the members' labels`,
+      );
     }
-    services.push({ name, type: svc.spec?.type ?? 'ClusterIP', ports: (svc.spec?.ports ?? []).map((p) => `${p.name ?? ''}:${p.port}`), selects: selected.length, ready: selected.filter(isReady).length });
+    services.push({
+      name,
+      type: svc.spec?.type ?? 'ClusterIP',
+      ports: (svc.spec?.ports ?? []).map((p) => `${p.name ?? ''}:${p.port}`),
+      selects: selected.length,
+      ready: selected.filter(isReady).length,
+    });
     env.rt.heartbeat({ step: 'endStateService', name });
   }
   // Source: the client LoadBalancer goes (only the operator's); the operator stays paused, and the
@@ -161,7 +219,8 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
   const removed: string[] = [];
   const ea = await c.source.get<V1Service>(K.service, `${env.deployment}-ea`);
   if (ea && isOperators(env, ea) && !isOwnedBy(ea.metadata?.labels, env.migrationId)) {
-    if (await c.source.delete(K.service, ea.metadata!.name!, { uid: ea.metadata?.uid })) removed.push(`Service/${ea.metadata!.name}`);
+    if (await c.source.delete(K.service, ea.metadata!.name!, { uid: ea.metadata?.uid }))
+      removed.push(`Service/${ea.metadata!.name}`);
   }
   const retire = retireCommand(env);
   const annotations = {
@@ -171,7 +230,14 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
   };
   await pauseOperator(env, annotations);
   const after = await readDeploymentCr(env, c.source);
-  return { target: { services, members: labelled }, source: { removed, annotations: pick(after, [OPERATOR_MAINTENANCE_ANNOTATION, A.pausedBy, ...Object.keys(annotations)]), retire } };
+  return {
+    target: { services, members: labelled },
+    source: {
+      removed,
+      annotations: pick(after, [OPERATOR_MAINTENANCE_ANNOTATION, A.pausedBy, ...Object.keys(annotations)]),
+      retire,
+    },
+  };
 }
 
 function pick(cr: ArangoDeploymentObject, keys: string[]): Record<string, string> {

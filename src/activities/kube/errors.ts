@@ -29,12 +29,16 @@ export function describeOp(op: KubeOp): string {
 
 /** 403: the worker's identity lacks a permission. Never retried: someone must grant it (deploy/rbac.yaml). */
 export class KubeForbiddenError extends KubeActivityError {
-  constructor(readonly op: KubeOp, serverMessage?: string, message?: string) {
+  constructor(
+    readonly op: KubeOp,
+    serverMessage?: string,
+    message?: string,
+  ) {
     super(
       message ??
-      `Kubernetes refused ${describeOp(op)}: the worker is not allowed to ${op.verb} ${op.resource}` +
-        `${op.namespace ? ` in namespace ${op.namespace}` : ' (cluster-scoped)'}; grant it (see deploy/rbac.yaml)` +
-        (serverMessage ? ` — API server: ${serverMessage.slice(0, 300)}` : ''),
+        `Kubernetes refused ${describeOp(op)}: the worker is not allowed to ${op.verb} ${op.resource}` +
+          `${op.namespace ? ` in namespace ${op.namespace}` : ' (cluster-scoped)'}; grant it (see deploy/rbac.yaml)` +
+          (serverMessage ? ` — API server: ${serverMessage.slice(0, 300)}` : ''),
       'KubeForbiddenError',
       true,
       { verb: op.verb, resource: op.resource, namespace: op.namespace ?? null, context: op.context },
@@ -98,7 +102,10 @@ export class KubeWaitTimeoutError extends KubeActivityError {
 
 /** The clusters cannot host this migration as specified (CIDRs overlap, no StorageClass, …). Never retried. */
 export class PreflightError extends KubeActivityError {
-  constructor(message: string, readonly problems: string[] = [message]) {
+  constructor(
+    message: string,
+    readonly problems: string[] = [message],
+  ) {
     super(message, 'PreflightError', true, { problems });
   }
 }
@@ -164,19 +171,25 @@ export function isTransient(e: unknown): boolean {
 export function kubeFailure(e: unknown, op: KubeOp, server?: string): Error {
   if (e instanceof ApplicationFailure) return e;
   if (e instanceof Error && /Unrecognized API version and kind/.test(e.message)) {
-    return new KubeInvalidError(`${describeOp(op)}: the API server does not serve this kind (${e.message}); install its CRD`);
+    return new KubeInvalidError(
+      `${describeOp(op)}: the API server does not serve this kind (${e.message}); install its CRD`,
+    );
   }
   const s = httpStatus(e);
   const msg = serverMessage(e);
   if (s === 403) return new KubeForbiddenError(op, msg);
   if (s === 401) return new KubeUnauthorizedError(op);
-  if (s === 400 || s === 422) return new KubeInvalidError(`the API server rejected ${describeOp(op)} (${s}): ${msg ?? ''}`.trim());
+  if (s === 400 || s === 422)
+    return new KubeInvalidError(`the API server rejected ${describeOp(op)} (${s}): ${msg ?? ''}`.trim());
   if (s === 404) {
     return new KubeInvalidError(
       `${describeOp(op)}: not found (${msg ?? 'no such resource'}); is the CRD installed and the namespace created?`,
     );
   }
-  if (s === 409) return new KubeConflictError(`${describeOp(op)}: conflict (409) — ${msg ?? 'the object changed meanwhile'}; it is retried`);
+  if (s === 409)
+    return new KubeConflictError(
+      `${describeOp(op)}: conflict (409) — ${msg ?? 'the object changed meanwhile'}; it is retried`,
+    );
   const net = networkReason(e);
   if (s !== undefined || net) {
     return new KubeUnavailableError(

@@ -47,7 +47,17 @@ export { BRIDGE_MODES, bridgeMode, cidrsOverlap, type BridgeMode, type NetworkMo
 export { SLICE_MANAGER, SLICE_MANAGED_BY, SERVICE_NAME_LABEL } from './endpointslices';
 export { endStateServiceNames, retireCommand, type EndStateReport } from './endstate';
 export { REQUIRED_PERMISSIONS, type Permission } from './preflight';
-export { DOMAIN, L as TRANSIT_LABELS, A as TRANSIT_ANNOTATIONS, MANAGED_BY, MANAGER, OPERATOR_MAINTENANCE_ANNOTATION, migrationLabel, targetName, transitSelector } from './names';
+export {
+  DOMAIN,
+  L as TRANSIT_LABELS,
+  A as TRANSIT_ANNOTATIONS,
+  MANAGED_BY,
+  MANAGER,
+  OPERATOR_MAINTENANCE_ANNOTATION,
+  migrationLabel,
+  targetName,
+  transitSelector,
+} from './names';
 
 export type KubeActivities = Pick<
   TransitActivities,
@@ -102,7 +112,8 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivities {
       const c = await e.both();
       let removed = 0;
       for (const side of ['source', 'target'] as Side[]) {
-        removed += (await deleteServicesWithSlices(c[side], e.migrationId, transitSelector(e.migrationId, 'bridge'))).removed;
+        removed += (await deleteServicesWithSlices(c[side], e.migrationId, transitSelector(e.migrationId, 'bridge')))
+          .removed;
       }
       if (await resumeOperator(e)) return { removed };
       // Not resumed: rolled back with the operator paused by someone else, or migrated away (then the end state).

@@ -3,7 +3,14 @@
 import type { V1Pod, V1PersistentVolumeClaim, V1Secret, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
 import { K, type ClusterClient } from './client';
-import { clientScheme, groupSpec, isReady, jwtSecretOf, readDeploymentCr, type ArangoDeploymentObject } from './deployment';
+import {
+  clientScheme,
+  groupSpec,
+  isReady,
+  jwtSecretOf,
+  readDeploymentCr,
+  type ArangoDeploymentObject,
+} from './deployment';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError, KubeWaitTimeoutError } from './errors';
 import {
@@ -35,7 +42,9 @@ export function clientServiceName(env: Env): string {
 function ownedOr(env: Env, c: ClusterClient, what: string) {
   return (cur: { metadata?: { labels?: Record<string, string> } }): void => {
     if (!isOwnedBy(cur.metadata?.labels, env.migrationId)) {
-      throw new KubeOwnershipError(`${what} ${c.namespace}/${(cur as { metadata?: { name?: string } }).metadata?.name} (context ${c.context}) exists and was not created by migration ${env.migrationId}: remove or rename it`);
+      throw new KubeOwnershipError(
+        `${what} ${c.namespace}/${(cur as { metadata?: { name?: string } }).metadata?.name} (context ${c.context}) exists and was not created by migration ${env.migrationId}: remove or rename it`,
+      );
     }
   };
 }
@@ -48,16 +57,27 @@ export async function targetStorageClass(c: ClusterClient, wanted: string | unde
 }
 
 /** Every member of a cluster shares one JWT secret: copy the source's into the target namespace. */
-export async function ensureJwtSecret(env: Env, c: Record<Side, ClusterClient>, cr: ArangoDeploymentObject): Promise<string> {
+export async function ensureJwtSecret(
+  env: Env,
+  c: Record<Side, ClusterClient>,
+  cr: ArangoDeploymentObject,
+): Promise<string> {
   const name = jwtSecretOf(cr, env.deployment);
   const src = await c.source.get<V1Secret>(K.secret, name);
   if (!src?.data) {
-    throw new InvalidDeploymentError(`JWT Secret ${c.source.namespace}/${name} (context ${c.source.context}) not found or empty: kube-arangodb keeps the cluster secret there (spec.auth.jwtSecretName)`);
+    throw new InvalidDeploymentError(
+      `JWT Secret ${c.source.namespace}/${name} (context ${c.source.context}) not found or empty: kube-arangodb keeps the cluster secret there (spec.auth.jwtSecretName)`,
+    );
   }
   const desired: V1Secret & Record<string, unknown> = {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: { name, namespace: c.target.namespace, labels: transitLabels(env.migrationId, env.deployment, 'secret'), annotations: { [A.migration]: env.migrationId } },
+    metadata: {
+      name,
+      namespace: c.target.namespace,
+      labels: transitLabels(env.migrationId, env.deployment, 'secret'),
+      annotations: { [A.migration]: env.migrationId },
+    },
     type: src.type ?? 'Opaque',
     data: src.data,
   };
@@ -68,7 +88,9 @@ export async function ensureJwtSecret(env: Env, c: Record<Side, ClusterClient>, 
     check: (cur) => {
       // Someone put the Secret there already: fine if it holds the same secret, never overwritten otherwise.
       if (!isOwnedBy(cur.metadata?.labels, env.migrationId) && !same(cur)) {
-        throw new KubeOwnershipError(`Secret ${c.target.namespace}/${name} (context ${c.target.context}) exists with a different JWT secret: every member must share the source's; remove it or copy the source's`);
+        throw new KubeOwnershipError(
+          `Secret ${c.target.namespace}/${name} (context ${c.target.context}) exists with a different JWT secret: every member must share the source's; remove it or copy the source's`,
+        );
       }
     },
   });
@@ -85,7 +107,13 @@ export function targetEndpoint(env: Env, sourceEndpoint: string): { endpoint: st
   return { endpoint: formatEndpoint({ ...ep, host: labels.join('.') }), svc };
 }
 
-async function ensureTargetMember(env: Env, c: ClusterClient, cr: ArangoDeploymentObject, jwt: string, m: MemberInfo): Promise<MemberInfo> {
+async function ensureTargetMember(
+  env: Env,
+  c: ClusterClient,
+  cr: ArangoDeploymentObject,
+  jwt: string,
+  m: MemberInfo,
+): Promise<MemberInfo> {
   const name = targetName(m.podName);
   const { endpoint, svc } = targetEndpoint(env, m.endpoint);
   const args = setArg(m.args, myAddressOption(m.role), endpoint);
@@ -101,14 +129,32 @@ async function ensureTargetMember(env: Env, c: ClusterClient, cr: ArangoDeployme
   let claim: string | undefined;
   if (m.role === 'dbserver') {
     const size = m.storage?.size ?? g.volumeClaimTemplate?.spec?.resources?.requests?.storage;
-    if (!size) throw new InvalidDeploymentError(`DB server ${m.podName} has no storage size (PVC or spec.dbservers.volumeClaimTemplate)`);
+    if (!size)
+      throw new InvalidDeploymentError(
+        `DB server ${m.podName} has no storage size (PVC or spec.dbservers.volumeClaimTemplate)`,
+      );
     const cls = await targetStorageClass(c, m.storage?.storageClassName);
     const pvc = memberPvc({ name, namespace: c.namespace, size, storageClassName: cls, labels });
-    await c.createOrGet(K.pvc, pvc as V1PersistentVolumeClaim & Record<string, unknown>, ownedOr(env, c, 'PersistentVolumeClaim'));
+    await c.createOrGet(
+      K.pvc,
+      pvc as V1PersistentVolumeClaim & Record<string, unknown>,
+      ownedOr(env, c, 'PersistentVolumeClaim'),
+    );
     claim = name;
   }
-  const svcObj = homeService({ name: svc, namespace: c.namespace, port: parseEndpoint(endpoint).port, selector: { [L.member]: name }, labels, annotations: { [A.migration]: env.migrationId } });
-  await c.apply(K.service, svcObj as V1Service & Record<string, unknown>, upsertHandlers(svcObj as V1Service & Record<string, unknown>, ownedOr(env, c, 'Service')));
+  const svcObj = homeService({
+    name: svc,
+    namespace: c.namespace,
+    port: parseEndpoint(endpoint).port,
+    selector: { [L.member]: name },
+    labels,
+    annotations: { [A.migration]: env.migrationId },
+  });
+  await c.apply(
+    K.service,
+    svcObj as V1Service & Record<string, unknown>,
+    upsertHandlers(svcObj as V1Service & Record<string, unknown>, ownedOr(env, c, 'Service')),
+  );
   const pod = memberPod({
     name,
     namespace: c.namespace,
@@ -142,14 +188,24 @@ export async function waitReady(env: Env, c: ClusterClient, names: string[]): Pr
     {
       timeoutMs: env.t.readyTimeoutMs,
       intervalMs: env.t.pollIntervalMs,
-      progress: () => ({ waiting: 'podsReady', context: c.context, ready: names.filter((n) => isReady(state.get(n))).length, total: names.length }),
+      progress: () => ({
+        waiting: 'podsReady',
+        context: c.context,
+        ready: names.filter((n) => isReady(state.get(n))).length,
+        total: names.length,
+      }),
       onTimeout: () => {
-        const bad = names.filter((n) => !isReady(state.get(n))).map((n) => {
-          const p = state.get(n);
-          const cs = p?.status?.containerStatuses?.[0];
-          return `${n}: ${p ? `${p.status?.phase ?? 'Pending'}${cs ? `, restarts ${cs.restartCount}` : ''}` : 'missing'}`;
-        });
-        return new KubeWaitTimeoutError(`pods not Ready after ${env.t.readyTimeoutMs / 1000} s in ${c.namespace} (context ${c.context}): ${bad.join('; ')}`, { notReady: bad });
+        const bad = names
+          .filter((n) => !isReady(state.get(n)))
+          .map((n) => {
+            const p = state.get(n);
+            const cs = p?.status?.containerStatuses?.[0];
+            return `${n}: ${p ? `${p.status?.phase ?? 'Pending'}${cs ? `, restarts ${cs.restartCount}` : ''}` : 'missing'}`;
+          });
+        return new KubeWaitTimeoutError(
+          `pods not Ready after ${env.t.readyTimeoutMs / 1000} s in ${c.namespace} (context ${c.context}): ${bad.join('; ')}`,
+          { notReady: bad },
+        );
       },
     },
   );
@@ -170,7 +226,10 @@ export async function deletePodAndWait(env: Env, c: ClusterClient, pod: V1Pod): 
       timeoutMs: env.t.readyTimeoutMs,
       intervalMs: env.t.pollIntervalMs,
       progress: () => ({ waiting: 'podGone', name, context: c.context }),
-      onTimeout: () => new KubeWaitTimeoutError(`pod ${c.namespace}/${name} (context ${c.context}) still exists ${env.t.readyTimeoutMs / 1000} s after delete: check its finalizers and node`),
+      onTimeout: () =>
+        new KubeWaitTimeoutError(
+          `pod ${c.namespace}/${name} (context ${c.context}) still exists ${env.t.readyTimeoutMs / 1000} s after delete: check its finalizers and node`,
+        ),
     },
   );
 }
@@ -197,8 +256,12 @@ async function ensureClientService(env: Env, c: ClusterClient, cr: ArangoDeploym
 
 export async function provisionTargetMembers(env: Env, members: MemberInfo[]): Promise<{ members: MemberInfo[] }> {
   for (const m of members) {
-    if (m.role === 'agent') throw new InvalidDeploymentError(`${m.podName} is an agent: agents move with moveAgent (same ID), they are not copied`);
-    if (m.side !== 'source') throw new InvalidDeploymentError(`${m.podName} is not a source member: only source members are mirrored`);
+    if (m.role === 'agent')
+      throw new InvalidDeploymentError(
+        `${m.podName} is an agent: agents move with moveAgent (same ID), they are not copied`,
+      );
+    if (m.side !== 'source')
+      throw new InvalidDeploymentError(`${m.podName} is not a source member: only source members are mirrored`);
   }
   const c = await env.both();
   const cr = await readDeploymentCr(env, c.source);
@@ -209,7 +272,11 @@ export async function provisionTargetMembers(env: Env, members: MemberInfo[]): P
     env.rt.heartbeat({ step: 'created', name: targetName(m.podName), done: out.length, total: members.length });
   }
   await ensureClientService(env, c.target, cr);
-  const pods = await waitReady(env, c.target, out.map((m) => m.podName));
+  const pods = await waitReady(
+    env,
+    c.target,
+    out.map((m) => m.podName),
+  );
   return { members: out.map((m) => ({ ...m, podIP: pods.get(m.podName)?.status?.podIP ?? m.podIP })) };
 }
 
@@ -225,12 +292,16 @@ export async function readClientEndpoint(env: Env, side: Side): Promise<{ values
     );
   }
   if (svc.spec?.type !== 'LoadBalancer') {
-    throw new InvalidDeploymentError(`Service ${c.namespace}/${name} (context ${c.context}) is ${svc.spec?.type}, not a LoadBalancer: DNS needs an address clients can reach`);
+    throw new InvalidDeploymentError(
+      `Service ${c.namespace}/${name} (context ${c.context}) is ${svc.spec?.type}, not a LoadBalancer: DNS needs an address clients can reach`,
+    );
   }
   await loadBalancerAddress(env, c, name);
   const now = (await c.get<V1Service>(K.service, name))!;
   const values = (now.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean);
   const port = (now.spec?.ports ?? []).find((p) => p.name === 'server')?.port ?? now.spec?.ports?.[0]?.port ?? 8529;
-  const scheme = now.metadata?.annotations?.[A.scheme] ?? (side === 'source' ? clientScheme(await readDeploymentCr(env, c)) : 'https');
+  const scheme =
+    now.metadata?.annotations?.[A.scheme] ??
+    (side === 'source' ? clientScheme(await readDeploymentCr(env, c)) : 'https');
   return { values, url: `${scheme}://${values[0]}:${port}` };
 }

@@ -79,7 +79,12 @@ export function migrationLabel(migrationId: string): string {
 }
 
 export function transitLabels(migrationId: string, deployment: string, component: Component): Record<string, string> {
-  return { [MANAGED_BY]: MANAGER, [L.migration]: migrationLabel(migrationId), [L.deployment]: deployment, [L.component]: component };
+  return {
+    [MANAGED_BY]: MANAGER,
+    [L.migration]: migrationLabel(migrationId),
+    [L.deployment]: deployment,
+    [L.component]: component,
+  };
 }
 
 export function transitSelector(migrationId: string, component?: Component): string {

@@ -42,7 +42,10 @@ export function firstDifference(cur: unknown, want: unknown, path = ''): string 
 }
 
 /** `a` with `b` on top; keys whose value in `b` is null are removed. */
-export function mergeMap<T>(a: Record<string, T> | undefined, b: Record<string, T | null> | undefined): Record<string, T> {
+export function mergeMap<T>(
+  a: Record<string, T> | undefined,
+  b: Record<string, T | null> | undefined,
+): Record<string, T> {
   const out: Record<string, T> = { ...(a ?? {}) };
   for (const [k, v] of Object.entries(b ?? {})) {
     if (v === null) delete out[k];
@@ -72,13 +75,17 @@ export function overlay<T extends KubernetesObject>(cur: T, desired: T): T {
   const out: Record<string, unknown> = { ...c };
   for (const [k, v] of Object.entries(d)) {
     if (k === 'metadata' || k === 'apiVersion' || k === 'kind') continue;
-    if (k === 'spec' && isPlain(v) && isPlain(c.spec)) out.spec = mergeMap(c.spec as Record<string, Json>, v as Record<string, Json | null>);
+    if (k === 'spec' && isPlain(v) && isPlain(c.spec))
+      out.spec = mergeMap(c.spec as Record<string, Json>, v as Record<string, Json | null>);
     else out[k] = stripNulls(v);
   }
   out.metadata = {
     ...cur.metadata,
     labels: mergeMap(cur.metadata?.labels, desired.metadata?.labels as Record<string, string | null> | undefined),
-    annotations: mergeMap(cur.metadata?.annotations, desired.metadata?.annotations as Record<string, string | null> | undefined),
+    annotations: mergeMap(
+      cur.metadata?.annotations,
+      desired.metadata?.annotations as Record<string, string | null> | undefined,
+    ),
   };
   return out as T;
 }

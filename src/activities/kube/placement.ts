@@ -25,13 +25,18 @@ export async function place(env: Env, c: Record<Side, ClusterClient>, members: M
     const ep = parseEndpoint(m.endpoint);
     const svc = serviceOfEndpoint(m.endpoint);
     const dup = seen.get(svc);
-    if (dup && dup !== m.podName) throw new InvalidDeploymentError(`members ${dup} and ${m.podName} both register through Service ${svc}: endpoints must be unique`);
+    if (dup && dup !== m.podName)
+      throw new InvalidDeploymentError(
+        `members ${dup} and ${m.podName} both register through Service ${svc}: endpoints must be unique`,
+      );
     if (dup) continue;
     seen.set(svc, m.podName);
     const pod = await c[m.side].get<V1Pod>(K.pod, m.podName);
     const ip = pod?.status?.podIP;
     if (!pod || !ip || pod.metadata?.deletionTimestamp) {
-      throw new KubeWaitTimeoutError(`member pod ${c[m.side].namespace}/${m.podName} (context ${c[m.side].context}) is not running with an IP: the bridge cannot point at it yet`);
+      throw new KubeWaitTimeoutError(
+        `member pod ${c[m.side].namespace}/${m.podName} (context ${c[m.side].context}) is not running with an IP: the bridge cannot point at it yet`,
+      );
     }
     out.push({ m, svc, port: ep.port, tls: ep.scheme === 'ssl', home: m.side, podIP: ip });
   }
@@ -47,7 +52,9 @@ export async function loadBalancerAddress(env: Env, c: ClusterClient, name: stri
       const ing = s?.status?.loadBalancer?.ingress?.[0];
       if (ing?.ip) return ing.ip;
       if (ing?.hostname) {
-        throw new KubeInvalidError(`LoadBalancer ${c.namespace}/${name} (context ${c.context}) got hostname ${ing.hostname}, not an IP: EndpointSlices need IPs (use an LB type that publishes an IP)`);
+        throw new KubeInvalidError(
+          `LoadBalancer ${c.namespace}/${name} (context ${c.context}) got hostname ${ing.hostname}, not an IP: EndpointSlices need IPs (use an LB type that publishes an IP)`,
+        );
       }
       return undefined;
     },
@@ -55,7 +62,10 @@ export async function loadBalancerAddress(env: Env, c: ClusterClient, name: stri
       timeoutMs: env.t.loadBalancerTimeoutMs,
       intervalMs: env.t.pollIntervalMs,
       progress: () => ({ waiting: 'loadBalancer', name, context: c.context }),
-      onTimeout: () => new KubeWaitTimeoutError(`LoadBalancer ${c.namespace}/${name} (context ${c.context}) has no ingress address after ${env.t.loadBalancerTimeoutMs / 1000} s: is a load-balancer controller running there?`),
+      onTimeout: () =>
+        new KubeWaitTimeoutError(
+          `LoadBalancer ${c.namespace}/${name} (context ${c.context}) has no ingress address after ${env.t.loadBalancerTimeoutMs / 1000} s: is a load-balancer controller running there?`,
+        ),
     },
   );
 }

@@ -24,7 +24,8 @@ export interface Permission {
   name?: 'jwtSecret' | 'namespace';
 }
 
-const rw = (group: string, resource: string, verbs: string[]): Permission[] => verbs.map((verb) => ({ verb, group, resource, scope: 'namespace' as const }));
+const rw = (group: string, resource: string, verbs: string[]): Permission[] =>
+  verbs.map((verb) => ({ verb, group, resource, scope: 'namespace' as const }));
 
 /**
  * Both namespaces: members, their PVCs and Services, the bridge's Services and EndpointSlices (and the
@@ -51,7 +52,13 @@ const BASE: Record<Side, Permission[]> = {
     // The end state labels the target members as kube-arangodb would (endstate.ts).
     { verb: 'update', group: '', resource: 'pods', scope: 'namespace' },
     { verb: 'create', group: '', resource: 'secrets', scope: 'namespace' },
-    ...['get', 'update', 'delete'].map((verb) => ({ verb, group: '', resource: 'secrets', scope: 'namespace' as const, name: 'jwtSecret' as const })),
+    ...['get', 'update', 'delete'].map((verb) => ({
+      verb,
+      group: '',
+      resource: 'secrets',
+      scope: 'namespace' as const,
+      name: 'jwtSecret' as const,
+    })),
     { verb: 'get', group: '', resource: 'namespaces', scope: 'cluster', name: 'namespace' },
     { verb: 'list', group: 'storage.k8s.io', resource: 'storageclasses', scope: 'cluster' },
   ],
@@ -105,9 +112,17 @@ export async function preflight(env: Env): Promise<PreflightReport> {
   ];
   if (missing.length) {
     const first = missing[0]!;
-    const list = missing.map(({ p, c: cc }) => `${p.verb} ${resourceName(p)}${p.scope === 'namespace' ? ` in namespace ${cc.namespace}` : ''} (context ${cc.context})`);
+    const list = missing.map(
+      ({ p, c: cc }) =>
+        `${p.verb} ${resourceName(p)}${p.scope === 'namespace' ? ` in namespace ${cc.namespace}` : ''} (context ${cc.context})`,
+    );
     throw new KubeForbiddenError(
-      { verb: first.p.verb, resource: resourceName(first.p), namespace: first.p.scope === 'namespace' ? first.c.namespace : undefined, context: first.c.context },
+      {
+        verb: first.p.verb,
+        resource: resourceName(first.p),
+        namespace: first.p.scope === 'namespace' ? first.c.namespace : undefined,
+        context: first.c.context,
+      },
       undefined,
       `the worker lacks ${missing.length} permission(s) Transit needs: ${list.join('; ')} — grant them (deploy/rbac.yaml)`,
     );
@@ -127,12 +142,18 @@ export async function preflight(env: Env): Promise<PreflightReport> {
   }
   const ann = deployment.metadata?.annotations ?? {};
   if (ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[A.pausedBy] !== env.migrationId) {
-    warnings.push(`the operator is already in maintenance for ${env.deployment} (set by someone else); Transit will leave that annotation alone`);
+    warnings.push(
+      `the operator is already in maintenance for ${env.deployment} (set by someone else); Transit will leave that annotation alone`,
+    );
   }
 
   const ns = await c.target.get<V1Namespace>(K.namespace, env.spec.target.namespace);
-  if (!ns) problems.push(`target namespace ${env.spec.target.namespace} does not exist in context ${c.target.context}: create it`);
-  else if (ns.status?.phase === 'Terminating') problems.push(`target namespace ${env.spec.target.namespace} (context ${c.target.context}) is being deleted`);
+  if (!ns)
+    problems.push(
+      `target namespace ${env.spec.target.namespace} does not exist in context ${c.target.context}: create it`,
+    );
+  else if (ns.status?.phase === 'Terminating')
+    problems.push(`target namespace ${env.spec.target.namespace} (context ${c.target.context}) is being deleted`);
 
   // Names Transit will create in the target namespace must be free (or this migration's already).
   const taken = new Map((await c.target.list<V1Service>(K.service)).map((x) => [x.metadata!.name!, x]));
@@ -148,21 +169,29 @@ export async function preflight(env: Env): Promise<PreflightReport> {
   for (const n of new Set(planned)) {
     const x = taken.get(n);
     if (x && !isOwnedBy(x.metadata?.labels, env.migrationId)) {
-      problems.push(`Service ${env.spec.target.namespace}/${n} already exists in context ${c.target.context} and is not this migration's: Transit needs that name there — remove it or migrate into another namespace`);
+      problems.push(
+        `Service ${env.spec.target.namespace}/${n} already exists in context ${c.target.context} and is not this migration's: Transit needs that name there — remove it or migrate into another namespace`,
+      );
     }
   }
 
   const classes = await c.target.list<V1StorageClass>(K.storageClass);
-  const wanted = ['agent', 'dbserver'].map((r) => {
-    const g = groupSpec(deployment, r as 'agent' | 'dbserver');
-    return g.volumeClaimTemplate?.spec?.storageClassName ?? g.storageClassName;
-  }).find(Boolean);
-  const dflt = classes.find((s) => s.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')?.metadata?.name;
+  const wanted = ['agent', 'dbserver']
+    .map((r) => {
+      const g = groupSpec(deployment, r as 'agent' | 'dbserver');
+      return g.volumeClaimTemplate?.spec?.storageClassName ?? g.storageClassName;
+    })
+    .find(Boolean);
+  const dflt = classes.find((s) => s.metadata?.annotations?.['storageclass.kubernetes.io/is-default-class'] === 'true')
+    ?.metadata?.name;
   let storageClass: string | null = null;
   if (wanted && classes.some((s) => s.metadata?.name === wanted)) storageClass = wanted;
   else if (dflt) {
     storageClass = dflt;
-    if (wanted) warnings.push(`StorageClass ${wanted} of the source is not in the target; target volumes use the default class ${dflt}`);
+    if (wanted)
+      warnings.push(
+        `StorageClass ${wanted} of the source is not in the target; target volumes use the default class ${dflt}`,
+      );
   } else {
     problems.push(
       `no usable StorageClass in context ${c.target.context}: ${wanted ? `${wanted} (the source's) is missing and ` : ''}no class is marked default — create one (or mark one default)`,
@@ -173,5 +202,10 @@ export async function preflight(env: Env): Promise<PreflightReport> {
   problems.push(...m.problems);
   warnings.push(...m.warnings);
   if (problems.length) throw new PreflightError(`preflight failed: ${problems.join('; ')}`, problems);
-  return { sourcePodCIDRs: m.report.sourcePodCIDRs ?? [], targetPodCIDRs: m.report.targetPodCIDRs ?? [], storageClass, warnings };
+  return {
+    sourcePodCIDRs: m.report.sourcePodCIDRs ?? [],
+    targetPodCIDRs: m.report.targetPodCIDRs ?? [],
+    storageClass,
+    warnings,
+  };
 }

@@ -18,10 +18,18 @@ export interface ProbeResult {
   error?: string;
 }
 
-export function versionProbe(o: { host: string; port: number; tls?: boolean; localAddress?: string; timeoutMs?: number; signal?: AbortSignal }): Promise<ProbeResult> {
+export function versionProbe(o: {
+  host: string;
+  port: number;
+  tls?: boolean;
+  localAddress?: string;
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const done = (r: Omit<ProbeResult, 'ms'>): void => resolve({ ...r, ms: Math.round((performance.now() - t0) * 10) / 10 });
+    const done = (r: Omit<ProbeResult, 'ms'>): void =>
+      resolve({ ...r, ms: Math.round((performance.now() - t0) * 10) / 10 });
     const req = (o.tls ? httpsRequest : httpRequest)(
       {
         host: o.host,
@@ -49,7 +57,11 @@ export function versionProbe(o: { host: string; port: number; tls?: boolean; loc
             json = false;
           }
           const ok = (status === 200 || status === 401) && json;
-          done({ ok, status, ...(ok ? {} : { error: `answered HTTP ${status}${json ? '' : ' (not an arangod reply)'}` }) });
+          done({
+            ok,
+            status,
+            ...(ok ? {} : { error: `answered HTTP ${status}${json ? '' : ' (not an arangod reply)'}` }),
+          });
         });
         res.on('error', (e) => done({ ok: false, status: res.statusCode ?? 0, error: e.message }));
       },
@@ -77,7 +89,10 @@ export interface BridgeProbe {
 }
 
 /** Every bridged path answers /_api/version (retrying while the proxies and KCM catch up), then its latency. */
-export async function probePaths(env: Env, paths: { p: Placed; svc: BridgeReport['services'][number]; to: { ip: string; port: number } }[]): Promise<BridgeProbe[]> {
+export async function probePaths(
+  env: Env,
+  paths: { p: Placed; svc: BridgeReport['services'][number]; to: { ip: string; port: number } }[],
+): Promise<BridgeProbe[]> {
   const o = env.deps.probe ?? {};
   if (o.disabled) return [];
   const via = o.via ?? 'endpoint';
@@ -99,7 +114,13 @@ export async function probePaths(env: Env, paths: { p: Placed; svc: BridgeReport
   }
 }
 
-function probeAll(env: Env, paths: Parameters<typeof probePaths>[1], signal: AbortSignal, via: 'endpoint' | 'service', timeoutMs: number): Promise<BridgeProbe[]> {
+function probeAll(
+  env: Env,
+  paths: Parameters<typeof probePaths>[1],
+  signal: AbortSignal,
+  via: 'endpoint' | 'service',
+  timeoutMs: number,
+): Promise<BridgeProbe[]> {
   const o = env.deps.probe ?? {};
   return Promise.all(
     paths.map(async ({ p, svc, to }) => {
@@ -122,7 +143,9 @@ function probeAll(env: Env, paths: Parameters<typeof probePaths>[1], signal: Abo
           intervalMs: 250,
           progress: () => ({ probing: p.svc, cluster, address: `${host}:${port}` }),
           onTimeout: () =>
-            new KubeWaitTimeoutError(`bridge path to ${p.svc} from the ${cluster} cluster (${host}:${port}, via ${via}) did not answer /_api/version within ${timeoutMs / 1000} s: ${last}`),
+            new KubeWaitTimeoutError(
+              `bridge path to ${p.svc} from the ${cluster} cluster (${host}:${port}, via ${via}) did not answer /_api/version within ${timeoutMs / 1000} s: ${last}`,
+            ),
         },
       );
       const ms = [first.ms];

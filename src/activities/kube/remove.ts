@@ -10,7 +10,18 @@ import { jwtSecretOf, pauseOperator, podArgs, pvcNameOf, readDeploymentCr } from
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError } from './errors';
 import { clientServiceName, deletePodAndWait } from './members';
-import { A, ARANGO_LABELS, argValues, GROUPS, isOwnedBy, L, memberHostName, myAddressOption, serviceOfEndpoint, transitSelector } from './names';
+import {
+  A,
+  ARANGO_LABELS,
+  argValues,
+  GROUPS,
+  isOwnedBy,
+  L,
+  memberHostName,
+  myAddressOption,
+  serviceOfEndpoint,
+  transitSelector,
+} from './names';
 
 /** Every object labelled for one member by this migration (its Services, EndpointSlices and PVCs, both clusters). */
 async function deleteMemberObjects(env: Env, c: Record<Side, ClusterClient>, name: string): Promise<string[]> {
@@ -18,7 +29,8 @@ async function deleteMemberObjects(env: Env, c: Record<Side, ClusterClient>, nam
   const svcs: string[] = [];
   for (const side of ['source', 'target'] as Side[]) {
     svcs.push(...(await deleteServicesWithSlices(c[side], env.migrationId, sel)).services);
-    for (const o of await c[side].list(K.pvc, { labelSelector: sel })) await c[side].delete(K.pvc, o.metadata!.name!, { uid: o.metadata?.uid });
+    for (const o of await c[side].list(K.pvc, { labelSelector: sel }))
+      await c[side].delete(K.pvc, o.metadata!.name!, { uid: o.metadata?.uid });
   }
   return svcs;
 }
@@ -29,10 +41,14 @@ export async function removeTargetMembers(env: Env, names: string[]): Promise<{ 
   for (const name of names) {
     const pod = await c.target.get<V1Pod>(K.pod, name);
     if (pod && !isOwnedBy(pod.metadata?.labels, env.migrationId)) {
-      throw new KubeOwnershipError(`refusing to delete pod ${c.target.namespace}/${name} (context ${c.target.context}): it was not created by migration ${env.migrationId}`);
+      throw new KubeOwnershipError(
+        `refusing to delete pod ${c.target.namespace}/${name} (context ${c.target.context}): it was not created by migration ${env.migrationId}`,
+      );
     }
     if (pod?.metadata?.labels?.[ARANGO_LABELS.role] === 'agent') {
-      throw new InvalidDeploymentError(`${name} is a moved agent: it goes back with moveAgent (same ID), it is never just removed`);
+      throw new InvalidDeploymentError(
+        `${name} is a moved agent: it goes back with moveAgent (same ID), it is never just removed`,
+      );
     }
     if (pod) await deletePodAndWait(env, c.target, pod);
     const svcs = await deleteMemberObjects(env, c, name);
@@ -45,9 +61,13 @@ export async function removeTargetMembers(env: Env, names: string[]): Promise<{ 
   const left = await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') });
   if (left.length === 0) {
     const cr = await readDeploymentCr(env, c.source);
-    for (const [kind, name] of [[K.service, clientServiceName(env)], [K.secret, jwtSecretOf(cr, env.deployment)]] as const) {
+    for (const [kind, name] of [
+      [K.service, clientServiceName(env)],
+      [K.secret, jwtSecretOf(cr, env.deployment)],
+    ] as const) {
       const o = await c.target.get(kind, name);
-      if (o && isOwnedBy(o.metadata?.labels, env.migrationId)) await c.target.delete(kind, name, { uid: o.metadata?.uid });
+      if (o && isOwnedBy(o.metadata?.labels, env.migrationId))
+        await c.target.delete(kind, name, { uid: o.metadata?.uid });
     }
   }
   return { removed };
@@ -71,25 +91,33 @@ export async function decommissionSourceMembers(env: Env, names: string[]): Prom
     const st = status.get(name);
     const role = pod?.metadata?.labels?.[ARANGO_LABELS.role] ?? st?.role;
     if (pod && pod.metadata?.labels?.[ARANGO_LABELS.deployment] !== env.deployment) {
-      throw new InvalidDeploymentError(`pod ${c.source.namespace}/${name} (context ${c.source.context}) is not a member of ArangoDeployment ${env.deployment}: not removed`);
+      throw new InvalidDeploymentError(
+        `pod ${c.source.namespace}/${name} (context ${c.source.context}) is not a member of ArangoDeployment ${env.deployment}: not removed`,
+      );
     }
-    if (role === 'agent') throw new InvalidDeploymentError(`${name} is an agent: agents are moved (moveAgent), never decommissioned`);
+    if (role === 'agent')
+      throw new InvalidDeploymentError(`${name} is an agent: agents are moved (moveAgent), never decommissioned`);
     const claims = new Set<string>();
     if (st?.pvc) claims.add(st.pvc);
     let svc: string | undefined;
     if (pod) {
-      for (const v of pod.spec?.volumes ?? []) if (v.persistentVolumeClaim?.claimName) claims.add(v.persistentVolumeClaim.claimName);
-      const ep = argValues(podArgs(pod).args, myAddressOption(role === 'coordinator' ? 'coordinator' : 'dbserver')).at(-1);
+      for (const v of pod.spec?.volumes ?? [])
+        if (v.persistentVolumeClaim?.claimName) claims.add(v.persistentVolumeClaim.claimName);
+      const ep = argValues(podArgs(pod).args, myAddressOption(role === 'coordinator' ? 'coordinator' : 'dbserver')).at(
+        -1,
+      );
       svc = ep ? serviceOfEndpoint(ep) : undefined;
       await deletePodAndWait(env, c.source, pod);
     }
     svc ??= st ? memberHostName(env.deployment, role === 'coordinator' ? 'coordinator' : 'dbserver', st.id) : name;
     for (const claim of claims) {
       const pvc = await c.source.get<V1PersistentVolumeClaim>(K.pvc, claim);
-      if (pvc?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment) await c.source.delete(K.pvc, claim, { uid: pvc.metadata?.uid });
+      if (pvc?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment)
+        await c.source.delete(K.pvc, claim, { uid: pvc.metadata?.uid });
     }
     const s = await c.source.get<V1Service>(K.service, svc);
-    if (s?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment && s.spec?.selector) await c.source.delete(K.service, svc, { uid: s.metadata?.uid });
+    if (s?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment && s.spec?.selector)
+      await c.source.delete(K.service, svc, { uid: s.metadata?.uid });
     // Its bridge in the target, and its port on the source's bridge LoadBalancer.
     await deleteMemberObjects(env, c, name);
     await bridgeMode(env).release(env, c.source, [svc]);

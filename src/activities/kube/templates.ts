@@ -2,7 +2,15 @@
 // "arangod-data" at --database.directory, the JWT Secret at the directory of --server.jwt-secret-keyfile),
 // member Services and selectorless bridge Services (their EndpointSlices: endpointslices.ts).
 import { posix } from 'node:path';
-import type { V1OwnerReference, V1PersistentVolumeClaim, V1Pod, V1Probe, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1OwnerReference,
+  V1PersistentVolumeClaim,
+  V1Pod,
+  V1Probe,
+  V1Service,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import type { ServerGroup } from '../contract';
 import { argValues, parseEndpoint } from './names';
 
@@ -37,7 +45,9 @@ export function memberPod(s: MemberPodSpec): V1Pod {
   const folder = argValues(s.args, 'server.jwt-secret-folder').at(-1);
   const jwtDir = keyfile ? posix.dirname(keyfile) : folder;
   const volumes: V1Volume[] = [
-    s.claim ? { name: 'arangod-data', persistentVolumeClaim: { claimName: s.claim } } : { name: 'arangod-data', emptyDir: {} },
+    s.claim
+      ? { name: 'arangod-data', persistentVolumeClaim: { claimName: s.claim } }
+      : { name: 'arangod-data', emptyDir: {} },
   ];
   const mounts: V1VolumeMount[] = [{ name: 'arangod-data', mountPath: dataDir }];
   if (jwtDir) {
@@ -48,7 +58,11 @@ export function memberPod(s: MemberPodSpec): V1Pod {
   const readinessProbe: V1Probe =
     s.role === 'agent'
       ? { tcpSocket: { port: port as never }, periodSeconds: 2, failureThreshold: 3 }
-      : { httpGet: { path: '/_admin/server/availability', port: port as never, scheme: tls ? 'HTTPS' : 'HTTP' }, periodSeconds: 2, failureThreshold: 3 };
+      : {
+          httpGet: { path: '/_admin/server/availability', port: port as never, scheme: tls ? 'HTTPS' : 'HTTP' },
+          periodSeconds: 2,
+          failureThreshold: 3,
+        };
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -89,7 +103,12 @@ export function memberPvc(o: {
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',
-    metadata: { name: o.name, namespace: o.namespace, labels: o.labels, ...(o.ownerReferences ? { ownerReferences: o.ownerReferences } : {}) },
+    metadata: {
+      name: o.name,
+      namespace: o.namespace,
+      labels: o.labels,
+      ...(o.ownerReferences ? { ownerReferences: o.ownerReferences } : {}),
+    },
     spec: {
       accessModes: ['ReadWriteOnce'],
       resources: { requests: { storage: o.size } },
@@ -99,11 +118,23 @@ export function memberPvc(o: {
 }
 
 /** A member's own Service (selector on its pod), like kube-arangodb's per-member Service. */
-export function homeService(o: { name: string; namespace: string; port: number; selector: Record<string, string>; labels: Record<string, string | null>; annotations?: Record<string, string | null> }): V1Service {
+export function homeService(o: {
+  name: string;
+  namespace: string;
+  port: number;
+  selector: Record<string, string>;
+  labels: Record<string, string | null>;
+  annotations?: Record<string, string | null>;
+}): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: o.name, namespace: o.namespace, labels: o.labels as Record<string, string>, annotations: o.annotations as Record<string, string> },
+    metadata: {
+      name: o.name,
+      namespace: o.namespace,
+      labels: o.labels as Record<string, string>,
+      annotations: o.annotations as Record<string, string>,
+    },
     spec: {
       type: 'ClusterIP',
       selector: o.selector,
@@ -114,11 +145,22 @@ export function homeService(o: { name: string; namespace: string; port: number; 
 }
 
 /** A Service without selector: Transit writes its EndpointSlice (endpointslices.ts). */
-export function bridgeService(o: { name: string; namespace: string; port: number; labels: Record<string, string | null>; annotations?: Record<string, string | null> }): V1Service {
+export function bridgeService(o: {
+  name: string;
+  namespace: string;
+  port: number;
+  labels: Record<string, string | null>;
+  annotations?: Record<string, string | null>;
+}): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: o.name, namespace: o.namespace, labels: o.labels as Record<string, string>, annotations: o.annotations as Record<string, string> },
+    metadata: {
+      name: o.name,
+      namespace: o.namespace,
+      labels: o.labels as Record<string, string>,
+      annotations: o.annotations as Record<string, string>,
+    },
     spec: {
       type: 'ClusterIP',
       selector: null as never,

@@ -18,7 +18,10 @@ export function register(program: Command): void {
   ).action(async (o: Flags & { spec: string; workflowId?: string; taskQueue: string; watch?: boolean }) => {
     const client = await connectClient(o);
     try {
-      const started = await client.startMigration(readSpecValue(o.spec), { workflowId: o.workflowId, taskQueue: o.taskQueue });
+      const started = await client.startMigration(readSpecValue(o.spec), {
+        workflowId: o.workflowId,
+        taskQueue: o.taskQueue,
+      });
       if (o.json && !o.watch) printJson(started);
       else if (!o.json) console.log(`started ${started.workflowId} (run ${started.runId})`);
       if (o.watch) await watchProgress(client, started.workflowId, !!o.json);
@@ -27,10 +30,18 @@ export function register(program: Command): void {
     }
   });
 
-  const simple: [string, string, (c: Awaited<ReturnType<typeof connectClient>>, id: string, o: Flags) => Promise<unknown>][] = [
+  const simple: [
+    string,
+    string,
+    (c: Awaited<ReturnType<typeof connectClient>>, id: string, o: Flags) => Promise<unknown>,
+  ][] = [
     ['pause', 'stop at the next safe point (between shard steps)', (c, id, o) => c.pause(id, note(o))],
     ['resume', 'continue after pause, or retry a failed step', (c, id, o) => c.resume(id, note(o))],
-    ['abort', 'stop safely and end: in-flight moves finish, the cluster is left consistent', (c, id, o) => c.abort(id, note(o))],
+    [
+      'abort',
+      'stop safely and end: in-flight moves finish, the cluster is left consistent',
+      (c, id, o) => c.abort(id, note(o)),
+    ],
     ['rollback', 'undo back to the source (refused at or past Decommission)', (c, id, o) => c.rollback(id, note(o))],
     ['approve', 'let a migration that requires approval continue', (c, id, o) => c.approve(id, note(o))],
   ];
@@ -61,7 +72,8 @@ export function register(program: Command): void {
       .option('--json', 'one JSON line'),
   ).action(async (id: string, n: string, o: Flags) => {
     const value = Number(n);
-    if (!Number.isInteger(value) || value < 1 || value > 1000) throw new Error(`<n>: expected an integer from 1 to 1000, got "${n}"`);
+    if (!Number.isInteger(value) || value < 1 || value > 1000)
+      throw new Error(`<n>: expected an integer from 1 to 1000, got "${n}"`);
     const client = await connectClient(o);
     try {
       const r = await client.setConcurrency(id, value);

@@ -8,13 +8,15 @@ import { printJson, readSpecFile } from '../common';
 export function register(program: Command): void {
   program
     .command('plan')
-    .description('dry run: read both clusters, the agency and DNS, and print the steps the migration would take (no change)')
+    .description(
+      'dry run: read both clusters, the agency and DNS, and print the steps the migration would take (no change)',
+    )
     .requiredOption('--spec <file>', 'YAML or JSON spec')
     .option('--kubeconfig <file>', 'kubeconfig with the source and target contexts (default: KUBECONFIG)')
     .option('--json', 'print the plan as one JSON line')
     .action(async (o: { spec: string; kubeconfig?: string; json?: boolean }) => {
       const spec = readSpecFile(o.spec);
-      const { createActivities } = (require('../../activities') as typeof import('../../activities'));
+      const { createActivities } = require('../../activities') as typeof import('../../activities');
       const acts = createActivities(o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : {});
       const ref = { migrationId: `plan-${spec.deployment.namespace}-${spec.deployment.name}`, spec };
       const s = initialState(ref.migrationId, spec);
@@ -26,8 +28,12 @@ export function register(program: Command): void {
       const view = planView(s)!;
       const warnings = [...preflight.warnings, ...(health.healthy ? [] : health.problems.map((p) => `cluster: ${p}`))];
       if (o.json) return printJson({ ...view, warnings });
-      console.log(`Plan for ${spec.deployment.namespace}/${spec.deployment.name}: ${spec.source.region} (${spec.source.context}) → ${spec.target.region} (${spec.target.context})`);
-      console.log(`  ${view.shardGroups} shard groups, ${view.shards} shards, ${view.bytes} bytes in ${view.databases} databases / ${view.collections} collections`);
+      console.log(
+        `Plan for ${spec.deployment.namespace}/${spec.deployment.name}: ${spec.source.region} (${spec.source.context}) → ${spec.target.region} (${spec.target.context})`,
+      );
+      console.log(
+        `  ${view.shardGroups} shard groups, ${view.shards} shards, ${view.bytes} bytes in ${view.databases} databases / ${view.collections} collections`,
+      );
       for (const m of view.members) console.log(`  ${m.role}: ${m.source.join(', ')} → ${m.target.join(', ')}`);
       console.log('Steps (dry run, nothing changed):');
       view.steps.forEach((st, i) => console.log(`  ${i + 1}. ${st}`));

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .helpOption(false)
     .argument('[args...]', 'see `transit sim up --help`')
     .action(async (args: string[]) => {
-      const { runSimUpCli } = (require('../../sim/up') as typeof import('../../sim/up'));
+      const { runSimUpCli } = require('../../sim/up') as typeof import('../../sim/up');
       await runSimUpCli(args);
     });
 }

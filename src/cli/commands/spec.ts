@@ -12,7 +12,10 @@ export function register(program: Command): void {
     .action((o: { spec: string; json?: boolean }) => {
       const spec = readSpecFile(o.spec);
       if (o.json) printJson(spec);
-      else console.log(`${o.spec}: valid (${spec.deployment.namespace}/${spec.deployment.name}: ${spec.source.context} → ${spec.target.context}, ${spec.network.mode})`);
+      else
+        console.log(
+          `${o.spec}: valid (${spec.deployment.namespace}/${spec.deployment.name}: ${spec.source.context} → ${spec.target.context}, ${spec.network.mode})`,
+        );
     });
   program
     .command('schema')

@@ -36,10 +36,16 @@ export async function watchProgress(client: TransitClient, id: string, json: boo
     printJson({ report });
     return report;
   }
-  const { MultiBar, Presets } = (require('cli-progress') as typeof import('cli-progress'));
+  const { MultiBar, Presets } = require('cli-progress') as typeof import('cli-progress');
   const tty = process.stdout.isTTY;
   const bars = new MultiBar(
-    { format: ' {label} |{bar}| {value}/{total} {unit} {extra}', hideCursor: true, noTTYOutput: !tty, notTTYSchedule: 5000, clearOnComplete: false },
+    {
+      format: ' {label} |{bar}| {value}/{total} {unit} {extra}',
+      hideCursor: true,
+      noTTYOutput: !tty,
+      notTTYSchedule: 5000,
+      clearOnComplete: false,
+    },
     Presets.shades_classic,
   );
   const shards = bars.create(1, 0, { label: 'shards', unit: '', extra: '' });
@@ -48,7 +54,9 @@ export async function watchProgress(client: TransitClient, id: string, json: boo
     shards.setTotal(Math.max(1, p.shardsTotal));
     shards.update(p.shardsDone, { extra: `${p.label}${p.paused ? ' (paused)' : ''} in flight ${p.shardsInFlight}` });
     bytes.setTotal(Math.max(1, p.bytesTotal));
-    bytes.update(p.bytesDone, { extra: `ETA ${p.etaSeconds === null ? '–' : `${p.etaSeconds}s`}${p.lastError ? ` last error: ${p.lastError}` : ''}` });
+    bytes.update(p.bytesDone, {
+      extra: `ETA ${p.etaSeconds === null ? '–' : `${p.etaSeconds}s`}${p.lastError ? ` last error: ${p.lastError}` : ''}`,
+    });
   });
   bars.stop();
   console.log(formatReport(report));
@@ -68,12 +76,16 @@ export function formatProgress(p: MigrationProgress): string {
 }
 
 export function formatReport(r: MigrationReport): string {
-  const lat = r.latency.map((l) => `  ${l.phase.padEnd(16)} ${l.from} → ${l.to}  p50 ${l.p50Ms} ms  p95 ${l.p95Ms} ms  (${l.path})`);
+  const lat = r.latency.map(
+    (l) => `  ${l.phase.padEnd(16)} ${l.from} → ${l.to}  p50 ${l.p50Ms} ms  p95 ${l.p95Ms} ms  (${l.path})`,
+  );
   return [
     `${r.migrationId}: ${r.status} — ${r.summary}`,
     `  shards on source ${r.shardsOnSource}, on target ${r.shardsOnTarget}, moving ${r.shardsMoving} (of ${r.shardsTotal}); bytes moved ${r.bytesMoved}`,
     `  agents on target ${r.agentsOnTarget}/${r.agentsTotal}; DNS → ${r.dnsValues.join(', ')}; bridge ${r.bridgePresent ? 'present' : 'removed'}`,
-    `  seconds per phase: ${Object.entries(r.phaseSeconds).map(([k, v]) => `${k} ${v}`).join(', ')}`,
+    `  seconds per phase: ${Object.entries(r.phaseSeconds)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
     ...(lat.length ? ['  version checks:', ...lat] : []),
     ...(r.lastError ? [`  last error: ${r.lastError}`] : []),
   ].join('\n');

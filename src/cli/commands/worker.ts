@@ -8,19 +8,37 @@ export function register(program: Command): void {
       .command('worker')
       .description('run a Transit worker (workflow + activities) on the task queue')
       .option('--task-queue <name>', 'task queue to poll', 'transit')
-      .option('--metrics <host:port>', 'serve Prometheus metrics here (env TRANSIT_METRICS_ADDRESS)', process.env.TRANSIT_METRICS_ADDRESS)
-      .option('--workflow-bundle <file>', 'prebuilt workflow bundle (production images)', process.env.TRANSIT_WORKFLOW_BUNDLE)
+      .option(
+        '--metrics <host:port>',
+        'serve Prometheus metrics here (env TRANSIT_METRICS_ADDRESS)',
+        process.env.TRANSIT_METRICS_ADDRESS,
+      )
+      .option(
+        '--workflow-bundle <file>',
+        'prebuilt workflow bundle (production images)',
+        process.env.TRANSIT_WORKFLOW_BUNDLE,
+      )
       .option('--kubeconfig <file>', 'kubeconfig with the source and target contexts (default: KUBECONFIG)')
       .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR', 'INFO'),
-  ).action(async (o: ConnectionFlags & { taskQueue: string; metrics?: string; workflowBundle?: string; kubeconfig?: string; logLevel: string }) => {
-    const { runWorker } = (require('../../worker') as typeof import('../../worker'));
-    await runWorker({
-      ...o,
-      taskQueue: o.taskQueue,
-      metricsAddress: o.metrics,
-      workflowBundlePath: o.workflowBundle,
-      logLevel: o.logLevel.toUpperCase() as 'INFO',
-      activities: o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : undefined,
-    });
-  });
+  ).action(
+    async (
+      o: ConnectionFlags & {
+        taskQueue: string;
+        metrics?: string;
+        workflowBundle?: string;
+        kubeconfig?: string;
+        logLevel: string;
+      },
+    ) => {
+      const { runWorker } = require('../../worker') as typeof import('../../worker');
+      await runWorker({
+        ...o,
+        taskQueue: o.taskQueue,
+        metricsAddress: o.metrics,
+        workflowBundlePath: o.workflowBundle,
+        logLevel: o.logLevel.toUpperCase() as 'INFO',
+        activities: o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : undefined,
+      });
+    },
+  );
 }

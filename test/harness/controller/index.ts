@@ -98,12 +98,7 @@ export async function startTestController(o: TestControllerOptions): Promise<Tes
     let pods: Watched<V1Pod> | undefined;
     let claims: Watched<V1PersistentVolumeClaim> | undefined;
 
-    const dns = new DnsServer(
-      dnsServiceIp(region),
-      o.dnsPort ?? 53,
-      (name) => lookup(name, services, slices),
-      log,
-    );
+    const dns = new DnsServer(dnsServiceIp(region), o.dnsPort ?? 53, (name) => lookup(name, services, slices), log);
     await dns.start();
     stoppers.push(() => dns.stop());
 
@@ -158,7 +153,13 @@ export async function startTestController(o: TestControllerOptions): Promise<Tes
       log,
     );
     stoppers.push(() => claims!.stop());
-    pods = await watchAll<V1Pod>(kc, '/api/v1/pods', () => core.listPodForAllNamespaces(), (p) => kubelet.onPod(p), log);
+    pods = await watchAll<V1Pod>(
+      kc,
+      '/api/v1/pods',
+      () => core.listPodForAllNamespaces(),
+      (p) => kubelet.onPod(p),
+      log,
+    );
     // Stop watching pods before the kubelet stops members, so no new member starts during shutdown.
     stoppers.push(() => pods!.stop());
 

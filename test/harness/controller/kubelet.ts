@@ -14,7 +14,15 @@ import {
   type V1EnvVar,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { ADDRESS_PLAN, IpPool, memberInternalAddress, nodeIp, parseCidr, type Region, type WanModel } from '../network.js';
+import {
+  ADDRESS_PLAN,
+  IpPool,
+  memberInternalAddress,
+  nodeIp,
+  parseCidr,
+  type Region,
+  type WanModel,
+} from '../network.js';
 import { sleep } from '../procs.js';
 import type { LaunchSpec, MemberHandle, MemberLauncher } from './launcher.js';
 import { TcpProxy } from './proxy.js';
@@ -309,7 +317,9 @@ export class Kubelet {
       await sleep(100);
     }
     if (!exited && !state.stopping && !this.stopped) {
-      this.o.log(`kubelet[${this.o.region}] ${state.key}: member not listening on ${state.listenAddress}:${state.ports[0]} after 120 s`);
+      this.o.log(
+        `kubelet[${this.o.region}] ${state.key}: member not listening on ${state.listenAddress}:${state.ports[0]} after 120 s`,
+      );
     }
   }
 
@@ -438,7 +448,12 @@ export class Kubelet {
     return '';
   }
 
-  private async readData(kind: 'secret' | 'configmap', ns: string, name: string, optional?: boolean): Promise<Record<string, string>> {
+  private async readData(
+    kind: 'secret' | 'configmap',
+    ns: string,
+    name: string,
+    optional?: boolean,
+  ): Promise<Record<string, string>> {
     try {
       if (kind === 'secret') {
         const s = await this.o.core.readNamespacedSecret({ name, namespace: ns });

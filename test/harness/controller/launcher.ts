@@ -53,7 +53,11 @@ const HERE = __dirname;
  * Runs `command [...prefixArgs, ...spec.args]` as a child process with spec.env on top of this process'
  * PATH/HOME. For a TypeScript entry: commandLauncher(process.execPath, ['--import', 'tsx', 'src/sim/x.ts']).
  */
-export function commandLauncher(command: string, prefixArgs: string[] = [], opts: { cwd?: string } = {}): MemberLauncher {
+export function commandLauncher(
+  command: string,
+  prefixArgs: string[] = [],
+  opts: { cwd?: string } = {},
+): MemberLauncher {
   return {
     start(spec) {
       const base: NodeJS.ProcessEnv = {
@@ -62,11 +66,16 @@ export function commandLauncher(command: string, prefixArgs: string[] = [], opts
         NODE_OPTIONS: process.env.NODE_OPTIONS,
         TMPDIR: process.env.TMPDIR,
       };
-      const proc = spawnProc(`member ${spec.pod.metadata?.namespace}/${spec.pod.metadata?.name}`, command, [...prefixArgs, ...spec.args], {
-        cwd: opts.cwd ?? join(HERE, '..', '..', '..'),
-        env: { ...base, ...spec.env },
-        logFile: spec.logFile,
-      });
+      const proc = spawnProc(
+        `member ${spec.pod.metadata?.namespace}/${spec.pod.metadata?.name}`,
+        command,
+        [...prefixArgs, ...spec.args],
+        {
+          cwd: opts.cwd ?? join(HERE, '..', '..', '..'),
+          env: { ...base, ...spec.env },
+          logFile: spec.logFile,
+        },
+      );
       return {
         pid: proc.pid,
         exited: proc.exited,
@@ -92,7 +101,9 @@ export function arangodSimLauncher(entry = join(HERE, '..', '..', '..', 'src', '
   return {
     start(spec) {
       if (!existsSync(entry)) {
-        throw new Error(`ArangoDB simulator entry ${entry} not found: use versionServerLauncher() until src/sim/arangod.ts exists`);
+        throw new Error(
+          `ArangoDB simulator entry ${entry} not found: use versionServerLauncher() until src/sim/arangod.ts exists`,
+        );
       }
       return inner.start(spec);
     },

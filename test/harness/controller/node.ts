@@ -206,7 +206,9 @@ export class VolumeProvisioner {
           name,
           namespace,
           body: {
-            metadata: { annotations: { 'pv.kubernetes.io/bind-completed': 'yes', 'pv.kubernetes.io/bound-by-controller': 'yes' } },
+            metadata: {
+              annotations: { 'pv.kubernetes.io/bind-completed': 'yes', 'pv.kubernetes.io/bound-by-controller': 'yes' },
+            },
             spec: { volumeName: pvName, ...(cls ? {} : { storageClassName: STORAGE_CLASS }) },
           },
         },

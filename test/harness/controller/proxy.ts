@@ -95,7 +95,12 @@ export class TcpProxy {
       return;
     }
     const localAddress = this.opts.source === 'client' ? clientIp : this.opts.source;
-    const upstream = connect({ host: t.host, port: t.port, localAddress: localAddress || undefined, allowHalfOpen: true });
+    const upstream = connect({
+      host: t.host,
+      port: t.port,
+      localAddress: localAddress || undefined,
+      allowHalfOpen: true,
+    });
     this.track(upstream);
     upstream.setNoDelay(true);
     client.setNoDelay(true);

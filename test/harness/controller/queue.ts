@@ -1,6 +1,11 @@
 // Controller plumbing: a keyed work queue (one reconcile per key at a time, coalescing bursts, retry
 // with back-off) and a restartable informer over client-node's ListWatch.
-import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  makeInformer,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 
 export type Reconcile = (key: string) => Promise<void>;
 

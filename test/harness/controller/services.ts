@@ -8,7 +8,14 @@
 // - a type: LoadBalancer Service gets status.loadBalancer.ingress[0].ip from the region's LB pool and a
 //   proxy on ingress-ip:port for each port, which applies the WAN delay by source address and
 //   connects onward from the LB address (SNAT), like a cloud load balancer.
-import { PatchStrategy, setHeaderOptions, type CoreV1Api, type V1EndpointSlice, type V1Service, type V1ServicePort } from '@kubernetes/client-node';
+import {
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Api,
+  type V1EndpointSlice,
+  type V1Service,
+  type V1ServicePort,
+} from '@kubernetes/client-node';
 import { ADDRESS_PLAN, cidrContains, IpPool, type Region, type WanModel } from '../network.js';
 import { TcpProxy, type ProxyTarget } from './proxy.js';
 import { keyOf, splitKey, WorkQueue } from './queue.js';
@@ -112,10 +119,7 @@ export class ServiceProxies {
     if (this.stopped) return;
     const svc = this.o.getService(key);
     const want = new Map<string, () => Listener>();
-    const skip =
-      !svc ||
-      svc.metadata?.labels?.[SERVED_BY_LABEL] === 'controller' ||
-      svc.spec?.type === 'ExternalName';
+    const skip = !svc || svc.metadata?.labels?.[SERVED_BY_LABEL] === 'controller' || svc.spec?.type === 'ExternalName';
     if (svc && !skip) {
       const lbIp = await this.ensureLoadBalancer(key, svc);
       const clusterIP = svc.spec?.clusterIP;
@@ -138,7 +142,9 @@ export class ServiceProxies {
                 if (eps.length === 0) return undefined;
                 return eps[l.rr++ % eps.length];
               },
-              ...(kind === 'lb' ? { wan: { model: this.o.wan, region: this.o.region }, source: ip } : { source: 'client' }),
+              ...(kind === 'lb'
+                ? { wan: { model: this.o.wan, region: this.o.region }, source: ip }
+                : { source: 'client' }),
               log: this.o.log,
             });
             return l;
@@ -192,7 +198,9 @@ export class ServiceProxies {
       if (inStatus && this.lbPool.claim(inStatus)) ip = inStatus;
       else if (requested && this.lbPool.claim(requested)) ip = requested;
       else if (requested) {
-        this.o.log(`load balancer ${key}: spec.loadBalancerIP ${requested} is not free in ${ADDRESS_PLAN[this.o.region].lbPool}; allocating another`);
+        this.o.log(
+          `load balancer ${key}: spec.loadBalancerIP ${requested} is not free in ${ADDRESS_PLAN[this.o.region].lbPool}; allocating another`,
+        );
       }
       ip ??= this.lbPool.allocate();
       cur = { uid, ip };

@@ -18,9 +18,9 @@ const servers = ports.map((port) =>
     if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/_api/version') {
       res.writeHead(200, { 'content-type': 'application/json' }).end(body);
     } else {
-      res.writeHead(404, { 'content-type': 'application/json' }).end(
-        JSON.stringify({ error: true, code: 404, errorNum: 404, errorMessage: 'unknown path' }),
-      );
+      res
+        .writeHead(404, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ error: true, code: 404, errorNum: 404, errorMessage: 'unknown path' }));
     }
   }).listen(port, host, () => console.error(`version-member ${pod} listening on ${host}:${port}`)),
 );

@@ -27,7 +27,13 @@ export function cidrsOverlap(a: string, b: string): boolean {
 async function podCidrs(c: ClusterClient, override: string[] | undefined): Promise<string[]> {
   if (override?.length) return override;
   const nodes = await c.list<V1Node>(K.node);
-  const out = [...new Set(nodes.flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : [])).filter((x) => x.includes('.')))];
+  const out = [
+    ...new Set(
+      nodes
+        .flatMap((n) => n.spec?.podCIDRs ?? (n.spec?.podCIDR ? [n.spec.podCIDR] : []))
+        .filter((x) => x.includes('.')),
+    ),
+  ];
   if (out.length === 0) {
     throw new PreflightError(
       `no Node in context ${c.context} has spec.podCIDR (IPAM outside Kubernetes, e.g. Cilium cluster-pool): give network.clusterMesh.${c.side}PodCIDRs`,

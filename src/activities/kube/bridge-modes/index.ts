@@ -16,7 +16,10 @@ export const BRIDGE_MODES: { readonly [M in NetworkMode]: BridgeMode<M> } = {
 /** The bridge mode of a migration's spec. */
 export function bridgeMode(env: Env): BridgeMode {
   const m = (BRIDGE_MODES as Record<string, BridgeMode | undefined>)[env.spec.network.mode];
-  if (!m) throw new KubeInvalidError(`network.mode ${env.spec.network.mode} is not a bridge mode this worker knows (${Object.keys(BRIDGE_MODES).join(', ')})`);
+  if (!m)
+    throw new KubeInvalidError(
+      `network.mode ${env.spec.network.mode} is not a bridge mode this worker knows (${Object.keys(BRIDGE_MODES).join(', ')})`,
+    );
   return m;
 }
 

@@ -30,16 +30,26 @@ export function lbName(env: Env): string {
  * `moved` are members passed that now live elsewhere (their ports are dropped); ports of members not passed
  * at all are kept with their endpoints (the bridge only grows). No port left: the LB goes.
  */
-async function syncLoadBalancer(env: Env, c: ClusterClient, homed: Placed[], moved: string[] = []): Promise<LoadBalancer | undefined> {
+async function syncLoadBalancer(
+  env: Env,
+  c: ClusterClient,
+  homed: Placed[],
+  moved: string[] = [],
+): Promise<LoadBalancer | undefined> {
   const name = lbName(env);
   const lbSpec = networkOf(env, 'loadbalancer').loadBalancer;
   const firstPort = lbSpec?.firstPort ?? 30001;
   const cur = await c.get<V1Service>(K.service, name);
   if (cur && !isOwnedBy(cur.metadata?.labels, env.migrationId)) {
-    throw new KubeOwnershipError(`Service ${c.namespace}/${name} (context ${c.context}) exists and is not this migration's bridge: set network.loadBalancer.serviceName or remove it`);
+    throw new KubeOwnershipError(
+      `Service ${c.namespace}/${name} (context ${c.context}) exists and is not this migration's bridge: set network.loadBalancer.serviceName or remove it`,
+    );
   }
   const curTargets = cur ? targetsOf(await listSlices(c, name)) : [];
-  const ports: Record<string, number> = JSON.parse(cur?.metadata?.annotations?.[A.ports] ?? '{}') as Record<string, number>;
+  const ports: Record<string, number> = JSON.parse(cur?.metadata?.annotations?.[A.ports] ?? '{}') as Record<
+    string,
+    number
+  >;
   for (const svc of moved) delete ports[svc];
   const used = new Set(Object.values(ports));
   for (const p of [...homed].sort((a, b) => (a.svc < b.svc ? -1 : 1))) {
@@ -79,7 +89,11 @@ async function syncLoadBalancer(env: Env, c: ClusterClient, homed: Placed[], mov
       name,
       namespace: c.namespace,
       labels,
-      annotations: { ...(lbSpec?.annotations ?? {}), [A.migration]: env.migrationId, [A.ports]: JSON.stringify(Object.fromEntries(Object.entries(ports).sort())) },
+      annotations: {
+        ...(lbSpec?.annotations ?? {}),
+        [A.migration]: env.migrationId,
+        [A.ports]: JSON.stringify(Object.fromEntries(Object.entries(ports).sort())),
+      },
     },
     spec: {
       type: 'LoadBalancer',
@@ -135,7 +149,10 @@ export const loadBalancer: BridgeMode<'loadbalancer'> = {
     const lb = await syncLoadBalancer(env, c[p.home], [p]);
     await release(env, c[otherSide(p.home)], [p.svc]);
     const r = routeOf(lb, p.svc);
-    if (!r) throw new KubeInvalidError(`bridge LoadBalancer ${lbName(env)} in the ${p.home} cluster has no port for ${p.svc}`);
+    if (!r)
+      throw new KubeInvalidError(
+        `bridge LoadBalancer ${lbName(env)} in the ${p.home} cluster has no port for ${p.svc}`,
+      );
     return r;
   },
   release,
