@@ -18,6 +18,7 @@
  */
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
+import { engineBandwidth, linkRate, observeShardMoves } from './bandwidth';
 import { groupBytes, groupKey, groupLabel, groupServers, type GroupIndex } from './plan';
 import { pickNext } from './scheduler';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
@@ -140,6 +141,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     ctx.state.lastError = message;
     ctx.state.pauseRequested = true;
   };
+  // Bandwidth learned online (bandwidth.ts; null in runs recorded before patch 'bandwidth-estimate').
+  const bw = engineBandwidth(ctx.state.spec.policy.bandwidthBytesPerSecond);
 
   for (;;) {
     await ctx.safePoint();
@@ -160,6 +163,7 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
           limit: ctx.state.concurrency,
           bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
           remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
+          ...(bw ? { rate: (s: string, d: 'send' | 'recv') => linkRate(bw, s, d) } : {}),
         });
     const t = ctx.now();
     for (const g of start) {
@@ -240,6 +244,15 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
           timeoutSeconds: WAIT_SECONDS,
         }),
       );
+      if (bw) {
+        const copies = withJob.map((g) => ({ id: moving[g]!.job!, sender: servers(g)[0]!, receiver: moving[g]!.to }));
+        observeShardMoves(
+          bw,
+          ctx.now(),
+          copies.map((c, i) => ({ ...c, total: groupBytes(ix, withJob[i]!) })),
+          r,
+        );
+      }
       for (const p of r.progress) {
         const g = withJob[p.index]!;
         const mv = moving[g]!;

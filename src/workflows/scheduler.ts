@@ -8,6 +8,7 @@
  * over the target servers (assignment) and (2) no server with remaining work sits idle (ordering: serve the
  * most-loaded senders and receivers first, and keep every server busy within the concurrency limit).
  */
+import { START_FLOWS, type Direction } from './bandwidth';
 import { groupBytes, groupReplicationFactor, groupServers, type GroupIndex } from './plan';
 
 /**
@@ -70,6 +71,24 @@ export interface PickInput {
    * nearly done, or done and waiting for its leadership move, no longer fills its servers' queues.
    */
   remaining?: (g: number) => number;
+  /**
+   * Per-server link rates learned online (src/workflows/bandwidth.ts), capped by policy.bandwidthBytesPerSecond;
+   * undefined for a link not measured yet. When given, it replaces `bandwidth`: each server's queue is
+   * QUEUE_SECONDS of its own rate deep, groups are scored by the seconds their busiest link still needs, and a
+   * server whose rate is still unknown takes at most START_FLOWS copies (the conservative start).
+   */
+  rate?: (server: string, dir: Direction) => number | undefined;
+  /** The client-latency controller's cap on moves in flight (not built yet: the hook). */
+  latencyCap?: number;
+}
+
+/**
+ * Moves in flight: the one decision point — the least of the operator's ceiling (setConcurrency /
+ * policy.maxConcurrentShardMoves) and the latency controller's cap; within it, the scheduler's choice (pickNext)
+ * decides how many actually start.
+ */
+export function movesInFlightLimit(ceiling: number, latencyCap?: number): number {
+  return Math.max(1, Math.min(ceiling, latencyCap ?? Infinity));
 }
 
 export const QUEUE_SECONDS = 5;
@@ -80,6 +99,7 @@ export const QUEUE_SECONDS = 5;
  * server takes at most its fair share of the concurrency limit so that every server stays busy.
  */
 export function pickNext(p: PickInput): number[] {
+  if (p.rate) return pickByRate(p, p.rate);
   const free = p.limit - p.inFlight.length;
   if (free <= 0 || p.pending.length === 0) return [];
   const load = new Map<string, number>();
@@ -130,6 +150,97 @@ export function pickNext(p: PickInput): number[] {
   // Never stall: if the per-server cap blocked everything, start the top group anyway.
   if (picked.length === 0 && p.inFlight.length === 0) picked.push(scored[0]!.g);
   return picked;
+}
+
+/** pickNext with per-server rates learned online (PickInput.rate). */
+function pickByRate(p: PickInput, rate: (server: string, dir: Direction) => number | undefined): number[] {
+  const limit = movesInFlightLimit(p.limit, p.latencyCap);
+  const free = limit - p.inFlight.length;
+  if (free <= 0 || p.pending.length === 0) return [];
+  const known = p.ix.count ? knownRates(p, rate) : [];
+  // A link not measured yet is scored at the median known rate (or 1: scores in bytes while nothing is known).
+  const fallback = known.length ? known.sort((a, b) => a - b)[Math.floor(known.length / 2)]! : 1;
+  const secs = (s: string, dir: Direction, bytes: number) => bytes / (rate(s, dir) ?? fallback);
+  const roles = (g: number) => {
+    const cur = p.current(g);
+    const receivers = p.desired(g).filter((s) => !cur.includes(s));
+    return { sender: cur[0]!, receivers, bytes: groupBytes(p.ix, g) };
+  };
+  const sendLoad = new Map<string, number>();
+  const recvLoad = new Map<string, number>();
+  const add = (m: Map<string, number>, s: string, b: number) => m.set(s, (m.get(s) ?? 0) + b);
+  for (const g of p.pending) {
+    const r = roles(g);
+    add(sendLoad, r.sender, r.bytes * r.receivers.length);
+    for (const s of r.receivers) add(recvLoad, s, r.bytes);
+  }
+  const flows = new Map<string, number>();
+  const queuedSend = new Map<string, number>();
+  const queuedRecv = new Map<string, number>();
+  const enqueue = (r: ReturnType<typeof roles>, bytes = r.bytes) => {
+    if (bytes <= 0) return;
+    for (const s of new Set([r.sender, ...r.receivers])) flows.set(s, (flows.get(s) ?? 0) + 1);
+    add(queuedSend, r.sender, bytes * r.receivers.length);
+    for (const s of r.receivers) add(queuedRecv, s, bytes);
+  };
+  for (const g of p.inFlight) {
+    const r = roles(g);
+    enqueue(r, p.remaining ? Math.min(r.bytes, Math.max(0, p.remaining(g))) : r.bytes);
+  }
+  const servers = new Set<string>([...sendLoad.keys(), ...recvLoad.keys(), ...flows.keys()]);
+  const perServer = Math.max(1, Math.ceil((2 * limit) / Math.max(1, servers.size)));
+  // Seconds of work the group's busiest link still has (send and receive links scored at their own rate).
+  const scored = p.pending
+    .map((g) => {
+      const r = roles(g);
+      const score = Math.max(
+        secs(r.sender, 'send', sendLoad.get(r.sender) ?? 0),
+        ...r.receivers.map((s) => secs(s, 'recv', recvLoad.get(s) ?? 0)),
+      );
+      return { g, r, score };
+    })
+    .sort((a, b) => b.score - a.score || b.r.bytes - a.r.bytes || a.g - b.g);
+  const fits = (s: string, dir: Direction, queued: Map<string, number>, adds: number) => {
+    const q = queued.get(s) ?? 0;
+    if (q <= 0) return true; // an idle link always takes the next group
+    const bw = rate(s, dir);
+    if (bw === undefined) return (flows.get(s) ?? 0) < START_FLOWS;
+    return q + adds <= bw * QUEUE_SECONDS;
+  };
+  const picked: number[] = [];
+  for (const { g, r } of scored) {
+    if (picked.length >= free) break;
+    const involved = [r.sender, ...r.receivers];
+    if (involved.some((s) => (flows.get(s) ?? 0) >= perServer)) continue;
+    if (!fits(r.sender, 'send', queuedSend, r.bytes * r.receivers.length)) continue;
+    if (r.receivers.some((s) => !fits(s, 'recv', queuedRecv, r.bytes))) continue;
+    picked.push(g);
+    enqueue(r);
+  }
+  if (picked.length === 0 && p.inFlight.length === 0) picked.push(scored[0]!.g);
+  return picked;
+}
+
+function knownRates(p: PickInput, rate: (server: string, dir: Direction) => number | undefined): number[] {
+  const out: number[] = [];
+  const seen = new Set<string>();
+  for (const g of [...p.pending, ...p.inFlight]) {
+    const cur = p.current(g);
+    for (const [s, dir] of [
+      [cur[0]!, 'send'],
+      ...p
+        .desired(g)
+        .filter((x) => !cur.includes(x))
+        .map((x) => [x, 'recv']),
+    ] as [string, Direction][]) {
+      const k = `${dir}:${s}`;
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const v = rate(s, dir);
+      if (v !== undefined) out.push(v);
+    }
+  }
+  return out;
 }
 
 /** The makespan lower bound in seconds for moving groups to `desired` at `bandwidth` bytes/s per server. */
