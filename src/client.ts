@@ -45,6 +45,7 @@ import {
   type MigrationReport,
 } from './shared/types';
 import type { MigrationInput } from './workflows/migration';
+import type { BuiltReport } from './report';
 
 export { InvalidSpecError } from './spec/validate';
 
@@ -196,6 +197,15 @@ export class TransitClient {
       /* closed and no worker: the report says it all */
     }
     return report;
+  }
+
+  /**
+   * The HTML report of a migration (`transit report`): from its Temporal history (every run of a continue-as-new
+   * chain) and, while it is open and a worker answers, its progress now. `html` is one self-contained file.
+   */
+  async report(workflowId: string, opts: { runId?: string; queryTimeoutMs?: number } = {}): Promise<BuiltReport> {
+    const { reportFromTemporal } = require('./report') as typeof import('./report');
+    return reportFromTemporal(this.client, workflowId, opts);
   }
 
   async close(): Promise<void> {

@@ -10,6 +10,7 @@ import { register as registerPlan } from './commands/plan';
 import { register as registerWorker } from './commands/worker';
 import { register as registerSim } from './commands/sim';
 import { register as registerCodecServer } from './commands/codec-server';
+import { register as registerReport } from './commands/report';
 
 export function buildProgram(): Command {
   const program = new Command('transit')
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerWorker(program);
   registerSim(program);
   registerCodecServer(program);
+  registerReport(program);
   return program;
 }
 

@@ -1,0 +1,282 @@
+/**
+ * The report's charts: Vega-Lite specifications compiled with vega-lite and rendered to SVG strings by Vega in
+ * Node (`view.toSVG()`, no browser, no DOM). Vega and Vega-Lite are ES modules: loaded lazily with import().
+ * Times are seconds since the migration started (the first run's first event).
+ */
+import type { ReportData } from './extract';
+
+type Spec = Record<string, unknown>;
+
+export interface Chart {
+  id: string;
+  title: string;
+  /** What the chart is drawn from and what it cannot show. */
+  caption: string;
+  svg: string | null;
+}
+
+const WIDTH = 820;
+const COLORS = { phase: '#4c78a8', paused: '#f58518', parked: '#e45756', retried: '#54a24b' };
+
+async function render(spec: Spec): Promise<string> {
+  const vega = await import('vega');
+  const vl = await import('vega-lite');
+  const compiled = vl.compile({
+    config: {
+      font: 'sans-serif',
+      view: { stroke: '#ddd' },
+      axis: { labelFontSize: 11, titleFontSize: 12 },
+      legend: { labelFontSize: 11, titleFontSize: 12, labelLimit: 320 },
+    },
+    ...spec,
+  } as never).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: 'none' });
+  try {
+    return await view.toSVG();
+  } finally {
+    view.finalize();
+  }
+}
+
+const secs = (d: ReportData, t: number) => Math.round((t - d.startedAt) / 10) / 100;
+
+export async function ganttChart(d: ReportData): Promise<Chart> {
+  const span = Math.max(1, secs(d, d.endedAt));
+  const minWidth = span / 400; // a phase of a few milliseconds still shows as a sliver
+  const rows: Spec[] = [];
+  for (const p of d.phases)
+    rows.push({
+      row: p.phase,
+      kind: 'phase',
+      start: secs(d, p.start),
+      end: Math.max(secs(d, p.end), secs(d, p.start) + minWidth),
+      what: `${p.phase}${p.open ? ' (running)' : ''}`,
+    });
+  for (const h of d.holds)
+    rows.push({
+      row: h.phase,
+      kind: h.kind,
+      start: secs(d, h.start),
+      end: Math.max(secs(d, h.end), secs(d, h.start) + minWidth),
+      what: `${h.kind}: ${h.reason.slice(0, 120)}`,
+    });
+  const retried = d.steps
+    .filter((s) => s.retryOf !== null || s.attempts > 1)
+    .map((s) => ({
+      row: s.phase,
+      kind: 'retried step',
+      t: secs(d, s.startedAt ?? s.scheduledAt),
+      what: `${s.activity}${s.detail ? ` ${s.detail}` : ''} (step ${s.index}, attempts ${s.attempts}${s.retryOf ? `, retry of step ${s.retryOf}` : ''})`,
+    }));
+  const order = [...new Set(d.phases.map((p) => p.phase))];
+  const color = {
+    field: 'kind',
+    type: 'nominal',
+    title: null,
+    scale: {
+      domain: ['phase', 'paused', 'parked', 'retried step'],
+      range: [COLORS.phase, COLORS.paused, COLORS.parked, COLORS.retried],
+    },
+  };
+  const y = { field: 'row', type: 'nominal', sort: order, title: null };
+  const x = { title: `seconds since ${new Date(d.startedAt).toISOString()}`, scale: { domain: [0, span] } };
+  const spec: Spec = {
+    width: WIDTH,
+    height: { step: 24 },
+    layer: [
+      {
+        data: { values: rows.filter((r) => r.kind === 'phase') },
+        mark: { type: 'bar', height: 16 },
+        encoding: {
+          y,
+          x: { field: 'start', type: 'quantitative', ...x },
+          x2: { field: 'end' },
+          color,
+          tooltip: { field: 'what' },
+        },
+      },
+      {
+        data: { values: rows.filter((r) => r.kind !== 'phase') },
+        mark: { type: 'bar', height: 8, opacity: 0.9 },
+        encoding: {
+          y,
+          x: { field: 'start', type: 'quantitative' },
+          x2: { field: 'end' },
+          color,
+          tooltip: { field: 'what' },
+        },
+      },
+      {
+        data: { values: retried },
+        mark: { type: 'point', shape: 'diamond', filled: true, size: 90 },
+        encoding: { y, x: { field: 't', type: 'quantitative' }, color, tooltip: { field: 'what' } },
+      },
+    ],
+  };
+  return {
+    id: 'chart-phases',
+    title: 'Phase timeline',
+    caption:
+      'Each phase from the MigrationPhase search attribute updates in the history (Temporal event times). Thin bars: paused by an operator (pause signal → resume) and parked (a step failed or the cluster was unhealthy → resume, rollback or abort). Diamonds: steps run again (after a failure, or retried by Temporal).',
+    svg: await render(spec),
+  };
+}
+
+export async function movementChart(d: ReportData): Promise<Chart> {
+  const caption =
+    d.engine === 'lock'
+      ? 'From the shard plan reads and the lock-holding engine of earlier releases (addShardFollower → moveShardLeadership → removeShardFollower): bytes count when a follower was added.'
+      : 'Shards: prototype and clone shards whose Plan servers, as the last Plan read or finished MoveShard job reported them, are all new (target) DB servers. Bytes: copied by finished MoveShard jobs, plus the progress waitForShardMoves reported for jobs in flight.';
+  if (d.moves.length === 0)
+    return {
+      id: 'chart-movement',
+      title: 'Shards and bytes moved',
+      caption: `${caption} No shard plan in this history yet.`,
+      svg: null,
+    };
+  const values = d.moves.map((m) => ({
+    t: secs(d, m.t),
+    shards: m.shardsOnTarget,
+    total: m.shardsTotal,
+    bytes: m.bytesCopied,
+  }));
+  const x = {
+    field: 't',
+    type: 'quantitative',
+    title: 'seconds since start',
+    scale: { domain: [0, Math.max(1, secs(d, d.endedAt))] },
+  };
+  const spec: Spec = {
+    data: { values },
+    vconcat: [
+      {
+        width: WIDTH,
+        height: 160,
+        layer: [
+          {
+            mark: { type: 'line', interpolate: 'step-after', point: true, color: COLORS.phase },
+            encoding: {
+              x,
+              y: { field: 'shards', type: 'quantitative', title: 'shards on target' },
+              tooltip: [{ field: 't' }, { field: 'shards' }],
+            },
+          },
+          {
+            mark: { type: 'line', interpolate: 'step-after', strokeDash: [4, 4], color: '#999' },
+            encoding: { x, y: { field: 'total', type: 'quantitative' } },
+          },
+        ],
+      },
+      {
+        width: WIDTH,
+        height: 160,
+        mark: { type: 'line', interpolate: 'linear', point: true, color: COLORS.paused },
+        encoding: {
+          x,
+          y: { field: 'bytes', type: 'quantitative', title: 'bytes copied', axis: { format: '~s' } },
+          tooltip: [{ field: 't' }, { field: 'bytes' }],
+        },
+      },
+    ],
+  };
+  return {
+    id: 'chart-movement',
+    title: 'Shards and bytes moved',
+    caption: `${caption} Dashed: all shards.`,
+    svg: await render(spec),
+  };
+}
+
+export async function throughputChart(d: ReportData): Promise<Chart> {
+  const caption = `Bytes each DB server sent (the group's leader, which the new copy syncs from) and received (the new copy), from the MoveShard jobs' reported copy progress, spread evenly between two reports, in ${d.rateBucketMs / 1000} s buckets. The workflow records no per-server link counters: for measured send/receive rates (replication and client traffic too) it must keep a bounded timeline of per-server byte counters in its state.`;
+  if (d.rates.length === 0)
+    return {
+      id: 'chart-throughput',
+      title: 'Send/receive throughput per DB server',
+      caption: `${caption} No copy progress in this history.`,
+      svg: null,
+    };
+  const values = d.rates.map((r) => ({
+    t: secs(d, r.t0),
+    server: r.server,
+    direction: r.direction,
+    series: `${r.server} ${r.direction}`,
+    bps: Math.round(r.bytesPerSecond),
+  }));
+  const spec: Spec = {
+    data: { values },
+    width: WIDTH,
+    height: 220,
+    mark: { type: 'line', interpolate: 'step-after', point: true },
+    encoding: {
+      x: {
+        field: 't',
+        type: 'quantitative',
+        title: 'seconds since start',
+        scale: { domain: [0, Math.max(1, secs(d, d.endedAt))] },
+      },
+      y: { field: 'bps', type: 'quantitative', title: 'bytes/s', axis: { format: '~s' } },
+      color: { field: 'server', type: 'nominal', title: 'DB server' },
+      strokeDash: { field: 'direction', type: 'nominal', title: 'direction', scale: { domain: ['send', 'receive'] } },
+      detail: { field: 'series' },
+      tooltip: [{ field: 'series' }, { field: 't' }, { field: 'bps' }],
+    },
+  };
+  return { id: 'chart-throughput', title: 'Send/receive throughput per DB server', caption, svg: await render(spec) };
+}
+
+export async function latencyChart(d: ReportData): Promise<Chart> {
+  const caption =
+    'Version checks (GET /_api/version) the probes measured at the end of each phase, per region pair: bar p50, tick p95 (probeVersionChecks results).';
+  if (d.latency.length === 0)
+    return {
+      id: 'chart-latency',
+      title: 'Version-check latency per region pair',
+      caption: `${caption} No probe results in this history.`,
+      svg: null,
+    };
+  const values = d.latency.map((l) => ({
+    phase: l.phase,
+    pair: `${l.from} → ${l.to}`,
+    p50: l.p50Ms,
+    p95: l.p95Ms,
+    path: l.path,
+    samples: l.samples,
+  }));
+  const order = [...new Set(values.map((v) => v.phase))];
+  const x = { field: 'phase', type: 'nominal', sort: order, title: 'phase', axis: { labelAngle: -30 } };
+  const spec: Spec = {
+    data: { values },
+    width: WIDTH,
+    height: 200,
+    layer: [
+      {
+        mark: 'bar',
+        encoding: {
+          x,
+          xOffset: { field: 'pair' },
+          y: { field: 'p50', type: 'quantitative', title: 'ms' },
+          color: { field: 'pair', type: 'nominal', title: 'region pair' },
+          tooltip: [
+            { field: 'pair' },
+            { field: 'phase' },
+            { field: 'p50' },
+            { field: 'p95' },
+            { field: 'path' },
+            { field: 'samples' },
+          ],
+        },
+      },
+      {
+        mark: { type: 'tick', color: '#333', thickness: 2 },
+        encoding: { x, xOffset: { field: 'pair' }, y: { field: 'p95', type: 'quantitative' } },
+      },
+    ],
+  };
+  return { id: 'chart-latency', title: 'Version-check latency per region pair', caption, svg: await render(spec) };
+}
+
+export async function allCharts(d: ReportData): Promise<Chart[]> {
+  // One at a time: each loads and runs a Vega view.
+  return [await ganttChart(d), await movementChart(d), await throughputChart(d), await latencyChart(d)];
+}
