@@ -8,7 +8,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,7 +16,7 @@ import { AesGcmCodec, loadCodecKeys } from '../src/codec';
 import { reportFromFiles } from '../src/report';
 import { TransitClient } from '../src/client';
 import { SA_MIGRATION_PHASE, TASK_QUEUE } from '../src/shared/controls';
-import { ROOT, startDevServer, type DevServer } from './harness/temporal';
+import { ROOT, startDevServer, TEMPORAL_CLI, type DevServer } from './harness/temporal';
 import { startWorker } from './harness/worker';
 import { World } from './harness/world';
 import { createWorldActivities } from './harness/world-activities';
@@ -454,6 +454,24 @@ describe('transit report against a live Temporal server', () => {
         );
         assert.doesNotMatch(html, /Now \(progress query\)/, 'a closed migration: the history alone');
         assert.deepEqual(externalReferences(html), []);
+
+        // The same history exported by Temporal's own CLI, then --history: the same phases and steps.
+        const exported = join(out, 'exported.json');
+        const shown = await run(
+          TEMPORAL_CLI,
+          ['workflow', 'show', '--workflow-id', workflowId, '--output', 'json', '--address', server.address],
+          { timeout: 60_000, maxBuffer: 64 << 20 },
+        );
+        writeFileSync(exported, shown.stdout);
+        const fromFile = join(out, 'from-file.html');
+        await run(bin, ['report', '--history', exported, '--out', fromFile], { env, timeout: 120_000 });
+        const fileHtml = readFileSync(fromFile, 'utf8');
+        for (const id of ['phases', 'steps'])
+          assert.deepEqual(
+            tbody(fileHtml, id).map((r) => cells(r).slice(0, 4)),
+            tbody(html, id).map((r) => cells(r).slice(0, 4)),
+            id,
+          );
       } finally {
         await client.close();
       }

@@ -38,6 +38,18 @@ async function render(spec: Spec): Promise<string> {
   }
 }
 
+/** Points per chart series at most: a six-hour migration waits on its shard moves thousands of times. */
+const MAX_POINTS = 600;
+
+/** Every k-th point, and always the last, so that at most `max` remain. */
+export function thin<T>(xs: T[], max: number): T[] {
+  if (xs.length <= max) return xs;
+  const k = Math.ceil(xs.length / (max - 1));
+  const out = xs.filter((_, i) => i % k === 0);
+  if (out.at(-1) !== xs.at(-1)) out.push(xs.at(-1)!);
+  return out;
+}
+
 const secs = (d: ReportData, t: number) => Math.round((t - d.startedAt) / 10) / 100;
 
 export async function ganttChart(d: ReportData): Promise<Chart> {
@@ -134,7 +146,7 @@ export async function movementChart(d: ReportData): Promise<Chart> {
       caption: `${caption} No shard plan in this history yet.`,
       svg: null,
     };
-  const values = d.moves.map((m) => ({
+  const values = thin(d.moves, MAX_POINTS).map((m) => ({
     t: secs(d, m.t),
     shards: m.shardsOnTarget,
     total: m.shardsTotal,
