@@ -40,7 +40,7 @@ const USUAL_SECONDS = {
   'test/fault-matrix.test.ts': 155,
   'test/shard-engine.test.ts': 190,
   'test/agency-migration-faults.test.ts': 195,
-  'test/agency-migration.test.ts': 80,
+  'test/agency-migration.test.ts': 110,
   'test/sim-supervision-fidelity.test.ts': 55,
   'test/sim-failover-resync.test.ts': 45,
   'test/workflow-input.test.ts': 25,

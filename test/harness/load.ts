@@ -24,6 +24,8 @@ export interface LoadClientOptions {
   /** Authoritative DNS servers 'ip:port' to ask (both BIND servers; the first that answers wins). */
   dnsServers: string[];
   hostname: string;
+  /** A fixed address to connect to instead of resolving `hostname` (a client pinned to one coordinator). */
+  address?: string;
   port: number;
   database: string;
   collection: string;
@@ -99,6 +101,7 @@ export class LoadClient {
 
   /** The address the name resolves to now, from cache while its TTL lasts. */
   async resolve(): Promise<string> {
+    if (this.o.address) return this.o.address;
     if (this.cached && Date.now() < this.cached.expires) return this.cached.ip;
     const rr = await this.resolver.resolve4(this.o.hostname, { ttl: true });
     if (!rr.length) throw new Error(`no A record for ${this.o.hostname}`);
@@ -427,8 +430,13 @@ export class LoadClient {
 export interface MixedLoadOptions {
   /** Clients per region (eu and us): ≥ 4 for the 8-client load. */
   perRegion: number;
-  dnsServers: string[];
-  hostname: string;
+  /** DNS servers and the name to resolve; or `addressOf` instead. */
+  dnsServers?: string[];
+  hostname?: string;
+  /** Client i of a region connects to this fixed address (e.g. a coordinator of that region) instead of DNS. */
+  addressOf?: (region: 'eu' | 'us', i: number) => string;
+  /** Client i of a region writes to this collection (default `collection`). */
+  collectionOf?: (region: 'eu' | 'us', i: number) => string;
   port?: number;
   database: string;
   collection: string;
@@ -454,11 +462,12 @@ export function mixedClients(o: MixedLoadOptions): LoadClient[] {
           name: `${region}-mixed-${idx}`,
           region,
           localAddress: (o.localAddress ?? clientAddress)(region, idx),
-          dnsServers: o.dnsServers,
-          hostname: o.hostname,
+          dnsServers: o.dnsServers ?? [],
+          hostname: o.hostname ?? '',
+          address: o.addressOf?.(region, i),
           port: o.port ?? 8529,
           database: o.database,
-          collection: o.collection,
+          collection: o.collectionOf?.(region, i) ?? o.collection,
           authorization: o.authorization,
           mix: o.mix ?? DEFAULT_MIX,
           opsPerSecond: (o.opsPerSecond ?? 200) / n,
@@ -469,6 +478,24 @@ export function mixedClients(o: MixedLoadOptions): LoadClient[] {
   return out;
 }
 
+/**
+ * The documents of a collection only these clients write to, accounted for: every key present was written by
+ * one of them (no phantom), and as many are present as they left — acknowledged alive (each one's content
+ * checked by `verifyState`) plus those of unknown outcome (a failed request) that exist.
+ */
+export function accountFor(
+  clients: LoadClient[],
+  present: string[],
+): { present: number; phantoms: string[]; acknowledgedAlive: number; uncertainPresent: number } {
+  const owner = new Map(clients.flatMap((c) => [...c.keys]));
+  return {
+    present: present.length,
+    phantoms: present.filter((k) => !owner.has(k)),
+    acknowledgedAlive: [...owner.values()].filter((s) => s.certain && s.doc).length,
+    uncertainPresent: present.filter((k) => owner.has(k) && !owner.get(k)!.certain).length,
+  };
+}
+
 /** Totals over clients, for printing (the rate is a figure, never an assertion). */
 export function loadSummary(clients: LoadClient[]): {
   clients: number;
@@ -477,13 +504,19 @@ export function loadSummary(clients: LoadClient[]): {
   failed: number;
   seconds: number;
   opsPerSecond: number;
+  byRegion: Record<string, { clients: number; acknowledged: number; failed: number }>;
 } {
   const ops: Record<string, number> = {};
   for (const c of clients) for (const [k, v] of Object.entries(c.stats.ops ?? {})) ops[k] = (ops[k] ?? 0) + v;
-  const acknowledged = clients.reduce(
-    (a, c) => a + (c.stats.ops ? Object.values(c.stats.ops).reduce((x, y) => x + y, 0) : c.stats.ok),
-    0,
-  );
+  const acked = (c: LoadClient) => (c.stats.ops ? Object.values(c.stats.ops).reduce((x, y) => x + y, 0) : c.stats.ok);
+  const acknowledged = clients.reduce((a, c) => a + acked(c), 0);
+  const byRegion: Record<string, { clients: number; acknowledged: number; failed: number }> = {};
+  for (const c of clients) {
+    const r = (byRegion[c.o.region] ??= { clients: 0, acknowledged: 0, failed: 0 });
+    r.clients++;
+    r.acknowledged += acked(c);
+    r.failed += c.stats.failed;
+  }
   const t0 = Math.min(...clients.map((c) => c.stats.startedAt ?? Date.now()));
   const t1 = Math.max(...clients.map((c) => c.stats.stoppedAt ?? Date.now()));
   const seconds = Math.max(0.001, (t1 - t0) / 1000);
@@ -494,6 +527,7 @@ export function loadSummary(clients: LoadClient[]): {
     failed: clients.reduce((a, c) => a + c.stats.failed, 0),
     seconds: Math.round(seconds),
     opsPerSecond: Math.round((acknowledged / seconds) * 10) / 10,
+    byRegion,
   };
 }
 

@@ -1,7 +1,9 @@
 // Shared by the agency-migration test files: the simulated shop topology, Transit's own engine run to the end
-// (repeated on a fresh Plan as MoveShards does), new DB servers, writers and the checks on what they wrote.
+// (repeated on a fresh Plan as MoveShards does), new DB servers, writers, mixed-workload clients pinned to the
+// coordinators of both regions, and the checks on what they wrote.
 import assert from 'node:assert/strict';
-import { ContinuousWriter, arangoDb, groupsOf, simActivities, type SimCluster } from './sim';
+import { ContinuousWriter, arangoDb, groupsOf, simActivities, type SimCluster, type SimMember } from './sim';
+import { mixedClients, type LoadClient, type MixedOp } from './load';
 import type { ArangoRef } from '../../src/activities/agency-types';
 import { startEngine, type EngineRun } from './engine';
 
@@ -102,6 +104,40 @@ export function writers(c: SimCluster): ContinuousWriter[] {
     new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[0].url), 'orders', 2),
     new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[c.coordinators.length - 1].url), 'single', 2),
   ];
+}
+
+/**
+ * Mixed-workload clients in both regions, each pinned to a coordinator: the 'eu' clients to the source region's
+ * coordinators, the 'us' clients to the target region's (round robin); client i of a region writes to
+ * `collectionOf(region, i)`. Not started.
+ */
+export function regionClients(
+  c: SimCluster,
+  o: {
+    source: SimMember[];
+    target: SimMember[];
+    perRegion: number;
+    opsPerSecond: number;
+    database: string;
+    collectionOf: (region: 'eu' | 'us', i: number) => string;
+    mix?: Partial<Record<MixedOp, number>>;
+  },
+): LoadClient[] {
+  return mixedClients({
+    perRegion: o.perRegion,
+    addressOf: (region, i) => {
+      const cs = region === 'eu' ? o.source : o.target;
+      return cs[i % cs.length]!.ip;
+    },
+    localAddress: () => undefined,
+    port: o.source[0]!.port,
+    database: o.database,
+    collection: o.collectionOf('eu', 0),
+    collectionOf: o.collectionOf,
+    authorization: `bearer ${c.jwt()}`,
+    opsPerSecond: o.opsPerSecond,
+    mix: o.mix,
+  });
 }
 
 export async function stopAndCheck(
