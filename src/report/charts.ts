@@ -208,31 +208,65 @@ export async function throughputChart(d: ReportData): Promise<Chart> {
       caption: `${caption} No copy progress in this history.`,
       svg: null,
     };
-  const values = d.rates.map((r) => ({
+  // Every series over every bucket (0 where it moved nothing), closed at the last bucket's end: steps, not spikes.
+  const buckets = Math.max(1, Math.ceil((d.endedAt - d.startedAt) / d.rateBucketMs));
+  const seriesOf = (r: { server: string; direction: string }) => `${r.server} ${r.direction}`;
+  const byKey = new Map(d.rates.map((r) => [`${seriesOf(r)}@${Math.round((r.t0 - d.startedAt) / d.rateBucketMs)}`, r]));
+  const series = [...new Map(d.rates.map((r) => [seriesOf(r), r])).values()];
+  const line: Spec[] = [];
+  for (const s of series)
+    for (let k = 0; k <= buckets; k++) {
+      const r = byKey.get(`${seriesOf(s)}@${Math.min(k, buckets - 1)}`);
+      line.push({
+        t: Math.round((k * d.rateBucketMs) / 10) / 100,
+        server: s.server,
+        direction: s.direction,
+        series: seriesOf(s),
+        bps: r ? Math.round(r.bytesPerSecond) : 0,
+      });
+    }
+  const points = d.rates.map((r) => ({
     t: secs(d, r.t0),
     server: r.server,
     direction: r.direction,
-    series: `${r.server} ${r.direction}`,
+    series: seriesOf(r),
     bps: Math.round(r.bytesPerSecond),
   }));
+  const x = {
+    field: 't',
+    type: 'quantitative',
+    title: 'seconds since start',
+    scale: { domain: [0, Math.max(1, secs(d, d.endedAt))] },
+  };
+  const y = { field: 'bps', type: 'quantitative', title: 'bytes/s', axis: { format: '~s' } };
+  const color = { field: 'server', type: 'nominal', title: 'DB server' };
   const spec: Spec = {
-    data: { values },
     width: WIDTH,
     height: 220,
-    mark: { type: 'line', interpolate: 'step-after', point: true },
-    encoding: {
-      x: {
-        field: 't',
-        type: 'quantitative',
-        title: 'seconds since start',
-        scale: { domain: [0, Math.max(1, secs(d, d.endedAt))] },
+    layer: [
+      {
+        data: { values: line },
+        mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5, clip: true },
+        encoding: {
+          x,
+          y,
+          color,
+          strokeDash: {
+            field: 'direction',
+            type: 'nominal',
+            title: 'direction',
+            scale: { domain: ['send', 'receive'] },
+          },
+          detail: { field: 'series' },
+        },
       },
-      y: { field: 'bps', type: 'quantitative', title: 'bytes/s', axis: { format: '~s' } },
-      color: { field: 'server', type: 'nominal', title: 'DB server' },
-      strokeDash: { field: 'direction', type: 'nominal', title: 'direction', scale: { domain: ['send', 'receive'] } },
-      detail: { field: 'series' },
-      tooltip: [{ field: 'series' }, { field: 't' }, { field: 'bps' }],
-    },
+      {
+        // One point per bucket in which the server sent or received: where the figures are.
+        data: { values: points },
+        mark: { type: 'point', filled: true, size: 25 },
+        encoding: { x, y, color, tooltip: [{ field: 'series' }, { field: 't' }, { field: 'bps' }] },
+      },
+    ],
   };
   return { id: 'chart-throughput', title: 'Send/receive throughput per DB server', caption, svg: await render(spec) };
 }
