@@ -16,6 +16,8 @@ const d = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.i
 describe('failover while a MoveShard job moves the leader: the followers resync', () => {
   let c: SimCluster;
   let writer: ContinuousWriter | undefined;
+  /** The DB servers added by the first test (GOOD, empty at first). */
+  const newIds: string[] = [];
 
   before(async () => {
     c = await startSim(
@@ -53,7 +55,6 @@ describe('failover while a MoveShard job moves the leader: the followers resync'
     { timeout: 240_000 },
     async () => {
       const added = await Promise.all([c.addDBServer(), c.addDBServer(), c.addDBServer()]);
-      const newIds: string[] = [];
       await waitUntil('the new DB servers registered and GOOD', 60_000, async () => {
         const a = d(d(await c.agencyRead(['/arango/Supervision/Health', '/arango/Current/ServersRegistered'])).arango);
         const reg = d(d(a.Current).ServersRegistered);
@@ -134,6 +135,78 @@ describe('failover while a MoveShard job moves the leader: the followers resync'
 
       await writer.stop();
       assert.ok(writer.acked.size > 0, 'the writer got writes through');
+      assert.deepEqual(await writer.missing(), [], 'no acknowledged write lost');
+      writer = undefined;
+    },
+  );
+  // TakeoverShardLeadership::handleLeadership + RestReplicationHandler::handleCommandSetTheLeader: after a planned
+  // switch (the old leader resigned), the servers in Current still hold every acknowledged write, and the new leader
+  // keeps them as in-sync followers — its first Current entry lists them. A simulator whose new leader started with
+  // no followers (Current = [new leader] until each follower copied again) left a shard whose new leader died
+  // right after the switch with no failover candidate: FailedLeader waited for ever (the new-leader × transit-dead
+  // cell of the failover matrix).
+  test(
+    'a planned leader move: the new leader keeps the in-sync followers, so its death right after the switch fails over',
+    { timeout: 180_000 },
+    async () => {
+      assert.ok(newIds.length >= 3, 'the first test added the new DB servers');
+      const [s0] = (await c.shardStates()).filter((s) => s.name === 'orders');
+      const { cid, shard } = s0!;
+      const leader = s0!.plan[0]!;
+      const to = newIds.find((x) => !s0!.plan.includes(x))!;
+      writer = new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2, 'planned');
+      await waitUntil('client writes', 60_000, () => writer!.acked.size >= 100, 100);
+      const inSync = (await c.shardStates()).find((x) => x.shard === shard)!.current;
+      assert.equal(inSync[0], leader);
+      assert.ok(inSync.length >= 2, `in sync before the move: ${JSON.stringify(inSync)}`);
+
+      // Every value Current takes from now on, in order (the agency's log), not only the latest.
+      let index = (await c.agencyPoll(0)).commitIndex + 1;
+      const curPath = `/arango/Current/Collections/shop/${cid}/${shard}`;
+      const job = d(
+        await c.coordinatorCall('POST', '/_admin/cluster/moveShard', {
+          database: 'shop',
+          collection: 'orders',
+          shard,
+          fromServer: leader,
+          toServer: to,
+          remainsFollower: false,
+        }),
+      );
+      let first: string[] | undefined;
+      const deadline = Date.now() + 120_000;
+      while (!first) {
+        assert.ok(Date.now() < deadline, `${to} never reported itself leader of ${shard} in Current`);
+        const p = await c.agencyPoll(index, 1);
+        for (const e of p.log) {
+          index = Math.max(index, e.index + 1);
+          const op = d(e.query[curPath]);
+          const servers = (op.op === 'set' ? d(op.new) : op).servers;
+          if (!first && Array.isArray(servers) && servers[0] === to) first = servers as string[];
+        }
+      }
+      await c.memberById(to)!.stop(); // SIGKILL, the moment the new leader took over
+
+      // Upstream, the servers that were in sync stay in sync across the switch (the resigned leader among them).
+      assert.deepEqual(
+        [...first].sort(),
+        [to, ...inSync].sort(),
+        `the new leader's first Current entry lists the in-sync servers: ${JSON.stringify(first)}`,
+      );
+      let last = { plan: [] as string[], current: [] as string[] };
+      await waitUntil('a serving leader again (FailedLeader picks one of the in-sync followers)', 90_000, async () => {
+        const s = (await c.shardStates()).find((x) => x.shard === shard)!;
+        last = { plan: s.plan, current: s.current };
+        return last.plan[0] !== to && !last.plan[0]!.startsWith('_') && last.current[0] === last.plan[0];
+      }).catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(last)}`));
+      assert.ok(inSync.includes(last.plan[0]!), `the new leader ${last.plan[0]} was in sync before the move`);
+      // The job ended either way: finished (the switch was complete) or aborted forward by failover ("(2)").
+      const t = d(d(d(await c.agencyRead(['/arango/Target'])).arango).Target);
+      const id = String(job.id);
+      assert.ok(d(t.Finished)[id] || /aborted \(2\)/.test(String(d(d(t.Failed)[id]).reason)), `job ${id} ended`);
+
+      await writer.stop();
+      assert.ok(writer.acked.size > 0);
       assert.deepEqual(await writer.missing(), [], 'no acknowledged write lost');
       writer = undefined;
     },

@@ -343,6 +343,26 @@ export class SimCluster {
     return asDict((r.body as unknown[])[0]);
   }
 
+  /**
+   * The agency's committed log from `index` on (GET /_api/agency/poll, as arangod's AgencyCache polls it): every
+   * write in order, so a test can see each value a path had, not only the last. Waits up to `timeoutSeconds` for
+   * an entry past the commit index. `index` 0 (or one already compacted away) answers the commit index only.
+   */
+  async agencyPoll(
+    index: number,
+    timeoutSeconds = 0,
+  ): Promise<{ commitIndex: number; log: { index: number; query: Dict }[] }> {
+    const r = await this.agencyClient.call(`/_api/agency/poll?index=${index}&timeout=${timeoutSeconds}`, undefined, {
+      deadlineMs: 30_000,
+    });
+    if (r.status !== 200) throw new Error(`agency poll: HTTP ${r.status}`);
+    const res = asDict(asDict(r.body).result);
+    return {
+      commitIndex: Number(res.commitIndex),
+      log: asArray(res.log).map((e) => ({ index: Number(asDict(e).index), query: asDict(asDict(e).query) })),
+    };
+  }
+
   async agencyWrite(trxs: unknown[][]): Promise<{ status: number; results: number[] }> {
     const r = await this.agencyClient.call('/_api/agency/write', trxs, { deadlineMs: 30_000 });
     return { status: r.status, results: asArray(asDict(r.body).results) as unknown as number[] };

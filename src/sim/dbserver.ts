@@ -143,6 +143,8 @@ type WriteOp =
       mergeObjects?: boolean;
     };
 type ReplOp = { t: 'put'; doc: Doc } | { t: 'del'; key: string; rev: string };
+/** ResignShardLeadership::LeaderNotYetKnownString: the leader a resigned leader's copy follows until told. */
+const LEADER_NOT_YET_KNOWN = 'LEADER_NOT_YET_KNOWN';
 
 export class ShardCopy {
   docs = new Map<string, Doc>();
@@ -150,8 +152,10 @@ export class ShardCopy {
   h1 = 0;
   h2 = 0;
   role: 'leader' | 'resigned' | 'follower' = 'follower';
-  /** Follower: the leader whose replication it accepts. */
+  /** Follower: the leader whose replication it accepts (LEADER_NOT_YET_KNOWN after resigning). */
   leader?: string;
+  /** Taking over leadership: asking the old leader's in-sync followers to follow (set-the-leader). */
+  takingOver = false;
   inSyncWith?: string;
   syncedAt = 0;
   syncing = false;
@@ -279,6 +283,7 @@ export class DBServer extends ClusterMember {
     s.on('POST', '/_api/replication/sim/startSync', (r) => this.startSyncHandler(r));
     s.on('POST', '/_api/replication/sim/chunk', (r) => this.chunkHandler(r));
     s.on('POST', '/_api/replication/sim/finishSync', (r) => this.finishSyncHandler(r));
+    s.on('PUT', '/_api/replication/set-the-leader', (r) => this.setTheLeaderHandler(r));
   }
 
   protected async onJoined(): Promise<void> {
@@ -415,7 +420,8 @@ export class DBServer extends ClusterMember {
   private maintainCopy(copy: ShardCopy, plan: string[]): void {
     const me = this.id;
     if (plan[0] === me) {
-      if (copy.role !== 'leader') this.takeOver(copy);
+      if (copy.takingOver) return;
+      if (copy.role !== 'leader') return void this.takeOver(copy);
       let changed = false;
       for (const f of [...copy.followers]) if (!plan.includes(f)) (copy.followers.delete(f), (changed = true));
       for (const f of [...copy.sessions.keys()]) if (!plan.includes(f)) copy.sessions.delete(f);
@@ -459,21 +465,64 @@ export class DBServer extends ClusterMember {
     return copy;
   }
 
-  private takeOver(copy: ShardCopy): void {
+  /**
+   * TakeoverShardLeadership::handleLeadership: after a planned leader change (the old leader resigned: Current
+   * names it "_<old>"), every server in Current is still in sync, so the new leader asks each to follow it
+   * (sendLeaderChangeRequests → PUT /_api/replication/set-the-leader) and keeps those that accept as in-sync
+   * followers (FollowerInfo::takeOverLeadership's realInsyncFollowers): its first Current entry lists them and
+   * nothing is copied again. After a failover (the old leader did not resign) it starts without followers, which
+   * then get in sync from scratch. No write is accepted until the new follower list is in place.
+   */
+  private async takeOver(copy: ShardCopy): Promise<void> {
     this.log.info(`taking over leadership of ${copy.shard}`);
+    copy.takingOver = true;
+    const accepted: string[] = [];
+    try {
+      const cur = asArray(
+        asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers,
+      ).map(String);
+      if (cur[0]?.startsWith('_')) {
+        const oldLeader = cur[0].slice(1);
+        const v = this.view();
+        await Promise.all(
+          cur
+            .map((s) => s.replace(/^_/, ''))
+            .filter((s) => s !== this.id)
+            .map(async (s) => {
+              const ep = v.endpointOf(s);
+              if (!ep) return;
+              const r = await this.http
+                .request(ep, `/_db/${encodeURIComponent(copy.db)}/_api/replication/set-the-leader`, {
+                  method: 'PUT',
+                  body: { leaderId: this.id, oldLeaderId: oldLeader, shard: copy.shard },
+                  timeoutMs: 3000,
+                })
+                .catch(() => undefined); // errors are ignored, as upstream: that server then gets in sync again
+              if (r?.status === 200) accepted.push(s);
+            }),
+        );
+      }
+    } finally {
+      copy.takingOver = false;
+    }
+    if (this.lc.stopped || this.copies.get(copy.shard) !== copy) return;
     copy.role = 'leader';
     copy.leader = undefined;
     copy.inSyncWith = undefined;
-    copy.followers.clear();
+    copy.followers = new Set(accepted);
     copy.sessions.clear();
     for (const d of copy.docs.values()) this.seeRev(d._rev);
     for (const r of copy.tomb.values()) this.seeRev(r);
+    if (accepted.length)
+      this.log.info(`${copy.shard}: ${accepted.join(', ')} follow without a resync (set-the-leader)`);
     void this.writeCurrent(copy);
+    this.markDirty([`/arango/Plan/Collections/${copy.db}/${copy.cid}`]); // Plan may have moved on meanwhile
   }
 
   private async resign(copy: ShardCopy): Promise<void> {
     this.log.info(`resigning leadership of ${copy.shard}`);
     copy.role = 'resigned';
+    copy.leader = LEADER_NOT_YET_KNOWN;
     copy.sessions.clear();
     await copy.waitIdle();
     await this.writeCurrent(copy);
@@ -872,6 +921,40 @@ export class DBServer extends ClusterMember {
   }
 
   // ------------------------------------------------------------------ replication (follower side)
+
+  /**
+   * RestReplicationHandler::handleCommandSetTheLeader: a new leader (after a planned change) asks this copy to
+   * follow it. Accepted if Plan names it the leader and this copy followed `oldLeaderId` (a resigned leader's copy
+   * answers for itself); the copy is then in sync with the new leader without copying anything.
+   */
+  private async setTheLeaderHandler(req: SimRequest): Promise<SimResponse> {
+    const b = asDict(req.body);
+    const { leaderId, oldLeaderId, shard } = b;
+    if (typeof leaderId !== 'string' || typeof oldLeaderId !== 'string' || typeof shard !== 'string')
+      return arangoError(400, 400, "'leaderId' and 'shard' attributes must be strings");
+    const copy = this.copies.get(shard);
+    if (!copy) return arangoError(500, 1203, 'did not find collection');
+    let currentLeader = copy.role === 'leader' ? '' : (copy.leader ?? '');
+    if (copy.role === 'resigned' || currentLeader === LEADER_NOT_YET_KNOWN) currentLeader = this.id;
+    if (leaderId !== currentLeader) {
+      const planPath = `/arango/Plan/Collections/${copy.db}/${copy.cid}/shards/${shard}`;
+      const [read] = await this.agency.read([[planPath]]); // checkPlanLeaderDirect
+      let plan: unknown = read;
+      for (const k of splitPath(planPath)) plan = asDict(plan)[k];
+      if (asArray(plan)[0] !== leaderId)
+        return arangoError(503, 1496, `${leaderId} is not the Plan leader of ${shard}`);
+      if (oldLeaderId !== currentLeader) return arangoError(403, 11, 'old leader not as expected');
+      if (copy.syncing || copy.takingOver) return arangoError(503, 1496, `${shard} is busy`); // the simulator's own
+      copy.role = 'follower';
+      copy.leader = leaderId;
+      copy.inSyncWith = leaderId;
+      copy.syncedAt = Date.now();
+      copy.followers.clear();
+      copy.sessions.clear();
+      copy.currentWritten = '';
+    }
+    return ok({ error: false });
+  }
 
   private applyHandler(req: SimRequest): SimResponse {
     const shard = req.query.get('shard') ?? '';

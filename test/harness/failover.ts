@@ -188,7 +188,25 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
         return p[0] !== victimId && !p[0]!.startsWith('_') && cur[0] === p[0];
       },
       100,
-    );
+    ).catch(async (e: Error) => {
+      // What the agency shows when the shard stays leaderless: the error names it (Plan, Current, open jobs, locks, health).
+      const show = async (path: string) => JSON.stringify(await agencyAt(c, path).catch(() => 'unreadable'));
+      const state = await Promise.all(
+        [
+          planPath,
+          curPath,
+          '/arango/Target/ToDo',
+          '/arango/Target/Pending',
+          '/arango/Supervision/Shards',
+          '/arango/Supervision/DBServers',
+          '/arango/Target/FailedServers',
+        ].map(async (p) => `${p}: ${await show(p)}`),
+      );
+      const health = Object.entries(d(await agencyAt(c, '/arango/Supervision/Health')))
+        .map(([id, h]) => `${id} ${String(d(h).Status)}`)
+        .join(', ');
+      throw new Error(`${e.message} (victim ${victimId}; health: ${health})\n${state.join('\n')}`);
+    });
     if (since !== null) longest = Math.max(longest, Date.now() - since);
     void t0;
 
