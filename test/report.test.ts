@@ -1,16 +1,18 @@
 /**
  * `transit report`: the HTML report built from recorded workflow histories (test/histories/, real runs) and from
- * a live Temporal dev server. What the report shows is checked against the history itself, read here
- * independently (raw JSON, payloads decrypted with the codec directly): the phases in order, one row per
- * activity the workflow scheduled, failed and retried steps, paused and parked time, shards and bytes at the end
- * against the workflow's own result, the charts as inline SVG with their series, and no external resource.
+ * a live Temporal dev server (that one also opened in headless Chromium: test-artifacts/report-live.png). What
+ * the report shows is checked against the history itself, read here independently (raw JSON, payloads decrypted
+ * with the codec directly): the phases in order, one row per activity the workflow scheduled, failed and retried
+ * steps, paused and parked time, shards and bytes at the end against the workflow's own result, the charts as
+ * inline SVG with their series, and no external resource.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { AesGcmCodec, loadCodecKeys } from '../src/codec';
 import { reportFromFiles } from '../src/report';
@@ -22,12 +24,14 @@ import { World } from './harness/world';
 import { createWorldActivities } from './harness/world-activities';
 import { worldSpec } from './harness/specs';
 import { waitFor } from './harness/procs';
+import { launchBrowser } from './harness/browser';
 
 const DIR = join(ROOT, 'test/histories');
 const KEY = join(DIR, 'codec-test-key.json');
 const codec = new AesGcmCodec(loadCodecKeys(KEY));
 const out = mkdtempSync(join(tmpdir(), 'transit-report-'));
 const run = promisify(execFile);
+const ARTIFACTS = join(ROOT, 'test-artifacts');
 
 // ------------------------------------------------------------------ the history, read independently
 
@@ -454,6 +458,23 @@ describe('transit report against a live Temporal server', () => {
         );
         assert.doesNotMatch(html, /Now \(progress query\)/, 'a closed migration: the history alone');
         assert.deepEqual(externalReferences(html), []);
+
+        // Opened in headless Chromium: it asks for nothing but the file itself, and shows the four charts.
+        const browser = await launchBrowser();
+        try {
+          const page = await browser.newPage();
+          const requested: string[] = [];
+          page.on('request', (r) => requested.push(r.url()));
+          await page.goto(pathToFileURL(endFile).href);
+          assert.deepEqual(requested, [pathToFileURL(endFile).href]);
+          for (const id of ['chart-phases', 'chart-movement', 'chart-throughput', 'chart-latency'])
+            assert.equal(await page.locator(`#${id} svg`).count(), 1, id);
+          assert.equal(await page.locator('#steps tbody tr').count(), tbody(html, 'steps').length);
+          mkdirSync(ARTIFACTS, { recursive: true });
+          await page.screenshot({ path: join(ARTIFACTS, 'report-live.png'), fullPage: true });
+        } finally {
+          await browser.close();
+        }
 
         // The same history exported by Temporal's own CLI, then --history: the same phases and steps.
         const exported = join(out, 'exported.json');
