@@ -290,6 +290,22 @@ describe('transit report from recorded histories', () => {
     );
   });
 
+  it('approval required: the AwaitApproval phase, and the updates (setConcurrency, approve) in the order the history has them', async () => {
+    const h = await raw('approved.json');
+    const { html } = await report('approved.json');
+    const phases = tbody(html, 'phases').map((r) => cells(r)[0]);
+    assert.deepEqual(phases, h.phases);
+    assert.equal(phases[2], 'AwaitApproval');
+    const updates = h.events
+      .filter((e) => e.workflowExecutionUpdateAcceptedEventAttributes)
+      .map((e) => e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest.input.name);
+    assert.deepEqual(updates, ['setConcurrency', 'approve']);
+    assert.deepEqual(
+      tbody(html, 'controls').map((r) => cells(r).slice(1, 3)),
+      updates.map((u) => ['update', u]),
+    );
+  });
+
   it('a continue-as-new chain of four runs: one report, phases in order across the runs, every step of every run', async () => {
     const files = [1, 2, 3, 4].map((n) => `continued-as-new-run${n}.json`);
     const hs = await Promise.all(files.map(raw));

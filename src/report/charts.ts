@@ -239,35 +239,32 @@ export async function throughputChart(d: ReportData): Promise<Chart> {
     scale: { domain: [0, Math.max(1, secs(d, d.endedAt))] },
   };
   const y = { field: 'bps', type: 'quantitative', title: 'bytes/s', axis: { format: '~s' } };
-  const color = { field: 'server', type: 'nominal', title: 'DB server' };
-  const spec: Spec = {
+  const color = {
+    field: 'server',
+    type: 'nominal',
+    title: 'DB server',
+    scale: { domain: [...new Set(d.rates.map((r) => r.server))].sort() },
+  };
+  // One panel per direction, so a sender and a receiver with the same rate do not hide each other.
+  const panel = (direction: 'send' | 'receive'): Spec => ({
     width: WIDTH,
-    height: 220,
+    height: 150,
+    title: { text: direction === 'send' ? 'sent' : 'received', anchor: 'start', fontSize: 12 },
     layer: [
       {
-        data: { values: line },
+        data: { values: line.filter((v) => v.direction === direction) },
         mark: { type: 'line', interpolate: 'step-after', strokeWidth: 1.5, clip: true },
-        encoding: {
-          x,
-          y,
-          color,
-          strokeDash: {
-            field: 'direction',
-            type: 'nominal',
-            title: 'direction',
-            scale: { domain: ['send', 'receive'] },
-          },
-          detail: { field: 'series' },
-        },
+        encoding: { x, y, color, detail: { field: 'series' } },
       },
       {
         // One point per bucket in which the server sent or received: where the figures are.
-        data: { values: points },
+        data: { values: points.filter((v) => v.direction === direction) },
         mark: { type: 'point', filled: true, size: 25 },
         encoding: { x, y, color, tooltip: [{ field: 'series' }, { field: 't' }, { field: 'bps' }] },
       },
     ],
-  };
+  });
+  const spec: Spec = { vconcat: [panel('send'), panel('receive')], resolve: { scale: { color: 'shared' } } };
   return { id: 'chart-throughput', title: 'Send/receive throughput per DB server', caption, svg: await render(spec) };
 }
 
@@ -301,7 +298,7 @@ export async function latencyChart(d: ReportData): Promise<Chart> {
         encoding: {
           x,
           xOffset: { field: 'pair' },
-          y: { field: 'p50', type: 'quantitative', title: 'ms' },
+          y: { field: 'p50', type: 'quantitative', title: 'ms', axis: { format: ',.1~f' } },
           color: { field: 'pair', type: 'nominal', title: 'region pair' },
           tooltip: [
             { field: 'pair' },
