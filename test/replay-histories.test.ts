@@ -99,13 +99,13 @@ describe('the twin: the replay fails when it must', () => {
       const tmp = mkdtempSync(join(tmpdir(), 'transit-changed-workflow-'));
       cpSync(join(ROOT, 'src'), join(tmp, 'src'), { recursive: true });
       symlinkSync(join(ROOT, 'node_modules'), join(tmp, 'node_modules'), 'dir');
-      const path = join(tmp, 'src/workflows/migration.ts');
+      const path = join(tmp, 'src/workflows/phases-prepare.ts');
       const code = readFileSync(path, 'utf8');
-      const preflight = "    await this.step('preflight', () => this.a.preflight(this.ref()));\n";
-      const health = '    await this.requireHealthy();\n';
+      const preflight = "  await m.step('preflight', () => m.a.preflight(m.ref()));\n";
+      const health = '  await requireHealthy(m);\n';
       assert.ok(
         code.includes(preflight + health),
-        'migration.ts: Validate runs preflight, then the health check (the twin swaps them)',
+        'phases-prepare.ts: Validate runs preflight, then the health check (the twin swaps them)',
       );
       writeFileSync(path, code.replace(preflight + health, health + preflight));
       const noop = () => undefined;

@@ -12,7 +12,20 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { MigrationSpec } from '../spec/schema';
 import { topKeys, validateSpec } from '../spec/validate';
+import { SPEC_CHECKED_ON_INPUT_PATCH } from './patches';
 import type { MigrationState } from './state';
+
+/** What a migration is started with (`transit start`, the client, or the Web UI's Start Workflow form). */
+export interface MigrationInput {
+  /** The migration spec (validated on input; see `transit schema`). */
+  spec: unknown;
+  /** Default: the workflow ID. */
+  migrationId?: string;
+  /** Test knob: continue-as-new after this many history events (0: when the server suggests it). */
+  continueAsNewAfterEvents?: number;
+  /** Set by continue-as-new only: the state carried from the previous run. */
+  state?: MigrationState;
+}
 
 /** The input after the check: the spec parsed (defaults applied, credential references resolved). */
 export interface CheckedInput {
@@ -82,7 +95,7 @@ export function checkMigrationInput(raw: unknown): CheckedInput {
  * first; they replay with it. New runs record this patch and skip it (the spec was checked on input).
  */
 export function specCheckedOnInput(): boolean {
-  return patched('spec-checked-on-input');
+  return patched(SPEC_CHECKED_ON_INPUT_PATCH);
 }
 
 function isMapping(v: unknown): v is Record<string, unknown> {

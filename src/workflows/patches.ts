@@ -1,0 +1,19 @@
+/**
+ * Every `patched()` name of the migration workflow, in one place. A patch keeps migrations started before a
+ * behaviour change replaying with the code they recorded (docs/workflow-changes.md says when one may go).
+ */
+
+/** Runs started before this patch validated the spec in a `validateSpec` activity; new runs check it on input. */
+export const SPEC_CHECKED_ON_INPUT_PATCH = 'spec-checked-on-input';
+
+/**
+ * Shard runs started after this patch move shards with ArangoDB's MoveShard jobs (job-engine.ts); runs started
+ * before it keep the lock-holding engine (shard-mover.ts) so that migrations in flight replay and finish.
+ */
+export const MOVESHARD_JOBS_PATCH = 'moveshard-jobs';
+
+/** Since this patch, CutoverDNS and Decommission first move again what ArangoDB failed back to the source. */
+export const RECONVERGE_PATCH = 'reconverge-before-cutover';
+
+/** Since this patch, removeBridge after Decommission gets the target members (their server IDs label the pods). */
+export const END_STATE_MEMBERS_PATCH = 'transit-end-state-members';
