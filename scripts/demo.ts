@@ -1,7 +1,8 @@
 /**
  * `npm run demo`: a live migration of a (simulated) ArangoDB cluster from "eu" to "us" under client load.
  * Starts Temporal with its Web UI, two real Kubernetes API servers, the simulated cluster in eu, BIND and a
- * Transit worker; runs clients in both regions that resolve the name through DNS; migrates; prints a summary.
+ * Transit worker; runs clients in both regions that resolve the name through DNS; migrates; prints a summary and
+ * kubectl listings of both clusters at the end (scripts/kube-listings.ts).
  *
  *   npm run demo                 # human-readable
  *   npm run demo -- --json       # the summary as one JSON line
@@ -10,9 +11,10 @@
 import { TransitClient } from '../src/client';
 import { formatReport } from '../src/cli/commands/status';
 import type { MigrationProgress, MigrationReport } from '../src/shared/types';
-import { startEnvironment, type Environment } from '../test/harness/environment';
+import { NAMESPACE, startEnvironment, type Environment } from '../test/harness/environment';
 import type { LoadClient } from '../test/harness/load';
 import { exposeOnHost } from '../test/harness/host-bridge';
+import { kubeListings } from './kube-listings';
 
 /** One-way WAN delays of the demo (README): the talk measured ~127 ms in-region and ~360 ms across. */
 export const DEMO_WAN = { inRegionMs: 30, crossRegionMs: 90 };
@@ -74,6 +76,8 @@ export async function runDemo(o: { json: boolean; keep: boolean; log: (s: string
         `clients: ${summary.clientOk} ok, ${summary.clientFailed} failed (${summary.failedOutsideCutover} outside the ${summary.cutoverWindowSeconds} s cutover window); ${summary.ackedWrites} acknowledged writes, ${summary.lostWrites} lost`,
       );
     }
+    // What each cluster holds at the end, as kubectl shows it (on stderr with --json).
+    o.log(`both clusters at the end:\n${await kubeListings(env.clusters.kubeconfigPath, NAMESPACE)}`);
     if (o.keep) await keepRunning(env, o.log);
     return summary;
   } finally {
