@@ -1,0 +1,185 @@
+/**
+ * The client-latency controller (pure, deterministic: workflow code). It turns the p99 the probes measured over a
+ * window into a cap on moves in flight, which the scheduler takes as `latencyCap` (movesInFlightLimit: moves in
+ * flight = min(setConcurrency ceiling, this cap, the scheduler's choice) — one decision point).
+ *
+ * AIMD, as TCP and Cruise Control's concurrency adjuster:
+ * - a window whose p99 exceeds `policy.latency.p99Ms` → multiplicative back-off (cap × BACKOFF, rounded down,
+ *   never below one move). The window right after a back-off still shows the moves started under the old cap (a
+ *   cap stops new starts; running copies finish), so it does not back off again (settling): at most one halving
+ *   every two windows;
+ * - a window within the objective → growth: doubling until the first breach (slow start: a migration starts with
+ *   a cap of START_MOVES and reaches its ceiling in a few windows when clients do not suffer), then +1 per window
+ *   (additive increase);
+ * - bounds: never below one move, never above the ceiling (the operator's setConcurrency / maxConcurrentShardMoves);
+ * - a window with fewer than `minSamples` samples (probes failing, a worker that just started, a shared machine's
+ *   stall) is no measurement: the cap holds at a safe low rate (at most SAFE_MOVES) until measurements return;
+ * - windows that breach while the cap is already one move, for `parkAfterSeconds` in a row, → "park": the
+ *   objective cannot be met even at the slowest rate Transit can move; the migration parks with a message saying so
+ *   (resume starts again at one move).
+ */
+
+/** The objective (policy.latency, parsed). */
+export interface LatencyObjective {
+  /** Client p99 the migration must stay within (ms). */
+  p99Ms: number;
+  /** Length of a measurement window (s). */
+  windowSeconds: number;
+  /** Park after breaching at one move in flight for this long (s). */
+  parkAfterSeconds: number;
+  /** Fewer samples in a window count as no measurement. */
+  minSamples: number;
+}
+
+/** What the probes measured in one window. */
+export interface LatencyWindow {
+  /** Window start and end (workflow time, ms). */
+  startMs: number;
+  endMs: number;
+  /** Successful samples in the window. */
+  samples: number;
+  /** Their p99 (ms); null when there were none. */
+  p99Ms: number | null;
+  /** Probe requests that failed (counted, not timed). */
+  errors?: number;
+}
+
+export type LatencyAction = 'start' | 'hold' | 'backoff' | 'grow' | 'settle' | 'no-measurement' | 'park';
+
+export interface LatencyControlState {
+  /** The cap on moves in flight the scheduler reads. */
+  cap: number;
+  /** Slow start: doubling until the first breach. */
+  slowStart: boolean;
+  /** When the last back-off happened (ms), for settling. */
+  lastBackoffMs: number | null;
+  /** Since when windows have breached at a cap of one move (ms), for parking. */
+  floorBreachSinceMs: number | null;
+  /** The last window's p99 and samples, for progress and status. */
+  lastP99Ms: number | null;
+  lastSamples: number;
+  /** The last decision and why. */
+  lastAction: LatencyAction;
+  reason: string;
+  /** When the cap last changed (ms). */
+  changedAtMs: number | null;
+}
+
+export interface LatencyDecision {
+  state: LatencyControlState;
+  /** The cap to apply (== state.cap). */
+  cap: number;
+  action: LatencyAction;
+  /** Human-readable reason (progress, status, history). */
+  reason: string;
+  /** Only with action 'park': the message the migration parks with. */
+  park?: string;
+}
+
+/** Multiplicative decrease factor. */
+export const BACKOFF = 0.5;
+/** Additive increase per window within the objective (after slow start). */
+export const GROW_STEP = 1;
+/** The cap a migration starts with. */
+export const START_MOVES = 2;
+/** The cap while there is no measurement. */
+export const SAFE_MOVES = 2;
+/** Default minimum samples per window. */
+export const MIN_SAMPLES = 20;
+
+export function newLatencyState(ceiling: number): LatencyControlState {
+  const cap = clamp(START_MOVES, ceiling);
+  return {
+    cap,
+    slowStart: true,
+    lastBackoffMs: null,
+    floorBreachSinceMs: null,
+    lastP99Ms: null,
+    lastSamples: 0,
+    lastAction: 'start',
+    reason: `start at ${cap} move${cap === 1 ? '' : 's'} in flight`,
+    changedAtMs: null,
+  };
+}
+
+function clamp(cap: number, ceiling: number): number {
+  return Math.max(1, Math.min(Math.floor(cap), Math.max(1, Math.floor(ceiling))));
+}
+
+const ms = (x: number): string => `${Math.round(x * 10) / 10} ms`;
+
+/** One control step per measured window. `ceiling`: the operator's ceiling now (it may change between windows). */
+export function stepLatency(
+  prev: LatencyControlState,
+  w: LatencyWindow,
+  objective: LatencyObjective,
+  ceiling: number,
+): LatencyDecision {
+  const s: LatencyControlState = { ...prev, lastSamples: w.samples };
+  const before = clamp(prev.cap, ceiling);
+  const out = (action: LatencyAction, cap: number, reason: string, park?: string): LatencyDecision => {
+    const c = clamp(cap, ceiling);
+    if (c !== prev.cap) s.changedAtMs = w.endMs;
+    s.cap = c;
+    s.lastAction = action;
+    s.reason = reason;
+    return { state: s, cap: c, action, reason, ...(park ? { park } : {}) };
+  };
+
+  if (w.samples < objective.minSamples || w.p99Ms === null) {
+    s.lastP99Ms = w.p99Ms;
+    const cap = Math.min(before, SAFE_MOVES);
+    return out(
+      'no-measurement',
+      cap,
+      `no measurement: ${w.samples} sample${w.samples === 1 ? '' : 's'} in the window (at least ${objective.minSamples})` +
+        `${w.errors ? `, ${w.errors} probe errors` : ''}; holding at ${clamp(cap, ceiling)}`,
+    );
+  }
+  s.lastP99Ms = w.p99Ms;
+  const p99 = w.p99Ms;
+  const target = objective.p99Ms;
+
+  if (p99 > target) {
+    // Parking: breaches at one move, for parkAfterSeconds in a row.
+    if (before === 1) {
+      s.floorBreachSinceMs = prev.floorBreachSinceMs ?? w.startMs;
+      const forS = (w.endMs - s.floorBreachSinceMs) / 1000;
+      if (forS >= objective.parkAfterSeconds) {
+        const msg =
+          `client latency objective cannot be met: p99 ${ms(p99)} > ${ms(target)} even at one move in flight ` +
+          `for ${Math.round(forS)} s (parkAfterSeconds ${objective.parkAfterSeconds}); resume to try again, or ` +
+          `raise policy.latency.p99Ms`;
+        return out('park', 1, msg, msg);
+      }
+      return out('hold', 1, `p99 ${ms(p99)} > ${ms(target)} at one move in flight for ${Math.round(forS)} s`);
+    }
+    s.floorBreachSinceMs = null;
+    s.slowStart = false;
+    if (prev.lastAction === 'backoff') {
+      return out('settle', before, `p99 ${ms(p99)} > ${ms(target)}; settling after the back-off to ${before}`);
+    }
+    const cap = Math.max(1, Math.floor(before * BACKOFF));
+    s.lastBackoffMs = w.endMs;
+    return out('backoff', cap, `p99 ${ms(p99)} > ${ms(target)}: back off ${before} → ${clamp(cap, ceiling)}`);
+  }
+
+  s.floorBreachSinceMs = null;
+  if (before >= Math.max(1, Math.floor(ceiling))) {
+    return out('hold', before, `p99 ${ms(p99)} ≤ ${ms(target)}; at the ceiling ${before}`);
+  }
+  const cap = s.slowStart ? before * 2 : before + GROW_STEP;
+  return out(
+    'grow',
+    cap,
+    `p99 ${ms(p99)} ≤ ${ms(target)}: ${s.slowStart ? 'slow start' : 'grow'} ${before} → ${clamp(cap, ceiling)}`,
+  );
+}
+
+/** p99 (nearest rank) of a list of latencies (ms); null for none. */
+export function percentile(values: number[], q: number): number | null {
+  if (values.length === 0) return null;
+  const xs = [...values].sort((a, b) => a - b);
+  const rank = Math.min(xs.length, Math.max(1, Math.ceil(q * xs.length)));
+  return xs[rank - 1]!;
+}

@@ -1,0 +1,156 @@
+// The client-latency controller (src/workflows/latency.ts) as a pure function: breach → back-off, recovery →
+// growth, bounds (one move .. the ceiling), missing measurements → a safe low rate, parking when the objective
+// cannot be met even at one move, and the cap reaching the scheduler through movesInFlightLimit.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  SAFE_MOVES,
+  START_MOVES,
+  newLatencyState,
+  percentile,
+  stepLatency,
+  type LatencyControlState,
+  type LatencyDecision,
+  type LatencyObjective,
+} from '../src/workflows/latency';
+import { movesInFlightLimit } from '../src/workflows/scheduler';
+
+const OBJ: LatencyObjective = { p99Ms: 10, windowSeconds: 10, parkAfterSeconds: 60, minSamples: 20 };
+
+/** Feeds windows of `OBJ.windowSeconds` one after another: p99 per window (null = no samples), samples 50. */
+function run(p99s: (number | null)[], ceiling = 16, s0?: LatencyControlState, t0 = 0, samples = 50): LatencyDecision[] {
+  let s = s0 ?? newLatencyState(ceiling);
+  const out: LatencyDecision[] = [];
+  p99s.forEach((p, i) => {
+    const startMs = t0 + i * OBJ.windowSeconds * 1000;
+    const d = stepLatency(
+      s,
+      { startMs, endMs: startMs + OBJ.windowSeconds * 1000, samples: p === null ? 0 : samples, p99Ms: p },
+      OBJ,
+      ceiling,
+    );
+    s = d.state;
+    out.push(d);
+  });
+  return out;
+}
+
+test('starts low, grows while clients are within the objective (slow start doubling), stops at the ceiling', () => {
+  assert.equal(newLatencyState(16).cap, START_MOVES);
+  const d = run([5, 5, 5, 5, 5]);
+  assert.deepEqual(
+    d.map((x) => x.cap),
+    [4, 8, 16, 16, 16],
+  );
+  assert.deepEqual(
+    d.map((x) => x.action),
+    ['grow', 'grow', 'grow', 'hold', 'hold'],
+  );
+  assert.match(d[3]!.reason, /at the ceiling 16/);
+});
+
+test('a breach backs off multiplicatively, settles one window, then recovery grows additively', () => {
+  const d = run([5, 5, 5, 30, 30, 30, 5, 5, 5]);
+  assert.deepEqual(
+    d.map((x) => `${x.action}:${x.cap}`),
+    ['grow:4', 'grow:8', 'grow:16', 'backoff:8', 'settle:8', 'backoff:4', 'grow:5', 'grow:6', 'grow:7'],
+  );
+  assert.match(d[3]!.reason, /p99 30 ms > 10 ms: back off 16 → 8/);
+  assert.match(d[6]!.reason, /p99 5 ms ≤ 10 ms: grow 4 → 5/);
+  // The p99 and the reason of the last change travel in the state (progress, status).
+  assert.equal(d[6]!.state.lastP99Ms, 5);
+  assert.equal(d[6]!.state.changedAtMs, 70_000);
+});
+
+test('bounds: never below one move, never above the ceiling, a lowered ceiling applies at once', () => {
+  const down = run(Array(12).fill(100) as number[]);
+  assert.ok(down.every((x) => x.cap >= 1));
+  assert.equal(down.at(-1)!.cap, 1);
+  const up = run(Array(30).fill(1) as number[], 5);
+  assert.ok(up.every((x) => x.cap <= 5));
+  assert.equal(up.at(-1)!.cap, 5);
+  // setConcurrency lowered to 3 between windows: the cap follows it even when clients are fine.
+  const s = up.at(-1)!.state;
+  const lowered = stepLatency(s, { startMs: 0, endMs: 10_000, samples: 50, p99Ms: 1 }, OBJ, 3);
+  assert.equal(lowered.cap, 3);
+  // Ceiling 1: always one move.
+  assert.ok(run([1, 1, 1], 1).every((x) => x.cap === 1));
+  // The scheduler's one decision point takes the least of ceiling and cap, at least one.
+  assert.equal(movesInFlightLimit(16, 4), 4);
+  assert.equal(movesInFlightLimit(3, 8), 3);
+  assert.equal(movesInFlightLimit(16, 0), 1);
+});
+
+test('missing measurements hold at a safe low rate until samples return', () => {
+  const d = run([5, 5, 5, null, null, 5]);
+  assert.equal(d[2]!.cap, 16);
+  assert.equal(d[3]!.action, 'no-measurement');
+  assert.equal(d[3]!.cap, SAFE_MOVES);
+  assert.match(d[3]!.reason, /no measurement: 0 samples in the window \(at least 20\); holding at 2/);
+  assert.equal(d[4]!.cap, SAFE_MOVES);
+  assert.equal(d[5]!.action, 'grow');
+  // Too few samples is no measurement either, whatever their p99 says.
+  const few = run([5, 5, 5], 16, undefined, 0, 19);
+  assert.ok(few.every((x) => x.action === 'no-measurement' && x.cap <= SAFE_MOVES));
+  // Already below the safe rate: it does not rise.
+  const low = stepLatency(
+    { ...newLatencyState(16), cap: 1 },
+    { startMs: 0, endMs: 1, samples: 0, p99Ms: null },
+    OBJ,
+    16,
+  );
+  assert.equal(low.cap, 1);
+});
+
+test('parks when the objective cannot be met even at one move for parkAfterSeconds', () => {
+  // Up to 16, down to one move (16 → 8 → settle → 4 → settle → 2 → settle → 1), then breaching at one move.
+  const d = run([5, 5, 5, ...(Array(16).fill(50) as number[])]);
+  assert.equal(d[2]!.cap, 16);
+  const firstAtOne = d.findIndex((x) => x.cap === 1);
+  assert.ok(firstAtOne > 0);
+  const park = d.findIndex((x) => x.action === 'park');
+  assert.ok(park > firstAtOne, 'parks only after reaching one move');
+  // The first window breaching at one move starts the clock; parking after 60 s of such windows.
+  const breachStart = (firstAtOne + 1) * OBJ.windowSeconds * 1000;
+  const parkEnd = (park + 1) * OBJ.windowSeconds * 1000;
+  assert.equal(parkEnd - breachStart, 60_000);
+  assert.ok(d.slice(firstAtOne + 1, park).every((x) => x.action === 'hold' && x.cap === 1));
+  assert.match(
+    d[park]!.park!,
+    /client latency objective cannot be met: p99 50 ms > 10 ms even at one move in flight for 60 s/,
+  );
+  // One good window at one move resets the clock.
+  const reset = run([50, 50, 50, 50, 5, 50, 50, 50, 50, 50, 50, 50]);
+  assert.equal(reset[3]!.cap, 1);
+  assert.equal(reset[4]!.state.floorBreachSinceMs, null);
+  const idx = reset.findIndex((x) => x.action === 'park');
+  // Without the good window (index 4) it would park at index 6 (breaches at one move from window 1 on); with it,
+  // the clock restarts: back to 2 at window 4 → back off at 5 → one move from window 6 → park at 11.
+  assert.equal(
+    run(Array(12).fill(50) as number[]).findIndex((x) => x.action === 'park'),
+    6,
+  );
+  assert.ok(idx === -1 || idx >= 11, `parked at window ${idx} although window 4 met the objective`);
+});
+
+test('the controller is deterministic and its state survives JSON (continue-as-new)', () => {
+  const p = [5, 5, 30, null, 30, 5, 5, 50, 50, 50];
+  const a = run(p);
+  const b = run(p);
+  assert.deepEqual(a, b);
+  const mid = JSON.parse(JSON.stringify(a[4]!.state)) as LatencyControlState;
+  const rest = run(p.slice(5), 16, mid, 50_000);
+  assert.deepEqual(
+    rest.map((x) => x.cap),
+    a.slice(5).map((x) => x.cap),
+  );
+});
+
+test('percentile: nearest rank', () => {
+  assert.equal(percentile([], 0.99), null);
+  assert.equal(percentile([3], 0.99), 3);
+  const xs = Array.from({ length: 100 }, (_, i) => i + 1);
+  assert.equal(percentile(xs, 0.99), 99);
+  assert.equal(percentile(xs, 0.5), 50);
+  assert.equal(percentile([...xs].reverse(), 0.99), 99);
+});
