@@ -130,6 +130,42 @@ const Arango = z
   })
   .strict();
 
+/**
+ * policy.latency: the client-visible latency objective. Probes read and write through the coordinators; the
+ * controller (src/workflows/latency.ts) backs off on a window whose p99 exceeds p99Ms and grows below it.
+ */
+const Latency = z
+  .object({
+    p99Ms: z
+      .number({ error: 'expected the p99 objective in milliseconds (a number, e.g. 25)' })
+      .positive('expected a p99 objective above 0 ms')
+      .max(60_000, 'expected a p99 objective of at most 60000 ms')
+      .describe('client p99 latency (ms) the migration must stay within, per window'),
+    windowSeconds: z
+      .number()
+      .int('expected whole seconds')
+      .min(5, 'expected a window of at least 5 s (enough probe samples for a p99)')
+      .max(3600, 'expected a window of at most 3600 s')
+      .default(10)
+      .describe('length of a measurement window; one control step per window'),
+    parkAfterSeconds: z
+      .number()
+      .int('expected whole seconds')
+      .min(0)
+      .max(7 * 86400)
+      .default(300)
+      .describe('park when the objective is breached even at one move in flight for this long; 0 = never park'),
+    minSamples: z
+      .number()
+      .int('expected a whole number of samples')
+      .min(1, 'expected at least 1 sample per window')
+      .max(100_000)
+      .default(20)
+      .describe('a window with fewer probe samples is no measurement (moves hold at a safe low rate)'),
+  })
+  .strict();
+export type LatencyPolicy = z.infer<typeof Latency>;
+
 const Policy = z
   .object({
     maxConcurrentShardMoves: z.number().int().min(1).max(1000).default(16),
@@ -166,6 +202,9 @@ const Policy = z
       .strict()
       .prefault({}),
     requireApproval: z.boolean().default(false),
+    latency: Latency.optional().describe(
+      'client-latency objective: shard moves go as fast as it allows (AIMD on moves in flight); none = no throttle',
+    ),
   })
   .strict();
 
@@ -236,6 +275,14 @@ export function crossFieldProblems(raw: unknown): [string[], string][] {
   const ttl = get('dns', 'ttl');
   if (typeof lower === 'number' && typeof ttl === 'number' && lower > ttl) {
     out.push([['dns', 'lowerTtl'], `must not exceed dns.ttl (${ttl})`]);
+  }
+  const window = get('policy', 'latency', 'windowSeconds') ?? (get('policy', 'latency') ? 10 : undefined);
+  const park = get('policy', 'latency', 'parkAfterSeconds');
+  if (typeof park === 'number' && typeof window === 'number' && park > 0 && park < window) {
+    out.push([
+      ['policy', 'latency', 'parkAfterSeconds'],
+      `must be 0 or at least one window (policy.latency.windowSeconds = ${window})`,
+    ]);
   }
   return out;
 }

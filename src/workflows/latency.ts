@@ -18,18 +18,13 @@
  *   objective cannot be met even at the slowest rate Transit can move; the migration parks with a message saying so
  *   (resume starts again at one move).
  */
+import type { LatencyPolicy } from '../spec/schema';
 
-/** The objective (policy.latency, parsed). */
-export interface LatencyObjective {
-  /** Client p99 the migration must stay within (ms). */
-  p99Ms: number;
-  /** Length of a measurement window (s). */
-  windowSeconds: number;
-  /** Park after breaching at one move in flight for this long (s). */
-  parkAfterSeconds: number;
-  /** Fewer samples in a window count as no measurement. */
-  minSamples: number;
-}
+/**
+ * The objective: policy.latency as parsed (the spec's schema is the one source of the type): p99Ms, windowSeconds,
+ * parkAfterSeconds (0 = never park), minSamples.
+ */
+export type LatencyObjective = LatencyPolicy;
 
 /** What the probes measured in one window. */
 export interface LatencyWindow {
@@ -145,7 +140,7 @@ export function stepLatency(
     if (before === 1) {
       s.floorBreachSinceMs = prev.floorBreachSinceMs ?? w.startMs;
       const forS = (w.endMs - s.floorBreachSinceMs) / 1000;
-      if (forS >= objective.parkAfterSeconds) {
+      if (objective.parkAfterSeconds > 0 && forS >= objective.parkAfterSeconds) {
         const msg =
           `client latency objective cannot be met: p99 ${ms(p99)} > ${ms(target)} even at one move in flight ` +
           `for ${Math.round(forS)} s (parkAfterSeconds ${objective.parkAfterSeconds}); resume to try again, or ` +
