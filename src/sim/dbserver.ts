@@ -11,6 +11,7 @@ import { closeSync, existsSync, openSync, readFileSync, renameSync, writeSync } 
 import { join } from 'node:path';
 import { ClusterMember, type MemberOptions } from './member.js';
 import { Link } from './bandwidth.js';
+import { ClientLatency } from './client-latency.js';
 import { GroupCommit } from './batch.js';
 import { arangoError, fail, ok, type SimRequest, type SimResponse } from './server.js';
 import { asArray, asDict } from './cluster-state.js';
@@ -25,6 +26,8 @@ export interface DBServerOptions extends MemberOptions {
   defaultBytesPerDocument: number;
   /** Keep shard copies in a journal in the data directory, so a restarted server has its data (default true). */
   persist?: boolean;
+  /** The client-latency model on the request path (src/sim/client-latency.ts; default: TRANSIT_SIM_CLIENT_LATENCY=1). */
+  clientLatency?: boolean;
 }
 
 /**
@@ -120,6 +123,9 @@ interface SyncSession {
   follower: string;
   docs: Doc[];
   bpd: number;
+  /** When the copy started and how many writes were forwarded during it (the final catch-up's hold). */
+  started: number;
+  writes: number;
 }
 
 type WriteOp =
@@ -237,6 +243,8 @@ export class DBServer extends ClusterMember {
   readonly copies = new Map<string, ShardCopy>();
   readonly sendLink: Link;
   readonly recvLink: Link;
+  /** Simulated client latency: requests share a service queue with the copies on the links (latency-model.ts). */
+  readonly clientLatency: ClientLatency;
   private lastRev = 0;
   private dirty: Set<string> | 'all' = 'all';
   private maintaining = false;
@@ -251,6 +259,10 @@ export class DBServer extends ClusterMember {
     super(dbo, 'PRIMARY');
     this.sendLink = new Link(dbo.bandwidth);
     this.recvLink = new Link(dbo.bandwidth);
+    this.clientLatency = new ClientLatency(
+      dbo.clientLatency ?? process.env.TRANSIT_SIM_CLIENT_LATENCY === '1',
+      () => this.sendLink.activeFlows + this.recvLink.activeFlows,
+    );
     if (dbo.dataDir && dbo.persist !== false) {
       this.journal = new ShardJournal(join(dbo.dataDir, 'shards.journal'));
       for (const c of this.journal.load()) {
@@ -261,29 +273,37 @@ export class DBServer extends ClusterMember {
       if (this.copies.size) this.log.info(`recovered ${this.copies.size} shard copies from the data directory`);
     }
     const s = this.server;
-    s.on('POST', /^\/_api\/document\/([^/]+)$/, (r) => this.insertHandler(r));
-    s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.readHandler(r));
-    s.on('DELETE', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.removeHandler(r, [r.params[1]]));
+    s.on('POST', /^\/_api\/document\/([^/]+)$/, (r) => this.served(() => this.insertHandler(r)));
+    s.on('GET', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.served(() => this.readHandler(r)));
+    s.on('DELETE', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.served(() => this.removeHandler(r, [r.params[1]])));
     s.on('DELETE', /^\/_api\/document\/([^/]+)$/, (r) =>
-      this.removeHandler(
-        r,
-        asArray(r.body).map((k) => (typeof k === 'string' ? k : String((k as { _key?: string })?._key))),
+      this.served(() =>
+        this.removeHandler(
+          r,
+          asArray(r.body).map((k) => (typeof k === 'string' ? k : String((k as { _key?: string })?._key))),
+        ),
       ),
     );
-    s.on('PATCH', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyHandler(r, 'update'));
-    s.on('PATCH', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyHandler(r, 'update'));
-    s.on('PUT', /^\/_api\/document\/([^/]+)$/, (r) => this.modifyHandler(r, 'replace'));
-    s.on('PUT', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.modifyHandler(r, 'replace'));
+    s.on('PATCH', /^\/_api\/document\/([^/]+)$/, (r) => this.served(() => this.modifyHandler(r, 'update')));
+    s.on('PATCH', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.served(() => this.modifyHandler(r, 'update')));
+    s.on('PUT', /^\/_api\/document\/([^/]+)$/, (r) => this.served(() => this.modifyHandler(r, 'replace')));
+    s.on('PUT', /^\/_api\/document\/([^/]+)\/(.+)$/, (r) => this.served(() => this.modifyHandler(r, 'replace')));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/checksum$/, (r) => this.checksumHandler(r));
     s.on('GET', /^\/_api\/replication\/sim\/documents\/([^/]+)$/, (r) => this.documentsHandler(r));
     s.on('GET', '/_api/engine', () => ok(ENGINE));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/count$/, (r) => this.countHandler(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/figures$/, (r) => this.countHandler(r));
-    s.on('POST', '/_api/replication/sim/apply', (r) => this.applyHandler(r));
+    s.on('POST', '/_api/replication/sim/apply', (r) => this.served(() => this.applyHandler(r)));
     s.on('POST', '/_api/replication/sim/startSync', (r) => this.startSyncHandler(r));
     s.on('POST', '/_api/replication/sim/chunk', (r) => this.chunkHandler(r));
     s.on('POST', '/_api/replication/sim/finishSync', (r) => this.finishSyncHandler(r));
     s.on('PUT', '/_api/replication/set-the-leader', (r) => this.setTheLeaderHandler(r));
+  }
+
+  /** A document request (or a replicated write) waits its simulated sojourn time first (client-latency.ts). */
+  private async served(h: () => Promise<SimResponse> | SimResponse): Promise<SimResponse> {
+    await this.clientLatency.serve();
+    return h();
   }
 
   protected async onJoined(): Promise<void> {
@@ -644,6 +664,7 @@ export class DBServer extends ClusterMember {
   }
 
   private async leaderWrite(copy: ShardCopy, ops: WriteOp[]): Promise<unknown[]> {
+    await this.clientLatency.writable(copy.shard); // the final catch-up of a sync holds writes (client-latency.ts)
     this.assertLeader(copy);
     const wc = this.writeConcern(copy);
     if (1 + copy.followers.size < wc) {
@@ -767,6 +788,7 @@ export class DBServer extends ClusterMember {
   private async replicateNow(copy: ShardCopy, ops: ReplOp[]): Promise<void> {
     const targets = [...new Set([...copy.followers, ...copy.sessions.keys()])];
     if (targets.length === 0) return;
+    for (const session of copy.sessions.values()) session.writes += ops.length;
     const v = this.view();
     await Promise.all(
       targets.map(async (f) => {
@@ -1119,7 +1141,7 @@ export class DBServer extends ClusterMember {
     }
     const { docs, deleteKeys } = diff(copy);
     const bpd = this.bytesPerDoc(copy);
-    const session: SyncSession = { id: randomUUID(), follower: b.follower, docs, bpd };
+    const session: SyncSession = { id: randomUUID(), follower: b.follower, docs, bpd, started: Date.now(), writes: 0 };
     copy.sessions.set(b.follower, session); // from here on every write is forwarded to the follower too
     const chunks = this.chunkPlan(docs, bpd);
     return ok({
@@ -1154,6 +1176,9 @@ export class DBServer extends ClusterMember {
   private async finishSyncHandler(req: SimRequest): Promise<SimResponse> {
     const copy = this.leaderCopy(req);
     const s = this.session(copy, req);
+    // SynchronizeShard::catchupWithExclusiveLock: the hard lock holds writes to the shard while the rest is tailed.
+    await this.clientLatency.hold(copy.shard, s.writes, (Date.now() - s.started) / 1000);
+    this.session(this.leaderCopy(req), req);
     copy.sessions.delete(s.follower);
     copy.followers.add(s.follower);
     await this.writeCurrent(copy);
