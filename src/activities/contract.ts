@@ -8,6 +8,7 @@
  */
 import type { MigrationSpec } from '../spec/schema';
 import type { LatencySample } from '../shared/types';
+import type { CanaryInfo, ClientLatencySummary, ProbeTargetRef } from './latency-probe';
 import type {
   AddShardFollowerArgs,
   AutoShrinkSetting,
@@ -168,4 +169,20 @@ export interface TransitActivities {
       targets?: { region: string; url: string; label?: string }[];
     },
   ): Promise<LatencySample[]>;
+
+  // --- client-latency probes (src/activities/latency-probe.ts; policy.latency)
+  /** Creates the canary collection (shards on every DB server, a document per shard) if missing. Idempotent. */
+  ensureLatencyCanary(a: MigrationRef & { url?: string }): Promise<CanaryInfo>;
+  /** Client-like reads and writes of the canary for one window; one summary (the history stays small). */
+  probeClientLatency(
+    a: MigrationRef & {
+      keys: string[];
+      windowMs: number;
+      concurrency?: number;
+      pauseMs?: number;
+      targets?: ProbeTargetRef[];
+    },
+  ): Promise<ClientLatencySummary>;
+  /** Drops the canary collection. Idempotent. */
+  removeLatencyCanary(a: MigrationRef & { url?: string }): Promise<{ removed: boolean }>;
 }

@@ -12,6 +12,7 @@ import type { TransitActivities } from './contract';
 import { createDnsActivities } from './dns';
 import { createKubeActivities, kubeConfigLoader, type KubeActivityDeps } from './kube';
 import { createProbeActivities } from './probes';
+import { createLatencyProbeActivities } from './latency-probe';
 
 export interface ActivityDeps {
   /** The worker's kubeconfig (default: KUBECONFIG or ~/.kube/config). */
@@ -40,6 +41,7 @@ export function createActivities(deps: Partial<ActivityDeps> = {}): TransitActiv
     kubeConfig: workerKubeConfig(deps.kubeconfigPath),
   });
   const probes = createProbeActivities({ readCredential });
+  const latencyProbes = createLatencyProbeActivities({ readCredential });
   return {
     async validateSpec({ spec }) {
       const r = validate(spec);
@@ -56,5 +58,6 @@ export function createActivities(deps: Partial<ActivityDeps> = {}): TransitActiv
       return { propagatedSeconds: r.propagatedMs / 1000, ttlWaitSeconds: r.ttlWaitMs / 1000 };
     },
     ...probes,
+    ...latencyProbes,
   };
 }

@@ -47,6 +47,8 @@ const KUBE_WAITS: Name[] = [
   'decommissionSourceMembers',
   'bridgeNetworks',
   'probeVersionChecks',
+  'ensureLatencyCanary',
+  'probeClientLatency',
 ];
 
 /** Validation runs before the spec (and its timeouts) can be trusted. */
