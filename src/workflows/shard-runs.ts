@@ -13,33 +13,66 @@ import { MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH } from './patches';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
 import { newShardRun, runShardEngine } from './shard-mover';
-import { runPlan } from './state';
+import { runPlan, STEP, type ShardRun } from './state';
 
 /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
 export async function moveShards(m: MigrationContext): Promise<void> {
-  await moveShardsToTarget(m);
+  await runUntilSettled(m, TO_TARGET);
   await m.step('verifyConvergence', () =>
     m.a.verifyConvergence({ arango: m.arango(), mustNotHold: m.sourceServerIds() }),
   );
   await probe(m, 'MoveShards');
 }
 
-/** Runs the shard engine on fresh Plan reads until no group is left to move (returns at once when none is). */
-async function moveShardsToTarget(m: MigrationContext): Promise<void> {
+/**
+ * How a shard run in one direction differs from a run in the other — the data of the one loop below
+ * (runUntilSettled), not a second copy of it.
+ */
+interface RunKind {
+  direction: 'forward' | 'backward';
+  /**
+   * A first Plan read with nothing to move ends the loop at once; otherwise that (empty) run is started and the
+   * loop ends on the next read (the rollback's way back ends at once, MoveShards runs the engine once).
+   */
+  endsOnEmptyFirstRun: boolean;
+  /**
+   * After each engine pass: an engine stopped by an abort ends the migration (AbortRequested), then a safe
+   * point. A rollback is not aborted: its loop goes straight on.
+   */
+  abortable: boolean;
+}
+
+/** MoveShards and the re-convergence before the cutover: every group to the target's servers. */
+const TO_TARGET: RunKind = { direction: 'forward', endsOnEmptyFirstRun: false, abortable: true };
+/** Rollback: every group back to the source's servers. */
+const BACK_TO_SOURCE: RunKind = { direction: 'backward', endsOnEmptyFirstRun: true, abortable: false };
+
+/**
+ * Runs the shard engine on fresh Plan reads until a read finds no group left to move (collections may be created
+ * meanwhile, and ArangoDB may fail groups back). Open MoveShard jobs of a run in the other direction are drained
+ * first.
+ */
+async function runUntilSettled(m: MigrationContext, kind: RunKind): Promise<void> {
   for (;;) {
-    if (!m.s.shards || m.s.shards.direction !== 'forward' || allDone(m)) {
+    const current = m.s.shards;
+    if (!current || current.direction !== kind.direction || isSettled(current)) {
+      if (current?.engine === 'jobs' && current.direction !== kind.direction) await drainOpenJobs(m);
       const fresh = await m.step('readShardPlan', () =>
         m.a.readShardPlan({ migrationId: m.s.migrationId, arango: m.arango() }),
       );
       const ix = indexPlan(fresh);
-      const run = newShardRun('forward', ix, desiredFor(m, 'forward', ix), samePlan(fresh, m.s.plan));
-      if (m.s.shards && run.steps.every((x) => x === 4)) break;
+      const run = newShardRun(kind.direction, ix, desiredFor(m, kind.direction, ix), samePlan(fresh, m.s.plan));
+      const nothingToMove = isSettled(run);
+      if (nothingToMove && m.s.shards?.direction === kind.direction) return;
       if (patched(MOVESHARD_JOBS_PATCH)) run.engine = 'jobs';
       m.s.shards = run;
+      if (nothingToMove && kind.endsOnEmptyFirstRun) return;
     }
-    const r = await runEngine(m);
-    if (r === 'stopped') throw new AbortRequested();
-    await m.safePoint();
+    const result = await runEngine(m);
+    if (kind.abortable) {
+      if (result === 'stopped') throw new AbortRequested();
+      await m.safePoint();
+    }
   }
 }
 
@@ -52,7 +85,7 @@ async function moveShardsToTarget(m: MigrationContext): Promise<void> {
 export async function reconverge(m: MigrationContext): Promise<void> {
   if (!patched(RECONVERGE_PATCH)) return;
   for (let attempt = 1; ; attempt++) {
-    await moveShardsToTarget(m);
+    await runUntilSettled(m, TO_TARGET);
     try {
       await m.a.verifyConvergence({ arango: m.arango(), mustNotHold: m.sourceServerIds() });
       return;
@@ -76,33 +109,18 @@ export async function reconverge(m: MigrationContext): Promise<void> {
 
 /** Rollback: every group back on the source (where it started when known), then verified off the target. */
 export async function moveShardsBack(m: MigrationContext): Promise<void> {
-  const s = m.s;
-  for (;;) {
-    if (!s.shards || s.shards.direction !== 'backward' || allDone(m)) {
-      if (s.shards?.engine === 'jobs' && s.shards.direction === 'forward') await drainForwardJobs(m);
-      const fresh = await m.step('readShardPlan', () =>
-        m.a.readShardPlan({ migrationId: s.migrationId, arango: m.arango() }),
-      );
-      const ix = indexPlan(fresh);
-      const run = newShardRun('backward', ix, desiredFor(m, 'backward', ix), samePlan(fresh, s.plan));
-      if (s.shards?.direction === 'backward' && run.steps.every((x) => x === 4)) break;
-      if (patched(MOVESHARD_JOBS_PATCH)) run.engine = 'jobs';
-      s.shards = run;
-      if (run.steps.every((x) => x === 4)) break;
-    }
-    await runEngine(m);
-  }
+  await runUntilSettled(m, BACK_TO_SOURCE);
   await m.step('verifyConvergence', () =>
-    m.a.verifyConvergence({ arango: m.arango(), mustNotHold: s.targetServerIds }),
+    m.a.verifyConvergence({ arango: m.arango(), mustNotHold: m.s.targetServerIds }),
   );
 }
 
 /**
- * A rollback starts from a settled Plan: this migration's MoveShard jobs still open from the forward run are
- * cancelled (supervision aborts them back to where they started, or finishes a leader switch already under
- * way) and waited for.
+ * A run in the other direction starts from a settled Plan (a rollback after MoveShards): this migration's
+ * MoveShard jobs still open are cancelled (supervision aborts them back to where they started, or finishes a
+ * leader switch already under way) and waited for.
  */
-async function drainForwardJobs(m: MigrationContext): Promise<void> {
+async function drainOpenJobs(m: MigrationContext): Promise<void> {
   const s = m.s;
   const run = s.shards!;
   const open = jobsInFlight(run.moving);
@@ -145,8 +163,9 @@ function rollbackDesired(m: MigrationContext, ix: GroupIndex): string[][] {
   });
 }
 
-function allDone(m: MigrationContext): boolean {
-  return m.s.shards !== null && m.s.shards.steps.every((x) => x === 4);
+/** Every group of the run is where it must be. */
+function isSettled(run: ShardRun): boolean {
+  return run.steps.every((step) => step === STEP.done);
 }
 
 /** Derived, never carried: the same inputs give the same assignment in every run. */
