@@ -7,7 +7,9 @@ import {
   SPAN_MS,
   MIN_MS,
   START_FLOWS,
+  copySeconds,
   linkBytesSeen,
+  schedulerInputs,
   linkRate,
   newBandwidthState,
   observeCopies,
@@ -220,4 +222,42 @@ test('scheduler with learned rates: an unmeasured server starts START_FLOWS copi
   assert.equal(pickNext({ ...base, limit: 3, latencyCap: 6, rate: () => 2 * MB }).length, 3);
   assert.equal(movesInFlightLimit(16, 6), 6);
   assert.equal(movesInFlightLimit(16), 16);
+});
+
+test('job latency: copies that take long end to end deepen the queue (two lifetimes of the link rate)', () => {
+  const s = newBandwidthState();
+  // Copies of 1 MB that copy in a moment but whose jobs take 6 s from start to end (supervision rounds, the
+  // leader switch): 4 at a time on one link, so the link carries 4 MB per 6 s whatever its capacity.
+  // As the engine sees them: a job submitted right after one wait is first seen by the next (here: ended).
+  let t = 0;
+  let n = 0;
+  observeCopies(s, t, []);
+  for (let round = 0; round < 5; round++) {
+    t += 6000;
+    const ended = Array.from({ length: 4 }, () => `j${n++}`);
+    observeCopies(
+      s,
+      t,
+      ended.map((id) => ({ id, sender: 'A', receiver: 'B', copied: MB, total: MB, ended: true })),
+    );
+  }
+  assert.equal(copySeconds(s), 6);
+  const rate = linkRate(s, 'A', 'send')!;
+  assert.ok(Math.abs(rate - (4 * MB) / 6) < 0.01 * MB, `measured ${rate / MB} MB/s`);
+  const inputs = schedulerInputs(s);
+  assert.equal(inputs.copySeconds, 6);
+  // rf 1 groups (one job each, plus the gap before the group ends): the queue is 2 × 6 s × (1 + 1) = 24 s of the
+  // link's measured rate deep, 16 MB: four times what it carries now, so it grows (a slow start).
+  const ix = twoPairs();
+  const picked = pickNext({
+    ix,
+    desired: (g) => [g % 2 ? 'T2' : 'T1'],
+    current: (g) => groupServers(ix, g),
+    pending: Array.from({ length: ix.count }, (_, g) => g),
+    inFlight: [],
+    limit: 100,
+    rate: () => rate,
+    copySeconds: inputs.copySeconds,
+  });
+  assert.equal(picked.length, 2 * 16);
 });

@@ -38,6 +38,8 @@ export type Direction = 'send' | 'recv';
 export const SPAN_MS = 12_000;
 /** Busy time before a link has a rate at all. */
 export const MIN_MS = 3000;
+/** Ended copies whose lifetime is kept (copySeconds is their median). */
+export const LIFETIMES = 64;
 /** Copies per server the scheduler starts while the server's rate is still unknown. */
 export const START_FLOWS = 2;
 
@@ -53,12 +55,16 @@ interface LinkWindow {
 export interface BandwidthState {
   lastT: number | null;
   copies: Record<string, number>;
+  /** When each copy was first seen (the observation before it appeared: it started right after that). */
+  since: Record<string, number>;
+  /** Seconds from start to end of the last ended copies (job latency included), newest last. */
+  lifetimes: number[];
   links: Record<string, LinkWindow>;
   cap?: number;
 }
 
 export function newBandwidthState(cap?: number): BandwidthState {
-  return { lastT: null, copies: {}, links: {}, ...(cap ? { cap } : {}) };
+  return { lastT: null, copies: {}, since: {}, lifetimes: [], links: {}, ...(cap ? { cap } : {}) };
 }
 
 const linkKey = (server: string, dir: Direction) => `${dir}:${server}`;
@@ -71,8 +77,19 @@ export function observeCopies(s: BandwidthState, t: number, copies: CopyObservat
   if (s.lastT === null || t < s.lastT) {
     s.lastT = t;
     s.copies = Object.fromEntries(copies.filter((c) => !c.ended).map((c) => [c.id, c.copied]));
+    s.since = Object.fromEntries(copies.filter((c) => !c.ended).map((c) => [c.id, t]));
     return;
   }
+  const since: Record<string, number> = {};
+  for (const c of copies) {
+    const from = s.since[c.id] ?? s.lastT;
+    if (!c.ended) since[c.id] = from;
+    else {
+      s.lifetimes.push((t - from) / 1000);
+      if (s.lifetimes.length > LIFETIMES) s.lifetimes.shift();
+    }
+  }
+  s.since = since;
   const dt = t - s.lastT;
   const bytes = new Map<string, number>();
   const busy = new Set<string>();
@@ -123,6 +140,28 @@ export function linkRate(s: BandwidthState, server: string, dir: Direction): num
   const est = w && w.busyMs >= MIN_MS ? (w.bytes * 1000) / w.busyMs : undefined;
   if (est === undefined) return s.cap;
   return s.cap ? Math.min(s.cap, est) : est;
+}
+
+/**
+ * Median seconds a copy takes from start to end *including* its job's latency (supervision rounds, the leader
+ * switch, polling): undefined before any ended. When jobs take long and copies are small, a link is mostly idle
+ * between copies and its measured rate is what the queue allowed, not its capacity; the scheduler then keeps each
+ * link's queue deeper than what a group holds it for (scheduler.ts: queue depth), so that the queue grows, as a
+ * slow start, until the link's rate stops rising or the ceiling on moves in flight is reached.
+ */
+export function copySeconds(s: BandwidthState): number | undefined {
+  if (s.lifetimes.length === 0) return undefined;
+  const xs = [...s.lifetimes].sort((a, b) => a - b);
+  return xs[Math.floor(xs.length / 2)];
+}
+
+/** What the scheduler reads from the estimator (PickInput.rate and PickInput.copySeconds). */
+export function schedulerInputs(s: BandwidthState): {
+  rate: (server: string, dir: Direction) => number | undefined;
+  copySeconds?: number;
+} {
+  const life = copySeconds(s);
+  return { rate: (server, dir) => linkRate(s, server, dir), ...(life !== undefined ? { copySeconds: life } : {}) };
 }
 
 /** Bytes the link carried so far (observed). */

@@ -18,7 +18,7 @@
  */
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
-import { engineBandwidth, linkRate, observeShardMoves } from './bandwidth';
+import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import { groupBytes, groupKey, groupLabel, groupServers, type GroupIndex } from './plan';
 import { pickNext } from './scheduler';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
@@ -163,7 +163,7 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
           limit: ctx.state.concurrency,
           bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
           remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
-          ...(bw ? { rate: (s: string, d: 'send' | 'recv') => linkRate(bw, s, d) } : {}),
+          ...(bw ? schedulerInputs(bw) : {}),
         });
     const t = ctx.now();
     for (const g of start) {

@@ -78,6 +78,13 @@ export interface PickInput {
    * server whose rate is still unknown takes at most START_FLOWS copies (the conservative start).
    */
   rate?: (server: string, dir: Direction) => number | undefined;
+  /**
+   * With `rate`: the median seconds a copy's job takes end to end (bandwidth.ts copySeconds). A group holds its
+   * receivers' queues for about one job per new copy plus the gaps between them; each link's queue is kept twice
+   * that deep in seconds of its rate (at least QUEUE_SECONDS), so that while jobs, not links, are the limit the
+   * queue grows each group lifetime until the links' rates stop rising or the ceiling is reached.
+   */
+  copySeconds?: number;
   /** The client-latency controller's cap on moves in flight (not built yet: the hook). */
   latencyCap?: number;
 }
@@ -188,7 +195,13 @@ function pickByRate(p: PickInput, rate: (server: string, dir: Direction) => numb
     enqueue(r, p.remaining ? Math.min(r.bytes, Math.max(0, p.remaining(g))) : r.bytes);
   }
   const servers = new Set<string>([...sendLoad.keys(), ...recvLoad.keys(), ...flows.keys()]);
-  const perServer = Math.max(1, Math.ceil((2 * limit) / Math.max(1, servers.size)));
+  // Queue depth (seconds of a link's rate): see PickInput.copySeconds.
+  let receivers = 0;
+  for (const g of p.pending.slice(0, 100)) receivers += roles(g).receivers.length;
+  const perGroup = p.pending.length ? receivers / Math.min(100, p.pending.length) : 1;
+  const depth = Math.max(QUEUE_SECONDS, 2 * (p.copySeconds ?? 0) * (1 + perGroup));
+  // A server takes at most twice its fair share of the moves in flight (a group involves 1 + perGroup servers).
+  const perServer = Math.max(1, Math.ceil((2 * limit * (1 + perGroup)) / Math.max(1, servers.size)));
   // Seconds of work the group's busiest link still has (send and receive links scored at their own rate).
   const scored = p.pending
     .map((g) => {
@@ -205,7 +218,7 @@ function pickByRate(p: PickInput, rate: (server: string, dir: Direction) => numb
     if (q <= 0) return true; // an idle link always takes the next group
     const bw = rate(s, dir);
     if (bw === undefined) return (flows.get(s) ?? 0) < START_FLOWS;
-    return q + adds <= bw * QUEUE_SECONDS;
+    return q + adds <= bw * depth;
   };
   const picked: number[] = [];
   for (const { g, r } of scored) {
