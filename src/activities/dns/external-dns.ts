@@ -2,7 +2,8 @@
 // cluster named by spec.dns.externalDns.context; external-dns writes it to the DNS provider. Compare-and-set
 // is the API server's optimistic concurrency: replace carries the resourceVersion it read, a 409 means
 // someone wrote in between, so we read again and decide again (no-op, conflict, or retry).
-import { KubeConfig, KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { KubernetesObjectApi, type KubernetesObject } from '@kubernetes/client-node';
+import { workerKubeConfig } from '../credentials';
 import { DnsAuthError, DnsConfigError, DnsConflictError, DnsUnavailableError } from './errors';
 import { fqdn, normalizeValues, sameValues, type DnsRecordType, type DnsSpec } from './spec';
 import { typeFor } from './propagation';
@@ -22,17 +23,11 @@ interface DnsEndpointObject extends KubernetesObject {
   spec?: { endpoints?: DnsEndpointSpec[] };
 }
 
-/** Where the worker's kubeconfig comes from (default: KUBECONFIG or ~/.kube/config). */
-export type KubeConfigLoader = () => KubeConfig;
-
-export const defaultKubeConfig: KubeConfigLoader = () => {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
-};
+/** The worker's own kubeconfig (the credentials module's loader; default: KUBECONFIG or ~/.kube/config). */
+export type WorkerKubeConfig = ReturnType<typeof workerKubeConfig>;
 
 function objectApi(
-  load: KubeConfigLoader,
+  load: WorkerKubeConfig,
   context: string | undefined,
   what: string,
 ): { api: KubernetesObjectApi; context: string } {
@@ -101,7 +96,7 @@ export class ExternalDnsProvider implements DnsProvider {
   constructor(
     private readonly dns: DnsSpec,
     private readonly ctx: CallContext,
-    private readonly load: KubeConfigLoader,
+    private readonly load: WorkerKubeConfig,
   ) {
     if (!dns.externalDns?.context || !dns.externalDns.namespace) {
       throw new DnsConfigError('spec.dns.externalDns { context, namespace } is required for provider external-dns');
@@ -204,7 +199,7 @@ export class ExternalDnsProvider implements DnsProvider {
 
 /** Provider factory for createDnsActivities({ providers: { 'external-dns': externalDnsProvider() } }). */
 export function externalDnsProvider(
-  load: KubeConfigLoader = defaultKubeConfig,
+  load: WorkerKubeConfig = workerKubeConfig(),
 ): (dns: DnsSpec, ctx: CallContext) => DnsProvider {
   return (dns, ctx) => new ExternalDnsProvider(dns, ctx, load);
 }

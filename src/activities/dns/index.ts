@@ -7,7 +7,7 @@ import { asyncLocalStorage, heartbeat as activityHeartbeat } from '@temporalio/a
 import { DnsConfigError } from './errors';
 import { authoritativeServers, typeFor, waitOutTtl, waitUntilAll, type ServerTiming } from './propagation';
 import { secretReader } from '../credentials';
-import { externalDnsProvider, type KubeConfigLoader } from './external-dns';
+import { externalDnsProvider, type WorkerKubeConfig } from './external-dns';
 import { Rfc2136Provider } from './rfc2136';
 import { fqdn, normalizeValues, sameValues, type DnsSpec } from './spec';
 import { defaultTools, throwIfAborted, type ToolPaths } from './tools';
@@ -21,15 +21,15 @@ export type { DnsRecord, DnsProvider, SetResult, CallContext } from './types';
 export type { SecretReader } from './tsig';
 export type { ServerView, ServerTiming } from './propagation';
 export { authoritativeServers } from './propagation';
-export { externalDnsProvider, defaultKubeConfig, endpointObjectName } from './external-dns';
-export type { KubeConfigLoader, DnsEndpointSpec } from './external-dns';
+export { externalDnsProvider, endpointObjectName } from './external-dns';
+export type { WorkerKubeConfig, DnsEndpointSpec } from './external-dns';
 
 export interface DnsActivityDeps {
   /**
    * The worker's kubeconfig: used by the external-dns provider (default: KUBECONFIG / ~/.kube/config) and,
    * when given, to read tsigKey.secret.
    */
-  kubeConfig?: KubeConfigLoader;
+  kubeConfig?: WorkerKubeConfig;
   /** Reads a Kubernetes Secret key (for tsigKey.secret); default: through kubeConfig when that is given. */
   readSecret?: SecretReader;
   /** Overrides for use outside an activity (unit tests); inside one, the activity context provides them. */
@@ -253,5 +253,3 @@ export function createDnsActivities(deps: DnsActivityDeps = {}) {
 
   return { readRecord, switchRecord, restoreRecord, waitForPropagation, lowerTtl, restoreTtl };
 }
-
-export type DnsActivities = ReturnType<typeof createDnsActivities>;

@@ -9,7 +9,7 @@ import type { MemberInfo, Side } from '../contract';
 import { makeHomeService, pointServiceAt, type Placed } from './bridge';
 import { bridgeMode } from './bridge-modes';
 import { probePaths } from './probe';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import {
   groupSpec,
   pauseOperator,
@@ -24,11 +24,11 @@ import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError, KubeWaitTimeoutError } from './errors';
 import { deletePodAndWait, DEFAULT_ENTRYPOINT, ensureJwtSecret, targetStorageClass, waitReady } from './members';
 import {
-  A,
+  TRANSIT_ANNOTATIONS,
   ARANGO_LABELS,
   argValues,
   isOwnedBy,
-  L,
+  TRANSIT_LABELS,
   otherSide,
   parseEndpoint,
   serviceOfEndpoint,
@@ -72,11 +72,11 @@ async function removeOld(
   }
   // The replacement starts empty (same ID, fresh data): the old volume must not come back with it.
   for (const claim of claims) {
-    const pvc = await c.get<V1PersistentVolumeClaim>(K.pvc, claim);
+    const pvc = await c.get<V1PersistentVolumeClaim>(KINDS.pvc, claim);
     const mine =
       isOwnedBy(pvc?.metadata?.labels, env.migrationId) ||
       pvc?.metadata?.labels?.[ARANGO_LABELS.deployment] === env.deployment;
-    if (pvc && mine) await c.delete(K.pvc, claim, { uid: pvc.metadata?.uid });
+    if (pvc && mine) await c.delete(KINDS.pvc, claim, { uid: pvc.metadata?.uid });
   }
 }
 
@@ -98,12 +98,12 @@ async function createAt(
       [ARANGO_LABELS.role]: 'agent',
       [ARANGO_LABELS.member]: agent.id,
       ...transitLabels(env.migrationId, env.deployment, 'member'),
-      [L.member]: agent.podName,
+      [TRANSIT_LABELS.member]: agent.podName,
     };
   } else {
     // Back home: the operator's labels (and whatever its Service selects on), owned by the ArangoDeployment.
-    const svc = await c.get<V1Service>(K.service, serviceOfEndpoint(agent.endpoint));
-    const orig = svc?.metadata?.annotations?.[A.original];
+    const svc = await c.get<V1Service>(KINDS.service, serviceOfEndpoint(agent.endpoint));
+    const orig = svc?.metadata?.annotations?.[TRANSIT_ANNOTATIONS.original];
     const selector = orig ? (JSON.parse(orig) as { selector?: Record<string, string> }).selector : svc?.spec?.selector;
     labels = {
       [ARANGO_LABELS.app]: 'arangodb',
@@ -145,7 +145,11 @@ async function createAt(
     labels,
     ownerReferences: owner,
   });
-  await c.createOrGet(K.pvc, pvc as V1PersistentVolumeClaim & Record<string, unknown>, check('PersistentVolumeClaim'));
+  await c.createOrGet(
+    KINDS.pvc,
+    pvc as V1PersistentVolumeClaim & Record<string, unknown>,
+    check('PersistentVolumeClaim'),
+  );
   const pod = memberPod({
     name: agent.podName,
     namespace: c.namespace,
@@ -156,22 +160,22 @@ async function createAt(
     args: setArg(agent.args, 'agency.disaster-recovery-id', agent.id),
     resources: agent.resources,
     labels,
-    annotations: { [A.migration]: env.migrationId },
+    annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId },
     jwtSecret: jwt,
     claim,
     ownerReferences: owner,
   });
-  await c.createOrGet(K.pod, pod as V1Pod & Record<string, unknown>, check('Pod'));
+  await c.createOrGet(KINDS.pod, pod as V1Pod & Record<string, unknown>, check('Pod'));
 }
 
 async function podIP(env: Env, c: ClusterClient, name: string): Promise<string> {
-  return pollUntil(env.rt, async () => (await c.get<V1Pod>(K.pod, name))?.status?.podIP ?? undefined, {
-    timeoutMs: env.t.readyTimeoutMs,
-    intervalMs: env.t.pollIntervalMs,
+  return pollUntil(env.runtime, async () => (await c.get<V1Pod>(KINDS.pod, name))?.status?.podIP ?? undefined, {
+    timeoutMs: env.tunables.readyTimeoutMs,
+    intervalMs: env.tunables.pollIntervalMs,
     progress: () => ({ waiting: 'podIP', name, context: c.context }),
     onTimeout: () =>
       new KubeWaitTimeoutError(
-        `pod ${c.namespace}/${name} (context ${c.context}) got no IP in ${env.t.readyTimeoutMs / 1000} s`,
+        `pod ${c.namespace}/${name} (context ${c.context}) got no IP in ${env.tunables.readyTimeoutMs / 1000} s`,
       ),
   });
 }
@@ -187,8 +191,8 @@ export async function moveAgent(env: Env, agent: MemberInfo, to: Side): Promise<
       `agent ${agent.id} (${agent.podName}) is not in status.members.agents of ArangoDeployment ${env.deployment}`,
     );
   }
-  const there = await c[to].get<V1Pod>(K.pod, agent.podName);
-  const here = await c[from].get<V1Pod>(K.pod, agent.podName);
+  const there = await c[to].get<V1Pod>(KINDS.pod, agent.podName);
+  const here = await c[from].get<V1Pod>(KINDS.pod, agent.podName);
   if (there && !isAgentPod(there, agent.id))
     throw new KubeOwnershipError(
       `pod ${c[to].namespace}/${agent.podName} (context ${c[to].context}) exists and is not agent ${agent.id}`,

@@ -7,11 +7,19 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { BridgeReport, MemberInfo } from '../contract';
 import { bridgeMode, type Route } from './bridge-modes';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import { deleteSlices, dropControllerSlices, writeSlices } from './endpointslices';
 import type { Env } from './env';
 import { KubeInvalidError, KubeOwnershipError } from './errors';
-import { A, ARANGO_LABELS, isOwnedBy, L, MANAGED_BY, otherSide, transitLabels } from './names';
+import {
+  TRANSIT_ANNOTATIONS,
+  ARANGO_LABELS,
+  isOwnedBy,
+  TRANSIT_LABELS,
+  MANAGED_BY,
+  otherSide,
+  transitLabels,
+} from './names';
 import { upsertHandlers } from './objects';
 import { place, type Placed } from './placement';
 import { probePaths, type BridgeProbe } from './probe';
@@ -20,7 +28,13 @@ import { bridgeService, homeService } from './templates';
 export type { BridgeProbe, Placed };
 export type BridgeResult = BridgeReport & { probes: BridgeProbe[] };
 
-const TRANSIT_LABEL_KEYS = [MANAGED_BY, L.migration, L.deployment, L.component, L.member];
+const TRANSIT_LABEL_KEYS = [
+  MANAGED_BY,
+  TRANSIT_LABELS.migration,
+  TRANSIT_LABELS.deployment,
+  TRANSIT_LABELS.component,
+  TRANSIT_LABELS.member,
+];
 
 // ---- one member's Service in the other cluster --------------------------------------------------------
 
@@ -36,7 +50,7 @@ export async function pointServiceAt(
   p: Placed,
   to: Route,
 ): Promise<BridgeReport['services'][number]> {
-  const cur = await c.get<V1Service>(K.service, p.svc);
+  const cur = await c.get<V1Service>(KINDS.service, p.svc);
   let original: string | null | undefined;
   const converting = !!cur?.spec?.selector && Object.keys(cur.spec.selector).length > 0;
   if (cur) {
@@ -47,23 +61,26 @@ export async function pointServiceAt(
         `Service ${c.namespace}/${p.svc} (context ${c.context}) exists and belongs to neither this migration nor ArangoDeployment ${env.deployment}: remove or rename it`,
       );
     }
-    if (converting && !ours && !cur.metadata?.annotations?.[A.original]) {
+    if (converting && !ours && !cur.metadata?.annotations?.[TRANSIT_ANNOTATIONS.original]) {
       const keep = Object.fromEntries(
         Object.entries(cur.metadata?.labels ?? {}).filter(([k]) => !TRANSIT_LABEL_KEYS.includes(k)),
       );
       original = JSON.stringify({ selector: cur.spec!.selector, labels: keep });
     }
   }
-  const labels = { ...transitLabels(env.migrationId, env.deployment, 'bridge'), [L.member]: p.m.podName };
+  const labels = { ...transitLabels(env.migrationId, env.deployment, 'bridge'), [TRANSIT_LABELS.member]: p.m.podName };
   const svc = bridgeService({
     name: p.svc,
     namespace: c.namespace,
     port: p.port,
     labels,
-    annotations: { [A.migration]: env.migrationId, ...(original ? { [A.original]: original } : {}) },
+    annotations: {
+      [TRANSIT_ANNOTATIONS.migration]: env.migrationId,
+      ...(original ? { [TRANSIT_ANNOTATIONS.original]: original } : {}),
+    },
   });
   const r = await c.apply(
-    K.service,
+    KINDS.service,
     svc as V1Service & Record<string, unknown>,
     upsertHandlers(svc as V1Service & Record<string, unknown>),
   );
@@ -75,7 +92,7 @@ export async function pointServiceAt(
     // controller's v1 Endpoints (not mirrored: skip-mirror) stay behind when a selector goes — remove them
     // too, so no reader of the deprecated API sees the old pod; it writes them again if the selector returns.
     await dropControllerSlices(c, p.svc);
-    await c.delete(K.endpoints, p.svc);
+    await c.delete(KINDS.endpoints, p.svc);
   }
   return {
     cluster: c.side,
@@ -94,7 +111,7 @@ export async function makeHomeService(
   c: ClusterClient,
   o: { svc: string; port: number; podName: string },
 ): Promise<void> {
-  const cur = await c.get<V1Service>(K.service, o.svc);
+  const cur = await c.get<V1Service>(KINDS.service, o.svc);
   if (
     cur &&
     !isOwnedBy(cur.metadata?.labels, env.migrationId) &&
@@ -104,7 +121,7 @@ export async function makeHomeService(
       `Service ${c.namespace}/${o.svc} (context ${c.context}) exists and is neither Transit's nor ArangoDeployment ${env.deployment}'s: remove or rename it`,
     );
   }
-  const orig = cur?.metadata?.annotations?.[A.original];
+  const orig = cur?.metadata?.annotations?.[TRANSIT_ANNOTATIONS.original];
   const hasSelector = !!cur?.spec?.selector && Object.keys(cur.spec.selector).length > 0;
   // Already the operator's own Service, selecting the member: nothing to do.
   if (cur && !orig && hasSelector && !isOwnedBy(cur.metadata?.labels, env.migrationId)) return;
@@ -118,20 +135,20 @@ export async function makeHomeService(
       port: o.port,
       selector: o2.selector,
       labels: { ...drop, ...o2.labels },
-      annotations: { [A.original]: null, [A.migration]: null },
+      annotations: { [TRANSIT_ANNOTATIONS.original]: null, [TRANSIT_ANNOTATIONS.migration]: null },
     });
   } else {
     desired = homeService({
       name: o.svc,
       namespace: c.namespace,
       port: o.port,
-      selector: { [L.member]: o.podName },
-      labels: { ...transitLabels(env.migrationId, env.deployment, 'member'), [L.member]: o.podName },
-      annotations: { [A.migration]: env.migrationId },
+      selector: { [TRANSIT_LABELS.member]: o.podName },
+      labels: { ...transitLabels(env.migrationId, env.deployment, 'member'), [TRANSIT_LABELS.member]: o.podName },
+      annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId },
     });
   }
   await c.apply(
-    K.service,
+    KINDS.service,
     desired as V1Service & Record<string, unknown>,
     upsertHandlers(desired as V1Service & Record<string, unknown>),
   );
@@ -156,7 +173,7 @@ export async function bridgeNetworks(env: Env, members: MemberInfo[]): Promise<B
     const svc = await pointServiceAt(env, c[otherSide(p.home)], p, to);
     report.services.push(svc);
     paths.push({ p, svc, to });
-    env.rt.heartbeat({ step: 'bridgeService', name: p.svc, done: paths.length, total: placed.length });
+    env.runtime.heartbeat({ step: 'bridgeService', name: p.svc, done: paths.length, total: placed.length });
   }
   report.probes = await probePaths(env, paths);
   return report;

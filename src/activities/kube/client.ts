@@ -36,7 +36,7 @@ export interface Kind {
   namespaced: boolean;
 }
 
-export const K = {
+export const KINDS = {
   pod: { apiVersion: 'v1', kind: 'Pod', resource: 'pods', namespaced: true },
   service: { apiVersion: 'v1', kind: 'Service', resource: 'services', namespaced: true },
   endpoints: { apiVersion: 'v1', kind: 'Endpoints', resource: 'endpoints', namespaced: true },
@@ -94,7 +94,7 @@ export class ClusterClient {
     readonly context: string,
     /** The namespace of the deployment on this side. */
     readonly namespace: string,
-    private readonly rt: Runtime,
+    private readonly runtime: Runtime,
     private readonly o: ClientOptions,
   ) {
     const cluster = kc.getCurrentCluster();
@@ -106,7 +106,7 @@ export class ClusterClient {
       applySecurityAuthentication: async (ctx: RequestContext) => {
         await kc.applySecurityAuthentication(ctx);
         const deadline = AbortSignal.timeout(o.requestTimeoutMs);
-        ctx.setSignal(rt.signal ? AbortSignal.any([deadline, rt.signal]) : deadline);
+        ctx.setSignal(runtime.signal ? AbortSignal.any([deadline, runtime.signal]) : deadline);
       },
     };
     const config = createConfiguration({
@@ -139,28 +139,28 @@ export class ClusterClient {
   }
 
   private async run<T>(op: KubeOp, fn: () => Promise<T>, allow404: boolean): Promise<T | typeof NOT_FOUND> {
-    const start = this.rt.now();
+    const start = this.runtime.now();
     let delay = 250;
     for (let attempt = 1; ; attempt++) {
-      this.rt.throwIfCancelled();
+      this.runtime.throwIfCancelled();
       // Alive while talking to the API server (Temporal throttles heartbeats; a call that hangs past the
       // heartbeat timeout gets the activity retried, which is idempotent).
-      this.rt.heartbeat({ call: describeOp(op) });
+      this.runtime.heartbeat({ call: describeOp(op) });
       try {
         return await fn();
       } catch (e) {
-        if (this.rt.signal?.aborted) this.rt.throwIfCancelled();
+        if (this.runtime.signal?.aborted) this.runtime.throwIfCancelled();
         const status = httpStatus(e);
         if (allow404 && status === 404) return NOT_FOUND;
         // An API server that is (re)starting answers 401/403 until its authenticators and RBAC caches are
         // synced: that is no verdict. Only a ready server's refusal is final.
         const starting = (status === 401 || status === 403) && !(await this.ready());
-        if ((!isTransient(e) && !starting) || this.rt.now() - start >= this.o.apiRetryMs)
+        if ((!isTransient(e) && !starting) || this.runtime.now() - start >= this.o.apiRetryMs)
           throw kubeFailure(e, op, this.server);
         const why = kubeFailure(e, op, this.server).message;
-        this.rt.log(`${describeOp(op)}: attempt ${attempt} failed (${why}); retrying in ${delay} ms`);
-        this.rt.heartbeat({ waiting: 'kube-apiserver', context: this.context, attempt });
-        await this.rt.sleep(delay);
+        this.runtime.log(`${describeOp(op)}: attempt ${attempt} failed (${why}); retrying in ${delay} ms`);
+        this.runtime.heartbeat({ waiting: 'kube-apiserver', context: this.context, attempt });
+        await this.runtime.sleep(delay);
         delay = Math.min(delay * 2, 2_000);
       }
     }
@@ -287,7 +287,9 @@ export class ClusterClient {
         h.check?.(cur);
         if (h.same(cur)) return { obj: cur, changed: false };
         if (desired)
-          this.rt.log(`${kind.kind} ${name} (context ${this.context}) differs at ${firstDifference(cur, desired)}`);
+          this.runtime.log(
+            `${kind.kind} ${name} (context ${this.context}) differs at ${firstDifference(cur, desired)}`,
+          );
         const next = h.merge(cur);
         next.metadata = { ...next.metadata, resourceVersion: cur.metadata?.resourceVersion };
         return { obj: await this.replace(kind, next), changed: true };
@@ -295,8 +297,10 @@ export class ClusterClient {
         if (!(e instanceof KubeConflictError)) throw e;
         // Created or changed by someone else between our read and our write: read again and decide again.
         this.conflicts++;
-        this.rt.log(`${kind.kind} ${name} (context ${this.context}): 409 on attempt ${attempt + 1}; reading again`);
-        await this.rt.sleep(delay + Math.floor(Math.random() * delay));
+        this.runtime.log(
+          `${kind.kind} ${name} (context ${this.context}): 409 on attempt ${attempt + 1}; reading again`,
+        );
+        await this.runtime.sleep(delay + Math.floor(Math.random() * delay));
         delay = Math.min(delay * 2, 1_000);
       }
     }

@@ -3,11 +3,11 @@
 // agent and DB server, the JWT Secret. Reading it into MemberInfo, and pausing/resuming the operator.
 import type { KubernetesObject, V1Container, V1Pod, V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import type { DeploymentInventory, MemberInfo, ServerGroup, Side } from '../contract';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeWaitTimeoutError } from './errors';
 import {
-  A,
+  TRANSIT_ANNOTATIONS,
   ARANGO_LABELS,
   argValues,
   GROUPS,
@@ -72,7 +72,7 @@ export function clientScheme(cr: ArangoDeploymentObject): 'http' | 'https' {
 
 export async function readDeploymentCr(env: Env, c?: ClusterClient): Promise<ArangoDeploymentObject> {
   const src = c ?? (await env.client('source'));
-  const cr = await src.get<ArangoDeploymentObject>(K.arangoDeployment, env.deployment);
+  const cr = await src.get<ArangoDeploymentObject>(KINDS.arangoDeployment, env.deployment);
   if (!cr) {
     throw new InvalidDeploymentError(
       `ArangoDeployment ${src.namespace}/${env.deployment} not found in context ${src.context}: fix spec.deployment or spec.source`,
@@ -136,7 +136,7 @@ export async function memberFromPod(
   }
   const claim =
     m.pvc ?? (pod.spec?.volumes ?? []).find((v) => v.persistentVolumeClaim)?.persistentVolumeClaim?.claimName;
-  const pvc = claim ? await c.get<V1PersistentVolumeClaim>(K.pvc, claim) : undefined;
+  const pvc = claim ? await c.get<V1PersistentVolumeClaim>(KINDS.pvc, claim) : undefined;
   const resources = container?.resources as Record<string, unknown> | undefined;
   const storage = m.role === 'coordinator' ? undefined : storageOf(pvc, m.group);
   return {
@@ -159,7 +159,7 @@ export async function memberFromPod(
 export async function readInventory(env: Env): Promise<DeploymentInventory> {
   const src = await env.client('source');
   const cr = await readDeploymentCr(env, src);
-  const pods = await src.list<V1Pod>(K.pod, { labelSelector: `${ARANGO_LABELS.deployment}=${env.deployment}` });
+  const pods = await src.list<V1Pod>(KINDS.pod, { labelSelector: `${ARANGO_LABELS.deployment}=${env.deployment}` });
   const byName = new Map(pods.map((p) => [p.metadata!.name!, p]));
   const members: MemberInfo[] = [];
   for (const g of GROUPS) {
@@ -170,7 +170,7 @@ export async function readInventory(env: Env): Promise<DeploymentInventory> {
       let pod = byName.get(name);
       if (!pod && g.role === 'agent') {
         const tgt = await env.client('target');
-        const moved = await tgt.get<V1Pod>(K.pod, name);
+        const moved = await tgt.get<V1Pod>(KINDS.pod, name);
         if (moved && isOwnedBy(moved.metadata?.labels, env.migrationId)) {
           pod = moved;
           side = 'target';
@@ -213,12 +213,15 @@ export async function pauseOperator(env: Env, also: Record<string, string> = {})
   const src = await env.client('source');
   const cr = await readDeploymentCr(env, src);
   const ann = cr.metadata?.annotations ?? {};
-  const pausedByOther = ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[A.pausedBy] !== env.migrationId;
+  const pausedByOther =
+    ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[TRANSIT_ANNOTATIONS.pausedBy] !== env.migrationId;
   const want: Record<string, string> = {
     ...also,
-    ...(pausedByOther ? {} : { [OPERATOR_MAINTENANCE_ANNOTATION]: 'true', [A.pausedBy]: env.migrationId }),
+    ...(pausedByOther
+      ? {}
+      : { [OPERATOR_MAINTENANCE_ANNOTATION]: 'true', [TRANSIT_ANNOTATIONS.pausedBy]: env.migrationId }),
   };
-  await src.modify<ArangoDeploymentObject & Record<string, unknown>>(K.arangoDeployment, env.deployment, {
+  await src.modify<ArangoDeploymentObject & Record<string, unknown>>(KINDS.arangoDeployment, env.deployment, {
     same: (cur) => Object.entries(want).every(([k, v]) => cur.metadata?.annotations?.[k] === v),
     merge: (cur) => ({ ...cur, metadata: { ...cur.metadata, annotations: { ...cur.metadata?.annotations, ...want } } }),
   });
@@ -227,14 +230,14 @@ export async function pauseOperator(env: Env, also: Record<string, string> = {})
 /** Lets the operator reconcile again — only when this migration paused it and the source was not migrated away. */
 export async function resumeOperator(env: Env): Promise<boolean> {
   const src = await env.client('source');
-  const cr = await src.get<ArangoDeploymentObject & Record<string, unknown>>(K.arangoDeployment, env.deployment);
+  const cr = await src.get<ArangoDeploymentObject & Record<string, unknown>>(KINDS.arangoDeployment, env.deployment);
   const ann = cr?.metadata?.annotations ?? {};
-  if (!cr || ann[A.pausedBy] !== env.migrationId || ann[A.migratedTo]) return false;
-  await src.modify<ArangoDeploymentObject & Record<string, unknown>>(K.arangoDeployment, env.deployment, {
-    same: (cur) => cur.metadata?.annotations?.[A.pausedBy] !== env.migrationId,
+  if (!cr || ann[TRANSIT_ANNOTATIONS.pausedBy] !== env.migrationId || ann[TRANSIT_ANNOTATIONS.migratedTo]) return false;
+  await src.modify<ArangoDeploymentObject & Record<string, unknown>>(KINDS.arangoDeployment, env.deployment, {
+    same: (cur) => cur.metadata?.annotations?.[TRANSIT_ANNOTATIONS.pausedBy] !== env.migrationId,
     merge: (cur) => {
       const a = { ...cur.metadata?.annotations };
-      delete a[A.pausedBy];
+      delete a[TRANSIT_ANNOTATIONS.pausedBy];
       delete a[OPERATOR_MAINTENANCE_ANNOTATION];
       return { ...cur, metadata: { ...cur.metadata, annotations: a } };
     },

@@ -13,7 +13,7 @@
 // otherwise never read or written.
 import { isIPv6 } from 'node:net';
 import type { V1EndpointSlice, V1Endpoints } from '@kubernetes/client-node';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import { KubeOwnershipError } from './errors';
 import { isOwnedBy } from './names';
 import { holds, mergeMap } from './objects';
@@ -59,7 +59,7 @@ function desiredSlice(
 
 /** Transit's slices of one Service. */
 export function listSlices(c: ClusterClient, service: string): Promise<V1EndpointSlice[]> {
-  return c.list<V1EndpointSlice>(K.endpointSlice, {
+  return c.list<V1EndpointSlice>(KINDS.endpointSlice, {
     labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${SLICE_MANAGER}`,
   });
 }
@@ -86,12 +86,12 @@ export async function writeSlices(
 ): Promise<void> {
   const want = new Map(targets.map((t) => [sliceName(svc.name, t.portName), desiredSlice(c, svc, labels, t)]));
   for (const d of want.values()) {
-    const cur = await c.get<V1EndpointSlice & Record<string, unknown>>(K.endpointSlice, d.metadata!.name!);
+    const cur = await c.get<V1EndpointSlice & Record<string, unknown>>(KINDS.endpointSlice, d.metadata!.name!);
     if (cur && cur.addressType !== d.addressType && cur.metadata?.labels?.[SLICE_MANAGED_BY] === SLICE_MANAGER) {
       // addressType is immutable: replace the slice.
-      await c.delete(K.endpointSlice, d.metadata!.name!, { uid: cur.metadata?.uid });
+      await c.delete(KINDS.endpointSlice, d.metadata!.name!, { uid: cur.metadata?.uid });
     }
-    await c.apply(K.endpointSlice, d, {
+    await c.apply(KINDS.endpointSlice, d, {
       check: (x) => {
         if (x.metadata?.labels?.[SLICE_MANAGED_BY] !== SLICE_MANAGER || !isOwnedBy(x.metadata?.labels, migrationId)) {
           throw new KubeOwnershipError(
@@ -113,7 +113,7 @@ export async function writeSlices(
     });
   }
   for (const s of await listSlices(c, svc.name)) {
-    if (!want.has(s.metadata!.name!)) await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid });
+    if (!want.has(s.metadata!.name!)) await c.delete(KINDS.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid });
   }
   await dropLegacyEndpoints(c, migrationId, svc.name);
 }
@@ -122,7 +122,7 @@ export async function writeSlices(
 export async function deleteSlices(c: ClusterClient, migrationId: string, service: string): Promise<number> {
   let n = 0;
   for (const s of await listSlices(c, service))
-    if (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) n++;
+    if (await c.delete(KINDS.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) n++;
   return n + (await dropLegacyEndpoints(c, migrationId, service));
 }
 
@@ -139,35 +139,35 @@ export async function deleteServicesWithSlices(
 ): Promise<{ removed: number; services: string[] }> {
   let removed = 0;
   const services: string[] = [];
-  for (const svc of await c.list(K.service, { labelSelector: selector })) {
+  for (const svc of await c.list(KINDS.service, { labelSelector: selector })) {
     const name = svc.metadata!.name!;
     services.push(name);
     removed += await deleteSlices(c, migrationId, name);
-    if (await c.delete(K.service, name, { uid: svc.metadata?.uid })) removed++;
+    if (await c.delete(KINDS.service, name, { uid: svc.metadata?.uid })) removed++;
   }
-  for (const s of await c.list<V1EndpointSlice>(K.endpointSlice, {
+  for (const s of await c.list<V1EndpointSlice>(KINDS.endpointSlice, {
     labelSelector: `${selector},${SLICE_MANAGED_BY}=${SLICE_MANAGER}`,
   })) {
-    if (await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) removed++;
+    if (await c.delete(KINDS.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid })) removed++;
   }
   return { removed, services };
 }
 
 /** The endpointslice controller leaves its slices behind when a Service loses its selector: remove them. */
 export async function dropControllerSlices(c: ClusterClient, service: string): Promise<void> {
-  const slices = await c.list<V1EndpointSlice>(K.endpointSlice, {
+  const slices = await c.list<V1EndpointSlice>(KINDS.endpointSlice, {
     labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${CONTROLLER_MANAGER}`,
   });
-  for (const s of slices) await c.delete(K.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid });
+  for (const s of slices) await c.delete(KINDS.endpointSlice, s.metadata!.name!, { uid: s.metadata?.uid });
 }
 
 /** Endpoints an earlier Transit wrote for this Service (seen through their mirrored slices): deleted. */
 async function dropLegacyEndpoints(c: ClusterClient, migrationId: string, service: string): Promise<number> {
-  const mirrored = await c.list<V1EndpointSlice>(K.endpointSlice, {
+  const mirrored = await c.list<V1EndpointSlice>(KINDS.endpointSlice, {
     labelSelector: `${SERVICE_NAME_LABEL}=${service},${SLICE_MANAGED_BY}=${MIRROR_MANAGER}`,
   });
   if (mirrored.length === 0) return 0;
-  const eps = await c.get<V1Endpoints>(K.endpoints, service);
+  const eps = await c.get<V1Endpoints>(KINDS.endpoints, service);
   if (!eps || !isOwnedBy(eps.metadata?.labels, migrationId)) return 0;
-  return (await c.delete(K.endpoints, service, { uid: eps.metadata?.uid })) ? 1 : 0;
+  return (await c.delete(KINDS.endpoints, service, { uid: eps.metadata?.uid })) ? 1 : 0;
 }

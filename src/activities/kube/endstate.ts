@@ -11,11 +11,18 @@
 // Idempotent: a re-run writes nothing. Refuses to run before Decommission.
 import type { V1Pod, V1Service, V1ServicePort } from '@kubernetes/client-node';
 import type { MemberInfo } from '../contract';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import { isReady, pauseOperator, readDeploymentCr, type ArangoDeploymentObject } from './deployment';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError } from './errors';
-import { A, ARANGO_LABELS, isOwnedBy, OPERATOR_MAINTENANCE_ANNOTATION, transitLabels, transitSelector } from './names';
+import {
+  TRANSIT_ANNOTATIONS,
+  ARANGO_LABELS,
+  isOwnedBy,
+  OPERATOR_MAINTENANCE_ANNOTATION,
+  transitLabels,
+  transitSelector,
+} from './names';
 import { upsertHandlers } from './objects';
 
 export interface EndStateReport {
@@ -77,7 +84,7 @@ async function labelMember(
     [ARANGO_LABELS.active]: 'true',
     ...(id ? { [ARANGO_LABELS.member]: id } : {}),
   };
-  await c.modify<V1Pod & Record<string, unknown>>(K.pod, name, {
+  await c.modify<V1Pod & Record<string, unknown>>(KINDS.pod, name, {
     check: (cur) => {
       if (!isOwnedBy(cur.metadata?.labels, env.migrationId))
         throw new KubeOwnershipError(
@@ -96,10 +103,10 @@ async function ensureService(
   c: { source: ClusterClient; target: ClusterClient },
   name: string,
 ): Promise<V1Service> {
-  const src = await c.source.get<V1Service>(K.service, name);
+  const src = await c.source.get<V1Service>(KINDS.service, name);
   const fromSource =
     src && isOperators(env, src) && !isOwnedBy(src.metadata?.labels, env.migrationId) ? src : undefined;
-  const cur = await c.target.get<V1Service>(K.service, name);
+  const cur = await c.target.get<V1Service>(KINDS.service, name);
   if (cur && !isOwnedBy(cur.metadata?.labels, env.migrationId)) {
     throw new KubeOwnershipError(
       `Service ${c.target.namespace}/${name} (context ${c.target.context}) exists and is not this migration's: the migrated deployment needs that name — remove or rename it`,
@@ -139,7 +146,7 @@ async function ensureService(
         [ARANGO_LABELS.deployment]: env.deployment,
         ...transitLabels(env.migrationId, env.deployment, 'client'),
       },
-      annotations: { [A.migration]: env.migrationId },
+      annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId },
     },
     spec: {
       type: isEa
@@ -162,7 +169,7 @@ async function ensureService(
   const h = upsertHandlers(desired);
   const sameSelector = (x: V1Service): boolean =>
     JSON.stringify(Object.entries(x.spec?.selector ?? {}).sort()) === JSON.stringify(Object.entries(selector).sort());
-  return (await c.target.apply(K.service, desired, { ...h, same: (x) => h.same(x) && sameSelector(x) })).obj;
+  return (await c.target.apply(KINDS.service, desired, { ...h, same: (x) => h.same(x) && sameSelector(x) })).obj;
 }
 
 function selectorString(sel: Record<string, string>): string {
@@ -179,21 +186,21 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
   const c = await env.both();
   const cr = await readDeploymentCr(env, c.source);
   const to = `${env.spec.target.context}/${env.spec.target.namespace}`;
-  if (cr.metadata?.annotations?.[A.migratedTo] !== to) {
+  if (cr.metadata?.annotations?.[TRANSIT_ANNOTATIONS.migratedTo] !== to) {
     throw new InvalidDeploymentError(
-      `ArangoDeployment ${c.source.namespace}/${env.deployment} (context ${c.source.context}) was not migrated to ${to} (no ${A.migratedTo}=${to}): the end state comes after decommissionSourceMembers`,
+      `ArangoDeployment ${c.source.namespace}/${env.deployment} (context ${c.source.context}) was not migrated to ${to} (no ${TRANSIT_ANNOTATIONS.migratedTo}=${to}): the end state comes after decommissionSourceMembers`,
     );
   }
   // Target: every member labelled the way kube-arangodb labels its members.
   const ids = new Map(members.filter((m) => m.side === 'target' && m.id !== m.podName).map((m) => [m.podName, m.id]));
-  const pods = await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') });
+  const pods = await c.target.list<V1Pod>(KINDS.pod, { labelSelector: transitSelector(env.migrationId, 'member') });
   const labelled: EndStateReport['target']['members'] = [];
   for (const p of pods.sort((a, b) => (a.metadata!.name! < b.metadata!.name! ? -1 : 1)))
     labelled.push(await labelMember(env, c.target, p, ids));
   // Target: the Services clients and members use, as in the source.
   const services: EndStateReport['target']['services'] = [];
   const memberPods = (
-    await c.target.list<V1Pod>(K.pod, { labelSelector: transitSelector(env.migrationId, 'member') })
+    await c.target.list<V1Pod>(KINDS.pod, { labelSelector: transitSelector(env.migrationId, 'member') })
   ).filter((p) => !p.metadata?.deletionTimestamp);
   for (const name of endStateServiceNames(env)) {
     const svc = await ensureService(env, c, name);
@@ -212,21 +219,21 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
       selects: selected.length,
       ready: selected.filter(isReady).length,
     });
-    env.rt.heartbeat({ step: 'endStateService', name });
+    env.runtime.heartbeat({ step: 'endStateService', name });
   }
   // Source: the client LoadBalancer goes (only the operator's); the operator stays paused, and the
   // ArangoDeployment says why and how to retire it.
   const removed: string[] = [];
-  const ea = await c.source.get<V1Service>(K.service, `${env.deployment}-ea`);
+  const ea = await c.source.get<V1Service>(KINDS.service, `${env.deployment}-ea`);
   if (ea && isOperators(env, ea) && !isOwnedBy(ea.metadata?.labels, env.migrationId)) {
-    if (await c.source.delete(K.service, ea.metadata!.name!, { uid: ea.metadata?.uid }))
+    if (await c.source.delete(KINDS.service, ea.metadata!.name!, { uid: ea.metadata?.uid }))
       removed.push(`Service/${ea.metadata!.name}`);
   }
   const retire = retireCommand(env);
   const annotations = {
-    [A.migratedTo]: to,
-    [A.state]: `migrated to ${to}: no members left in this cluster (they run there as plain pods labelled ${ARANGO_LABELS.deployment}=${env.deployment}); ${OPERATOR_MAINTENANCE_ANNOTATION}=true keeps the operator from recreating them — do not remove it, retire this deployment instead`,
-    [A.retire]: retire,
+    [TRANSIT_ANNOTATIONS.migratedTo]: to,
+    [TRANSIT_ANNOTATIONS.state]: `migrated to ${to}: no members left in this cluster (they run there as plain pods labelled ${ARANGO_LABELS.deployment}=${env.deployment}); ${OPERATOR_MAINTENANCE_ANNOTATION}=true keeps the operator from recreating them — do not remove it, retire this deployment instead`,
+    [TRANSIT_ANNOTATIONS.retire]: retire,
   };
   await pauseOperator(env, annotations);
   const after = await readDeploymentCr(env, c.source);
@@ -234,7 +241,11 @@ export async function settleEndState(env: Env, members: MemberInfo[] = []): Prom
     target: { services, members: labelled },
     source: {
       removed,
-      annotations: pick(after, [OPERATOR_MAINTENANCE_ANNOTATION, A.pausedBy, ...Object.keys(annotations)]),
+      annotations: pick(after, [
+        OPERATOR_MAINTENANCE_ANNOTATION,
+        TRANSIT_ANNOTATIONS.pausedBy,
+        ...Object.keys(annotations),
+      ]),
       retire,
     },
   };

@@ -9,7 +9,7 @@ import { makeRuntime, type Runtime, type RuntimeDeps } from './runtime';
 export interface KubeActivityDeps extends RuntimeDeps {
   /** A KubeConfig whose current context is the side's (from the spec's context, or its kubeconfig reference). */
   loadKubeConfig: KubeConfigLoader;
-  /** Per API request (default 6 000 ms: under the workflow's 8 s heartbeat timeout; a timed-out call is retried). */
+  /** Per API request (default 6 000 ms: well under the 20 s heartbeat timeout of Kubernetes waits, src/workflows/activities.ts; a timed-out call is retried). */
   requestTimeoutMs?: number;
   /** How long one API call keeps retrying an unreachable or overloaded API server (default 20 000 ms). */
   apiRetryMs?: number;
@@ -48,8 +48,8 @@ export class Env {
   readonly spec: MigrationSpec;
   readonly migrationId: string;
   readonly deployment: string;
-  readonly rt: Runtime;
-  readonly t: Tunables;
+  readonly runtime: Runtime;
+  readonly tunables: Tunables;
   private readonly clients = new Map<Side, Promise<ClusterClient>>();
 
   constructor(
@@ -59,8 +59,8 @@ export class Env {
     this.spec = ref.spec;
     this.migrationId = ref.migrationId;
     this.deployment = ref.spec.deployment.name;
-    this.rt = makeRuntime(deps);
-    this.t = {
+    this.runtime = makeRuntime(deps);
+    this.tunables = {
       readyTimeoutMs: deps.readyTimeoutMs ?? 300_000,
       loadBalancerTimeoutMs: deps.loadBalancerTimeoutMs ?? 180_000,
       pollIntervalMs: deps.pollIntervalMs ?? 500,
@@ -74,7 +74,7 @@ export class Env {
       const s = this.spec[side];
       c = this.deps.loadKubeConfig(side, this.spec).then(
         (kc) =>
-          new ClusterClient(side, kc, s.context, s.namespace, this.rt, {
+          new ClusterClient(side, kc, s.context, s.namespace, this.runtime, {
             requestTimeoutMs: this.deps.requestTimeoutMs ?? 6_000,
             apiRetryMs: this.deps.apiRetryMs ?? 20_000,
             conflictRetries: this.deps.conflictRetries ?? 8,

@@ -1,14 +1,8 @@
-// Named failures of the Kubernetes activities. Each is a Temporal ApplicationFailure whose `type` is its class
-// name, so the retry decision travels with the error (nonRetryable) and the workflow can branch on the type.
-// One classifier, kubeFailure(), turns whatever the client or the network threw into one of them.
+// Named failures of the Kubernetes activities, in the one pattern of src/activities/failure.ts (type = class
+// name, retryability decided here). One classifier, kubeFailure(), turns whatever the client or the network threw
+// into one of them.
 import { ApplicationFailure } from '@temporalio/common';
-
-abstract class KubeActivityError extends ApplicationFailure {
-  constructor(message: string, type: string, nonRetryable: boolean, details?: unknown, cause?: Error) {
-    super(message, type, nonRetryable, details === undefined ? undefined : [details], cause);
-    Object.defineProperty(this, 'name', { value: type, enumerable: true });
-  }
-}
+import { ActivityError } from '../failure';
 
 /** What Transit was doing when Kubernetes answered: for messages that name what to fix. */
 export interface KubeOp {
@@ -28,7 +22,7 @@ export function describeOp(op: KubeOp): string {
 }
 
 /** 403: the worker's identity lacks a permission. Never retried: someone must grant it (deploy/rbac.yaml). */
-export class KubeForbiddenError extends KubeActivityError {
+export class KubeForbiddenError extends ActivityError {
   constructor(
     readonly op: KubeOp,
     serverMessage?: string,
@@ -47,7 +41,7 @@ export class KubeForbiddenError extends KubeActivityError {
 }
 
 /** 401: the credentials of the context are wrong or expired. Never retried. */
-export class KubeUnauthorizedError extends KubeActivityError {
+export class KubeUnauthorizedError extends ActivityError {
   constructor(op: KubeOp) {
     super(
       `the API server of context ${op.context} rejected the worker's credentials (401) on ${describeOp(op)}: ` +
@@ -59,49 +53,49 @@ export class KubeUnauthorizedError extends KubeActivityError {
 }
 
 /** API server unreachable, timed out, 5xx or 429. Retryable: it may come back. */
-export class KubeUnavailableError extends KubeActivityError {
+export class KubeUnavailableError extends ActivityError {
   constructor(message: string, cause?: Error) {
     super(message, 'KubeUnavailableError', false, undefined, cause);
   }
 }
 
 /** Optimistic-lock conflicts (409) kept coming back after the in-activity retries. Retryable. */
-export class KubeConflictError extends KubeActivityError {
+export class KubeConflictError extends ActivityError {
   constructor(message: string) {
     super(message, 'KubeConflictError', false);
   }
 }
 
 /** The API server rejected an object (400/422) or a resource type is missing (404 on a kind). Never retried. */
-export class KubeInvalidError extends KubeActivityError {
+export class KubeInvalidError extends ActivityError {
   constructor(message: string) {
     super(message, 'KubeInvalidError', true);
   }
 }
 
 /** The kubeconfig, context or credential reference cannot be used. Never retried. */
-export class KubeConfigError extends KubeActivityError {
+export class KubeConfigError extends ActivityError {
   constructor(message: string) {
     super(message, 'KubeConfigError', true);
   }
 }
 
 /** An object Transit would write exists but belongs to someone else (or another migration). Never retried. */
-export class KubeOwnershipError extends KubeActivityError {
+export class KubeOwnershipError extends ActivityError {
   constructor(message: string) {
     super(message, 'KubeOwnershipError', true);
   }
 }
 
 /** A wait (pods Ready, LB ingress, probe) did not finish in time. Retryable: the next attempt waits again. */
-export class KubeWaitTimeoutError extends KubeActivityError {
+export class KubeWaitTimeoutError extends ActivityError {
   constructor(message: string, details?: unknown) {
     super(message, 'KubeWaitTimeoutError', false, details);
   }
 }
 
 /** The clusters cannot host this migration as specified (CIDRs overlap, no StorageClass, …). Never retried. */
-export class PreflightError extends KubeActivityError {
+export class PreflightError extends ActivityError {
   constructor(
     message: string,
     readonly problems: string[] = [message],
@@ -111,22 +105,11 @@ export class PreflightError extends KubeActivityError {
 }
 
 /** The deployment is not what Transit can migrate, or a step would act on the wrong thing. Never retried. */
-export class InvalidDeploymentError extends KubeActivityError {
+export class InvalidDeploymentError extends ActivityError {
   constructor(message: string) {
     super(message, 'InvalidDeploymentError', true);
   }
 }
-
-/** Failure types that must not be retried (for RetryPolicy.nonRetryableErrorTypes). */
-export const NON_RETRYABLE_KUBE_ERRORS = [
-  'KubeForbiddenError',
-  'KubeUnauthorizedError',
-  'KubeInvalidError',
-  'KubeConfigError',
-  'KubeOwnershipError',
-  'PreflightError',
-  'InvalidDeploymentError',
-] as const;
 
 export function httpStatus(e: unknown): number | undefined {
   const c = (e as { code?: unknown }).code;

@@ -1,32 +1,9 @@
 // The Kubernetes activities of TransitActivities (src/activities/contract.ts). createKubeActivities(deps)
 // returns plain async functions: the worker registers them as Temporal activities, tests call them directly.
-// Inside an activity they heartbeat and stop on cancellation; every write is create-or-update by name (read,
-// compare, replace with the resourceVersion read; 409 → read again) and labelled
-// app.kubernetes.io/managed-by=transit, transit.arangodb.io/migration-id=<id>, transit.arangodb.io/component=
-// bridge|member|client|secret, so a retried or repeated call converges on the same objects.
-//
-// Layout decisions (kube-arangodb conventions; see deployment.ts, names.ts):
-//  - members register short-dns endpoints, tcp://<deployment>-<role>-<id>:8529 (communicationMethod
-//    short-dns, "used in migration"): the bare name resolves in each pod's own namespace, so source and
-//    target namespaces may differ; preflight refuses other communication methods;
-//  - the bridge is a Service without selector of that name in the other cluster, plus the EndpointSlice
-//    Transit writes for it (endpointslices.ts; what kube-proxy, CoreDNS and Cilium read — no v1 Endpoints,
-//    deprecated since Kubernetes 1.33); where it points is the bridge mode's (bridge-modes/: one file per
-//    spec.network.mode behind the BridgeMode interface — preflight checks, routes, agent homes, teardown);
-//  - target copies are named <source pod>-t (the workflow's targetMemberName()), register tcp://<svc>-t:8529,
-//    and until they register their MemberInfo.id is that name (the workflow maps the registered ID by endpoint);
-//  - an agent keeps its pod name, Service name and endpoint string when it moves; only where the name
-//    resolves changes (a Service with selector at home, a bridge in the other cluster).
-//
-// kube-arangodb interaction: Transit annotates the source ArangoDeployment with
-// deployment.arangodb.com/maintenance=true (and transit.arangodb.io/paused-by=<id>) before it removes or
-// replaces operator-owned members (moveAgent, decommissionSourceMembers), so the operator does not recreate
-// them. removeBridge lifts it again after a rollback; after Decommission it stays (plus
-// transit.arangodb.io/migrated-to): the source deployment then has no member left in the source cluster, and
-// resuming the operator would recreate them all. removeBridge after Decommission also settles the end state
-// (endstate.ts): the target gets <name>, <name>-int and <name>-ea and kube-arangodb's member labels, the
-// source loses its client LoadBalancer, and the ArangoDeployment carries its state and the command that
-// retires it. The target members are plain pods (no operator there); README "After the migration".
+// Inside an activity they heartbeat and stop on cancellation; every write is create-or-update by name and
+// labelled as Transit's, so a retried or repeated call converges on the same objects. The layout (member
+// endpoints, bridges, target names, agents) and how Transit and kube-arangodb stay out of each other's way:
+// docs/architecture.md, "Kubernetes layout".
 import type { MemberInfo, MigrationRef, Side, TransitActivities } from '../contract';
 import { bridgeNetworks, type BridgeResult } from './bridge';
 import { deleteServicesWithSlices } from './endpointslices';
@@ -36,7 +13,7 @@ import { readDeploymentCr, readInventory, resumeOperator } from './deployment';
 import { Env, type KubeActivityDeps } from './env';
 import { provisionTargetMembers, readClientEndpoint } from './members';
 import { decommissionSourceMembers, removeTargetMembers } from './remove';
-import { A, transitSelector } from './names';
+import { TRANSIT_ANNOTATIONS, transitSelector } from './names';
 import { preflight } from './preflight';
 
 export * from './errors';
@@ -49,8 +26,8 @@ export { endStateServiceNames, retireCommand, type EndStateReport } from './ends
 export { REQUIRED_PERMISSIONS, type Permission } from './preflight';
 export {
   DOMAIN,
-  L as TRANSIT_LABELS,
-  A as TRANSIT_ANNOTATIONS,
+  TRANSIT_LABELS,
+  TRANSIT_ANNOTATIONS,
   MANAGED_BY,
   MANAGER,
   OPERATOR_MAINTENANCE_ANNOTATION,
@@ -118,7 +95,7 @@ export function createKubeActivities(deps: KubeActivityDeps): KubeActivities {
       if (await resumeOperator(e)) return { removed };
       // Not resumed: rolled back with the operator paused by someone else, or migrated away (then the end state).
       const cr = await readDeploymentCr(e, c.source);
-      if (!cr.metadata?.annotations?.[A.migratedTo]) return { removed };
+      if (!cr.metadata?.annotations?.[TRANSIT_ANNOTATIONS.migratedTo]) return { removed };
       return { removed, endState: await settleEndState(e, a.members) };
     },
     async settleEndState(a) {

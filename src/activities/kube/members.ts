@@ -1,8 +1,9 @@
 // Members Transit creates: target DB servers and coordinators mirroring the source ones, the client-facing
 // coordinator LoadBalancer in the target and the JWT Secret copy; waiting for pods to be Ready or gone.
+import { registerSecret } from '../../observability';
 import type { V1Pod, V1PersistentVolumeClaim, V1Secret, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import {
   clientScheme,
   groupSpec,
@@ -14,11 +15,11 @@ import {
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeOwnershipError, KubeWaitTimeoutError } from './errors';
 import {
-  A,
+  TRANSIT_ANNOTATIONS,
   ARANGO_LABELS,
   formatEndpoint,
   isOwnedBy,
-  L,
+  TRANSIT_LABELS,
   MANAGED_BY,
   MANAGER,
   migrationLabel,
@@ -52,7 +53,7 @@ function ownedOr(env: Env, c: ClusterClient, what: string) {
 /** The source's StorageClass when the target has it, else none (the target's default class). */
 export async function targetStorageClass(c: ClusterClient, wanted: string | undefined): Promise<string | undefined> {
   if (!wanted) return undefined;
-  const classes = await c.list<V1StorageClass>(K.storageClass);
+  const classes = await c.list<V1StorageClass>(KINDS.storageClass);
   return classes.some((s) => s.metadata?.name === wanted) ? wanted : undefined;
 }
 
@@ -63,11 +64,16 @@ export async function ensureJwtSecret(
   cr: ArangoDeploymentObject,
 ): Promise<string> {
   const name = jwtSecretOf(cr, env.deployment);
-  const src = await c.source.get<V1Secret>(K.secret, name);
+  const src = await c.source.get<V1Secret>(KINDS.secret, name);
   if (!src?.data) {
     throw new InvalidDeploymentError(
       `JWT Secret ${c.source.namespace}/${name} (context ${c.source.context}) not found or empty: kube-arangodb keeps the cluster secret there (spec.auth.jwtSecretName)`,
     );
+  }
+  // Transit only copies the JWT secret, but it is a credential: its values join the worker's log redaction.
+  for (const v of Object.values(src.data)) {
+    registerSecret(v);
+    registerSecret(Buffer.from(v, 'base64').toString('utf8').trim());
   }
   const desired: V1Secret & Record<string, unknown> = {
     apiVersion: 'v1',
@@ -76,13 +82,13 @@ export async function ensureJwtSecret(
       name,
       namespace: c.target.namespace,
       labels: transitLabels(env.migrationId, env.deployment, 'secret'),
-      annotations: { [A.migration]: env.migrationId },
+      annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId },
     },
     type: src.type ?? 'Opaque',
     data: src.data,
   };
   const same = (cur: V1Secret): boolean => JSON.stringify(cur.data ?? {}) === JSON.stringify(src.data);
-  await c.target.apply(K.secret, desired, {
+  await c.target.apply(KINDS.secret, desired, {
     same,
     merge: (cur) => ({ ...cur, data: src.data }),
     check: (cur) => {
@@ -122,8 +128,8 @@ async function ensureTargetMember(
     [ARANGO_LABELS.deployment]: env.deployment,
     [ARANGO_LABELS.role]: m.role,
     ...transitLabels(env.migrationId, env.deployment, 'member'),
-    [L.member]: name,
-    [L.sourceMember]: migrationLabel(m.id),
+    [TRANSIT_LABELS.member]: name,
+    [TRANSIT_LABELS.sourceMember]: migrationLabel(m.id),
   };
   const g = groupSpec(cr, m.role);
   let claim: string | undefined;
@@ -136,7 +142,7 @@ async function ensureTargetMember(
     const cls = await targetStorageClass(c, m.storage?.storageClassName);
     const pvc = memberPvc({ name, namespace: c.namespace, size, storageClassName: cls, labels });
     await c.createOrGet(
-      K.pvc,
+      KINDS.pvc,
       pvc as V1PersistentVolumeClaim & Record<string, unknown>,
       ownedOr(env, c, 'PersistentVolumeClaim'),
     );
@@ -146,12 +152,12 @@ async function ensureTargetMember(
     name: svc,
     namespace: c.namespace,
     port: parseEndpoint(endpoint).port,
-    selector: { [L.member]: name },
+    selector: { [TRANSIT_LABELS.member]: name },
     labels,
-    annotations: { [A.migration]: env.migrationId },
+    annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId },
   });
   await c.apply(
-    K.service,
+    KINDS.service,
     svcObj as V1Service & Record<string, unknown>,
     upsertHandlers(svcObj as V1Service & Record<string, unknown>, ownedOr(env, c, 'Service')),
   );
@@ -164,11 +170,11 @@ async function ensureTargetMember(
     args,
     resources: m.resources,
     labels,
-    annotations: { [A.migration]: env.migrationId, [A.sourcePod]: m.podName },
+    annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId, [TRANSIT_ANNOTATIONS.sourcePod]: m.podName },
     jwtSecret: jwt,
     claim,
   });
-  const r = await c.createOrGet(K.pod, pod as V1Pod & Record<string, unknown>, ownedOr(env, c, 'Pod'));
+  const r = await c.createOrGet(KINDS.pod, pod as V1Pod & Record<string, unknown>, ownedOr(env, c, 'Pod'));
   return { ...m, id: name, side: 'target', podName: name, podIP: r.obj.status?.podIP ?? null, endpoint, args };
 }
 
@@ -176,18 +182,18 @@ async function ensureTargetMember(
 export async function waitReady(env: Env, c: ClusterClient, names: string[]): Promise<Map<string, V1Pod>> {
   let state = new Map<string, V1Pod>();
   return pollUntil(
-    env.rt,
+    env.runtime,
     async () => {
       state = new Map();
       for (const n of names) {
-        const p = await c.get<V1Pod>(K.pod, n);
+        const p = await c.get<V1Pod>(KINDS.pod, n);
         if (p) state.set(n, p);
       }
       return names.every((n) => isReady(state.get(n))) ? state : undefined;
     },
     {
-      timeoutMs: env.t.readyTimeoutMs,
-      intervalMs: env.t.pollIntervalMs,
+      timeoutMs: env.tunables.readyTimeoutMs,
+      intervalMs: env.tunables.pollIntervalMs,
       progress: () => ({
         waiting: 'podsReady',
         context: c.context,
@@ -203,7 +209,7 @@ export async function waitReady(env: Env, c: ClusterClient, names: string[]): Pr
             return `${n}: ${p ? `${p.status?.phase ?? 'Pending'}${cs ? `, restarts ${cs.restartCount}` : ''}` : 'missing'}`;
           });
         return new KubeWaitTimeoutError(
-          `pods not Ready after ${env.t.readyTimeoutMs / 1000} s in ${c.namespace} (context ${c.context}): ${bad.join('; ')}`,
+          `pods not Ready after ${env.tunables.readyTimeoutMs / 1000} s in ${c.namespace} (context ${c.context}): ${bad.join('; ')}`,
           { notReady: bad },
         );
       },
@@ -215,20 +221,20 @@ export async function waitReady(env: Env, c: ClusterClient, names: string[]): Pr
 export async function deletePodAndWait(env: Env, c: ClusterClient, pod: V1Pod): Promise<void> {
   const name = pod.metadata!.name!;
   const uid = pod.metadata?.uid;
-  await c.delete(K.pod, name, { uid });
+  await c.delete(KINDS.pod, name, { uid });
   await pollUntil(
-    env.rt,
+    env.runtime,
     async () => {
-      const p = await c.get<V1Pod>(K.pod, name);
+      const p = await c.get<V1Pod>(KINDS.pod, name);
       return !p || p.metadata?.uid !== uid ? true : undefined;
     },
     {
-      timeoutMs: env.t.readyTimeoutMs,
-      intervalMs: env.t.pollIntervalMs,
+      timeoutMs: env.tunables.readyTimeoutMs,
+      intervalMs: env.tunables.pollIntervalMs,
       progress: () => ({ waiting: 'podGone', name, context: c.context }),
       onTimeout: () =>
         new KubeWaitTimeoutError(
-          `pod ${c.namespace}/${name} (context ${c.context}) still exists ${env.t.readyTimeoutMs / 1000} s after delete: check its finalizers and node`,
+          `pod ${c.namespace}/${name} (context ${c.context}) still exists ${env.tunables.readyTimeoutMs / 1000} s after delete: check its finalizers and node`,
         ),
     },
   );
@@ -243,15 +249,19 @@ async function ensureClientService(env: Env, c: ClusterClient, cr: ArangoDeploym
       name: clientServiceName(env),
       namespace: c.namespace,
       labels: transitLabels(env.migrationId, env.deployment, 'client'),
-      annotations: { [A.migration]: env.migrationId, [A.scheme]: clientScheme(cr) },
+      annotations: { [TRANSIT_ANNOTATIONS.migration]: env.migrationId, [TRANSIT_ANNOTATIONS.scheme]: clientScheme(cr) },
     },
     spec: {
       type: 'LoadBalancer',
-      selector: { [MANAGED_BY]: MANAGER, [L.deployment]: env.deployment, [ARANGO_LABELS.role]: 'coordinator' },
+      selector: {
+        [MANAGED_BY]: MANAGER,
+        [TRANSIT_LABELS.deployment]: env.deployment,
+        [ARANGO_LABELS.role]: 'coordinator',
+      },
       ports: [{ name: 'server', port: 8529, targetPort: 8529 as never, protocol: 'TCP' }],
     },
   };
-  await c.apply(K.service, svc, upsertHandlers(svc, ownedOr(env, c, 'Service')));
+  await c.apply(KINDS.service, svc, upsertHandlers(svc, ownedOr(env, c, 'Service')));
 }
 
 export async function provisionTargetMembers(env: Env, members: MemberInfo[]): Promise<{ members: MemberInfo[] }> {
@@ -269,7 +279,7 @@ export async function provisionTargetMembers(env: Env, members: MemberInfo[]): P
   const out: MemberInfo[] = [];
   for (const m of members) {
     out.push(await ensureTargetMember(env, c.target, cr, jwt, m));
-    env.rt.heartbeat({ step: 'created', name: targetName(m.podName), done: out.length, total: members.length });
+    env.runtime.heartbeat({ step: 'created', name: targetName(m.podName), done: out.length, total: members.length });
   }
   await ensureClientService(env, c.target, cr);
   const pods = await waitReady(
@@ -283,7 +293,7 @@ export async function provisionTargetMembers(env: Env, members: MemberInfo[]): P
 export async function readClientEndpoint(env: Env, side: Side): Promise<{ values: string[]; url: string }> {
   const c = await env.client(side);
   const name = clientServiceName(env);
-  const svc = await c.get<V1Service>(K.service, name);
+  const svc = await c.get<V1Service>(KINDS.service, name);
   if (!svc) {
     throw new InvalidDeploymentError(
       side === 'target'
@@ -297,11 +307,11 @@ export async function readClientEndpoint(env: Env, side: Side): Promise<{ values
     );
   }
   await loadBalancerAddress(env, c, name);
-  const now = (await c.get<V1Service>(K.service, name))!;
+  const now = (await c.get<V1Service>(KINDS.service, name))!;
   const values = (now.status?.loadBalancer?.ingress ?? []).map((i) => i.ip ?? i.hostname ?? '').filter(Boolean);
   const port = (now.spec?.ports ?? []).find((p) => p.name === 'server')?.port ?? now.spec?.ports?.[0]?.port ?? 8529;
   const scheme =
-    now.metadata?.annotations?.[A.scheme] ??
+    now.metadata?.annotations?.[TRANSIT_ANNOTATIONS.scheme] ??
     (side === 'source' ? clientScheme(await readDeploymentCr(env, c)) : 'https');
   return { values, url: `${scheme}://${values[0]}:${port}` };
 }

@@ -41,7 +41,7 @@ export function jwtSecretName(deployment: string, configured?: string): string {
 export const DOMAIN = 'transit.arangodb.io';
 export const MANAGED_BY = 'app.kubernetes.io/managed-by';
 export const MANAGER = 'transit';
-export const L = {
+export const TRANSIT_LABELS = {
   migration: `${DOMAIN}/migration-id`,
   deployment: `${DOMAIN}/deployment`,
   /** bridge: remote-member Services, EndpointSlices, the bridge LoadBalancer; member: pods, PVCs, member Services;
@@ -52,7 +52,7 @@ export const L = {
   member: `${DOMAIN}/member`,
   sourceMember: `${DOMAIN}/source-member`,
 } as const;
-export const A = {
+export const TRANSIT_ANNOTATIONS = {
   migration: `${DOMAIN}/migration-id`,
   /** On an operator Service Transit turned into a bridge: its original selector and labels, to restore them. */
   original: `${DOMAIN}/original`,
@@ -81,20 +81,20 @@ export function migrationLabel(migrationId: string): string {
 export function transitLabels(migrationId: string, deployment: string, component: Component): Record<string, string> {
   return {
     [MANAGED_BY]: MANAGER,
-    [L.migration]: migrationLabel(migrationId),
-    [L.deployment]: deployment,
-    [L.component]: component,
+    [TRANSIT_LABELS.migration]: migrationLabel(migrationId),
+    [TRANSIT_LABELS.deployment]: deployment,
+    [TRANSIT_LABELS.component]: component,
   };
 }
 
 export function transitSelector(migrationId: string, component?: Component): string {
-  const parts = [`${MANAGED_BY}=${MANAGER}`, `${L.migration}=${migrationLabel(migrationId)}`];
-  if (component) parts.push(`${L.component}=${component}`);
+  const parts = [`${MANAGED_BY}=${MANAGER}`, `${TRANSIT_LABELS.migration}=${migrationLabel(migrationId)}`];
+  if (component) parts.push(`${TRANSIT_LABELS.component}=${component}`);
   return parts.join(',');
 }
 
 export function isOwnedBy(labels: Record<string, string> | undefined, migrationId: string): boolean {
-  return labels?.[MANAGED_BY] === MANAGER && labels?.[L.migration] === migrationLabel(migrationId);
+  return labels?.[MANAGED_BY] === MANAGER && labels?.[TRANSIT_LABELS.migration] === migrationLabel(migrationId);
 }
 
 // ---- member names ---------------------------------------------------------------------------------------

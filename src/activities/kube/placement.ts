@@ -1,7 +1,7 @@
 // Where members run now, and where a LoadBalancer answers: what every bridge mode builds on.
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import type { MemberInfo, Side } from '../contract';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import type { Env } from './env';
 import { InvalidDeploymentError, KubeInvalidError, KubeWaitTimeoutError } from './errors';
 import { parseEndpoint, serviceOfEndpoint } from './names';
@@ -31,7 +31,7 @@ export async function place(env: Env, c: Record<Side, ClusterClient>, members: M
       );
     if (dup) continue;
     seen.set(svc, m.podName);
-    const pod = await c[m.side].get<V1Pod>(K.pod, m.podName);
+    const pod = await c[m.side].get<V1Pod>(KINDS.pod, m.podName);
     const ip = pod?.status?.podIP;
     if (!pod || !ip || pod.metadata?.deletionTimestamp) {
       throw new KubeWaitTimeoutError(
@@ -46,9 +46,9 @@ export async function place(env: Env, c: Record<Side, ClusterClient>, members: M
 /** The first ingress IP of a LoadBalancer Service, waiting for the cloud to give one. */
 export async function loadBalancerAddress(env: Env, c: ClusterClient, name: string): Promise<string> {
   return pollUntil(
-    env.rt,
+    env.runtime,
     async () => {
-      const s = await c.get<V1Service>(K.service, name);
+      const s = await c.get<V1Service>(KINDS.service, name);
       const ing = s?.status?.loadBalancer?.ingress?.[0];
       if (ing?.ip) return ing.ip;
       if (ing?.hostname) {
@@ -59,12 +59,12 @@ export async function loadBalancerAddress(env: Env, c: ClusterClient, name: stri
       return undefined;
     },
     {
-      timeoutMs: env.t.loadBalancerTimeoutMs,
-      intervalMs: env.t.pollIntervalMs,
+      timeoutMs: env.tunables.loadBalancerTimeoutMs,
+      intervalMs: env.tunables.pollIntervalMs,
       progress: () => ({ waiting: 'loadBalancer', name, context: c.context }),
       onTimeout: () =>
         new KubeWaitTimeoutError(
-          `LoadBalancer ${c.namespace}/${name} (context ${c.context}) has no ingress address after ${env.t.loadBalancerTimeoutMs / 1000} s: is a load-balancer controller running there?`,
+          `LoadBalancer ${c.namespace}/${name} (context ${c.context}) has no ingress address after ${env.tunables.loadBalancerTimeoutMs / 1000} s: is a load-balancer controller running there?`,
         ),
     },
   );

@@ -6,12 +6,19 @@
 import type { V1Namespace, V1Service, V1StorageClass } from '@kubernetes/client-node';
 import type { PreflightReport, Side } from '../contract';
 import { bridgeMode, modePermissions } from './bridge-modes';
-import { K, type ClusterClient } from './client';
+import { KINDS, type ClusterClient } from './client';
 import { groupSpec, jwtSecretOf, podNameOf, readDeploymentCr } from './deployment';
 import type { Env } from './env';
 import { KubeForbiddenError, PreflightError } from './errors';
 import { endStateServiceNames } from './endstate';
-import { A, GROUPS, isOwnedBy, memberHostName, OPERATOR_MAINTENANCE_ANNOTATION, targetName } from './names';
+import {
+  TRANSIT_ANNOTATIONS,
+  GROUPS,
+  isOwnedBy,
+  memberHostName,
+  OPERATOR_MAINTENANCE_ANNOTATION,
+  targetName,
+} from './names';
 
 export interface Permission {
   verb: string;
@@ -141,13 +148,13 @@ export async function preflight(env: Env): Promise<PreflightReport> {
     );
   }
   const ann = deployment.metadata?.annotations ?? {};
-  if (ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[A.pausedBy] !== env.migrationId) {
+  if (ann[OPERATOR_MAINTENANCE_ANNOTATION] === 'true' && ann[TRANSIT_ANNOTATIONS.pausedBy] !== env.migrationId) {
     warnings.push(
       `the operator is already in maintenance for ${env.deployment} (set by someone else); Transit will leave that annotation alone`,
     );
   }
 
-  const ns = await c.target.get<V1Namespace>(K.namespace, env.spec.target.namespace);
+  const ns = await c.target.get<V1Namespace>(KINDS.namespace, env.spec.target.namespace);
   if (!ns)
     problems.push(
       `target namespace ${env.spec.target.namespace} does not exist in context ${c.target.context}: create it`,
@@ -156,7 +163,7 @@ export async function preflight(env: Env): Promise<PreflightReport> {
     problems.push(`target namespace ${env.spec.target.namespace} (context ${c.target.context}) is being deleted`);
 
   // Names Transit will create in the target namespace must be free (or this migration's already).
-  const taken = new Map((await c.target.list<V1Service>(K.service)).map((x) => [x.metadata!.name!, x]));
+  const taken = new Map((await c.target.list<V1Service>(KINDS.service)).map((x) => [x.metadata!.name!, x]));
   const mode = bridgeMode(env);
   const planned = [...endStateServiceNames(env), ...mode.serviceNames(env)];
   for (const g of GROUPS) {
@@ -175,7 +182,7 @@ export async function preflight(env: Env): Promise<PreflightReport> {
     }
   }
 
-  const classes = await c.target.list<V1StorageClass>(K.storageClass);
+  const classes = await c.target.list<V1StorageClass>(KINDS.storageClass);
   const wanted = ['agent', 'dbserver']
     .map((r) => {
       const g = groupSpec(deployment, r as 'agent' | 'dbserver');

@@ -104,13 +104,13 @@ export async function probePaths(
   const batch = new AbortController();
   // Per path at most one request and one sleep listen at a time.
   setMaxListeners(2 * paths.length + 5, batch.signal);
-  const relay = (): void => batch.abort(env.rt.signal?.reason);
-  if (env.rt.signal?.aborted) relay();
-  else env.rt.signal?.addEventListener('abort', relay, { once: true });
+  const relay = (): void => batch.abort(env.runtime.signal?.reason);
+  if (env.runtime.signal?.aborted) relay();
+  else env.runtime.signal?.addEventListener('abort', relay, { once: true });
   try {
     return await probeAll(env, paths, batch.signal, via, timeoutMs);
   } finally {
-    env.rt.signal?.removeEventListener('abort', relay);
+    env.runtime.signal?.removeEventListener('abort', relay);
   }
 }
 
@@ -132,7 +132,7 @@ function probeAll(
       let last = '';
       const probe = () => versionProbe({ host, port, tls: p.tls, localAddress, timeoutMs: 5_000, signal });
       const first = await pollUntil(
-        env.rt,
+        env.runtime,
         async () => {
           const r = await probe();
           last = r.error ?? `HTTP ${r.status}`;
@@ -153,7 +153,7 @@ function probeAll(
         const r = await probe();
         if (r.ok) ms.push(r.ms);
       }
-      env.rt.heartbeat({ probed: p.svc, cluster });
+      env.runtime.heartbeat({ probed: p.svc, cluster });
       return { cluster, name: p.svc, via, address: `${host}:${port}`, status: first.status, ms: median(ms) };
     }),
   );

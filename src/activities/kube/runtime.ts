@@ -68,17 +68,17 @@ export function makeRuntime(deps: RuntimeDeps): Runtime {
  * `onTimeout` returns after `timeoutMs`.
  */
 export async function pollUntil<T>(
-  rt: Runtime,
+  runtime: Runtime,
   check: () => Promise<T | undefined>,
   o: { timeoutMs: number; intervalMs?: number; progress?: () => unknown; onTimeout: () => Error },
 ): Promise<T> {
-  const deadline = rt.now() + o.timeoutMs;
+  const deadline = runtime.now() + o.timeoutMs;
   for (;;) {
-    rt.throwIfCancelled();
+    runtime.throwIfCancelled();
     const v = await check();
     if (v !== undefined) return v;
-    rt.heartbeat(o.progress?.() ?? null);
-    if (rt.now() >= deadline) throw o.onTimeout();
-    await rt.sleep(o.intervalMs ?? 500);
+    runtime.heartbeat(o.progress?.() ?? null);
+    if (runtime.now() >= deadline) throw o.onTimeout();
+    await runtime.sleep(o.intervalMs ?? 500);
   }
 }

@@ -4,7 +4,7 @@
 // which is why this mode needs to list Nodes).
 import type { V1Node } from '@kubernetes/client-node';
 import type { Side } from '../../contract';
-import { K, type ClusterClient } from '../client';
+import { KINDS, type ClusterClient } from '../client';
 import type { Env } from '../env';
 import { PreflightError } from '../errors';
 import type { Permission } from '../preflight';
@@ -26,7 +26,7 @@ export function cidrsOverlap(a: string, b: string): boolean {
 
 async function podCidrs(c: ClusterClient, override: string[] | undefined): Promise<string[]> {
   if (override?.length) return override;
-  const nodes = await c.list<V1Node>(K.node);
+  const nodes = await c.list<V1Node>(KINDS.node);
   const out = [
     ...new Set(
       nodes

@@ -5,11 +5,11 @@
 // it to that member's pod. The bridge Service in the other cluster points at <LB address>:<member's port>.
 import type { V1Service } from '@kubernetes/client-node';
 import type { BridgeReport, Side } from '../../contract';
-import { K, type ClusterClient } from '../client';
+import { KINDS, type ClusterClient } from '../client';
 import { deleteSlices, listSlices, targetsOf, writeSlices, type SliceTarget } from '../endpointslices';
 import type { Env } from '../env';
 import { KubeInvalidError, KubeOwnershipError } from '../errors';
-import { A, isOwnedBy, otherSide, transitLabels } from '../names';
+import { TRANSIT_ANNOTATIONS, isOwnedBy, otherSide, transitLabels } from '../names';
 import { upsertHandlers } from '../objects';
 import { loadBalancerAddress, type Placed } from '../placement';
 import { networkOf, type BridgeMode, type Route } from './types';
@@ -39,17 +39,16 @@ async function syncLoadBalancer(
   const name = lbName(env);
   const lbSpec = networkOf(env, 'loadbalancer').loadBalancer;
   const firstPort = lbSpec?.firstPort ?? 30001;
-  const cur = await c.get<V1Service>(K.service, name);
+  const cur = await c.get<V1Service>(KINDS.service, name);
   if (cur && !isOwnedBy(cur.metadata?.labels, env.migrationId)) {
     throw new KubeOwnershipError(
       `Service ${c.namespace}/${name} (context ${c.context}) exists and is not this migration's bridge: set network.loadBalancer.serviceName or remove it`,
     );
   }
   const curTargets = cur ? targetsOf(await listSlices(c, name)) : [];
-  const ports: Record<string, number> = JSON.parse(cur?.metadata?.annotations?.[A.ports] ?? '{}') as Record<
-    string,
-    number
-  >;
+  const ports: Record<string, number> = JSON.parse(
+    cur?.metadata?.annotations?.[TRANSIT_ANNOTATIONS.ports] ?? '{}',
+  ) as Record<string, number>;
   for (const svc of moved) delete ports[svc];
   const used = new Set(Object.values(ports));
   for (const p of [...homed].sort((a, b) => (a.svc < b.svc ? -1 : 1))) {
@@ -63,7 +62,7 @@ async function syncLoadBalancer(
   if (entries.length === 0) {
     if (cur) {
       await deleteSlices(c, env.migrationId, name);
-      await c.delete(K.service, name, { uid: cur.metadata?.uid });
+      await c.delete(KINDS.service, name, { uid: cur.metadata?.uid });
     }
     return undefined;
   }
@@ -91,8 +90,8 @@ async function syncLoadBalancer(
       labels,
       annotations: {
         ...(lbSpec?.annotations ?? {}),
-        [A.migration]: env.migrationId,
-        [A.ports]: JSON.stringify(Object.fromEntries(Object.entries(ports).sort())),
+        [TRANSIT_ANNOTATIONS.migration]: env.migrationId,
+        [TRANSIT_ANNOTATIONS.ports]: JSON.stringify(Object.fromEntries(Object.entries(ports).sort())),
       },
     },
     spec: {
@@ -102,7 +101,7 @@ async function syncLoadBalancer(
       ...(lbSpec?.sourceRanges ? { loadBalancerSourceRanges: lbSpec.sourceRanges } : {}),
     },
   };
-  const r = await c.apply(K.service, desired, upsertHandlers(desired));
+  const r = await c.apply(KINDS.service, desired, upsertHandlers(desired));
   await writeSlices(c, env.migrationId, { name, uid: r.obj.metadata?.uid }, labels, targets);
   const ip = await loadBalancerAddress(env, c, name);
   return { name, ip, ports };
@@ -110,9 +109,9 @@ async function syncLoadBalancer(
 
 /** Drops members' ports from a cluster's bridge LoadBalancer (deleting it when none is left). */
 async function release(env: Env, c: ClusterClient, services: string[]): Promise<void> {
-  const cur = await c.get<V1Service>(K.service, lbName(env));
+  const cur = await c.get<V1Service>(KINDS.service, lbName(env));
   if (!cur || !isOwnedBy(cur.metadata?.labels, env.migrationId)) return;
-  const ports = JSON.parse(cur.metadata?.annotations?.[A.ports] ?? '{}') as Record<string, number>;
+  const ports = JSON.parse(cur.metadata?.annotations?.[TRANSIT_ANNOTATIONS.ports] ?? '{}') as Record<string, number>;
   if (!services.some((s) => ports[s] !== undefined)) return;
   await syncLoadBalancer(env, c, [], services);
 }
@@ -141,7 +140,7 @@ export const loadBalancer: BridgeMode<'loadbalancer'> = {
         const r = routeOf(lb, p.svc);
         if (r) routes.set(p.svc, r);
       }
-      env.rt.heartbeat({ step: 'loadBalancer', cluster: side });
+      env.runtime.heartbeat({ step: 'loadBalancer', cluster: side });
     }
     return { routes, loadBalancers };
   },
