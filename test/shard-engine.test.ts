@@ -178,6 +178,34 @@ describe('failover wins while a shard moves (source leader SIGKILLed mid-copy)',
   );
 });
 
+describe('failover wins when the new leader dies right after the switch', () => {
+  // The cell that once never got a serving leader back (the simulator's new leader started without followers;
+  // upstream keeps the in-sync ones: TakeoverShardLeadership, test/sim-failover-resync.test.ts). failDuringMove
+  // throws, naming Plan, Current and the open jobs, when no serving leader comes back within 180 s.
+  test(
+    'with Transit moving it (worker alive, and every worker dead): a serving leader comes back, nothing lost, the move completes',
+    { timeout: 400_000 },
+    async () => {
+      for (const mover of (process.env.MOVERS
+        ? process.env.MOVERS.split(',')
+        : ['transit', 'transit-dead']) as Mover[]) {
+        const r = await failDuringMove(mover, 'new-leader');
+        console.log(
+          `${mover}: ${r.leaderlessSeconds.toFixed(1)} s without a serving leader; the moving job: ${r.jobOutcome}; parked: ${r.parked ?? '-'}; acked ${r.acked}, lost ${r.lost}`,
+        );
+        fig(
+          `leaderless after the new leader died, mover=${mover} (simulated, grace 4 s), s`,
+          r.leaderlessSeconds.toFixed(1),
+        );
+        assert.equal(r.lost, 0, `${mover}: acknowledged writes lost`);
+        assert.ok(r.acked > 0);
+        if (mover !== 'arangodb') assert.ok(r.finishedOnTargets, 'Transit re-planned the group and finished the move');
+        assert.deepEqual(r.leftovers, { locks: {}, openJobs: [] });
+      }
+    },
+  );
+});
+
 /** A slow prototype (so that a move takes seconds) and another collection for someone else's moveShard. */
 const BUSY = {
   agents: 3,
