@@ -47,7 +47,7 @@ describe('client-latency probes on the simulator', () => {
     );
 
     const w = await p.probeClientLatency({ ...ref, keys: info.keys.map((k) => k.key), windowMs: 2000 });
-    console.log('one probe window (simulated cluster, 2 s, 2 loops):', JSON.stringify(w));
+    console.log('one probe window (simulated cluster, 2 s, 50 requests/s open loop):', JSON.stringify(w));
     assert.equal(w.errors, 0);
     assert.ok(w.samples >= 20, `samples ${w.samples}`);
     assert.equal(w.samples, w.reads + w.writes);

@@ -178,8 +178,8 @@ export interface TransitActivities {
     a: MigrationRef & {
       keys: string[];
       windowMs: number;
-      concurrency?: number;
-      pauseMs?: number;
+      ratePerSecond?: number;
+      maxOutstanding?: number;
       targets?: ProbeTargetRef[];
     },
   ): Promise<ClientLatencySummary>;

@@ -1,6 +1,6 @@
 /**
  * Client-latency probes: requests that behave like clients — single-document reads and writes through the
- * coordinators, keep-alive connections — on a canary collection whose shards sit on every DB server, so a server
+ * coordinators at a fixed rate (open loop), on keep-alive connections — on a canary collection whose shards sit on every DB server, so a server
  * slowed by shard copies shows in the probes. The controller (src/workflows/latency.ts) takes one summary per
  * window.
  *
@@ -11,8 +11,8 @@
  * The canary: `transit_latency_canary` in `_system`, 2 shards per DB server, replicationFactor min(2, DB servers),
  * one document per shard whose key the cluster maps to that shard (`responsibleShard`). Transit creates it before
  * MoveShards (`ensureLatencyCanary`, idempotent), moves it like any other collection, and removes it at the end
- * (`removeLatencyCanary`, idempotent). A probe worker per region (TRANSIT_REGION, TRANSIT_SOURCE_ADDRESS) on its
- * own task queue measures from that region; the targets default to the spec's source and target coordinators.
+ * (`removeLatencyCanary`, idempotent). A probe worker per region (TRANSIT_REGION) on its own task queue would
+ * measure from that region (not built: the workflow does not call the probes yet); the targets default to the spec's source and target coordinators.
  */
 import { Context } from '@temporalio/activity';
 import { Database } from 'arangojs';
@@ -136,61 +136,73 @@ export function createLatencyProbeActivities(deps: LatencyProbeDeps) {
     },
 
     /**
-     * Probes for one window: `concurrency` loops per target region, each reading then writing a canary key (keys in
-     * turn, so every shard and DB server is touched), until `windowMs` has passed. Returns one summary.
+     * Probes for one window, open loop like the clients they stand for: per target region, `ratePerSecond`
+     * requests at fixed intervals, alternating a read and an update of the canary keys in turn (every shard and DB
+     * server is touched), each timed from its scheduled start — so a stall is counted for every request it delays
+     * (no coordinated omission: a closed loop would send one request during a stall and see one slow sample).
+     * Requests still open at the end of the window are awaited; more than `maxOutstanding` open at once are not
+     * sent and count as errors. Returns one summary.
      */
     async probeClientLatency(
       a: MigrationRef & {
         keys: string[];
         windowMs: number;
-        concurrency?: number;
-        /** Pause after each read+write of a loop (ms; default 20): the probes are clients, not load. */
-        pauseMs?: number;
+        /** Requests per second per target region (default 50). */
+        ratePerSecond?: number;
+        /** Open requests per target region beyond which the probe skips and counts an error (default 256). */
+        maxOutstanding?: number;
         targets?: ProbeTargetRef[];
       },
     ): Promise<ClientLatencySummary> {
       const startMs = now();
-      const until = startMs + a.windowMs;
       const all: number[] = [];
       let errors = 0;
       let reads = 0;
       let writes = 0;
       let lastError: string | undefined;
       const byRegion: ClientLatencySummary['byRegion'] = [];
-      let seq = 0;
+      const rate = Math.max(1, a.ratePerSecond ?? 50);
+      const count = a.keys.length ? Math.floor((a.windowMs / 1000) * rate) : 0;
       await Promise.all(
         targetsOf(a).map(async (t) => {
           const db = await connect(a, t.url);
           const coll = db.collection(CANARY_COLLECTION);
           const xs: number[] = [];
           let errs = 0;
-          const timed = async (f: () => Promise<unknown>): Promise<void> => {
-            const t0 = performance.now();
-            try {
-              await f();
-              const ms = performance.now() - t0;
-              xs.push(ms);
-              all.push(ms);
-            } catch (e) {
+          const open = new Set<Promise<void>>();
+          const t0 = performance.now();
+          for (let i = 0; i < count; i++) {
+            const due = t0 + (i * 1000) / rate;
+            const wait = due - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            if (open.size >= (a.maxOutstanding ?? 256)) {
               errs += 1;
               errors += 1;
-              lastError = (e as Error).message;
+              lastError = `more than ${a.maxOutstanding ?? 256} probe requests open`;
+              continue;
             }
-          };
-          await Promise.all(
-            Array.from({ length: a.concurrency ?? 2 }, async () => {
-              while (now() < until && a.keys.length) {
-                const key = a.keys[seq++ % a.keys.length]!;
-                await timed(() => coll.document(key));
-                reads += 1;
-                await timed(() => coll.update(key, { v: seq, at: now() }));
-                writes += 1;
-                heartbeat({ samples: all.length, errors });
-                const pause = a.pauseMs ?? 20;
-                if (pause > 0) await new Promise((r) => setTimeout(r, pause));
-              }
-            }),
-          );
+            const key = a.keys[Math.floor(i / 2) % a.keys.length]!; // each key read, then written
+            const read = i % 2 === 0;
+            if (read) reads += 1;
+            else writes += 1;
+            const p = (read ? coll.document(key) : coll.update(key, { v: i, at: now() }))
+              .then(
+                () => {
+                  const ms = performance.now() - due;
+                  xs.push(ms);
+                  all.push(ms);
+                },
+                (e: unknown) => {
+                  errs += 1;
+                  errors += 1;
+                  lastError = (e as Error).message;
+                },
+              )
+              .finally(() => open.delete(p));
+            open.add(p);
+            if (i % 50 === 0) heartbeat({ samples: all.length, errors });
+          }
+          await Promise.all(open);
           byRegion.push({
             region: t.region,
             samples: xs.length,
