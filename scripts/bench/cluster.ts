@@ -1,0 +1,151 @@
+/**
+ * The simulated cluster of one benchmark topology (in this process, so that the bench can read and change each
+ * DB server's modelled links): start it, add the new DB servers, set the links' rates, count the bytes moved.
+ */
+import { join } from 'node:path';
+import { SimCluster } from '../../src/sim/cluster';
+import type { Link } from '../../src/sim/bandwidth';
+import type { ShardPlan } from '../../src/activities/agency-types';
+import { arangoRef, simActivities } from '../../test/harness/sim';
+import { assignTargets } from '../../src/workflows/scheduler';
+import { indexPlan } from '../../src/workflows/plan';
+import { assignmentBound, assignmentIndependentBound, type Bound, type LinkRates } from './bound';
+import { BANDWIDTH, type BenchTopology } from './topologies';
+
+export interface BenchCluster {
+  c: SimCluster;
+  plan: ShardPlan;
+  sources: string[];
+  targets: string[];
+  rates: LinkRates;
+  bound: Bound;
+  assignment: Bound;
+  /** Bytes every DB server has received so far (modelled). */
+  bytesReceived(): number;
+  /** Applies the topology's mid-run change of a link rate now. */
+  applyChange(): void;
+  /** Timings of the finished MoveShard jobs (seconds): queued in ToDo, running, and a shard's gap between jobs. */
+  jobStats(): Promise<string>;
+  /** Groups with a copy on an old server (0 when converged). */
+  groupsLeft(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function linkOf(c: SimCluster, id: string, dir: 'send' | 'recv'): Link {
+  const d = c.dbServers.find((m) => m.id === id)?.dbServer;
+  if (!d) throw new Error(`no in-process DB server ${id}`);
+  return dir === 'send' ? d.sendLink : d.recvLink;
+}
+
+/**
+ * Sets a modelled link's rate. The simulator has no API for it (src/sim/bandwidth.ts Link.capacity is readonly):
+ * the bench advances the link to now at the old rate, sets the new one and reschedules — what a
+ * Link.setCapacity() would do (asked for in the report).
+ */
+function setRate(link: Link, rate: number): void {
+  const l = link as unknown as { capacity: number; advance(): void; reschedule(): void };
+  l.advance();
+  l.capacity = rate;
+  l.reschedule();
+}
+
+export async function startBenchCluster(t: BenchTopology, log: (s: string) => void): Promise<BenchCluster> {
+  const slog = process.env.TRANSIT_SIM_LOG ? (l: string) => process.stderr.write(l + '\n') : undefined;
+  const c = await SimCluster.start({ topology: t.sim, log: slog });
+  try {
+    const acts = simActivities();
+    const ref = arangoRef(c);
+    const before = await acts.readShardPlan({ migrationId: 'bench', arango: ref });
+    const sources = before.servers.map((s) => s.id);
+    const members = await Promise.all(Array.from({ length: t.targets }, () => c.addDBServer()));
+    const reg = await acts.waitForServerRegistered({
+      arango: ref,
+      endpoints: members.map((m) => m.endpoint),
+      timeoutSeconds: 120,
+    });
+    const targets = reg.servers.map((s) => s.id).sort();
+    // Wait until supervision sees them GOOD (a MoveShard to a server not GOOD waits).
+    for (let i = 0; ; i++) {
+      const h = (await c.coordinatorCall('GET', '/_admin/cluster/health')) as {
+        Health: Record<string, { Status: string }>;
+      };
+      if (targets.every((id) => h.Health[id]?.Status === 'GOOD')) break;
+      if (i > 300) throw new Error('new DB servers not GOOD after 60 s');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const recvFactor = t.targetRecvFactor ?? 1;
+    for (const id of targets) if (recvFactor !== 1) setRate(linkOf(c, id, 'recv'), BANDWIDTH * recvFactor);
+    const ch = t.change;
+    const rates: LinkRates = {
+      base: (s, dir) => (dir === 'recv' && targets.includes(s) ? BANDWIDTH * recvFactor : BANDWIDTH),
+      ...(ch
+        ? { change: { server: targets[ch.target]!, dir: ch.dir, atSeconds: ch.atSeconds, factor: ch.factor } }
+        : {}),
+    };
+    const plan = await acts.readShardPlan({ migrationId: 'bench', arango: ref });
+    const desired = assignTargets(indexPlan(plan), targets);
+    const bound = assignmentIndependentBound(plan, targets, rates);
+    const assignment = assignmentBound(plan, desired, rates);
+    log(
+      `${t.name}: ${plan.collections.reduce((n, x) => n + x.shards.length, 0)} groups on ${sources.length} servers → ${targets.length} new; bound ${bound.seconds.toFixed(1)} s (${bound.by}), assignment bound ${assignment.seconds.toFixed(1)} s (${assignment.by})`,
+    );
+    return {
+      c,
+      plan,
+      sources,
+      targets,
+      rates,
+      bound,
+      assignment,
+      bytesReceived: () => c.dbServers.reduce((n, m) => n + (m.dbServer?.recvLink.bytes ?? 0), 0),
+      applyChange() {
+        if (!ch) return;
+        const id = targets[ch.target]!;
+        setRate(linkOf(c, id, ch.dir), rates.base(id, ch.dir) * ch.factor);
+      },
+      async jobStats() {
+        const t = (await c.agencyRead(['/arango/Target/Finished'])) as Record<string, unknown>;
+        const fin = Object.values(
+          ((t.arango as Record<string, unknown>)?.Target as Record<string, unknown>)?.Finished ?? {},
+        ) as Record<string, unknown>[];
+        const jobs = fin
+          .filter((j) => j.type === 'moveShard')
+          .map((j) => ({
+            shard: String(j.shard),
+            created: Date.parse(String(j.timeCreated)),
+            started: Date.parse(String(j.timeStarted)),
+            finished: Date.parse(String(j.timeFinished)),
+          }))
+          .filter((j) => j.created && j.started && j.finished);
+        const byShard = new Map<string, typeof jobs>();
+        for (const j of jobs) byShard.set(j.shard, [...(byShard.get(j.shard) ?? []), j]);
+        const gaps: number[] = [];
+        for (const js of byShard.values()) {
+          js.sort((a, b) => a.created - b.created);
+          for (let i = 1; i < js.length; i++) gaps.push(js[i]!.created - js[i - 1]!.finished);
+        }
+        const q = (xs: number[]) => {
+          const s2 = [...xs].sort((a, b) => a - b);
+          const at = (p: number) =>
+            s2.length ? (s2[Math.min(s2.length - 1, Math.floor(p * s2.length))]! / 1000).toFixed(1) : '-';
+          return `median ${at(0.5)} s, p90 ${at(0.9)} s`;
+        };
+        return `${jobs.length} MoveShard jobs finished: in ToDo ${q(jobs.map((j) => j.started - j.created))}; running ${q(jobs.map((j) => j.finished - j.started))}; same shard, job end → next job created ${q(gaps)}`;
+      },
+      async groupsLeft() {
+        const p = await acts.readShardPlan({ migrationId: 'bench', arango: ref });
+        const old = new Set(sources);
+        return p.collections.reduce(
+          (n, col) => n + col.shards.filter(([, servers]) => servers.some((i) => old.has(p.servers[i]!.id))).length,
+          0,
+        );
+      },
+      stop: () => c.stop(),
+    };
+  } catch (e) {
+    await c.stop();
+    throw e;
+  }
+}
+
+export const SIM_WORKER = join(__dirname, 'sim-worker.ts');

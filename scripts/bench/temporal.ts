@@ -1,0 +1,136 @@
+/**
+ * MoveShards the way an operator runs it: the real migrationWorkflow on the real Temporal dev server, a separate
+ * worker process (scripts/bench/sim-worker.ts), the shipped defaults (policy as the schema defaults it: 16 moves
+ * in flight, no bandwidth hint; agency polling 1 s), against the simulated cluster. The makespan is the
+ * workflow's own MoveShards phase time (phaseTimings in the progress query); the later phases are not waited for.
+ */
+import { readFileSync } from 'node:fs';
+import type { DevServer } from '../../test/harness/temporal';
+import { ROOT } from '../../test/harness/temporal';
+import { spawnProc, waitFor } from '../../test/harness/procs';
+import { World } from '../../test/harness/world';
+import { worldSpec } from '../../test/harness/specs';
+import { runsOf } from '../../test/harness/replay';
+import { arangoRef } from '../../test/harness/sim';
+import { progressQuery } from '../../src/shared/controls';
+import type { PhaseTiming } from '../../src/shared/types';
+import { SIM_WORKER, type BenchCluster } from './cluster';
+import type { BenchTopology } from './topologies';
+
+export interface TemporalResult {
+  seconds: number;
+  status: string;
+  bytesMoved: number;
+  events: number[];
+  workerPeakMb: number;
+  groupsLeft: number;
+}
+
+export async function moveThroughTemporal(
+  server: DevServer,
+  bundlePath: string,
+  t: BenchTopology,
+  bc: BenchCluster,
+  log: (s: string) => void,
+  o: { ceiling?: number } = {},
+): Promise<TemporalResult> {
+  const world = new World({ dbServers: bc.targets.length, collections: [], syncMs: 0 });
+  await world.start();
+  const taskQueue = `bench-${t.name}`;
+  let ready = false;
+  const w = spawnProc(
+    `bench-worker-${t.name}`,
+    process.execPath,
+    ['--import', 'tsx', SIM_WORKER, server.address, taskQueue, world.url, bundlePath, bc.targets.join(',')],
+    { cwd: ROOT, onLine: (l) => void (l.includes('worker ready') && (ready = true)) },
+  );
+  try {
+    await waitFor('the bench worker to start', () => ready, {
+      timeoutMs: 120_000,
+      check: () => {
+        if (w.hasExited()) throw new Error(`worker exited:\n${w.tail()}`);
+      },
+    });
+    let peakKb = 0;
+    const rss = setInterval(() => {
+      try {
+        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${w.pid}/status`, 'utf8'));
+        if (m) peakKb = Math.max(peakKb, Number(m[1]));
+      } catch {
+        /* gone */
+      }
+    }, 500);
+    const spec = worldSpec({ arango: arangoRef(bc.c) }) as { policy: unknown };
+    // Shipped defaults; only the drain after the DNS cutover (after MoveShards) is skipped.
+    spec.policy = { timeouts: { drainSeconds: 0 }, ...(o.ceiling ? { maxConcurrentShardMoves: o.ceiling } : {}) };
+    const bytes0 = bc.bytesReceived();
+    const h = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `bench-${t.name}-${Date.now()}`,
+      args: [{ spec }],
+    });
+    let changeTimer: NodeJS.Timeout | undefined;
+    let movingSince = 0;
+    let lastLog = Date.now();
+    const watch = setInterval(() => {
+      void h
+        .query(progressQuery)
+        .then((p) => {
+          if (Date.now() - lastLog >= 15_000) {
+            lastLog = Date.now();
+            log(
+              `${t.name}: ${p.phase} ${p.status}, ${p.shardsDone}/${p.shardsTotal} shards, ${p.shardsInFlight} in flight, ${(p.bytesDone / 1048576).toFixed(0)} MiB${p.lastError ? `, last error: ${p.lastError}` : ''}`,
+            );
+          }
+          if (movingSince || p.phase !== 'MoveShards') return;
+          movingSince = Date.now();
+          if (t.change) {
+            changeTimer = setTimeout(() => {
+              bc.applyChange();
+              log(`${t.name}: link changed at ${((Date.now() - movingSince) / 1000).toFixed(1)} s into MoveShards`);
+            }, t.change.atSeconds * 1000);
+          }
+        })
+        .catch(() => undefined);
+    }, 200);
+    // MoveShards is what is measured: once the workflow's own timing of it has ended, the later phases (world
+    // only: DNS, decommission) are not waited for; the run is terminated.
+    let moveShards: PhaseTiming | undefined;
+    let status = '';
+    try {
+      await waitFor(
+        'MoveShards to end',
+        async () => {
+          const p = await h.query(progressQuery).catch(() => undefined);
+          if (!p) {
+            const d = await h.describe();
+            if (d.status.name !== 'RUNNING') throw new Error(`workflow ${d.status.name} before MoveShards ended`);
+            return undefined;
+          }
+          moveShards = p.phaseTimings.find((x) => x.phase === 'MoveShards' && x.endedAt !== undefined);
+          status = `${p.phase} ${p.status}`;
+          return moveShards ? true : undefined;
+        },
+        { timeoutMs: 3_600_000, intervalMs: 500 },
+      );
+    } finally {
+      clearInterval(watch);
+      clearInterval(rss);
+      if (changeTimer) clearTimeout(changeTimer);
+    }
+    await h.terminate('bench: MoveShards measured').catch(() => undefined);
+    const runs = await runsOf(server.client, h.workflowId);
+    log(`${t.name}: ${await bc.jobStats()}`);
+    return {
+      seconds: moveShards!.seconds ?? (moveShards!.endedAt! - moveShards!.startedAt) / 1000,
+      status,
+      bytesMoved: bc.bytesReceived() - bytes0,
+      events: runs.map((x) => x.events),
+      workerPeakMb: Math.round(peakKb / 1024),
+      groupsLeft: await bc.groupsLeft(),
+    };
+  } finally {
+    await w.stop();
+    await world.stop();
+  }
+}
