@@ -102,8 +102,9 @@ describe('the engine moves everything with MoveShard jobs', () => {
         .map(d)
         .filter((j) => j.creator === 'transit-engine-test');
       assert.ok(finished.every((j) => j.type === 'moveShard'));
-      // Each group: one leader move plus one follower move per further copy (RF 2 → 2 jobs, RF 1 → 1 job).
-      assert.equal(finished.length, 6 * 2 + 2 * 1 + 2 * 2);
+      // Each group (verified before leadership leaves the source, test/shard-verify.test.ts): RF 2 → the new leader
+      // joins as a follower, takes over (a leader swap, no copy), then the second follower moves: 3 jobs; RF 1 → 1.
+      assert.equal(finished.length, 6 * 3 + 2 * 1 + 2 * 3);
     } finally {
       await c.stop();
     }

@@ -28,8 +28,10 @@ import type {
   WaitForShardMovesArgs,
   WaitForShardMovesResult,
 } from './agency-types';
+import type { VerifyShardCopiesArgs, VerifyShardCopiesResult } from './agency/verify';
 
 export type { ArangoRef, ShardKey, ShardPlan };
+export type { VerifyShardCopiesArgs, VerifyShardCopiesResult };
 
 export interface MigrationRef {
   migrationId: string;
@@ -127,6 +129,11 @@ export interface TransitActivities {
   submitShardMoves(a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }>;
   waitForShardMoves(a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult>;
   cancelShardMoves(a: { migrationId: string; arango: ArangoRef; jobIds: string[] }): Promise<{ open: string[] }>;
+  /**
+   * Since the verify-before-remove patch: before the last source copy of a group goes, its count and checksum
+   * against a target copy's, each computed by its own DB server (src/activities/agency/verify.ts). Read-only.
+   */
+  verifyShardCopies(a: VerifyShardCopiesArgs): Promise<VerifyShardCopiesResult>;
   /** The lock-holding engine of earlier releases: kept so that migrations started before the patch replay and finish. */
   addShardFollower(a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }>;
   /** `stalled`: groups that cannot get in sync (a planned server is FAILED): the operator must decide. */

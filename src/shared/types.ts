@@ -76,6 +76,18 @@ export interface MigrationProgress {
   latency: LatencySample[];
   /** How many runs (continue-as-new) the migration has used so far, this one included. */
   run: number;
+  /** The status as a person reads it, e.g. "paused — 5 copies finishing" while a pause waits for copies in flight. */
+  statusText?: string;
+  /** Copies in flight that keep copying (and counting bytes) while a requested pause waits for them. */
+  copiesFinishing?: number;
+  /** Shards compared before their last source copy went (patch 'verify-before-remove'), and the cost per group. */
+  verification?: {
+    shardsVerified: number;
+    shardsUnverified: number;
+    groupsVerified: number;
+    medianMs: number | null;
+    maxMs: number | null;
+  };
 }
 
 /** Returned by the `plan` query and by `transit plan`. */

@@ -298,6 +298,22 @@ export class DBServer extends ClusterMember {
     s.on('POST', '/_api/replication/sim/chunk', (r) => this.chunkHandler(r));
     s.on('POST', '/_api/replication/sim/finishSync', (r) => this.finishSyncHandler(r));
     s.on('PUT', '/_api/replication/set-the-leader', (r) => this.setTheLeaderHandler(r));
+    // TEST-ONLY HOOK (not ArangoDB; only with TRANSIT_SIM_TEST_HOOKS=1 in the member's environment): silently
+    // corrupts one document of THIS server's copy of a shard — its data changes, its _key and _rev stay — without
+    // replicating or journaling it, as bit rot or a faulty copy would. test/shard-verify.test.ts shows that
+    // Transit's verification parks on it.
+    if (process.env.TRANSIT_SIM_TEST_HOOKS === '1')
+      s.on('POST', /^\/_api\/sim\/test\/corrupt\/([^/]+)$/, (r) => this.corruptHandler(r));
+  }
+
+  /** TEST-ONLY (see the route above): changes the data of one document (the given `_key`, or the first one). */
+  private corruptHandler(req: SimRequest): SimResponse {
+    const copy = this.copyFor(req);
+    const want = asDict(req.body)._key;
+    const doc = typeof want === 'string' ? copy.docs.get(want) : copy.docs.values().next().value;
+    if (!doc) fail(404, 1202, 'document not found');
+    copy.docs.set(doc._key, { ...doc, corruptedByTest: true });
+    return ok({ server: this.id, shard: copy.shard, _key: doc._key, _rev: doc._rev, count: copy.docs.size });
   }
 
   /** A document request (or a replicated write) waits its simulated sojourn time first (client-latency.ts). */

@@ -37,6 +37,7 @@ const AGENCY_WAITS: Name[] = [
   'waitForServerRegistered',
   'waitForShardInSync',
   'waitForShardMoves',
+  'verifyShardCopies',
   'moveShardLeadership',
   'waitForAgentCaughtUp',
 ];

@@ -18,15 +18,16 @@
  */
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
+import { ActivityFailure, inWorkflowContext, isCancellation, patched } from '@temporalio/workflow';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
-import { groupBytes, groupKey, groupLabel, groupServers, type GroupIndex } from './plan';
+import { groupBytes, groupKey, groupLabel, groupServers, groupShardCount, type GroupIndex } from './plan';
 import { pickNext } from './scheduler';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
 import { STEP, type GroupMove, type MigrationState } from './state';
 
 export interface JobEngineContext {
   state: MigrationState;
-  acts: Pick<TransitActivities, 'submitShardMoves' | 'waitForShardMoves'>;
+  acts: Pick<TransitActivities, 'submitShardMoves' | 'waitForShardMoves' | 'verifyShardCopies'>;
   ix: GroupIndex;
   /** Servers every group must end on (IDs, leader first). */
   desired: string[][];
@@ -38,7 +39,21 @@ export interface JobEngineContext {
   onProgress(): void;
   stopStarting(): boolean;
   log(msg: string, meta?: Record<string, unknown>): void;
+  /**
+   * Verify each group before its last source copy goes (and finish the copies in flight before a pause parks).
+   * Default: on, except in workflow histories recorded before the patch VERIFY_PATCH.
+   */
+  verify?: boolean;
 }
+
+/**
+ * Since this patch the engine brings the new leader in as a follower of the source leader first, compares the two
+ * copies (verifyShardCopies) before leadership leaves the source, and lets the copies in flight finish (counting
+ * their bytes) before a pause parks. Histories recorded before it replay the leader-first order without checks.
+ */
+export const VERIFY_PATCH = 'verify-before-remove';
+/** Comparisons per group before verification gives up ("did not agree") and parks. */
+export const VERIFY_ATTEMPTS = 20;
 
 /** How long one waitForShardMoves call may wait before the loop looks at controls again. */
 const WAIT_SECONDS = 10;
@@ -58,6 +73,8 @@ const IDLE_MS = 2000;
  * parks the migration: only bringing the server back helps. Supervision's own failover takes a round or two.
  */
 export const LEADER_FAILED_PARK_MS = 30_000;
+/** Verification times kept per run (for the figures shown: count, median, max). */
+export const VERIFY_SAMPLES = 200;
 
 export type NextMove =
   | { kind: 'done' }
@@ -105,6 +122,59 @@ export function nextMove(current: string[], desired: string[]): NextMove {
   };
 }
 
+export type VerifiedMove =
+  | NextMove
+  /** Compare `target`'s copy with `source`'s (both in Plan, in sync under the same leader) before moving on. */
+  | { kind: 'verify'; source: string; target: string };
+
+/**
+ * nextMove with verification (patch VERIFY_PATCH). Two differences, both chosen by what ArangoDB guarantees:
+ * - A MoveShard leader job switches leadership in the supervision round its new copy gets in sync, and after a
+ *   leader change every follower resyncs from the new leader by revision (documents the new leader lacks are deleted
+ *   on the followers): a check after the switch cannot see what the copy missed. So while the group still has a
+ *   source follower, the desired leader first joins as a follower (a follower MoveShard that takes a source
+ *   follower's place: the source leader stays, so it is never the last source copy), is compared with the source
+ *   leader, and only then takes over (a leader swap, remainsFollower) — the same single cross-region copy.
+ * - Before the first move that switches leadership away from a source copy or removes the last source copy, the
+ *   group must be verified (`verified`). The check compares a target copy in Plan with a source copy in Plan: the
+ *   source leader when it still leads.
+ * A group with no target copy before such a move (replicationFactor 1: the only copy moves in one job, in which
+ * ArangoDB switches and removes) cannot be compared before the switch: the move is returned with `unverifiable`.
+ */
+export function nextMoveVerified(
+  current: string[],
+  desired: string[],
+  verified: boolean,
+): VerifiedMove | (Extract<NextMove, { kind: 'move' }> & { unverifiable: true }) {
+  if (sameServers(current, desired)) return { kind: 'done' };
+  if (current.length < desired.length) return nextMove(current, desired);
+  const leader = current[0]!;
+  const want = desired[0]!;
+  const isSource = (s: string) => !desired.includes(s);
+  const removed = current.slice(1).filter(isSource);
+  let m: NextMove;
+  if (leader !== want && !current.includes(want) && isSource(leader) && removed.length)
+    m = { kind: 'move', fromServer: removed[0]!, toServer: want, isLeader: false, remainsFollower: false };
+  else m = nextMove(current, desired);
+  if (m.kind !== 'move' || verified) return m;
+  const sources = current.filter(isSource);
+  const switches = m.isLeader && isSource(m.fromServer);
+  const removesLast = !m.remainsFollower && isSource(m.fromServer) && sources.length === 1;
+  if (!switches && !removesLast) return m;
+  const targets = current.filter((s) => !isSource(s));
+  if (targets.length === 0) return { ...m, unverifiable: true };
+  return {
+    kind: 'verify',
+    source: isSource(leader) ? leader : sources[0]!,
+    target: targets.includes(want) ? want : targets[0]!,
+  };
+}
+
+/** An activity's final failure (in a workflow: ActivityFailure, not a cancellation; elsewhere any Error). */
+function activityFailed(e: unknown): boolean {
+  return inWorkflowContext() ? e instanceof ActivityFailure && !isCancellation(e) : e instanceof Error;
+}
+
 /** New copies a group needs to go from `from` to `to`. */
 function copiesNeeded(from: string[], to: string[]): number {
   return Math.max(1, to.filter((s) => !from.includes(s)).length);
@@ -143,28 +213,49 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
   };
   // Bandwidth learned online (bandwidth.ts; null in runs recorded before patch 'bandwidth-estimate').
   const bw = engineBandwidth(ctx.state.spec.policy.bandwidthBytesPerSecond);
+  const verify = ctx.verify ?? (!inWorkflowContext() || patched(VERIFY_PATCH));
+  let drainFailed = false;
+  const checks = (run.verification ??= { verifiedGroups: 0, verifiedShards: 0, unverifiedShards: 0, ms: [] });
 
   for (;;) {
-    await ctx.safePoint();
+    // A pause (or a parking error) lets the copies in flight finish first, counting their bytes: nothing new starts
+    // meanwhile; rollback and abort are not held up (they cancel or wait for the jobs themselves).
+    const inFlight = at(STEP.followerAdded).filter((g) => moving[g]?.job);
+    const draining =
+      verify &&
+      !drainFailed &&
+      ctx.state.pauseRequested &&
+      !ctx.state.rollbackRequested &&
+      !ctx.state.abortRequested &&
+      inFlight.length > 0;
+    if (verify && (run.finishing ?? 0) !== (draining ? inFlight.length : 0)) {
+      run.finishing = draining ? inFlight.length : 0;
+      ctx.onProgress();
+    }
+    if (!draining) {
+      await ctx.safePoint();
+      drainFailed = false;
+    }
     const pending = at(STEP.pending);
     const active = at(STEP.followerAdded);
     if (active.length === 0 && (pending.length === 0 || ctx.stopStarting()))
       return pending.length === 0 ? 'done' : 'stopped';
 
     // 1. New groups start (the scheduler: which, within the concurrency limit); idle moving groups get their next job.
-    const start = ctx.stopStarting()
-      ? []
-      : pickNext({
-          ix,
-          desired: to,
-          current: servers,
-          pending,
-          inFlight: active,
-          limit: ctx.state.concurrency,
-          bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
-          remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
-          ...(bw ? schedulerInputs(bw) : {}),
-        });
+    const start =
+      ctx.stopStarting() || draining
+        ? []
+        : pickNext({
+            ix,
+            desired: to,
+            current: servers,
+            pending,
+            inFlight: active,
+            limit: ctx.state.concurrency,
+            bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
+            remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
+            ...(bw ? schedulerInputs(bw) : {}),
+          });
     const t = ctx.now();
     for (const g of start) {
       run.steps[g] = STEP.followerAdded;
@@ -180,15 +271,75 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
         failures: 0,
       };
     }
-    const idle = [...active, ...start].filter(
-      (g) => moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= t,
-    );
+    const idle = draining
+      ? []
+      : [...active, ...start].filter((g) => moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= t);
     const submit: { g: number; m: Extract<NextMove, { kind: 'move' }> }[] = [];
+    const toVerify: { g: number; source: string; target: string }[] = [];
     for (const g of idle) {
-      const n = nextMove(servers(g), to(g));
+      const n = verify ? nextMoveVerified(servers(g), to(g), !!moving[g]!.verified) : nextMove(servers(g), to(g));
       if (n.kind === 'done') finish(g);
       else if (n.kind === 'wait') moving[g]!.reason = n.reason;
-      else submit.push({ g, m: n });
+      else if (n.kind === 'verify') toVerify.push({ g, source: n.source, target: n.target });
+      else {
+        if ('unverifiable' in n && !moving[g]!.verified) {
+          // replicationFactor 1 (no target copy before the move): ArangoDB's MoveShard switches and removes the only
+          // source copy in one job. Counted and shown as not verified; never reported as verified.
+          moving[g]!.verified = 'unverifiable';
+          checks.unverifiedShards += groupShardCount(ix, g);
+          ctx.log('shard group cannot be verified before its source copy goes', {
+            shard: groupLabel(ix, g),
+            servers: servers(g),
+            reason: 'no target copy before the move (replicationFactor 1): one MoveShard job switches and removes',
+          });
+        }
+        submit.push({ g, m: n });
+      }
+    }
+    if (toVerify.length) {
+      const r = await ctx.step(`verifyShardCopies ×${toVerify.length}`, () =>
+        ctx.acts.verifyShardCopies({
+          migrationId,
+          arango,
+          checks: toVerify.map(({ g, source, target }) => ({ ...key(g), source, target })),
+          attempts: VERIFY_ATTEMPTS,
+        }),
+      );
+      for (const res of r.results) {
+        const { g, source, target } = toVerify[res.index]!;
+        const mv = moving[g]!;
+        const shard = groupLabel(ix, g);
+        if (res.result === 'match') {
+          mv.verified = { ms: res.ms, attempts: res.attempts, documents: res.documents, source, target };
+          checks.verifiedGroups += 1;
+          checks.verifiedShards += groupShardCount(ix, g);
+          checks.ms.push(res.ms);
+          if (checks.ms.length > VERIFY_SAMPLES) checks.ms.splice(0, checks.ms.length - VERIFY_SAMPLES);
+          ctx.log('shard group verified', {
+            shard,
+            source,
+            target,
+            documents: res.documents,
+            attempts: res.attempts,
+            ms: res.ms,
+          });
+          // Its next move goes out in this iteration.
+          const n = nextMoveVerified(servers(g), to(g), true);
+          if (n.kind === 'move') submit.push({ g, m: n });
+        } else if (res.result === 'planChanged') {
+          mv.reason = `verification: ${res.detail ?? 'Plan changed'}`;
+          mv.notBefore = ctx.now() + LOCK_GAP_MS;
+        } else {
+          mv.reason = `verification ${res.result}: ${res.detail ?? ''}`;
+          mv.notBefore = ctx.now() + BACKOFF_MS;
+          park(
+            res.result === 'mismatch'
+              ? `shard group ${shard}: the target copy on ${target} differs from the source copy on ${source} — ${res.detail} — the source copy is kept; find the cause, then resume (compares again) or roll back`
+              : `shard group ${shard}: the copies on ${source} and ${target} ${res.detail} — the source copy is kept; resume compares again, or roll back`,
+          );
+        }
+      }
+      ctx.onProgress();
     }
     if (submit.length) {
       const r = await ctx.step(`submitShardMoves ×${submit.length}`, () =>
@@ -209,6 +360,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
             to: m.toServer,
             leader: m.isLeader,
             reason: undefined,
+            // A leader swap to a follower copies nothing: it does not count as one of the group's copies.
+            ...(verify ? { swap: servers(g).includes(m.toServer) } : {}),
           });
         else if (res.result === 'planChanged') mv.servers = res.servers;
         else {
@@ -235,15 +388,26 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     // 2. Wait until a job ends (returns on the first, so the group's next job, or a new group, starts quickly).
     const withJob = at(STEP.followerAdded).filter((g) => moving[g]?.job);
     if (withJob.length) {
-      const r = await ctx.step(`waitForShardMoves ×${withJob.length}`, () =>
+      const wait = () =>
         ctx.acts.waitForShardMoves({
           migrationId,
           arango,
           jobs: withJob.map((g) => ({ ...key(g), jobId: moving[g]!.job! })),
           mode: 'any',
           timeoutSeconds: WAIT_SECONDS,
-        }),
-      );
+        });
+      let r: Awaited<ReturnType<typeof wait>>;
+      if (draining) {
+        // Not through ctx.step: a step begins at a safe point, which would park now. A wait that fails for good ends
+        // the draining (the pause then parks at once; resume waits again).
+        try {
+          r = await wait();
+        } catch (e) {
+          if (!activityFailed(e)) throw e;
+          drainFailed = true;
+          continue;
+        }
+      } else r = await ctx.step(`waitForShardMoves ×${withJob.length}`, wait);
       if (bw) {
         const copies = withJob.map((g) => ({ id: moving[g]!.job!, sender: servers(g)[0]!, receiver: moving[g]!.to }));
         observeShardMoves(
@@ -269,9 +433,11 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
         // A job that vanished from every list counts as done when Plan shows its effect.
         const effective =
           e.status === 'finished' ||
-          (e.status === 'gone' && mv.servers.includes(mv.to) && !mv.servers.includes(mv.from));
+          (e.status === 'gone' &&
+            mv.servers.includes(mv.to) &&
+            (mv.swap ? mv.servers[0] === mv.to : !mv.servers.includes(mv.from)));
         if (effective) {
-          mv.done = Math.min(mv.total, mv.done + 1);
+          if (!mv.swap) mv.done = Math.min(mv.total, mv.done + 1);
           mv.failures = 0;
           run.copied[g] = Math.round((groupBytes(ix, g) * mv.done) / mv.total);
           run.startedAt[g] = ctx.now(); // timeouts.shardSyncSeconds applies to each job

@@ -11,7 +11,7 @@ import type { MetricGauge } from '@temporalio/common';
 import { metricMeter, workflowInfo } from '@temporalio/workflow';
 import { PHASES } from '../shared/types';
 import { workflowNow } from './clock';
-import { shardProgress, type MigrationState } from './state';
+import { shardProgress, verificationOf, type MigrationState } from './state';
 
 export const WORKFLOW_METRICS = {
   phase: 'transit_migration_phase',
@@ -25,6 +25,9 @@ export const WORKFLOW_METRICS = {
   agentsMoved: 'transit_migration_agents_moved',
   concurrency: 'transit_migration_concurrency',
   paused: 'transit_migration_paused',
+  shardsVerified: 'transit_migration_shards_verified',
+  shardsUnverified: 'transit_migration_shards_unverified',
+  copiesFinishing: 'transit_migration_copies_finishing',
   versionCheck: 'transit_version_check_latency_seconds',
   lastUpdate: 'transit_migration_last_update_seconds',
 } as const;
@@ -105,10 +108,33 @@ export function emitMigrationMetrics(s: MigrationState): void {
       '1 while the migration is parked (paused, or waiting after a failed step)',
     ],
   ];
-  for (const [name, v, unit, description] of values) {
-    if (last.values[name] === v) continue;
-    g(name, 'int', unit, description).set(Math.max(0, v), tags);
-    last.values[name] = v;
+  const v = verificationOf(s);
+  if (v) {
+    values.push(
+      [
+        WORKFLOW_METRICS.shardsVerified,
+        v.shardsVerified,
+        '',
+        'shards whose new copy was compared with the source copy (count and checksum) before the source copy went',
+      ],
+      [
+        WORKFLOW_METRICS.shardsUnverified,
+        v.shardsUnverified,
+        '',
+        'shards moved without that check: no target copy before the move (replicationFactor 1)',
+      ],
+    );
+  }
+  values.push([
+    WORKFLOW_METRICS.copiesFinishing,
+    s.pauseRequested && !s.parked ? (s.shards?.finishing ?? 0) : 0,
+    '',
+    'copies in flight that keep copying while a requested pause waits for them',
+  ]);
+  for (const [name, val, unit, description] of values) {
+    if (last.values[name] === val) continue;
+    g(name, 'int', unit, description).set(Math.max(0, val), tags);
+    last.values[name] = val;
   }
 
   // Version checks: the newest sample per phase and region pair (the workflow records p50/p95 per probe).

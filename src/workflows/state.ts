@@ -42,6 +42,20 @@ export interface ShardRun {
   engine?: 'jobs';
   /** jobs engine: the state of each moving group (removed when it is done). */
   moving?: Record<number, GroupMove>;
+  /** jobs engine since patch 'verify-before-remove': groups compared before their last source copy went. */
+  verification?: RunVerification;
+  /** Copies in flight that keep copying while a pause waits for them (0 or absent: none). */
+  finishing?: number;
+}
+
+/** What the verification of a run found (counts survive the groups; the times are the last VERIFY_SAMPLES). */
+export interface RunVerification {
+  verifiedGroups: number;
+  verifiedShards: number;
+  /** Shards whose group had no target copy to compare with before the move (replicationFactor 1). */
+  unverifiedShards: number;
+  /** Wall time of each group's check (ms), newest last. */
+  ms: number[];
 }
 
 /** A moving group of the jobs engine: one MoveShard job at a time, until its servers are the desired ones. */
@@ -64,6 +78,10 @@ export interface GroupMove {
   notBefore?: number;
   /** Workflow time (ms) since which the group's leader is seen FAILED without ArangoDB failing it over. */
   leaderFailedSince?: number;
+  /** Compared (and how) before leadership left the source or its last source copy went; or why it could not be. */
+  verified?: { ms: number; attempts: number; documents: number; source: string; target: string } | 'unverifiable';
+  /** The job in flight is a leader swap to a follower (copies nothing). */
+  swap?: boolean;
 }
 
 export interface MigrationState {
@@ -211,6 +229,33 @@ export function shardProgress(s: MigrationState): {
   return { groupsDone, groups: ix.count, shardsDone, shardsTotal, inFlight, bytesDone, bytesTotal };
 }
 
+/** Verification figures of the current run: shards verified, not verifiable, and the cost per group (ms). */
+export function verificationOf(s: MigrationState): {
+  shardsVerified: number;
+  shardsUnverified: number;
+  groupsVerified: number;
+  medianMs: number | null;
+  maxMs: number | null;
+} | null {
+  const v = s.shards?.verification;
+  if (!v) return null;
+  const xs = [...v.ms].sort((a, b) => a - b);
+  return {
+    shardsVerified: v.verifiedShards,
+    shardsUnverified: v.unverifiedShards,
+    groupsVerified: v.verifiedGroups,
+    medianMs: xs.length ? xs[Math.floor(xs.length / 2)]! : null,
+    maxMs: xs.length ? xs[xs.length - 1]! : null,
+  };
+}
+
+/** The status as a person reads it: "paused — 5 copies finishing" while a pause waits for copies in flight. */
+export function statusText(s: MigrationState): string {
+  const n = s.shards?.finishing ?? 0;
+  if (s.pauseRequested && !s.parked && n > 0) return `paused — ${n} ${n === 1 ? 'copy' : 'copies'} finishing`;
+  return s.pauseRequested && !s.parked ? `${s.status} (pause requested)` : s.status;
+}
+
 /** ETA from the recent byte rate; falls back to the planned bandwidth when there is no rate yet. */
 export function etaSeconds(s: MigrationState): number | null {
   const p = shardProgress(s);
@@ -254,6 +299,9 @@ export function progressOf(s: MigrationState): MigrationProgress {
     approved: s.approved,
     latency: s.latency,
     run: s.run,
+    statusText: statusText(s),
+    copiesFinishing: s.pauseRequested && !s.parked ? (s.shards?.finishing ?? 0) : 0,
+    ...(verificationOf(s) ? { verification: verificationOf(s)! } : {}),
   };
 }
 
@@ -354,8 +402,13 @@ export function currentDetailsMarkdown(s: MigrationState): string {
     `| | |`,
     `|---|---|`,
     `| Phase | **${s.label}** |`,
-    `| Status | ${p.status}${p.pauseRequested && !p.paused ? ' (pause requested)' : ''} |`,
+    `| Status | ${statusText(s)} |`,
     `| Shards | ${p.shardsDone} / ${p.shardsTotal} (${pct(p.shardsDone, p.shardsTotal)}), in flight ${p.shardsInFlight} |`,
+    ...(p.verification
+      ? [
+          `| Verified | ${p.verification.shardsVerified} shards (${p.verification.groupsVerified} groups compared before the source copy went${p.verification.medianMs === null ? '' : `, median ${p.verification.medianMs} ms, max ${p.verification.maxMs} ms each`})${p.verification.shardsUnverified ? `; ${p.verification.shardsUnverified} not verifiable (replicationFactor 1)` : ''} |`,
+        ]
+      : []),
     `| Bytes | ${p.bytesDone} / ${p.bytesTotal} (${pct(p.bytesDone, p.bytesTotal)}) |`,
     `| Agents moved | ${p.agentsMoved} / ${p.agentsTotal} |`,
     `| ETA | ${p.etaSeconds === null ? '–' : `${p.etaSeconds} s`} |`,

@@ -36,6 +36,12 @@ export async function startEngine(
     concurrency?: number;
     stopStarting?: () => boolean;
     onStep?: (what: string) => void;
+    /** Verify each group before its last source copy goes, as the workflow does since 'verify-before-remove' (default true). */
+    verify?: boolean;
+    /** Awaited before each step runs (a test acts on the cluster at a precise point, e.g. before a verification). */
+    beforeStep?: (what: string) => Promise<void>;
+    /** Every line the engine logs (message and fields), e.g. 'shard group verified'. */
+    onLog?: (msg: string, meta?: Record<string, unknown>) => void;
   },
 ): Promise<EngineRun> {
   const acts0 = simActivities();
@@ -80,6 +86,8 @@ export async function startEngine(
         guard();
         steps.push(what);
         o.onStep?.(what);
+        await o.beforeStep?.(what);
+        guard();
         try {
           return await fn();
         } finally {
@@ -88,7 +96,8 @@ export async function startEngine(
       },
       onProgress: () => undefined,
       stopStarting: o.stopStarting ?? (() => false),
-      log: () => undefined,
+      log: (msg, meta) => o.onLog?.(msg, meta),
+      verify: o.verify ?? true,
     }).catch((e) => {
       if (e instanceof Killed || killed) return 'killed' as const;
       throw e;

@@ -95,6 +95,7 @@ export const ACTIVITY_NAMES = [
   'submitShardMoves',
   'waitForShardMoves',
   'cancelShardMoves',
+  'verifyShardCopies',
   'addShardFollower',
   'waitForShardInSync',
   'moveShardLeadership',

@@ -61,6 +61,10 @@ export class World {
   readonly calls: { name: string; at: number }[] = [];
   groups: Group[] = [];
   jobs = new Map<string, WorldJob>();
+  /** Test hook: groups (keys) whose target copy differs from the source copy when verified. */
+  corrupt = new Set<string>();
+  /** Every verification the world answered: which copies, and the group's Plan at that moment. */
+  readonly verifications: { group: string; source: string; target: string; plan: string[] }[] = [];
   private nextJobId = 1;
   sourceMembers: MemberInfo[] = [];
   targetMembers: MemberInfo[] = [];
@@ -362,6 +366,20 @@ export class World {
         return { results: (a.moves as any[]).map((m, i) => this.submitMove(m, i, a.migrationId)) };
       case 'waitForShardMoves':
         return this.waitMoves(a);
+      case 'verifyShardCopies':
+        // Each copy "computes its own checksum": a group in `corrupt` differs on its target copy (test hook).
+        return {
+          results: (a.checks as any[]).map((c, index) => {
+            const g = this.find(c);
+            const base = { index, attempts: 1, ms: 0, documents: 0, source: [], target: [] };
+            if (!g.plan.includes(c.source) || !g.plan.includes(c.target))
+              return { ...base, result: 'planChanged', sourceInPlan: g.plan.includes(c.source) };
+            this.verifications.push({ group: g.key, source: c.source, target: c.target, plan: [...g.plan] });
+            return this.corrupt.has(g.key)
+              ? { ...base, result: 'mismatch', sourceInPlan: true, detail: `shard ${g.shard}: checksums differ` }
+              : { ...base, result: 'match', sourceInPlan: true };
+          }),
+        };
       case 'cancelShardMoves': {
         const open: string[] = [];
         for (const id of a.jobIds as string[]) {

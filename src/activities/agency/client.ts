@@ -183,6 +183,26 @@ export class ArangoClient {
     }
   }
 
+  /** A GET to one specific server (e.g. a DB server about its own shard copy) in database `db`; status 0 = unreachable. */
+  async serverGet(
+    url: string,
+    db: string,
+    path: string,
+    search?: Record<string, string>,
+    timeoutMs = 30_000,
+  ): Promise<AgencyResponse> {
+    try {
+      const r = await this.db(url).database(db).route(path).request({ method: 'GET', search, timeout: timeoutMs });
+      return { status: r.status, body: (r as unknown as { parsedBody?: unknown }).parsedBody };
+    } catch (e) {
+      const c = this.classify(e, url);
+      if (c.status === 401) throw authFailure(401, url, this.ref.jwtSecret);
+      let parsed = c.body;
+      if (c.response && !isArangoError(e)) parsed = await c.response.json().catch(() => undefined);
+      return { status: c.status, body: parsed };
+    }
+  }
+
   /**
    * An agency call that follows 307 to the leader and retries 503/connection errors across the agents for
    * agencyRetryMs, then throws AgencyUnavailableError (retryable). 412 is returned to the caller.

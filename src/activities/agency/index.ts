@@ -34,6 +34,7 @@ import {
   waitForShardInSync,
 } from './shards';
 import { cancelShardMoves, submitShardMoves, waitForShardMoves } from './jobs';
+import { verifyShardCopies, type VerifyShardCopiesArgs, type VerifyShardCopiesResult } from './verify';
 import {
   checkAgentReplaceable,
   checkClusterHealth,
@@ -139,6 +140,10 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
     /** Waits (heartbeating) until any/all of these jobs ended (Finished, Failed or gone); reports copy progress. */
     waitForShardMoves: (a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult> =>
       withClient(a.arango, (c, w) => waitForShardMoves(c, w, a, pollMs)),
+
+    /** Count and checksum of each group's source and target copy, each computed by its own DB server; bounded retries. */
+    verifyShardCopies: (a: VerifyShardCopiesArgs): Promise<VerifyShardCopiesResult> =>
+      withClient(a.arango, (c, w) => verifyShardCopies(c, w, a)),
 
     /** Asks supervision (cancelAgencyJob) to abort this migration's open jobs; returns those that were open. */
     cancelShardMoves: (a: MigrationArgs & { jobIds: string[] }): Promise<{ open: string[] }> =>
