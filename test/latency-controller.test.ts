@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  LatencyLoop,
   SAFE_MOVES,
   START_MOVES,
   newLatencyState,
@@ -153,4 +154,79 @@ test('percentile: nearest rank', () => {
   assert.equal(percentile(xs, 0.99), 99);
   assert.equal(percentile(xs, 0.5), 50);
   assert.equal(percentile([...xs].reverse(), 0.99), 99);
+});
+
+/** A probe that reports the given p99 per window (null = the activity failed) on a clock it advances. */
+function fakeProbe(p99s: (number | null)[], o: { windowMs: number }) {
+  let t = 0;
+  let i = 0;
+  const calls: number[] = [];
+  return {
+    now: () => t,
+    sleep: async (ms: number) => void (t += ms),
+    probe: async (windowMs: number) => {
+      assert.equal(windowMs, o.windowMs);
+      const p = p99s[Math.min(i++, p99s.length - 1)]!;
+      calls.push(t);
+      if (p === null) throw new Error('probe failed');
+      const startMs = t;
+      t += windowMs;
+      await Promise.resolve();
+      return { startMs, endMs: t, samples: 50, p99Ms: p };
+    },
+    calls,
+    count: () => i,
+  };
+}
+
+test('the loop beside the engine: one step per window, the cap the scheduler reads, stop ends it', async () => {
+  const f = fakeProbe([5, 5, 30, 30, 5, 5], { windowMs: 10_000 });
+  const decisions: string[] = [];
+  let ceiling = 16;
+  const loop = new LatencyLoop({
+    objective: OBJ,
+    ceiling: () => ceiling,
+    probe: f.probe,
+    now: f.now,
+    onDecision: (d) => {
+      decisions.push(`${d.action}:${d.cap}`);
+      if (decisions.length === 6) loop.stop();
+    },
+  });
+  assert.equal(loop.cap, START_MOVES);
+  await loop.start().ended();
+  assert.deepEqual(decisions, ['grow:4', 'grow:8', 'backoff:4', 'settle:4', 'grow:5', 'grow:6']);
+  assert.equal(loop.cap, 6);
+  assert.equal(movesInFlightLimit(ceiling, loop.cap), 6);
+  ceiling = 3; // setConcurrency lowered: the cap the scheduler reads follows at once
+  assert.equal(loop.cap, 3);
+  assert.equal(f.count(), 6);
+});
+
+test('the loop: a failing probe is no measurement (safe low rate, the rest of the window waited out); park once, then the clock restarts', async () => {
+  const f = fakeProbe([5, 5, 5, null, ...(Array(30).fill(50) as number[])], { windowMs: 10_000 });
+  const parks: string[] = [];
+  const decisions: LatencyDecision[] = [];
+  const loop = new LatencyLoop({
+    objective: { ...OBJ, parkAfterSeconds: 30 },
+    ceiling: () => 16,
+    probe: f.probe,
+    now: f.now,
+    sleep: f.sleep,
+    onPark: (m) => parks.push(m),
+    onDecision: (d) => {
+      decisions.push(d);
+      if (decisions.length === 20) loop.stop();
+    },
+  });
+  await loop.start().ended();
+  assert.equal(decisions[3]!.action, 'no-measurement');
+  assert.equal(decisions[3]!.cap, SAFE_MOVES);
+  assert.equal(f.calls[4]! - f.calls[3]!, 10_000, 'the failed window was waited out');
+  // Two parks in 16 breaching windows: each after 30 s of windows at one move.
+  const parkAt = decisions.map((d, i) => (d.action === 'park' ? i : -1)).filter((i) => i >= 0);
+  assert.equal(parks.length, parkAt.length);
+  assert.ok(parks.length >= 2, `parks at ${parkAt.join(',')}`);
+  assert.equal(parkAt[1]! - parkAt[0]!, 3, 'after a park the clock restarts: 3 more windows of 10 s');
+  assert.match(parks[0]!, /even at one move in flight for 30 s/);
 });

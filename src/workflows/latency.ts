@@ -145,6 +145,7 @@ export function stepLatency(
           `client latency objective cannot be met: p99 ${ms(p99)} > ${ms(target)} even at one move in flight ` +
           `for ${Math.round(forS)} s (parkAfterSeconds ${objective.parkAfterSeconds}); resume to try again, or ` +
           `raise policy.latency.p99Ms`;
+        s.floorBreachSinceMs = null; // after a resume the clock starts again
         return out('park', 1, msg, msg);
       }
       return out('hold', 1, `p99 ${ms(p99)} > ${ms(target)} at one move in flight for ${Math.round(forS)} s`);
@@ -177,4 +178,77 @@ export function percentile(values: number[], q: number): number | null {
   const xs = [...values].sort((a, b) => a - b);
   const rank = Math.min(xs.length, Math.max(1, Math.ceil(q * xs.length)));
   return xs[rank - 1]!;
+}
+
+/** What the loop needs from the engine: the objective, the ceiling now, one probe window (the activity), a clock. */
+export interface LatencyLoopDeps {
+  objective: LatencyObjective;
+  /** The operator's ceiling now (setConcurrency / policy.maxConcurrentShardMoves). */
+  ceiling: () => number;
+  /** One window of probes (probeClientLatency); a failure counts as a window without samples. */
+  probe: (windowMs: number) => Promise<Pick<LatencyWindow, 'startMs' | 'endMs' | 'samples' | 'p99Ms' | 'errors'>>;
+  /** Workflow time (ms). */
+  now: () => number;
+  /** Workflow sleep: after a failed probe the loop waits out the rest of the window (no tight retry loop). */
+  sleep?: (ms: number) => Promise<void>;
+  /** The controller state to continue from (carried over continue-as-new); default: a fresh start. */
+  state?: LatencyControlState;
+  /** After every step (progress, status, metrics, the workflow's log). */
+  onDecision?: (d: LatencyDecision) => void;
+  /** The objective cannot be met even at one move: the engine parks with this message. */
+  onPark?: (message: string) => void;
+}
+
+/**
+ * The controller's loop beside the job engine (workflow code, deterministic: it only awaits the probe activity):
+ * one probe window after another, one control step per window. The engine reads `cap` where it calls pickNext
+ * (`latencyCap`), so moves in flight = min(ceiling, cap, the scheduler's choice). `stop()` ends the loop after the
+ * window in flight (its result is ignored).
+ */
+export class LatencyLoop {
+  state: LatencyControlState;
+  private stopped = false;
+  private running?: Promise<void>;
+
+  constructor(private deps: LatencyLoopDeps) {
+    this.state = deps.state ?? newLatencyState(deps.ceiling());
+  }
+
+  get cap(): number {
+    return clamp(this.state.cap, this.deps.ceiling());
+  }
+
+  start(): this {
+    this.running ??= this.run();
+    return this;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Resolves when the loop has ended (after stop(): once the window in flight is over). */
+  ended(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  private async run(): Promise<void> {
+    const windowMs = this.deps.objective.windowSeconds * 1000;
+    while (!this.stopped) {
+      const startMs = this.deps.now();
+      let w: LatencyWindow;
+      try {
+        w = await this.deps.probe(windowMs);
+      } catch {
+        const rest = startMs + windowMs - this.deps.now();
+        if (rest > 0 && this.deps.sleep) await this.deps.sleep(rest);
+        w = { startMs, endMs: this.deps.now(), samples: 0, p99Ms: null, errors: 1 };
+      }
+      if (this.stopped) break;
+      const d = stepLatency(this.state, w, this.deps.objective, this.deps.ceiling());
+      this.state = d.state;
+      this.deps.onDecision?.(d);
+      if (d.park) this.deps.onPark?.(d.park);
+    }
+  }
 }
