@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   LatencyLoop,
+  startEngineLatencyLoop,
+  type ClientLatencyStatus,
   SAFE_MOVES,
   START_MOVES,
   newLatencyState,
@@ -229,4 +231,79 @@ test('the loop: a failing probe is no measurement (safe low rate, the rest of th
   assert.ok(parks.length >= 2, `parks at ${parkAt.join(',')}`);
   assert.equal(parkAt[1]! - parkAt[0]!, 3, 'after a park the clock restarts: 3 more windows of 10 s');
   assert.match(parks[0]!, /even at one move in flight for 30 s/);
+});
+
+test('the engine hook: no objective → no loop; with one: canary created once, status carried, park reaches the engine', async () => {
+  const base = {
+    ceiling: () => 16,
+    now: () => 0,
+    sleep: async () => undefined,
+    park: () => undefined,
+    onProgress: () => undefined,
+    log: () => undefined,
+  };
+  const noCalls = {
+    ensureLatencyCanary: async () => assert.fail('no canary without policy.latency'),
+    probeClientLatency: async () => assert.fail('no probes without policy.latency'),
+  };
+  assert.equal(
+    await startEngineLatencyLoop({
+      ...base,
+      objective: undefined,
+      status: { get: () => undefined, set: () => undefined },
+      acts: noCalls,
+    }),
+    null,
+  );
+
+  let t = 0;
+  let status: ClientLatencyStatus | undefined;
+  let canaries = 0;
+  const probed: string[][] = [];
+  const parks: string[] = [];
+  const logs: string[] = [];
+  let progress = 0;
+  const p99s = [5, 5, ...(Array(40).fill(80) as number[])];
+  let stopAfter = 12;
+  let loop: Awaited<ReturnType<typeof startEngineLatencyLoop>> = null;
+  const deps = {
+    ...base,
+    objective: { ...OBJ, parkAfterSeconds: 30 },
+    now: () => t,
+    status: { get: () => status, set: (s: ClientLatencyStatus) => void (status = JSON.parse(JSON.stringify(s))) },
+    acts: {
+      ensureLatencyCanary: async () => (canaries++, { keys: [{ key: 'canary-0' }, { key: 'canary-3' }] }),
+      probeClientLatency: async (a: { keys: string[]; windowMs: number }) => {
+        probed.push(a.keys);
+        const startMs = t;
+        t += a.windowMs;
+        await Promise.resolve();
+        return { startMs, endMs: t, samples: 100, errors: 0, p50Ms: 2, p99Ms: p99s.shift() ?? 80 };
+      },
+    },
+    park: (m: string) => parks.push(m),
+    onProgress: () => {
+      progress += 1;
+      if (progress === stopAfter) loop?.stop();
+    },
+    log: (m: string, meta?: Record<string, unknown>) => logs.push(`${m} ${JSON.stringify(meta)}`),
+  };
+  loop = await startEngineLatencyLoop(deps);
+  assert.ok(loop);
+  await loop.ended();
+  assert.equal(canaries, 1);
+  assert.deepEqual(probed[0], ['canary-0', 'canary-3']);
+  assert.equal(status!.last!.p99Ms, 80);
+  assert.equal(status!.control.lastP99Ms, 80);
+  assert.equal(parks.length, 1, 'parked once the objective could not be met at one move for 30 s');
+  assert.match(parks[0]!, /cannot be met/);
+  assert.ok(logs.some((l) => l.includes('"action":"backoff"')));
+  // Continue-as-new: a new engine run continues from the carried status without a second canary.
+  const carried = status!;
+  stopAfter = progress + 1;
+  loop = await startEngineLatencyLoop(deps);
+  await loop!.ended();
+  assert.equal(canaries, 1);
+  assert.equal(status!.control.cap, 1);
+  assert.ok(carried.control.cap === 1);
 });

@@ -18,6 +18,7 @@
  *   objective cannot be met even at the slowest rate Transit can move; the migration parks with a message saying so
  *   (resume starts again at one move).
  */
+import { inWorkflowContext, patched } from '@temporalio/workflow';
 import type { LatencyPolicy } from '../spec/schema';
 
 /**
@@ -251,4 +252,87 @@ export class LatencyLoop {
       if (d.park) this.deps.onPark?.(d.park);
     }
   }
+}
+
+/**
+ * Since this patch a migration with policy.latency runs the latency loop beside the job engine (and creates and
+ * removes the canary). Runs recorded before it never call the probes, so their histories replay.
+ */
+export const LATENCY_PATCH = 'latency-cap';
+
+/** The part of a probe window's summary (probeClientLatency) the controller and the status read. */
+export interface ProbeWindowSummary {
+  startMs: number;
+  endMs: number;
+  samples: number;
+  errors: number;
+  p50Ms: number | null;
+  p99Ms: number | null;
+}
+
+/** What progress, status and continue-as-new carry (MigrationState.clientLatency). */
+export interface ClientLatencyStatus {
+  control: LatencyControlState;
+  /** The canary's keys, one per shard (ensureLatencyCanary). */
+  canaryKeys: string[];
+  /** The last window as the probes measured it. */
+  last?: Omit<ProbeWindowSummary, 'startMs'>;
+}
+
+export interface EngineLatencyDeps {
+  /** spec.policy.latency; undefined = no loop (moves in flight = min(ceiling, the scheduler's choice)). */
+  objective: LatencyObjective | undefined;
+  ceiling: () => number;
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Where the status lives (carried over continue-as-new). */
+  status: { get(): ClientLatencyStatus | undefined; set(s: ClientLatencyStatus): void };
+  acts: {
+    ensureLatencyCanary(): Promise<{ keys: { key: string }[] }>;
+    probeClientLatency(a: { keys: string[]; windowMs: number }): Promise<ProbeWindowSummary>;
+  };
+  /** The objective cannot be met even at one move: park the migration with this message. */
+  park(message: string): void;
+  onProgress(): void;
+  log(msg: string, meta?: Record<string, unknown>): void;
+}
+
+/**
+ * The job engine's whole use of the controller: `const lat = await startEngineLatencyLoop(…)` before its loop,
+ * `latencyCap: lat?.cap` where it calls pickNext, `lat?.stop()` when it returns. Null without policy.latency, or in
+ * a run recorded before LATENCY_PATCH.
+ */
+export async function startEngineLatencyLoop(d: EngineLatencyDeps): Promise<LatencyLoop | null> {
+  if (!d.objective) return null;
+  if (inWorkflowContext() && !patched(LATENCY_PATCH)) return null;
+  const objective = d.objective;
+  let st = d.status.get();
+  if (!st?.canaryKeys.length) {
+    const canary = await d.acts.ensureLatencyCanary();
+    st = { control: st?.control ?? newLatencyState(d.ceiling()), canaryKeys: canary.keys.map((k) => k.key) };
+    d.status.set(st);
+  }
+  const keys = st.canaryKeys;
+  let last: ClientLatencyStatus['last'];
+  const loop = new LatencyLoop({
+    objective,
+    ceiling: d.ceiling,
+    now: d.now,
+    sleep: d.sleep,
+    state: st.control,
+    probe: async (windowMs) => {
+      const w = await d.acts.probeClientLatency({ keys, windowMs });
+      last = { endMs: w.endMs, samples: w.samples, errors: w.errors, p50Ms: w.p50Ms, p99Ms: w.p99Ms };
+      return w;
+    },
+    onDecision: (dec) => {
+      const prevCap = d.status.get()?.control.cap;
+      d.status.set({ control: dec.state, canaryKeys: keys, ...(last ? { last } : {}) });
+      if (dec.cap !== prevCap || dec.action === 'park')
+        d.log('client latency: moves in flight cap', { cap: dec.cap, action: dec.action, reason: dec.reason });
+      d.onProgress();
+    },
+    onPark: (m) => d.park(m),
+  });
+  return loop.start();
 }
