@@ -12,14 +12,22 @@ export interface GroupIndex {
   count: number;
 }
 
+/** Each Plan object is indexed once (Plans are never changed in place; a fresh read is a new object). */
+const indexed = new WeakMap<ShardPlan, GroupIndex>();
+
+/** The group index of a Plan: built on first use, then the same object for every caller (a progress publish too). */
 export function indexPlan(plan: ShardPlan): GroupIndex {
+  const known = indexed.get(plan);
+  if (known) return known;
   const offsets: number[] = [];
   let n = 0;
   for (const c of plan.collections) {
     offsets.push(n);
     n += c.shards.length;
   }
-  return { plan, offsets, count: n };
+  const ix = { plan, offsets, count: n };
+  indexed.set(plan, ix);
+  return ix;
 }
 
 function locate(ix: GroupIndex, g: number): [number, number] {
