@@ -7,6 +7,7 @@ import { SA_DEPLOYMENT, SA_SOURCE_CLUSTER, SA_TARGET_CLUSTER } from '../shared/c
 import { validationProxy } from './activities';
 import { probe, requireHealthy } from './checks';
 import type { MigrationContext } from './context';
+import { agentsToMove, autoShrinkFloor, membersToCreate } from './decisions';
 import { specCheckedOnInput } from './input';
 
 export async function validate(m: MigrationContext): Promise<void> {
@@ -34,9 +35,7 @@ export async function planPhase(m: MigrationContext): Promise<void> {
     m.a.readShardPlan({ migrationId: m.s.migrationId, arango: m.arango() }),
   );
   if (m.s.agents.length === 0) {
-    m.s.agents = m.s.inventory.members
-      .filter((member) => member.role === 'agent')
-      .map((member) => ({ id: member.id, side: 'source' as const, member }));
+    m.s.agents = agentsToMove(m.s.inventory).map((member) => ({ id: member.id, side: 'source' as const, member }));
   }
   await probe(m, 'Plan');
 }
@@ -68,15 +67,14 @@ export async function bridge(m: MigrationContext): Promise<void> {
 
 export async function provisionTarget(m: MigrationContext): Promise<void> {
   const inventory = m.s.inventory!;
-  const sourceDbServers = inventory.members.filter((member) => member.role === 'dbserver');
   if (!m.s.autoShrinkPrevious) {
     // Supervision would clean out the last server ID (maybe a new one) while old and new coexist.
     const r = await m.step('neutraliseAutoShrink', () =>
-      m.a.neutraliseAutoShrink({ arango: m.arango(), atLeast: sourceDbServers.length * 2 }),
+      m.a.neutraliseAutoShrink({ arango: m.arango(), atLeast: autoShrinkFloor(inventory) }),
     );
     m.s.autoShrinkPrevious = r.previous;
   }
-  const toCreate = inventory.members.filter((member) => member.role !== 'agent');
+  const toCreate = membersToCreate(inventory);
   const { members } = await m.step('provisionTargetMembers', () =>
     m.a.provisionTargetMembers({ ...m.ref(), members: toCreate }),
   );

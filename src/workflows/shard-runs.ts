@@ -8,6 +8,7 @@ import type { ShardPlan } from '../activities/contract';
 import { workflowNow } from './clock';
 import { probe } from './checks';
 import { AbortRequested, type MigrationContext } from './context';
+import { targetAssignment } from './decisions';
 import { jobsInFlight, runJobEngine } from './job-engine';
 import { MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH } from './patches';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
@@ -172,7 +173,7 @@ function isSettled(run: ShardRun): boolean {
 function desiredFor(m: MigrationContext, direction: 'forward' | 'backward', ix: GroupIndex): string[][] {
   const c = m.desiredCache;
   if (c && c.plan === ix.plan && c.direction === direction) return c.desired;
-  const desired = direction === 'forward' ? assignTargets(ix, m.s.targetServerIds) : rollbackDesired(m, ix);
+  const desired = direction === 'forward' ? targetAssignment(ix, m.s.targetServerIds) : rollbackDesired(m, ix);
   m.desiredCache = { plan: ix.plan, direction, desired };
   return desired;
 }
