@@ -24,6 +24,56 @@ after(async () => {
   await server?.stop();
 });
 
+describe('verification in the workflow (in-memory world)', () => {
+  it(
+    'twin: a group whose copies differ parks naming the shard and keeps its source copy; resume compares again',
+    { timeout: 120_000 },
+    async () => {
+      const world = new World({ syncMs: 20 });
+      await world.start();
+      const victim = world.groups[0]!;
+      world.corrupt.add(victim.key);
+      const taskQueue = `${TASK_QUEUE}-verify-twin-${Math.random().toString(36).slice(2, 8)}`;
+      const w = await startWorker({
+        connection: await server.nativeConnection(),
+        taskQueue,
+        activities: createWorldActivities(world.url),
+      });
+      try {
+        const handle = await server.client.workflow.start('migrationWorkflow', {
+          taskQueue,
+          workflowId: `verify-twin-${Date.now()}`,
+          args: [{ spec: worldSpec() }],
+        });
+        const parked = await waitFor(
+          'the workflow to park on the mismatch',
+          async () => {
+            const q = await handle.query(progressQuery);
+            return q.paused && /differs from the source copy/.test(q.lastError ?? '') ? q : undefined;
+          },
+          { timeoutMs: 60_000 },
+        );
+        assert.equal(parked.phase, 'MoveShards');
+        assert.match(parked.lastError!, new RegExp(`${victim.shard}\\b`), 'the message names the shard');
+        // The world's Plan: the source leader still leads the group, the compared target copy is a follower.
+        const v = world.verifications.filter((x) => x.group === victim.key);
+        assert.ok(v.length >= 1);
+        assert.equal(victim.plan[0], v[0]!.source, `source copy kept and leading: ${JSON.stringify(victim.plan)}`);
+        // Fixed (the operator found the cause): resume compares again and the migration completes.
+        world.corrupt.delete(victim.key);
+        await handle.signal(resumeSignal);
+        const r = (await handle.result()) as MigrationReport;
+        assert.equal(r.status, 'completed');
+        assert.ok(world.verifications.filter((x) => x.group === victim.key).length >= 2, 'compared again on resume');
+        assert.equal(world.snapshot().groupsOnTarget, world.groups.length);
+      } finally {
+        await w.stop();
+        await world.stop();
+      }
+    },
+  );
+});
+
 describe('pause while copies are in flight', () => {
   it(
     'bytes keep rising while paused, the status says how many copies finish, nothing new starts',

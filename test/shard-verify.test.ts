@@ -6,7 +6,7 @@
 //    MoveShard job that removed its last source copy was even created, and the two DB servers' own counts agreed;
 //    replicationFactor-1 groups are reported as not verifiable (ArangoDB moves their only copy in one job);
 //  - the twin: one document silently corrupted on a target copy (test-only sim hook) parks the migration naming
-//    the shard, and the source copy is still in Plan.
+//    the shard, and the source copy is still in Plan; a copy that keeps changing parks after the bound, saying so.
 // Verification costs are printed (FIGURE lines), never asserted.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -234,6 +234,70 @@ describe('verify each shard before its last source copy goes (simulated cluster,
         checks.map((x) => `${x.shard}:${x.counts[0]}`),
       );
     } finally {
+      await c.stop();
+    }
+  });
+
+  test('copies that keep differing in new ways park after the bound ("did not agree"), the source copy kept', async () => {
+    process.env.TRANSIT_SIM_TEST_HOOKS = '1';
+    const c = await startSim(TOPOLOGY, { processes: true });
+    let stop = false;
+    let loop: Promise<void> = Promise.resolve();
+    try {
+      const act = simActivities();
+      const ref = arangoRef(c);
+      await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
+      const targets = await addNewServers(c, simActivities(), ref);
+      const orders = d(
+        Object.values(d(await agency(c, '/arango/Plan/Collections/shop')))
+          .map(d)
+          .find((x) => x.name === 'orders'),
+      );
+      const victim = Object.keys(d(orders.shards)).sort()[0]!;
+      let changes = 0;
+      const e = await startEngine(c, {
+        targets,
+        concurrency: 8,
+        beforeStep: async (what) => {
+          if (changes > 0 || !what.startsWith('verifyShardCopies')) return;
+          const current = d(await agency(c, `/arango/Current/Collections/shop/${String(orders.id)}/${victim}`));
+          const onTarget = ((current.servers as string[]) ?? []).find((s) => targets.includes(s));
+          if (!onTarget) return;
+          const m = c.dbServers.find((x) => x.id === onTarget)!;
+          // A copy that keeps changing on its own (a document rewritten every 100 ms on this copy only): no two
+          // comparisons see the same difference, so neither a match nor a stable mismatch comes within the bound.
+          const corrupt = () =>
+            fetch(`${m.url}/_db/shop/_api/sim/test/corrupt/${victim}`, {
+              method: 'POST',
+              headers: { authorization: `bearer ${c.jwt()}`, 'content-type': 'application/json' },
+              body: JSON.stringify({ nth: changes++ }),
+            });
+          assert.equal((await corrupt()).status, 200);
+          loop = (async () => {
+            while (!stop) {
+              await new Promise((r) => setTimeout(r, 100));
+              await corrupt().catch(() => undefined);
+            }
+          })();
+        },
+      });
+      const started = Date.now();
+      while (!e.parked() && Date.now() - started < 240_000) await new Promise((r) => setTimeout(r, 200));
+      const parked = e.parked();
+      stop = true;
+      await loop;
+      assert.ok(changes > 0, 'a target copy of the victim kept changing');
+      assert.ok(parked, 'the engine parked');
+      assert.match(parked, new RegExp(`${victim}\\b`), 'the message names the shard');
+      assert.match(parked, /did not agree within 20 comparisons/);
+      assert.match(parked, /source copy is kept/);
+      fig('parked with', parked);
+      const plan = (await planOf(c, 'shop')).get(victim)!;
+      assert.ok(!targets.includes(plan[0]!), `the source copy still leads: ${JSON.stringify(plan)}`);
+      await e.kill();
+    } finally {
+      stop = true;
+      await loop;
       await c.stop();
     }
   });

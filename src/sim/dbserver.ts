@@ -306,13 +306,17 @@ export class DBServer extends ClusterMember {
       s.on('POST', /^\/_api\/sim\/test\/corrupt\/([^/]+)$/, (r) => this.corruptHandler(r));
   }
 
-  /** TEST-ONLY (see the route above): changes the data of one document (the given `_key`, or the first one). */
+  /**
+   * TEST-ONLY (see the route above): changes the data of one document — the given `_key`, else the `nth` (modulo
+   * the count), else the first — to something new each time (a counter), so repeated calls keep changing it.
+   */
   private corruptHandler(req: SimRequest): SimResponse {
     const copy = this.copyFor(req);
-    const want = asDict(req.body)._key;
-    const doc = typeof want === 'string' ? copy.docs.get(want) : copy.docs.values().next().value;
+    const body = asDict(req.body);
+    const nth = typeof body.nth === 'number' && copy.docs.size ? body.nth % copy.docs.size : 0;
+    const doc = typeof body._key === 'string' ? copy.docs.get(body._key) : [...copy.docs.values()][nth];
     if (!doc) fail(404, 1202, 'document not found');
-    copy.docs.set(doc._key, { ...doc, corruptedByTest: true });
+    copy.docs.set(doc._key, { ...doc, corruptedByTest: Number(doc.corruptedByTest ?? 0) + 1 });
     return ok({ server: this.id, shard: copy.shard, _key: doc._key, _rev: doc._rev, count: copy.docs.size });
   }
 

@@ -186,7 +186,7 @@ async function verifyOne(
   return out(
     'unsettled',
     last
-      ? `copies did not agree within ${attempts} comparisons (${Math.round((waits.now() - started) / 100) / 10} s; writes kept changing them): last ${diff.join('; ')}`
+      ? `did not agree within ${attempts} comparisons (${Math.round((waits.now() - started) / 100) / 10} s; they kept changing, no difference came back ${MISMATCH_STABLE} times): last ${diff.join('; ')}`
       : `could not be compared within ${attempts} attempts: ${notInSync}`,
   );
 }
