@@ -187,6 +187,11 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       assert.ok(acked > 0);
       assert.deepEqual(missing, [], 'acknowledged writes lost');
       assert.deepEqual(await leftovers(c), { locks: {}, openJobs: [] });
+      fig(
+        'client writes during the migration with verification (simulated): attempts, failed (orders, single, strict)',
+        ws.map((w) => [w.attempts, w.errors.length]),
+      );
+      for (const w of ws) if (w.errors.length) console.log(`failed writes, first: ${w.errors.slice(0, 3).join(' | ')}`);
 
       const checks = await Promise.all(seen);
       // The jobs of Transit's that supervision finished, from Target/Finished.
