@@ -22,12 +22,15 @@ import { ActivityFailure, inWorkflowContext, isCancellation, patched } from '@te
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import { groupBytes, groupKey, groupLabel, groupServers, groupShardCount, type GroupIndex } from './plan';
 import { pickNext } from './scheduler';
+import { startEngineLatencyLoop, type LatencyLoop } from './latency';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
 import { STEP, type GroupMove, type MigrationState } from './state';
 
 export interface JobEngineContext {
   state: MigrationState;
-  acts: Pick<TransitActivities, 'submitShardMoves' | 'waitForShardMoves' | 'verifyShardCopies'>;
+  acts: Pick<TransitActivities, 'submitShardMoves' | 'waitForShardMoves' | 'verifyShardCopies'> &
+    /** The client-latency probes (policy.latency); an in-process engine without them runs without the loop. */
+    Partial<Pick<TransitActivities, 'ensureLatencyCanary' | 'probeClientLatency' | 'removeLatencyCanary'>>;
   ix: GroupIndex;
   /** Servers every group must end on (IDs, leader first). */
   desired: string[][];
@@ -180,8 +183,46 @@ function copiesNeeded(from: string[], to: string[]): number {
   return Math.max(1, to.filter((s) => !from.includes(s)).length);
 }
 
-/** Runs until every group is done ('done') or, after an abort request, no group is moving any more ('stopped'). */
+/**
+ * Runs until every group is done ('done') or, after an abort request, no group is moving any more ('stopped').
+ * With policy.latency (patch 'latency-cap', src/workflows/latency.ts) the client-latency loop runs beside it: its
+ * cap joins the one decision point (moves in flight = min(ceiling, cap, the scheduler's choice)); the canary it
+ * probes is removed when the engine returns (it is not in the run's plan, so nothing moves it off the source).
+ */
 export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'stopped'> {
+  const ref = { migrationId: ctx.state.migrationId, spec: ctx.state.spec };
+  const { ensureLatencyCanary, probeClientLatency, removeLatencyCanary } = ctx.acts;
+  if (!ensureLatencyCanary || !probeClientLatency || !removeLatencyCanary) return runJobEngineLoop(ctx, null);
+  const lat = await startEngineLatencyLoop({
+    objective: ctx.state.spec.policy.latency,
+    ceiling: () => ctx.state.concurrency,
+    now: () => ctx.now(),
+    sleep: (ms) => ctx.sleep(ms),
+    status: { get: () => ctx.state.clientLatency, set: (s) => void (ctx.state.clientLatency = s) },
+    acts: {
+      ensureLatencyCanary: () => ctx.step('ensureLatencyCanary', () => ensureLatencyCanary(ref)),
+      probeClientLatency: (a) => probeClientLatency({ ...ref, ...a }),
+    },
+    park: (message) => {
+      ctx.state.lastError = message;
+      ctx.state.pauseRequested = true;
+    },
+    onProgress: () => ctx.onProgress(),
+    log: (msg, meta) => ctx.log(msg, meta),
+  });
+  if (!lat) return runJobEngineLoop(ctx, null);
+  let result: 'done' | 'stopped';
+  try {
+    result = await runJobEngineLoop(ctx, lat);
+  } finally {
+    lat.stop();
+  }
+  await lat.ended();
+  await ctx.step('removeLatencyCanary', () => removeLatencyCanary(ref));
+  return result;
+}
+
+async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null): Promise<'done' | 'stopped'> {
   const run = ctx.state.shards!;
   const moving = (run.moving ??= {});
   const { ix } = ctx;
@@ -252,6 +293,7 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
             pending,
             inFlight: active,
             limit: ctx.state.concurrency,
+            ...(lat ? { latencyCap: lat.cap } : {}),
             bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
             remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
             ...(bw ? schedulerInputs(bw) : {}),
@@ -410,11 +452,13 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
       } else r = await ctx.step(`waitForShardMoves ×${withJob.length}`, wait);
       if (bw) {
         const copies = withJob.map((g) => ({ id: moving[g]!.job!, sender: servers(g)[0]!, receiver: moving[g]!.to }));
+        // A leader swap (verification order) copies nothing: it is no sample of any link.
+        const swaps = withJob.flatMap((g, index) => (moving[g]!.swap ? [{ index }] : []));
         observeShardMoves(
           bw,
           ctx.now(),
           copies.map((c, i) => ({ ...c, total: groupBytes(ix, withJob[i]!) })),
-          r,
+          swaps.length ? { ...r, queued: [...r.queued, ...swaps] } : r,
         );
       }
       for (const p of r.progress) {

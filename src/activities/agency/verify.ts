@@ -206,8 +206,8 @@ async function figures(
     members.map(async (m) => {
       const base = `/_api/collection/${encodeURIComponent(m.shard)}`;
       const [cnt, sum] = await Promise.all([
-        client.serverGet(url, database, `${base}/count`),
-        client.serverGet(url, database, `${base}/checksum`, { withRevisions: 'true', withData: 'true' }),
+        client.serverGet(url, database, `${base}/count`, undefined, 10_000),
+        client.serverGet(url, database, `${base}/checksum`, { withRevisions: 'true', withData: 'true' }, 10_000),
       ]);
       for (const r of [cnt, sum])
         if (r.status !== 200)
