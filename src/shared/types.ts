@@ -88,6 +88,16 @@ export interface MigrationProgress {
     medianMs: number | null;
     maxMs: number | null;
   };
+  /** policy.latency: the controller's cap on moves in flight, the probes' last window and why the cap last changed. */
+  clientLatency?: {
+    cap: number;
+    objectiveMs: number;
+    p99Ms: number | null;
+    p50Ms: number | null;
+    samples: number;
+    action: string;
+    reason: string;
+  };
 }
 
 /** Returned by the `plan` query and by `transit plan`. */

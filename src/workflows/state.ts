@@ -5,6 +5,7 @@
 import type { DeploymentInventory, DnsRecordValue, MemberInfo } from '../activities/contract';
 import type { ShardPlan } from '../activities/agency-types';
 import type { MigrationSpec } from '../spec/schema';
+import type { ClientLatencyStatus } from './latency';
 import {
   PHASES,
   type LatencySample,
@@ -111,6 +112,8 @@ export interface MigrationState {
   };
   bridge: boolean;
   latency: LatencySample[];
+  /** policy.latency (patch 'latency-cap'): the controller's state, the canary's keys, the probes' last window. */
+  clientLatency?: ClientLatencyStatus;
   concurrency: number;
   approved: boolean;
   pauseRequested: boolean;
@@ -302,6 +305,23 @@ export function progressOf(s: MigrationState): MigrationProgress {
     statusText: statusText(s),
     copiesFinishing: s.pauseRequested && !s.parked ? (s.shards?.finishing ?? 0) : 0,
     ...(verificationOf(s) ? { verification: verificationOf(s)! } : {}),
+    ...(clientLatencyOf(s) ? { clientLatency: clientLatencyOf(s)! } : {}),
+  };
+}
+
+/** The client-latency controller as progress shows it (policy.latency and a controller that has started). */
+function clientLatencyOf(s: MigrationState): MigrationProgress['clientLatency'] | null {
+  const c = s.clientLatency;
+  const objective = s.spec.policy.latency;
+  if (!c || !objective) return null;
+  return {
+    cap: Math.max(1, Math.min(c.control.cap, s.concurrency)),
+    objectiveMs: objective.p99Ms,
+    p99Ms: c.last?.p99Ms ?? c.control.lastP99Ms,
+    p50Ms: c.last?.p50Ms ?? null,
+    samples: c.control.lastSamples,
+    action: c.control.lastAction,
+    reason: c.control.reason,
   };
 }
 
@@ -413,6 +433,11 @@ export function currentDetailsMarkdown(s: MigrationState): string {
     `| Agents moved | ${p.agentsMoved} / ${p.agentsTotal} |`,
     `| ETA | ${p.etaSeconds === null ? '–' : `${p.etaSeconds} s`} |`,
     `| Concurrency | ${p.concurrency} |`,
+    ...(p.clientLatency
+      ? [
+          `| Client latency | p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms, ${p.clientLatency.samples} samples); moves in flight ≤ ${p.clientLatency.cap}: ${p.clientLatency.reason.replace(/\|/g, '/')} |`,
+        ]
+      : []),
   ];
   if (s.spec.policy.requireApproval)
     lines.push(`| Approved | ${s.approved ? 'yes' : 'no — send the `approve` update'} |`);

@@ -70,6 +70,10 @@ export function formatProgress(p: MigrationProgress): string {
     `  agents moved ${p.agentsMoved}/${p.agentsTotal}, run ${p.run}`,
     ...p.phaseTimings.map((t) => `  ${t.phase.padEnd(16)} ${t.seconds !== undefined ? `${t.seconds}s` : 'running'}`),
   ];
+  if (p.clientLatency)
+    lines.push(
+      `  client latency: p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms), moves in flight ≤ ${p.clientLatency.cap} — ${p.clientLatency.reason}`,
+    );
   if (p.lastError) lines.push(`  last error: ${p.lastError}`);
   if (p.rollbackRefusedReason) lines.push(`  ${p.rollbackRefusedReason}`);
   return lines.join('\n');
