@@ -33,6 +33,7 @@ import { TOPOLOGIES, type BenchTopology } from './bench/topologies';
 import { startBenchCluster, type BenchCluster } from './bench/cluster';
 import { moveThroughTemporal } from './bench/temporal';
 import { moveInProcess } from './bench/inprocess';
+import { payloadSizes } from './bench/payload';
 import { cleanOutOneAtATime, moveShardAllAtOnce, type BaselineResult } from './bench/baselines';
 
 const json = process.argv.includes('--json');
@@ -326,6 +327,24 @@ async function main(): Promise<void> {
     }
   }
   if (!only || only.has('2')) {
+    for (const [c, per] of [
+      [50, 200],
+      [1000, 100],
+    ] as const) {
+      const p = payloadSizes(c, per);
+      figure(
+        `payloads for ${p.groups} zero-byte shard groups (computed from the types, not run)`,
+        p.continueAsNew,
+        'bytes',
+        {
+          what: 'continue-as-new input (spec, state with the plan and the shard run)',
+          readShardPlanResult: p.readShardPlan,
+          rollbackContinueAsNew: p.rollback,
+          limit: 'Temporal default 2 MB per payload (BlobSizeLimitError), warning at 256 KB',
+          backend: 'none (JSON sizes of the real types)',
+        },
+      );
+    }
     log('2. 10,000 zero-byte shards on the real Temporal server…');
     await benchTenThousand();
   }
