@@ -84,6 +84,9 @@ export function registerHandlers(m: MigrationContext): void {
 function requestAbort(m: MigrationContext): void {
   if (isBeyondPointOfNoReturn(m.s)) {
     m.s.lastError = `abort ignored: past the point of no return (${POINT_OF_NO_RETURN}); finishing the migration`;
+  } else if (m.s.direction === 'backward') {
+    // A rollback is the way out already: an abort would stop its shard engine half-way back (rollback.ts).
+    m.s.lastError = 'abort ignored: a rollback is under way; it finishes with everything on the source';
   } else m.s.abortRequested = true;
 }
 

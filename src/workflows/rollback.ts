@@ -12,6 +12,10 @@ import { reportOf } from './state';
 /** The same machine run the other way, newest step first, back to the source. */
 export async function rollback(m: MigrationContext): Promise<MigrationReport> {
   const s = m.s;
+  // An abort still pending (sent while MoveShards let its in-flight groups finish) would make the shard engine
+  // stop starting groups on the way back, and the way back would then spin without a command. The rollback is
+  // the way out; the abort is dropped (a history that met this could not go on: it replays unchanged up to here).
+  s.abortRequested = false;
   if (s.status !== 'rollingBack') {
     log.warn('rolling back', { migrationId: s.migrationId, phase: s.phase });
     m.endTiming(s.phase);
