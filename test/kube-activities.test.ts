@@ -39,6 +39,7 @@ import { arangodSimLauncher } from './harness/controller';
 import { applyObjects, kubeRequest, startClusters, type ClusterHandle, type Clusters } from './harness/kube';
 import { ADDRESS_PLAN, cidrContains, workerAddress, type Region } from './harness/network';
 import { waitFor } from './harness/procs';
+import { scrub } from '../src/observability';
 
 const REPO = join(__dirname, '..');
 const NS = 'arangodb';
@@ -314,12 +315,16 @@ describe('preflight and inventory', () => {
       } as KubernetesObject,
     ]);
     const fromSecret = withTarget({ kubeconfig: { secret: { name: 'us-kubeconfig', key: 'config' } } });
+    // The kubeconfig in the Secret is a credential: once read, the worker's log redaction hides it (and not before).
+    const kubeconfigText = stringifyYaml(only).trim();
+    assert.equal(scrub(`read ${kubeconfigText}`), `read ${kubeconfigText}`, 'not redacted before it is read');
     const r = await waitFor(
       'preflight with the kubeconfig from a Secret',
       () => a.preflight(fromSecret).catch(() => undefined),
       { timeoutMs: 10_000 },
     );
     assert.equal(r.storageClass, 'standard');
+    assert.equal(scrub(`read ${kubeconfigText}`), 'read [redacted]', 'the kubeconfig read from the Secret is redacted');
     await assert.rejects(
       a.preflight(withTarget({ context: 'mars' })),
       failure(
