@@ -1,29 +1,36 @@
 /**
- * First measurement for the client-latency issue (SIMULATED ArangoDB: src/sim with the client-latency model on,
- * TRANSIT_SIM_CLIENT_LATENCY=1; every member its own process). One cluster, one client load for the whole run:
- * open-loop mixed reads and writes at a fixed rate, half through each of the two coordinators. The data collection's
- * shards are moved (every shard to the next DB server: each server sends and receives the same bytes) under three
- * strategies, one after another:
+ * The client-latency strategies on the simulator (SIMULATED ArangoDB: src/sim with the client-latency model on,
+ * TRANSIT_SIM_CLIENT_LATENCY=1; every member its own process). Each strategy gets a fresh cluster with the same
+ * workload: 4 source DB servers holding 32 shards of 8 MB (replicationFactor 1), 4 new target DB servers, links of
+ * 4 MB/s, and one client load for the whole run — open-loop mixed reads and updates at a fixed rate, half through
+ * each of the two coordinators. Transit's shard engine (src/workflows/job-engine.ts, in this process, with the real
+ * agency and probe activities — not through Temporal) moves every shard to the targets:
  *
- * - unthrottled: every move at once;
- * - default: 16 moves in flight (the spec's default maxConcurrentShardMoves);
- * - adaptive: the latency controller (src/workflows/latency.ts) on the probes (src/activities/latency-probe.ts,
- *   one summary per window) with an objective of 1.5 × the pre-migration client p99 (the median of four 5 s
- *   windows' p99), ceiling 16.
+ * - unthrottled: ceiling 1000 moves in flight (the scheduler's choice still applies), no objective;
+ * - default: the spec's default ceiling (16), no objective;
+ * - adaptive: ceiling 16 and policy.latency with an objective of 1.5 × the pre-migration client p99 (windows of 5 s,
+ *   at least 20 samples).
  *
- * The moves are driven by this script (moveShard jobs through the coordinator, polled every 250 ms), NOT by
- * Transit's workflow: the controller is not wired into the job engine yet. Printed per strategy: client p50/p99
- * before and during, the share of windows within the objective, the makespan; and the noise floor (client p99 with
- * no migration running).
+ * Each run first measures the noise floor (four 5 s windows with no migration); its objective is 1.5 × the median
+ * window p99 (one stall of the shared 2-core machine must not set it). Printed per strategy: client p50/p99 before
+ * and during, the share of 5 s windows (≥ 20 samples) during MoveShards whose p99 is within that objective, the
+ * makespan (engine start to return), the controller's steps.
  *
- *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json]
+ *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only adaptive]
  */
 import { Database } from 'arangojs';
 import { SimCluster } from '../src/sim/cluster';
 import { createLatencyProbeActivities } from '../src/activities/latency-probe';
 import { fileCredentialReader } from '../src/activities/agency';
 import { MigrationSpec } from '../src/spec/schema';
-import { newLatencyState, percentile, stepLatency, type LatencyObjective } from '../src/workflows/latency';
+import { percentile } from '../src/workflows/latency';
+import { indexPlan } from '../src/workflows/plan';
+import { assignTargets } from '../src/workflows/scheduler';
+import { newShardRun } from '../src/workflows/shard-mover';
+import { runJobEngine } from '../src/workflows/job-engine';
+import { STEP, initialState } from '../src/workflows/state';
+import { TEST_TIMING, arangoRef, simActivities } from '../test/harness/sim';
+import { addNewServers } from '../test/harness/migrate';
 
 process.env.TRANSIT_SIM_CLIENT_LATENCY = '1';
 
@@ -58,7 +65,10 @@ function windows(recs: Rec[], from: number, to: number) {
   return out;
 }
 
-async function main(): Promise<void> {
+async function runStrategy(
+  name: 'unthrottled' | 'default' | 'adaptive',
+  log: (s: string) => void,
+): Promise<Record<string, unknown>> {
   const t0 = Date.now();
   const c = await SimCluster.start({
     processes: true,
@@ -68,7 +78,7 @@ async function main(): Promise<void> {
       coordinators: 2,
       bandwidth: BANDWIDTH,
       targetNumberOfDBServers: null,
-      timing: { startupGrace: 1, supervisionFrequency: 0.5, heartbeatMs: 500 },
+      timing: { ...TEST_TIMING },
       databases: [
         {
           name: 'shop',
@@ -86,220 +96,170 @@ async function main(): Promise<void> {
       ],
     },
   });
-  const log = (s: string) => !json && console.log(s);
-  log(`simulated cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s: 4 DB servers, 2 coordinators, ${BANDWIDTH}`);
   try {
+    const agency = simActivities();
+    const arango = arangoRef(c);
+    const targets = await addNewServers(c, agency, arango, 4);
+    log(`${name}: simulated cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s (4 + 4 DB servers, ${BANDWIDTH})`);
     const dbs = c.coordinators.map(
       (m) => new Database({ url: m.url, databaseName: 'shop', auth: { token: c.jwt() }, poolSize: 32 }),
     );
-    const keys = Array.from({ length: 1000 }, (_, i) => ({ _key: `k${i}`, v: 0 }));
-    await dbs[0]!.collection('load').saveAll(keys);
+    await dbs[0]!.collection('load').saveAll(Array.from({ length: 1000 }, (_, i) => ({ _key: `k${i}`, v: 0 })));
 
-    // The client load: open loop, RATE ops/s, 50 % reads, 50 % updates, alternating coordinators.
+    // The client load: open loop, RATE ops/s, 50 % reads, 50 % updates, alternating coordinators; each request timed
+    // from its scheduled start.
     const recs: Rec[] = [];
     let stop = false;
-    let i = 0;
     const inflight = new Set<Promise<void>>();
     const loadLoop = (async () => {
       const start = performance.now();
-      while (!stop) {
+      for (let i = 0; !stop; i++) {
         const due = start + (i * 1000) / RATE;
         const wait = due - performance.now();
         if (wait > 0) await sleep(wait);
-        const n = i++;
-        const coll = dbs[n % dbs.length]!.collection('load');
-        const key = `k${(n * 7919) % 1000}`;
+        const coll = dbs[i % dbs.length]!.collection('load');
+        const key = `k${(i * 7919) % 1000}`;
         const t = Date.now();
-        const a = performance.now();
-        const p = (n % 2 ? coll.document(key) : coll.update(key, { v: n }))
+        const p = (i % 2 ? coll.document(key) : coll.update(key, { v: i }))
           .then(
-            () => void recs.push({ t, ms: performance.now() - a, ok: true }),
-            () => void recs.push({ t, ms: performance.now() - a, ok: false }),
+            () => void recs.push({ t, ms: performance.now() - due, ok: true }),
+            () => void recs.push({ t, ms: performance.now() - due, ok: false }),
           )
           .finally(() => inflight.delete(p));
         inflight.add(p);
       }
     })();
 
-    // The probes (canary on every DB server).
+    // Noise floor: no migration, four windows; objective 1.5 × their median p99.
+    await sleep(3000);
+    const nf0 = Date.now();
+    await sleep(4 * WINDOW_MS);
+    const floor = stats(recs.filter((r) => r.t >= nf0));
+    const floorWindows = windows(recs, nf0, nf0 + 4 * WINDOW_MS).map((w) => w.p99!);
+    const objectiveMs = r1(1.5 * (percentile(floorWindows, 0.5) ?? 10))!;
+    log(
+      `${name}: noise floor (no migration, 20 s, ${RATE} ops/s): p50 ${floor.p50} p99 ${floor.p99} ms; ` +
+        `window p99s ${floorWindows.map(r1).join(' ')} → objective ${objectiveMs} ms`,
+    );
+
+    const plan = await agency.readShardPlan({ migrationId: name, arango });
+    const ix = indexPlan(plan);
+    const desired = assignTargets(ix, targets);
     const spec = MigrationSpec.parse({
       deployment: { name: 'arango', namespace: 'db' },
       source: { context: 'eu', region: 'eu', namespace: 'db' },
       target: { context: 'us', region: 'us', namespace: 'db' },
       network: { mode: 'loadbalancer' },
       dns: { provider: 'rfc2136', name: 'db.example.test.', zone: 'example.test.', ttl: 5, tsigKey: { file: '/x' } },
-      arango: {
-        endpoint: c.coordinators[0]!.url,
-        targetEndpoint: c.coordinators[1]!.url,
-        jwtSecret: { file: c.jwtSecretFile },
+      arango: { ...arango, targetEndpoint: c.coordinators[1]!.url },
+      policy: {
+        maxConcurrentShardMoves: name === 'unthrottled' ? 1000 : 16,
+        ...(name === 'adaptive'
+          ? {
+              latency: {
+                p99Ms: objectiveMs,
+                windowSeconds: WINDOW_MS / 1000,
+                parkAfterSeconds: 0,
+                minSamples: MIN_SAMPLES,
+              },
+            }
+          : {}),
       },
     });
-    const ref = { migrationId: 'bench', spec };
+    const state = initialState(name, spec);
+    state.plan = plan;
+    state.targetServerIds = targets;
+    state.shards = { ...newShardRun('forward', ix, desired, true), engine: 'jobs' };
     const probes = createLatencyProbeActivities({ readCredential: fileCredentialReader(), region: 'eu' });
-    const canary = await probes.ensureLatencyCanary(ref);
-    log(
-      `canary: ${canary.keys.length} shards on ${canary.servers.length} DB servers (missing ${canary.missing.length})`,
-    );
-
-    // Noise floor: no migration, 4 windows. The objective is 1.5 × the median window p99: one stall of the shared
-    // 2-core machine in one window (it happens: other work runs beside the bench) must not set the objective.
-    await sleep(2000);
-    const nf0 = Date.now();
-    await sleep(4 * WINDOW_MS);
-    const floor = stats(recs.filter((r) => r.t >= nf0));
-    const floorWindows = windows(recs, nf0, nf0 + 4 * WINDOW_MS).map((w) => w.p99!);
-    const medianP99 = percentile(floorWindows, 0.5) ?? 10;
-    const objectiveMs = 1.5 * medianP99;
-    log(
-      `noise floor (no migration, 20 s, ${RATE} ops/s): p50 ${floor.p50} ms p99 ${floor.p99} ms (n=${floor.n}); ` +
-        `window p99s ${floorWindows.map(r1).join(' ')}`,
-    );
-    log(`objective: 1.5 × median window p99 ${r1(medianP99)} = ${r1(objectiveMs)} ms`);
-
-    const ids = c.dbServers.map((m) => m.id);
-    const jobStatus = async (id: string): Promise<string> => {
-      const r = await c.request(c.coordinatorUrl, `/_admin/cluster/queryAgencyJob?id=${id}`);
-      return String((r.body as { status?: string }).status ?? '');
-    };
-    /** Every data shard to the next DB server, at most cap() moves in flight. */
-    const moveAll = async (cap: () => number): Promise<{ ms: number; failed: number; maxInFlight: number }> => {
-      const shards = (await c.shardStates()).filter((s) => s.name === 'data');
-      const pending = shards.map((s) => ({
-        shard: s.shard,
-        from: s.plan[0]!,
-        to: ids[(ids.indexOf(s.plan[0]!) + 1) % ids.length]!,
-      }));
-      const flying = new Map<string, (typeof pending)[number]>();
-      let failed = 0;
-      let maxInFlight = 0;
-      const start = Date.now();
-      while (pending.length || flying.size) {
-        while (pending.length && flying.size < cap()) {
-          const m = pending.shift()!;
-          const r = (await c.coordinatorCall('POST', '/_db/shop/_admin/cluster/moveShard', {
-            collection: 'data',
-            shard: m.shard,
-            fromServer: m.from,
-            toServer: m.to,
-          })) as { id?: string };
-          flying.set(String(r.id), m);
-        }
-        maxInFlight = Math.max(maxInFlight, flying.size);
-        await sleep(250);
-        for (const [id, m] of new Map(flying)) {
-          const s = await jobStatus(id);
-          if (s === 'Finished') flying.delete(id);
-          else if (s === 'Failed') {
-            flying.delete(id);
-            failed += 1;
-            pending.push(m);
-          }
-        }
-      }
-      await c.waitConverged(60_000);
-      return { ms: Date.now() - start, failed, maxInFlight };
-    };
-
-    const results: Record<string, unknown>[] = [];
-    const run = async (name: string, cap: () => number, during?: (done: () => boolean) => Promise<void>) => {
-      const b0 = Date.now();
-      await sleep(5000);
-      const before = stats(recs.filter((r) => r.t >= b0));
-      const d0 = Date.now();
-      let finished = false;
-      const side = during?.(() => finished);
-      const m = await moveAll(cap);
-      finished = true;
-      await side;
-      const d1 = d0 + m.ms;
-      const dur = stats(recs.filter((r) => r.t >= d0 && r.t < d1));
-      const ws = windows(recs, d0, d1);
-      const within = ws.filter((w) => (w.p99 ?? Infinity) <= objectiveMs).length;
-      const row = {
-        arango: 'simulated',
-        strategy: name,
-        beforeP50Ms: before.p50,
-        beforeP99Ms: before.p99,
-        duringP50Ms: dur.p50,
-        duringP99Ms: dur.p99,
-        windowsWithin: within,
-        windows: ws.length,
-        withinShare: ws.length ? Math.round((100 * within) / ws.length) / 100 : null,
-        makespanS: Math.round(m.ms / 100) / 10,
-        failedJobs: m.failed,
-        maxInFlight: m.maxInFlight,
-        failedRequests: dur.failed,
-        windowP99Ms: ws.map((w) => r1(w.p99)),
-      };
-      results.push(row);
-      log(
-        `${name.padEnd(11)} before p50 ${before.p50} p99 ${before.p99} | during p50 ${dur.p50} p99 ${dur.p99} ms | ` +
-          `windows within ${r1(objectiveMs)} ms: ${within}/${ws.length} | makespan ${row.makespanS} s | ` +
-          `max in flight ${m.maxInFlight} | failed jobs ${m.failed}, failed requests ${dur.failed}`,
-      );
-      log(`            window p99s: ${row.windowP99Ms.join(' ')}`);
-    };
-
-    await run('unthrottled', () => SHARDS);
-    await run('default', () => 16);
-    let cap = newLatencyState(16).cap;
     const decisions: string[] = [];
-    await run(
-      'adaptive',
-      () => cap,
-      async (done) => {
-        const objective: LatencyObjective = {
-          p99Ms: objectiveMs,
-          windowSeconds: WINDOW_MS / 1000,
-          parkAfterSeconds: 0,
-          minSamples: MIN_SAMPLES,
-        };
-        let s = newLatencyState(16);
-        while (!done()) {
-          const w = await probes.probeClientLatency({
-            ...ref,
-            keys: canary.keys.map((k) => k.key),
-            windowMs: WINDOW_MS,
-          });
-          const d = stepLatency(
-            s,
-            { startMs: w.startMs, endMs: w.endMs, samples: w.samples, p99Ms: w.p99Ms },
-            objective,
-            16,
-          );
-          s = d.state;
-          cap = d.cap;
-          decisions.push(`${d.action}:${d.cap}`);
-          log(`            controller: probes p99 ${w.p99Ms} ms (n=${w.samples}) → ${d.reason}`);
+    let maxInFlight = 0;
+    const d0 = Date.now();
+    const result = await runJobEngine({
+      state,
+      acts: { ...agency, ...probes },
+      ix,
+      desired,
+      now: () => Date.now(),
+      sleep: async (ms) => void (await sleep(ms)),
+      safePoint: async () => undefined,
+      step: (_what, fn) => fn(),
+      onProgress: () => {
+        maxInFlight = Math.max(
+          maxInFlight,
+          state.shards!.steps.filter((x) => x !== STEP.pending && x !== STEP.done).length,
+        );
+      },
+      stopStarting: () => false,
+      log: (msg, meta) => {
+        if (msg.startsWith('client latency')) {
+          decisions.push(`${String(meta?.action)}:${String(meta?.cap)}`);
+          log(`${name}:   ${String(meta?.reason)}`);
         }
       },
-    );
+    });
+    const d1 = Date.now();
+    const before = stats(recs.filter((r) => r.t >= nf0 && r.t < d0));
+    const dur = stats(recs.filter((r) => r.t >= d0 && r.t < d1));
+    const ws = windows(recs, d0, d1);
+    const within = ws.filter((w) => (w.p99 ?? Infinity) <= objectiveMs).length;
     stop = true;
     await loadLoop;
     await Promise.all(inflight);
-    await probes.removeLatencyCanary(ref);
-    const un = results[0]!.makespanS as number;
-    const ad = results[2]!.makespanS as number;
+    const row = {
+      arango: 'simulated',
+      strategy: name,
+      result,
+      objectiveMs,
+      noiseFloorP99Ms: floor.p99,
+      noiseFloorWindowP99Ms: floorWindows.map(r1),
+      beforeP50Ms: before.p50,
+      beforeP99Ms: before.p99,
+      duringP50Ms: dur.p50,
+      duringP99Ms: dur.p99,
+      windowsWithin: within,
+      windows: ws.length,
+      withinShare: ws.length ? Math.round((100 * within) / ws.length) / 100 : null,
+      makespanS: Math.round((d1 - d0) / 100) / 10,
+      failedRequests: dur.failed,
+      windowP99Ms: ws.map((w) => r1(w.p99)),
+      decisions,
+    };
     log(
-      `adaptive makespan / unthrottled: ${(ad / un).toFixed(2)} (target ≤ 1.3); controller steps: ${decisions.join(' ')}`,
+      `${name.padEnd(11)} before p50 ${before.p50} p99 ${before.p99} | during p50 ${dur.p50} p99 ${dur.p99} ms | ` +
+        `windows within ${objectiveMs} ms: ${within}/${ws.length} | makespan ${row.makespanS} s | ` +
+        `failed requests ${dur.failed} | ${result}`,
     );
-    if (json)
-      console.log(
-        JSON.stringify({
-          arango: 'simulated',
-          rate: RATE,
-          bandwidth: BANDWIDTH,
-          shards: SHARDS,
-          shardMB: SHARD_MB,
-          noiseFloor: { ...floor, windowP99Ms: floorWindows.map(r1), arango: 'simulated' },
-          objectiveMs: r1(objectiveMs),
-          results,
-          decisions,
-        }),
-      );
+    log(`            window p99s: ${row.windowP99Ms.join(' ')}`);
+    return row;
   } finally {
     await c.stop();
   }
+}
+
+async function main(): Promise<void> {
+  const log = (s: string) => !json && console.log(s);
+  const onlyAt = process.argv.indexOf('--only');
+  const names = (['unthrottled', 'default', 'adaptive'] as const).filter(
+    (n) => onlyAt < 0 || process.argv[onlyAt + 1] === n,
+  );
+  const results: Record<string, unknown>[] = [];
+  for (const n of names) results.push(await runStrategy(n, log));
+  const by = (n: string) => results.find((r) => r.strategy === n);
+  if (by('unthrottled') && by('adaptive'))
+    log(
+      `adaptive makespan / unthrottled: ${((by('adaptive')!.makespanS as number) / (by('unthrottled')!.makespanS as number)).toFixed(2)} (target ≤ 1.3)`,
+    );
+  if (json)
+    console.log(
+      JSON.stringify({
+        arango: 'simulated',
+        rate: RATE,
+        bandwidth: BANDWIDTH,
+        shards: SHARDS,
+        shardMB: SHARD_MB,
+        results,
+      }),
+    );
 }
 
 main().then(
