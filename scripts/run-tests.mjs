@@ -65,6 +65,9 @@ const USUAL_SECONDS = {
   'test/sim-agency.test.ts': 18,
   'test/replay-histories.test.ts': 15,
   'test/production-deploy.test.ts': 8,
+  'test/latency-engine.test.ts': 160,
+  'test/sim-client-latency.test.ts': 40,
+  'test/latency-probe.test.ts': 15,
 };
 const usual = (f) => USUAL_SECONDS[f] ?? 30;
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 2)));
