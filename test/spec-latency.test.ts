@@ -33,6 +33,7 @@ test('malformed policy.latency values are rejected, each message naming the fiel
     ['p99 a string', { p99Ms: '25ms' }, 'policy.latency.p99Ms', /./],
     ['p99 huge', { p99Ms: 1e9 }, 'policy.latency.p99Ms', /at most 60000/],
     ['window too short', { p99Ms: 25, windowSeconds: 1 }, 'policy.latency.windowSeconds', /at least 5 s/],
+    ['window too long', { p99Ms: 25, windowSeconds: 600 }, 'policy.latency.windowSeconds', /at most 60 s/],
     ['window fractional', { p99Ms: 25, windowSeconds: 7.5 }, 'policy.latency.windowSeconds', /int/],
     [
       'park shorter than a window',

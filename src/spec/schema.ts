@@ -145,7 +145,7 @@ const Latency = z
       .number()
       .int('expected whole seconds')
       .min(5, 'expected a window of at least 5 s (enough probe samples for a p99)')
-      .max(3600, 'expected a window of at most 3600 s')
+      .max(60, 'expected a window of at most 60 s (one probe activity measures a whole window)')
       .default(10)
       .describe('length of a measurement window; one control step per window'),
     parkAfterSeconds: z
