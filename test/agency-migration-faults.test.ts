@@ -14,6 +14,7 @@ import {
   writers,
   type Dict,
 } from './harness/migrate';
+import { agencyAt } from './harness/failover';
 
 describe('failures in the middle of a move', () => {
   test(
@@ -62,18 +63,28 @@ describe('failures in the middle of a move', () => {
           () => parkedWith !== '' && deadTarget!.running,
         );
         assert.match(parkedWith, /FAILED — bring it back and resume, or roll back/);
-        // 2) A source leader dies while its shard's leader move copies: ArangoDB fails it over, the job ends aborted.
-        await waitUntil('a leader move from an old server', 60_000, async () =>
-          Boolean(
-            (job = await pendingTo(
-              (j) =>
-                j.isLeader === true &&
-                olds.includes(String(j.fromServer)) &&
-                c.memberById(String(j.fromServer))?.running === true,
-            )),
-          ),
-        );
-        deadLeader = c.memberById(String(job!.fromServer))!;
+        // 2) A source leader dies while a job copies its shard to a new server (the engine's first job of a group
+        // brings the new leader in as a follower, copying from the source leader; replicationFactor 1: the leader
+        // move itself): ArangoDB fails it over, the job ends aborted.
+        let leader = '';
+        await waitUntil('a job copying from an old leader to a new server', 60_000, async () => {
+          const pending = Object.values(d(await agencyAt(c, '/arango/Target/Pending')));
+          for (const j of pending.map(d)) {
+            // A leader swap (isLeader + remainsFollower) copies nothing: skip it.
+            if (j.type !== 'moveShard' || !news.includes(String(j.toServer))) continue;
+            if (j.isLeader === true && j.remainsFollower === true) continue;
+            const path = `/arango/Plan/Collections/${String(j.database)}/${String(j.collection)}/shards/${String(j.shard)}`;
+            const plan = (await agencyAt(c, path)) as string[] | undefined;
+            const lead = String(plan?.[0] ?? '').replace(/^_/, '');
+            if (olds.includes(lead) && c.memberById(lead)?.running === true) {
+              job = j;
+              leader = lead;
+              return true;
+            }
+          }
+          return false;
+        });
+        deadLeader = c.memberById(leader)!;
         await deadLeader.stop();
         await waitUntil('the leader move aborted by failover', 60_000, async () => {
           const failed = d(
