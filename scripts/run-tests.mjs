@@ -68,6 +68,7 @@ const USUAL_SECONDS = {
   'test/latency-engine.test.ts': 160,
   'test/sim-client-latency.test.ts': 40,
   'test/latency-probe.test.ts': 15,
+  'test/latency-workflow.test.ts': 80,
 };
 const usual = (f) => USUAL_SECONDS[f] ?? 30;
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 2)));

@@ -1,0 +1,147 @@
+// The client-latency cap through Temporal: the migration workflow on the dev server against the in-memory world,
+// with policy.latency and probe activities that report a p99 far above the objective. Read from the world (not from
+// Transit's report): MoveShard jobs open at once never exceed the controller's start cap (2) although the ceiling
+// is 4 — and the twin, the same world without policy.latency, opens more than 2. The run records the 'latency-cap'
+// patch, creates and removes the canary once, and progress shows the cap, the p99 and the reason.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startDevServer, type DevServer } from './harness/temporal';
+import { startWorker } from './harness/worker';
+import { World } from './harness/world';
+import { createWorldActivities } from './harness/world-activities';
+import { worldSpec } from './harness/specs';
+import { progressQuery, TASK_QUEUE } from '../src/shared/controls';
+import type { MigrationReport } from '../src/shared/types';
+
+let server: DevServer;
+before(async () => {
+  server = await startDevServer();
+});
+after(async () => {
+  await server?.stop();
+});
+
+interface Run {
+  report: MigrationReport;
+  maxOpenJobs: number;
+  calls: Record<string, number>;
+  patches: string[];
+  clientLatency: unknown;
+}
+
+async function migrate(name: string, latency: boolean): Promise<Run> {
+  const world = new World({
+    syncMs: 1200,
+    collections: [{ name: 'orders', shards: 8, replicationFactor: 2, bytes: 1_000_000 }],
+  });
+  await world.start();
+  const calls: Record<string, number> = { ensureLatencyCanary: 0, probeClientLatency: 0, removeLatencyCanary: 0 };
+  const probes = {
+    ensureLatencyCanary: async () => {
+      calls.ensureLatencyCanary! += 1;
+      return {
+        database: '_system',
+        collection: 'canary',
+        keys: [{ key: 'k0', shard: 's1', servers: [] }],
+        servers: [],
+        missing: [],
+      };
+    },
+    probeClientLatency: async (a: { windowMs: number }) => {
+      calls.probeClientLatency! += 1;
+      const startMs = Date.now();
+      await new Promise((r) => setTimeout(r, a.windowMs));
+      const p = { samples: 100, p50Ms: 40, p99Ms: 1000 };
+      return {
+        from: 'eu',
+        startMs,
+        endMs: Date.now(),
+        errors: 0,
+        reads: 50,
+        writes: 50,
+        maxMs: 1000,
+        byRegion: [],
+        ...p,
+      };
+    },
+    removeLatencyCanary: async () => {
+      calls.removeLatencyCanary! += 1;
+      return { removed: true };
+    },
+  };
+  const taskQueue = `${TASK_QUEUE}-latency-${name}`;
+  const w = await startWorker({
+    connection: await server.nativeConnection(),
+    taskQueue,
+    activities: { ...createWorldActivities(world.url), ...probes },
+  });
+  let maxOpenJobs = 0;
+  const sampler = setInterval(() => (maxOpenJobs = Math.max(maxOpenJobs, world.snapshot().openJobs)), 20);
+  try {
+    const spec = worldSpec({
+      policy: {
+        maxConcurrentShardMoves: 4,
+        timeouts: { drainSeconds: 0, activitySeconds: 30 },
+        ...(latency ? { latency: { p99Ms: 50, windowSeconds: 5, parkAfterSeconds: 0 } } : {}),
+      },
+    });
+    const handle = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `latency-${name}-${Date.now()}`,
+      args: [{ spec }],
+    });
+    let clientLatency: unknown;
+    const poll = setInterval(() => {
+      handle
+        .query(progressQuery)
+        .then((p) => {
+          if (p.clientLatency) clientLatency = p.clientLatency;
+        })
+        .catch(() => undefined);
+    }, 500);
+    const report = (await handle.result()) as MigrationReport;
+    clearInterval(poll);
+    const history = await handle.fetchHistory();
+    const patches: string[] = [];
+    for (const e of history.events ?? []) {
+      const m = e.markerRecordedEventAttributes;
+      if (m?.markerName !== 'core_patch') continue;
+      for (const p of Object.values(m.details ?? {}))
+        for (const x of p.payloads ?? []) patches.push(Buffer.from(x.data ?? []).toString());
+    }
+    return { report, maxOpenJobs, calls, patches, clientLatency };
+  } finally {
+    clearInterval(sampler);
+    await w.stop();
+    await world.stop();
+  }
+}
+
+describe('client-latency cap through Temporal (in-memory world)', () => {
+  it('breaching probes hold MoveShard jobs at the start cap; the twin without an objective opens more', async () => {
+    const capped = await migrate('capped', true);
+    const free = await migrate('free', false);
+    console.log(
+      `max MoveShard jobs open at once (world): with policy.latency ${capped.maxOpenJobs}, without ${free.maxOpenJobs}; ` +
+        `probe windows ${capped.calls.probeClientLatency}; progress ${JSON.stringify(capped.clientLatency)}`,
+    );
+    assert.equal(capped.report.status, 'completed');
+    assert.equal(free.report.status, 'completed');
+    assert.ok(capped.maxOpenJobs >= 1 && capped.maxOpenJobs <= 2, `capped: ${capped.maxOpenJobs} jobs open at once`);
+    assert.ok(free.maxOpenJobs > 2, `twin: ${free.maxOpenJobs} jobs open at once without the cap`);
+    assert.equal(capped.calls.ensureLatencyCanary, 1);
+    assert.equal(capped.calls.removeLatencyCanary, 1);
+    assert.ok(capped.calls.probeClientLatency! >= 1);
+    assert.deepEqual(free.calls, { ensureLatencyCanary: 0, probeClientLatency: 0, removeLatencyCanary: 0 });
+    assert.ok(
+      capped.patches.some((p) => p.includes('latency-cap')),
+      JSON.stringify(capped.patches),
+    );
+    assert.ok(!free.patches.some((p) => p.includes('latency-cap')), 'no patch marker without policy.latency');
+    const cl = capped.clientLatency as { cap: number; p99Ms: number; reason: string } | undefined;
+    assert.ok(cl, 'progress showed the controller');
+    assert.equal(cl.p99Ms, 1000);
+    assert.equal(cl.cap, 1);
+    assert.match(cl.reason, /p99 1000 ms > 50 ms/);
+  });
+});
