@@ -17,6 +17,13 @@ import {
   type LatencyObjective,
 } from '../src/workflows/latency';
 import { movesInFlightLimit } from '../src/workflows/scheduler';
+import { runJobEngine } from '../src/workflows/job-engine';
+import { indexPlan } from '../src/workflows/plan';
+import { newShardRun } from '../src/workflows/shard-mover';
+import { initialState } from '../src/workflows/state';
+import { MigrationSpec } from '../src/spec/schema';
+import type { ShardPlan } from '../src/activities/agency-types';
+import { worldSpec } from './harness/specs';
 
 const OBJ: LatencyObjective = { p99Ms: 10, windowSeconds: 10, parkAfterSeconds: 60, minSamples: 20 };
 
@@ -306,4 +313,52 @@ test('the engine hook: no objective → no loop; with one: canary created once, 
   assert.equal(canaries, 1);
   assert.equal(status!.control.cap, 1);
   assert.ok(carried.control.cap === 1);
+});
+
+test('the engine creates the canary for each run and removes it when it returns (a later run creates it again)', async () => {
+  const plan: ShardPlan = { planVersion: 1, servers: [], collections: [] };
+  const ix = indexPlan(plan);
+  const spec = MigrationSpec.parse({ ...worldSpec(), policy: { latency: { p99Ms: 50, windowSeconds: 5 } } });
+  const state = initialState('m', spec);
+  state.plan = plan;
+  state.shards = { ...newShardRun('forward', ix, [], true), engine: 'jobs' };
+  const calls: string[] = [];
+  let t = 0;
+  const acts = {
+    submitShardMoves: async () => assert.fail('nothing to move'),
+    waitForShardMoves: async () => assert.fail('nothing to move'),
+    verifyShardCopies: async () => assert.fail('nothing to move'),
+    ensureLatencyCanary: async () => (calls.push('ensure'), { keys: [{ key: 'canary-0' }] }) as never,
+    probeClientLatency: async (a: { windowMs: number }) => {
+      calls.push('probe');
+      t += a.windowMs;
+      return { startMs: t - a.windowMs, endMs: t, samples: 50, errors: 0, p50Ms: 1, p99Ms: 5 } as never;
+    },
+    removeLatencyCanary: async () => (calls.push('remove'), { removed: true }),
+  };
+  const ctx = {
+    state,
+    acts,
+    ix,
+    desired: [],
+    now: () => t,
+    sleep: async () => undefined,
+    safePoint: async () => undefined,
+    step: <T>(_w: string, fn: () => Promise<T>) => fn(),
+    onProgress: () => undefined,
+    stopStarting: () => false,
+    log: () => undefined,
+  };
+  assert.equal(await runJobEngine(ctx), 'done');
+  const shape = () =>
+    calls
+      .join(' ')
+      .replace(/(probe ?)+/g, 'probe… ')
+      .replace(/ +/g, ' ')
+      .trim();
+  assert.equal(shape(), 'ensure probe… remove');
+  assert.deepEqual(state.clientLatency!.canaryKeys, [], 'the removed canary is forgotten');
+  assert.equal(state.clientLatency!.control.lastP99Ms, 5, 'the controller state stays');
+  await runJobEngine(ctx);
+  assert.equal(shape(), 'ensure probe… remove ensure probe… remove');
 });

@@ -219,6 +219,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
   }
   await lat.ended();
   await ctx.step('removeLatencyCanary', () => removeLatencyCanary(ref));
+  // The controller's state stays (a later engine run, e.g. the reconverge, goes on from it); the canary is gone.
+  if (ctx.state.clientLatency) ctx.state.clientLatency = { ...ctx.state.clientLatency, canaryKeys: [] };
   return result;
 }
 
