@@ -9,10 +9,11 @@
  * many requests it made.
  *
  * The canary: `transit_latency_canary` in `_system`, 2 shards per DB server, replicationFactor min(2, DB servers),
- * one document per shard whose key the cluster maps to that shard (`responsibleShard`). Transit creates it before
- * MoveShards (`ensureLatencyCanary`, idempotent), moves it like any other collection, and removes it at the end
- * (`removeLatencyCanary`, idempotent). A probe worker per region (TRANSIT_REGION) on its own task queue would
- * measure from that region (not built: the workflow does not call the probes yet); the targets default to the spec's source and target coordinators.
+ * one document per shard whose key the cluster maps to that shard (`responsibleShard`). The shard engine creates it
+ * when it starts with policy.latency (`ensureLatencyCanary`, idempotent) — the target DB servers exist by then, so
+ * its shards sit on source and target servers alike — and drops it when it returns (`removeLatencyCanary`,
+ * idempotent); it is not in the run's plan, so nothing moves it. The probes run where the worker runs
+ * (TRANSIT_REGION names it); a probe worker per region on its own task queue is not built.
  */
 import { Context } from '@temporalio/activity';
 import { Database } from 'arangojs';
