@@ -1,8 +1,8 @@
 /**
  * Client-latency probes: requests that behave like clients — single-document reads and writes through the
- * coordinators at a fixed rate (open loop), on keep-alive connections — on a canary collection whose shards sit on every DB server, so a server
- * slowed by shard copies shows in the probes. The controller (src/workflows/latency.ts) takes one summary per
- * window.
+ * coordinators at a fixed rate (open loop), on keep-alive connections — on a canary collection whose shards sit on
+ * every DB server, so a server slowed by shard copies shows in the probes. The controller
+ * (src/workflows/latency.ts) takes one summary per window.
  *
  * History budget: one `probeClientLatency` call measures a whole window (windowSeconds) and returns one summary
  * (counts and percentiles, not samples), so a window costs the workflow one activity — a handful of events — however
