@@ -132,12 +132,11 @@ export type VerifiedMove =
 
 /**
  * nextMove with verification (patch VERIFY_PATCH). Two differences, both chosen by what ArangoDB guarantees:
- * - A MoveShard leader job switches leadership in the supervision round its new copy gets in sync, and after a
- *   leader change every follower resyncs from the new leader by revision (documents the new leader lacks are deleted
- *   on the followers): a check after the switch cannot see what the copy missed. So while the group still has a
- *   source follower, the desired leader first joins as a follower (a follower MoveShard that takes a source
- *   follower's place: the source leader stays, so it is never the last source copy), is compared with the source
- *   leader, and only then takes over (a leader swap, remainsFollower) — the same single cross-region copy.
+ * - A MoveShard leader job switches leadership in the supervision round its new copy gets in sync: no moment to
+ *   compare before clients are served by the new copy. So while the group still has a source follower, the desired
+ *   leader first joins as a follower (a follower MoveShard that takes a source follower's place: the source leader
+ *   stays, so it is never the last source copy), is compared with the source leader while that still leads, and
+ *   only then takes over (a leader swap, remainsFollower) — the same single cross-region copy.
  * - Before the first move that switches leadership away from a source copy or removes the last source copy, the
  *   group must be verified (`verified`). The check compares a target copy in Plan with a source copy in Plan: the
  *   source leader when it still leads.
