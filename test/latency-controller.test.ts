@@ -16,7 +16,7 @@ import {
   type LatencyDecision,
   type LatencyObjective,
 } from '../src/workflows/latency';
-import { movesInFlightLimit } from '../src/workflows/scheduler';
+import { movesInFlightLimit, pickNext } from '../src/workflows/scheduler';
 import { runJobEngine } from '../src/workflows/job-engine';
 import { indexPlan } from '../src/workflows/plan';
 import { newShardRun } from '../src/workflows/shard-mover';
@@ -361,4 +361,40 @@ test('the engine creates the canary for each run and removes it when it returns 
   assert.equal(state.clientLatency!.control.lastP99Ms, 5, 'the controller state stays');
   await runJobEngine(ctx);
   assert.equal(shape(), 'ensure probe… remove ensure probe… remove');
+});
+
+test('the scheduler honours the cap with and without learned rates (one decision point)', () => {
+  const plan: ShardPlan = {
+    planVersion: 1,
+    servers: ['a', 'b', 'c', 'd'].map((id) => ({
+      id,
+      shortName: id,
+      endpoint: `tcp://${id}:8529`,
+      status: 'GOOD' as never,
+    })),
+    collections: [
+      {
+        database: 'db',
+        collectionId: '1',
+        name: 'c',
+        replicationFactor: 1,
+        writeConcern: 1,
+        clones: [],
+        shards: Array.from({ length: 8 }, (_, i) => [`s${i}`, [i % 2], 1000] as [string, number[], number]),
+      },
+    ],
+  };
+  const ix = indexPlan(plan);
+  const base = {
+    ix,
+    desired: (g: number) => [['c', 'd'][g % 2]!],
+    current: (g: number) => [['a', 'b'][g % 2]!],
+    pending: Array.from({ length: 8 }, (_, g) => g),
+    inFlight: [],
+    limit: 8,
+  };
+  assert.ok(pickNext(base).length > 2, 'without a cap more than two start');
+  assert.equal(pickNext({ ...base, latencyCap: 2 }).length, 2, 'classic path');
+  assert.equal(pickNext({ ...base, latencyCap: 2, rate: () => 1e6 }).length, 2, 'learned rates');
+  assert.equal(pickNext({ ...base, latencyCap: 2, inFlight: [0, 1], pending: [2, 3, 4, 5, 6, 7] }).length, 0);
 });

@@ -107,7 +107,7 @@ export const QUEUE_SECONDS = 5;
  */
 export function pickNext(p: PickInput): number[] {
   if (p.rate) return pickByRate(p, p.rate);
-  const free = p.limit - p.inFlight.length;
+  const free = movesInFlightLimit(p.limit, p.latencyCap) - p.inFlight.length;
   if (free <= 0 || p.pending.length === 0) return [];
   const load = new Map<string, number>();
   const add = (s: string, b: number) => load.set(s, (load.get(s) ?? 0) + b);
