@@ -101,7 +101,7 @@ describe('the twin: the replay fails when it must', () => {
       symlinkSync(join(ROOT, 'node_modules'), join(tmp, 'node_modules'), 'dir');
       const path = join(tmp, 'src/workflows/phases-prepare.ts');
       const code = readFileSync(path, 'utf8');
-      const preflight = "  await m.step('preflight', () => m.a.preflight(m.ref()));\n";
+      const preflight = "  await m.call('preflight', () => m.ref());\n";
       const health = '  await requireHealthy(m);\n';
       assert.ok(
         code.includes(preflight + health),

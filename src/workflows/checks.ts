@@ -5,7 +5,7 @@ import type { MigrationContext } from './context';
 /** Parks the migration while the cluster is not healthy; resume checks again. */
 export async function requireHealthy(m: MigrationContext): Promise<void> {
   for (;;) {
-    const h = await m.step('checkClusterHealth', () => m.a.checkClusterHealth({ arango: m.arango() }));
+    const h = await m.call('checkClusterHealth', () => ({ arango: m.arango() }));
     if (h.healthy) return;
     m.s.lastError = `cluster not healthy: ${h.problems.join('; ')} — fix it, then send resume`;
     m.s.pauseRequested = true;
@@ -23,9 +23,7 @@ export async function probe(m: MigrationContext, phase: MigrationPhase): Promise
       : [{ region: spec.source.region, url: spec.arango.endpoint, label: 'worker → source coordinators' }];
   const targetUrl = spec.arango.targetEndpoint ?? m.s.dns.targetUrl;
   if (targetUrl) targets.push({ region: spec.target.region, url: targetUrl, label: 'worker → target coordinators' });
-  const samples = await m.step(`probeVersionChecks ${phase}`, () =>
-    m.a.probeVersionChecks({ ...m.ref(), phase, targets }),
-  );
+  const samples = await m.call('probeVersionChecks', () => ({ ...m.ref(), phase, targets }), phase);
   m.s.latency.push(...samples);
   m.publish();
 }

@@ -28,6 +28,10 @@ import { emitMigrationMetrics } from './metrics';
 import { settleAll } from './shard-mover';
 import { currentDetailsMarkdown, initialState, isBeyondPointOfNoReturn, type MigrationState } from './state';
 
+type ActivityName = keyof TransitActivities;
+type ActivityArg<K extends ActivityName> = Parameters<TransitActivities[K]>[0];
+type ActivityResult<K extends ActivityName> = Awaited<ReturnType<TransitActivities[K]>>;
+
 /** Thrown at a safe point when a rollback was requested: the workflow then runs the rollback. */
 export class RollbackRequested extends Error {}
 /** Thrown at a safe point when an abort was requested: the workflow then ends as aborted. */
@@ -93,6 +97,21 @@ export class MigrationContext {
 
   targetCoordinatorIds(): string[] {
     return this.s.targetMembers.filter((m) => m.role === 'coordinator').map((m) => m.id);
+  }
+
+  /**
+   * One activity as a step, labelled with the activity's name and `detail` (the label `lastError` and the logs
+   * show). `args` is evaluated when the activity is scheduled — after the step's safe point, again on a retry.
+   */
+  call<K extends ActivityName>(
+    name: K,
+    args: () => ActivityArg<K>,
+    detail?: string | number,
+  ): Promise<ActivityResult<K>> {
+    return this.step(detail === undefined ? name : `${name} ${detail}`, () => {
+      const activity = this.a[name] as unknown as (a: ActivityArg<K>) => Promise<ActivityResult<K>>;
+      return activity(args());
+    });
   }
 
   /**

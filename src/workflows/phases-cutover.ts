@@ -14,17 +14,17 @@ export async function moveAgents(m: MigrationContext, to: 'source' | 'target'): 
   for (const agent of order) {
     if (agent.side === to) continue;
     await m.safePoint();
-    await m.step(`checkAgentReplaceable ${agent.id}`, () =>
-      m.a.checkAgentReplaceable({ arango: m.arango(), agentId: agent.id }),
-    );
-    const moved = await m.step(`moveAgent ${agent.id}`, () => m.a.moveAgent({ ...m.ref(), agent: agent.member, to }));
-    await m.step(`waitForAgentCaughtUp ${agent.id}`, () =>
-      m.a.waitForAgentCaughtUp({
+    await m.call('checkAgentReplaceable', () => ({ arango: m.arango(), agentId: agent.id }), agent.id);
+    const moved = await m.call('moveAgent', () => ({ ...m.ref(), agent: agent.member, to }), agent.id);
+    await m.call(
+      'waitForAgentCaughtUp',
+      () => ({
         arango: m.arango(),
         agentId: agent.id,
         endpoint: moved.endpoint,
         timeoutSeconds: m.s.spec.policy.timeouts.activitySeconds,
       }),
+      agent.id,
     );
     agent.side = to;
     agent.member = moved;
@@ -40,22 +40,22 @@ export async function cutoverDns(m: MigrationContext): Promise<void> {
   const before = s.dns.before!;
   const target = s.dns.targetValues!;
   if (dns.lowerTtl !== undefined && !s.dns.ttlLowered && before.ttl > dns.lowerTtl) {
-    await m.step('switchRecord (lower TTL)', () =>
-      m.a.switchRecord({ dns, from: before.values, to: before.values, ttl: dns.lowerTtl }),
+    await m.call(
+      'switchRecord',
+      () => ({ dns, from: before.values, to: before.values, ttl: dns.lowerTtl }),
+      '(lower TTL)',
     );
     s.dns.ttlLowered = true;
     // Resolvers may hold the old TTL: wait it out so the switch below is seen within the lowered TTL.
     await sleep(`${before.ttl}s`);
   }
   const oldTtl = s.dns.ttlLowered ? dns.lowerTtl! : before.ttl;
-  await m.step('switchRecord', () =>
-    m.a.switchRecord({ dns, from: before.values, to: target, ttl: dns.lowerTtl ?? dns.ttl }),
-  );
+  await m.call('switchRecord', () => ({ dns, from: before.values, to: target, ttl: dns.lowerTtl ?? dns.ttl }));
   s.dns.switched = true;
   m.publish();
-  await m.step('waitForPropagation', () => m.a.waitForPropagation({ dns, values: target, oldTtl }));
+  await m.call('waitForPropagation', () => ({ dns, values: target, oldTtl }));
   if (s.dns.ttlLowered) {
-    await m.step('switchRecord (restore TTL)', () => m.a.switchRecord({ dns, from: target, to: target, ttl: dns.ttl }));
+    await m.call('switchRecord', () => ({ dns, from: target, to: target, ttl: dns.ttl }), '(restore TTL)');
   }
   await probe(m, 'CutoverDNS');
 }
@@ -71,19 +71,17 @@ export async function drain(m: MigrationContext): Promise<void> {
 export async function decommission(m: MigrationContext): Promise<void> {
   const inventory = m.s.inventory!;
   await reconverge(m);
-  await m.step('verifyConvergence', () =>
-    m.a.verifyConvergence({ arango: m.arango(), mustNotHold: m.sourceServerIds() }),
-  );
+  await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: m.sourceServerIds() }));
   const names = inventory.members.filter((member) => member.role !== 'agent').map((member) => member.podName);
-  await m.step('decommissionSourceMembers', () => m.a.decommissionSourceMembers({ ...m.ref(), names }));
+  await m.call('decommissionSourceMembers', () => ({ ...m.ref(), names }));
   for (const id of m.sourceServerIds().concat(m.sourceCoordinatorIds())) {
-    await m.step(`removeServer ${id}`, () => m.a.removeServer({ arango: m.arango(), serverId: id }));
+    await m.call('removeServer', () => ({ arango: m.arango(), serverId: id }), id);
   }
   await restoreAutoShrink(m);
   // After Decommission removeBridge also settles the end state; the target members' server IDs label their
   // pods (patched: a migration that passed this point before replays with the input it recorded).
   const end = patched(END_STATE_MEMBERS_PATCH) ? { members: m.s.targetMembers } : {};
-  await m.step('removeBridge', () => m.a.removeBridge({ ...m.ref(), ...end }));
+  await m.call('removeBridge', () => ({ ...m.ref(), ...end }));
   m.s.bridge = false;
 }
 
@@ -95,6 +93,6 @@ export async function complete(m: MigrationContext): Promise<void> {
 export async function restoreAutoShrink(m: MigrationContext): Promise<void> {
   if (!m.s.autoShrinkPrevious) return;
   const previous = m.s.autoShrinkPrevious;
-  await m.step('restoreAutoShrink', () => m.a.restoreAutoShrink({ arango: m.arango(), previous }));
+  await m.call('restoreAutoShrink', () => ({ arango: m.arango(), previous }));
   m.s.autoShrinkPrevious = null;
 }

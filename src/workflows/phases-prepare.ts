@@ -24,16 +24,14 @@ export async function validate(m: MigrationContext): Promise<void> {
     { key: SA_TARGET_CLUSTER, value: `${spec.target.region}/${spec.target.context}` },
     { key: SA_DEPLOYMENT, value: `${spec.deployment.namespace}/${spec.deployment.name}` },
   ]);
-  await m.step('preflight', () => m.a.preflight(m.ref()));
+  await m.call('preflight', () => m.ref());
   await requireHealthy(m);
-  m.s.dns.before ??= await m.step('readRecord', () => m.a.readRecord({ dns: spec.dns }));
+  m.s.dns.before ??= await m.call('readRecord', () => ({ dns: spec.dns }));
 }
 
 export async function planPhase(m: MigrationContext): Promise<void> {
-  m.s.inventory = await m.step('readSourceDeployment', () => m.a.readSourceDeployment(m.ref()));
-  m.s.plan = await m.step('readShardPlan', () =>
-    m.a.readShardPlan({ migrationId: m.s.migrationId, arango: m.arango() }),
-  );
+  m.s.inventory = await m.call('readSourceDeployment', () => m.ref());
+  m.s.plan = await m.call('readShardPlan', () => ({ migrationId: m.s.migrationId, arango: m.arango() }));
   if (m.s.agents.length === 0) {
     m.s.agents = agentsToMove(m.s.inventory).map((member) => ({ id: member.id, side: 'source' as const, member }));
   }
@@ -60,7 +58,7 @@ export async function awaitApproval(m: MigrationContext): Promise<void> {
 }
 
 export async function bridge(m: MigrationContext): Promise<void> {
-  await m.step('bridgeNetworks', () => m.a.bridgeNetworks({ ...m.ref(), members: m.allMembers() }));
+  await m.call('bridgeNetworks', () => ({ ...m.ref(), members: m.allMembers() }));
   m.s.bridge = true;
   await probe(m, 'BridgeNetworks');
 }
@@ -69,30 +67,24 @@ export async function provisionTarget(m: MigrationContext): Promise<void> {
   const inventory = m.s.inventory!;
   if (!m.s.autoShrinkPrevious) {
     // Supervision would clean out the last server ID (maybe a new one) while old and new coexist.
-    const r = await m.step('neutraliseAutoShrink', () =>
-      m.a.neutraliseAutoShrink({ arango: m.arango(), atLeast: autoShrinkFloor(inventory) }),
-    );
+    const r = await m.call('neutraliseAutoShrink', () => ({ arango: m.arango(), atLeast: autoShrinkFloor(inventory) }));
     m.s.autoShrinkPrevious = r.previous;
   }
   const toCreate = membersToCreate(inventory);
-  const { members } = await m.step('provisionTargetMembers', () =>
-    m.a.provisionTargetMembers({ ...m.ref(), members: toCreate }),
-  );
+  const { members } = await m.call('provisionTargetMembers', () => ({ ...m.ref(), members: toCreate }));
   m.s.targetMembers = members;
   await m.safePoint();
-  await m.step('bridgeNetworks', () => m.a.bridgeNetworks({ ...m.ref(), members: m.allMembers() }));
-  const registered = await m.step('waitForServerRegistered', () =>
-    m.a.waitForServerRegistered({
-      arango: m.arango(),
-      endpoints: members.map((member) => member.endpoint),
-      timeoutSeconds: m.s.spec.policy.timeouts.activitySeconds,
-    }),
-  );
+  await m.call('bridgeNetworks', () => ({ ...m.ref(), members: m.allMembers() }));
+  const registered = await m.call('waitForServerRegistered', () => ({
+    arango: m.arango(),
+    endpoints: members.map((member) => member.endpoint),
+    timeoutSeconds: m.s.spec.policy.timeouts.activitySeconds,
+  }));
   m.s.targetServerIds = registered.servers.filter((x) => x.role === 'dbserver').map((x) => x.id);
   // Registered IDs are the members' IDs from now on (bound to their data directories).
   const idOf = new Map(registered.servers.map((x) => [x.endpoint, x.id]));
   m.s.targetMembers = members.map((member) => ({ ...member, id: idOf.get(member.endpoint) ?? member.id }));
-  const client = await m.step('readClientEndpoint', () => m.a.readClientEndpoint({ ...m.ref(), side: 'target' }));
+  const client = await m.call('readClientEndpoint', () => ({ ...m.ref(), side: 'target' }));
   m.s.dns.targetValues = client.values;
   m.s.dns.targetUrl = client.url;
   await requireHealthy(m);

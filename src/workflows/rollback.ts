@@ -32,7 +32,7 @@ export async function rollback(m: MigrationContext): Promise<MigrationReport> {
   await removeTarget(m);
   await restoreAutoShrink(m);
   if (s.bridge) {
-    await m.step('removeBridge', () => m.a.removeBridge(m.ref()));
+    await m.call('removeBridge', () => m.ref());
     s.bridge = false;
   }
   m.endTiming('Rollback');
@@ -53,17 +53,13 @@ async function restoreDns(m: MigrationContext): Promise<void> {
   if (s.dns.switched) {
     const target = s.dns.targetValues!;
     const before = s.dns.before!;
-    await m.step('restoreRecord', () => m.a.restoreRecord({ dns, from: target, to: before.values, ttl: before.ttl }));
+    await m.call('restoreRecord', () => ({ dns, from: target, to: before.values, ttl: before.ttl }));
     s.dns.switched = false;
     s.dns.ttlLowered = false;
-    await m.step('waitForPropagation', () =>
-      m.a.waitForPropagation({ dns, values: before.values, oldTtl: dns.lowerTtl ?? dns.ttl }),
-    );
+    await m.call('waitForPropagation', () => ({ dns, values: before.values, oldTtl: dns.lowerTtl ?? dns.ttl }));
   } else if (s.dns.ttlLowered) {
     const before = s.dns.before!;
-    await m.step('restoreRecord (TTL)', () =>
-      m.a.restoreRecord({ dns, from: before.values, to: before.values, ttl: before.ttl }),
-    );
+    await m.call('restoreRecord', () => ({ dns, from: before.values, to: before.values, ttl: before.ttl }), '(TTL)');
     s.dns.ttlLowered = false;
   }
 }
@@ -72,14 +68,10 @@ async function restoreDns(m: MigrationContext): Promise<void> {
 async function removeTarget(m: MigrationContext): Promise<void> {
   const s = m.s;
   if (s.targetMembers.length === 0) return;
-  await m.step('verifyConvergence', () =>
-    m.a.verifyConvergence({ arango: m.arango(), mustNotHold: s.targetServerIds }),
-  );
-  await m.step('removeTargetMembers', () =>
-    m.a.removeTargetMembers({ ...m.ref(), names: s.targetMembers.map((member) => member.podName) }),
-  );
+  await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: s.targetServerIds }));
+  await m.call('removeTargetMembers', () => ({ ...m.ref(), names: s.targetMembers.map((member) => member.podName) }));
   for (const id of s.targetServerIds.concat(m.targetCoordinatorIds())) {
-    await m.step(`removeServer ${id}`, () => m.a.removeServer({ arango: m.arango(), serverId: id }));
+    await m.call('removeServer', () => ({ arango: m.arango(), serverId: id }), id);
   }
   s.targetMembers = [];
   s.targetServerIds = [];

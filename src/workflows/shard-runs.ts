@@ -19,9 +19,7 @@ import { runPlan, STEP, type ShardRun } from './state';
 /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
 export async function moveShards(m: MigrationContext): Promise<void> {
   await runUntilSettled(m, TO_TARGET);
-  await m.step('verifyConvergence', () =>
-    m.a.verifyConvergence({ arango: m.arango(), mustNotHold: m.sourceServerIds() }),
-  );
+  await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: m.sourceServerIds() }));
   await probe(m, 'MoveShards');
 }
 
@@ -58,9 +56,7 @@ async function runUntilSettled(m: MigrationContext, kind: RunKind): Promise<void
     const current = m.s.shards;
     if (!current || current.direction !== kind.direction || isSettled(current)) {
       if (current?.engine === 'jobs' && current.direction !== kind.direction) await drainOpenJobs(m);
-      const fresh = await m.step('readShardPlan', () =>
-        m.a.readShardPlan({ migrationId: m.s.migrationId, arango: m.arango() }),
-      );
+      const fresh = await m.call('readShardPlan', () => ({ migrationId: m.s.migrationId, arango: m.arango() }));
       const ix = indexPlan(fresh);
       const run = newShardRun(kind.direction, ix, desiredFor(m, kind.direction, ix), samePlan(fresh, m.s.plan));
       const nothingToMove = isSettled(run);
@@ -111,9 +107,7 @@ export async function reconverge(m: MigrationContext): Promise<void> {
 /** Rollback: every group back on the source (where it started when known), then verified off the target. */
 export async function moveShardsBack(m: MigrationContext): Promise<void> {
   await runUntilSettled(m, BACK_TO_SOURCE);
-  await m.step('verifyConvergence', () =>
-    m.a.verifyConvergence({ arango: m.arango(), mustNotHold: m.s.targetServerIds }),
-  );
+  await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: m.s.targetServerIds }));
 }
 
 /**
@@ -127,18 +121,22 @@ async function drainOpenJobs(m: MigrationContext): Promise<void> {
   const open = jobsInFlight(run.moving);
   if (open.length === 0) return;
   const ix = indexPlan(runPlan(s));
-  await m.step(`cancelShardMoves ×${open.length}`, () =>
-    m.a.cancelShardMoves({ migrationId: s.migrationId, arango: m.arango(), jobIds: open.map((o) => o.jobId) }),
+  await m.call(
+    'cancelShardMoves',
+    () => ({ migrationId: s.migrationId, arango: m.arango(), jobIds: open.map((o) => o.jobId) }),
+    `×${open.length}`,
   );
   for (;;) {
-    const r = await m.step(`waitForShardMoves ×${open.length}`, () =>
-      m.a.waitForShardMoves({
+    const r = await m.call(
+      'waitForShardMoves',
+      () => ({
         migrationId: s.migrationId,
         arango: m.arango(),
         jobs: open.map((o) => ({ ...groupKey(ix, o.group), jobId: o.jobId })),
         mode: 'all',
         timeoutSeconds: 30,
       }),
+      `×${open.length}`,
     );
     if (r.ended.length === open.length) break;
   }
