@@ -124,15 +124,17 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
       engine = await startEngine(c, { targets });
     }
 
-    // Pick the moment: the leader move copying (or, for new-leader, just after the switch).
+    // Pick the moment: the job copying the new leader's copy (or, for new-leader, just after the switch). With
+    // ArangoDB's moveShard that is the leader move; Transit's engine (verifying before leadership leaves the
+    // source) first brings the new leader in with a follower move, then swaps leadership (a swap copies nothing).
     let job: Dict = {};
     await waitUntil(
-      'the leader move under way',
+      'the copy of the new leader under way',
       60_000,
       async () => {
         const hit = Object.values(d(await agencyAt(c, '/arango/Target/Pending')))
           .map(d)
-          .find((j) => j.shard === shard && j.isLeader === true);
+          .find((j) => j.shard === shard && !(j.isLeader === true && j.remainsFollower === true));
         if (hit) job = hit;
         return Boolean(hit);
       },
@@ -152,11 +154,7 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
       await new Promise((r) => setTimeout(r, 1000));
     }
     const victimId =
-      victim === 'source-leader'
-        ? String(job.fromServer)
-        : victim === 'source-follower'
-          ? sources[1]!
-          : String(job.toServer);
+      victim === 'source-leader' ? sources[0]! : victim === 'source-follower' ? sources[1]! : String(job.toServer);
     if (mover === 'transit-dead') await engine!.kill();
 
     // Watch the shard from now on: the longest stretch without a serving leader.
