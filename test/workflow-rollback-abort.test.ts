@@ -68,9 +68,14 @@ const progress = (handle: WorkflowHandle, what: string, ok: (p: any) => boolean)
 async function resultWithin(handle: WorkflowHandle, ms: number): Promise<MigrationReport> {
   let timer: NodeJS.Timeout | undefined;
   const stuck = new Promise<never>((_, reject) => {
-    timer = setTimeout(async () => {
-      const p = await handle.query(progressQuery).catch(() => null);
-      reject(new Error(`no result after ${ms / 1000} s: ${p ? `${p.status} in ${p.phase}` : 'no answer to a query'}`));
+    timer = setTimeout(() => {
+      void handle
+        .query(progressQuery)
+        .catch(() => null)
+        .then((p) => {
+          const state = p ? `${p.status} in ${p.phase}` : 'no answer to a query';
+          reject(new Error(`no result after ${ms / 1000} s: ${state}`));
+        });
     }, ms);
   });
   try {
