@@ -19,6 +19,7 @@
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched } from '@temporalio/workflow';
+import { VERIFY_BEFORE_REMOVE_PATCH } from './patches';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import { groupBytes, groupKey, groupLabel, groupServers, groupShardCount, type GroupIndex } from './plan';
 import { pickNext } from './scheduler';
@@ -54,7 +55,7 @@ export interface JobEngineContext {
  * copies (verifyShardCopies) before leadership leaves the source, and lets the copies in flight finish (counting
  * their bytes) before a pause parks. Histories recorded before it replay the leader-first order without checks.
  */
-export const VERIFY_PATCH = 'verify-before-remove';
+export const VERIFY_PATCH = VERIFY_BEFORE_REMOVE_PATCH;
 /** Comparisons per group before verification gives up ("did not agree") and parks. */
 export const VERIFY_ATTEMPTS = 20;
 

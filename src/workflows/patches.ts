@@ -17,3 +17,10 @@ export const RECONVERGE_PATCH = 'reconverge-before-cutover';
 
 /** Since this patch, removeBridge after Decommission gets the target members (their server IDs label the pods). */
 export const END_STATE_MEMBERS_PATCH = 'transit-end-state-members';
+
+/**
+ * Since this patch the jobs engine verifies each group before leadership leaves its source copy or its last source
+ * copy goes (the new leader joins as a follower first), and a pause lets the copies in flight finish while progress
+ * counts them (job-engine.ts).
+ */
+export const VERIFY_BEFORE_REMOVE_PATCH = 'verify-before-remove';
