@@ -79,6 +79,11 @@ export interface FailoverResult {
 
 export async function failDuringMove(mover: Mover, victim: Victim): Promise<FailoverResult> {
   const c = await startSim(SLOW_TOPOLOGY, { processes: true });
+  // Stopped in `finally` too: a cell that fails must not leave a writer or an engine running (the test process
+  // would never exit).
+  let writer: ContinuousWriter | undefined;
+  const engines: EngineRun[] = [];
+  let watching = false;
   try {
     const act = simActivities();
     const ref = arangoRef(c);
@@ -87,7 +92,7 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
     const targets = (
       await act.waitForServerRegistered({ arango: ref, endpoints: members.map((m) => m.endpoint), timeoutSeconds: 60 })
     ).servers.map((s) => s.id);
-    const writer = new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2);
+    writer = new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2);
     const plan = await act.readShardPlan({ migrationId: 'x', arango: ref });
     const col = plan.collections[0]!;
     const [shard, idx] = col.shards[0]!;
@@ -122,6 +127,7 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
       })();
     } else {
       engine = await startEngine(c, { targets });
+      engines.push(engine);
     }
 
     // Pick the moment: the job copying the new leader's copy (or, for new-leader, just after the switch). With
@@ -161,7 +167,7 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
     const t0 = Date.now();
     let since: number | null = null;
     let longest = 0;
-    let watching = true;
+    watching = true;
     const watcher = (async () => {
       while (watching) {
         const p = ((await agencyAt(c, planPath).catch(() => undefined)) ?? []) as string[];
@@ -214,16 +220,27 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
       await script;
     } else {
       const e = mover === 'transit-dead' ? engine!.resume() : engine!;
-      // A dead destination parks the migration naming it: bring the server back, then resume.
+      engines.push(e);
+      // A dead destination parks the migration naming it: bring the server back, then resume. Within 240 s of
+      // the failure, or the cell fails naming what Transit parked with and what each moving group waits for.
       const done = e.done;
+      const parks: string[] = [];
+      const until = Date.now() + 240_000;
       for (;;) {
         const r = await Promise.race([done, new Promise<'tick'>((res) => setTimeout(() => res('tick'), 1000))]);
         if (r !== 'tick') {
           assert.equal(r, 'done');
           break;
         }
+        if (Date.now() > until) {
+          const waits = Object.values(e.state.shards?.moving ?? {}).map((m) => `${m.job ?? '-'} ${m.reason ?? ''}`);
+          throw new Error(
+            `Transit did not finish within 240 s of the failure; parked with: ${JSON.stringify(parks)}; moving groups: ${JSON.stringify(waits)}`,
+          );
+        }
         if (e.parked()) {
           parked = e.parked();
+          parks.push(parked!);
           const m = c.memberById(victimId)!;
           if (!m.running) await c.restart(m);
           e.state.pauseRequested = false;
@@ -255,6 +272,9 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
       leftovers: await transitLeftovers(c),
     };
   } finally {
+    watching = false;
+    await writer?.stop().catch(() => undefined);
+    for (const e of engines) await e.kill().catch(() => undefined);
     await c.stop();
   }
 }
