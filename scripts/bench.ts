@@ -224,6 +224,7 @@ async function benchTenThousand(): Promise<void> {
       groups: world.groups.length,
       shards: r.shardsTotal,
       target: '≤ 60 s',
+      maxConcurrentShardMoves: 500,
       backend: 'in-memory world (test/harness/world.ts), no simulated cluster',
     });
     figure('10k: most events in one run', Math.max(...runs.map((x) => x.events)), 'events', {
