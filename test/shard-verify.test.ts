@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { nextMove, nextMoveVerified } from '../src/workflows/job-engine';
 import { sameServers } from '../src/workflows/shard-mover';
 import { ContinuousWriter, arangoDb, arangoRef, simActivities, startSim, type SimCluster } from './harness/sim';
-import { startEngine } from './harness/engine';
+import { startEngine, type EngineRun } from './harness/engine';
 import { TOPOLOGY, addNewServers, stopAndCheck } from './harness/migrate';
 import { agencyAt as agency, transitLeftovers as leftovers } from './harness/failover';
 
@@ -129,12 +129,15 @@ describe('verify each shard before its last source copy goes (simulated cluster,
   test('under writes: every group with a second copy compared in Plan before the job that removed its last source copy; nothing lost', async () => {
     process.env.TRANSIT_SIM_TEST_HOOKS = '1';
     const c = await startSim(TOPOLOGY, { processes: true });
+    // Stopped in `finally` too: a failing test must not leave writers or an engine running (the process would not exit).
+    let ws: ContinuousWriter[] = [];
+    let engine: EngineRun | undefined;
     try {
       const act = simActivities();
       const ref = arangoRef(c);
       const olds = c.dbServers.map((m) => m.id);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-      const ws = [
+      ws = [
         new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2),
         new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[1]!.url), 'single', 2),
         new ContinuousWriter(arangoDb(c, 'shop'), 'strict', 1),
@@ -156,7 +159,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
         ms: number;
       }>[] = [];
       const unverifiable: string[] = [];
-      const e = await startEngine(c, {
+      const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,
         onLog: (msg, meta) => {
@@ -180,7 +183,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
             })(),
           );
         },
-      });
+      }));
       assert.equal(await e.done, 'done');
       await act.verifyConvergence({ arango: ref, mustNotHold: olds });
       const { acked, missing } = await stopAndCheck(c, ws);
@@ -239,6 +242,8 @@ describe('verify each shard before its last source copy goes (simulated cluster,
         checks.map((x) => `${x.shard}:${x.counts[0]}`),
       );
     } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+      await engine?.kill();
       await c.stop();
     }
   });
@@ -248,6 +253,8 @@ describe('verify each shard before its last source copy goes (simulated cluster,
     const c = await startSim(TOPOLOGY, { processes: true });
     let stop = false;
     let loop: Promise<void> = Promise.resolve();
+    const ws: ContinuousWriter[] = [];
+    let engine: EngineRun | undefined;
     try {
       const act = simActivities();
       const ref = arangoRef(c);
@@ -260,7 +267,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       );
       const victim = Object.keys(d(orders.shards)).sort()[0]!;
       let changes = 0;
-      const e = await startEngine(c, {
+      const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,
         beforeStep: async (what) => {
@@ -285,7 +292,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
             }
           })();
         },
-      });
+      }));
       const started = Date.now();
       while (!e.parked() && Date.now() - started < 240_000) await new Promise((r) => setTimeout(r, 200));
       const parked = e.parked();
@@ -303,6 +310,8 @@ describe('verify each shard before its last source copy goes (simulated cluster,
     } finally {
       stop = true;
       await loop;
+      await Promise.all(ws.map((w) => w.stop()));
+      await engine?.kill();
       await c.stop();
     }
   });
@@ -310,11 +319,14 @@ describe('verify each shard before its last source copy goes (simulated cluster,
   test('twin: a document corrupted on a target copy parks the migration naming the shard; the source copy stays in Plan', async () => {
     process.env.TRANSIT_SIM_TEST_HOOKS = '1';
     const c = await startSim(TOPOLOGY, { processes: true });
+    // Stopped in `finally` too: a failing test must not leave writers or an engine running (the process would not exit).
+    let ws: ContinuousWriter[] = [];
+    let engine: EngineRun | undefined;
     try {
       const act = simActivities();
       const ref = arangoRef(c);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
-      const ws = [new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2)];
+      ws = [new ContinuousWriter(arangoDb(c, 'shop'), 'orders', 2)];
       const targets = await addNewServers(c, simActivities(), ref);
       // The victim: the first 'orders' shard (replicationFactor 2). Before the first verification that finds one of
       // its copies on a new server in sync, one of its documents is changed on that copy only.
@@ -325,7 +337,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       );
       const victim = Object.keys(d(orders.shards)).sort()[0]!;
       let corrupted: { server: string; key: string } | null = null;
-      const e = await startEngine(c, {
+      const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,
         beforeStep: async (what) => {
@@ -342,7 +354,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
           assert.equal(r.status, 200, 'the test hook corrupted a document');
           corrupted = { server: onTarget, key: String(d(await r.json())._key) };
         },
-      });
+      }));
       const started = Date.now();
       while (!e.parked() && Date.now() - started < 240_000) await new Promise((r) => setTimeout(r, 200));
       const parked = e.parked();
@@ -362,6 +374,8 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       assert.deepEqual(missing, [], 'acknowledged writes lost');
       await e.kill();
     } finally {
+      await Promise.all(ws.map((w) => w.stop()));
+      await engine?.kill();
       await c.stop();
     }
   });
