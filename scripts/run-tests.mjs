@@ -69,6 +69,8 @@ const USUAL_SECONDS = {
   'test/sim-client-latency.test.ts': 40,
   'test/latency-probe.test.ts': 15,
   'test/latency-workflow.test.ts': 80,
+  'test/shard-verify.test.ts': 150,
+  'test/pause-truth.test.ts': 45,
 };
 const usual = (f) => USUAL_SECONDS[f] ?? 30;
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 2)));
