@@ -35,7 +35,7 @@ const ARTIFACTS = join(ROOT, 'test-artifacts');
 
 // ------------------------------------------------------------------ the history, read independently
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Json = Record<string, any>;
 
 const b64 = (s: string | undefined) => Buffer.from(s ?? '', 'base64');
 

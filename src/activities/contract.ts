@@ -97,7 +97,7 @@ export interface TransitActivities {
   /** Validates the raw spec (the same schema as the CLI and client); throws a non-retryable InvalidSpecError. */
   validateSpec(a: { spec: unknown }): Promise<MigrationSpec>;
 
-  // --- Kubernetes (src/activities/kube.ts)
+  // --- Kubernetes (src/activities/kube/)
   /** Both API servers reachable, Transit authorised, target namespace usable, CIDRs compatible. */
   preflight(a: MigrationRef): Promise<PreflightReport>;
   readSourceDeployment(a: MigrationRef): Promise<DeploymentInventory>;
@@ -114,7 +114,7 @@ export interface TransitActivities {
   /** After Decommission it also settles the end state; `members` (target, with server IDs) label the pods. */
   removeBridge(a: MigrationRef & { members?: MemberInfo[] }): Promise<{ removed: number }>;
 
-  // --- ArangoDB agency and coordinators (src/activities/agency.ts)
+  // --- ArangoDB agency and coordinators (src/activities/agency/)
   checkClusterHealth(a: { arango: ArangoRef }): Promise<ClusterHealth>;
   readShardPlan(a: { migrationId: string; arango: ArangoRef }): Promise<ShardPlan>;
   waitForServerRegistered(a: {
@@ -147,7 +147,7 @@ export interface TransitActivities {
   removeServer(a: { arango: ArangoRef; serverId: string }): Promise<'removed' | 'alreadyGone'>;
   verifyConvergence(a: { arango: ArangoRef; mustNotHold?: string[] }): Promise<{ shards: number; ok: true }>;
 
-  // --- DNS (src/activities/dns.ts)
+  // --- DNS (src/activities/dns/)
   readRecord(a: { dns: MigrationSpec['dns'] }): Promise<DnsRecordValue>;
   switchRecord(a: {
     dns: MigrationSpec['dns'];

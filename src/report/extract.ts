@@ -141,7 +141,7 @@ interface Segment {
   bytes: number;
 }
 
-type Any = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Any = Record<string, any>;
 
 const PHASE_ATTRIBUTE = SA_MIGRATION_PHASE.name;
 

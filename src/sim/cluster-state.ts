@@ -1,6 +1,5 @@
 // Read helpers over an agency tree (`/arango/...`), shared by supervision, DB servers and coordinators. Each
 // member uses them on its own copy of the tree (the agent's readDB, or a member's poll-fed replica).
-/* eslint-disable @typescript-eslint/no-explicit-any */
 import type { Store } from './store.js';
 
 export type Dict = Record<string, any>;

@@ -5,7 +5,6 @@
 // server write lock, enforceReplication, shrinkCluster, cleanupExpiredServers, per-server maintenance and
 // maintenance mode. src/sim/README.md names the upstream function behind each. The traps are deliberate: Transit
 // must cope with them.
-/* eslint-disable @typescript-eslint/no-explicit-any */
 import type { Agent } from './agent.js';
 import type { Logger } from './log.js';
 import {

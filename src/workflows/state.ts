@@ -8,6 +8,7 @@ import type { MigrationSpec } from '../spec/schema';
 import type { ClientLatencyStatus } from './latency';
 import {
   PHASES,
+  POINT_OF_NO_RETURN,
   type LatencySample,
   type MigrationPhase,
   type MigrationPlanView,
@@ -181,7 +182,7 @@ export function nextPhase(p: MigrationPhase, requireApproval: boolean): Migratio
 }
 
 export function isBeyondPointOfNoReturn(s: MigrationState): boolean {
-  return PHASES.indexOf(s.phase) >= PHASES.indexOf('Decommission') && s.direction === 'forward';
+  return PHASES.indexOf(s.phase) >= PHASES.indexOf(POINT_OF_NO_RETURN) && s.direction === 'forward';
 }
 
 /** Shard progress of the current run (or of the finished forward run). */

@@ -169,31 +169,33 @@ export class World {
     this.server = createServer((req, res) => {
       let body = '';
       req.on('data', (c) => (body += c));
-      req.on('end', async () => {
-        const name = (req.url ?? '').replace(/^\/act\//, '');
-        try {
-          const presented = req.headers['x-credentials'];
-          if (this.credentials && presented) {
-            const values = JSON.parse(Buffer.from(String(presented), 'base64').toString()) as string[];
-            if (!values.every((v) => this.credentials!.includes(v)))
-              throw new WorldError('bad credentials', 'AuthenticationError', true);
-            this.credentialChecks++;
+      req.on('end', () => {
+        void (async () => {
+          const name = (req.url ?? '').replace(/^\/act\//, '');
+          try {
+            const presented = req.headers['x-credentials'];
+            if (this.credentials && presented) {
+              const values = JSON.parse(Buffer.from(String(presented), 'base64').toString()) as string[];
+              if (!values.every((v) => this.credentials!.includes(v)))
+                throw new WorldError('bad credentials', 'AuthenticationError', true);
+              this.credentialChecks++;
+            }
+            const out = await this.call(name, body ? JSON.parse(body) : {});
+            res
+              .writeHead(200, { 'content-type': 'application/json' })
+              .end(JSON.stringify({ ok: true, out: out ?? null }));
+          } catch (e) {
+            const err = e as WorldError;
+            res.writeHead(200, { 'content-type': 'application/json' }).end(
+              JSON.stringify({
+                ok: false,
+                type: err.type ?? 'Error',
+                message: err.message,
+                nonRetryable: !!err.nonRetryable,
+              }),
+            );
           }
-          const out = await this.call(name, body ? JSON.parse(body) : {});
-          res
-            .writeHead(200, { 'content-type': 'application/json' })
-            .end(JSON.stringify({ ok: true, out: out ?? null }));
-        } catch (e) {
-          const err = e as WorldError;
-          res.writeHead(200, { 'content-type': 'application/json' }).end(
-            JSON.stringify({
-              ok: false,
-              type: err.type ?? 'Error',
-              message: err.message,
-              nonRetryable: !!err.nonRetryable,
-            }),
-          );
-        }
+        })();
       });
     });
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));

@@ -1,37 +1,30 @@
-// Named failures of the agency activities. Each is an ApplicationFailure whose `type` is the class name, so the
-// workflow can branch on it and retry policies can list it; retryability is decided here, once.
-import { ApplicationFailure } from '@temporalio/common';
-
-abstract class AgencyActivityError extends ApplicationFailure {
-  constructor(message: string, type: string, nonRetryable: boolean, details?: unknown, cause?: Error) {
-    super(message, type, nonRetryable, details === undefined ? undefined : [details], cause);
-    Object.defineProperty(this, 'name', { value: type, enumerable: true });
-  }
-}
+// Named failures of the agency activities, in the one pattern of src/activities/failure.ts (the `type` is the
+// class name, so the workflow can branch on it and retry policies can list it); retryability is decided here, once.
+import { ActivityError } from '../failure';
 
 /** The agency has no leader, lost quorum, or could not be reached for a while. Retryable. */
-export class AgencyUnavailableError extends AgencyActivityError {
+export class AgencyUnavailableError extends ActivityError {
   constructor(message: string, cause?: Error) {
     super(message, 'AgencyUnavailableError', false, undefined, cause);
   }
 }
 
 /** A coordinator could not be reached or answered 5xx. Retryable. */
-export class ArangoUnavailableError extends AgencyActivityError {
+export class ArangoUnavailableError extends ActivityError {
   constructor(message: string, cause?: Error) {
     super(message, 'ArangoUnavailableError', false, undefined, cause);
   }
 }
 
 /** 401/403: the credential is wrong. Not retryable: a person has to fix the credential reference. */
-export class ArangoAuthError extends AgencyActivityError {
+export class ArangoAuthError extends ActivityError {
   constructor(message: string) {
     super(message, 'ArangoAuthError', true);
   }
 }
 
 /** A precondition failed and re-reading could not classify the outcome yet. Retryable. */
-export class AgencyPreconditionFailedError extends AgencyActivityError {
+export class AgencyPreconditionFailedError extends ActivityError {
   constructor(message: string, details?: unknown) {
     super(message, 'AgencyPreconditionFailedError', false, details);
   }
@@ -48,7 +41,7 @@ export interface ShardConflict {
  * change; we never overwrite. Not retryable. `details[0]` = { conflicts, results } where results holds the
  * outcome of every other move of the batch (those writes were applied).
  */
-export class ShardConflictError extends AgencyActivityError {
+export class ShardConflictError extends ActivityError {
   constructor(
     message: string,
     readonly conflicts: ShardConflict[],
@@ -59,7 +52,7 @@ export class ShardConflictError extends AgencyActivityError {
 }
 
 /** The step would break a safety invariant (fewer in-sync copies than replicationFactor, …). Not retryable. */
-export class InvariantViolationError extends AgencyActivityError {
+export class InvariantViolationError extends ActivityError {
   constructor(
     message: string,
     readonly offenders: string[] = [],
@@ -69,42 +62,42 @@ export class InvariantViolationError extends AgencyActivityError {
 }
 
 /** A server the step needs is not GOOD yet (BAD, starting). Retryable. */
-export class ServerNotHealthyError extends AgencyActivityError {
+export class ServerNotHealthyError extends ActivityError {
   constructor(message: string) {
     super(message, 'ServerNotHealthyError', false);
   }
 }
 
 /** A bounded wait ended without the awaited state. Not retryable (the workflow decides what next). */
-export class WaitTimeoutError extends AgencyActivityError {
+export class WaitTimeoutError extends ActivityError {
   constructor(message: string, details?: unknown) {
     super(message, 'WaitTimeoutError', true, details);
   }
 }
 
 /** Replacing this agent now would lose agency quorum. Not retryable. */
-export class AgentNotReplaceableError extends AgencyActivityError {
+export class AgentNotReplaceableError extends ActivityError {
   constructor(message: string, details?: unknown) {
     super(message, 'AgentNotReplaceableError', true, details);
   }
 }
 
 /** The agency is electing a leader or its leader changed while we looked. Retryable. */
-export class AgencyUnstableError extends AgencyActivityError {
+export class AgencyUnstableError extends ActivityError {
   constructor(message: string) {
     super(message, 'AgencyUnstableError', false);
   }
 }
 
 /** removeServer was refused (the server is not FAILED yet, still locked, …). Retryable. */
-export class ServerNotRemovableError extends AgencyActivityError {
+export class ServerNotRemovableError extends ActivityError {
   constructor(message: string) {
     super(message, 'ServerNotRemovableError', false);
   }
 }
 
 /** The cluster holds something Transit cannot move (a replication-2 database, …). Not retryable. */
-export class UnsupportedClusterError extends AgencyActivityError {
+export class UnsupportedClusterError extends ActivityError {
   constructor(message: string, details?: unknown) {
     super(message, 'UnsupportedClusterError', true, details);
   }

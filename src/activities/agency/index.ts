@@ -26,13 +26,7 @@ import type {
 import { ArangoClient, mintSuperuserJwt } from './client';
 import { makeWaits, type WaitHooks, type Waits } from './waits';
 import { readShardPlan } from './plan';
-import {
-  addShardFollower,
-  moveShardLeadership,
-  releaseShardLocks,
-  removeShardFollower,
-  waitForShardInSync,
-} from './shards';
+import { addShardFollower, moveShardLeadership, removeShardFollower, waitForShardInSync } from './shards';
 import { cancelShardMoves, submitShardMoves, waitForShardMoves } from './jobs';
 import { verifyShardCopies, type VerifyShardCopiesArgs, type VerifyShardCopiesResult } from './verify';
 import {
@@ -170,8 +164,6 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
       ),
 
     /** Releases Transit's lock on these shards where it is still ours (abort and rollback paths). */
-    releaseShardLocks: (a: MigrationArgs & { shards: string[] }): Promise<{ released: number }> =>
-      withClient(a.arango, (c) => releaseShardLocks(c, a.migrationId, a.shards)),
 
     checkClusterHealth: (a: { arango: ArangoRef }): Promise<ClusterHealth> =>
       withClient(a.arango, (c) => checkClusterHealth(c)),

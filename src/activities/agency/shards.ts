@@ -487,18 +487,3 @@ export async function removeShardFollower(
   }
   return { results: results as ('removed' | 'alreadyDone')[] };
 }
-
-/** Deletes our lock on each shard where it is still ours (abort/rollback paths). */
-export async function releaseShardLocks(
-  client: ArangoClient,
-  migrationId: string,
-  shards: string[],
-): Promise<{ released: number }> {
-  const mine = lockValue(migrationId);
-  const read = await client.agencyRead(shards.map(lockPath));
-  const ours = shards.filter((s) => at(read, lockPath(s)) === mine);
-  const res = await client.agencyWrite(
-    ours.map((s) => [{ [lockPath(s)]: { op: 'delete' } }, { [lockPath(s)]: { old: mine } }] as Trx),
-  );
-  return { released: res.filter((r) => r > 0).length };
-}
