@@ -37,12 +37,12 @@ if (selected.length === 0) {
 /** Usual seconds per file (npm test on the 2-core machine, one file at a time). */
 const USUAL_SECONDS = {
   'test/e2e.test.ts': 300,
-  'test/fault-matrix.test.ts': 155,
-  'test/shard-engine.test.ts': 190,
-  'test/agency-migration-faults.test.ts': 195,
+  'test/fault-matrix.test.ts': 170,
+  'test/shard-engine.test.ts': 280,
+  'test/agency-migration-faults.test.ts': 120,
   'test/agency-migration.test.ts': 110,
   'test/sim-supervision-fidelity.test.ts': 55,
-  'test/sim-failover-resync.test.ts': 45,
+  'test/sim-failover-resync.test.ts': 55,
   'test/workflow-input.test.ts': 25,
   'test/cluster-reader.test.ts': 17,
   'test/load-harness.test.ts': 15,

@@ -64,6 +64,8 @@ export async function transitLeftovers(c: SimCluster): Promise<{ locks: Dict; op
 export interface FailoverResult {
   mover: Mover;
   victim: Victim;
+  /** The server that was SIGKILLed. */
+  victimId: string;
   /** Longest stretch without a serving leader (Plan leader not resigned, alive, and first in Current), s. */
   leaderlessSeconds: number;
   /** How the job that was moving the shard when the server died ended (its `reason`), if it did not finish. */
@@ -263,6 +265,7 @@ export async function failDuringMove(mover: Mover, victim: Victim): Promise<Fail
     return {
       mover,
       victim,
+      victimId,
       leaderlessSeconds: longest / 1000,
       jobOutcome,
       finishedOnTargets,
