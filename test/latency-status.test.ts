@@ -39,7 +39,7 @@ test('progress, current details and status show cap, p99 and the reason of the l
   });
   assert.match(
     currentDetailsMarkdown(s),
-    /\| Client latency \| p99 61\.5 ms \(objective 25 ms, 400 samples\); moves in flight ≤ 4: p99 61\.5 ms > 25 ms: back off 8 → 4 \|/,
+    /- \*\*Client latency:\*\* p99 61\.5 ms \(objective 25 ms, 400 samples\); moves in flight ≤ 4: p99 61\.5 ms > 25 ms: back off 8 → 4$/m,
   );
   assert.match(
     formatProgress(p),

@@ -147,8 +147,9 @@ it(
     // 3. The workflow page: the current-details summary (User Metadata tab).
     await openCurrentDetails(page, workflowId);
     const details = await detailsText(page);
-    assert.match(details, /Phase\s+MoveShards/);
-    assert.match(details, /Shards\s+\d+ \/ 32/);
+    assert.match(details, /Phase:\s+MoveShards/);
+    assert.match(details, /Shards:\s+\d+ \/ 32/);
+    assert.match(details, /Agents moved:\s+\d+ \/ \d+/); // the UI keeps the space (a table ran it together)
     await page.screenshot({ path: join(ARTIFACTS, 'ui-running-workflow.png'), fullPage: true });
 
     // 4. Pause from the UI: it parks at the next safe point and stops advancing.
@@ -167,7 +168,7 @@ it(
     await openCurrentDetails(page, workflowId);
     await waitFor(
       'the details to say paused',
-      async () => (/Status\s+paused/.test(await detailsText(page)) ? true : undefined),
+      async () => (/Status:\s+paused/.test(await detailsText(page)) ? true : undefined),
       { timeoutMs: 30_000 },
     );
     await page.screenshot({ path: join(ARTIFACTS, 'ui-paused-workflow.png'), fullPage: true });

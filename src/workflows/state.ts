@@ -416,37 +416,47 @@ export function reportOf(s: MigrationState, summary: string): MigrationReport {
 export function currentDetailsMarkdown(s: MigrationState): string {
   const p = progressOf(s);
   const pct = (a: number, b: number) => (b ? `${Math.floor((100 * a) / b)}%` : '–');
+  // Lists, not tables: the Web UI's Markdown renderer runs table cells together ("Agents moved0 / 3").
+  const item = (name: string, value: string) => `- **${name}:** ${value}`;
   const lines = [
     `## Transit migration \`${s.spec.deployment.namespace}/${s.spec.deployment.name}\``,
     `**${s.spec.source.region} (${s.spec.source.context}) → ${s.spec.target.region} (${s.spec.target.context})**, network: ${s.spec.network.mode}`,
     '',
-    `| | |`,
-    `|---|---|`,
-    `| Phase | **${s.label}** |`,
-    `| Status | ${statusText(s)} |`,
-    `| Shards | ${p.shardsDone} / ${p.shardsTotal} (${pct(p.shardsDone, p.shardsTotal)}), in flight ${p.shardsInFlight} |`,
+    item('Phase', `**${s.label}**`),
+    item('Status', statusText(s)),
+    item(
+      'Shards',
+      `${p.shardsDone} / ${p.shardsTotal} (${pct(p.shardsDone, p.shardsTotal)}), in flight ${p.shardsInFlight}`,
+    ),
     ...(p.verification
       ? [
-          `| Verified | ${p.verification.shardsVerified} shards (${p.verification.groupsVerified} groups compared before the source copy went${p.verification.medianMs === null ? '' : `, median ${p.verification.medianMs} ms, max ${p.verification.maxMs} ms each`})${p.verification.shardsUnverified ? `; ${p.verification.shardsUnverified} not verifiable (replicationFactor 1)` : ''} |`,
+          item(
+            'Verified',
+            `${p.verification.shardsVerified} shards (${p.verification.groupsVerified} groups compared before the source copy went${p.verification.medianMs === null ? '' : `, median ${p.verification.medianMs} ms, max ${p.verification.maxMs} ms each`})${p.verification.shardsUnverified ? `; ${p.verification.shardsUnverified} not verifiable (replicationFactor 1)` : ''}`,
+          ),
         ]
       : []),
-    `| Bytes | ${p.bytesDone} / ${p.bytesTotal} (${pct(p.bytesDone, p.bytesTotal)}) |`,
-    `| Agents moved | ${p.agentsMoved} / ${p.agentsTotal} |`,
-    `| ETA | ${p.etaSeconds === null ? '–' : `${p.etaSeconds} s`} |`,
-    `| Concurrency | ${p.concurrency} |`,
+    item('Bytes', `${p.bytesDone} / ${p.bytesTotal} (${pct(p.bytesDone, p.bytesTotal)})`),
+    item('Agents moved', `${p.agentsMoved} / ${p.agentsTotal}`),
+    item('ETA', p.etaSeconds === null ? '–' : `${p.etaSeconds} s`),
+    item('Concurrency', String(p.concurrency)),
     ...(p.clientLatency
       ? [
-          `| Client latency | p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms, ${p.clientLatency.samples} samples); moves in flight ≤ ${p.clientLatency.cap}: ${p.clientLatency.reason.replace(/\|/g, '/')} |`,
+          item(
+            'Client latency',
+            `p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms, ${p.clientLatency.samples} samples); moves in flight ≤ ${p.clientLatency.cap}: ${p.clientLatency.reason}`,
+          ),
         ]
       : []),
   ];
   if (s.spec.policy.requireApproval)
-    lines.push(`| Approved | ${s.approved ? 'yes' : 'no — send the `approve` update'} |`);
-  if (p.lastError) lines.push(`| Last error | ${p.lastError.replace(/\|/g, '/').slice(0, 300)} |`);
-  if (p.rollbackRefusedReason) lines.push(`| Rollback refused | ${p.rollbackRefusedReason} |`);
+    lines.push(item('Approved', s.approved ? 'yes' : 'no — send the `approve` update'));
+  if (p.lastError) lines.push(item('Last error', p.lastError.slice(0, 300)));
+  if (p.rollbackRefusedReason) lines.push(item('Rollback refused', p.rollbackRefusedReason));
   if (s.latency.length) {
-    lines.push('', '### Version check latency (ms, p50)', '', '| phase | from → to | p50 | p95 |', '|---|---|---|---|');
-    for (const l of s.latency.slice(-12)) lines.push(`| ${l.phase} | ${l.from} → ${l.to} | ${l.p50Ms} | ${l.p95Ms} |`);
+    lines.push('', '### Version check latency', '');
+    for (const l of s.latency.slice(-12))
+      lines.push(`- ${l.phase}, ${l.from} → ${l.to}: p50 ${l.p50Ms} ms, p95 ${l.p95Ms} ms`);
   }
   return lines.join('\n');
 }
