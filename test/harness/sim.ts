@@ -123,6 +123,20 @@ export class ContinuousWriter {
 }
 
 /** Shards whose Current lacks replicationFactor in-sync copies (Plan servers present in Current, same leader). */
+/**
+ * Copies of a shard in sync: Plan servers that Current lists, while Current's leader is Plan's — or, during a
+ * leadership handover (MoveShard's switch), the resigned old leader (`_<id>` in Current, still holding its
+ * copy) is a Plan server. Any other leader in Current counts no copy as in sync.
+ */
+export function inSyncCopies(plan: string[], current: string[]): number {
+  const id = (x: string) => x.replace(/^_/, '');
+  const leader = current[0];
+  const handover = leader !== undefined && leader.startsWith('_') && plan.includes(id(leader));
+  if (leader !== plan[0] && !handover) return 0;
+  const held = current.map(id);
+  return plan.filter((x) => held.includes(x)).length;
+}
+
 export async function underReplicated(c: SimCluster): Promise<string[]> {
   const rf = new Map<string, number>();
   const a = await c.agencyRead(['/arango/Plan/Collections']);
@@ -133,7 +147,7 @@ export async function underReplicated(c: SimCluster): Promise<string[]> {
     for (const [cid, col] of Object.entries(colls)) rf.set(`${db}/${cid}`, Number(col.replicationFactor ?? 1));
   const out: string[] = [];
   for (const s of await c.shardStates()) {
-    const inSync = s.plan.filter((x) => s.current.includes(x) && s.current[0] === s.plan[0]).length;
+    const inSync = inSyncCopies(s.plan, s.current);
     if (inSync < (rf.get(`${s.db}/${s.cid}`) ?? 1))
       out.push(`${s.db}/${s.name}/${s.shard}: Plan ${JSON.stringify(s.plan)} Current ${JSON.stringify(s.current)}`);
   }
