@@ -38,6 +38,8 @@ describe('migration workflow', () => {
       });
       const report = (await handle.result()) as MigrationReport;
       assert.equal(report.status, 'completed');
+      // The outcome says how to get the report of this very run.
+      assert.equal(report.reportCommand, `transit report ${handle.workflowId} --out ${report.migrationId}.html`);
       const p = await handle.query(progressQuery);
       assert.deepEqual(
         p.phaseTimings.map((t) => t.phase),

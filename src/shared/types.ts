@@ -137,4 +137,6 @@ export interface MigrationReport {
   latency: LatencySample[];
   lastError: string | null;
   summary: string;
+  /** The command that writes this migration's HTML report (phases, moves, throughput, version checks, steps). */
+  reportCommand?: string;
 }

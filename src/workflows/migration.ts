@@ -8,7 +8,7 @@
  *   rollback.ts        rollback and abort
  *   patches.ts         every patched() name
  */
-import { allHandlersFinished, condition } from '@temporalio/workflow';
+import { allHandlersFinished, condition, workflowInfo } from '@temporalio/workflow';
 import type { MigrationPhase, MigrationReport } from '../shared/types';
 import { AbortRequested, MigrationContext, RollbackRequested } from './context';
 import { registerHandlers } from './handlers';
@@ -55,7 +55,11 @@ async function run(m: MigrationContext): Promise<MigrationReport> {
     m.publish();
     await condition(allHandlersFinished);
     const { deployment, target } = m.s.spec;
-    return reportOf(m.s, `migrated ${deployment.namespace}/${deployment.name} to ${target.context}`);
+    return reportOf(
+      m.s,
+      `migrated ${deployment.namespace}/${deployment.name} to ${target.context}`,
+      workflowInfo().workflowId,
+    );
   } catch (e) {
     if (e instanceof RollbackRequested) return await rollback(m);
     if (e instanceof AbortRequested) return aborted(m);

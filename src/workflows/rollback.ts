@@ -2,7 +2,7 @@
  * The way out before the point of no return. A rollback runs the machine the other way, newest step first, back
  * to the source; an abort stops where the cluster is consistent and leaves everything in place.
  */
-import { allHandlersFinished, condition, log } from '@temporalio/workflow';
+import { allHandlersFinished, condition, log, workflowInfo } from '@temporalio/workflow';
 import type { MigrationReport } from '../shared/types';
 import type { MigrationContext } from './context';
 import { moveAgents, restoreAutoShrink } from './phases-cutover';
@@ -43,6 +43,7 @@ export async function rollback(m: MigrationContext): Promise<MigrationReport> {
   return reportOf(
     s,
     `rolled back to ${s.spec.source.context}: the source holds everything, Transit's objects are removed`,
+    workflowInfo().workflowId,
   );
 }
 
@@ -83,5 +84,9 @@ export function aborted(m: MigrationContext): MigrationReport {
   m.s.status = 'aborted';
   m.s.label = 'Aborted';
   m.publish();
-  return reportOf(m.s, `aborted in ${m.s.phase}: the cluster is consistent; see the counts for what is where`);
+  return reportOf(
+    m.s,
+    `aborted in ${m.s.phase}: the cluster is consistent; see the counts for what is where`,
+    workflowInfo().workflowId,
+  );
 }

@@ -369,7 +369,7 @@ export function targetMemberName(sourcePodName: string): string {
   return `${sourcePodName}-t`;
 }
 
-export function reportOf(s: MigrationState, summary: string): MigrationReport {
+export function reportOf(s: MigrationState, summary: string, workflowId?: string): MigrationReport {
   let onSource = 0;
   let onTarget = 0;
   let total = 0;
@@ -409,6 +409,7 @@ export function reportOf(s: MigrationState, summary: string): MigrationReport {
     latency: s.latency,
     lastError: s.lastError,
     summary,
+    ...(workflowId ? { reportCommand: `transit report ${workflowId} --out ${s.migrationId}.html` } : {}),
   };
 }
 
