@@ -373,6 +373,10 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
         } else if (res.result === 'planChanged') {
           mv.reason = `verification: ${res.detail ?? 'Plan changed'}`;
           mv.notBefore = ctx.now() + LOCK_GAP_MS;
+          // Plan from what is there now (an operator's cleanOutServer, a failover): without it the engine asked for
+          // the same stale comparison forever. Results recorded before this field existed carry none, so a replay
+          // issues the same commands as the run did.
+          if (res.servers?.length) mv.servers = res.servers;
         } else {
           mv.reason = `verification ${res.result}: ${res.detail ?? ''}`;
           mv.notBefore = ctx.now() + BACKOFF_MS;

@@ -375,7 +375,7 @@ export class World {
             const g = this.find(c);
             const base = { index, attempts: 1, ms: 0, documents: 0, source: [], target: [] };
             if (!g.plan.includes(c.source) || !g.plan.includes(c.target))
-              return { ...base, result: 'planChanged', sourceInPlan: g.plan.includes(c.source) };
+              return { ...base, result: 'planChanged', sourceInPlan: g.plan.includes(c.source), servers: [...g.plan] };
             this.verifications.push({ group: g.key, source: c.source, target: c.target, plan: [...g.plan] });
             return this.corrupt.has(g.key)
               ? { ...base, result: 'mismatch', sourceInPlan: true, detail: `shard ${g.shard}: checksums differ` }

@@ -52,6 +52,8 @@ export interface VerifyShardCopiesOutcome {
   detail?: string;
   /** Both servers were in Plan (and Current) at every comparison made. */
   sourceInPlan: boolean;
+  /** planChanged: the group's Plan servers now (leader first), for the engine to plan from. */
+  servers?: string[];
 }
 
 export interface VerifyShardCopiesResult {
@@ -129,11 +131,14 @@ async function verifyOne(
       asStrings(at(read, planShardPath(c.database, m.collectionId, m.shard))).map(strip),
     );
     if (plans.some((p) => !p.includes(c.source) || !p.includes(c.target)))
-      return out(
-        'planChanged',
-        `${c.shard}: Plan is now ${JSON.stringify(plans[0])}, no longer holding both ${c.source} and ${c.target}`,
-        plans.every((p) => p.includes(c.source)),
-      );
+      return {
+        ...out(
+          'planChanged',
+          `${c.shard}: Plan is now ${JSON.stringify(plans[0])}, no longer holding both ${c.source} and ${c.target}`,
+          plans.every((p) => p.includes(c.source)),
+        ),
+        servers: plans[0] ?? [],
+      };
     const currents = members.map((m) =>
       asStrings(at(read, `${currentShardPath(c.database, m.collectionId, m.shard)}/servers`)),
     );
