@@ -71,6 +71,9 @@ const USUAL_SECONDS = {
   'test/latency-workflow.test.ts': 80,
   'test/shard-verify.test.ts': 150,
   'test/pause-truth.test.ts': 45,
+  'test/report.test.ts': 40,
+  'test/workflow-dry-run.test.ts': 35,
+  'test/workflow-rollback-abort.test.ts': 75,
 };
 const usual = (f) => USUAL_SECONDS[f] ?? 30;
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 2)));
