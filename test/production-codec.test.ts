@@ -176,11 +176,11 @@ async function openWorkflow(
 describe('the Web UI with the codec server', () => {
   it('shows the decoded spec, summary and progress', { timeout: 120_000 }, async () => {
     await startCodec(keyFile);
-    const meta = await openWorkflow('user-metadata', /Shards\s+\d+ \/ 12/, 'ui-codec-decoded.png');
+    const meta = await openWorkflow('user-metadata', /Shards:\s+\d+ \/ 12/, 'ui-codec-decoded.png');
     assert.match(meta, /Migrate db\/arango: eu → us/, 'the summary is decoded');
     assert.match(meta, /Transit migration/);
-    assert.match(meta, /Phase\s+MoveShards/);
-    assert.match(meta, /Status\s+paused/);
+    assert.match(meta, /Phase:\s+MoveShards/);
+    assert.match(meta, /Status:\s+paused/);
     const history = await openWorkflow('history', /"db\.example\.test\."/, 'ui-codec-history.png');
     assert.match(history, /"deployment"/);
     const decodes = codecEvents.filter((e) => e.path === '/decode' && e.status === 200);

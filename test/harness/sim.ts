@@ -124,17 +124,17 @@ export class ContinuousWriter {
 
 /** Shards whose Current lacks replicationFactor in-sync copies (Plan servers present in Current, same leader). */
 /**
- * Copies of a shard in sync: Plan servers that Current lists, while Current's leader is Plan's — or, during a
- * leadership handover (MoveShard's switch), the resigned old leader (`_<id>` in Current, still holding its
- * copy) is a Plan server. Any other leader in Current counts no copy as in sync.
+ * Copies of a shard in sync: the Plan servers Current lists, when Current's leader is a Plan server. Names compare
+ * without the `_` of a resigned leader (MoveShard's switch writes `_<old>` into Plan, then Current, and the old
+ * leader keeps its copy); Plan and Current may each be a step ahead of the other during the switch. A Current led
+ * by a server Plan does not name counts no copy as in sync.
  */
 export function inSyncCopies(plan: string[], current: string[]): number {
   const id = (x: string) => x.replace(/^_/, '');
-  const leader = current[0];
-  const handover = leader !== undefined && leader.startsWith('_') && plan.includes(id(leader));
-  if (leader !== plan[0] && !handover) return 0;
+  const planned = plan.map(id);
   const held = current.map(id);
-  return plan.filter((x) => held.includes(x)).length;
+  if (held.length === 0 || !planned.includes(held[0]!)) return 0;
+  return planned.filter((x) => held.includes(x)).length;
 }
 
 export async function underReplicated(c: SimCluster): Promise<string[]> {
