@@ -8,12 +8,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
-import { startWorker } from './harness/worker';
+import { withWorldMigration } from './harness/worker';
 import { World } from './harness/world';
-import { createWorldActivities } from './harness/world-activities';
-import { worldSpec } from './harness/specs';
 import { waitFor, sleep } from './harness/procs';
-import { pauseSignal, progressQuery, resumeSignal, TASK_QUEUE } from '../src/shared/controls';
+import { pauseSignal, progressQuery, resumeSignal } from '../src/shared/controls';
 import type { MigrationProgress, MigrationReport } from '../src/shared/types';
 
 let server: DevServer;
@@ -33,18 +31,7 @@ describe('verification in the workflow (in-memory world)', () => {
       await world.start();
       const victim = world.groups[0]!;
       world.corrupt.add(victim.key);
-      const taskQueue = `${TASK_QUEUE}-verify-twin-${Math.random().toString(36).slice(2, 8)}`;
-      const w = await startWorker({
-        connection: await server.nativeConnection(),
-        taskQueue,
-        activities: createWorldActivities(world.url),
-      });
-      try {
-        const handle = await server.client.workflow.start('migrationWorkflow', {
-          taskQueue,
-          workflowId: `verify-twin-${Date.now()}`,
-          args: [{ spec: worldSpec() }],
-        });
+      await withWorldMigration(server, world, 'verify-twin', async (handle) => {
         const parked = await waitFor(
           'the workflow to park on the mismatch',
           async () => {
@@ -66,10 +53,7 @@ describe('verification in the workflow (in-memory world)', () => {
         assert.equal(r.status, 'completed');
         assert.ok(world.verifications.filter((x) => x.group === victim.key).length >= 2, 'compared again on resume');
         assert.equal(world.snapshot().groupsOnTarget, world.groups.length);
-      } finally {
-        await w.stop();
-        await world.stop();
-      }
+      });
     },
   );
 });
@@ -84,18 +68,7 @@ describe('pause while copies are in flight', () => {
         collections: [{ name: 'orders', shards: 6, replicationFactor: 2, clones: 1, bytes: 6_000_000 }],
       });
       await world.start();
-      const taskQueue = `${TASK_QUEUE}-pause-truth-${Math.random().toString(36).slice(2, 8)}`;
-      const w = await startWorker({
-        connection: await server.nativeConnection(),
-        taskQueue,
-        activities: createWorldActivities(world.url),
-      });
-      try {
-        const handle = await server.client.workflow.start('migrationWorkflow', {
-          taskQueue,
-          workflowId: `pause-truth-${Date.now()}`,
-          args: [{ spec: worldSpec() }],
-        });
+      await withWorldMigration(server, world, 'pause-truth', async (handle) => {
         // The first wait for MoveShard jobs: jobs are in flight; pause there.
         const gate = world.gate((name) => name === 'waitForShardMoves');
         await gate.hit;
@@ -146,10 +119,7 @@ describe('pause while copies are in flight', () => {
         for (const v of world.verifications) assert.ok(v.plan.includes(v.source) && v.plan.includes(v.target));
         const q = await handle.query(progressQuery);
         assert.equal(q.verification?.shardsVerified, world.groups.length * 2, 'prototype and clone shards verified');
-      } finally {
-        await w.stop();
-        await world.stop();
-      }
+      });
     },
   );
 });

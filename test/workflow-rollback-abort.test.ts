@@ -8,12 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startDevServer, type DevServer } from './harness/temporal';
-import { startWorker } from './harness/worker';
+import { withWorldMigration } from './harness/worker';
 import { World, type WorldOptions } from './harness/world';
-import { createWorldActivities } from './harness/world-activities';
-import { worldSpec } from './harness/specs';
 import { waitFor } from './harness/procs';
-import { abortSignal, progressQuery, rollbackSignal, TASK_QUEUE } from '../src/shared/controls';
+import { abortSignal, progressQuery, rollbackSignal } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
 
 let server: DevServer;
@@ -35,23 +33,7 @@ const slowShards: WorldOptions = {
 async function inWorld(name: string, fn: (c: { world: World; handle: WorkflowHandle }) => Promise<void>) {
   const world = new World(slowShards);
   await world.start();
-  const taskQueue = `${TASK_QUEUE}-${name}-${Math.random().toString(36).slice(2, 8)}`;
-  const w = await startWorker({
-    connection: await server.nativeConnection(),
-    taskQueue,
-    activities: createWorldActivities(world.url),
-  });
-  try {
-    const handle = await server.client.workflow.start('migrationWorkflow', {
-      taskQueue,
-      workflowId: `${name}-${Date.now()}`,
-      args: [{ spec: worldSpec() }],
-    });
-    await fn({ world, handle });
-  } finally {
-    await w.stop();
-    await world.stop();
-  }
+  await withWorldMigration(server, world, name, (handle) => fn({ world, handle }));
 }
 
 const progress = (handle: WorkflowHandle, what: string, ok: (p: any) => boolean) =>

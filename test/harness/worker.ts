@@ -11,7 +11,12 @@ import {
   type NativeConnection,
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
-import { quietRuntime, ROOT } from './temporal';
+import type { WorkflowHandle } from '@temporalio/client';
+import { TASK_QUEUE } from '../../src/shared/controls';
+import { quietRuntime, ROOT, type DevServer } from './temporal';
+import { worldSpec } from './specs';
+import type { World } from './world';
+import { createWorldActivities } from './world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | null = null;
@@ -103,4 +108,33 @@ function quietLogger() {
     warn: (m: string) => console.warn(m),
     error: (m: string) => console.error(m),
   };
+}
+
+/**
+ * A worker on a task queue of its own, bound to the in-memory world (already started and set up by the caller), a
+ * migration of the world's spec started there, `fn` run with its handle; the worker and the world are stopped after.
+ */
+export async function withWorldMigration(
+  server: DevServer,
+  world: World,
+  name: string,
+  fn: (handle: WorkflowHandle) => Promise<void>,
+): Promise<void> {
+  const taskQueue = `${TASK_QUEUE}-${name}-${Math.random().toString(36).slice(2, 8)}`;
+  const w = await startWorker({
+    connection: await server.nativeConnection(),
+    taskQueue,
+    activities: createWorldActivities(world.url),
+  });
+  try {
+    const handle = await server.client.workflow.start('migrationWorkflow', {
+      taskQueue,
+      workflowId: `${name}-${Date.now()}`,
+      args: [{ spec: worldSpec() }],
+    });
+    await fn(handle);
+  } finally {
+    await w.stop();
+    await world.stop();
+  }
 }
