@@ -17,6 +17,7 @@
  *   (START_FLOWS), the conservative start.
  */
 import { inWorkflowContext, patched } from '@temporalio/workflow';
+import { BANDWIDTH_ESTIMATE_PATCH } from './patches';
 
 /** One copy the engine observed: its job, the leader feeding it, the server receiving it, bytes so far. */
 export interface CopyObservation {
@@ -174,7 +175,7 @@ export function linkBytesSeen(s: BandwidthState, server: string, dir: Direction)
  * 'bandwidth-estimate': such a run keeps scheduling by policy.bandwidthBytesPerSecond alone, so it replays).
  */
 export function engineBandwidth(cap: number | undefined): BandwidthState | null {
-  if (inWorkflowContext() && !patched('bandwidth-estimate')) return null;
+  if (inWorkflowContext() && !patched(BANDWIDTH_ESTIMATE_PATCH)) return null;
   return newBandwidthState(cap);
 }
 

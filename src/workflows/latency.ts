@@ -19,6 +19,7 @@
  *   (resume starts again at one move).
  */
 import { inWorkflowContext, patched } from '@temporalio/workflow';
+import { LATENCY_CAP_PATCH } from './patches';
 import type { LatencyPolicy } from '../spec/schema';
 
 /**
@@ -254,12 +255,6 @@ export class LatencyLoop {
   }
 }
 
-/**
- * Since this patch a migration with policy.latency runs the latency loop beside the job engine (and creates and
- * removes the canary). Runs recorded before it never call the probes, so their histories replay.
- */
-export const LATENCY_PATCH = 'latency-cap';
-
 /** The part of a probe window's summary (probeClientLatency) the controller and the status read. */
 export interface ProbeWindowSummary {
   startMs: number;
@@ -300,11 +295,11 @@ export interface EngineLatencyDeps {
 /**
  * The job engine's whole use of the controller: `const lat = await startEngineLatencyLoop(…)` before its loop,
  * `latencyCap: lat?.cap` where it calls pickNext, `lat?.stop()` when it returns. Null without policy.latency, or in
- * a run recorded before LATENCY_PATCH.
+ * a run recorded before LATENCY_CAP_PATCH.
  */
 export async function startEngineLatencyLoop(d: EngineLatencyDeps): Promise<LatencyLoop | null> {
   if (!d.objective) return null;
-  if (inWorkflowContext() && !patched(LATENCY_PATCH)) return null;
+  if (inWorkflowContext() && !patched(LATENCY_CAP_PATCH)) return null;
   const objective = d.objective;
   let st = d.status.get();
   if (!st?.canaryKeys.length) {

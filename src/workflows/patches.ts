@@ -24,3 +24,12 @@ export const END_STATE_MEMBERS_PATCH = 'transit-end-state-members';
  * counts them (job-engine.ts).
  */
 export const VERIFY_BEFORE_REMOVE_PATCH = 'verify-before-remove';
+
+/** Since this patch the scheduler plans on link rates learned from copy progress (bandwidth.ts). */
+export const BANDWIDTH_ESTIMATE_PATCH = 'bandwidth-estimate';
+
+/**
+ * Since this patch a migration with policy.latency runs the latency loop beside the job engine (and creates and
+ * removes the canary; latency.ts). Runs recorded before it never call the probes, so their histories replay.
+ */
+export const LATENCY_CAP_PATCH = 'latency-cap';
