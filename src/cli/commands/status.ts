@@ -52,7 +52,9 @@ export async function watchProgress(client: TransitClient, id: string, json: boo
   const bytes = bars.create(1, 0, { label: 'bytes ', unit: 'B', extra: '' });
   const report = await client.watch(id, (p) => {
     shards.setTotal(Math.max(1, p.shardsTotal));
-    shards.update(p.shardsDone, { extra: `${p.label}${p.paused ? ' (paused)' : ''} in flight ${p.shardsInFlight}` });
+    shards.update(p.shardsDone, {
+      extra: `${p.label}${p.paused ? ' (paused)' : ''} in flight ${p.shardsInFlight}${p.verification ? `, verified ${p.verification.shardsVerified}` : ''}`,
+    });
     bytes.setTotal(Math.max(1, p.bytesTotal));
     bytes.update(p.bytesDone, {
       extra: `ETA ${p.etaSeconds === null ? '–' : `${p.etaSeconds}s`}${p.lastError ? ` last error: ${p.lastError}` : ''}`,
@@ -68,6 +70,7 @@ export function formatProgress(p: MigrationProgress): string {
     `${p.migrationId}: ${p.label} (${p.status}${p.pauseRequested && !p.paused ? ', pause requested' : ''})`,
     `  shards ${p.shardsDone}/${p.shardsTotal} (in flight ${p.shardsInFlight}), bytes ${p.bytesDone}/${p.bytesTotal}, ETA ${p.etaSeconds ?? '–'}s, concurrency ${p.concurrency}`,
     `  agents moved ${p.agentsMoved}/${p.agentsTotal}, run ${p.run}`,
+    ...(p.verification ? [`  ${verificationText(p.verification)}`] : []),
     ...p.phaseTimings.map((t) => `  ${t.phase.padEnd(16)} ${t.seconds !== undefined ? `${t.seconds}s` : 'running'}`),
   ];
   if (p.clientLatency)
@@ -77,6 +80,13 @@ export function formatProgress(p: MigrationProgress): string {
   if (p.lastError) lines.push(`  last error: ${p.lastError}`);
   if (p.rollbackRefusedReason) lines.push(`  ${p.rollbackRefusedReason}`);
   return lines.join('\n');
+}
+
+/** "verified 12 shards (6 groups, median 40 ms, max 90 ms each)" — what was compared before a source copy went. */
+export function verificationText(v: NonNullable<MigrationProgress['verification']>): string {
+  const times = v.medianMs === null ? '' : `, median ${v.medianMs} ms, max ${v.maxMs} ms each`;
+  const not = v.shardsUnverified ? `; ${v.shardsUnverified} shards not verifiable (replicationFactor 1)` : '';
+  return `verified ${v.shardsVerified} shards before their source copy went (${v.groupsVerified} groups${times})${not}`;
 }
 
 export function formatReport(r: MigrationReport): string {
