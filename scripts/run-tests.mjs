@@ -2,11 +2,15 @@
 // Runs every test/**/*.test.ts with Node's built-in test runner (TypeScript through tsx).
 //
 // Test files start their own real servers (Temporal, API servers, BIND, simulated ArangoDB) and some bind the same
-// private addresses, so two files must never share a network namespace. The files are split into lanes (default 2,
+// private addresses, so two files must never share a network namespace. The files are split into lanes (default 3,
 // TRANSIT_TEST_LANES): each lane runs its files one after another in a network namespace of its own
-// (scripts/netns-run), and lanes run side by side. Lanes are balanced by each file's usual duration (the table
-// below, measured on the 2-core CI machine; a file missing from it counts 30 s). Every lane's output is streamed
-// with a lane prefix; the combined summary comes last, in the runner's own format.
+// (scripts/netns-run), and lanes run side by side. With 3 or more lanes, the light files (LIGHT below: the workflow
+// against the in-memory world on one Temporal dev server, and unit tests — they mostly wait on the workflow's own
+// timers and use little CPU) get a lane of their own, and the heavy files (members as processes, API servers, BIND,
+// Chromium) share the others, so a 2-core machine never runs more than two heavy files at once. Lanes are balanced
+// by each file's usual duration (the table below, measured on the 2-core CI machine; a file missing from it counts
+// 30 s). Every lane's output is streamed with a lane prefix; the combined summary comes last, in the runner's own
+// format.
 //
 // A hung test must fail the run, not eat CI's time budget: every test gets a default timeout (tests that need
 // longer say so), a lane exits once its tests are done even if a stray handle is left, and the whole run is
@@ -34,55 +38,94 @@ if (selected.length === 0) {
   process.exit(1);
 }
 
-/** Usual seconds per file (npm test on the 2-core machine, one file at a time). */
+/** Usual seconds per file: its tests' durations in a clean-clone CI run on the 2-core machine (two lanes), + 8 s set-up. A file missing here counts 30 s. */
 const USUAL_SECONDS = {
-  'test/e2e.test.ts': 300,
-  'test/fault-matrix.test.ts': 170,
-  'test/shard-engine.test.ts': 280,
-  'test/agency-migration-faults.test.ts': 120,
-  'test/agency-migration.test.ts': 110,
-  'test/sim-supervision-fidelity.test.ts': 55,
-  'test/sim-failover-resync.test.ts': 55,
-  'test/workflow-input.test.ts': 25,
-  'test/cluster-reader.test.ts': 17,
-  'test/load-harness.test.ts': 15,
-  'test/credentials.test.ts': 15,
-  'test/sim-client-api.test.ts': 10,
-  'test/workflow-controls.test.ts': 150,
-  'test/kube-activities.test.ts': 90,
-  'test/ui.test.ts': 145,
-  'test/workflow-resilience.test.ts': 230,
-  'test/sim-cluster.test.ts': 55,
-  'test/production-codec.test.ts': 50,
-  'test/cli-client.test.ts': 45,
-  'test/workflow-phases.test.ts': 40,
-  'test/dns.test.ts': 35,
-  'test/production-tls.test.ts': 35,
-  'test/production-workers.test.ts': 35,
-  'test/agency-activities.test.ts': 25,
-  'test/kube-harness.test.ts': 20,
-  'test/production-observability.test.ts': 20,
-  'test/sim-agency.test.ts': 18,
-  'test/replay-histories.test.ts': 15,
-  'test/production-deploy.test.ts': 8,
-  'test/latency-engine.test.ts': 160,
-  'test/sim-client-latency.test.ts': 40,
-  'test/latency-probe.test.ts': 15,
-  'test/latency-workflow.test.ts': 80,
-  'test/shard-verify.test.ts': 150,
-  'test/pause-truth.test.ts': 45,
-  'test/report.test.ts': 40,
-  'test/workflow-dry-run.test.ts': 35,
-  'test/workflow-rollback-abort.test.ts': 75,
+  'test/e2e.test.ts': 305,
+  'test/workflow-resilience.test.ts': 297,
+  'test/shard-engine.test.ts': 284,
+  'test/workflow-controls.test.ts': 283,
+  'test/fault-matrix.test.ts': 180,
+  'test/latency-engine.test.ts': 171,
+  'test/shard-verify.test.ts': 106,
+  'test/ui.test.ts': 104,
+  'test/agency-migration-faults.test.ts': 104,
+  'test/kube-activities.test.ts': 85,
+  'test/latency-workflow.test.ts': 79,
+  'test/production-workers.test.ts': 69,
+  'test/agency-migration.test.ts': 62,
+  'test/sim-supervision-fidelity.test.ts': 61,
+  'test/sim-failover-resync.test.ts': 60,
+  'test/sim-cluster.test.ts': 59,
+  'test/production-codec.test.ts': 57,
+  'test/cli-client.test.ts': 50,
+  'test/pause-truth.test.ts': 50,
+  'test/workflow-rollback-abort.test.ts': 45,
+  'test/production-observability.test.ts': 43,
+  'test/production-tls.test.ts': 42,
+  'test/dns.test.ts': 40,
+  'test/agency-activities.test.ts': 32,
+  'test/report.test.ts': 30,
+  'test/workflow-dry-run.test.ts': 29,
+  'test/kube-harness.test.ts': 25,
+  'test/sim-agency.test.ts': 24,
+  'test/cluster-reader.test.ts': 23,
+  'test/workflow-input.test.ts': 22,
+  'test/load-harness.test.ts': 22,
+  'test/workflow-phases.test.ts': 21,
+  'test/sim-client-latency.test.ts': 19,
+  'test/replay-histories.test.ts': 16,
+  'test/production-deploy.test.ts': 13,
+  'test/latency-probe.test.ts': 13,
+  'test/sim-client-api.test.ts': 12,
+  'test/credentials.test.ts': 12,
 };
-const usual = (f) => USUAL_SECONDS[f] ?? 30;
-const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 2)));
+const usual = (f) => USUAL_SECONDS[f] ?? (LIGHT_UNIT.test(f) ? 3 : 30);
+/** Pure unit-test files (no server of any kind): a few seconds each. */
+const LIGHT_UNIT =
+  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|progress-display|harness-checks|production-compose)\.test\.ts$/;
+/** Files that start no member processes, API servers, BIND or browser: the in-memory world and unit tests. */
+const LIGHT = new Set(
+  [
+    'workflow-controls',
+    'workflow-resilience',
+    'workflow-rollback-abort',
+    'workflow-dry-run',
+    'workflow-phases',
+    'workflow-input',
+    'pause-truth',
+    'latency-workflow',
+    'replay-histories',
+    'cli-client',
+    'bandwidth',
+    'controls-names',
+    'spec',
+    'spec-latency',
+    'latency-controller',
+    'latency-model',
+    'latency-status',
+    'status-verification',
+    'progress-display',
+    'harness-checks',
+  ].map((n) => `test/${n}.test.ts`),
+);
+const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 3)));
 const lanes = Array.from({ length: laneCount }, () => ({ files: [], seconds: 0 }));
-for (const f of [...selected].sort((a, b) => usual(b) - usual(a) || a.localeCompare(b))) {
-  const lane = lanes.reduce((a, b) => (b.seconds < a.seconds ? b : a));
-  lane.files.push(f);
-  lane.seconds += usual(f);
-}
+const light = selected.filter((f) => LIGHT.has(f));
+const ownLightLane = laneCount >= 3 && light.length > 0 && light.length < selected.length;
+const spread = (fs, into) => {
+  for (const f of [...fs].sort((a, b) => usual(b) - usual(a) || a.localeCompare(b))) {
+    const lane = into.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    lane.files.push(f);
+    lane.seconds += usual(f);
+  }
+};
+if (ownLightLane) {
+  spread(light, [lanes[laneCount - 1]]);
+  spread(
+    selected.filter((f) => !LIGHT.has(f)),
+    lanes.slice(0, laneCount - 1),
+  );
+} else spread(selected, lanes);
 
 const budgetMin = Number(process.env.TRANSIT_TEST_BUDGET_MIN ?? 40);
 const started = Date.now();
