@@ -4,9 +4,10 @@
 // servers' own counts), not from Transit's report:
 //  - under writes, every group with replicationFactor ≥ 2 was compared while both copies were in Plan, before the
 //    MoveShard job that removed its last source copy was even created, and the two DB servers' own counts agreed;
-//    replicationFactor-1 groups are reported as not verifiable (ArangoDB moves their only copy in one job);
+//    replicationFactor-1 groups too: their collection is raised to 2 while they move (supervision adds a follower),
+//    compared like the others, and set back to 1 (supervision removes the extra copy) — read back from Plan;
 //  - the twin: one document silently corrupted on a target copy (test-only sim hook) parks the migration naming
-//    the shard, and the source copy is still in Plan; a copy that keeps changing parks after the bound, saying so.
+//    the shard, and the source copy is still in Plan — for replicationFactor 2 and for replicationFactor 1; a copy that keeps changing parks after the bound, saying so.
 // Verification costs are printed (FIGURE lines), never asserted.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -99,6 +100,31 @@ describe('nextMoveVerified (pure)', () => {
     const single = nextMoveVerified(['a'], ['x'], false);
     assert.equal(single.kind === 'move' && 'unverifiable' in single && single.unverifiable, true);
   });
+
+  test('a raised replicationFactor-1 group (one extra copy allowed) moves as a two-copy group and ends verified with the extra copy left to supervision', () => {
+    // [source leader, follower supervision added] → the new copy joins in the follower's place, is compared, takes over.
+    assert.deepEqual(nextMoveVerified(['a', 'f'], ['x'], false, 1), {
+      kind: 'move',
+      fromServer: 'f',
+      toServer: 'x',
+      isLeader: false,
+      remainsFollower: false,
+    });
+    assert.deepEqual(nextMoveVerified(['a', 'x'], ['x'], false, 1), { kind: 'verify', source: 'a', target: 'x' });
+    assert.deepEqual(nextMoveVerified(['a', 'x'], ['x'], true, 1), {
+      kind: 'move',
+      fromServer: 'a',
+      toServer: 'x',
+      isLeader: true,
+      remainsFollower: true,
+    });
+    // Leader swapped after the check: done; the source copy goes when the factor is set back (RemoveFollower).
+    assert.deepEqual(nextMoveVerified(['x', 'a'], ['x'], true, 1), { kind: 'done' });
+    // Leader on the desired server but never compared (e.g. a failover switched it): compare first.
+    assert.deepEqual(nextMoveVerified(['x', 'a'], ['x'], false, 1), { kind: 'verify', source: 'a', target: 'x' });
+    // The leader never moved (a rollback of a group that had not switched): the extra copy may go unverified.
+    assert.deepEqual(nextMoveVerified(['a', 'x'], ['a'], false, 1, true), { kind: 'done' });
+  });
 });
 
 /** Plan servers of every prototype shard (stripped of the resign mark), read from the agency. */
@@ -162,6 +188,8 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,
+        // replicationFactor-1 groups verified too: their collection is raised to 2 while they move (the workflow's default).
+        raise: true,
         onLog: (msg, meta) => {
           if (msg === 'shard group cannot be verified before its source copy goes')
             unverifiable.push(String(meta?.shard).split('/')[2]!.split(' ')[0]!);
@@ -204,7 +232,8 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       const multi = [...rfOf].filter(([, rf]) => rf >= 2).map(([s]) => s);
       const single = [...rfOf].filter(([, rf]) => rf === 1).map(([s]) => s);
       assert.equal(multi.length, 8);
-      for (const shard of multi) {
+      assert.equal(single.length, 2);
+      for (const shard of [...multi, ...single]) {
         const v = checks.filter((x) => x.shard === shard);
         assert.equal(v.length, 1, `${shard}: verified once`);
         const { source, target, plan, counts, at } = v[0]!;
@@ -216,9 +245,21 @@ describe('verify each shard before its last source copy goes (simulated cluster,
         assert.equal(counts[0], counts[1], `${shard}: the DB servers' own counts agree`);
         // The job that removed the shard's last source copy: the last of its jobs moving away from a source
         // server. It was created after the verification.
-        const jobs = finished
-          .filter((j) => j.shard === shard && olds.includes(String(j.fromServer)) && j.remainsFollower !== true)
-          .sort((a, b) => Date.parse(String(a.timeCreated)) - Date.parse(String(b.timeCreated)));
+        // replicationFactor 1: supervision's RemoveFollower (after the factor was set back) removed it.
+        const jobs = (
+          rfOf.get(shard) === 1
+            ? Object.values(d(await agency(c, '/arango/Target/Finished')))
+                .map(d)
+                .filter(
+                  (j) =>
+                    j.type === 'removeFollower' &&
+                    j.shard === shard &&
+                    (j.removed as string[]).some((x) => olds.includes(x)),
+                )
+            : finished.filter(
+                (j) => j.shard === shard && olds.includes(String(j.fromServer)) && j.remainsFollower !== true,
+              )
+        ).sort((a, b) => Date.parse(String(a.timeCreated)) - Date.parse(String(b.timeCreated)));
         assert.ok(jobs.length >= 1, `${shard}: jobs ${JSON.stringify(jobs)}`);
         const last = jobs[jobs.length - 1]!;
         assert.ok(Date.parse(String(last.timeCreated)) >= at - 50, `${shard}: removal job created after the check`);
@@ -230,7 +271,30 @@ describe('verify each shard before its last source copy goes (simulated cluster,
         );
         assert.ok(Date.parse(String(swap.timeCreated)) >= at - 50, `${shard}: leader swap after the check`);
       }
-      assert.deepEqual(unverifiable.sort(), [...single].sort(), 'replicationFactor-1 groups reported not verifiable');
+      assert.deepEqual(unverifiable, [], 'every group verified, replicationFactor-1 ones included');
+      // From the cluster itself: 'single' is back to replicationFactor 1 (Plan and the coordinator's properties), each
+      // of its shards has exactly one copy, on a new server, and no raise is left in Transit's state.
+      const singleCol = Object.values(d(await agency(c, '/arango/Plan/Collections/shop')))
+        .map(d)
+        .find((x) => x.name === 'single')!;
+      assert.equal(singleCol.replicationFactor, 1, 'replicationFactor back to 1 in Plan');
+      const props = await arangoDb(c, 'shop').collection('single').properties();
+      assert.equal(props.replicationFactor, 1, 'the coordinator reports replicationFactor 1');
+      const planNow = await planOf(c, 'shop');
+      for (const shard of single) {
+        const p = planNow.get(shard)!;
+        assert.equal(p.length, 1, `${shard}: one copy in Plan ${JSON.stringify(p)}`);
+        assert.ok(targets.includes(p[0]!), `${shard}: on a new server ${JSON.stringify(p)}`);
+      }
+      assert.deepEqual(e.state.raisedReplication ?? [], [], 'no raise left');
+      const raiseJobs = Object.values(d(await agency(c, '/arango/Target/Finished')))
+        .map(d)
+        .filter((j) => single.includes(String(j.shard)) && ['addFollower', 'removeFollower'].includes(String(j.type)));
+      fig(
+        'supervision jobs on replicationFactor-1 shards (raise, restore)',
+        raiseJobs.map((j) => `${String(j.type)}:${String(j.shard)}`),
+      );
+      fig('extra bytes copied for the temporary second copies (simulated)', e.state.shards?.verification?.extraBytes);
       const ms = checks.map((x) => x.ms).sort((a, b) => a - b);
       fig('verification per shard group under writes (simulated), ms: median, max, groups', [
         ms[Math.floor(ms.length / 2)],
@@ -375,6 +439,73 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       await e.kill();
     } finally {
       await Promise.all(ws.map((w) => w.stop()));
+      await engine?.kill();
+      await c.stop();
+    }
+  });
+
+  test('twin, replicationFactor 1: a document corrupted on the target copy parks naming the shard; the source copy stays', async () => {
+    process.env.TRANSIT_SIM_TEST_HOOKS = '1';
+    const topology = {
+      ...TOPOLOGY,
+      databases: [
+        { name: 'shop', collections: [TOPOLOGY.databases[0]!.collections.find((x) => x.name === 'single')!] },
+      ],
+    };
+    const c = await startSim(topology, { processes: true });
+    let engine: EngineRun | undefined;
+    try {
+      const act = simActivities();
+      const ref = arangoRef(c);
+      await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
+      const olds = c.dbServers.map((m) => m.id);
+      const targets = await addNewServers(c, simActivities(), ref);
+      const single = d(
+        Object.values(d(await agency(c, '/arango/Plan/Collections/shop')))
+          .map(d)
+          .find((x) => x.name === 'single'),
+      );
+      const victim = Object.keys(d(single.shards)).sort()[0]!;
+      let corrupted: { server: string; key: string } | null = null;
+      const e = (engine = await startEngine(c, {
+        targets,
+        concurrency: 8,
+        raise: true,
+        beforeStep: async (what) => {
+          if (corrupted || !what.startsWith('verifyShardCopies')) return;
+          const current = d(await agency(c, `/arango/Current/Collections/shop/${String(single.id)}/${victim}`));
+          const onTarget = ((current.servers as string[]) ?? []).find((s) => targets.includes(s));
+          if (!onTarget) return;
+          const m = c.dbServers.find((x) => x.id === onTarget)!;
+          const r = await fetch(`${m.url}/_db/shop/_api/sim/test/corrupt/${victim}`, {
+            method: 'POST',
+            headers: { authorization: `bearer ${c.jwt()}`, 'content-type': 'application/json' },
+            body: '{}',
+          });
+          assert.equal(r.status, 200, 'the test hook corrupted a document');
+          corrupted = { server: onTarget, key: String(d(await r.json())._key) };
+        },
+      }));
+      const started = Date.now();
+      while (!e.parked() && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 200));
+      const parked = e.parked();
+      assert.ok(corrupted, 'the target copy of the replicationFactor-1 victim was corrupted before a verification');
+      assert.ok(parked, 'the engine parked');
+      assert.match(parked, new RegExp(`${victim}\\b`), 'the message names the shard');
+      assert.match(parked, /differs from the source copy/);
+      assert.match(parked, /source copy is kept/);
+      fig('parked with (replicationFactor 1)', parked);
+      await new Promise((r) => setTimeout(r, 2000));
+      const plan = (await planOf(c, 'shop')).get(victim)!;
+      assert.ok(olds.includes(plan[0]!), `the source copy still leads: ${JSON.stringify(plan)}`);
+      assert.equal(await countOn(c, plan[0]!, 'shop', victim), 40, 'the source copy still holds every document');
+      // Still raised while parked (the source copy must not go): recorded in the state for resume or rollback.
+      assert.deepEqual(
+        (e.state.raisedReplication ?? []).map((r) => [r.name, r.original, r.raised]),
+        [['single', 1, 2]],
+      );
+      await e.kill();
+    } finally {
       await engine?.kill();
       await c.stop();
     }

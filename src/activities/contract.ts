@@ -32,6 +32,8 @@ import type { VerifyShardCopiesArgs, VerifyShardCopiesResult } from './agency/ve
 
 export type { ArangoRef, ShardKey, ShardPlan };
 export type { VerifyShardCopiesArgs, VerifyShardCopiesResult };
+import type { ChangeReplicationFactorArgs, ReplicationChangeOutcome } from './agency/replication';
+export type { ChangeReplicationFactorArgs, ReplicationChangeOutcome };
 
 export interface MigrationRef {
   migrationId: string;
@@ -134,6 +136,11 @@ export interface TransitActivities {
    * against a target copy's, each computed by its own DB server (src/activities/agency/verify.ts). Read-only.
    */
   verifyShardCopies(a: VerifyShardCopiesArgs): Promise<VerifyShardCopiesResult>;
+  /**
+   * The temporary replicationFactor raise for verifying replicationFactor-1 shards (and its restore): sets the
+   * prototypes' factor through the coordinator, only from `from`, and waits for supervision to add or remove the copies.
+   */
+  changeReplicationFactor(a: ChangeReplicationFactorArgs): Promise<{ results: ReplicationChangeOutcome[] }>;
   /** The lock-holding engine of earlier releases: kept so that migrations started before the patch replay and finish. */
   addShardFollower(a: AddShardFollowerArgs): Promise<{ results: ('added' | 'alreadyDone')[] }>;
   /** `stalled`: groups that cannot get in sync (a planned server is FAILED): the operator must decide. */

@@ -87,6 +87,12 @@ export interface MigrationProgress {
     groupsVerified: number;
     medianMs: number | null;
     maxMs: number | null;
+    /**
+     * policy.verifyReplicationFactorOne: bytes of the temporary second copies of replicationFactor-1 groups (the
+     * price of verifying them; in bytesTotal/bytesDone too), and the collections raised right now.
+     */
+    extraCopyBytes?: number;
+    raisedCollections?: string[];
   };
   /** policy.latency: the controller's cap on moves in flight, the probes' last window and why the cap last changed. */
   clientLatency?: {

@@ -123,7 +123,7 @@ export class Coordinator extends ClusterMember {
       shardKeys: ['_key'],
       shardingStrategy: 'hash',
       ...(proto ? { distributeShardsLike: proto.name } : {}),
-      waitForSync: false,
+      waitForSync: c.waitForSync === true,
       keyOptions: { type: 'traditional', allowUserKeys: true, lastValue: 0 },
       cacheEnabled: false,
       syncByRevision: true,
@@ -850,6 +850,54 @@ export class Coordinator extends ClusterMember {
     return ok({ ...this.properties(req.db, c), shards: details ? c.shards : this.shardsOf(c) });
   }
 
+  /**
+   * `PUT /_api/collection/<name>/properties`: the checks of `LogicalCollection::properties` (arangod/VocBase) for
+   * replicationFactor, writeConcern and waitForSync — a distributeShardsLike clone refuses a replicationFactor change
+   * (403, errorNum 11), writeConcern must not exceed replicationFactor (400, errorNum 10) — then, as
+   * `ClusterInfo::setCollectionPropertiesCoordinator`, the collection's Plan entry merged with the new values and
+   * Plan/Version incremented in one write (precondition: the database is in Plan). Clones keep their own entry:
+   * supervision's enforceReplication applies the prototype's factor to their shards.
+   */
+  private async updateProperties(req: SimRequest): Promise<SimResponse> {
+    await this.syncCache();
+    const c = this.collectionOf(req.db, req.params[0]);
+    const b = asDict(req.body);
+    const next: Dict = {};
+    let rf = c.replicationFactor;
+    if (b.replicationFactor !== undefined) {
+      if (b.replicationFactor === 'satellite' || c.replicationFactor === 'satellite')
+        return arangoError(403, 11, 'cannot change replicationFactor of a SatelliteCollection');
+      if (!Number.isInteger(b.replicationFactor) || (b.replicationFactor as number) < 1)
+        return arangoError(400, 10, 'bad value for replicationFactor');
+      if ((b.replicationFactor as number) > 10)
+        return arangoError(400, 10, 'bad value for replicationFactor. replicationFactor must be between 1 and 10');
+      rf = b.replicationFactor as number;
+      if (rf !== c.replicationFactor && c.distributeShardsLike)
+        return arangoError(403, 11, "cannot change replicationFactor for a collection using 'distributeShardsLike'");
+      next.replicationFactor = rf;
+    }
+    const wcIn = b.writeConcern ?? b.minReplicationFactor;
+    if (wcIn !== undefined) {
+      if (!Number.isInteger(wcIn) || (wcIn as number) < 0) return arangoError(400, 10, 'bad value for writeConcern');
+      if (typeof rf === 'number' && (wcIn as number) > rf)
+        return arangoError(400, 10, 'bad value for writeConcern. writeConcern cannot be higher than replicationFactor');
+      next.writeConcern = wcIn;
+    }
+    if (typeof b.waitForSync === 'boolean') next.waitForSync = b.waitForSync;
+    if (Object.keys(next).length) {
+      const path = `/arango/Plan/Collections/${req.db}/${c.id}`;
+      const w = await this.agency.write([
+        [
+          { [path]: { ...c, ...next }, '/arango/Plan/Version': { op: 'increment' } },
+          { [`/arango/Plan/Databases/${req.db}`]: { oldEmpty: false } },
+        ],
+      ]);
+      if (!w.ok) return arangoError(404, 1228, `database not found: ${req.db}`);
+      await this.syncCache();
+    }
+    return ok(this.properties(req.db, this.collectionOf(req.db, req.params[0])));
+  }
+
   private async dropCollection(req: SimRequest): Promise<SimResponse> {
     const c = this.collectionOf(req.db, req.params[0]);
     const dependents = Object.values(this.view().planCollections(req.db)).filter(
@@ -1350,6 +1398,7 @@ export class Coordinator extends ClusterMember {
     s.on('GET', /^\/_api\/collection\/([^/]+)\/properties$/, (r) =>
       ok(this.properties(r.db, this.collectionOf(r.db, r.params[0]))),
     );
+    s.on('PUT', /^\/_api\/collection\/([^/]+)\/properties$/, (r) => this.updateProperties(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/count$/, (r) => this.countHandler(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/figures$/, (r) => this.figuresHandler(r));
     s.on('GET', /^\/_api\/collection\/([^/]+)\/shards$/, (r) => this.shardsHandler(r));

@@ -202,6 +202,12 @@ const Policy = z
       .strict()
       .prefault({}),
     requireApproval: z.boolean().default(false),
+    verifyReplicationFactorOne: z
+      .boolean()
+      .default(true)
+      .describe(
+        'verify shards of replicationFactor-1 collections too: Transit raises such a collection to 2 while its shards move (supervision adds a second copy, the new copy is compared before the source copy goes), then sets it back to 1; false: they move in one MoveShard job each, reported "not verifiable"',
+      ),
     latency: Latency.optional().describe(
       'client-latency objective: shard moves go as fast as it allows (AIMD on moves in flight); none = no throttle',
     ),

@@ -38,6 +38,7 @@ const AGENCY_WAITS: Name[] = [
   'waitForShardInSync',
   'waitForShardMoves',
   'verifyShardCopies',
+  'changeReplicationFactor',
   'moveShardLeadership',
   'waitForAgentCaughtUp',
 ];

@@ -19,19 +19,30 @@
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched } from '@temporalio/workflow';
-import { VERIFY_BEFORE_REMOVE_PATCH } from './patches';
+import { RAISE_TO_VERIFY_PATCH, VERIFY_BEFORE_REMOVE_PATCH } from './patches';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
-import { groupBytes, groupKey, groupLabel, groupServers, groupShardCount, type GroupIndex } from './plan';
+import {
+  groupBytes,
+  groupCollection,
+  groupKey,
+  groupLabel,
+  groupReplicationFactor,
+  groupServers,
+  groupShardCount,
+  type GroupIndex,
+} from './plan';
 import { pickNext } from './scheduler';
 import { startEngineLatencyLoop, type LatencyLoop } from './latency';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
-import { STEP, type GroupMove, type MigrationState } from './state';
+import { STEP, type GroupMove, type MigrationState, type RaisedCollection } from './state';
 
 export interface JobEngineContext {
   state: MigrationState;
   acts: Pick<TransitActivities, 'submitShardMoves' | 'waitForShardMoves' | 'verifyShardCopies'> &
     /** The client-latency probes (policy.latency); an in-process engine without them runs without the loop. */
-    Partial<Pick<TransitActivities, 'ensureLatencyCanary' | 'probeClientLatency' | 'removeLatencyCanary'>>;
+    Partial<Pick<TransitActivities, 'ensureLatencyCanary' | 'probeClientLatency' | 'removeLatencyCanary'>> &
+    /** The temporary replicationFactor raise (policy.verifyReplicationFactorOne); without it rf-1 groups move unverified. */
+    Partial<Pick<TransitActivities, 'changeReplicationFactor'>>;
   ix: GroupIndex;
   /** Servers every group must end on (IDs, leader first). */
   desired: string[][];
@@ -48,6 +59,12 @@ export interface JobEngineContext {
    * Default: on, except in workflow histories recorded before the patch VERIFY_PATCH.
    */
   verify?: boolean;
+  /**
+   * Verify replicationFactor-1 groups too, by raising their collection's replicationFactor while they move
+   * (RAISE_TO_VERIFY_PATCH). Default: with `verify`, policy.verifyReplicationFactorOne and the activity, except in
+   * workflow histories recorded before the patch.
+   */
+  raise?: boolean;
 }
 
 /**
@@ -56,6 +73,14 @@ export interface JobEngineContext {
  * their bytes) before a pause parks. Histories recorded before it replay the leader-first order without checks.
  */
 export const VERIFY_PATCH = VERIFY_BEFORE_REMOVE_PATCH;
+/**
+ * replicationFactor-1 groups are verified as two-copy groups: the prototype's replicationFactor goes to this while its
+ * groups move (supervision's enforceReplication adds a follower to every shard of it and its clones), then back.
+ */
+export const RAISED_REPLICATION_FACTOR = 2;
+/** How long one changeReplicationFactor call waits for supervision (s), and calls in a row before parking. */
+export const RAISE_WAIT_SECONDS = 60;
+export const RAISE_WAITS = 5;
 /** Comparisons per group before verification gives up ("did not agree") and parks. */
 export const VERIFY_ATTEMPTS = 20;
 
@@ -148,8 +173,24 @@ export function nextMoveVerified(
   current: string[],
   desired: string[],
   verified: boolean,
+  /**
+   * Copies beyond `desired` the group may end with (a collection whose replicationFactor Transit raised: supervision
+   * removes them when it is set back — RemoveFollower, never the leader). Such a group is done once its desired
+   * servers are in Plan with the desired leader, and the extra copies may go: `verified`, or `extrasMayGo`.
+   */
+  extra = 0,
+  extrasMayGo = false,
 ): VerifiedMove | (Extract<NextMove, { kind: 'move' }> & { unverifiable: true }) {
   if (sameServers(current, desired)) return { kind: 'done' };
+  if (
+    extra > 0 &&
+    current[0] === desired[0] &&
+    current.length <= desired.length + extra &&
+    desired.every((s) => current.includes(s))
+  ) {
+    if (verified || extrasMayGo) return { kind: 'done' };
+    return { kind: 'verify', source: current.find((s) => !desired.includes(s))!, target: desired[0]! };
+  }
   if (current.length < desired.length) return nextMove(current, desired);
   const leader = current[0]!;
   const want = desired[0]!;
@@ -230,9 +271,22 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
   const { ix } = ctx;
   const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
   const migrationId = ctx.state.migrationId;
-  const to = (g: number) => ctx.desired[g]!;
   const key = (g: number): ShardKey => groupKey(ix, g);
-  const servers = (g: number) => moving[g]?.servers ?? groupServers(ix, g);
+  // The temporary replicationFactor raise (patch RAISE_TO_VERIFY_PATCH): collections raised and not yet restored.
+  // Set below, after the verify patch is asked for (the order of patched() calls stays as recorded histories have it).
+  let raising: RaisedCollection[] | null = null;
+  const colOf = (c: number) => ix.plan.collections[c]!;
+  const raisedOfColl = (c: number) =>
+    raising?.find((r) => r.database === colOf(c).database && r.collectionId === colOf(c).collectionId);
+  const raisedOf = (g: number) => (raising?.length ? raisedOfColl(groupCollection(ix, g)) : undefined);
+  /** Collections whose factor someone else changed meanwhile: their rf-1 groups move unverified (as before). */
+  const noRaise = new Set<number>();
+  // A raised group ends with its original number of copies; supervision removes the extra one.
+  const to = (g: number) => {
+    const r = raisedOf(g);
+    return r ? ctx.desired[g]!.slice(0, r.original) : ctx.desired[g]!;
+  };
+  const servers = (g: number) => moving[g]?.servers ?? run.planned?.[g] ?? groupServers(ix, g);
   const at = (st: number) => run.steps.reduce<number[]>((acc, v, g) => (v === st ? (acc.push(g), acc) : acc), []);
 
   const finish = (g: number) => {
@@ -257,8 +311,153 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
   // Bandwidth learned online (bandwidth.ts; null in runs recorded before patch 'bandwidth-estimate').
   const bw = engineBandwidth(ctx.state.spec.policy.bandwidthBytesPerSecond);
   const verify = ctx.verify ?? (!inWorkflowContext() || patched(VERIFY_PATCH));
+  const raiseOn =
+    ctx.raise ??
+    (verify &&
+      ctx.state.spec.policy.verifyReplicationFactorOne !== false &&
+      !!ctx.acts.changeReplicationFactor &&
+      (!inWorkflowContext() || patched(RAISE_TO_VERIFY_PATCH)));
+  if (raiseOn) raising = ctx.state.raisedReplication ??= [];
   let drainFailed = false;
   const checks = (run.verification ??= { verifiedGroups: 0, verifiedShards: 0, unverifiedShards: 0, ms: [] });
+
+  // ---- The temporary replicationFactor raise (RAISE_TO_VERIFY_PATCH): the workflow decides, the activity acts.
+  const collIndex = (r: RaisedCollection) =>
+    ix.plan.collections.findIndex((c) => c.database === r.database && c.collectionId === r.collectionId);
+  const groupsOfColl = (c: number) => Array.from({ length: colOf(c).shards.length }, (_, i) => ix.offsets[c]! + i);
+  const collBytes = (c: number) => (c < 0 ? 0 : groupsOfColl(c).reduce((n, g) => n + groupBytes(ix, g), 0));
+  const collLabel = (r: RaisedCollection) => `${r.database}/${r.name}`;
+  const changeFactor = (xs: RaisedCollection[], restore: boolean) =>
+    ctx.step(`changeReplicationFactor ×${xs.length}`, () =>
+      ctx.acts.changeReplicationFactor!({
+        migrationId,
+        arango,
+        changes: xs.map((x) => ({
+          database: x.database,
+          collectionId: x.collectionId,
+          name: x.name,
+          from: restore ? x.raised : x.original,
+          to: restore ? x.original : x.raised,
+        })),
+        timeoutSeconds: RAISE_WAIT_SECONDS,
+      }),
+    );
+  /** A supervision that does not get there within the bound parks the migration, saying what to check. */
+  const waited = (x: RaisedCollection, detail: string | undefined, restore: boolean) => {
+    x.waits += 1;
+    if (x.waits < RAISE_WAITS) return;
+    x.waits = 0;
+    park(
+      restore
+        ? `collection ${collLabel(x)}: Transit set its replicationFactor back to ${x.original} (raised to ${x.raised} to verify its shards) and supervision has not removed the extra copies within ${RAISE_WAITS * RAISE_WAIT_SECONDS} s (${detail ?? 'no detail'}) — check that supervision runs (no maintenance mode) and that no shard of it is locked, then resume`
+        : `collection ${collLabel(x)}: Transit raised its replicationFactor from ${x.original} to ${x.raised} to verify its shards before their only source copy goes, and supervision has not added the second copies within ${RAISE_WAITS * RAISE_WAIT_SECONDS} s (${detail ?? 'no detail'}) — check that supervision runs (no maintenance mode) and that a DB server is GOOD and holds no copy of those shards, then resume; or roll back, or set policy.verifyReplicationFactorOne to false`,
+    );
+  };
+  /** A group whose only copy would move in one job: its collection must be raised first. */
+  const needsRaise = (g: number) =>
+    groupReplicationFactor(ix, g) === 1 &&
+    !raisedOf(g) &&
+    !noRaise.has(groupCollection(ix, g)) &&
+    servers(g).length === 1 &&
+    !sameServers(servers(g), to(g));
+  /**
+   * Raises the collections of the groups about to start that need it — a bounded number at a time: each raise copies
+   * every shard of the collection and its clones at once (supervision's AddFollower), so the groups of collections
+   * raised and not yet restored stay within the moves allowed in flight (at least one collection). Returns the groups
+   * that may start now: not those of a collection still waiting for its second copies, or over the bound.
+   */
+  const raiseFor = async (start: number[]): Promise<number[]> => {
+    const rs = raising!;
+    const want = [...new Set(start.filter(needsRaise).map((g) => groupCollection(ix, g)))];
+    let used = rs.reduce((n, r) => n + (collIndex(r) >= 0 ? colOf(collIndex(r)).shards.length : 0), 0);
+    for (const c of want) {
+      const n = colOf(c).shards.length;
+      if (rs.length > 0 && used + n > Math.max(1, ctx.state.concurrency)) continue;
+      used += n;
+      const col = colOf(c);
+      // Recorded before it is asked for: a new run (continue-as-new, rollback, abort) finds it and restores it.
+      rs.push({
+        database: col.database,
+        collectionId: col.collectionId,
+        name: col.name,
+        original: col.replicationFactor,
+        raised: RAISED_REPLICATION_FACTOR,
+        phase: 'raising',
+        waits: 0,
+      });
+      checks.extraBytes = (checks.extraBytes ?? 0) + collBytes(c);
+      ctx.log('raising replicationFactor to verify replicationFactor-1 shards before their only source copy goes', {
+        collection: `${col.database}/${col.name}`,
+        from: col.replicationFactor,
+        to: RAISED_REPLICATION_FACTOR,
+        shards: n * (1 + col.clones.length),
+        extraCopyBytes: collBytes(c),
+      });
+    }
+    const open = rs.filter((r) => r.phase === 'raising');
+    if (open.length) {
+      const r = await changeFactor(open, false);
+      for (const res of r.results) {
+        const x = open[res.index]!;
+        const c = collIndex(x);
+        if (res.result === 'done') {
+          x.phase = 'raised';
+          x.waits = 0;
+          checks.extraBytesDone = (checks.extraBytesDone ?? 0) + collBytes(c);
+          ctx.state.bytesMovedTotal += collBytes(c);
+          if (c >= 0)
+            for (const [i, g] of groupsOfColl(c).entries())
+              if (run.steps[g] === STEP.pending && res.servers[i]?.length) (run.planned ??= {})[g] = res.servers[i]!;
+          ctx.log('replicationFactor raised: every shard has a second copy in sync', {
+            collection: collLabel(x),
+            replicationFactor: x.raised,
+          });
+        } else if (res.result === 'changed') {
+          rs.splice(rs.indexOf(x), 1);
+          if (c >= 0) noRaise.add(c);
+          ctx.log('replicationFactor changed by someone else; its replicationFactor-1 groups move unverified', {
+            collection: collLabel(x),
+            detail: res.detail,
+          });
+        } else waited(x, res.detail, false);
+      }
+      ctx.onProgress();
+    }
+    return start.filter((g) => {
+      if (needsRaise(g)) return false; // over the bound: a later iteration
+      const x = raisedOf(g);
+      return !x || x.phase === 'raised';
+    });
+  };
+  /**
+   * Sets the factor back for raised collections none of whose groups still moves (all of them when stopping: an
+   * abort), and waits for supervision to remove the extra copies: RemoveFollower takes them from the end of Plan,
+   * never the leader — the verified target copy once the group is done.
+   */
+  const restoreFinished = async (pending: number[], active: number[]): Promise<void> => {
+    const rs = raising!;
+    const busy = new Set<number>(active.map((g) => groupCollection(ix, g)));
+    if (!ctx.stopStarting()) for (const g of pending) busy.add(groupCollection(ix, g));
+    const due = rs.filter((x) => !busy.has(collIndex(x)));
+    if (!due.length) return;
+    const r = await changeFactor(due, true);
+    for (const res of r.results) {
+      const x = due[res.index]!;
+      if (res.result === 'waiting') {
+        x.phase = 'restoring';
+        waited(x, res.detail, true);
+        continue;
+      }
+      rs.splice(rs.indexOf(x), 1);
+      ctx.log(
+        res.result === 'done'
+          ? 'replicationFactor restored: the extra copies are gone'
+          : 'replicationFactor changed by someone else meanwhile; left as it is',
+        { collection: collLabel(x), replicationFactor: res.replicationFactor, detail: res.detail },
+      );
+    }
+    ctx.onProgress();
+  };
 
   for (;;) {
     // A pause (or a parking error) lets the copies in flight finish first, counting their bytes: nothing new starts
@@ -281,11 +480,15 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
     }
     const pending = at(STEP.pending);
     const active = at(STEP.followerAdded);
-    if (active.length === 0 && (pending.length === 0 || ctx.stopStarting()))
+    if (raising?.length && !draining) await restoreFinished(pending, active);
+    if (active.length === 0 && (pending.length === 0 || ctx.stopStarting())) {
+      // Not before every raised factor is back (a restore still waiting for supervision goes round again).
+      if (raising?.length) continue;
       return pending.length === 0 ? 'done' : 'stopped';
+    }
 
     // 1. New groups start (the scheduler: which, within the concurrency limit); idle moving groups get their next job.
-    const start =
+    let start =
       ctx.stopStarting() || draining
         ? []
         : pickNext({
@@ -300,8 +503,11 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
             remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
             ...(bw ? schedulerInputs(bw) : {}),
           });
+    if (raising && start.length) start = await raiseFor(start);
     const t = ctx.now();
     for (const g of start) {
+      const from = servers(g);
+      if (run.planned) delete run.planned[g];
       run.steps[g] = STEP.followerAdded;
       run.startedAt[g] = t;
       moving[g] = {
@@ -309,9 +515,9 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
         from: '',
         to: '',
         leader: false,
-        servers: groupServers(ix, g),
+        servers: from,
         done: 0,
-        total: copiesNeeded(groupServers(ix, g), to(g)),
+        total: copiesNeeded(from, to(g)),
         failures: 0,
       };
     }
@@ -321,7 +527,18 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
     const submit: { g: number; m: Extract<NextMove, { kind: 'move' }> }[] = [];
     const toVerify: { g: number; source: string; target: string }[] = [];
     for (const g of idle) {
-      const n = verify ? nextMoveVerified(servers(g), to(g), !!moving[g]!.verified) : nextMove(servers(g), to(g));
+      const x = raisedOf(g);
+      // A raised group whose leader never moved (e.g. a rollback of one that had not switched) drops its extra copy
+      // unverified: it was never the copy clients were served from.
+      const n = verify
+        ? nextMoveVerified(
+            servers(g),
+            to(g),
+            !!moving[g]!.verified,
+            x ? x.raised - x.original : 0,
+            servers(g)[0] === groupServers(ix, g)[0],
+          )
+        : nextMove(servers(g), to(g));
       if (n.kind === 'done') finish(g);
       else if (n.kind === 'wait') moving[g]!.reason = n.reason;
       else if (n.kind === 'verify') toVerify.push({ g, source: n.source, target: n.target });
@@ -368,7 +585,8 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
             ms: res.ms,
           });
           // Its next move goes out in this iteration.
-          const n = nextMoveVerified(servers(g), to(g), true);
+          const x = raisedOf(g);
+          const n = nextMoveVerified(servers(g), to(g), true, x ? x.raised - x.original : 0);
           if (n.kind === 'move') submit.push({ g, m: n });
         } else if (res.result === 'planChanged') {
           mv.reason = `verification: ${res.detail ?? 'Plan changed'}`;

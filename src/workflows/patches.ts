@@ -33,3 +33,11 @@ export const BANDWIDTH_ESTIMATE_PATCH = 'bandwidth-estimate';
  * removes the canary; latency.ts). Runs recorded before it never call the probes, so their histories replay.
  */
 export const LATENCY_CAP_PATCH = 'latency-cap';
+
+/**
+ * Since this patch the jobs engine verifies replicationFactor-1 groups too (policy.verifyReplicationFactorOne): the
+ * prototype's replicationFactor is raised to 2 before its groups move, they move and are compared as two-copy groups,
+ * and the factor is set back (supervision removes the extra follower, never the leader). Runs recorded before it
+ * move such groups in one job each, reported not verifiable.
+ */
+export const RAISE_TO_VERIFY_PATCH = 'raise-rf1-to-verify';

@@ -69,6 +69,11 @@ export function groupReplicationFactor(ix: GroupIndex, g: number): number {
   return ix.plan.collections[c]!.replicationFactor;
 }
 
+/** Index (into plan.collections) of the prototype collection group g belongs to. */
+export function groupCollection(ix: GroupIndex, g: number): number {
+  return locate(ix, g)[0];
+}
+
 /** Number of shards (prototype + clones) in group g. */
 export function groupShardCount(ix: GroupIndex, g: number): number {
   const [c] = locate(ix, g);

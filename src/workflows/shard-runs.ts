@@ -59,7 +59,8 @@ async function runUntilSettled(m: MigrationContext, kind: RunKind): Promise<void
       const fresh = await m.call('readShardPlan', () => ({ migrationId: m.s.migrationId, arango: m.arango() }));
       const ix = indexPlan(fresh);
       const run = newShardRun(kind.direction, ix, desiredFor(m, kind.direction, ix), samePlan(fresh, m.s.plan));
-      const nothingToMove = isSettled(run);
+      // A collection whose replicationFactor is still raised (patch 'raise-rf1-to-verify') needs the engine to set it back.
+      const nothingToMove = isSettled(run) && !m.s.raisedReplication?.length;
       if (nothingToMove && m.s.shards?.direction === kind.direction) return;
       if (patched(MOVESHARD_JOBS_PATCH)) run.engine = 'jobs';
       m.s.shards = run;
@@ -172,6 +173,15 @@ function desiredFor(m: MigrationContext, direction: 'forward' | 'backward', ix: 
   const c = m.desiredCache;
   if (c && c.plan === ix.plan && c.direction === direction) return c.desired;
   const desired = direction === 'forward' ? targetAssignment(ix, m.s.targetServerIds) : rollbackDesired(m, ix);
+  // Collections Transit raised to verify them end with their own number of copies (the engine sets it back).
+  for (const r of m.s.raisedReplication ?? []) {
+    const c = ix.plan.collections.findIndex((x) => x.database === r.database && x.collectionId === r.collectionId);
+    if (c < 0) continue;
+    for (let i = 0; i < ix.plan.collections[c]!.shards.length; i++) {
+      const g = ix.offsets[c]! + i;
+      desired[g] = desired[g]!.slice(0, r.original);
+    }
+  }
   m.desiredCache = { plan: ix.plan, direction, desired };
   return desired;
 }

@@ -48,6 +48,30 @@ export interface ShardRun {
   verification?: RunVerification;
   /** Copies in flight that keep copying while a pause waits for them (0 or absent: none). */
   finishing?: number;
+  /**
+   * Patch 'raise-rf1-to-verify': Plan servers of groups whose collection Transit raised after this run's Plan was
+   * read (supervision added a follower), until the group starts (group → servers, leader first).
+   */
+  planned?: Record<number, string[]>;
+}
+
+/**
+ * A collection whose replicationFactor Transit raised so that its shards can be verified before their only source
+ * copy goes (patch 'raise-rf1-to-verify'). Recorded before the change is asked for, removed once it is undone, so
+ * a new run (after continue-as-new, a rollback or an abort) finds and restores it.
+ */
+export interface RaisedCollection {
+  database: string;
+  /** The prototype; its distributeShardsLike clones follow it. */
+  collectionId: string;
+  name: string;
+  /** The user's replicationFactor (restored afterwards) and Transit's temporary one. */
+  original: number;
+  raised: number;
+  /** 'raising': supervision has not added every copy yet; 'raised': it has; 'restoring': set back, copies going. */
+  phase: 'raising' | 'raised' | 'restoring';
+  /** changeReplicationFactor calls that came back 'waiting' in a row (bounded: then the migration parks). */
+  waits: number;
 }
 
 /** What the verification of a run found (counts survive the groups; the times are the last VERIFY_SAMPLES). */
@@ -58,6 +82,12 @@ export interface RunVerification {
   unverifiedShards: number;
   /** Wall time of each group's check (ms), newest last. */
   ms: number[];
+  /**
+   * Bytes of the temporary copies supervision makes for raised collections (one per group: patch
+   * 'raise-rf1-to-verify'), planned and copied: counted in progress as bytes to move, since they are moved.
+   */
+  extraBytes?: number;
+  extraBytesDone?: number;
 }
 
 /** A moving group of the jobs engine: one MoveShard job at a time, until its servers are the desired ones. */
@@ -113,6 +143,8 @@ export interface MigrationState {
   };
   bridge: boolean;
   latency: LatencySample[];
+  /** Collections whose replicationFactor Transit raised for verification and has not restored yet. */
+  raisedReplication?: RaisedCollection[];
   /** policy.latency (patch 'latency-cap'): the controller's state, the canary's keys, the probes' last window. */
   clientLatency?: ClientLatencyStatus;
   concurrency: number;
@@ -230,6 +262,9 @@ export function shardProgress(s: MigrationState): {
       bytesDone += st >= STEP.inSync ? b : Math.min(b, run.copied[g] ?? 0);
     }
   }
+  // The temporary copies of raised replicationFactor-1 collections are bytes moved too.
+  bytesTotal += run.verification?.extraBytes ?? 0;
+  bytesDone += run.verification?.extraBytesDone ?? 0;
   return { groupsDone, groups: ix.count, shardsDone, shardsTotal, inFlight, bytesDone, bytesTotal };
 }
 
@@ -240,16 +275,21 @@ export function verificationOf(s: MigrationState): {
   groupsVerified: number;
   medianMs: number | null;
   maxMs: number | null;
+  extraCopyBytes?: number;
+  raisedCollections?: string[];
 } | null {
   const v = s.shards?.verification;
   if (!v) return null;
   const xs = [...v.ms].sort((a, b) => a - b);
+  const raised = s.raisedReplication ?? [];
   return {
     shardsVerified: v.verifiedShards,
     shardsUnverified: v.unverifiedShards,
     groupsVerified: v.verifiedGroups,
     medianMs: xs.length ? xs[Math.floor(xs.length / 2)]! : null,
     maxMs: xs.length ? xs[xs.length - 1]! : null,
+    ...(v.extraBytes ? { extraCopyBytes: v.extraBytes } : {}),
+    ...(raised.length ? { raisedCollections: raised.map((r) => `${r.database}/${r.name}`) } : {}),
   };
 }
 

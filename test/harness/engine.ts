@@ -38,6 +38,12 @@ export async function startEngine(
     onStep?: (what: string) => void;
     /** Verify each group before its last source copy goes, as the workflow does since 'verify-before-remove' (default true). */
     verify?: boolean;
+    /**
+     * Verify replicationFactor-1 groups by raising their collection's replicationFactor while they move, as the workflow
+     * does by default since 'raise-rf1-to-verify' (policy.verifyReplicationFactorOne). Default false here, so the
+     * engine tests written for the one-job move of such groups keep their timing.
+     */
+    raise?: boolean;
     /** Awaited before each step runs (a test acts on the cluster at a precise point, e.g. before a verification). */
     beforeStep?: (what: string) => Promise<void>;
     /** Every line the engine logs (message and fields), e.g. 'shard group verified'. */
@@ -98,6 +104,7 @@ export async function startEngine(
       stopStarting: o.stopStarting ?? (() => false),
       log: (msg, meta) => o.onLog?.(msg, meta),
       verify: o.verify ?? true,
+      raise: o.raise ?? false,
     }).catch((e) => {
       if (e instanceof Killed || killed) return 'killed' as const;
       throw e;

@@ -96,6 +96,7 @@ export const ACTIVITY_NAMES = [
   'waitForShardMoves',
   'cancelShardMoves',
   'verifyShardCopies',
+  'changeReplicationFactor',
   'addShardFollower',
   'waitForShardInSync',
   'moveShardLeadership',

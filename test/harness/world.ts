@@ -368,6 +368,33 @@ export class World {
         return { results: (a.moves as any[]).map((m, i) => this.submitMove(m, i, a.migrationId)) };
       case 'waitForShardMoves':
         return this.waitMoves(a);
+      case 'changeReplicationFactor':
+        // As supervision's enforceReplication does at once: AddFollower appends a server holding no copy (in sync
+        // here), RemoveFollower drops copies from the end of Plan, never the leader.
+        return {
+          results: (a.changes as any[]).map((c, index) => {
+            const gs = this.groups.filter((g) => g.database === c.database && g.collectionId === c.collectionId);
+            const rf = gs[0]?.rf ?? null;
+            if (rf !== c.from && rf !== c.to) return { index, result: 'changed', replicationFactor: rf, servers: [] };
+            const free = this.sourceMembers.filter((m) => m.role === 'dbserver').map((m) => m.id);
+            for (const g of gs) {
+              g.rf = c.to;
+              while (g.plan.length < c.to) {
+                const add = free.find((id) => !g.plan.includes(id))!;
+                g.plan = [...g.plan, add];
+                g.inSync.add(add);
+                this.effect(`addFollower:${g.key}:${add}`);
+              }
+              while (g.plan.length > c.to) {
+                const gone = g.plan[g.plan.length - 1]!;
+                g.plan = g.plan.slice(0, -1);
+                g.inSync.delete(gone);
+                this.effect(`removeFollower:${g.key}:${gone}`);
+              }
+            }
+            return { index, result: 'done', replicationFactor: c.to, servers: gs.map((g) => [...g.plan]) };
+          }),
+        };
       case 'verifyShardCopies':
         // Each copy "computes its own checksum": a group in `corrupt` differs on its target copy (test hook).
         return {

@@ -30,6 +30,11 @@ import { addShardFollower, moveShardLeadership, removeShardFollower, waitForShar
 import { cancelShardMoves, submitShardMoves, waitForShardMoves } from './jobs';
 import { verifyShardCopies, type VerifyShardCopiesArgs, type VerifyShardCopiesResult } from './verify';
 import {
+  changeReplicationFactor,
+  type ChangeReplicationFactorArgs,
+  type ReplicationChangeOutcome,
+} from './replication';
+import {
   checkAgentReplaceable,
   checkClusterHealth,
   neutraliseAutoShrink,
@@ -138,6 +143,13 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
     /** Count and checksum of each group's source and target copy, each computed by its own DB server; bounded retries. */
     verifyShardCopies: (a: VerifyShardCopiesArgs): Promise<VerifyShardCopiesResult> =>
       withClient(a.arango, (c, w) => verifyShardCopies(c, w, a)),
+
+    /**
+     * Sets prototypes' replicationFactor (only from `from`, through the coordinator) and waits, heartbeating, until
+     * supervision has added or removed the copies on every shard of them and their clones.
+     */
+    changeReplicationFactor: (a: ChangeReplicationFactorArgs): Promise<{ results: ReplicationChangeOutcome[] }> =>
+      withClient(a.arango, (c, w) => changeReplicationFactor(c, w, a)),
 
     /** Asks supervision (cancelAgencyJob) to abort this migration's open jobs; returns those that were open. */
     cancelShardMoves: (a: MigrationArgs & { jobIds: string[] }): Promise<{ open: string[] }> =>
