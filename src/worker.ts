@@ -44,6 +44,11 @@ export interface WorkerOptions extends SettingsInput {
   /** Where JSON log lines go (default stdout). */
   logWrite?: (line: string) => void;
   activities?: Partial<ActivityDeps>;
+  /**
+   * The region this worker runs in (env TRANSIT_WORKER_REGION): the version checks it prints say where they were
+   * measured from, "worker (eu) → us coordinators (cross region)"; unset, "worker (region unknown)".
+   */
+  region?: string;
   /** Use these activity implementations instead of createActivities (embedding, tests). */
   activityImplementations?: TransitActivities;
   maxConcurrentActivities?: number;
@@ -123,7 +128,7 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
   }
   const converter = await dataConverter({ keyFile: o.codecKeyFile });
   if (o.workflowBundlePath) await checkBundle(o.workflowBundlePath, !!converter.payloadCodecs?.length);
-  const deps = o.activities ?? {};
+  const deps = { ...o.activities, region: o.region ?? o.activities?.region };
   // createActivities registers every credential it reads with the log redaction (src/activities/credentials.ts).
   const activities = o.activityImplementations ?? createActivities(deps);
   try {

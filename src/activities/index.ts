@@ -11,7 +11,7 @@ import { createAgencyActivities, type AgencyActivityDeps } from './agency';
 import type { TransitActivities } from './contract';
 import { createDnsActivities } from './dns';
 import { createKubeActivities, kubeConfigLoader, type KubeActivityDeps } from './kube';
-import { createProbeActivities } from './probes';
+import { createProbeActivities, workerRegionFromEnv } from './probes';
 import { createLatencyProbeActivities } from './latency-probe';
 
 export interface ActivityDeps {
@@ -22,6 +22,11 @@ export interface ActivityDeps {
   agency?: Partial<AgencyActivityDeps>;
   /** Reads a credential reference (default: src/activities/credentials.ts); what it returns is redacted in logs. */
   readCredential?: (ref: CredentialRef) => Promise<string>;
+  /**
+   * The region this worker runs in, for the version checks' labels (default TRANSIT_WORKER_REGION, then
+   * TRANSIT_REGION; unset: "region unknown"). Labels only: no workflow decision depends on it.
+   */
+  region?: string;
 }
 
 export { credentialReader } from './credentials';
@@ -40,8 +45,9 @@ export function createActivities(deps: Partial<ActivityDeps> = {}): TransitActiv
     readSecret: (secret) => readCredential({ secret }),
     kubeConfig: workerKubeConfig(deps.kubeconfigPath),
   });
-  const probes = createProbeActivities({ readCredential });
-  const latencyProbes = createLatencyProbeActivities({ readCredential });
+  const region = deps.region?.trim() || workerRegionFromEnv();
+  const probes = createProbeActivities({ readCredential, region });
+  const latencyProbes = createLatencyProbeActivities({ readCredential, region });
   return {
     async validateSpec({ spec }) {
       const r = validate(spec);

@@ -1,8 +1,12 @@
 /**
  * "Version check" probes (the talk's measure): `GET /_api/version` round trips from where the worker runs to
- * each side's coordinators, summarised per region pair and recorded per phase. The worker's region comes from
- * TRANSIT_REGION; TRANSIT_SOURCE_ADDRESS binds outgoing probes to the worker's own address (in the test
- * network the WAN delay is applied by source address).
+ * each side's coordinators, summarised per region pair and recorded per phase. The worker knows its region only
+ * if told: the worker's `region` setting (`transit worker --region`, TRANSIT_WORKER_REGION; TRANSIT_REGION, the
+ * older name, still counts). Each result's path says where the worker sits and whether the check crossed regions
+ * ("worker (eu) → us target coordinators (cross region) …", or "worker (region unknown) → …"); the labelling
+ * happens here, from the worker's own setting, so the workflow passes what it always passed.
+ * TRANSIT_SOURCE_ADDRESS binds outgoing probes to the worker's own address (in the test network the WAN delay
+ * is applied by source address).
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -14,6 +18,7 @@ import type { LatencySample } from '../shared/types';
 
 export interface ProbeDeps {
   readCredential(ref: CredentialRef): Promise<string>;
+  /** The region the worker runs in (default: TRANSIT_WORKER_REGION, then TRANSIT_REGION; unset: unknown). */
   region?: string;
   sourceAddress?: string;
   timeoutMs?: number;
@@ -60,8 +65,30 @@ export function percentile(xs: number[], p: number): number {
   return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))]! * 10) / 10 : 0;
 }
 
+/** The worker's region from its environment: TRANSIT_WORKER_REGION, else TRANSIT_REGION (older name), else unknown. */
+export function workerRegionFromEnv(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return env.TRANSIT_WORKER_REGION?.trim() || env.TRANSIT_REGION?.trim() || undefined;
+}
+
+/** `from` of a sample when the worker was not told its region. */
+export const UNKNOWN_REGION = 'unknown';
+
+/**
+ * What a version check measured, e.g. "worker (eu) → eu source coordinators (in region) 10.12.0.1:8529" or
+ * "worker (region unknown) → us coordinators 10.22.0.1:8529". `label` is what the workflow passed ("worker →
+ * source coordinators"): only its side is kept.
+ */
+export function probePath(workerRegion: string | undefined, t: ProbeTarget): string {
+  const side = /\b(source|target)\b/.exec(t.label ?? '')?.[1];
+  const to = `${t.region} ${side ? `${side} ` : ''}coordinators`;
+  const host = new URL(t.url).host;
+  if (!workerRegion) return `worker (region unknown) → ${to} ${host}`;
+  return `worker (${workerRegion}) → ${to} (${workerRegion === t.region ? 'in region' : 'cross region'}) ${host}`;
+}
+
 export function createProbeActivities(deps: ProbeDeps) {
-  const region = deps.region ?? process.env.TRANSIT_REGION ?? 'worker';
+  const known = deps.region?.trim() || workerRegionFromEnv();
+  const region = known ?? UNKNOWN_REGION;
   const localAddress = deps.sourceAddress ?? process.env.TRANSIT_SOURCE_ADDRESS;
   return {
     /** Version checks to each side; an unreachable side is reported (samples 0), not fatal: probes observe. */
@@ -95,7 +122,7 @@ export function createProbeActivities(deps: ProbeDeps) {
           phase: a.phase,
           from: region,
           to: t.region,
-          path: `${t.label ?? 'worker → coordinators'} ${new URL(t.url).host}${times.length ? '' : ` (unreachable: ${lastError})`}`,
+          path: `${probePath(known, t)}${times.length ? '' : ` (unreachable: ${lastError})`}`,
           samples: times.length,
           p50Ms: percentile(times, 0.5),
           p95Ms: percentile(times, 0.95),

@@ -1,8 +1,9 @@
-// `transit status`: live progress bars for shards and bytes with phase and ETA; --json for scripts.
+// `transit status`: live progress (phase, shards, bytes, ETA, agents; bars on a terminal, lines elsewhere); --json for scripts.
 import type { Command } from 'commander';
 import type { TransitClient } from '../../client';
 import type { MigrationProgress, MigrationReport } from '../../shared/types';
 import { connectClient, printJson, withConnection, type ConnectionFlags } from '../common';
+import { createProgressDisplay } from '../progress-display';
 
 export function register(program: Command): void {
   withConnection(
@@ -36,31 +37,13 @@ export async function watchProgress(client: TransitClient, id: string, json: boo
     printJson({ report });
     return report;
   }
-  const { MultiBar, Presets } = require('cli-progress') as typeof import('cli-progress');
-  const tty = process.stdout.isTTY;
-  const bars = new MultiBar(
-    {
-      format: ' {label} |{bar}| {value}/{total} {unit} {extra}',
-      hideCursor: true,
-      noTTYOutput: !tty,
-      notTTYSchedule: 5000,
-      clearOnComplete: false,
-    },
-    Presets.shades_classic,
-  );
-  const shards = bars.create(1, 0, { label: 'shards', unit: '', extra: '' });
-  const bytes = bars.create(1, 0, { label: 'bytes ', unit: 'B', extra: '' });
-  const report = await client.watch(id, (p) => {
-    shards.setTotal(Math.max(1, p.shardsTotal));
-    shards.update(p.shardsDone, {
-      extra: `${p.label}${p.paused ? ' (paused)' : ''} in flight ${p.shardsInFlight}${p.verification ? `, verified ${p.verification.shardsVerified}` : ''}`,
-    });
-    bytes.setTotal(Math.max(1, p.bytesTotal));
-    bytes.update(p.bytesDone, {
-      extra: `ETA ${p.etaSeconds === null ? '–' : `${p.etaSeconds}s`}${p.lastError ? ` last error: ${p.lastError}` : ''}`,
-    });
-  });
-  bars.stop();
+  const display = createProgressDisplay();
+  let report: MigrationReport;
+  try {
+    report = await client.watch(id, (p) => display.update(p));
+  } finally {
+    display.stop();
+  }
   console.log(formatReport(report));
   return report;
 }

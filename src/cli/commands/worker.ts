@@ -18,6 +18,11 @@ export function register(program: Command): void {
         'prebuilt workflow bundle (production images)',
         process.env.TRANSIT_WORKFLOW_BUNDLE,
       )
+      .option(
+        '--region <name>',
+        'the region this worker runs in, for the version checks it prints (env TRANSIT_WORKER_REGION)',
+        process.env.TRANSIT_WORKER_REGION,
+      )
       .option('--kubeconfig <file>', 'kubeconfig with the source and target contexts (default: KUBECONFIG)')
       .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR', 'INFO'),
   ).action(
@@ -27,6 +32,7 @@ export function register(program: Command): void {
         metrics?: string;
         workflowBundle?: string;
         kubeconfig?: string;
+        region?: string;
         logLevel: string;
       },
     ) => {
@@ -37,6 +43,7 @@ export function register(program: Command): void {
         metricsAddress: o.metrics,
         workflowBundlePath: o.workflowBundle,
         logLevel: o.logLevel.toUpperCase() as 'INFO',
+        region: o.region,
         activities: o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : undefined,
       });
     },
