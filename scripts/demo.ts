@@ -148,7 +148,7 @@ export async function runDemo(o: { json: boolean; keep: boolean; log: (s: string
         host,
         report,
         workflowId,
-        runtimeLog.file,
+        runtimeLog.count() ? runtimeLog.file : null,
         o.log,
         new Promise<void>((resolve) => (keeping = resolve)),
       );
@@ -274,7 +274,7 @@ async function keepRunning(
   host: HostAddresses,
   report: MigrationReport,
   workflowId: string,
-  workerLog: string,
+  workerLog: string | null,
   log: (s: string) => void,
   stopped: Promise<void>,
 ): Promise<void> {
@@ -314,7 +314,7 @@ async function keepRunning(
       `                  ${inNs(`dig @${primary!.host} -p ${primary!.port} db.example.test A +short`)}   (secondary: -p ${secondary!.port})`,
       `  TSIG key file   ${env.bind.keyFile} (for nsupdate -k)`,
       `  spec            ${join(env.dir, 'spec.json')}`,
-      `  logs            worker ${workerLog}, Temporal ${join(env.dir, 'temporal.log')}`,
+      `  logs            Temporal ${join(env.dir, 'temporal.log')}${workerLog ? `, worker warnings ${workerLog}` : ''}`,
     ].join('\n'),
   );
   await stopped;
