@@ -449,3 +449,75 @@ describe('simulated supervision follows upstream', () => {
     assert.ok(d(await arango('Plan', 'DBServers'))[holder] !== undefined, 'a server that still holds a shard stays');
   });
 });
+
+describe('a leader restarted while it resigns (MoveShard switching leadership)', () => {
+  let c: SimCluster;
+  const at = async (path: string): Promise<unknown> => {
+    let x: unknown = await c.agencyRead([path]);
+    for (const p of path.slice(1).split('/')) x = d(x)[p];
+    return x;
+  };
+  before(async () => {
+    // A long grace period: the leader is down for a moment only, never FAILED (no abort, no failover).
+    c = await startSim({
+      agents: 1,
+      dbServers: 3,
+      coordinators: 1,
+      targetNumberOfDBServers: null,
+      timing: { gracePeriod: 60 },
+      databases: [
+        { name: 'rs', collections: [{ name: 'c', numberOfShards: 1, replicationFactor: 2, documentsPerShard: 10 }] },
+      ],
+    });
+  });
+  after(async () => {
+    await c?.stop();
+  });
+
+  test('Current names it "_<id>" once it is back (Maintenance adjustResignState), so the switch goes through and the shard has a leader', async () => {
+    const [s] = (await c.shardStates()).filter((x) => x.db === 'rs' && x.name === 'c');
+    const [leader, follower] = s.plan;
+    const victim = c.memberById(leader)!;
+    await victim.stop(); // down before it could resign: Current keeps naming it leader
+    await c.agencyWrite([[{ '/arango/Sync/LatestID': { op: 'increment' } }]]);
+    const id = String(await at('/arango/Sync/LatestID'));
+    await c.agencyWrite([
+      [
+        {
+          [`/arango/Target/ToDo/${id}`]: {
+            creator: 'transit-test',
+            type: 'moveShard',
+            database: 'rs',
+            collection: s.cid,
+            shard: s.shard,
+            fromServer: leader,
+            toServer: follower,
+            isLeader: true,
+            remainsFollower: true,
+            jobId: id,
+            timeCreated: new Date().toISOString(),
+            tryUndo: false,
+          },
+        },
+      ],
+    ]);
+    const planned = `/arango/Plan/Collections/rs/${s.cid}/shards/${s.shard}`;
+    await waitUntil('MoveShard asks the leader to resign', 20_000, async () => {
+      const p = await at(planned);
+      return Array.isArray(p) && p[0] === `_${leader}`;
+    });
+    assert.deepEqual(
+      d(await at(`/arango/Current/Collections/rs/${s.cid}/${s.shard}`)).servers,
+      [leader, follower],
+      'the stopped leader never resigned',
+    );
+    await c.restart(victim);
+    await waitUntil('the job finished', 30_000, async () => (await at(`/arango/Target/Finished/${id}`)) !== undefined);
+    await waitUntil('the follower leads in Plan and Current', 20_000, async () => {
+      const cur = d(await at(`/arango/Current/Collections/rs/${s.cid}/${s.shard}`)).servers;
+      return ((await at(planned)) as string[])[0] === follower && Array.isArray(cur) && cur[0] === follower;
+    });
+    const docs = d(await c.coordinatorCall('GET', `/_db/rs/_api/collection/c/count`));
+    assert.equal(docs.count, 10, 'the shard serves through its new leader');
+  });
+});

@@ -473,7 +473,10 @@ export class DBServer extends ClusterMember {
       return;
     }
     if (plan[0] === `_${me}`) {
-      if (copy.role === 'leader') void this.resign(copy);
+      // Maintenance::handleLocalShard: a leader resigns (activeResign), and so does a copy that is neither leading nor
+      // resigned (adjustResignState) — a server restarted while it was resigning comes back following nobody, and
+      // without this Current would never name it "_<me>": MoveShard would wait for ever, the shard without a leader.
+      if (copy.role !== 'resigned' && !copy.takingOver) void this.resign(copy);
       return;
     }
     // A planned follower.
@@ -560,10 +563,23 @@ export class DBServer extends ClusterMember {
   }
 
   private async resign(copy: ShardCopy): Promise<void> {
-    this.log.info(`resigning leadership of ${copy.shard}`);
+    const led = copy.role === 'leader';
+    this.log.info(
+      `resigning leadership of ${copy.shard}${led ? '' : ' (not leading here: restarted while resigning)'}`,
+    );
     copy.role = 'resigned';
     copy.leader = LEADER_NOT_YET_KNOWN;
     copy.sessions.clear();
+    if (!led) {
+      // Maintenance::reportInCurrent for a resigned shard: if Current still names this server leader, its entry
+      // becomes "_<me>" and the rest of Current's list stays as it is (this copy has no follower list of its own
+      // after a restart); with anyone else first in Current it reports nothing.
+      const cur = asArray(
+        asDict(this.cache.get(`/arango/Current/Collections/${copy.db}/${copy.cid}/${copy.shard}`)).servers,
+      ).map(String);
+      if (cur[0] !== this.id) return;
+      copy.followers = new Set(cur.slice(1).filter((s) => !s.startsWith('_') && s !== this.id));
+    }
     await copy.waitIdle();
     await this.writeCurrent(copy);
   }
@@ -609,6 +625,12 @@ export class DBServer extends ClusterMember {
         const planPath = `/arango/Plan/Collections/${copy.db}/${copy.cid}/shards/${copy.shard}`;
         const plan = asArray(this.cache.get(planPath));
         const me = copy.role === 'resigned' ? `_${this.id}` : this.id;
+        if (copy.role === 'resigned' && plan[0] !== me) {
+          // reportInCurrent reports a resignation only while Plan names this server "_<me>" (its precondition): once
+          // Plan moved on (the switch, or an abort that reverted it) the new Plan leader writes Current.
+          copy.doneGen = g;
+          break;
+        }
         const followers = [...copy.followers].sort(
           (a, b) => (plan.indexOf(a) + 1 || 1e9) - (plan.indexOf(b) + 1 || 1e9),
         );
