@@ -123,8 +123,14 @@ export async function listMemberPods(env: Environment): Promise<PodRef[]> {
 interface ShardState {
   /** Since when the shard has had no serving leader (undefined: it has one). */
   downSince?: number;
+  /** Why at the start of the stretch, and why at the last sample (a stretch can change cause). */
   why?: string;
+  whyNow?: string;
 }
+
+/** The cause of a stretch: the first one, and the last one when it changed. */
+const cause = (s: ShardState): string =>
+  s.whyNow && s.whyNow !== s.why ? `${s.why ?? ''}, later ${s.whyNow}` : (s.why ?? '');
 
 export interface NoLeaderStretch {
   shard: string;
@@ -197,7 +203,7 @@ export class AgencySampler {
     const now = Date.now();
     for (const [shard, s] of this.shards) {
       if (s.downSince !== undefined)
-        this.stretches.push({ shard, ms: now - s.downSince, from: s.downSince, why: s.why ?? '' });
+        this.stretches.push({ shard, ms: now - s.downSince, from: s.downSince, why: cause(s) });
       s.downSince = undefined;
     }
     if (this.unreadableSince !== undefined)
@@ -210,10 +216,40 @@ export class AgencySampler {
     const now = Date.now();
     const open = [...this.shards]
       .filter(([, s]) => s.downSince !== undefined)
-      .map(([shard, s]) => ({ shard, ms: now - s.downSince!, from: s.downSince!, why: s.why ?? '' }));
+      .map(([shard, s]) => ({ shard, ms: now - s.downSince!, from: s.downSince!, why: cause(s) }));
     return [...this.stretches, ...open]
       .filter((s) => s.from <= to && s.from + s.ms >= from)
       .sort((a, b) => b.ms - a.ms)[0];
+  }
+
+  /** Shards without a serving leader at the last sample, with why (for a failure message). */
+  withoutLeaderNow(): string[] {
+    return [...this.shards]
+      .filter(([, st]) => st.downSince !== undefined)
+      .map(([shard, st]) => `${shard}: ${st.whyNow ?? st.why ?? ''}`);
+  }
+
+  /** Every stretch without a serving leader of at least `minMs` (closed and open), oldest first. */
+  stretchesOver(minMs: number): NoLeaderStretch[] {
+    const now = Date.now();
+    const open = [...this.shards]
+      .filter(([, s]) => s.downSince !== undefined)
+      .map(([shard, s]) => ({ shard, ms: now - s.downSince!, from: s.downSince!, why: cause(s) }));
+    return [...this.stretches, ...open].filter((s) => s.ms >= minMs).sort((a, b) => a.from - b.from);
+  }
+
+  /** Reads agency paths from the agent that answered last (for a failure message); undefined if none answers. */
+  async readPaths(paths: string[]): Promise<unknown[] | undefined> {
+    const agents = this.pods.filter((p) => p.role === 'agent');
+    for (const a of this.leaderPod ? [this.leaderPod, ...agents] : agents) {
+      const r = await call(a.podIP, '/_api/agency/read', this.token, {
+        method: 'POST',
+        body: [paths],
+        timeoutMs: 2000,
+      }).catch(() => undefined);
+      if (r?.status === 200 && Array.isArray(r.body)) return r.body;
+    }
+    return undefined;
   }
 
   longestUnreadableMs(from = 0, to = Infinity): number {
@@ -302,11 +338,13 @@ export class AgencySampler {
       else if (!this.alive.get(`${pod.cluster}/${pod.name}`)) why = `leader ${leader} (${pod.name}) does not answer`;
       const s = this.shards.get(shard) ?? {};
       this.shards.set(shard, s);
-      if (why && s.downSince === undefined) Object.assign(s, { downSince: now, why });
-      else if (!why && s.downSince !== undefined) {
-        this.stretches.push({ shard, ms: now - s.downSince, from: s.downSince, why: s.why ?? '' });
+      if (why && s.downSince === undefined) Object.assign(s, { downSince: now, why, whyNow: why });
+      else if (why) s.whyNow = why;
+      else if (s.downSince !== undefined) {
+        this.stretches.push({ shard, ms: now - s.downSince, from: s.downSince, why: cause(s) });
         s.downSince = undefined;
         s.why = undefined;
+        s.whyNow = undefined;
       }
     }
   }
@@ -584,6 +622,10 @@ export async function runFaultRun(o: FaultRunOptions): Promise<FaultRunResult> {
     const lastFault = (): InjectedFault | undefined => active?.fault ?? done[done.length - 1];
     while (!outcome) {
       const p = await client.getProgress(workflowId).catch(() => null);
+      if (p && p.phase !== last?.phase)
+        log(
+          `phase ${p.phase} at +${((Date.now() - m0) / 1000).toFixed(1)} s (${p.status}${p.paused ? ', paused' : ''})`,
+        );
       if (p) last = p;
       if (p && ['completed', 'rolledBack', 'aborted', 'failed'].includes(p.status)) {
         report = await client.result(workflowId).catch(() => null);
@@ -690,11 +732,50 @@ export async function runFaultRun(o: FaultRunOptions): Promise<FaultRunResult> {
         clearedAt: Date.now(),
         note: 'not injected: the run ended before its phase',
       });
+    log(
+      `outcome: ${outcome} after ${migrationSeconds.toFixed(1)} s in ${whereNow()}${parkedMessage ? `: ${parkedMessage}` : ''}`,
+    );
     await sleep(3000);
     await Promise.all(clients.map((c) => c.stop()));
+    const leaderless = sampler.withoutLeaderNow();
+    if (outcome === 'stuck' || leaderless.length) {
+      // What supervision was doing: the jobs and locks (a stuck job or a leaked lock shows here).
+      const r = await sampler
+        .readPaths([
+          '/arango/Target/ToDo',
+          '/arango/Target/Pending',
+          '/arango/Supervision/Shards',
+          '/arango/Supervision/DBServers',
+          '/arango/Supervision/Health',
+          '/arango/Target/FailedServers',
+        ])
+        .catch(() => undefined);
+      log(`agency at the end: ${r ? JSON.stringify(d(r[0]).arango) : 'unreadable'}`);
+    }
     await sampler.stop();
+    // Every stretch of 3 s or more (shards that lost their leader together on one line): a run that passes but was
+    // slow shows here what a failing one shows at the end.
+    const groups = new Map<string, NoLeaderStretch[]>();
+    for (const s of sampler.stretchesOver(3000)) {
+      const k = `${(s.ms / 1000).toFixed(1)} s from +${((s.from - m0) / 1000).toFixed(1)} s`;
+      groups.set(k, [...(groups.get(k) ?? []), s]);
+    }
+    for (const [k, ss] of groups)
+      log(
+        `no serving leader ${k}: ${ss.length} shard(s): ${ss
+          .slice(0, 3)
+          .map((s) => `${s.shard} (${s.why})`)
+          .join('; ')}${ss.length > 3 ? '; …' : ''}`,
+      );
     log(`load: ${JSON.stringify(loadSummary(clients))}`);
-    const checks = await Promise.all(clients.map((c) => c.verifyState()));
+    if (leaderless.length) log(`shards without a serving leader at the end: ${leaderless.join('; ')}`);
+    const checks = await Promise.all(clients.map((c) => c.verifyState())).catch((e: Error) => {
+      // Say how the run ended: a read-back failure alone hides a stuck migration or a leaderless shard.
+      throw new Error(
+        `${e.message} (the migration ended ${outcome} in ${whereNow()}${parkedMessage ? `: ${parkedMessage}` : ''}; ` +
+          `shards without a serving leader at the end: ${leaderless.length ? leaderless.join('; ') : 'none'})`,
+      );
+    });
     const failures = clients.flatMap((c) => c.stats.failures);
     const longest = sampler.longest();
     const faults = done.map((f, i) => {
