@@ -71,7 +71,12 @@ function demoRuntimeLog(print: () => (s: string) => void): { file: string; count
     const line = `${e.message}${what}${why}`.replace(/\s+/g, ' ');
     print()(`worker ${e.level.toLowerCase()}: ${line.length > 240 ? `${line.slice(0, 239)}…` : line}`);
   };
-  quietRuntime(new DefaultLogger((process.env.TRANSIT_TEST_LOG as 'INFO') ?? 'WARN', write));
+  const level = (process.env.TRANSIT_TEST_LOG as 'INFO') ?? 'WARN';
+  // The SDK core's own warnings too (by default it writes them straight to stderr, past this logger).
+  quietRuntime({
+    logger: new DefaultLogger(level, write),
+    telemetryOptions: { logging: { forward: {}, filter: { core: level, other: 'ERROR' } } },
+  });
   return { file, count: () => n };
 }
 

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Connection, Client } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Logger } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type RuntimeOptions } from '@temporalio/worker';
 import { SEARCH_ATTRIBUTES } from '../../src/shared/controls';
 import { CLIENT_CHANNEL_ARGS } from '../../src/connection';
 import { freePorts, spawnProc, waitFor, type Proc } from './procs';
@@ -18,13 +18,13 @@ export const TEMPORAL_CLI = join(ROOT, '.tools', 'venv', 'bin', 'temporal');
 let runtimeInstalled = false;
 /**
  * Worker logs at WARN in tests (TRANSIT_TEST_LOG=INFO to see every step); must run before any NativeConnection.
- * The first call wins: the demo calls it first with a logger of its own (one line per warning, above its progress
- * display).
+ * The first call wins: the demo calls it first with a logger of its own and the SDK core's warnings forwarded to it (one line
+ * per warning, above its progress display).
  */
-export function quietRuntime(logger?: Logger): void {
+export function quietRuntime(options?: RuntimeOptions): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: logger ?? new DefaultLogger((process.env.TRANSIT_TEST_LOG as 'INFO') ?? 'WARN') });
+  Runtime.install(options ?? { logger: new DefaultLogger((process.env.TRANSIT_TEST_LOG as 'INFO') ?? 'WARN') });
 }
 
 export interface DevServerOptions {
