@@ -130,6 +130,12 @@ async function ended(handle: WorkflowHandle, status: string): Promise<void> {
   if (r.status !== status) throw new Error(`ended ${r.status}, expected ${status}`);
 }
 
+/** The default world's rf-2 collection (with a clone) and a replicationFactor-1 one. */
+const RF1_WORLD: NonNullable<WorldOptions['collections']> = [
+  { name: 'orders', shards: 4, replicationFactor: 2, clones: 1, bytes: 1000 },
+  { name: 'single', shards: 3, replicationFactor: 1, bytes: 1000 },
+];
+
 const SCENARIOS: Scenario[] = [
   ...BOUNDARIES.map((b): Scenario => ({
     name: `parked-${b.to}`,
@@ -179,6 +185,46 @@ const SCENARIOS: Scenario[] = [
       await ended(handle, 'rolledBack');
     },
     mustContain: ['rollback', 'cancelShardMoves|removeShardFollower', 'removeTargetMembers'],
+  },
+  // Patch 'raise-rf1-to-verify': a world with a replicationFactor-1 collection, whose groups Transit verifies by
+  // raising the collection's replicationFactor while they move (changeReplicationFactor), forward and on the way back.
+  {
+    name: 'rf1-raised-completed',
+    covers:
+      'a migration with a replicationFactor-1 collection: its replicationFactor raised to 2 (changeReplicationFactor), its groups compared before the source copy goes, the factor set back; ends completed',
+    world: { collections: RF1_WORLD },
+    async drive({ handle }) {
+      await ended(handle, 'completed');
+    },
+    mustContain: [SHARD_STEP, 'changeReplicationFactor', 'verifyShardCopies'],
+  },
+  {
+    name: 'rf1-raised-rolled-back',
+    covers:
+      'rollback mid-MoveShards with a replicationFactor-1 collection raised: the rollback moves the groups back (compared again), the factor is restored; ends rolledBack',
+    world: { syncMs: 300, collections: RF1_WORLD },
+    async drive({ world, handle }) {
+      const gate = world.gate(nth(SHARD_STEP, 2)());
+      await gate.hit;
+      await handle.signal(rollbackSignal, { reason: 'recorded history: rollback mid-MoveShards, rf-1 raised' });
+      gate.release();
+      await ended(handle, 'rolledBack');
+    },
+    mustContain: ['rollback', 'changeReplicationFactor', 'removeTargetMembers'],
+  },
+  {
+    name: 'rf1-raised-aborted',
+    covers:
+      'abort mid-MoveShards with a replicationFactor-1 collection raised: in-flight moves finish, the factor is restored; ends aborted',
+    world: { syncMs: 300, collections: RF1_WORLD },
+    async drive({ world, handle }) {
+      const gate = world.gate(nth(SHARD_STEP, 2)());
+      await gate.hit;
+      await handle.signal(abortSignal, { reason: 'recorded history: abort mid-MoveShards, rf-1 raised' });
+      gate.release();
+      await ended(handle, 'aborted');
+    },
+    mustContain: ['abort', 'changeReplicationFactor'],
   },
   {
     name: 'aborted',
