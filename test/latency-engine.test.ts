@@ -105,6 +105,10 @@ describe('client-latency cap in the shard engine (simulated)', { timeout: 480_00
       step: (_what, fn) => fn(),
       onProgress: () => undefined,
       stopStarting: () => false,
+      // This test is about the latency controller. The temporary replicationFactor raise that verifies rf-1 groups
+      // (on by default) would copy the rf-1 'data' collection (192 MB at 4 MB/s) once more and double the run; it has
+      // its own tests (test/shard-verify.test.ts, the workflow tests on the in-memory world).
+      raise: false,
       log: (msg, meta) => {
         if (msg.startsWith('client latency'))
           steps.push({
