@@ -106,6 +106,7 @@ const LIGHT = new Set(
     'status-verification',
     'progress-display',
     'harness-checks',
+    'engine-waits-on-supervision',
   ].map((n) => `test/${n}.test.ts`),
 );
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 3)));

@@ -131,6 +131,8 @@ export interface TransitActivities {
   submitShardMoves(a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }>;
   waitForShardMoves(a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult>;
   cancelShardMoves(a: { migrationId: string; arango: ArangoRef; jobIds: string[] }): Promise<{ open: string[] }>;
+  /** Since the refresh-waiting-groups patch: the Plan servers of shards whose group waits on supervision. Read-only. */
+  readShardServers(a: { migrationId: string; arango: ArangoRef; shards: ShardKey[] }): Promise<{ servers: string[][] }>;
   /**
    * Since the verify-before-remove patch: before the last source copy of a group goes, its count and checksum
    * against a target copy's, each computed by its own DB server (src/activities/agency/verify.ts). Read-only.

@@ -19,7 +19,7 @@
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched } from '@temporalio/workflow';
-import { RAISE_TO_VERIFY_PATCH, VERIFY_BEFORE_REMOVE_PATCH } from './patches';
+import { RAISE_TO_VERIFY_PATCH, REFRESH_WAITING_PATCH, VERIFY_BEFORE_REMOVE_PATCH } from './patches';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import {
   groupBytes,
@@ -42,7 +42,9 @@ export interface JobEngineContext {
     /** The client-latency probes (policy.latency); an in-process engine without them runs without the loop. */
     Partial<Pick<TransitActivities, 'ensureLatencyCanary' | 'probeClientLatency' | 'removeLatencyCanary'>> &
     /** The temporary replicationFactor raise (policy.verifyReplicationFactorOne); without it rf-1 groups move unverified. */
-    Partial<Pick<TransitActivities, 'changeReplicationFactor'>>;
+    Partial<Pick<TransitActivities, 'changeReplicationFactor'>> &
+    /** Re-reads the Plan of groups that wait on supervision (REFRESH_WAITING_PATCH); without it they keep their view. */
+    Partial<Pick<TransitActivities, 'readShardServers'>>;
   ix: GroupIndex;
   /** Servers every group must end on (IDs, leader first). */
   desired: string[][];
@@ -95,6 +97,10 @@ const BACKOFF_MS = 3000;
  * second), and must get in between two jobs of the same group rather than wait for the whole group.
  */
 export const LOCK_GAP_MS = 2000;
+/** A group waiting on supervision (a copy too few or too many in Plan): its Plan is read again at most this often. */
+export const WAITING_REFRESH_MS = 5000;
+/** A group waiting on supervision this long parks the migration, naming the group and what it waits for. */
+export const WAITING_PARK_MS = 10 * 60_000;
 /** With nothing in flight but groups waiting (a server not GOOD, supervision busy): look again after this. */
 const IDLE_MS = 2000;
 /**
@@ -318,6 +324,9 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
       !!ctx.acts.changeReplicationFactor &&
       (!inWorkflowContext() || patched(RAISE_TO_VERIFY_PATCH)));
   if (raiseOn) raising = ctx.state.raisedReplication ??= [];
+  // Groups waiting on supervision see its changes (patch REFRESH_WAITING_PATCH; asked after the others, in this order).
+  const refreshWaiting = !!ctx.acts.readShardServers && (!inWorkflowContext() || patched(REFRESH_WAITING_PATCH));
+  let lastRefresh = -Infinity;
   let drainFailed = false;
   const checks = (run.verification ??= { verifiedGroups: 0, verifiedShards: 0, unverifiedShards: 0, ms: [] });
 
@@ -526,6 +535,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
       : [...active, ...start].filter((g) => moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= t);
     const submit: { g: number; m: Extract<NextMove, { kind: 'move' }> }[] = [];
     const toVerify: { g: number; source: string; target: string }[] = [];
+    const waiting: number[] = [];
     for (const g of idle) {
       const x = raisedOf(g);
       // A raised group whose leader never moved (e.g. a rollback of one that had not switched) drops its extra copy
@@ -539,9 +549,15 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
             servers(g)[0] === groupServers(ix, g)[0],
           )
         : nextMove(servers(g), to(g));
+      if (refreshWaiting && n.kind !== 'wait') delete moving[g]!.waitingSince;
       if (n.kind === 'done') finish(g);
-      else if (n.kind === 'wait') moving[g]!.reason = n.reason;
-      else if (n.kind === 'verify') toVerify.push({ g, source: n.source, target: n.target });
+      else if (n.kind === 'wait') {
+        moving[g]!.reason = n.reason;
+        if (refreshWaiting) {
+          moving[g]!.waitingSince ??= ctx.now();
+          waiting.push(g);
+        }
+      } else if (n.kind === 'verify') toVerify.push({ g, source: n.source, target: n.target });
       else {
         if ('unverifiable' in n && !moving[g]!.verified) {
           // replicationFactor 1 (no target copy before the move): ArangoDB's MoveShard switches and removes the only
@@ -555,6 +571,27 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
           });
         }
         submit.push({ g, m: n });
+      }
+    }
+    // Groups that wait on supervision: read their Plan again (supervision may have added or removed the copy they wait
+    // for; without this they would wait for ever with nothing in flight), and park one that waits too long.
+    if (waiting.length && ctx.now() - lastRefresh >= WAITING_REFRESH_MS) {
+      lastRefresh = ctx.now();
+      const r = await ctx.step(`readShardServers ×${waiting.length}`, () =>
+        ctx.acts.readShardServers!({ migrationId, arango, shards: waiting.map(key) }),
+      );
+      waiting.forEach((g, i) => {
+        const now = r.servers[i];
+        if (now?.length && !sameServers(now, servers(g))) moving[g]!.servers = now;
+      });
+      for (const g of waiting) {
+        const mv = moving[g]!;
+        if (mv.waitingSince !== undefined && ctx.now() - mv.waitingSince > WAITING_PARK_MS) {
+          delete mv.waitingSince;
+          park(
+            `shard group ${groupLabel(ix, g)}: ${mv.reason ?? 'waiting on supervision'} for more than ${WAITING_PARK_MS / 60_000} min — check that supervision runs (no maintenance mode) and that enough DB servers are GOOD, then resume, or roll back`,
+          );
+        }
       }
     }
     if (toVerify.length) {

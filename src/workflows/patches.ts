@@ -41,3 +41,11 @@ export const LATENCY_CAP_PATCH = 'latency-cap';
  * move such groups in one job each, reported not verifiable.
  */
 export const RAISE_TO_VERIFY_PATCH = 'raise-rf1-to-verify';
+
+/**
+ * Since this patch the jobs engine re-reads the Plan of groups that wait on supervision (a copy too few or too many:
+ * readShardServers, at most every WAITING_REFRESH_MS) — before it, such a group kept the servers it last saw and
+ * waited for ever once supervision had acted (a stall with nothing in flight) — and parks, naming the group, when one
+ * waits longer than WAITING_PARK_MS.
+ */
+export const REFRESH_WAITING_PATCH = 'refresh-waiting-groups';

@@ -114,6 +114,8 @@ export interface GroupMove {
   verified?: { ms: number; attempts: number; documents: number; source: string; target: string } | 'unverifiable';
   /** The job in flight is a leader swap to a follower (copies nothing). */
   swap?: boolean;
+  /** Workflow time (ms) since which the group waits on supervision (a copy too few or too many in Plan). */
+  waitingSince?: number;
 }
 
 export interface MigrationState {

@@ -95,6 +95,7 @@ export const ACTIVITY_NAMES = [
   'submitShardMoves',
   'waitForShardMoves',
   'cancelShardMoves',
+  'readShardServers',
   'verifyShardCopies',
   'changeReplicationFactor',
   'addShardFollower',

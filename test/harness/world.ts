@@ -59,6 +59,8 @@ export interface Effect {
 export class World {
   readonly effects: Effect[] = [];
   readonly calls: { name: string; at: number }[] = [];
+  /** readShardServers answers no servers (a test's twin: the engine then cannot see supervision's changes). */
+  blindPlanReads = false;
   groups: Group[] = [];
   jobs = new Map<string, WorldJob>();
   /** Test hook: groups (keys) whose target copy differs from the source copy when verified. */
@@ -364,6 +366,14 @@ export class World {
           this.effect(`autoShrink:restore:${this.effects.length}`);
         }
         return null;
+      case 'readShardServers':
+        // blindPlanReads: answers nothing (the twin of the engine's re-read of waiting groups).
+        if (this.blindPlanReads) return { servers: (a.shards as unknown[]).map(() => []) };
+        return {
+          servers: (a.shards as { shard: string }[]).map((k) => [
+            ...(this.groups.find((g) => g.shard === k.shard)?.plan ?? []),
+          ]),
+        };
       case 'submitShardMoves':
         return { results: (a.moves as any[]).map((m, i) => this.submitMove(m, i, a.migrationId)) };
       case 'waitForShardMoves':

@@ -22,12 +22,13 @@ import type {
   WaitForShardInSyncResult,
   WaitForShardMovesArgs,
   WaitForShardMovesResult,
+  ShardKey,
 } from '../agency-types';
 import { ArangoClient, mintSuperuserJwt } from './client';
 import { makeWaits, type WaitHooks, type Waits } from './waits';
 import { readShardPlan } from './plan';
 import { addShardFollower, moveShardLeadership, removeShardFollower, waitForShardInSync } from './shards';
-import { cancelShardMoves, submitShardMoves, waitForShardMoves } from './jobs';
+import { cancelShardMoves, readShardServers, submitShardMoves, waitForShardMoves } from './jobs';
 import { verifyShardCopies, type VerifyShardCopiesArgs, type VerifyShardCopiesResult } from './verify';
 import {
   changeReplicationFactor,
@@ -135,6 +136,13 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
      */
     submitShardMoves: (a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }> =>
       withClient(a.arango, (c, w) => submitShardMoves(c, a, () => w.now())),
+
+    /** The Plan servers of these shards (one agency read): for groups that wait on supervision. Read-only. */
+    readShardServers: (a: {
+      migrationId: string;
+      arango: ArangoRef;
+      shards: ShardKey[];
+    }): Promise<{ servers: string[][] }> => withClient(a.arango, (c) => readShardServers(c, a)),
 
     /** Waits (heartbeating) until any/all of these jobs ended (Finished, Failed or gone); reports copy progress. */
     waitForShardMoves: (a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult> =>

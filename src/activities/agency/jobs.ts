@@ -44,6 +44,18 @@ export const jobCreator = (migrationId: string): string => lockValue(migrationId
 const planOf = (read: unknown, k: ShardKey): string[] =>
   asStrings(at(read, planShardPath(k.database, k.collectionId, k.shard)));
 
+/**
+ * The Plan servers (leader first, a resigned leader's `_` stripped) of each shard, in one agency read. Read-only: for
+ * shard groups that wait on supervision (a copy too few or too many), so the engine sees when supervision acted.
+ */
+export async function readShardServers(
+  client: ArangoClient,
+  a: { shards: ShardKey[] },
+): Promise<{ servers: string[][] }> {
+  const read = await client.agencyRead(a.shards.map((k) => planShardPath(k.database, k.collectionId, k.shard)));
+  return { servers: a.shards.map((k) => planOf(read, k).map(strip)) };
+}
+
 /** Reserves `n` job ids from Sync/LatestID (as ClusterInfo::uniqid does): compare-and-set, retried on a race. */
 async function reserveJobIds(client: ArangoClient, n: number): Promise<string[]> {
   for (let attempt = 0; attempt < 20; attempt++) {
