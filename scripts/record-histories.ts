@@ -226,6 +226,27 @@ const SCENARIOS: Scenario[] = [
     },
     mustContain: ['abort', 'changeReplicationFactor'],
   },
+  // Patch 'refresh-waiting-groups': a group waits on supervision (a follower gone from Plan as its job is written),
+  // the engine re-reads its Plan (readShardServers) and goes on once supervision added the copy back.
+  {
+    name: 'waiting-group-refreshed',
+    covers:
+      'a group loses a follower in Plan as its MoveShard job is written (planChanged), waits on supervision, the engine re-reads its Plan (readShardServers) and completes once supervision added the copy back; ends completed',
+    async drive({ world, handle }) {
+      const gate = world.gate(nth('submitShardMoves', 1)());
+      await gate.hit;
+      const g = world.groups.find((x) => x.plan.length === 2)!;
+      const follower = g.plan[1]!;
+      g.plan = [g.plan[0]!];
+      g.inSync.delete(follower);
+      gate.release();
+      await new Promise((r) => setTimeout(r, 3000));
+      g.plan = [...g.plan, follower];
+      g.inSync.add(follower);
+      await ended(handle, 'completed');
+    },
+    mustContain: ['readShardServers', SHARD_STEP],
+  },
   {
     name: 'aborted',
     covers:
