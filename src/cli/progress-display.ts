@@ -67,12 +67,18 @@ function shardsExtra(p: MigrationProgress): string {
   return parts.join(', ');
 }
 
+/** "2 min 00 s (P50 1 min 50 s, P90 3 min 10 s)": the ETA and, once the run has enough samples, its band. */
+export function etaText(p: MigrationProgress): string {
+  const band = p.etaBand ? ` (P50 ${formatEta(p.etaBand.p50Seconds)}, P90 ${formatEta(p.etaBand.p90Seconds)})` : '';
+  return `${formatEta(p.etaSeconds)}${band}`;
+}
+
 /** One plain line: "[Moving shards · running] shards 12/42 (8 in flight, 6 verified) · bytes …". */
 export function progressLine(p: MigrationProgress): string {
   return [
     `[${p.label} · ${statusOf(p)}] shards ${p.shardsDone}/${p.shardsTotal} (${shardsExtra(p)})`,
     `bytes ${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)} (${percent(p.bytesDone, p.bytesTotal)} %)`,
-    `ETA ${formatEta(p.etaSeconds)}`,
+    `ETA ${etaText(p)}`,
     `agents ${p.agentsMoved}/${p.agentsTotal}`,
     ...(p.lastError ? [`last error: ${p.lastError}`] : []),
   ].join(' · ');
@@ -159,7 +165,7 @@ function barsDisplay(stream: NodeJS.WritableStream & { columns?: number }): Prog
       bytes.setTotal(Math.max(1, p.bytesTotal));
       bytes.update(p.bytesDone, {
         progress: `${formatBytes(p.bytesDone)}/${formatBytes(p.bytesTotal)}`,
-        extra: `ETA ${formatEta(p.etaSeconds)}`,
+        extra: `ETA ${etaText(p)}`,
       });
       agents.setTotal(Math.max(1, p.agentsTotal));
       agents.update(p.agentsMoved, { progress: `${p.agentsMoved}/${p.agentsTotal}`, extra: '' });

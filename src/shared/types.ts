@@ -67,6 +67,11 @@ export interface MigrationProgress {
   agentsMoved: number;
   agentsTotal: number;
   etaSeconds: number | null;
+  /**
+   * The ETA as a band from this run's own throughput: P50 from the median byte rate over the recent windows, P90 from
+   * their 10th-percentile rate (the slower windows); null before there are enough samples (or no rate in them).
+   */
+  etaBand?: { p50Seconds: number; p90Seconds: number | null } | null;
   concurrency: number;
   phaseTimings: PhaseTiming[];
   lastError: string | null;

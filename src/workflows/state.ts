@@ -320,6 +320,33 @@ export function etaSeconds(s: MigrationState): number | null {
   return bw ? Math.round(remaining / (bw * servers)) : null;
 }
 
+/**
+ * The ETA band from the byte-rate samples of this run (etaSamples, the last ETA_SAMPLES): the rate over every window
+ * spanning half the samples; P50 from the median rate, P90 from the 10th-percentile rate (null when that window moved
+ * nothing). Copy progress arrives in bursts, so windows, not single intervals. Null before 4 samples.
+ */
+export function etaBand(s: MigrationState): { p50Seconds: number; p90Seconds: number | null } | null {
+  if (s.phase !== 'MoveShards' && s.status !== 'rollingBack') return null;
+  const p = shardProgress(s);
+  const remaining = p.bytesTotal - p.bytesDone;
+  if (remaining <= 0) return { p50Seconds: 0, p90Seconds: 0 };
+  const xs = s.etaSamples;
+  if (xs.length < 4) return null;
+  const w = Math.floor(xs.length / 2);
+  const rates: number[] = [];
+  for (let i = 0; i + w < xs.length; i++) {
+    const [t0, b0] = xs[i]!;
+    const [t1, b1] = xs[i + w]!;
+    if (t1 > t0) rates.push(((b1 - b0) * 1000) / (t1 - t0));
+  }
+  if (!rates.length) return null;
+  rates.sort((a, b) => a - b);
+  const median = rates[Math.floor((rates.length - 1) / 2)]!;
+  const slow = rates[Math.floor((rates.length - 1) * 0.1)]!;
+  if (median <= 0) return null;
+  return { p50Seconds: Math.round(remaining / median), p90Seconds: slow > 0 ? Math.round(remaining / slow) : null };
+}
+
 export function progressOf(s: MigrationState): MigrationProgress {
   const p = shardProgress(s);
   return {
@@ -338,6 +365,7 @@ export function progressOf(s: MigrationState): MigrationProgress {
     agentsMoved: s.agents.filter((a) => a.side === 'target').length,
     agentsTotal: s.agents.length,
     etaSeconds: etaSeconds(s),
+    etaBand: etaBand(s),
     concurrency: s.concurrency,
     phaseTimings: s.phaseTimings,
     lastError: s.lastError,
@@ -481,7 +509,10 @@ export function currentDetailsMarkdown(s: MigrationState): string {
       : []),
     item('Bytes', `${p.bytesDone} / ${p.bytesTotal} (${pct(p.bytesDone, p.bytesTotal)})`),
     item('Agents moved', `${p.agentsMoved} / ${p.agentsTotal}`),
-    item('ETA', p.etaSeconds === null ? '–' : `${p.etaSeconds} s`),
+    item(
+      'ETA',
+      `${p.etaSeconds === null ? '–' : `${p.etaSeconds} s`}${p.etaBand ? ` (P50 ${p.etaBand.p50Seconds} s, P90 ${p.etaBand.p90Seconds ?? '–'} s)` : ''}`,
+    ),
     item('Concurrency', String(p.concurrency)),
     ...(p.clientLatency
       ? [

@@ -51,7 +51,7 @@ export async function watchProgress(client: TransitClient, id: string, json: boo
 export function formatProgress(p: MigrationProgress): string {
   const lines = [
     `${p.migrationId}: ${p.label} (${p.status}${p.pauseRequested && !p.paused ? ', pause requested' : ''})`,
-    `  shards ${p.shardsDone}/${p.shardsTotal} (in flight ${p.shardsInFlight}), bytes ${p.bytesDone}/${p.bytesTotal}, ETA ${p.etaSeconds ?? '–'}s, concurrency ${p.concurrency}`,
+    `  shards ${p.shardsDone}/${p.shardsTotal} (in flight ${p.shardsInFlight}), bytes ${p.bytesDone}/${p.bytesTotal}, ETA ${p.etaSeconds ?? '–'}s${p.etaBand ? ` (P50 ${p.etaBand.p50Seconds}s, P90 ${p.etaBand.p90Seconds ?? '–'}s)` : ''}, concurrency ${p.concurrency}`,
     `  agents moved ${p.agentsMoved}/${p.agentsTotal}, run ${p.run}`,
     ...(p.verification ? [`  ${verificationText(p.verification)}`] : []),
     ...p.phaseTimings.map((t) => `  ${t.phase.padEnd(16)} ${t.seconds !== undefined ? `${t.seconds}s` : 'running'}`),
