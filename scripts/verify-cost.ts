@@ -2,12 +2,12 @@
  * What verification before each source copy goes costs clients: the same migration of shard groups (Transit's
  * shard engine through the real agency activities, simulated ArangoDB with members as processes) run with
  * verification on and off, each on a fresh cluster, while writers insert through a coordinator and record every
- * request. Printed per mode: groups verified and the time per group, failed client requests, the write latency
+ * request. "on" is verification as shipped (with the temporary replicationFactor-1 raise), "off" neither. Printed per mode: groups verified and the time per group, failed client requests, the write latency
  * (p50, p99, max — the max is the longest write pause, a leadership switch's included), writes slower than 250 ms,
  * acknowledged writes lost, and MoveShards' wall time. Figures only (the data-safety and verification tests assert
  * outcomes); every figure is SIMULATED and measured on this machine under the load printed beside it.
  *
- *   scripts/netns-run node --import tsx scripts/verify-cost.ts [--runs N] [--writers N] [--json]
+ *   scripts/netns-run node --import tsx scripts/verify-cost.ts [--runs N] [--writers N] [--rate OPS] [--json]
  */
 import { cpus, loadavg } from 'node:os';
 import { arangoDb, arangoRef, simActivities, startSim, TEST_TIMING, type SimCluster } from '../test/harness/sim';
@@ -21,6 +21,8 @@ const num = (name: string, dflt: number): number => {
 };
 const runs = num('--runs', 1);
 const writerCount = num('--writers', 8);
+/** Total inserts per second aimed at (spread over the writers), as the data-safety test's 200 ops/s. */
+const rate = num('--rate', 200);
 const json = process.argv.includes('--json');
 
 interface Sample {
@@ -35,14 +37,17 @@ function timedWriters(c: SimCluster, collection: string, n: number) {
   let running = true;
   let seq = 0;
   const coll = arangoDb(c, 'shop', c.coordinators[0]!.url).collection(collection);
+  const every = (1000 * n) / rate;
   const loops = Array.from({ length: n }, async () => {
     while (running) {
       const key = `vc-${seq++}`;
       const t0 = performance.now();
+      const next = t0 + every;
       try {
         await coll.save({ _key: key, at: Date.now() });
         samples.push({ ms: performance.now() - t0, ok: true });
         acked.push(key);
+        await new Promise((r) => setTimeout(r, Math.max(0, next - performance.now())));
       } catch {
         samples.push({ ms: performance.now() - t0, ok: false });
         await new Promise((r) => setTimeout(r, 50));
@@ -62,16 +67,33 @@ function timedWriters(c: SimCluster, collection: string, n: number) {
 const pct = (xs: number[], p: number): number => xs[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))] ?? 0;
 
 async function once(verify: boolean) {
-  const c = await startSim(TOPOLOGY);
+  const c = await startSim(TOPOLOGY, { processes: true });
   try {
     const act = simActivities();
     const ref = arangoRef(c);
+    // As the workflow does before it adds servers: supervision's auto-shrink would clean the new ones out.
+    await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
     const news = await addNewServers(c, act, ref, 3);
     const w = timedWriters(c, 'orders', writerCount);
     await new Promise((r) => setTimeout(r, 1000));
     const t0 = Date.now();
-    const run = await startEngine(c, { targets: news, verify, migrationId: `verify-cost-${verify ? 'on' : 'off'}` });
-    const outcome = await run.done;
+    // Verification as shipped: with the replicationFactor-1 raise (policy.verifyReplicationFactorOne, default on).
+    const run = await startEngine(c, {
+      targets: news,
+      verify,
+      raise: verify,
+      migrationId: `verify-cost-${verify ? 'on' : 'off'}`,
+    });
+    // A parked engine waits for a resume that never comes here: stop it and report the park.
+    let parkedWith: string | null = null;
+    const outcome = await Promise.race([
+      run.done,
+      (async () => {
+        while (!(parkedWith = run.parked())) await new Promise((r) => setTimeout(r, 500));
+        await run.kill();
+        return 'parked' as const;
+      })(),
+    ]);
     const seconds = (Date.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 1000));
     await w.stop();
@@ -92,10 +114,11 @@ async function once(verify: boolean) {
     const v = verificationOf(run.state);
     return {
       verify,
-      outcome: run.parked() ? `parked: ${run.parked()}` : outcome,
+      outcome: parkedWith ? `parked: ${parkedWith}` : outcome,
       groupsVerified: v?.groupsVerified ?? 0,
       shardsVerified: v?.shardsVerified ?? 0,
       shardsNotVerifiable: v?.shardsUnverified ?? 0,
+      extraCopyBytes: run.state.shards?.verification?.extraBytes ?? 0,
       verifyMedianMs: v?.medianMs ?? null,
       verifyMaxMs: v?.maxMs ?? null,
       writes: w.samples.length,
@@ -116,7 +139,7 @@ async function main(): Promise<void> {
   const conditions =
     `simulated ArangoDB (members as processes; supervision every ${TEST_TIMING.supervisionFrequency} s, grace ${TEST_TIMING.gracePeriod} s), ` +
     `3 → 3 new DB servers, shop.orders 6 shards rf 2 (+ lines, single rf 1, strict writeConcern 2), link ${TOPOLOGY.bandwidth}, ` +
-    `${writerCount} writers inserting into orders through one coordinator, engine concurrency 8, ` +
+    `${writerCount} writers inserting into orders through one coordinator at ${rate}/s in all, engine concurrency 8, ` +
     `${cpus().length} cores, load ${loadavg()
       .map((x) => x.toFixed(1))
       .join('/')} at start`;
@@ -144,7 +167,7 @@ async function main(): Promise<void> {
       rows.push([
         verify ? 'on' : 'off',
         String(r.outcome),
-        `${r.groupsVerified} (${r.shardsVerified} shards, ${r.shardsNotVerifiable} not verifiable)`,
+        `${r.groupsVerified} (${r.shardsVerified} shards, ${r.shardsNotVerifiable} not verifiable, ${r.extraCopyBytes} extra bytes)`,
         String(r.verifyMedianMs ?? '–'),
         String(r.verifyMaxMs ?? '–'),
         String(r.writes),
