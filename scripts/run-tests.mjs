@@ -45,7 +45,7 @@ const USUAL_SECONDS = {
   'test/shard-engine.test.ts': 284,
   'test/workflow-controls.test.ts': 283,
   'test/fault-matrix.test.ts': 180,
-  'test/latency-engine.test.ts': 171,
+  'test/latency-engine.test.ts': 260,
   'test/shard-verify.test.ts': 106,
   'test/ui.test.ts': 104,
   'test/agency-migration-faults.test.ts': 104,

@@ -39,7 +39,7 @@ describe('client-latency cap in the shard engine (simulated)', { timeout: 480_00
               name: 'data',
               numberOfShards: 24,
               replicationFactor: 1,
-              documentsPerShard: 100,
+              documentsPerShard: 200,
               bytesPerDocument: 80_000,
             },
             { name: 'orders', numberOfShards: 4, replicationFactor: 2 },
@@ -106,8 +106,9 @@ describe('client-latency cap in the shard engine (simulated)', { timeout: 480_00
       onProgress: () => undefined,
       stopStarting: () => false,
       // This test is about the latency controller. The temporary replicationFactor raise that verifies rf-1 groups
-      // (on by default) would copy the rf-1 'data' collection (192 MB at 4 MB/s) once more and double the run; it has
-      // its own tests (test/shard-verify.test.ts, the workflow tests on the in-memory world).
+      // (on by default) would copy the rf-1 'data' collection once more; it has its own tests
+      // (test/shard-verify.test.ts, the workflow tests on the in-memory world). The collection is big enough (384 MB
+      // at 4 MB/s) that shards are still moving well after the spike: the controller must see it and its end.
       raise: false,
       log: (msg, meta) => {
         if (msg.startsWith('client latency'))
