@@ -348,7 +348,13 @@ describe('replacing the agents', () => {
       const { missing, acked } = await stopAndCheck(c, ws);
       assert.ok(acked > 50);
       assert.deepEqual(missing, []);
-      const health = await act.checkClusterHealth({ arango: ref });
+      // The last replacement's agent answers the health check a moment after it has caught up: the cluster must end
+      // healthy, which it may take a few heartbeats to show (CI once read 'agent … is not responding' at once).
+      let health = await act.checkClusterHealth({ arango: ref });
+      for (let i = 0; i < 30 && !health.healthy; i++) {
+        await new Promise((r) => setTimeout(r, 1000));
+        health = await act.checkClusterHealth({ arango: ref });
+      }
       assert.equal(health.healthy, true, health.problems.join('; '));
     } finally {
       probe.close();
