@@ -11,11 +11,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
-import { startWorker } from './harness/worker';
+import { withWorldMigration } from './harness/worker';
 import { World } from './harness/world';
-import { createWorldActivities } from './harness/world-activities';
-import { worldSpec } from './harness/specs';
-import { progressQuery, TASK_QUEUE } from '../src/shared/controls';
+import { progressQuery } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -35,24 +33,11 @@ async function run(
   const world = new World({ syncMs: 20 });
   world.blindPlanReads = blind;
   await world.start();
-  const taskQueue = `${TASK_QUEUE}-${name}-${Math.random().toString(36).slice(2, 8)}`;
-  const w = await startWorker({
-    connection: await server.nativeConnection(),
-    taskQueue,
-    activities: createWorldActivities(world.url),
-  });
-  try {
-    let key = '';
-    const gate = world.gate((n) => n === 'submitShardMoves');
-    const handle = await server.client.workflow.start('migrationWorkflow', {
-      taskQueue,
-      workflowId: `${name}-${Date.now()}`,
-      args: [{ spec: worldSpec() }],
-    });
+  const gate = world.gate((n) => n === 'submitShardMoves');
+  await withWorldMigration(server, world, name, async (handle) => {
     await gate.hit;
     // One group of the batch loses its follower in Plan before the jobs are written: its job is refused.
     const g = world.groups.find((x) => x.plan.length === 2)!;
-    key = g.key;
     const follower = g.plan[1]!;
     g.plan = [g.plan[0]!];
     g.inSync.delete(follower);
@@ -61,11 +46,8 @@ async function run(
     await sleep(3000);
     g.plan = [...g.plan, follower];
     g.inSync.add(follower);
-    await check({ world, handle, key });
-  } finally {
-    await w.stop();
-    await world.stop();
-  }
+    await check({ world, handle, key: g.key });
+  });
 }
 
 describe('a group waiting on supervision', () => {

@@ -23,6 +23,52 @@ const d = (v: unknown): Dict => (typeof v === 'object' && v !== null && !Array.i
 const fig = (name: string, value: unknown) =>
   console.log(`FIGURE ${name}: ${typeof value === 'string' ? value : JSON.stringify(value)}`);
 
+/** A collection's Plan entry, by name. */
+async function planCollection(c: SimCluster, db: string, name: string): Promise<Dict> {
+  return d(
+    Object.values(d(await agency(c, `/arango/Plan/Collections/${db}`)))
+      .map(d)
+      .find((x) => x.name === name),
+  );
+}
+
+/**
+ * A beforeStep hook for the twins: before the first verification that finds a copy of `shard` on a target server in
+ * sync (Current), one document of that copy is changed on that server only (test-only sim hook).
+ */
+function corruptOnce(
+  c: SimCluster,
+  collectionId: string,
+  shard: string,
+  targets: string[],
+): { beforeStep: (what: string) => Promise<void>; corrupted: () => { server: string; key: string } | null } {
+  let corrupted: { server: string; key: string } | null = null;
+  return {
+    corrupted: () => corrupted,
+    beforeStep: async (what) => {
+      if (corrupted || !what.startsWith('verifyShardCopies')) return;
+      const current = d(await agency(c, `/arango/Current/Collections/shop/${collectionId}/${shard}`));
+      const onTarget = ((current.servers as string[]) ?? []).find((s) => targets.includes(s));
+      if (!onTarget) return;
+      const m = c.dbServers.find((x) => x.id === onTarget)!;
+      const r = await fetch(`${m.url}/_db/shop/_api/sim/test/corrupt/${shard}`, {
+        method: 'POST',
+        headers: { authorization: `bearer ${c.jwt()}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(r.status, 200, 'the test hook corrupted a document');
+      corrupted = { server: onTarget, key: String(d(await r.json())._key) };
+    },
+  };
+}
+
+/** The engine's park message once it parks, or null after `ms`. */
+async function parkedWithin(e: EngineRun, ms: number): Promise<string | null> {
+  const started = Date.now();
+  while (!e.parked() && Date.now() - started < ms) await new Promise((r) => setTimeout(r, 200));
+  return e.parked();
+}
+
 describe('nextMoveVerified (pure)', () => {
   type Move = Extract<ReturnType<typeof nextMove>, { kind: 'move' }>;
   // The effect of a MoveShard job on Plan, as MoveShard::pendingLeader/pendingFollower leave it.
@@ -324,11 +370,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       const ref = arangoRef(c);
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
       const targets = await addNewServers(c, simActivities(), ref);
-      const orders = d(
-        Object.values(d(await agency(c, '/arango/Plan/Collections/shop')))
-          .map(d)
-          .find((x) => x.name === 'orders'),
-      );
+      const orders = await planCollection(c, 'shop', 'orders');
       const victim = Object.keys(d(orders.shards)).sort()[0]!;
       let changes = 0;
       const e = (engine = await startEngine(c, {
@@ -357,9 +399,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
           })();
         },
       }));
-      const started = Date.now();
-      while (!e.parked() && Date.now() - started < 240_000) await new Promise((r) => setTimeout(r, 200));
-      const parked = e.parked();
+      const parked = await parkedWithin(e, 240_000);
       stop = true;
       await loop;
       assert.ok(changes > 0, 'a target copy of the victim kept changing');
@@ -394,34 +434,16 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       const targets = await addNewServers(c, simActivities(), ref);
       // The victim: the first 'orders' shard (replicationFactor 2). Before the first verification that finds one of
       // its copies on a new server in sync, one of its documents is changed on that copy only.
-      const orders = d(
-        Object.values(d(await agency(c, '/arango/Plan/Collections/shop')))
-          .map(d)
-          .find((x) => x.name === 'orders'),
-      );
+      const orders = await planCollection(c, 'shop', 'orders');
       const victim = Object.keys(d(orders.shards)).sort()[0]!;
-      let corrupted: { server: string; key: string } | null = null;
+      const corrupt = corruptOnce(c, String(orders.id), victim, targets);
       const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,
-        beforeStep: async (what) => {
-          if (corrupted || !what.startsWith('verifyShardCopies')) return;
-          const current = d(await agency(c, `/arango/Current/Collections/shop/${String(orders.id)}/${victim}`));
-          const onTarget = ((current.servers as string[]) ?? []).find((s) => targets.includes(s));
-          if (!onTarget) return;
-          const m = c.dbServers.find((x) => x.id === onTarget)!;
-          const r = await fetch(`${m.url}/_db/shop/_api/sim/test/corrupt/${victim}`, {
-            method: 'POST',
-            headers: { authorization: `bearer ${c.jwt()}`, 'content-type': 'application/json' },
-            body: '{}',
-          });
-          assert.equal(r.status, 200, 'the test hook corrupted a document');
-          corrupted = { server: onTarget, key: String(d(await r.json())._key) };
-        },
+        beforeStep: corrupt.beforeStep,
       }));
-      const started = Date.now();
-      while (!e.parked() && Date.now() - started < 240_000) await new Promise((r) => setTimeout(r, 200));
-      const parked = e.parked();
+      const parked = await parkedWithin(e, 240_000);
+      const corrupted = corrupt.corrupted();
       assert.ok(corrupted, 'a target copy of the victim was corrupted before a verification');
       assert.ok(parked, 'the engine parked');
       assert.match(parked, new RegExp(`${victim}\\b`), 'the message names the shard');
@@ -460,35 +482,17 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       await act.neutraliseAutoShrink({ arango: ref, atLeast: 6 });
       const olds = c.dbServers.map((m) => m.id);
       const targets = await addNewServers(c, simActivities(), ref);
-      const single = d(
-        Object.values(d(await agency(c, '/arango/Plan/Collections/shop')))
-          .map(d)
-          .find((x) => x.name === 'single'),
-      );
+      const single = await planCollection(c, 'shop', 'single');
       const victim = Object.keys(d(single.shards)).sort()[0]!;
-      let corrupted: { server: string; key: string } | null = null;
+      const corrupt = corruptOnce(c, String(single.id), victim, targets);
       const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,
         raise: true,
-        beforeStep: async (what) => {
-          if (corrupted || !what.startsWith('verifyShardCopies')) return;
-          const current = d(await agency(c, `/arango/Current/Collections/shop/${String(single.id)}/${victim}`));
-          const onTarget = ((current.servers as string[]) ?? []).find((s) => targets.includes(s));
-          if (!onTarget) return;
-          const m = c.dbServers.find((x) => x.id === onTarget)!;
-          const r = await fetch(`${m.url}/_db/shop/_api/sim/test/corrupt/${victim}`, {
-            method: 'POST',
-            headers: { authorization: `bearer ${c.jwt()}`, 'content-type': 'application/json' },
-            body: '{}',
-          });
-          assert.equal(r.status, 200, 'the test hook corrupted a document');
-          corrupted = { server: onTarget, key: String(d(await r.json())._key) };
-        },
+        beforeStep: corrupt.beforeStep,
       }));
-      const started = Date.now();
-      while (!e.parked() && Date.now() - started < 120_000) await new Promise((r) => setTimeout(r, 200));
-      const parked = e.parked();
+      const parked = await parkedWithin(e, 120_000);
+      const corrupted = corrupt.corrupted();
       assert.ok(corrupted, 'the target copy of the replicationFactor-1 victim was corrupted before a verification');
       assert.ok(parked, 'the engine parked');
       assert.match(parked, new RegExp(`${victim}\\b`), 'the message names the shard');

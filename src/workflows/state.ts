@@ -303,8 +303,7 @@ export function statusText(s: MigrationState): string {
 }
 
 /** ETA from the recent byte rate; falls back to the planned bandwidth when there is no rate yet. */
-export function etaSeconds(s: MigrationState): number | null {
-  const p = shardProgress(s);
+export function etaSeconds(s: MigrationState, p = shardProgress(s)): number | null {
   const remaining = p.bytesTotal - p.bytesDone;
   if (s.phase !== 'MoveShards' && s.status !== 'rollingBack') return null;
   if (remaining <= 0) return 0;
@@ -325,9 +324,11 @@ export function etaSeconds(s: MigrationState): number | null {
  * spanning half the samples; P50 from the median rate, P90 from the 10th-percentile rate (null when that window moved
  * nothing). Copy progress arrives in bursts, so windows, not single intervals. Null before 4 samples.
  */
-export function etaBand(s: MigrationState): { p50Seconds: number; p90Seconds: number | null } | null {
+export function etaBand(
+  s: MigrationState,
+  p = shardProgress(s),
+): { p50Seconds: number; p90Seconds: number | null } | null {
   if (s.phase !== 'MoveShards' && s.status !== 'rollingBack') return null;
-  const p = shardProgress(s);
   const remaining = p.bytesTotal - p.bytesDone;
   if (remaining <= 0) return { p50Seconds: 0, p90Seconds: 0 };
   const xs = s.etaSamples;
@@ -364,8 +365,8 @@ export function progressOf(s: MigrationState): MigrationProgress {
     bytesTotal: p.bytesTotal,
     agentsMoved: s.agents.filter((a) => a.side === 'target').length,
     agentsTotal: s.agents.length,
-    etaSeconds: etaSeconds(s),
-    etaBand: etaBand(s),
+    etaSeconds: etaSeconds(s, p),
+    etaBand: etaBand(s, p),
     concurrency: s.concurrency,
     phaseTimings: s.phaseTimings,
     lastError: s.lastError,
