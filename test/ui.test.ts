@@ -86,8 +86,12 @@ async function detailsText(page: Page): Promise<string> {
   return texts.join('\n');
 }
 
-/** The workflow page's "User Metadata" tab, where the UI renders the workflow's current details (markdown). */
-async function openCurrentDetails(page: Page, workflowId: string): Promise<void> {
+/**
+ * The workflow page's "User Metadata" tab, where the UI renders the workflow's current details (markdown). Returns the
+ * page's text at the moment the details showed: the UI re-queries them whenever the history grows and shows "Press R
+ * for freshness" in between, so a second read a moment later can miss them (CI once read exactly that).
+ */
+async function openCurrentDetails(page: Page, workflowId: string): Promise<string> {
   await page.goto(`${server.uiUrl}/namespaces/default/workflows/${workflowId}`);
   await page.getByRole('button', { name: 'More Actions' }).waitFor({ timeout: 30_000 });
   for (let i = 0; i < 5; i++) {
@@ -97,10 +101,13 @@ async function openCurrentDetails(page: Page, workflowId: string): Promise<void>
       .click();
     const found = await waitFor(
       'current details',
-      async () => ((await detailsText(page)).includes('Transit migration') ? true : undefined),
+      async () => {
+        const text = await detailsText(page);
+        return text.includes('Transit migration') ? text : undefined;
+      },
       { timeoutMs: 5000 },
-    ).catch(() => false);
-    if (found) return;
+    ).catch(() => undefined);
+    if (found) return found;
     await page.keyboard.press('r'); // the UI's "press R for freshness"
   }
   await page.screenshot({ path: join(ARTIFACTS, 'ui-details-missing.png'), fullPage: true });
@@ -145,8 +152,7 @@ it(
     await page.getByText(workflowId).first().waitFor({ timeout: 30_000 });
 
     // 3. The workflow page: the current-details summary (User Metadata tab).
-    await openCurrentDetails(page, workflowId);
-    const details = await detailsText(page);
+    const details = await openCurrentDetails(page, workflowId);
     assert.match(details, /Phase:\s+MoveShards/);
     assert.match(details, /Shards:\s+\d+ \/ 32/);
     assert.match(details, /Agents moved:\s+\d+ \/ \d+/); // the UI keeps the space (a table ran it together)

@@ -111,6 +111,8 @@ export interface HttpResult {
 
 export class NetError extends Error {
   override name = 'NetError';
+  /** Reset on a reused keep-alive socket before any response: the server never read the request. */
+  staleSocket = false;
   constructor(
     message: string,
     readonly code?: string,
@@ -156,8 +158,22 @@ export class HttpClient {
     return this.closed;
   }
 
-  /** `target` is an endpoint (tcp://…) or a base URL (http://…); `path` includes any query. */
-  request(target: string, path: string, o: RequestOptions = {}): Promise<HttpResult> {
+  /**
+   * `target` is an endpoint (tcp://…) or a base URL (http://…); `path` includes any query. A request sent on a
+   * kept-alive socket that the server closed as idle at the same moment fails with ECONNRESET before the server read
+   * it; such a request is sent once more on a new socket (Node's documented `request.reusedSocket` pattern), since
+   * nothing of it reached the server. A reset after a response began, or on a fresh socket, is reported.
+   */
+  async request(target: string, path: string, o: RequestOptions = {}): Promise<HttpResult> {
+    try {
+      return await this.requestOnce(target, path, o);
+    } catch (e) {
+      if (e instanceof NetError && e.staleSocket && !this.closed) return this.requestOnce(target, path, o);
+      throw e;
+    }
+  }
+
+  private requestOnce(target: string, path: string, o: RequestOptions): Promise<HttpResult> {
     if (this.closed) return Promise.reject(new NetError('client closed', 'ECLOSED'));
     let host: string;
     let port: number;
@@ -217,9 +233,13 @@ export class HttpClient {
       if (o.timeoutMs) {
         req.setTimeout(o.timeoutMs, () => req.destroy(new NetError(`timeout after ${o.timeoutMs} ms`, 'ETIMEDOUT')));
       }
+      let responded = false;
+      req.on('response', () => (responded = true));
       req.on('error', (e) => {
         this.pending.delete(req);
-        reject(e instanceof NetError ? e : new NetError(e.message, (e as NodeJS.ErrnoException).code));
+        const err = e instanceof NetError ? e : new NetError(e.message, (e as NodeJS.ErrnoException).code);
+        err.staleSocket = !responded && req.reusedSocket && err.code === 'ECONNRESET';
+        reject(err);
       });
       req.end(payload);
     });
