@@ -2,10 +2,16 @@
 // with policy.latency and probe activities that report a p99 far above the objective. Read from the world (not from
 // Transit's report): MoveShard jobs open at once never exceed the controller's start cap (2) although the ceiling
 // is 4 — and the twin, the same world without policy.latency, opens more than 2. The run records the 'latency-cap'
-// patch, creates and removes the canary once, and progress shows the cap, the p99 and the reason.
+// patch, creates and removes the canary once, and progress shows the cap, the p99 and the reason; the worker's
+// Prometheus endpoint (scraped while the run moves shards) exports the cap, the p99, the objective and the breach.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startDevServer, type DevServer } from './harness/temporal';
+import { DefaultLogger } from '@temporalio/worker';
+import { quietRuntime, startDevServer, type DevServer } from './harness/temporal';
+import { freePorts } from './harness/procs';
+import { scrape, samples, type PromMetrics } from './harness/prometheus';
+import { telemetryOptions } from '../src/observability';
+import { WORKFLOW_METRICS } from '../src/workflows/metrics';
 import { startWorker } from './harness/worker';
 import { World } from './harness/world';
 import { createWorldActivities } from './harness/world-activities';
@@ -14,7 +20,14 @@ import { progressQuery, TASK_QUEUE } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
 
 let server: DevServer;
+let metricsUrl: string;
 before(async () => {
+  const [port] = await freePorts(1);
+  metricsUrl = `http://127.0.0.1:${port}/metrics`;
+  quietRuntime({
+    logger: new DefaultLogger('WARN'),
+    telemetryOptions: telemetryOptions({ metricsAddress: `127.0.0.1:${port}` }),
+  });
   server = await startDevServer();
 });
 after(async () => {
@@ -27,6 +40,8 @@ interface Run {
   calls: Record<string, number>;
   patches: string[];
   clientLatency: unknown;
+  /** The worker's metrics for this run, scraped while it moved shards with a cap in place (with policy.latency). */
+  metrics: PromMetrics | null;
 }
 
 async function migrate(name: string, latency: boolean): Promise<Run> {
@@ -91,11 +106,17 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
       args: [{ spec }],
     });
     let clientLatency: unknown;
+    let metrics: PromMetrics | null = null;
+    const id = { migration_id: handle.workflowId };
     const poll = setInterval(() => {
       handle
         .query(progressQuery)
-        .then((p) => {
-          if (p.clientLatency) clientLatency = p.clientLatency;
+        .then(async (p) => {
+          if (!p.clientLatency) return;
+          clientLatency = p.clientLatency;
+          if (p.phase !== 'MoveShards') return;
+          const m = (await scrape(metricsUrl)).metrics;
+          if (samples(m, WORKFLOW_METRICS.latencyP99, id).length) metrics = m;
         })
         .catch(() => undefined);
     }, 500);
@@ -109,7 +130,7 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
       for (const p of Object.values(m.details ?? {}))
         for (const x of p.payloads ?? []) patches.push(Buffer.from(x.data ?? []).toString());
     }
-    return { report, maxOpenJobs, calls, patches, clientLatency };
+    return { report, maxOpenJobs, calls, patches, clientLatency, metrics };
   } finally {
     clearInterval(sampler);
     await w.stop();
@@ -143,5 +164,17 @@ describe('client-latency cap through Temporal (in-memory world)', () => {
     assert.equal(cl.p99Ms, 1000);
     assert.equal(cl.cap, 1);
     assert.match(cl.reason, /p99 1000 ms > 50 ms/);
+
+    // The same, as Prometheus sees it (the worker's endpoint, scraped during MoveShards).
+    const m = capped.metrics;
+    assert.ok(m, 'the client-latency gauges were exported during MoveShards');
+    const one = (name: string) => samples(m, name, { migration_id: capped.report.migrationId })[0]?.value;
+    assert.equal(one(WORKFLOW_METRICS.latencyCap), 1);
+    assert.equal(one(WORKFLOW_METRICS.latencyP99), 1);
+    assert.equal(one(WORKFLOW_METRICS.latencyP50), 0.04);
+    assert.equal(one(WORKFLOW_METRICS.latencyObjective), 0.05);
+    assert.equal(one(WORKFLOW_METRICS.latencyBreach), 1);
+    assert.equal(m[WORKFLOW_METRICS.latencyCap]!.type, 'gauge');
+    assert.equal(free.metrics, null, 'no client-latency gauges without policy.latency');
   });
 });

@@ -29,6 +29,11 @@ export const WORKFLOW_METRICS = {
   shardsUnverified: 'transit_migration_shards_unverified',
   copiesFinishing: 'transit_migration_copies_finishing',
   versionCheck: 'transit_version_check_latency_seconds',
+  latencyCap: 'transit_client_latency_moves_cap',
+  latencyP99: 'transit_client_latency_p99_seconds',
+  latencyP50: 'transit_client_latency_p50_seconds',
+  latencyObjective: 'transit_client_latency_objective_seconds',
+  latencyBreach: 'transit_client_latency_breach',
   lastUpdate: 'transit_migration_last_update_seconds',
 } as const;
 
@@ -135,6 +140,44 @@ export function emitMigrationMetrics(s: MigrationState): void {
     if (last.values[name] === val) continue;
     g(name, 'int', unit, description).set(Math.max(0, val), tags);
     last.values[name] = val;
+  }
+
+  // policy.latency: the controller's cap and what the probes measured in their last window (absent without it).
+  const cl = s.clientLatency;
+  const objective = s.spec.policy.latency;
+  if (cl && objective) {
+    const floats: [string, number | null | undefined, string, string][] = [
+      [
+        WORKFLOW_METRICS.latencyP99,
+        cl.last?.p99Ms,
+        's',
+        "client-like probes' p99 over the last window (reads and writes of the canary through the coordinators)",
+      ],
+      [WORKFLOW_METRICS.latencyP50, cl.last?.p50Ms, 's', "client-like probes' p50 over the last window"],
+      [WORKFLOW_METRICS.latencyObjective, objective.p99Ms, 's', 'the p99 objective (policy.latency.p99Ms)'],
+    ];
+    for (const [name, v, unit, description] of floats) {
+      if (v === null || v === undefined || last.values[name] === v) continue;
+      g(name, 'float', unit, description).set(v / 1000, tags);
+      last.values[name] = v;
+    }
+    const ints: [string, number, string][] = [
+      [
+        WORKFLOW_METRICS.latencyCap,
+        cl.control.cap,
+        "the client-latency controller's cap on shard moves in flight (moves in flight = min(concurrency, this cap, the scheduler's choice))",
+      ],
+      [
+        WORKFLOW_METRICS.latencyBreach,
+        cl.control.lastP99Ms !== null && cl.control.lastP99Ms > objective.p99Ms ? 1 : 0,
+        "1 while the last measured probe window's p99 was above the objective",
+      ],
+    ];
+    for (const [name, v, description] of ints) {
+      if (last.values[name] === v) continue;
+      g(name, 'int', '', description).set(v, tags);
+      last.values[name] = v;
+    }
   }
 
   // Version checks: the newest sample per phase and region pair (the workflow records p50/p95 per probe).
