@@ -308,12 +308,20 @@ describe('replacing the agents', () => {
       const ref = arangoRef(c);
       const ws = writers(c);
       const originals = c.agents.map((a) => ({ id: a.id, endpoint: a.endpoint }));
-      // Probe: an agency write every 100 ms; the longest stretch without a successful write is recorded.
+      // Probe: an agency write every 100 ms (an increment of /probe), counting the acknowledged ones, and at every
+      // tick how many agents run (quorum: at least 2 of 3). The longest stretch without a successful write (the
+      // election after the leader's replacement) is printed, not asserted: it is a duration.
       let running = true;
       let lastOk = Date.now();
       let longestGap = 0;
+      let acknowledged = 0;
+      let ticks = 0;
+      const belowQuorum: number[] = [];
       const probing = (async () => {
         while (running) {
+          ticks++;
+          const up = c.agents.filter((x) => x.running).length;
+          if (up < 2) belowQuorum.push(up);
           for (const a of c.agents.filter((x) => x.running)) {
             const r = await probe
               .request(a.endpoint, '/_api/agency/write', {
@@ -322,6 +330,7 @@ describe('replacing the agents', () => {
               })
               .catch(() => undefined);
             if (r?.status === 200) {
+              acknowledged++;
               longestGap = Math.max(longestGap, Date.now() - lastOk);
               lastOk = Date.now();
               break;
@@ -343,8 +352,18 @@ describe('replacing the agents', () => {
       const pool = d(d(cfg.configuration).pool);
       for (const o of originals) assert.notEqual(pool[o.id], o.endpoint, `${o.id} has a new endpoint`);
       assert.deepEqual(Object.keys(pool).sort(), originals.map((o) => o.id).sort());
-      // Only the replacement of the leader costs an election; quorum itself is never lost.
-      assert.ok(longestGap < 4000, `agency writes stalled for ${longestGap} ms`);
+      // Only the replacement of the leader costs an election; quorum itself is never lost, and every increment the
+      // agency acknowledged is in its store (a write that timed out may have landed too: at least, never fewer).
+      console.log(
+        `FIGURE agency writes during the three replacements: ${acknowledged} acknowledged in ${ticks} ticks, ` +
+          `longest stretch without one ${longestGap} ms (simulated)`,
+      );
+      assert.deepEqual(belowQuorum, [], 'fewer than 2 of 3 agents running at some moment');
+      const stored = Number(d(await c.agencyRead(['/probe'])).probe);
+      assert.ok(
+        acknowledged > 0 && stored >= acknowledged,
+        `/probe = ${stored}, ${acknowledged} increments acknowledged`,
+      );
       const { missing, acked } = await stopAndCheck(c, ws);
       assert.ok(acked > 50);
       assert.deepEqual(missing, []);
