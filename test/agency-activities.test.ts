@@ -498,6 +498,41 @@ describe('agency activities', () => {
     });
   });
 
+  test('changeReplicationFactor: a refused change is a non-retryable ArangoRequestRefusedError naming the way out; a dropped collection is reported changed', async () => {
+    const lines = await arangoDb(c, 'shop').collection('lines').properties();
+    const base = { migrationId: MIG, arango: ref, timeoutSeconds: 5 };
+    // Upstream (LogicalCollection::properties) refuses a replicationFactor change of a distributeShardsLike clone.
+    await assert.rejects(
+      act.changeReplicationFactor({
+        ...base,
+        changes: [
+          {
+            database: 'shop',
+            collectionId: String((lines as unknown as { id: string }).id),
+            name: 'lines',
+            from: 2,
+            to: 3,
+          },
+        ],
+      }),
+      (e: unknown) => {
+        failure('ArangoRequestRefusedError', true)(e);
+        assert.match((e as Error).message, /HTTP 403.*distributeShardsLike.*policy\.verifyReplicationFactorOne/s);
+        return true;
+      },
+    );
+    assert.equal((await arangoDb(c, 'shop').collection('lines').properties()).replicationFactor, 2, 'unchanged');
+    const gone = await act.changeReplicationFactor({
+      ...base,
+      changes: [{ database: 'shop', collectionId: '999999', name: 'dropped-meanwhile', from: 1, to: 2 }],
+    });
+    assert.deepEqual(
+      gone.results.map((r) => [r.result, r.replicationFactor]),
+      [['changed', null]],
+    );
+    assert.match(gone.results[0]!.detail ?? '', /no longer exists/);
+  });
+
   test('a wrong credential is a non-retryable ArangoAuthError naming what to fix; an unreachable agency is retryable', async () => {
     const wrong = simActivities({ readCredential: async () => 'not-the-secret' });
     await assert.rejects(wrong.readShardPlan({ migrationId: MIG, arango: ref }), (e: unknown) => {

@@ -16,6 +16,16 @@ export class ArangoUnavailableError extends ActivityError {
   }
 }
 
+/**
+ * A coordinator refused a request with a 4xx other than 401/403 (invalid for this collection, this server version or
+ * this cluster's settings): repeating it would be refused again. Not retryable: the message names what to change.
+ */
+export class ArangoRequestRefusedError extends ActivityError {
+  constructor(message: string, details?: unknown) {
+    super(message, 'ArangoRequestRefusedError', true, details);
+  }
+}
+
 /** 401/403: the credential is wrong. Not retryable: a person has to fix the credential reference. */
 export class ArangoAuthError extends ActivityError {
   constructor(message: string) {

@@ -12,6 +12,7 @@ import type { ArangoRef } from '../agency-types';
 import type { ArangoClient } from './client';
 import { asDict, asStrings, at, sortShards, strip } from './paths';
 import type { Waits } from './waits';
+import { ArangoRequestRefusedError } from './errors';
 
 export interface ReplicationChange {
   database: string;
@@ -55,7 +56,22 @@ export async function changeReplicationFactor(
   const open: { index: number; c: ReplicationChange }[] = [];
   for (const [index, c] of a.changes.entries()) {
     const path = `/_api/collection/${encodeURIComponent(c.name)}/properties`;
-    const props = await client.coordinatorJson('GET', path, undefined, { db: c.database });
+    const got = await client.coordinatorCall('GET', path, undefined, { db: c.database });
+    if (got.status === 404) {
+      results.push({
+        index,
+        result: 'changed',
+        replicationFactor: null,
+        servers: [],
+        detail: `${c.database}/${c.name} no longer exists (dropped meanwhile): nothing to raise or restore`,
+      });
+      continue;
+    }
+    if (got.status >= 300)
+      throw new ArangoRequestRefusedError(
+        `GET ${path} on ${c.database}: HTTP ${got.status} ${JSON.stringify(got.body)} — the coordinator refused to read the collection's properties`,
+      );
+    const props = (got.body ?? {}) as Record<string, unknown>;
     const rf = typeof props.replicationFactor === 'number' ? props.replicationFactor : null;
     if (String(props.id ?? c.collectionId) !== c.collectionId || (rf !== c.from && rf !== c.to)) {
       results.push({
@@ -70,7 +86,7 @@ export async function changeReplicationFactor(
     if (rf === c.from) {
       const r = await client.coordinatorCall('PUT', path, { replicationFactor: c.to }, { db: c.database });
       if (r.status >= 300)
-        throw new Error(
+        throw new ArangoRequestRefusedError(
           `PUT ${path} {replicationFactor: ${c.to}} on ${c.database}: HTTP ${r.status} ${JSON.stringify(r.body)} — ` +
             'the coordinator refused the replicationFactor change; set policy.verifyReplicationFactorOne to false to move such collections unverified',
         );
