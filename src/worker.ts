@@ -29,7 +29,7 @@ import {
   type SettingsInput,
 } from './connection';
 import { activityInterceptors, JsonLogger, telemetryOptions } from './observability';
-import { TASK_QUEUE } from './shared/controls';
+import { probeTaskQueue, TASK_QUEUE } from './shared/controls';
 
 export interface WorkerOptions extends SettingsInput {
   taskQueue?: string;
@@ -116,7 +116,8 @@ async function checkBundle(path: string, encrypted: boolean): Promise<void> {
   }
 }
 
-export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+/** What every worker of this process shares: the connection, the data converter and the activities. */
+async function prepare(o: WorkerOptions) {
   installRuntime(o);
   const settings = temporalSettings(o);
   checkTlsFiles(settings);
@@ -126,42 +127,99 @@ export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Wor
   } catch (e) {
     throw await diagnoseConnectError(settings, e);
   }
-  const converter = await dataConverter({ keyFile: o.codecKeyFile });
-  if (o.workflowBundlePath) await checkBundle(o.workflowBundlePath, !!converter.payloadCodecs?.length);
-  const deps = { ...o.activities, region: o.region ?? o.activities?.region };
-  // createActivities registers every credential it reads with the log redaction (src/activities/credentials.ts).
-  const activities = o.activityImplementations ?? createActivities(deps);
   try {
-    const worker = await Worker.create({
-      connection,
-      namespace: settings.namespace,
-      taskQueue: o.taskQueue ?? TASK_QUEUE,
-      ...(o.identity ? { identity: o.identity } : {}),
-      ...(o.workflowBundlePath
-        ? { workflowBundle: { codePath: o.workflowBundlePath } }
-        : { workflowsPath: require.resolve('./workflows') }),
-      activities,
-      interceptors: { activity: [activityInterceptors()] },
-      dataConverter: converter,
-      shutdownGraceTime: '30s',
-      // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
-      stickyQueueScheduleToStartTimeout: '3s',
-      maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
-      maxEagerActivityReservationsPerWorkflowTask: o.eagerActivities ? 3 : 0,
-      maxCachedWorkflows: 200,
-    });
-    return { worker, connection };
+    const converter = await dataConverter({ keyFile: o.codecKeyFile });
+    if (o.workflowBundlePath) await checkBundle(o.workflowBundlePath, !!converter.payloadCodecs?.length);
+    const deps = { ...o.activities, region: o.region ?? o.activities?.region };
+    // createActivities registers every credential it reads with the log redaction (src/activities/credentials.ts).
+    const activities = o.activityImplementations ?? createActivities(deps);
+    return { settings, connection, converter, activities };
   } catch (e) {
     await connection.close().catch(() => undefined);
     throw e;
   }
 }
 
-/** Runs until SIGINT/SIGTERM (the Runtime installs those handlers and shuts the worker down). */
-export async function runWorker(o: WorkerOptions = {}): Promise<void> {
-  const { worker, connection } = await createWorker(o);
+type Prepared = Awaited<ReturnType<typeof prepare>>;
+type ProbeArgs = Parameters<TransitActivities['probeClientLatency']>[0];
+
+function mainWorker(o: WorkerOptions, p: Prepared): Promise<Worker> {
+  return Worker.create({
+    connection: p.connection,
+    namespace: p.settings.namespace,
+    taskQueue: o.taskQueue ?? TASK_QUEUE,
+    ...(o.identity ? { identity: o.identity } : {}),
+    ...(o.workflowBundlePath
+      ? { workflowBundle: { codePath: o.workflowBundlePath } }
+      : { workflowsPath: require.resolve('./workflows') }),
+    activities: p.activities,
+    interceptors: { activity: [activityInterceptors()] },
+    dataConverter: p.converter,
+    shutdownGraceTime: '30s',
+    // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
+    stickyQueueScheduleToStartTimeout: '3s',
+    maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
+    maxEagerActivityReservationsPerWorkflowTask: o.eagerActivities ? 3 : 0,
+    maxCachedWorkflows: 200,
+  });
+}
+
+/**
+ * The client-latency probes of this worker's region (policy.latency.probeFrom "each-region"): only
+ * probeClientLatency, on task queue <task queue>-probe-<region>, so the probes run from where this worker sits.
+ */
+function regionProbeWorker(o: WorkerOptions & { region: string }, p: Prepared): Promise<Worker> {
+  return Worker.create({
+    connection: p.connection,
+    namespace: p.settings.namespace,
+    taskQueue: probeTaskQueue(o.taskQueue ?? TASK_QUEUE, o.region),
+    ...(o.identity ? { identity: `${o.identity} (probes ${o.region})` } : {}),
+    activities: { probeClientLatency: (a: ProbeArgs) => p.activities.probeClientLatency(a) },
+    interceptors: { activity: [activityInterceptors()] },
+    dataConverter: p.converter,
+    shutdownGraceTime: '30s',
+    maxConcurrentActivityTaskExecutions: 8,
+  });
+}
+
+export async function createWorker(o: WorkerOptions = {}): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const p = await prepare(o);
   try {
-    await worker.run();
+    return { worker: await mainWorker(o, p), connection: p.connection };
+  } catch (e) {
+    await p.connection.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * The workers `transit worker` runs: the main one (workflow and every activity) and, with a region, the probe
+ * worker of that region beside it on the same connection; with `probeOnly`, the probe worker alone (a region
+ * whose clients the probes must see but where no main worker runs).
+ */
+export async function createWorkers(
+  o: WorkerOptions & { probeOnly?: boolean } = {},
+): Promise<{ workers: Worker[]; connection: NativeConnection }> {
+  const region = o.region?.trim();
+  if (o.probeOnly && !region)
+    throw new Error('--probe-only needs --region (or TRANSIT_WORKER_REGION): the region whose probes this worker runs');
+  const p = await prepare(o);
+  try {
+    const workers: Worker[] = [];
+    if (!o.probeOnly) workers.push(await mainWorker(o, p));
+    if (region) workers.push(await regionProbeWorker({ ...o, region }, p));
+    return { workers, connection: p.connection };
+  } catch (e) {
+    await p.connection.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Runs until SIGINT/SIGTERM (the Runtime installs those handlers and shuts the workers down). */
+export async function runWorker(o: WorkerOptions & { probeOnly?: boolean } = {}): Promise<void> {
+  const { workers, connection } = await createWorkers(o);
+  try {
+    await Promise.all(workers.map((w) => w.run()));
   } finally {
     await connection.close();
   }

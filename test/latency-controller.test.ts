@@ -25,7 +25,13 @@ import { MigrationSpec } from '../src/spec/schema';
 import type { ShardPlan } from '../src/activities/agency-types';
 import { worldSpec } from './harness/specs';
 
-const OBJ: LatencyObjective = { p99Ms: 10, windowSeconds: 10, parkAfterSeconds: 60, minSamples: 20 };
+const OBJ: LatencyObjective = {
+  p99Ms: 10,
+  windowSeconds: 10,
+  parkAfterSeconds: 60,
+  minSamples: 20,
+  probeFrom: 'worker',
+};
 
 /** Feeds windows of `OBJ.windowSeconds` one after another: p99 per window (null = no samples), samples 50. */
 function run(p99s: (number | null)[], ceiling = 16, s0?: LatencyControlState, t0 = 0, samples = 50): LatencyDecision[] {

@@ -12,6 +12,8 @@ import { freePorts } from './harness/procs';
 import { scrape, samples, type PromMetrics } from './harness/prometheus';
 import { telemetryOptions } from '../src/observability';
 import { WORKFLOW_METRICS } from '../src/workflows/metrics';
+import { createWorkers } from '../src/worker';
+import type { TransitActivities } from '../src/activities/contract';
 import { startWorker } from './harness/worker';
 import { World } from './harness/world';
 import { createWorldActivities } from './harness/world-activities';
@@ -42,9 +44,15 @@ interface Run {
   clientLatency: unknown;
   /** The worker's metrics for this run, scraped while it moved shards with a cap in place (with policy.latency). */
   metrics: PromMetrics | null;
+  /** Every clientLatency progress showed, in order. */
+  seen: unknown[];
 }
 
-async function migrate(name: string, latency: boolean): Promise<Run> {
+/**
+ * `regions`: policy.latency.probeFrom "each-region" with a probe worker per region on its own task queue, each
+ * reporting this p99 (ms); a region given as null has no probe worker at all.
+ */
+async function migrate(name: string, latency: boolean, regions?: Record<string, number | null>): Promise<Run> {
   const world = new World({
     syncMs: 1200,
     collections: [{ name: 'orders', shards: 8, replicationFactor: 2, bytes: 1_000_000 }],
@@ -90,6 +98,37 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
     taskQueue,
     activities: { ...createWorldActivities(world.url), ...probes },
   });
+  // Each region's probe worker as `transit worker --probe-only --region R` makes it (src/worker.ts createWorkers),
+  // with a fake probe reporting that region's p99.
+  const regionWorkers = await Promise.all(
+    Object.entries(regions ?? {})
+      .filter(([, p99]) => p99 !== null)
+      .map(async ([region, p99]) => {
+        const probeClientLatency = async (a: { windowMs: number }) => {
+          calls[`probe ${region}`] = (calls[`probe ${region}`] ?? 0) + 1;
+          const startMs = Date.now();
+          await new Promise((r) => setTimeout(r, a.windowMs));
+          const p = { samples: 100, errors: 0, reads: 50, writes: 50, p50Ms: p99! / 2, p99Ms: p99!, maxMs: p99! };
+          return { from: region, startMs, endMs: Date.now(), byRegion: [], ...p };
+        };
+        const { workers, connection } = await createWorkers({
+          address: server.address,
+          taskQueue,
+          region,
+          probeOnly: true,
+          activityImplementations: { probeClientLatency } as unknown as TransitActivities,
+        });
+        assert.equal(workers.length, 1, 'a probe-only worker runs one worker');
+        const running = Promise.all(workers.map((x) => x.run()));
+        return {
+          stop: async () => {
+            for (const x of workers) x.shutdown();
+            await running;
+            await connection.close();
+          },
+        };
+      }),
+  );
   let maxOpenJobs = 0;
   const sampler = setInterval(() => (maxOpenJobs = Math.max(maxOpenJobs, world.snapshot().openJobs)), 20);
   try {
@@ -97,7 +136,16 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
       policy: {
         maxConcurrentShardMoves: 4,
         timeouts: { drainSeconds: 0, activitySeconds: 30 },
-        ...(latency ? { latency: { p99Ms: 50, windowSeconds: 5, parkAfterSeconds: 0 } } : {}),
+        ...(latency
+          ? {
+              latency: {
+                p99Ms: 50,
+                windowSeconds: 5,
+                parkAfterSeconds: 0,
+                ...(regions ? { probeFrom: 'each-region' } : {}),
+              },
+            }
+          : {}),
       },
     });
     const handle = await server.client.workflow.start('migrationWorkflow', {
@@ -106,6 +154,7 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
       args: [{ spec }],
     });
     let clientLatency: unknown;
+    const seen: unknown[] = [];
     let metrics: PromMetrics | null = null;
     const id = { migration_id: handle.workflowId };
     const poll = setInterval(() => {
@@ -114,6 +163,7 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
         .then(async (p) => {
           if (!p.clientLatency) return;
           clientLatency = p.clientLatency;
+          seen.push(p.clientLatency);
           if (p.phase !== 'MoveShards') return;
           const m = (await scrape(metricsUrl)).metrics;
           if (samples(m, WORKFLOW_METRICS.latencyP99, id).length) metrics = m;
@@ -130,9 +180,10 @@ async function migrate(name: string, latency: boolean): Promise<Run> {
       for (const p of Object.values(m.details ?? {}))
         for (const x of p.payloads ?? []) patches.push(Buffer.from(x.data ?? []).toString());
     }
-    return { report, maxOpenJobs, calls, patches, clientLatency, metrics };
+    return { report, maxOpenJobs, calls, patches, clientLatency, metrics, seen };
   } finally {
     clearInterval(sampler);
+    for (const rw of regionWorkers) await rw.stop();
     await w.stop();
     await world.stop();
   }
@@ -176,5 +227,50 @@ describe('client-latency cap through Temporal (in-memory world)', () => {
     assert.equal(one(WORKFLOW_METRICS.latencyBreach), 1);
     assert.equal(m[WORKFLOW_METRICS.latencyCap]!.type, 'gauge');
     assert.equal(free.metrics, null, 'no client-latency gauges without policy.latency');
+  });
+});
+
+describe('client-latency probes from each region (policy.latency.probeFrom "each-region")', () => {
+  it('the worst region decides the cap; a region without a probe worker is no measurement, named in progress', async () => {
+    // Both runs at once (independent worlds and task queues): eu within the objective, us far above it; the twin
+    // has no probe worker in us at all.
+    const [both, euOnly] = await Promise.all([
+      migrate('regions', true, { eu: 10, us: 1000 }),
+      migrate('regions-eu-only', true, { eu: 10, us: null }),
+    ]);
+    console.log(`probe calls: both ${JSON.stringify(both.calls)}; eu only ${JSON.stringify(euOnly.calls)}`);
+    for (const r of [both, euOnly]) {
+      assert.equal(r.report.status, 'completed');
+      assert.equal(r.calls.probeClientLatency, 0, 'nothing probed from the main task queue');
+      assert.ok(r.maxOpenJobs >= 1 && r.maxOpenJobs <= 2, `${r.maxOpenJobs} MoveShard jobs open at once`);
+    }
+    assert.ok(both.calls['probe eu']! >= 1 && both.calls['probe us']! >= 1, JSON.stringify(both.calls));
+    type Cl = {
+      cap: number;
+      p99Ms: number;
+      reason: string;
+      regions?: { region: string; p99Ms: number; problem?: string }[];
+    };
+    const b = both.seen as Cl[];
+    const worst = b.find((x) => x.regions?.length === 2);
+    assert.ok(worst, `progress showed both regions: ${JSON.stringify(b)}`);
+    assert.equal(worst.p99Ms, 1000, 'the worst region decides');
+    assert.deepEqual(
+      worst.regions!.map((r) => [r.region, r.p99Ms]),
+      [
+        ['eu', 10],
+        ['us', 1000],
+      ],
+    );
+    assert.match(worst.reason, /p99 1000 ms > 50 ms/);
+    assert.equal((both.clientLatency as Cl).cap, 1);
+
+    assert.ok(euOnly.calls['probe eu']! >= 1);
+    const e = euOnly.seen as Cl[];
+    const missing = e.find((x) => x.regions?.some((r) => r.problem));
+    assert.ok(missing, `progress named the missing region: ${JSON.stringify(e)}`);
+    assert.match(missing.reason, /no measurement/);
+    const us = missing.regions!.find((r) => r.region === 'us')!;
+    assert.match(us.problem!, /no probe worker answered on task queue \S+-probe-us/);
   });
 });

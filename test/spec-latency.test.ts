@@ -19,7 +19,13 @@ test('policy.latency is optional and takes its defaults', () => {
   const r = validateSpec(s);
   assert.ok(r.ok, JSON.stringify(r));
   if (!r.ok) return;
-  assert.deepEqual(r.spec.policy.latency, { p99Ms: 25, windowSeconds: 10, parkAfterSeconds: 300, minSamples: 20 });
+  assert.deepEqual(r.spec.policy.latency, {
+    p99Ms: 25,
+    windowSeconds: 10,
+    parkAfterSeconds: 300,
+    minSamples: 20,
+    probeFrom: 'worker',
+  });
   // The parsed value is the controller's objective, as is.
   const objective: LatencyObjective = r.spec.policy.latency!;
   const d = stepLatency(newLatencyState(16), { startMs: 0, endMs: 10_000, samples: 40, p99Ms: 30 }, objective, 16);
@@ -49,6 +55,7 @@ test('malformed policy.latency values are rejected, each message naming the fiel
     ],
     ['min samples zero', { p99Ms: 25, minSamples: 0 }, 'policy.latency.minSamples', /at least 1 sample/],
     ['unknown key', { p99Ms: 25, p95Ms: 10 }, 'policy.latency.p95Ms', /./],
+    ['probes from nowhere', { p99Ms: 25, probeFrom: 'eu' }, 'policy.latency.probeFrom', /"worker".*"each-region"/],
     ['not an object', 25, 'policy.latency', /./],
   ];
   for (const [title, latency, path, msg] of cases) {
@@ -71,6 +78,12 @@ test('the JSON Schema describes policy.latency', () => {
   const policy = (specJsonSchema().properties as Record<string, any>).policy;
   const lat = policy.properties.latency;
   assert.ok(lat, 'policy.latency in the JSON Schema');
-  assert.deepEqual(Object.keys(lat.properties).sort(), ['minSamples', 'p99Ms', 'parkAfterSeconds', 'windowSeconds']);
+  assert.deepEqual(Object.keys(lat.properties).sort(), [
+    'minSamples',
+    'p99Ms',
+    'parkAfterSeconds',
+    'probeFrom',
+    'windowSeconds',
+  ]);
   assert.deepEqual(lat.required, ['p99Ms']);
 });

@@ -13,7 +13,8 @@
  * when it starts with policy.latency (`ensureLatencyCanary`, idempotent) — the target DB servers exist by then, so
  * its shards sit on source and target servers alike — and drops it when it returns (`removeLatencyCanary`,
  * idempotent); it is not in the run's plan, so nothing moves it. The probes run where the worker runs
- * (TRANSIT_REGION names it); a probe worker per region on its own task queue is not built.
+ * (its region names them); with policy.latency.probeFrom "each-region" a probe worker per region runs them on its
+ * own task queue (`probeTaskQueue`, src/worker.ts `regionProbeWorker`) and the workflow merges the windows.
  */
 import { Context } from '@temporalio/activity';
 import { Database } from 'arangojs';

@@ -12,6 +12,14 @@ import type { MigrationPlanView, MigrationProgress } from './types';
 
 /** The one task queue Transit's workers poll. */
 export const TASK_QUEUE = 'transit';
+
+/**
+ * The task queue of the client-latency probes of one region (policy.latency.probeFrom "each-region"): a worker
+ * started with `--region R` polls it beside its main queue; `transit worker --probe-only --region R` polls only it.
+ */
+export function probeTaskQueue(taskQueue: string, region: string): string {
+  return `${taskQueue}-probe-${region}`;
+}
 /** Workflow type name, as the Web UI's Start Workflow form needs it. */
 export const WORKFLOW_TYPE = 'migrationWorkflow';
 

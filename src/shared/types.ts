@@ -108,7 +108,20 @@ export interface MigrationProgress {
     samples: number;
     action: string;
     reason: string;
+    /** policy.latency.probeFrom "each-region": the last window per region (the worst decides). */
+    regions?: { region: string; p99Ms: number | null; samples: number; problem?: string }[];
   };
+}
+
+/** "eu p99 12 ms (240 samples), us no measurement: no probe worker answered on …" — the per-region probe windows. */
+export function probeRegionsText(regions: NonNullable<MigrationProgress['clientLatency']>['regions']): string {
+  return (regions ?? [])
+    .map((r) =>
+      r.problem
+        ? `${r.region} no measurement: ${r.problem}`
+        : `${r.region} p99 ${r.p99Ms ?? '–'} ms (${r.samples} samples)`,
+    )
+    .join('; ');
 }
 
 /** Returned by the `plan` query and by `transit plan`. */

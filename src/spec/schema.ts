@@ -162,6 +162,17 @@ const Latency = z
       .max(100_000)
       .default(20)
       .describe('a window with fewer probe samples is no measurement (moves hold at a safe low rate)'),
+    probeFrom: z
+      .enum(['worker', 'each-region'], {
+        error: 'expected "worker" (the probes run where the workflow\'s workers run) or "each-region"',
+      })
+      .default('worker')
+      .describe(
+        'where client-like probes run: "worker" = on the main task queue, from wherever its workers sit; "each-region" = ' +
+          'from the source and the target region, on task queue <task queue>-probe-<region> (a `transit worker --region R` ' +
+          'serves its region; `--probe-only` runs just that); the worst region decides, a region without a probe worker ' +
+          'is no measurement',
+      ),
   })
   .strict();
 export type LatencyPolicy = z.infer<typeof Latency>;

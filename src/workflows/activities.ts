@@ -98,3 +98,22 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
     },
   });
 }
+
+/**
+ * probeClientLatency on one region's probe task queue (policy.latency.probeFrom "each-region"). One attempt: a
+ * window that fails is a window without samples. A region with no probe worker polling its queue times out before
+ * the activity starts (schedule-to-start: one window and 10 s), which the controller reads as no measurement.
+ */
+export function regionProbeProxy(
+  spec: MigrationSpec,
+  taskQueue: string,
+): Pick<TransitActivities, 'probeClientLatency'> {
+  const windowSeconds = spec.policy.latency?.windowSeconds ?? 10;
+  return proxyActivities<TransitActivities>({
+    taskQueue,
+    scheduleToStartTimeout: `${windowSeconds + 10}s`,
+    startToCloseTimeout: `${windowSeconds + 120}s`,
+    heartbeatTimeout: '20s',
+    retry: { maximumAttempts: 1 },
+  });
+}

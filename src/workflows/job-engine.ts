@@ -18,7 +18,7 @@
  */
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
-import { ActivityFailure, inWorkflowContext, isCancellation, patched } from '@temporalio/workflow';
+import { ActivityFailure, inWorkflowContext, isCancellation, patched, TimeoutFailure } from '@temporalio/workflow';
 import { RAISE_TO_VERIFY_PATCH, REFRESH_WAITING_PATCH, VERIFY_BEFORE_REMOVE_PATCH } from './patches';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import {
@@ -32,7 +32,7 @@ import {
   type GroupIndex,
 } from './plan';
 import { pickNext } from './scheduler';
-import { startEngineLatencyLoop, type LatencyLoop } from './latency';
+import { mergeRegionWindows, startEngineLatencyLoop, type LatencyLoop } from './latency';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
 import { STEP, type GroupMove, type MigrationState, type RaisedCollection } from './state';
 
@@ -45,6 +45,11 @@ export interface JobEngineContext {
     Partial<Pick<TransitActivities, 'changeReplicationFactor'>> &
     /** Re-reads the Plan of groups that wait on supervision (REFRESH_WAITING_PATCH); without it they keep their view. */
     Partial<Pick<TransitActivities, 'readShardServers'>>;
+  /**
+   * probeClientLatency on one region's probe task queue (policy.latency.probeFrom "each-region"); without it (an
+   * in-process engine) the probes run through `acts` from wherever this process sits.
+   */
+  probeRegion?: (region: string) => { taskQueue: string; probe: TransitActivities['probeClientLatency'] };
   ix: GroupIndex;
   /** Servers every group must end on (IDs, leader first). */
   desired: string[][];
@@ -240,6 +245,13 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
   const ref = { migrationId: ctx.state.migrationId, spec: ctx.state.spec };
   const { ensureLatencyCanary, probeClientLatency, removeLatencyCanary } = ctx.acts;
   if (!ensureLatencyCanary || !probeClientLatency || !removeLatencyCanary) return runJobEngineLoop(ctx, null);
+  // policy.latency.probeFrom "each-region": a probe worker in the source and in the target region (a new spec field:
+  // no migration started before it has it, so no patch is needed — their histories take the single-queue path).
+  const sp = ctx.state.spec;
+  const eachRegion =
+    sp.policy.latency?.probeFrom === 'each-region' && ctx.probeRegion
+      ? [...new Set([sp.source.region, sp.target.region])]
+      : null;
   const lat = await startEngineLatencyLoop({
     objective: ctx.state.spec.policy.latency,
     ceiling: () => ctx.state.concurrency,
@@ -248,7 +260,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     status: { get: () => ctx.state.clientLatency, set: (s) => void (ctx.state.clientLatency = s) },
     acts: {
       ensureLatencyCanary: () => ctx.step('ensureLatencyCanary', () => ensureLatencyCanary(ref)),
-      probeClientLatency: (a) => probeClientLatency({ ...ref, ...a }),
+      probeClientLatency: (a) =>
+        eachRegion ? probeEachRegion(ctx, eachRegion, { ...ref, ...a }) : probeClientLatency({ ...ref, ...a }),
     },
     park: (message) => {
       ctx.state.lastError = message;
@@ -269,6 +282,34 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
   // The controller's state stays (a later engine run, e.g. the reconverge, goes on from it); the canary is gone.
   if (ctx.state.clientLatency) ctx.state.clientLatency = { ...ctx.state.clientLatency, canaryKeys: [] };
   return result;
+}
+
+/** One window from each region's probe worker, merged (the worst region decides; mergeRegionWindows). */
+async function probeEachRegion(
+  ctx: JobEngineContext,
+  regions: string[],
+  a: Parameters<TransitActivities['probeClientLatency']>[0],
+): Promise<ReturnType<typeof mergeRegionWindows>> {
+  const parts = await Promise.all(
+    regions.map(async (region) => {
+      const { taskQueue, probe } = ctx.probeRegion!(region);
+      try {
+        return { region, window: await probe(a) };
+      } catch (e) {
+        if (isCancellation(e)) throw e;
+        const cause = e instanceof ActivityFailure ? e.cause : undefined;
+        const why = cause?.message ?? (e as Error).message;
+        return {
+          region,
+          problem:
+            cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START'
+              ? `no probe worker answered on task queue ${taskQueue} (run \`transit worker --region ${region}\` there)`
+              : `the probe window failed: ${why}`,
+        };
+      }
+    }),
+  );
+  return mergeRegionWindows(parts);
 }
 
 async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null): Promise<'done' | 'stopped'> {

@@ -265,13 +265,53 @@ export interface ProbeWindowSummary {
   p99Ms: number | null;
 }
 
+/** One region's share of a window (policy.latency.probeFrom "each-region"). */
+export interface RegionWindow {
+  region: string;
+  samples: number;
+  errors: number;
+  p99Ms: number | null;
+  /** Why the region has no measurement (no probe worker on its queue, a failed window). */
+  problem?: string;
+}
+
+/**
+ * One window from every region's probes, as one summary for the controller: the worst region decides — p50 and
+ * p99 are the largest of the regions', samples the fewest (a region without a measurement makes the window no
+ * measurement: its clients cannot be seen), errors the sum. Pure (workflow code).
+ */
+export function mergeRegionWindows(
+  parts: { region: string; window?: ProbeWindowSummary; problem?: string }[],
+): ProbeWindowSummary & { regions: RegionWindow[] } {
+  const ok = parts.filter((p) => p.window);
+  const maxOf = (xs: (number | null)[]): number | null => {
+    const ys = xs.filter((x): x is number => x !== null);
+    return ys.length ? Math.max(...ys) : null;
+  };
+  return {
+    startMs: ok.length ? Math.min(...ok.map((p) => p.window!.startMs)) : 0,
+    endMs: ok.length ? Math.max(...ok.map((p) => p.window!.endMs)) : 0,
+    samples: parts.length ? Math.min(...parts.map((p) => p.window?.samples ?? 0)) : 0,
+    errors: parts.reduce((n, p) => n + (p.window ? p.window.errors : 1), 0),
+    p50Ms: maxOf(ok.map((p) => p.window!.p50Ms)),
+    p99Ms: maxOf(ok.map((p) => p.window!.p99Ms)),
+    regions: parts.map((p) => ({
+      region: p.region,
+      samples: p.window?.samples ?? 0,
+      errors: p.window?.errors ?? 1,
+      p99Ms: p.window?.p99Ms ?? null,
+      ...(p.problem ? { problem: p.problem } : {}),
+    })),
+  };
+}
+
 /** What progress, status and continue-as-new carry (MigrationState.clientLatency). */
 export interface ClientLatencyStatus {
   control: LatencyControlState;
   /** The canary's keys, one per shard (ensureLatencyCanary). */
   canaryKeys: string[];
-  /** The last window as the probes measured it. */
-  last?: Omit<ProbeWindowSummary, 'startMs'>;
+  /** The last window as the probes measured it (per region with probeFrom "each-region"). */
+  last?: Omit<ProbeWindowSummary, 'startMs'> & { regions?: RegionWindow[] };
 }
 
 export interface EngineLatencyDeps {
@@ -284,7 +324,10 @@ export interface EngineLatencyDeps {
   status: { get(): ClientLatencyStatus | undefined; set(s: ClientLatencyStatus): void };
   acts: {
     ensureLatencyCanary(): Promise<{ keys: { key: string }[] }>;
-    probeClientLatency(a: { keys: string[]; windowMs: number }): Promise<ProbeWindowSummary>;
+    probeClientLatency(a: {
+      keys: string[];
+      windowMs: number;
+    }): Promise<ProbeWindowSummary & { regions?: RegionWindow[] }>;
   };
   /** The objective cannot be met even at one move: park the migration with this message. */
   park(message: string): void;
@@ -317,7 +360,14 @@ export async function startEngineLatencyLoop(d: EngineLatencyDeps): Promise<Late
     state: st.control,
     probe: async (windowMs) => {
       const w = await d.acts.probeClientLatency({ keys, windowMs });
-      last = { endMs: w.endMs, samples: w.samples, errors: w.errors, p50Ms: w.p50Ms, p99Ms: w.p99Ms };
+      last = {
+        endMs: w.endMs,
+        samples: w.samples,
+        errors: w.errors,
+        p50Ms: w.p50Ms,
+        p99Ms: w.p99Ms,
+        ...(w.regions ? { regions: w.regions } : {}),
+      };
       return w;
     },
     onDecision: (dec) => {

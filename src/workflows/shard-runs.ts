@@ -3,7 +3,9 @@
  * in a rollback. Each run starts from a fresh Plan read; the engine it was started with (job-engine.ts since the
  * moveshard-jobs patch, shard-mover.ts before) converges every group to the servers chosen for it.
  */
-import { ActivityFailure, isCancellation, log, patched, sleep } from '@temporalio/workflow';
+import { ActivityFailure, isCancellation, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
+import { probeTaskQueue } from '../shared/controls';
+import { regionProbeProxy } from './activities';
 import type { ShardPlan } from '../activities/contract';
 import { workflowNow } from './clock';
 import { probe } from './checks';
@@ -192,7 +194,14 @@ async function runEngine(m: MigrationContext): Promise<'done' | 'stopped'> {
   try {
     if (m.s.shards!.engine === 'jobs') {
       const base = engineContext(m);
-      return await runJobEngine({ ...base, sleep: (ms: number) => sleep(ms) });
+      return await runJobEngine({
+        ...base,
+        sleep: (ms: number) => sleep(ms),
+        probeRegion: (region: string) => {
+          const taskQueue = probeTaskQueue(workflowInfo().taskQueue, region);
+          return { taskQueue, probe: regionProbeProxy(m.s.spec, taskQueue).probeClientLatency };
+        },
+      });
     }
     return await runShardEngine(engineContext(m));
   } finally {

@@ -9,6 +9,7 @@ import type { ClientLatencyStatus } from './latency';
 import {
   PHASES,
   POINT_OF_NO_RETURN,
+  probeRegionsText,
   type LatencySample,
   type MigrationPhase,
   type MigrationPlanView,
@@ -394,6 +395,16 @@ function clientLatencyOf(s: MigrationState): MigrationProgress['clientLatency'] 
     samples: c.control.lastSamples,
     action: c.control.lastAction,
     reason: c.control.reason,
+    ...(c.last?.regions
+      ? {
+          regions: c.last.regions.map((r) => ({
+            region: r.region,
+            p99Ms: r.p99Ms,
+            samples: r.samples,
+            ...(r.problem ? { problem: r.problem } : {}),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -521,6 +532,7 @@ export function currentDetailsMarkdown(s: MigrationState): string {
             'Client latency',
             `p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms, ${p.clientLatency.samples} samples); moves in flight ≤ ${p.clientLatency.cap}: ${p.clientLatency.reason}`,
           ),
+          ...(p.clientLatency.regions ? [item('Probes by region', probeRegionsText(p.clientLatency.regions))] : []),
         ]
       : []),
   ];

@@ -1,7 +1,7 @@
 // `transit status`: live progress (phase, shards, bytes, ETA, agents; bars on a terminal, lines elsewhere); --json for scripts.
 import type { Command } from 'commander';
 import type { TransitClient } from '../../client';
-import type { MigrationProgress, MigrationReport } from '../../shared/types';
+import { probeRegionsText, type MigrationProgress, type MigrationReport } from '../../shared/types';
 import { connectClient, printJson, withConnection, type ConnectionFlags } from '../common';
 import { createProgressDisplay } from '../progress-display';
 
@@ -59,6 +59,7 @@ export function formatProgress(p: MigrationProgress): string {
   if (p.clientLatency)
     lines.push(
       `  client latency: p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms), moves in flight ≤ ${p.clientLatency.cap} — ${p.clientLatency.reason}`,
+      ...(p.clientLatency.regions ? [`  probes by region: ${probeRegionsText(p.clientLatency.regions)}`] : []),
     );
   if (p.lastError) lines.push(`  last error: ${p.lastError}`);
   if (p.rollbackRefusedReason) lines.push(`  ${p.rollbackRefusedReason}`);

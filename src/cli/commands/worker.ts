@@ -20,8 +20,13 @@ export function register(program: Command): void {
       )
       .option(
         '--region <name>',
-        'the region this worker runs in, for the version checks it prints (env TRANSIT_WORKER_REGION)',
+        'the region this worker runs in (env TRANSIT_WORKER_REGION): labels its version checks, and it also serves ' +
+          "that region's client-latency probes (task queue <task queue>-probe-<region>, policy.latency.probeFrom each-region)",
         process.env.TRANSIT_WORKER_REGION,
+      )
+      .option(
+        '--probe-only',
+        "run only the client-latency probes of --region (a region's clients measured where no main worker runs)",
       )
       .option('--kubeconfig <file>', 'kubeconfig with the source and target contexts (default: KUBECONFIG)')
       .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR', 'INFO'),
@@ -33,6 +38,7 @@ export function register(program: Command): void {
         workflowBundle?: string;
         kubeconfig?: string;
         region?: string;
+        probeOnly?: boolean;
         logLevel: string;
       },
     ) => {
@@ -44,6 +50,7 @@ export function register(program: Command): void {
         workflowBundlePath: o.workflowBundle,
         logLevel: o.logLevel.toUpperCase() as 'INFO',
         region: o.region,
+        probeOnly: o.probeOnly,
         activities: o.kubeconfig ? { kubeconfigPath: o.kubeconfig } : undefined,
       });
     },
