@@ -32,6 +32,7 @@ import type { MigrationReport } from '../src/shared/types';
 import { TOPOLOGIES, type BenchTopology } from './bench/topologies';
 import { startBenchCluster, type BenchCluster } from './bench/cluster';
 import { moveThroughTemporal } from './bench/temporal';
+import type { EtaErrorRow } from '../src/report/eta';
 import { moveInProcess } from './bench/inprocess';
 import { payloadSizes } from './bench/payload';
 import { cleanOutOneAtATime, moveShardAllAtOnce, type BaselineResult } from './bench/baselines';
@@ -70,6 +71,8 @@ interface Row {
   note?: string;
 }
 const rows: Row[] = [];
+/** The ETA's error per topology (Temporal runs): predicted vs actual remaining MoveShards time. */
+const etaRows: ({ topology: string } & EtaErrorRow)[] = [];
 
 async function onCluster<T>(t: BenchTopology, fn: (bc: BenchCluster) => Promise<T>): Promise<T> {
   const bc = await startBenchCluster(t, log);
@@ -125,6 +128,7 @@ async function benchMakespans(server: DevServer, bundlePath: string): Promise<vo
       const label = ceiling
         ? `Transit (Temporal, maxConcurrentShardMoves ${ceiling}, otherwise shipped defaults)`
         : 'Transit (Temporal, shipped defaults)';
+      for (const e of r.etaErrors) etaRows.push({ topology: t.name, ...e });
       row(t, bc, label, r.seconds, r.bytesMoved, {
         status: r.status,
         groupsLeftOnOldServers: r.groupsLeft,
@@ -162,6 +166,24 @@ async function benchMakespans(server: DevServer, bundlePath: string): Promise<vo
         base('moveShard for every shard at once', await moveShardAllAtOnce(bc, log), bc),
       );
       await onCluster(t, async (bc) => base('cleanOutServer one at a time', await cleanOutOneAtATime(bc, log), bc));
+    }
+  }
+  if (etaRows.length) {
+    log('');
+    log("ETA error (Temporal runs, shipped defaults; the workflow's own ETA at the first timeline sample past each");
+    log('fraction of the bytes, against the time MoveShards really had left; simulated):');
+    log('| topology | bytes done | predicted s | actual s | error | ended within P90 |');
+    log('|---|---|---|---|---|---|');
+    for (const e of etaRows) {
+      log(
+        `| ${e.topology} | ${Math.round(e.fraction * 100)} % (${(e.atFraction * 100).toFixed(1)} %) | ${e.predictedS ?? '–'} | ${e.actualS} | ${e.errorPct === null ? '–' : `${e.errorPct} %`} | ${e.withinP90 === null ? '–' : e.withinP90 ? 'yes' : 'no'} |`,
+      );
+      figure(`${e.topology}: ETA error at ${Math.round(e.fraction * 100)} % of bytes`, e.errorPct ?? '–', '%', {
+        predictedSeconds: e.predictedS,
+        actualSeconds: e.actualS,
+        withinP90: e.withinP90,
+        conditions: 'through Temporal, shipped defaults, no bandwidth hint',
+      });
     }
   }
   log('');

@@ -13,5 +13,5 @@ it('control constants are named <wire name><Kind> and every control has a descri
     assert.equal(name, `${def.name}${kinds[def.type as keyof typeof kinds]}`);
     assert.ok(def.name! in controls.CONTROL_DESCRIPTIONS, `${def.name} has a description`);
   }
-  assert.equal(n, 8);
+  assert.equal(n, 9);
 });

@@ -443,7 +443,8 @@ describe('transit report against a live Temporal server', () => {
           'MoveShards',
         );
 
-        assert.equal((await client.result(workflowId)).status, 'completed');
+        const result = await client.result(workflowId);
+        assert.equal(result.status, 'completed');
         const endFile = join(out, 'end.html');
         await waitFor(
           'report',
@@ -466,6 +467,40 @@ describe('transit report against a live Temporal server', () => {
           phases,
         );
         assert.equal(phases.at(-1), 'Complete');
+
+        // The timeline in the result: its end (the moment every shard was moved) lies inside MoveShards as the
+        // server's own event times bound it; the ETA chart draws the time that actually remained from each sample.
+        const upserts = events
+          .filter(
+            (e) =>
+              e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.[
+                SA_MIGRATION_PHASE.name
+              ],
+          )
+          .map((e) => ({
+            t: Number(e.eventTime!.seconds) * 1000 + Math.floor((e.eventTime!.nanos ?? 0) / 1e6),
+            phase: JSON.parse(
+              Buffer.from(
+                e.upsertWorkflowSearchAttributesEventAttributes!.searchAttributes!.indexedFields![
+                  SA_MIGRATION_PHASE.name
+                ]!.data!,
+              ).toString(),
+            ) as string,
+          }));
+        const ms = upserts.findIndex((u) => u.phase === 'MoveShards');
+        const msEnd = upserts.slice(ms + 1).find((u) => u.phase !== 'MoveShards')!;
+        const samples = result.timeline!.samples;
+        const end = samples.find((x) => x[1] === x[2] && x[3] === x[4])!;
+        assert.ok(end, `a finishing sample: ${JSON.stringify(samples)}`);
+        assert.ok(
+          end[0]! >= upserts[ms]!.t && end[0]! <= msEnd.t + 1,
+          `timeline end ${end[0]} within MoveShards [${upserts[ms]!.t}, ${msEnd.t}]`,
+        );
+        assert.deepEqual(end.slice(3, 5), [result.shardsTotal, result.shardsTotal]);
+        const actual = items(svgOf(html, 'chart-eta')).filter((x) => x.series === 'actual remaining' && 't' in x);
+        // (a line's own label repeats its first point: points counted by time)
+        assert.equal(new Set(actual.map((x) => x.t)).size, samples.length, 'one actual-remaining point per sample');
+        assert.equal(Number(actual[0]!.s), Math.round((end[0]! - samples[0]![0]!) / 100) / 10, 'from the first sample');
         assert.deepEqual(
           tbody(html, 'steps').map((r) => cells(r)[2]),
           events
@@ -475,7 +510,7 @@ describe('transit report against a live Temporal server', () => {
         assert.doesNotMatch(html, /Now \(progress query\)/, 'a closed migration: the history alone');
         assert.deepEqual(externalReferences(html), []);
 
-        // Opened in headless Chromium: it asks for nothing but the file itself, and shows the four charts.
+        // Opened in headless Chromium: it asks for nothing but the file itself, and shows the five charts.
         const browser = await launchBrowser();
         try {
           const page = await browser.newPage();
@@ -483,7 +518,7 @@ describe('transit report against a live Temporal server', () => {
           page.on('request', (r) => requested.push(r.url()));
           await page.goto(pathToFileURL(endFile).href);
           assert.deepEqual(requested, [pathToFileURL(endFile).href]);
-          for (const id of ['chart-phases', 'chart-movement', 'chart-throughput', 'chart-latency'])
+          for (const id of ['chart-phases', 'chart-movement', 'chart-throughput', 'chart-latency', 'chart-eta'])
             assert.equal(await page.locator(`#${id} svg`).count(), 1, id);
           assert.equal(await page.locator('#steps tbody tr').count(), tbody(html, 'steps').length);
           mkdirSync(ARTIFACTS, { recursive: true });

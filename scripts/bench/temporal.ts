@@ -12,7 +12,8 @@ import { World } from '../../test/harness/world';
 import { worldSpec } from '../../test/harness/specs';
 import { runsOf } from '../../test/harness/replay';
 import { arangoRef } from '../../test/harness/sim';
-import { progressQuery } from '../../src/shared/controls';
+import { progressQuery, timelineQuery } from '../../src/shared/controls';
+import { etaErrors, type EtaErrorRow } from '../../src/report/eta';
 import type { PhaseTiming } from '../../src/shared/types';
 import { SIM_WORKER, type BenchCluster } from './cluster';
 import type { BenchTopology } from './topologies';
@@ -24,6 +25,8 @@ export interface TemporalResult {
   events: number[];
   workerPeakMb: number;
   groupsLeft: number;
+  /** The workflow's ETA judged against the actual end of MoveShards, at 10/25/50/75 % of its bytes (its timeline). */
+  etaErrors: EtaErrorRow[];
 }
 
 export async function moveThroughTemporal(
@@ -118,6 +121,7 @@ export async function moveThroughTemporal(
       clearInterval(rss);
       if (changeTimer) clearTimeout(changeTimer);
     }
+    const timeline = await h.query(timelineQuery).catch(() => null);
     await h.terminate('bench: MoveShards measured').catch(() => undefined);
     const runs = await runsOf(server.client, h.workflowId);
     log(`${t.name}: ${await bc.jobStats()}`);
@@ -128,6 +132,7 @@ export async function moveThroughTemporal(
       events: runs.map((x) => x.events),
       workerPeakMb: Math.round(peakKb / 1024),
       groupsLeft: await bc.groupsLeft(),
+      etaErrors: etaErrors(timeline),
     };
   } finally {
     await w.stop();

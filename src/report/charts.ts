@@ -3,6 +3,7 @@
  * Node (`view.toSVG()`, no browser, no DOM). Vega and Vega-Lite are ES modules: loaded lazily with import().
  * Times are seconds since the migration started (the first run's first event).
  */
+import { etaSegments } from './eta';
 import type { ReportData } from './extract';
 
 type Spec = Record<string, unknown>;
@@ -319,7 +320,59 @@ export async function latencyChart(d: ReportData): Promise<Chart> {
   return { id: 'chart-latency', title: 'Version-check latency per region pair', caption, svg: await render(spec) };
 }
 
+export async function etaChart(d: ReportData): Promise<Chart> {
+  const caption =
+    "The ETA the workflow predicted at each moment while shards moved (from this run's own byte rate; P50 and P90 from its rate windows) against the time that actually remained (dashed: from the moment every byte and shard of that shard run was done). From the workflow's timeline (its result, its timeline query, or the state continue-as-new carried).";
+  const segs = etaSegments(d.timeline);
+  const rows: { t: number; s: number; series: string }[] = [];
+  for (const seg of segs) {
+    const dir = seg.direction === 'back' ? ' (rollback)' : '';
+    for (const p of thin(seg.points, MAX_POINTS)) {
+      const t = secs(d, p.t);
+      if (p.etaS !== null) rows.push({ t, s: p.etaS, series: `predicted (ETA)${dir}` });
+      if (p.p50S !== null) rows.push({ t, s: p.p50S, series: `P50${dir}` });
+      if (p.p90S !== null) rows.push({ t, s: p.p90S, series: `P90${dir}` });
+      if (p.actualS !== null) rows.push({ t, s: Math.round(p.actualS * 10) / 10, series: `actual remaining${dir}` });
+    }
+  }
+  if (rows.length === 0)
+    return {
+      id: 'chart-eta',
+      title: 'ETA predicted against the actual end',
+      caption: `${caption} ${d.timeline ? 'No ETA while shards moved yet.' : 'No timeline in this history (a migration started before it was kept).'}`,
+      svg: null,
+    };
+  const spec: Spec = {
+    data: { values: rows },
+    width: WIDTH,
+    height: 220,
+    mark: { type: 'line', point: { size: 12 } },
+    encoding: {
+      x: {
+        field: 't',
+        type: 'quantitative',
+        title: 'seconds since start',
+        scale: { domain: [0, Math.max(1, secs(d, d.endedAt))] },
+      },
+      y: { field: 's', type: 'quantitative', title: 'seconds to the end of the shard moves' },
+      color: { field: 'series', type: 'nominal', title: null },
+      strokeDash: {
+        condition: { test: "indexof(datum.series, 'actual') === 0", value: [5, 4] },
+        value: [1, 0],
+      },
+      tooltip: [{ field: 'series' }, { field: 't' }, { field: 's' }],
+    },
+  };
+  return { id: 'chart-eta', title: 'ETA predicted against the actual end', caption, svg: await render(spec) };
+}
+
 export async function allCharts(d: ReportData): Promise<Chart[]> {
   // One at a time: each loads and runs a Vega view.
-  return [await ganttChart(d), await movementChart(d), await throughputChart(d), await latencyChart(d)];
+  return [
+    await ganttChart(d),
+    await movementChart(d),
+    await throughputChart(d),
+    await latencyChart(d),
+    await etaChart(d),
+  ];
 }

@@ -13,7 +13,7 @@ import {
   decodeOptionalFailureToOptionalError,
 } from '@temporalio/common/lib/internal-non-workflow';
 import type { temporal } from '@temporalio/proto';
-import type { LatencySample, MigrationProgress, MigrationReport } from '../shared/types';
+import type { LatencySample, MigrationProgress, MigrationReport, Timeline } from '../shared/types';
 import { SA_MIGRATION_PHASE } from '../shared/controls';
 import { eventTimeMs, type History, type HistoryEvent } from './history';
 
@@ -112,6 +112,11 @@ export interface ReportData {
   result: MigrationReport | null;
   failure: string | null;
   live: MigrationProgress | null;
+  /**
+   * Progress and ETA over time: the workflow's result, else the live `timeline` query, else the state the last
+   * continue-as-new carried; null in migrations started before the timeline was kept.
+   */
+  timeline: Timeline | null;
   /** Payloads that could not be decoded (no codec key): what is missing from the report. */
   undecodable: number;
   notes: string[];
@@ -152,7 +157,12 @@ const groupId = (k: { database: string; collectionId: string; shard: string }) =
 export async function extractReport(
   runs: History[],
   converter: LoadedDataConverter,
-  opts: { workflowId?: string; live?: MigrationProgress | null; asOf?: number } = {},
+  opts: {
+    workflowId?: string;
+    live?: MigrationProgress | null;
+    liveTimeline?: Timeline | null;
+    asOf?: number;
+  } = {},
 ): Promise<ReportData> {
   if (runs.length === 0 || !runs[0]!.events?.length) throw new Error('no history events to report on');
   let undecodable = 0;
@@ -196,6 +206,7 @@ export async function extractReport(
   let status = 'running';
   let endedAt = t0;
   let engine: ReportData['engine'] = null;
+  let carriedTimeline: Timeline | null = null;
 
   // Shard bookkeeping: groups by prototype shard; servers of the first Plan read are the source servers.
   const groups = new Map<string, Group>();
@@ -280,6 +291,7 @@ export async function extractReport(
             title = `${sp.deployment.namespace}/${sp.deployment.name}: ${sp.source?.region} (${sp.source?.context}) → ${sp.target?.region} (${sp.target?.context})`;
           // A continued run carries the state: the Plan it started from (so a chain's later run alone still charts).
           if (input.state?.plan && !sourceServers) readPlan(input.state.plan);
+          if (input.state?.timeline?.samples) carriedTimeline = input.state.timeline as Timeline;
         }
       } else if (a.upsertWorkflowSearchAttributesEventAttributes) {
         setLabel(a.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields?.[PHASE_ATTRIBUTE], t);
@@ -500,6 +512,7 @@ export async function extractReport(
     result,
     failure,
     live: opts.live ?? null,
+    timeline: result?.timeline ?? opts.liveTimeline ?? carriedTimeline,
     undecodable,
     notes,
   };

@@ -3,6 +3,7 @@
  * so it opens from disk without a network.
  */
 import type { Chart } from './charts';
+import { etaErrors } from './eta';
 import type { ReportData, StepRow } from './extract';
 
 export function escapeHtml(s: string): string {
@@ -108,6 +109,10 @@ export function renderHtml(d: ReportData, charts: Chart[], generatedAt: Date): s
     (c) =>
       `<tr><td class="num">${((c.t - d.startedAt) / 1000).toFixed(3)}</td><td>${c.kind}</td><td>${escapeHtml(c.name)}</td><td>${escapeHtml(c.note)}</td></tr>`,
   );
+  const etaRows = etaErrors(d.timeline).map(
+    (e) =>
+      `<tr data-eta="${e.direction} ${e.fraction}"><td>${e.direction}</td><td class="num">${Math.round(e.fraction * 100)} % (at ${(e.atFraction * 100).toFixed(1)} %)</td><td class="num">${((e.t - d.startedAt) / 1000).toFixed(1)}</td><td class="num">${e.predictedS ?? '–'}</td><td class="num">${e.actualS}</td><td class="num">${e.errorPct === null ? '–' : `${e.errorPct > 0 ? '+' : ''}${e.errorPct} %`}</td><td>${e.withinP90 === null ? '–' : e.withinP90 ? 'yes' : 'no'}</td></tr>`,
+  );
   const figure = (c: Chart) =>
     `<figure id="${c.id}"><h2>${escapeHtml(c.title)}</h2>${c.svg ?? '<p class="missing">no data for this chart in the history</p>'}<figcaption>${escapeHtml(c.caption)}</figcaption></figure>`;
   const table = (head: string[], rows: string[], id: string, empty: string) =>
@@ -128,6 +133,13 @@ export function renderHtml(d: ReportData, charts: Chart[], generatedAt: Date): s
 <dl class="facts">${facts.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join('')}</dl>
 ${d.notes.map((n) => `<p class="note">${escapeHtml(n)}</p>`).join('\n')}
 ${charts.map(figure).join('\n')}
+<h2>ETA error</h2>
+${table(
+  ['shard run', 'bytes done', 'time (s)', 'predicted s', 'actual s', 'error', 'ended within P90'],
+  etaRows,
+  'eta-errors',
+  'no finished shard run in the timeline',
+)}
 <h2>Phases</h2>
 ${table(['phase', 'start (s)', 'duration'], phaseRows, 'phases', 'no phase recorded')}
 <h2>Paused and parked</h2>

@@ -7,8 +7,8 @@ import type { Client } from '@temporalio/client';
 import type { DataConverter, LoadedDataConverter } from '@temporalio/common';
 import { loadDataConverter } from '@temporalio/common/lib/internal-non-workflow';
 import { dataConverter } from '../codec';
-import { progressQuery } from '../shared/controls';
-import type { MigrationProgress } from '../shared/types';
+import { progressQuery, timelineQuery } from '../shared/controls';
+import type { MigrationProgress, Timeline } from '../shared/types';
 import { allCharts } from './charts';
 import { extractReport, type ReportData } from './extract';
 import { fetchHistories, readHistoryFiles, type History } from './history';
@@ -26,7 +26,13 @@ export interface BuiltReport {
 export async function buildReport(
   runs: History[],
   converter: LoadedDataConverter | DataConverter,
-  opts: { workflowId?: string; live?: MigrationProgress | null; asOf?: number; now?: Date } = {},
+  opts: {
+    workflowId?: string;
+    live?: MigrationProgress | null;
+    liveTimeline?: Timeline | null;
+    asOf?: number;
+    now?: Date;
+  } = {},
 ): Promise<BuiltReport> {
   const loaded =
     'payloadConverter' in converter && 'failureConverter' in converter && 'payloadCodecs' in converter
@@ -64,11 +70,15 @@ export async function reportFromTemporal(
       last.workflowExecutionTimedOutEventAttributes
     );
   let live: MigrationProgress | null = null;
+  let liveTimeline: Timeline | null = null;
   if (!closed) {
     const timeout = opts.queryTimeoutMs ?? 5000;
-    live = await client
-      .withDeadline(Date.now() + timeout, () => client.workflow.getHandle(workflowId).query(progressQuery))
-      .catch(() => null); // no worker polling now: the history alone
+    const handle = client.workflow.getHandle(workflowId);
+    live = await client.withDeadline(Date.now() + timeout, () => handle.query(progressQuery)).catch(() => null); // no worker polling now: the history alone
+    if (live)
+      liveTimeline = await client
+        .withDeadline(Date.now() + timeout, () => handle.query(timelineQuery))
+        .catch(() => null); // a worker of a release without the query
   }
-  return buildReport(runs, client.options.loadedDataConverter, { workflowId, live, asOf: Date.now() });
+  return buildReport(runs, client.options.loadedDataConverter, { workflowId, live, liveTimeline, asOf: Date.now() });
 }

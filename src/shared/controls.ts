@@ -8,7 +8,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { ApplicationFailure, defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { MigrationPlanView, MigrationProgress } from './types';
+import type { MigrationPlanView, MigrationProgress, Timeline } from './types';
 
 /** The one task queue Transit's workers poll. */
 export const TASK_QUEUE = 'transit';
@@ -89,6 +89,7 @@ function shown(v: unknown): string {
 
 export const progressQuery = defineQuery<MigrationProgress>('progress');
 export const planQuery = defineQuery<MigrationPlanView | null>('plan');
+export const timelineQuery = defineQuery<Timeline | null>('timeline');
 
 /** Descriptions the Web UI lists next to each control (through the workflow metadata query). */
 export const CONTROL_DESCRIPTIONS = {
@@ -103,6 +104,7 @@ export const CONTROL_DESCRIPTIONS = {
   setConcurrency: 'Change how many shard groups move at once. Input: {"maxConcurrentShardMoves": <integer 1..1000>}',
   progress: 'Phase, shards and bytes done/total, ETA, per-phase timings, last error, paused?',
   plan: 'The migration plan: members per side, shard groups, bytes, and the steps in order',
+  timeline: 'Progress and ETA over time while shards move (bounded samples, for reports)',
 } as const;
 
 /** Search attributes (Keyword), registered on the server; plain text, never anything sensitive. */

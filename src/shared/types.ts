@@ -142,6 +142,36 @@ export interface MigrationPlanView {
 }
 
 /** What a finished (completed, aborted, rolled back) migration reports: what is where. */
+/**
+ * The run's timeline (MigrationState.timeline, in the result and the `timeline` query): one sample at most every
+ * `everyMs` while shards move, forward or back; its JSON stays under TIMELINE_BYTES (256 KB) however long the
+ * migration and however many shards — when full, every other sample goes and `everyMs` doubles. Carried across
+ * continue-as-new with the state.
+ */
+export interface Timeline {
+  everyMs: number;
+  /** JSON bytes of `samples`. */
+  bytes: number;
+  /**
+   * [time ms, bytes done, bytes total, shards done, shards total, moves in flight, ETA s, ETA P50 s, ETA P90 s,
+   * direction]: -1 where the ETA (or its band) was not known yet; direction 0 forward, 1 back (rollback).
+   */
+  samples: number[][];
+}
+
+export const TIMELINE_FIELDS = [
+  't',
+  'bytesDone',
+  'bytesTotal',
+  'shardsDone',
+  'shardsTotal',
+  'inFlight',
+  'eta',
+  'etaP50',
+  'etaP90',
+  'direction',
+] as const;
+
 export interface MigrationReport {
   migrationId: string;
   status: MigrationStatus;
@@ -163,4 +193,6 @@ export interface MigrationReport {
   summary: string;
   /** The command that writes this migration's HTML report (phases, moves, throughput, version checks, steps). */
   reportCommand?: string;
+  /** The run's timeline of progress and ETA samples (absent in migrations started before it was kept). */
+  timeline?: Timeline;
 }

@@ -12,6 +12,7 @@ import {
   CONTROL_DESCRIPTIONS,
   pauseSignal,
   planQuery,
+  timelineQuery,
   progressQuery,
   rejectUpdate,
   resumeSignal,
@@ -79,6 +80,7 @@ export function registerHandlers(m: MigrationContext): void {
   );
   setHandler(progressQuery, () => progressOf(m.s), { description: CONTROL_DESCRIPTIONS.progress });
   setHandler(planQuery, () => planView(m.s), { description: CONTROL_DESCRIPTIONS.plan });
+  setHandler(timelineQuery, () => m.s.timeline ?? null, { description: CONTROL_DESCRIPTIONS.timeline });
 }
 
 function requestAbort(m: MigrationContext): void {

@@ -16,7 +16,7 @@ import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { groupBytes, groupKey, groupLabel, groupReplicationFactor, groupServers, type GroupIndex } from './plan';
 import { pickNext } from './scheduler';
-import { ETA_SAMPLES, STEP, type MigrationState, type ShardRun } from './state';
+import { ETA_SAMPLES, recordTimeline, STEP, type MigrationState, type ShardRun } from './state';
 
 export interface EngineContext {
   state: MigrationState;
@@ -226,6 +226,7 @@ export function sampleEta(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>): voi
   const xs = ctx.state.etaSamples;
   xs.push([ctx.now(), bytes]);
   if (xs.length > ETA_SAMPLES) xs.splice(0, xs.length - ETA_SAMPLES);
+  recordTimeline(ctx.state, ctx.now());
 }
 
 export function union(a: string[], b: string[]): string[] {

@@ -16,7 +16,7 @@ import { MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH } from './patches';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
 import { newShardRun, runShardEngine } from './shard-mover';
-import { runPlan, STEP, type ShardRun } from './state';
+import { recordTimeline, runPlan, STEP, type ShardRun } from './state';
 
 /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
 export async function moveShards(m: MigrationContext): Promise<void> {
@@ -192,21 +192,27 @@ function desiredFor(m: MigrationContext, direction: 'forward' | 'backward', ix: 
 async function runEngine(m: MigrationContext): Promise<'done' | 'stopped'> {
   m.inShardEngine = true;
   try {
-    if (m.s.shards!.engine === 'jobs') {
-      const base = engineContext(m);
-      return await runJobEngine({
-        ...base,
-        sleep: (ms: number) => sleep(ms),
-        probeRegion: (region: string) => {
-          const taskQueue = probeTaskQueue(workflowInfo().taskQueue, region);
-          return { taskQueue, probe: regionProbeProxy(m.s.spec, taskQueue).probeClientLatency };
-        },
-      });
-    }
-    return await runShardEngine(engineContext(m));
+    return await runEngineOnce(m);
   } finally {
     m.inShardEngine = false;
+    // The moment the run ended (the timeline keeps it whatever its sampling interval): what ETAs are judged by.
+    recordTimeline(m.s, workflowNow());
   }
+}
+
+async function runEngineOnce(m: MigrationContext): Promise<'done' | 'stopped'> {
+  if (m.s.shards!.engine === 'jobs') {
+    const base = engineContext(m);
+    return await runJobEngine({
+      ...base,
+      sleep: (ms: number) => sleep(ms),
+      probeRegion: (region: string) => {
+        const taskQueue = probeTaskQueue(workflowInfo().taskQueue, region);
+        return { taskQueue, probe: regionProbeProxy(m.s.spec, taskQueue).probeClientLatency };
+      },
+    });
+  }
+  return await runShardEngine(engineContext(m));
 }
 
 function engineContext(m: MigrationContext) {

@@ -18,6 +18,7 @@ import {
   type MigrationStatus,
   type PhaseLabel,
   type PhaseTiming,
+  type Timeline,
 } from '../shared/types';
 import { groupBytes, groupShardCount, indexPlan, totals } from './plan';
 
@@ -160,12 +161,56 @@ export interface MigrationState {
   lastError: string | null;
   /** (time ms, bytes done) samples for the ETA, newest last, at most ETA_SAMPLES. */
   etaSamples: [number, number][];
+  /** Progress and ETA over time (recordTimeline), bounded; absent in states carried from before it was kept. */
+  timeline?: Timeline;
   bytesMovedTotal: number;
   /** Tests force continue-as-new after this many history events (0 = only when the server suggests it). */
   continueAsNewAfterEvents: number;
 }
 
 export const ETA_SAMPLES = 20;
+
+/** The timeline's byte cap (JSON of its samples) and its first sampling interval. */
+export const TIMELINE_BYTES = 256 * 1024;
+export const TIMELINE_FIRST_EVERY_MS = 5000;
+
+/**
+ * Adds a sample to the timeline when `everyMs` has passed since the last one, or when the run has just finished
+ * (the moment the ETA reached zero is the actual end the predictions are judged by). Over TIMELINE_BYTES, every
+ * other sample goes (the first and the last stay) and the interval doubles. Pure state: no command, so no patch.
+ */
+export function recordTimeline(s: MigrationState, now: number): void {
+  const tl = (s.timeline ??= { everyMs: TIMELINE_FIRST_EVERY_MS, bytes: 2, samples: [] });
+  const last = tl.samples.at(-1);
+  const direction = s.shards?.direction === 'backward' ? 1 : 0;
+  const finished = !!s.shards && s.shards.steps.every((x) => x === STEP.done);
+  const lastFinished = !!last && last[1]! >= last[2]! && last[3]! >= last[4]! && last[9] === direction;
+  if (last && now - last[0]! < tl.everyMs && !(finished && !lastFinished)) return;
+  if (last && finished && lastFinished) return;
+  const p = shardProgress(s);
+  const eta = etaSeconds(s, p);
+  const band = etaBand(s, p);
+  const x = [
+    now,
+    p.bytesDone,
+    p.bytesTotal,
+    p.shardsDone,
+    p.shardsTotal,
+    p.inFlight,
+    eta ?? -1,
+    band?.p50Seconds ?? -1,
+    band?.p90Seconds ?? -1,
+    direction,
+  ];
+  tl.samples.push(x);
+  tl.bytes += JSON.stringify(x).length + (tl.samples.length > 1 ? 1 : 0);
+  while (tl.bytes > TIMELINE_BYTES && tl.samples.length > 2) {
+    const kept = tl.samples.filter((_, i) => i % 2 === 0 || i === tl.samples.length - 1);
+    tl.samples = kept;
+    tl.everyMs *= 2;
+    tl.bytes = JSON.stringify(kept).length;
+  }
+}
 
 /** The plan the current shard run started from. */
 export function runPlan(s: MigrationState): ShardPlan {
@@ -492,6 +537,7 @@ export function reportOf(s: MigrationState, summary: string, workflowId?: string
     lastError: s.lastError,
     summary,
     ...(workflowId ? { reportCommand: `transit report ${workflowId} --out ${s.migrationId}.html` } : {}),
+    ...(s.timeline ? { timeline: s.timeline } : {}),
   };
 }
 
