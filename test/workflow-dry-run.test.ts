@@ -110,6 +110,14 @@ describe('transit plan (dry run)', () => {
       assert.equal(plan.bytesToCopy, expectedCopy);
       const text = formatDryRun(plan);
       assert.equal(text.filter((l) => l.startsWith('  db/')).length, groups, 'one line per shard group');
+      // The pre-start estimate counts one MoveShard job per new copy: every server of every group is new.
+      assert.equal(
+        plan.estimate.jobs,
+        world.groups.reduce((n, g) => n + g.rf, 0),
+      );
+      assert.equal(plan.estimate.groupsMoving, groups);
+      assert.ok(plan.estimate.p90Seconds >= plan.estimate.p50Seconds && plan.estimate.p50Seconds > 0);
+      assert.ok(text.some((l) => /^Estimate before start: MoveShards about .* \(P50\), .* \(P90\)/.test(l)));
       console.log(`FIGURE dry run: ${groups} groups, ${plan.bytesToCopy} bytes to copy (in-memory world)`);
 
       const handle = await server.client.workflow.start('migrationWorkflow', {

@@ -19,6 +19,7 @@ import {
   targetAssignment,
 } from '../workflows/decisions';
 import { groupBytes, groupKey, groupLabel, groupServers, indexPlan, totals } from '../workflows/plan';
+import { estimateMoveShards, formatEstimate, type MoveShardsEstimate } from './estimate';
 
 /** The activities the dry run calls: every one only reads. */
 export type DryRunActivities = Pick<
@@ -54,6 +55,8 @@ export interface DryRun {
   groups: DryRunGroup[];
   totals: { groups: number; shards: number; bytes: number; databases: number; collections: number };
   bytesToCopy: number;
+  /** How long MoveShards should take, before it starts (a model: src/cli/estimate.ts). */
+  estimate: MoveShardsEstimate;
   dns: { name: string; now: string[]; ttl: number };
   warnings: string[];
 }
@@ -68,7 +71,12 @@ export function targetPlaceholders(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `target-dbserver-${String(i + 1).padStart(Math.max(2, width), '0')}`);
 }
 
-export async function dryRun(acts: DryRunActivities, spec: MigrationSpec, migrationId: string): Promise<DryRun> {
+export async function dryRun(
+  acts: DryRunActivities,
+  spec: MigrationSpec,
+  migrationId: string,
+  o: { bandwidthBytesPerSecond?: number } = {},
+): Promise<DryRun> {
   const ref = { migrationId, spec };
   const preflight = await acts.preflight(ref);
   const health = await acts.checkClusterHealth({ arango: spec.arango });
@@ -104,6 +112,10 @@ export async function dryRun(acts: DryRunActivities, spec: MigrationSpec, migrat
     })),
     totals: totals(ix),
     bytesToCopy: bytesToCopy(ix, desired),
+    estimate: estimateMoveShards(ix, desired, {
+      concurrency: spec.policy.maxConcurrentShardMoves,
+      bandwidthBytesPerSecond: o.bandwidthBytesPerSecond ?? spec.policy.bandwidthBytesPerSecond ?? null,
+    }),
     dns: { name: spec.dns.name, now: record.values, ttl: record.ttl },
     warnings: [...preflight.warnings, ...(health.healthy ? [] : health.problems.map((p) => `cluster: ${p}`))],
   };
@@ -124,6 +136,7 @@ export function formatDryRun(d: DryRun): string[] {
     `Target DB servers (IDs given by ArangoDB on registration, in ID order): ${d.targetDbServers.join(', ')}`,
   ];
   for (const g of d.groups) lines.push(`  ${g.shard} (${g.bytes} bytes): ${g.from.join(',')} → ${g.to.join(',')}`);
+  lines.push(formatEstimate(d.estimate));
   lines.push(`DNS ${d.dns.name}: ${d.dns.now.join(',')} (TTL ${d.dns.ttl}s) → the target's coordinators`);
   for (const w of d.warnings) lines.push(`warning: ${w}`);
   return lines;
