@@ -110,10 +110,11 @@ describe('transit plan (dry run)', () => {
       assert.equal(plan.bytesToCopy, expectedCopy);
       const text = formatDryRun(plan);
       assert.equal(text.filter((l) => l.startsWith('  db/')).length, groups, 'one line per shard group');
-      // The pre-start estimate counts one MoveShard job per new copy: every server of every group is new.
+      // The pre-start estimate counts one MoveShard job per new copy and one for the leader change: every server of
+      // every group is new.
       assert.equal(
         plan.estimate.jobs,
-        world.groups.reduce((n, g) => n + g.rf, 0),
+        world.groups.reduce((n, g) => n + g.rf + 1, 0),
       );
       assert.equal(plan.estimate.groupsMoving, groups);
       assert.ok(plan.estimate.p90Seconds >= plan.estimate.p50Seconds && plan.estimate.p50Seconds > 0);

@@ -3,11 +3,13 @@
  * has moved. A model, not a measurement — the running migration's own ETA (from the rate it measures) replaces it
  * once shards move. Two limits, the larger wins:
  *
- * - the jobs: each shard group moves with one MoveShard job per new copy, one after another (the leader's first);
- *   a job waits in ToDo, runs (the new copy's sync, the leader switch), and the group's next job starts after a gap
- *   (Transit noticing the end at its next poll, then LOCK_GAP_MS). `maxConcurrentShardMoves` groups move at once.
- *   The per-job times are the medians and 90th percentiles measured on the simulator's supervision
- *   (docs/performance.md, "Where the time of a group goes": six topologies, MoveShard jobs' own timestamps);
+ * - the jobs: each shard group moves with one MoveShard job per new copy, plus one when its leader changes (the
+ *   verifying engine brings the new leader in as a follower, compares, then switches: an rf-2 group that moves both
+ *   copies takes three jobs, as the benchmark counts them), one after another; a job waits in ToDo, runs, and the
+ *   group's next job starts after a gap (Transit noticing the end at its next poll, then LOCK_GAP_MS).
+ *   `maxConcurrentShardMoves` groups move at once. The per-job times are the medians and 90th percentiles of
+ *   `npm run bench`'s scale-out run through Temporal with the shipped defaults (1,800 MoveShard jobs' own
+ *   timestamps in Target/Finished, simulated supervision; docs/performance.md);
  * - the links, when the per-server bandwidth is known (`--bandwidth`, or policy.bandwidthBytesPerSecond): the
  *   busiest server's bytes to send or receive at that rate (makespanLowerBound, the assignment the migration uses).
  *
@@ -18,7 +20,7 @@ import { groupServers, type GroupIndex } from '../workflows/plan';
 import { makespanLowerBound } from '../workflows/scheduler';
 
 /** Seconds per MoveShard job (ToDo + running) and between a group's jobs, median and p90 (simulated supervision). */
-export const JOB_SECONDS = { p50: { job: 1.0 + 4.6, gap: 4.2 }, p90: { job: 3.0 + 10.0, gap: 7.0 } } as const;
+export const JOB_SECONDS = { p50: { job: 0.9 + 1.0, gap: 3.2 }, p90: { job: 1.0 + 2.1, gap: 4.2 } } as const;
 
 export interface MoveShardsEstimate {
   p50Seconds: number;
@@ -39,12 +41,12 @@ export function estimateMoveShards(
   desired: string[][],
   o: { concurrency: number; bandwidthBytesPerSecond?: number | null },
 ): MoveShardsEstimate {
-  // New copies per group: one MoveShard job each.
+  // MoveShard jobs per moving group: one per new copy, one more when the leader changes.
   const copies: number[] = [];
   for (let g = 0; g < ix.count; g++) {
     const cur = groupServers(ix, g);
     const k = desired[g]!.filter((s) => !cur.includes(s)).length;
-    if (k > 0) copies.push(k);
+    if (k > 0) copies.push(k + (desired[g]![0] !== cur[0] ? 1 : 0));
   }
   const jobs = copies.reduce((a, k) => a + k, 0);
   const groupTime = (k: number, s: { job: number; gap: number }) => k * s.job + (k - 1) * s.gap;
@@ -71,7 +73,7 @@ export function estimateMoveShards(
     model:
       `${jobs} MoveShard jobs for ${groupsMoving} groups, ${c} groups at a time, ` +
       `${JOB_SECONDS.p50.job} s per job + ${JOB_SECONDS.p50.gap} s between a group's jobs (P50; P90 ${JOB_SECONDS.p90.job} + ${JOB_SECONDS.p90.gap} s: ` +
-      `the simulator's supervision, docs/performance.md)` +
+      `measured by npm run bench on the simulator's supervision)` +
       (link === null
         ? '; links not counted (no bandwidth given: --bandwidth BYTES_PER_SECOND per server)'
         : `; links at ${bw} bytes/s per server: ${Math.round(link)} s for the busiest server`),
