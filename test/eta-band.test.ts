@@ -3,12 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MigrationSpec } from '../src/spec/schema';
-import { currentDetailsMarkdown, etaBand, initialState, progressOf } from '../src/workflows/state';
+import { currentDetailsMarkdown, etaBand, etaSeconds, initialState, progressOf } from '../src/workflows/state';
 import { formatProgress } from '../src/cli/commands/status';
 import { progressLine } from '../src/cli/progress-display';
 import { worldSpec } from './harness/specs';
 
-function state(samples: [number, number][]) {
+function state(samples: ([number, number] | [number, number, number])[]) {
   const s = initialState('m', MigrationSpec.parse(worldSpec()));
   s.phase = 'MoveShards';
   s.plan = {
@@ -81,4 +81,16 @@ test('P50 from the median window rate, P90 from the slow windows; none before 4 
   assert.match(formatProgress(p), /ETA \d+s \(P50 20s, P90 20s\)/);
   assert.match(currentDetailsMarkdown(even), /- \*\*ETA:\*\* \d+ s \(P50 20 s, P90 20 s\)/);
   assert.match(progressLine(p), /ETA \d+ s \(P50 20 s, P90 20 s\)/);
+});
+
+test('when MoveShard jobs, not bytes, are the limit, the shard groups still to finish decide (the later of the two)', () => {
+  // Bytes at 250 B/s (2000 left: 8 s), but one group of two done in 7 s (2 left: 14 s).
+  const xs = Array.from({ length: 8 }, (_, i) => [i * 1000, i * 250, i === 7 ? 1 : 0] as [number, number, number]);
+  const s = state(xs);
+  assert.equal(etaSeconds(s), 14);
+  // A state carried from before groups were sampled: bytes only, as before.
+  assert.equal(etaSeconds(state(xs.map(([t, b]) => [t, b] as [number, number]))), 8);
+  // The band: the group-rate windows (half the samples) saw a group in one window of four — too few for a P50, and
+  // the P90 is unknown; the bytes' P50 stands.
+  assert.deepEqual(etaBand(s), { p50Seconds: 8, p90Seconds: null });
 });

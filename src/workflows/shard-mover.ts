@@ -218,13 +218,15 @@ export function checkSyncTimeouts(
 export function sampleEta(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>): void {
   const run = ctx.state.shards!;
   let bytes = 0;
+  let groups = 0;
   for (let g = 0; g < run.steps.length; g++) {
     const st = run.steps[g]!;
     if (st >= STEP.inSync) bytes += groupBytes(ctx.ix, g);
     else if (st === STEP.followerAdded) bytes += run.copied[g] ?? 0;
+    if (st === STEP.done) groups++;
   }
   const xs = ctx.state.etaSamples;
-  xs.push([ctx.now(), bytes]);
+  xs.push([ctx.now(), bytes, groups]);
   if (xs.length > ETA_SAMPLES) xs.splice(0, xs.length - ETA_SAMPLES);
   recordTimeline(ctx.state, ctx.now());
 }
