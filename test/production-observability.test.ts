@@ -88,6 +88,9 @@ describe('a full migration on a production worker', () => {
         spec.arango.jwtSecret = { file: join(dir, 'jwt') };
         spec.dns.tsigKey = { file: join(dir, 'tsig') };
         spec.policy.maxConcurrentShardMoves = 3;
+        // A client-latency objective far above the world's round trips: the controller runs (its gauges are exported)
+        // and never holds the moves back below the ceiling for long.
+        spec.policy.latency = { p99Ms: 5000, windowSeconds: 5, parkAfterSeconds: 0, minSamples: 5 };
         const { workflowId } = await client.startMigration(spec, { taskQueue });
         const id = { migration_id: workflowId };
 
@@ -109,7 +112,28 @@ describe('a full migration on a production worker', () => {
 
         // 2. Resumed: scrape while shards move until a moment with moves in flight and part of the shards done.
         world.failing.clear();
+        // The first wait on shard moves is held until a probe window has been measured and exported (the probes run
+        // beside the engine), so the client-latency gauges show while shards move.
+        const held = world.gate((name) => name === 'waitForShardMoves');
         await client.resume(workflowId);
+        await held.hit;
+        try {
+          const lat = await waitFor(
+            'the client-latency gauges',
+            async () => {
+              const m = (await scrape(w!.metricsUrl!)).metrics;
+              return samples(m, WORKFLOW_METRICS.latencyP99, id).length ? m : undefined;
+            },
+            { timeoutMs: 60_000, intervalMs: 200 },
+          );
+          assert.equal(value(lat, WORKFLOW_METRICS.latencyObjective, id), 5);
+          assert.ok(value(lat, WORKFLOW_METRICS.latencyP99, id) > 0, 'a measured p99');
+          assert.equal(value(lat, WORKFLOW_METRICS.latencyBreach, id), 0);
+          const cap = value(lat, WORKFLOW_METRICS.latencyCap, id);
+          assert.ok(cap >= 1 && cap <= 3, `cap ${cap} within [1, the ceiling]`);
+        } finally {
+          held.release();
+        }
         const mid = await waitFor(
           'a scrape in the middle of MoveShards',
           async () => {

@@ -67,6 +67,53 @@ export function createWorldActivities(url: string): TransitActivities {
   };
   const acts: Record<string, (args: any) => Promise<unknown>> = {};
   for (const name of ACTIVITY_NAMES) acts[name] = (args: unknown) => call(name, args);
+  // policy.latency on the world: the probes time real round trips to the world's HTTP server (GET /ping, at a fixed
+  // rate for the window), the world's stand-in for a coordinator; the "canary" is one key and touches nothing.
+  acts.ensureLatencyCanary = async () => ({
+    database: '_system',
+    collection: 'world-canary',
+    keys: [{ key: 'k0', shard: 's0', servers: [] }],
+    servers: [],
+    missing: [],
+  });
+  acts.removeLatencyCanary = async () => ({ removed: true });
+  acts.probeClientLatency = async (a: { windowMs: number; ratePerSecond?: number; spec?: any }) => {
+    const startMs = Date.now();
+    const rate = a.ratePerSecond ?? 20;
+    const n = Math.floor((a.windowMs / 1000) * rate);
+    const xs: number[] = [];
+    let errors = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const due = t0 + (i * 1000) / rate;
+        await new Promise((r) => setTimeout(r, Math.max(0, due - performance.now())));
+        try {
+          await (await fetch(`${url}/ping`)).text();
+          xs.push(performance.now() - due);
+        } catch {
+          errors++;
+        }
+        if (i % 20 === 0) inActivity()?.heartbeat({ samples: xs.length });
+      }),
+    );
+    xs.sort((x, y) => x - y);
+    const q = (f: number) =>
+      xs.length ? Math.round(xs[Math.min(xs.length - 1, Math.ceil(f * xs.length) - 1)]! * 10) / 10 : null;
+    return {
+      from: a.spec?.source?.region ?? 'world',
+      startMs,
+      endMs: Date.now(),
+      samples: xs.length,
+      errors,
+      reads: xs.length,
+      writes: 0,
+      p50Ms: q(0.5),
+      p99Ms: q(0.99),
+      maxMs: q(1),
+      byRegion: [],
+    };
+  };
   acts.validateSpec = async ({ spec }: { spec: unknown }) => {
     const r = validateSpec(spec);
     if (!r.ok) throw ApplicationFailure.nonRetryable(r.problems.join('; '), 'InvalidSpecError');
