@@ -157,8 +157,14 @@ async function migrate(name: string, latency: boolean, regions?: Record<string, 
     const seen: unknown[] = [];
     let metrics: PromMetrics | null = null;
     const id = { migration_id: handle.workflowId };
+    // At most one poll in flight, awaited before the run returns: no query may still be open when the server stops
+    // (CI once reported "Channel has been shut down" as an uncaught error after every test had passed).
+    let polling: Promise<void> = Promise.resolve();
+    let busy = false;
     const poll = setInterval(() => {
-      handle
+      if (busy) return;
+      busy = true;
+      polling = handle
         .query(progressQuery)
         .then(async (p) => {
           if (!p.clientLatency) return;
@@ -168,10 +174,12 @@ async function migrate(name: string, latency: boolean, regions?: Record<string, 
           const m = (await scrape(metricsUrl)).metrics;
           if (samples(m, WORKFLOW_METRICS.latencyP99, id).length) metrics = m;
         })
-        .catch(() => undefined);
+        .catch(() => undefined)
+        .finally(() => (busy = false));
     }, 500);
     const report = (await handle.result()) as MigrationReport;
     clearInterval(poll);
+    await polling;
     const history = await handle.fetchHistory();
     const patches: string[] = [];
     for (const e of history.events ?? []) {
