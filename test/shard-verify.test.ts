@@ -41,6 +41,12 @@ function corruptOnce(
   collectionId: string,
   shard: string,
   targets: string[],
+  /**
+   * Only a copy on these servers (default: any target). The replicationFactor-1 twin names the group's desired
+   * server: the temporary second copy supervision adds may sit on another new server and be replaced before the
+   * comparison — corrupting that one proved nothing (CI once saw the engine finish without parking).
+   */
+  on?: () => string[] | undefined,
 ): { beforeStep: (what: string) => Promise<void>; corrupted: () => { server: string; key: string } | null } {
   let corrupted: { server: string; key: string } | null = null;
   return {
@@ -48,7 +54,8 @@ function corruptOnce(
     beforeStep: async (what) => {
       if (corrupted || !what.startsWith('verifyShardCopies')) return;
       const current = d(await agency(c, `/arango/Current/Collections/shop/${collectionId}/${shard}`));
-      const onTarget = ((current.servers as string[]) ?? []).find((s) => targets.includes(s));
+      const where = on?.() ?? targets;
+      const onTarget = ((current.servers as string[]) ?? []).find((s) => where.includes(s));
       if (!onTarget) return;
       const m = c.dbServers.find((x) => x.id === onTarget)!;
       const r = await fetch(`${m.url}/_db/shop/_api/sim/test/corrupt/${shard}`, {
@@ -484,7 +491,7 @@ describe('verify each shard before its last source copy goes (simulated cluster,
       const targets = await addNewServers(c, simActivities(), ref);
       const single = await planCollection(c, 'shop', 'single');
       const victim = Object.keys(d(single.shards)).sort()[0]!;
-      const corrupt = corruptOnce(c, String(single.id), victim, targets);
+      const corrupt = corruptOnce(c, String(single.id), victim, targets, () => engine?.desiredOf(victim));
       const e = (engine = await startEngine(c, {
         targets,
         concurrency: 8,

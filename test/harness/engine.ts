@@ -5,7 +5,7 @@
  * activity is cancelled and nothing more is called; `resume()` plays a new worker taking over the same state.
  */
 import { MigrationSpec } from '../../src/spec/schema';
-import { indexPlan } from '../../src/workflows/plan';
+import { groupKey, indexPlan } from '../../src/workflows/plan';
 import { assignTargets } from '../../src/workflows/scheduler';
 import { newShardRun } from '../../src/workflows/shard-mover';
 import { runJobEngine } from '../../src/workflows/job-engine';
@@ -26,6 +26,8 @@ export interface EngineRun {
   resume(): EngineRun;
   /** Last error the engine parked with, if any. */
   parked(): string | null;
+  /** Where the engine puts the group of this prototype shard (its desired servers, leader first). */
+  desiredOf(shard: string): string[] | undefined;
 }
 
 export async function startEngine(
@@ -120,6 +122,10 @@ export async function startEngine(
       },
       resume: () => launch(),
       parked: () => (state.pauseRequested ? state.lastError : null),
+      desiredOf: (shard) => {
+        for (let g = 0; g < ix.count; g++) if (groupKey(ix, g).shard === shard) return desired[g];
+        return undefined;
+      },
     };
   };
   return launch();
