@@ -6,29 +6,18 @@ import { MigrationSpec } from '../src/spec/schema';
 import { currentDetailsMarkdown, etaBand, etaSeconds, initialState, progressOf } from '../src/workflows/state';
 import { formatProgress } from '../src/cli/commands/status';
 import { progressLine } from '../src/cli/progress-display';
-import { worldSpec } from './harness/specs';
+import { testShardPlan, worldSpec } from './harness/specs';
 
 function state(samples: ([number, number] | [number, number, number])[]) {
   const s = initialState('m', MigrationSpec.parse(worldSpec()));
   s.phase = 'MoveShards';
-  s.plan = {
-    planVersion: 1,
-    servers: [{ id: 'PRMR-a', shortName: 'DBServer0001', endpoint: 'tcp://a:8529', status: 'GOOD' }],
-    collections: [
-      {
-        database: 'shop',
-        collectionId: '1',
-        name: 'orders',
-        replicationFactor: 1,
-        writeConcern: 1,
-        clones: [],
-        shards: [
-          ['s1', [0], 1000],
-          ['s2', [0], 1000],
-        ],
-      },
+  s.plan = testShardPlan(
+    ['PRMR-a'],
+    [
+      ['s1', [0], 1000],
+      ['s2', [0], 1000],
     ],
-  };
+  );
   s.etaSamples = samples;
   return s;
 }

@@ -35,6 +35,14 @@ interface Run {
   seen: unknown[];
 }
 
+/** A probe window that lasts `windowMs` and reports 100 samples with this p50 and p99 (the probes' summary). */
+async function fakeWindow(from: string, windowMs: number, p50Ms: number, p99Ms: number) {
+  const startMs = Date.now();
+  await new Promise((r) => setTimeout(r, windowMs));
+  const counts = { samples: 100, errors: 0, reads: 50, writes: 50 };
+  return { from, startMs, endMs: Date.now(), ...counts, p50Ms, p99Ms, maxMs: p99Ms, byRegion: [] };
+}
+
 /**
  * `regions`: policy.latency.probeFrom "each-region" with a probe worker per region on its own task queue, each
  * reporting this p99 (ms); a region given as null has no probe worker at all.
@@ -59,20 +67,7 @@ async function migrate(name: string, latency: boolean, regions?: Record<string, 
     },
     probeClientLatency: async (a: { windowMs: number }) => {
       calls.probeClientLatency! += 1;
-      const startMs = Date.now();
-      await new Promise((r) => setTimeout(r, a.windowMs));
-      const p = { samples: 100, p50Ms: 40, p99Ms: 1000 };
-      return {
-        from: 'eu',
-        startMs,
-        endMs: Date.now(),
-        errors: 0,
-        reads: 50,
-        writes: 50,
-        maxMs: 1000,
-        byRegion: [],
-        ...p,
-      };
+      return fakeWindow('eu', a.windowMs, 40, 1000);
     },
     removeLatencyCanary: async () => {
       calls.removeLatencyCanary! += 1;
@@ -93,10 +88,7 @@ async function migrate(name: string, latency: boolean, regions?: Record<string, 
       .map(async ([region, p99]) => {
         const probeClientLatency = async (a: { windowMs: number }) => {
           calls[`probe ${region}`] = (calls[`probe ${region}`] ?? 0) + 1;
-          const startMs = Date.now();
-          await new Promise((r) => setTimeout(r, a.windowMs));
-          const p = { samples: 100, errors: 0, reads: 50, writes: 50, p50Ms: p99! / 2, p99Ms: p99!, maxMs: p99! };
-          return { from: region, startMs, endMs: Date.now(), byRegion: [], ...p };
+          return fakeWindow(region, a.windowMs, p99! / 2, p99!);
         };
         const { workers, connection } = await createWorkers({
           address: server.address,

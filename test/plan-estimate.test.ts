@@ -4,30 +4,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { estimateMoveShards, formatEstimate, JOB_SECONDS } from '../src/cli/estimate';
 import { indexPlan } from '../src/workflows/plan';
-import type { ShardPlan } from '../src/activities/contract';
+import { testShardPlan } from './harness/specs';
 
 /** `groups` rf-2 groups of `bytes` each on a, b; all of them go to c, d. */
 function plan(groups: number, bytes: number) {
-  const p: ShardPlan = {
-    planVersion: 1,
-    servers: ['a', 'b', 'c', 'd'].map((id, i) => ({
-      id,
-      shortName: `DBServer000${i + 1}`,
-      endpoint: `tcp://${id}:8529`,
-      status: 'GOOD',
-    })),
-    collections: [
-      {
-        database: 'db',
-        collectionId: '1',
-        name: 'x',
-        replicationFactor: 2,
-        writeConcern: 1,
-        clones: [],
-        shards: Array.from({ length: groups }, (_, i) => [`s${i}`, [0, 1], bytes] as [string, number[], number]),
-      },
-    ],
-  };
+  const p = testShardPlan(
+    ['a', 'b', 'c', 'd'],
+    Array.from({ length: groups }, (_, i) => [`s${i}`, [0, 1], bytes] as [string, number[], number]),
+  );
   const ix = indexPlan(p);
   return { ix, desired: Array.from({ length: groups }, () => ['c', 'd']) };
 }

@@ -15,30 +15,16 @@ import {
 import { indexPlan } from '../src/workflows/plan';
 import { newShardRun } from '../src/workflows/shard-mover';
 import { etaErrors, etaSegments } from '../src/report/eta';
-import { worldSpec } from './harness/specs';
+import { testShardPlan, worldSpec } from './harness/specs';
 
 /** A MoveShards state with `groups` one-shard groups of 1000 bytes, none moved yet. */
 function moving(groups: number) {
   const s = initialState('m', MigrationSpec.parse(worldSpec()));
   s.phase = 'MoveShards';
-  s.plan = {
-    planVersion: 1,
-    servers: [
-      { id: 'PRMR-a', shortName: 'DBServer0001', endpoint: 'tcp://a:8529', status: 'GOOD' },
-      { id: 'PRMR-b', shortName: 'DBServer0002', endpoint: 'tcp://b:8529', status: 'GOOD' },
-    ],
-    collections: [
-      {
-        database: 'shop',
-        collectionId: '1',
-        name: 'orders',
-        replicationFactor: 1,
-        writeConcern: 1,
-        clones: [],
-        shards: Array.from({ length: groups }, (_, i) => [`s${i}`, [0], 1000] as [string, number[], number]),
-      },
-    ],
-  };
+  s.plan = testShardPlan(
+    ['PRMR-a', 'PRMR-b'],
+    Array.from({ length: groups }, (_, i) => [`s${i}`, [0], 1000] as [string, number[], number]),
+  );
   const ix = indexPlan(s.plan);
   s.shards = newShardRun(
     'forward',

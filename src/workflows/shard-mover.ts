@@ -228,7 +228,7 @@ export function sampleEta(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>): voi
   const xs = ctx.state.etaSamples;
   xs.push([ctx.now(), bytes, groups]);
   if (xs.length > ETA_SAMPLES) xs.splice(0, xs.length - ETA_SAMPLES);
-  recordTimeline(ctx.state, ctx.now());
+  recordTimeline(ctx.state, ctx.now(), groups === run.steps.length);
 }
 
 export function union(a: string[], b: string[]): string[] {

@@ -182,11 +182,15 @@ export const TIMELINE_FIRST_EVERY_MS = 5000;
  * (the moment the ETA reached zero is the actual end the predictions are judged by). Over TIMELINE_BYTES, every
  * other sample goes (the first and the last stay) and the interval doubles. Pure state: no command, so no patch.
  */
-export function recordTimeline(s: MigrationState, now: number): void {
+export function recordTimeline(
+  s: MigrationState,
+  now: number,
+  /** Every group of the run done (sampleEta has just counted them; otherwise counted here). */
+  finished = !!s.shards && s.shards.steps.every((x) => x === STEP.done),
+): void {
   const tl = (s.timeline ??= { everyMs: TIMELINE_FIRST_EVERY_MS, bytes: 2, samples: [] });
   const last = tl.samples.at(-1);
   const direction = s.shards?.direction === 'backward' ? 1 : 0;
-  const finished = !!s.shards && s.shards.steps.every((x) => x === STEP.done);
   const lastFinished = !!last && last[1]! >= last[2]! && last[3]! >= last[4]! && last[9] === direction;
   if (last && now - last[0]! < tl.everyMs && !(finished && !lastFinished)) return;
   if (last && finished && lastFinished) return;

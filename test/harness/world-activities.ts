@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TransitActivities } from '../../src/activities/contract';
 import { validateSpec } from '../../src/spec/validate';
+import { percentile } from '../../src/workflows/latency';
 
 const WAITS = new Set([
   'waitForShardInSync',
@@ -97,9 +98,10 @@ export function createWorldActivities(url: string): TransitActivities {
         if (i % 20 === 0) inActivity()?.heartbeat({ samples: xs.length });
       }),
     );
-    xs.sort((x, y) => x - y);
-    const q = (f: number) =>
-      xs.length ? Math.round(xs[Math.min(xs.length - 1, Math.ceil(f * xs.length) - 1)]! * 10) / 10 : null;
+    const q = (f: number) => {
+      const v = percentile(xs, f);
+      return v === null ? null : Math.round(v * 10) / 10;
+    };
     return {
       from: a.spec?.source?.region ?? 'world',
       startMs,
@@ -110,7 +112,7 @@ export function createWorldActivities(url: string): TransitActivities {
       writes: 0,
       p50Ms: q(0.5),
       p99Ms: q(0.99),
-      maxMs: q(1),
+      maxMs: xs.length ? Math.round(Math.max(...xs) * 10) / 10 : null,
       byRegion: [],
     };
   };
