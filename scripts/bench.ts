@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { startDevServer, type DevServer } from '../test/harness/temporal';
 import { spawnWorldWorker, workflowBundleFile } from '../test/harness/worker';
-import { World } from '../test/harness/world';
+import { World } from '../src/sim/world';
 import { worldSpec } from '../test/harness/specs';
 import { waitFor } from '../test/harness/procs';
 import { runsOf } from '../test/harness/replay';
@@ -247,7 +247,7 @@ async function benchTenThousand(): Promise<void> {
       shards: r.shardsTotal,
       target: '≤ 60 s',
       maxConcurrentShardMoves: 500,
-      backend: 'in-memory world (test/harness/world.ts), no simulated cluster',
+      backend: 'in-memory world (src/sim/world.ts), no simulated cluster',
     });
     figure('10k: most events in one run', Math.max(...runs.map((x) => x.events)), 'events', {
       runs: runs.map((x) => x.events),

@@ -2,7 +2,7 @@
  * Records the workflow histories that CI replays (test/replay-histories.test.ts): real runs of migrationWorkflow on
  * the real Temporal dev server, run by a production worker (src/worker.ts createWorker: the prebuilt workflow
  * bundle with Transit's failure converter, the AES-GCM payload codec) whose activities act on the in-memory world
- * (test/harness/world.ts). Payloads and failure messages are encrypted with the TEST key committed beside the
+ * (src/sim/world.ts). Payloads and failure messages are encrypted with the TEST key committed beside the
  * histories (test/histories/codec-test-key.json, made here once if missing: never a production key).
  *
  *   scripts/netns-run node --import tsx scripts/record-histories.ts                 # every scenario
@@ -41,8 +41,8 @@ import {
 import type { MigrationPhase } from '../src/shared/types';
 import { startDevServer, ROOT, TEMPORAL_CLI, type DevServer } from '../test/harness/temporal';
 import { productionBundleFile } from '../test/harness/transit-worker';
-import { World, type WorldOptions } from '../test/harness/world';
-import { createWorldActivities } from '../test/harness/world-activities';
+import { World, type WorldOptions } from '../src/sim/world';
+import { createWorldActivities } from '../src/sim/world-activities';
 import { worldSpec } from '../test/harness/specs';
 import { waitFor } from '../test/harness/procs';
 import { historyToJson } from '../test/histories/history-json';
@@ -563,7 +563,7 @@ async function main(): Promise<void> {
       temporalSdk: sdk,
       temporalCli: cli,
       worker:
-        'src/worker.ts createWorker with the production bundle (writeWorkflowBundle) and activities on test/harness/world.ts',
+        'src/worker.ts createWorker with the production bundle (writeWorkflowBundle) and activities on src/sim/world.ts',
     },
     histories,
   };

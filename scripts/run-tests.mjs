@@ -41,6 +41,7 @@ if (selected.length === 0) {
 /** Usual seconds per file: its tests' durations in a clean-clone CI run on the 2-core machine (two lanes), + 8 s set-up. A file missing here counts 30 s. */
 const USUAL_SECONDS = {
   'test/e2e.test.ts': 305,
+  'test/rehearse.test.ts': 170,
   'test/workflow-resilience.test.ts': 297,
   'test/shard-engine.test.ts': 284,
   'test/workflow-controls.test.ts': 283,
@@ -82,7 +83,7 @@ const USUAL_SECONDS = {
 const usual = (f) => USUAL_SECONDS[f] ?? (LIGHT_UNIT.test(f) ? 3 : 30);
 /** Pure unit-test files (no server of any kind): a few seconds each. */
 const LIGHT_UNIT =
-  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|eta-band|timeline|plan-estimate|progress-display|harness-checks|production-compose)\.test\.ts$/;
+  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|eta-band|timeline|plan-estimate|progress-display|harness-checks|production-compose|rehearse-shape)\.test\.ts$/;
 /** Files that start no member processes, API servers, BIND or browser: the in-memory world and unit tests. */
 const LIGHT = new Set(
   [
@@ -110,6 +111,7 @@ const LIGHT = new Set(
     'eta-band',
     'timeline',
     'plan-estimate',
+    'rehearse-shape',
   ].map((n) => `test/${n}.test.ts`),
 );
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 3)));

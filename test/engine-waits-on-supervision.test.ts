@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
 import { withWorldMigration } from './harness/worker';
-import { World } from './harness/world';
+import { World } from '../src/sim/world';
 import { progressQuery } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
 

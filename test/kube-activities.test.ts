@@ -267,6 +267,9 @@ describe('preflight and inventory', () => {
       else assert.deepEqual(got.storage, { size: '1Gi', storageClassName: 'standard' });
       if (m.role === 'agent') assert.ok(got.args.includes(`--agency.disaster-recovery-id=${m.id}`));
     }
+    // Pod start (creation → first Ready) of every member pod, none of which restarted (the rehearsal's pod start).
+    assert.equal(inv.podStart?.pods, fx.members.length, JSON.stringify(inv.podStart));
+    assert.ok(inv.podStart!.medianSeconds >= 0 && inv.podStart!.medianSeconds < 120, JSON.stringify(inv.podStart));
   });
 
   test('the target kubeconfig may come from a file or from a Secret (read inside the activity); a wrong context is named', async () => {

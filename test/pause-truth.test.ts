@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
 import { withWorldMigration } from './harness/worker';
-import { World } from './harness/world';
+import { World } from '../src/sim/world';
 import { waitFor, sleep } from './harness/procs';
 import { pauseSignal, progressQuery, resumeSignal } from '../src/shared/controls';
 import type { MigrationProgress, MigrationReport } from '../src/shared/types';

@@ -19,7 +19,7 @@ import type { Page } from 'playwright-core';
 import { startDevServer, ROOT, TEMPORAL_CLI, type DevServer } from './harness/temporal';
 import { productionBundleFile, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
 import { workflowBundleFile } from './harness/worker';
-import { World } from './harness/world';
+import { World } from '../src/sim/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, spawnProc, waitFor } from './harness/procs';
 import { historyJson } from './harness/replay';

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parser as promql } from '@prometheus-io/lezer-promql';
 import { startDevServer, ROOT, type DevServer } from './harness/temporal';
 import { productionBundleFile, READY, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
-import { World } from './harness/world';
+import { World } from '../src/sim/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, waitFor } from './harness/procs';
 import { histograms, samples, scrape, value, type PromMetrics } from './harness/prometheus';

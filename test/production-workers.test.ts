@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
 import { productionBundleFile, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
-import { World } from './harness/world';
+import { World } from '../src/sim/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, waitFor } from './harness/procs';
 import { histograms, scrape } from './harness/prometheus';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import { startDevServer, type DevServer } from './harness/temporal';
 import { withWorldMigration } from './harness/worker';
-import { World, type WorldOptions } from './harness/world';
+import { World, type WorldOptions } from '../src/sim/world';
 import { waitFor } from './harness/procs';
 import { abortSignal, progressQuery, rollbackSignal } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';

@@ -37,18 +37,6 @@ function linkOf(c: SimCluster, id: string, dir: 'send' | 'recv'): Link {
   return dir === 'send' ? d.sendLink : d.recvLink;
 }
 
-/**
- * Sets a modelled link's rate. The simulator has no API for it (src/sim/bandwidth.ts Link.capacity is readonly):
- * the bench advances the link to now at the old rate, sets the new one and reschedules — what a
- * Link.setCapacity() would do (asked for in the report).
- */
-function setRate(link: Link, rate: number): void {
-  const l = link as unknown as { capacity: number; advance(): void; reschedule(): void };
-  l.advance();
-  l.capacity = rate;
-  l.reschedule();
-}
-
 export async function startBenchCluster(t: BenchTopology, log: (s: string) => void): Promise<BenchCluster> {
   const slog = process.env.TRANSIT_SIM_LOG ? (l: string) => process.stderr.write(l + '\n') : undefined;
   const c = await SimCluster.start({ topology: t.sim, log: slog });
@@ -74,7 +62,7 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
       await new Promise((r) => setTimeout(r, 200));
     }
     const recvFactor = t.targetRecvFactor ?? 1;
-    for (const id of targets) if (recvFactor !== 1) setRate(linkOf(c, id, 'recv'), BANDWIDTH * recvFactor);
+    for (const id of targets) if (recvFactor !== 1) linkOf(c, id, 'recv').setCapacity(BANDWIDTH * recvFactor);
     const ch = t.change;
     const rates: LinkRates = {
       base: (s, dir) => (dir === 'recv' && targets.includes(s) ? BANDWIDTH * recvFactor : BANDWIDTH),
@@ -101,7 +89,7 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
       applyChange() {
         if (!ch) return;
         const id = targets[ch.target]!;
-        setRate(linkOf(c, id, ch.dir), rates.base(id, ch.dir) * ch.factor);
+        linkOf(c, id, ch.dir).setCapacity(rates.base(id, ch.dir) * ch.factor);
       },
       async jobStats() {
         const t = (await c.agencyRead(['/arango/Target/Finished'])) as Record<string, unknown>;
@@ -148,4 +136,4 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
   }
 }
 
-export const SIM_WORKER = join(__dirname, 'sim-worker.ts');
+export const SIM_WORKER = join(__dirname, '../../src/rehearse/worker.ts');

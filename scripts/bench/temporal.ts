@@ -1,6 +1,6 @@
 /**
  * MoveShards the way an operator runs it: the real migrationWorkflow on the real Temporal dev server, a separate
- * worker process (scripts/bench/sim-worker.ts), the shipped defaults (policy as the schema defaults it: 16 moves
+ * worker process (src/rehearse/worker.ts), the shipped defaults (policy as the schema defaults it: 16 moves
  * in flight, no bandwidth hint; agency polling 1 s), against the simulated cluster. The makespan is the
  * workflow's own MoveShards phase time (phaseTimings in the progress query); the later phases are not waited for.
  */
@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { DevServer } from '../../test/harness/temporal';
 import { ROOT } from '../../test/harness/temporal';
 import { spawnProc, waitFor } from '../../test/harness/procs';
-import { World } from '../../test/harness/world';
+import { World } from '../../src/sim/world';
 import { worldSpec } from '../../test/harness/specs';
 import { runsOf } from '../../test/harness/replay';
 import { arangoRef } from '../../test/harness/sim';
@@ -44,8 +44,12 @@ export async function moveThroughTemporal(
   const w = spawnProc(
     `bench-worker-${t.name}`,
     process.execPath,
-    ['--import', 'tsx', SIM_WORKER, server.address, taskQueue, world.url, bundlePath, bc.targets.join(',')],
-    { cwd: ROOT, onLine: (l) => void (l.includes('worker ready') && (ready = true)) },
+    ['--import', 'tsx', SIM_WORKER, taskQueue, world.url, bundlePath, bc.targets.join(',')],
+    {
+      cwd: ROOT,
+      env: { ...process.env, TEMPORAL_ADDRESS: server.address },
+      onLine: (l) => void (l.includes('worker ready') && (ready = true)),
+    },
   );
   try {
     await waitFor('the bench worker to start', () => ready, {

@@ -64,6 +64,11 @@ export interface DeploymentInventory {
   namespace: string;
   image: string;
   members: MemberInfo[];
+  /**
+   * How long the source's member pods took from creation to their first Ready (median, seconds; pods that
+   * restarted since are left out): what a new member pod should take here — the rehearsal's pod start.
+   */
+  podStart?: { medianSeconds: number; pods: number };
 }
 
 export interface PreflightReport {

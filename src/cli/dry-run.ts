@@ -71,19 +71,47 @@ export function targetPlaceholders(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `target-dbserver-${String(i + 1).padStart(Math.max(2, width), '0')}`);
 }
 
-export async function dryRun(
+/** What the read-only steps return: the live source as Transit sees it before anything changes. */
+export interface SourceSurvey {
+  preflight: Awaited<ReturnType<DryRunActivities['preflight']>>;
+  health: Awaited<ReturnType<DryRunActivities['checkClusterHealth']>>;
+  inventory: Awaited<ReturnType<DryRunActivities['readSourceDeployment']>>;
+  plan: Awaited<ReturnType<DryRunActivities['readShardPlan']>>;
+  record: Awaited<ReturnType<DryRunActivities['readRecord']>>;
+}
+
+/** The read-only steps of Validate and Plan, in the workflow's order (`transit plan`, `transit rehearse`). */
+export async function surveySource(
   acts: DryRunActivities,
   spec: MigrationSpec,
   migrationId: string,
-  o: { bandwidthBytesPerSecond?: number } = {},
-): Promise<DryRun> {
+): Promise<SourceSurvey> {
   const ref = { migrationId, spec };
   const preflight = await acts.preflight(ref);
   const health = await acts.checkClusterHealth({ arango: spec.arango });
   const inventory = await acts.readSourceDeployment(ref);
   const plan = await acts.readShardPlan({ migrationId, arango: spec.arango });
   const record = await acts.readRecord({ dns: spec.dns });
+  return { preflight, health, inventory, plan, record };
+}
 
+export async function dryRun(
+  acts: DryRunActivities,
+  spec: MigrationSpec,
+  migrationId: string,
+  o: { bandwidthBytesPerSecond?: number } = {},
+): Promise<DryRun> {
+  return dryRunFrom(await surveySource(acts, spec, migrationId), spec, migrationId, o);
+}
+
+/** The workflow's own decisions on a survey. */
+export function dryRunFrom(
+  survey: SourceSurvey,
+  spec: MigrationSpec,
+  migrationId: string,
+  o: { bandwidthBytesPerSecond?: number } = {},
+): DryRun {
+  const { preflight, health, inventory, plan, record } = survey;
   const created = membersToCreate(inventory);
   const ix = indexPlan(plan);
   const targets = targetPlaceholders(created.filter((m) => m.role === 'dbserver').length);

@@ -11,6 +11,7 @@ import { register as registerWorker } from './commands/worker';
 import { register as registerSim } from './commands/sim';
 import { register as registerCodecServer } from './commands/codec-server';
 import { register as registerReport } from './commands/report';
+import { register as registerRehearse } from './commands/rehearse';
 
 export function buildProgram(): Command {
   const program = new Command('transit')
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerSim(program);
   registerCodecServer(program);
   registerReport(program);
+  registerRehearse(program);
   return program;
 }
 

@@ -18,7 +18,19 @@ export class Link {
   /** Total modelled bytes through this link (for reports and tests). */
   bytes = 0;
 
-  constructor(readonly capacity: number) {}
+  constructor(private rate: number) {}
+
+  /** Bytes/s (≤ 0 or not finite: unbounded). */
+  get capacity(): number {
+    return this.rate;
+  }
+
+  /** Changes the rate from now on: what has flowed so far flowed at the old rate (a link that drops or recovers). */
+  setCapacity(rate: number): void {
+    this.advance();
+    this.rate = rate;
+    this.reschedule();
+  }
 
   get unbounded(): boolean {
     return !Number.isFinite(this.capacity) || this.capacity <= 0;

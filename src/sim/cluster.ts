@@ -414,17 +414,20 @@ export class SimCluster {
   }
 
   /** Starts one more DB server (fresh data directory, next address) and waits until it is GOOD. */
-  async addDBServer(): Promise<SimMember> {
+  /** `beforeStart`: sees the member (its address) before it starts. */
+  async addDBServer(o: { beforeStart?: (m: SimMember) => void } = {}): Promise<SimMember> {
     const m = this.newMember('dbserver', (ip, d) => this.serverArgs(ip, 'PRIMARY', d));
     this.dbServers.push(m);
+    o.beforeStart?.(m);
     await m.start();
     await this.waitJoined(m, 120_000);
     return m;
   }
 
-  async addCoordinator(): Promise<SimMember> {
+  async addCoordinator(o: { beforeStart?: (m: SimMember) => void } = {}): Promise<SimMember> {
     const m = this.newMember('coordinator', (ip, d) => this.serverArgs(ip, 'COORDINATOR', d));
     this.coordinators.push(m);
+    o.beforeStart?.(m);
     await m.start();
     await this.waitJoined(m, 120_000);
     return m;
@@ -440,7 +443,7 @@ export class SimCluster {
    * Replaces an agent the way the real agency allows: the old one is stopped, a new one starts with the same ID
    * (--agency.disaster-recovery-id), a new address and an empty data directory, gossips in and catches up.
    */
-  async replaceAgent(agentId: string): Promise<SimMember> {
+  async replaceAgent(agentId: string, o: { beforeStart?: (m: SimMember) => void } = {}): Promise<SimMember> {
     const i = this.agents.findIndex((a) => a.id === agentId);
     if (i < 0) throw new Error(`no agent ${agentId}`);
     const old = this.agents[i];
@@ -465,6 +468,7 @@ export class SimCluster {
       this.lc,
       silentLogger,
     );
+    o.beforeStart?.(m);
     await m.start();
     return m;
   }
@@ -551,18 +555,23 @@ export class SimCluster {
     }
   }
 
-  /** Inserts exactly `perShard` documents into every shard of a collection (keys chosen by the shard hash). */
-  async seedDocuments(db: string, name: string, perShard: number): Promise<void> {
+  /**
+   * Inserts exactly `perShard` documents into every shard of a collection (keys chosen by the shard hash), or
+   * `perShard[i]` into the i-th shard in shard-ID order.
+   */
+  async seedDocuments(db: string, name: string, perShard: number | number[]): Promise<void> {
     const info = asDict(await this.coordinatorCall('GET', `/_db/${db}/_api/collection/${name}/shards`));
     const shards = sortShards(asArray(info.shards));
+    const want = (i: number) => (typeof perShard === 'number' ? perShard : (perShard[i] ?? 0));
     const buckets: Dict[][] = shards.map(() => []);
-    let filled = 0;
+    let filled = shards.filter((_, i) => want(i) === 0).length;
     for (let i = 0; filled < shards.length; i++) {
       const key = `${name}-${i}`;
-      const b = buckets[shardIndexForKey(key, shards.length)];
-      if (b.length < perShard) {
+      const s = shardIndexForKey(key, shards.length);
+      const b = buckets[s];
+      if (b.length < want(s)) {
         b.push({ _key: key, seq: i, seeded: true });
-        if (b.length === perShard) filled += 1;
+        if (b.length === want(s)) filled += 1;
       }
     }
     await pool(buckets, 8, async (docs) => {

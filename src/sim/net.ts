@@ -133,6 +133,25 @@ export interface RequestOptions {
  * A member's HTTP client. `close()` destroys every socket and makes later calls fail at once, so a stopped
  * in-process member cannot act any more.
  */
+/**
+ * A WAN between the members of one process (the rehearsal's copy: src/rehearse/copy.ts): the round trip, ms, that a
+ * request from a member bound to `from` to `toHost` costs on top of loopback — half before it is sent, half after
+ * its answer. Not ArangoDB behaviour: the network's. Unset (the default): no delay.
+ */
+let wanModel: ((from: string | undefined, toHost: string) => number) | null = null;
+
+export function setWanModel(model: ((from: string | undefined, toHost: string) => number) | null): void {
+  wanModel = model;
+}
+
+function hostOf(target: string): string {
+  try {
+    return parseEndpoint(target.replace(/\/+$/, '')).host;
+  } catch {
+    return '';
+  }
+}
+
 export class HttpClient {
   private agent: http.Agent;
   private lookup: ReturnType<typeof makeLookup>;
@@ -165,11 +184,16 @@ export class HttpClient {
    * nothing of it reached the server. A reset after a response began, or on a fresh socket, is reported.
    */
   async request(target: string, path: string, o: RequestOptions = {}): Promise<HttpResult> {
+    const rtt = wanModel ? wanModel(this.opts.sourceAddress, hostOf(target)) : 0;
+    if (rtt > 0) await new Promise((r) => setTimeout(r, rtt / 2));
     try {
       return await this.requestOnce(target, path, o);
     } catch (e) {
-      if (e instanceof NetError && e.staleSocket && !this.closed) return this.requestOnce(target, path, o);
+      // Awaited here, not returned: the WAN delay in `finally` must not leave its rejection unobserved meanwhile.
+      if (e instanceof NetError && e.staleSocket && !this.closed) return await this.requestOnce(target, path, o);
       throw e;
+    } finally {
+      if (rtt > 0) await new Promise((r) => setTimeout(r, rtt / 2));
     }
   }
 

@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createWorker, writeWorkflowBundle } from '../../src/worker';
-import { createWorldActivities } from './world-activities';
+import { createWorldActivities } from '../../src/sim/world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
 import { ROOT } from './temporal';
 

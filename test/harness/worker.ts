@@ -15,8 +15,8 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { TASK_QUEUE } from '../../src/shared/controls';
 import { quietRuntime, ROOT, type DevServer } from './temporal';
 import { worldSpec } from './specs';
-import type { World } from './world';
-import { createWorldActivities } from './world-activities';
+import type { World } from '../../src/sim/world';
+import { createWorldActivities } from '../../src/sim/world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | null = null;

@@ -1,6 +1,6 @@
 // A worker process bound to the in-memory world: argv = address, task queue, world URL, workflow bundle path.
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { createWorldActivities } from './world-activities';
+import { createWorldActivities } from '../../src/sim/world-activities';
 
 async function main(): Promise<void> {
   const [address, taskQueue, worldUrl, bundlePath] = process.argv.slice(2);

@@ -155,6 +155,16 @@ export async function memberFromPod(
   };
 }
 
+/** Creation → Ready of a pod that never restarted (a restart moves the Ready transition later). */
+function readySeconds(pod: V1Pod): number | undefined {
+  const ready = pod.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True')?.lastTransitionTime;
+  const created = pod.metadata?.creationTimestamp;
+  const restarts = (pod.status?.containerStatuses ?? []).reduce((n, c) => n + (c.restartCount ?? 0), 0);
+  if (!ready || !created || restarts > 0) return undefined;
+  const s = (new Date(ready).getTime() - new Date(created).getTime()) / 1000;
+  return Number.isFinite(s) && s >= 0 ? s : undefined;
+}
+
 /** The CR and its members; a member whose pod is not in the source may be an agent Transit moved already. */
 export async function readInventory(env: Env): Promise<DeploymentInventory> {
   const src = await env.client('source');
@@ -162,6 +172,7 @@ export async function readInventory(env: Env): Promise<DeploymentInventory> {
   const pods = await src.list<V1Pod>(KINDS.pod, { labelSelector: `${ARANGO_LABELS.deployment}=${env.deployment}` });
   const byName = new Map(pods.map((p) => [p.metadata!.name!, p]));
   const members: MemberInfo[] = [];
+  const started: number[] = [];
   for (const g of GROUPS) {
     for (const s of cr.status?.members?.[g.statusKey] ?? []) {
       const name = podNameOf(s, env.deployment, g.role);
@@ -183,6 +194,8 @@ export async function readInventory(env: Env): Promise<DeploymentInventory> {
             'wait for the operator to recreate it, then retry',
         );
       }
+      const ready = side === 'source' ? readySeconds(pod) : undefined;
+      if (ready !== undefined) started.push(ready);
       members.push(
         await memberFromPod(c, pod, {
           id: s.id,
@@ -200,7 +213,11 @@ export async function readInventory(env: Env): Promise<DeploymentInventory> {
     );
   }
   const image = cr.spec?.image ?? members[0]!.image;
-  return { name: env.deployment, namespace: src.namespace, image, members };
+  started.sort((a, b) => a - b);
+  const podStart = started.length
+    ? { medianSeconds: Math.round(started[Math.floor(started.length / 2)]! * 10) / 10, pods: started.length }
+    : undefined;
+  return { name: env.deployment, namespace: src.namespace, image, members, ...(podStart ? { podStart } : {}) };
 }
 
 // ---- the operator ----------------------------------------------------------------------------------------

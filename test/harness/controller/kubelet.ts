@@ -362,7 +362,13 @@ export class Kubelet {
       restartCount: 0,
       state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: started, finishedAt: started } },
     }));
-    const cond = (type: string, status: string) => ({ type, status, lastProbeTime: null, lastTransitionTime: now });
+    // As the kubelet does: a condition's lastTransitionTime moves only when its status changes.
+    const prev = new Map((pod.status?.conditions ?? []).map((c) => [c.type, c] as const));
+    const cond = (type: string, status: string) => {
+      const p = prev.get(type);
+      const since = p && p.status === status && p.lastTransitionTime ? p.lastTransitionTime : now;
+      return { type, status, lastProbeTime: null, lastTransitionTime: since };
+    };
     const body = {
       status: {
         phase: 'Running',

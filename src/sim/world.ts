@@ -1,6 +1,6 @@
 /**
  * An in-memory model of the outside world (two Kubernetes clusters, an ArangoDB agency, a DNS record) for the
- * workflow tests, served over HTTP so that workers in other processes (the SIGKILL tests) act on the same world.
+ * workflow tests and for the Kubernetes and DNS side of `transit rehearse` (src/rehearse/), served over HTTP so that workers in other processes (the SIGKILL tests) act on the same world.
  * It keeps the semantics that matter to the workflow — compare-and-set, add before remove, in-sync copies,
  * create-or-get — and records every side effect it applies, so a test can assert that none happened twice.
  * It is not a substitute for the real systems (their own tests run against the simulator, the API servers and
@@ -8,8 +8,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { MemberInfo } from '../../src/activities/contract';
-import type { ShardPlan } from '../../src/activities/agency-types';
+import type { MemberInfo } from '../activities/contract';
+import type { ShardPlan } from '../activities/agency-types';
 
 export interface WorldOptions {
   dbServers?: number;
@@ -18,10 +18,31 @@ export interface WorldOptions {
   collections?: { name: string; shards: number; replicationFactor: number; clones?: number; bytes?: number }[];
   /** How long a new follower takes to get in sync, ms (0: at once). */
   syncMs?: number;
-  /** How long provisioning a target member takes, ms. */
+  /** How long provisioning the target members takes (their pods start side by side), ms. */
   provisionMs?: number;
   /** How long DNS takes to propagate after a switch, ms. */
   propagationMs?: number;
+  /** Agents in the source (default 3). */
+  agents?: number;
+  /** How long moving one agent takes (its old pod removed, the new one started), ms. */
+  agentMoveMs?: number;
+  /** The DNS record before the migration (default 10.12.0.1, TTL 30 s). */
+  dns?: { values: string[]; ttl: number };
+  /**
+   * The rehearsal's hooks into a simulated cluster (src/rehearse/): the world plays Kubernetes for it.
+   * `sourceMembers`: the source's members as the world lists them (IDs and endpoints of the simulated members);
+   * `provision`: start a target DB server or coordinator, return the ID and endpoint it registered with;
+   * `moveAgent`: restart an agent with the same ID on the other side, return its new endpoint;
+   * `stop`: a member's pod is deleted (Decommission, a rollback's removal);
+   * `clientUrl`: the coordinators' URL each side's client endpoint answers with.
+   */
+  members?: {
+    sourceMembers: MemberInfo[];
+    provision(m: MemberInfo): Promise<{ id: string; endpoint: string }>;
+    moveAgent(agent: MemberInfo, to: 'source' | 'target'): Promise<string>;
+    stop(m: MemberInfo): Promise<void>;
+    clientUrl(side: 'source' | 'target'): string;
+  };
 }
 
 interface Group {
@@ -71,6 +92,8 @@ export class World {
   sourceMembers: MemberInfo[] = [];
   targetMembers: MemberInfo[] = [];
   agentsSide = new Map<string, 'source' | 'target'>();
+  /** Where each moved agent answers now (the rehearsal's simulated agents). */
+  agentEndpoints = new Map<string, string>();
   dns = { values: ['10.12.0.1'], ttl: 30, switchedAt: 0 };
   bridge = new Set<string>();
   autoShrink: number | null = 3;
@@ -80,12 +103,15 @@ export class World {
   credentialChecks = 0;
   /** Names of activities that fail (non-retryable) until cleared: failure injection for tests. */
   failing = new Map<string, string>();
-  readonly sourceIps = { client: '10.12.0.1' };
+  /** Names of activities that fail retryably until the given time (ms): an outage, e.g. a DNS server stopped. */
+  outages = new Map<string, number>();
+  readonly sourceIps: { client: string };
   readonly targetIps = { client: '10.22.0.1' };
   private server: Server | null = null;
   url = '';
 
   constructor(readonly opts: WorldOptions = {}) {
+    this.sourceIps = { client: opts.dns?.values[0] ?? '10.12.0.1' };
     const nDb = opts.dbServers ?? 3;
     const nCo = opts.coordinators ?? 2;
     const member = (role: MemberInfo['role'], i: number): MemberInfo => {
@@ -103,9 +129,13 @@ export class World {
         storage: { size: '10Gi' },
       };
     };
-    for (let i = 0; i < 3; i++) this.sourceMembers.push(member('agent', i));
-    for (let i = 0; i < nDb; i++) this.sourceMembers.push(member('dbserver', i));
-    for (let i = 0; i < nCo; i++) this.sourceMembers.push(member('coordinator', i));
+    if (opts.dns) this.dns = { values: [...opts.dns.values], ttl: opts.dns.ttl, switchedAt: 0 };
+    if (opts.members) this.sourceMembers.push(...opts.members.sourceMembers);
+    else {
+      for (let i = 0; i < (opts.agents ?? 3); i++) this.sourceMembers.push(member('agent', i));
+      for (let i = 0; i < nDb; i++) this.sourceMembers.push(member('dbserver', i));
+      for (let i = 0; i < nCo; i++) this.sourceMembers.push(member('coordinator', i));
+    }
     for (const a of this.sourceMembers.filter((m) => m.role === 'agent')) this.agentsSide.set(a.id, 'source');
     const dbIds = this.sourceMembers.filter((m) => m.role === 'dbserver').map((m) => m.id);
     let cid = 1000;
@@ -239,6 +269,9 @@ export class World {
     this.calls.push({ name, at: Date.now() });
     const f = this.failing.get(name);
     if (f) throw new WorldError(f, 'InvariantViolationError', true);
+    const outage = this.outages.get(name);
+    if (outage !== undefined && Date.now() < outage)
+      throw new WorldError(`${name}: unavailable (a modelled outage)`, 'UnavailableError', false);
     switch (name) {
       case 'preflight':
         return {
@@ -262,22 +295,34 @@ export class World {
         };
       }
       case 'provisionTargetMembers': {
+        // Kubernetes starts the new pods side by side: one pod start for the lot.
+        const fresh = (a.members as MemberInfo[]).filter(
+          (m) => !this.targetMembers.some((x) => x.podName === `${m.podName}-t`),
+        );
+        if (fresh.length) await sleep(this.opts.provisionMs ?? 0);
+        const started = await Promise.all(
+          fresh.map(
+            async (m) => [m.podName, m.role !== 'agent' ? await this.opts.members?.provision(m) : undefined] as const,
+          ),
+        );
+        const startedBy = new Map(started);
         const out: MemberInfo[] = [];
         for (const m of a.members as MemberInfo[]) {
           const name = `${m.podName}-t`;
           let t = this.targetMembers.find((x) => x.podName === name);
           if (!t) {
-            await sleep(this.opts.provisionMs ?? 0);
+            const st = startedBy.get(m.podName);
             t = {
               ...m,
               side: 'target',
               podName: name,
               podIP: `10.20.0.${this.targetMembers.length + 10}`,
-              endpoint: `tcp://${name}:8529`,
-              id: `${m.id}-t`,
+              endpoint: st?.endpoint ?? `tcp://${name}:8529`,
+              id: st?.id ?? `${m.id}-t`,
             };
             this.targetMembers.push(t);
             this.effect(`provision:${name}`);
+            if (st) this.registered.set(t.endpoint, { id: st.id, role: m.role as 'dbserver' | 'coordinator' });
           }
           if (m.role !== 'agent' && !this.registered.has(t.endpoint)) {
             const id = m.role === 'dbserver' ? `PRMR-t${this.registered.size}` : `CRDN-t${this.registered.size}`;
@@ -289,21 +334,29 @@ export class World {
       }
       case 'readClientEndpoint':
         return a.side === 'target'
-          ? { values: [this.targetIps.client], url: 'http://10.22.0.1:8529' }
-          : { values: [this.sourceIps.client], url: 'http://10.12.0.1:8529' };
+          ? { values: [this.targetIps.client], url: this.opts.members?.clientUrl('target') ?? 'http://10.22.0.1:8529' }
+          : { values: [this.sourceIps.client], url: this.opts.members?.clientUrl('source') ?? 'http://10.12.0.1:8529' };
       case 'moveAgent': {
         const agent = a.agent as MemberInfo;
         if (this.agentsSide.get(agent.id) !== a.to) {
+          await sleep(this.opts.agentMoveMs ?? 0);
+          const endpoint = await this.opts.members?.moveAgent(agent, a.to);
+          if (endpoint) this.agentEndpoints.set(agent.id, endpoint);
           this.agentsSide.set(agent.id, a.to);
           this.effect(`agent:${agent.id}:${a.to}`);
         }
-        return { ...agent, side: a.to, endpoint: `tcp://${agent.podName}:8529` };
+        return {
+          ...agent,
+          side: a.to,
+          endpoint: this.agentEndpoints.get(agent.id) ?? `tcp://${agent.podName}:8529`,
+        };
       }
       case 'removeTargetMembers': {
         const removed: string[] = [];
         for (const n of a.names as string[]) {
           const i = this.targetMembers.findIndex((m) => m.podName === n);
           if (i >= 0) {
+            await this.opts.members?.stop(this.targetMembers[i]!);
             this.targetMembers.splice(i, 1);
             this.effect(`removeTarget:${n}`);
             removed.push(n);
@@ -320,6 +373,7 @@ export class World {
             if (m.role === 'dbserver' && this.groups.some((g) => g.plan.includes(m.id))) {
               throw new WorldError(`invariant: ${m.id} still holds shards`, 'InvariantViolationError', true);
             }
+            await this.opts.members?.stop(m);
             this.sourceMembers.splice(i, 1);
             this.effect(`decommission:${n}`);
             removed.push(n);

@@ -1,14 +1,14 @@
 /**
- * Transit's activities bound to the in-memory world (test/harness/world.ts) over HTTP: what a worker registers
+ * Transit's activities bound to the in-memory world (src/sim/world.ts) over HTTP: what a worker registers
  * in the workflow tests. Spec validation is the real one. Waits poll the world and heartbeat, like the real
  * activities, so that a killed worker is noticed by its heartbeat timeout.
  */
 import { readFileSync } from 'node:fs';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TransitActivities } from '../../src/activities/contract';
-import { validateSpec } from '../../src/spec/validate';
-import { percentile } from '../../src/workflows/latency';
+import type { TransitActivities } from '../activities/contract';
+import { validateSpec } from '../spec/validate';
+import { percentile } from '../workflows/latency';
 
 const WAITS = new Set([
   'waitForShardInSync',
