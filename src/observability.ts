@@ -160,7 +160,13 @@ export function errorKind(e: unknown): string {
   return 'Unknown';
 }
 
-/** Counts activity errors by kind and puts migrationId/shard on every activity log line. */
+/** How often the activity interceptor heartbeats for a running activity (the SDK throttles what it sends). */
+export const HEARTBEAT_EVERY_MS = 1000;
+
+/**
+ * Counts activity errors by kind, puts migrationId/shard on every activity log line, and heartbeats every second
+ * while an activity runs.
+ */
 export function activityInterceptors(): ActivityInterceptorsFactory {
   return (ctx) => {
     let attrs: Record<string, unknown> = {};
@@ -169,6 +175,9 @@ export function activityInterceptors(): ActivityInterceptorsFactory {
       inbound: {
         async execute(input, next) {
           attrs = activityLogAttributes(input.args[0]);
+          // Every activity beats while it runs, waits or not: a worker that dies in the middle of a short step is
+          // then noticed within that step's heartbeat timeout, not its start-to-close timeout (60 s).
+          const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
           try {
             return await next(input);
           } catch (e) {
@@ -181,6 +190,8 @@ export function activityInterceptors(): ActivityInterceptorsFactory {
             const nonRetryable = e instanceof ApplicationFailure && e.nonRetryable === true;
             errors.add(1, { error_type: errorKind(e), non_retryable: nonRetryable });
             throw e;
+          } finally {
+            clearInterval(beat);
           }
         },
       },

@@ -69,8 +69,11 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
     maximumInterval: '20s',
     nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
   };
+  // The worker's activity interceptor heartbeats every second for every activity (src/observability.ts): a worker
+  // that dies in a short step is noticed after 10 s, not after the 60 s start-to-close timeout.
   const short: ActivityOptions = {
     startToCloseTimeout: '60s',
+    heartbeatTimeout: '10s',
     scheduleToCloseTimeout: `${t.activitySeconds}s`,
     retry,
   };

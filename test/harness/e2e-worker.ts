@@ -5,6 +5,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createActivities } from '../../src/activities';
 import { ServiceMap } from './environment';
 import { workerAddress } from './network';
+import { activityInterceptors } from '../../src/observability';
 
 async function main(): Promise<void> {
   const [configFile, taskQueue = 'transit'] = process.argv.slice(2);
@@ -18,6 +19,8 @@ async function main(): Promise<void> {
   await map.start();
   const connection = await NativeConnection.connect({ address: cfg.address });
   const worker = await Worker.create({
+    // As production workers do: every running activity heartbeats (short activities have a heartbeat timeout).
+    interceptors: { activity: [activityInterceptors()] },
     connection,
     taskQueue,
     ...(cfg.bundlePath
