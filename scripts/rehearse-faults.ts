@@ -5,7 +5,7 @@
  * the simulated copy only; after every rehearsal the source's Plan/Version is checked unchanged. Not in CI (about
  * 8 minutes); test/rehearse.test.ts runs one of them (worker SIGKILL) against a real run.
  *
- *   scripts/netns-run node --import tsx scripts/rehearse-faults.ts [--speed N] [--bandwidth 8MB/s] [--json]
+ *   scripts/netns-run node --import tsx scripts/rehearse-faults.ts [--speed N] [--bandwidth 8MB/s] [--rtt-ms 40] [--json]
  */
 import { TransitClient } from '../src/client';
 import { validateSpec } from '../src/spec/validate';
@@ -30,6 +30,7 @@ async function main(): Promise<void> {
   const flag = (n: string) => (argv.includes(n) ? argv[argv.indexOf(n) + 1] : undefined);
   const speed = Number(flag('--speed') ?? 1);
   const bandwidth = flag('--bandwidth');
+  const rtt = Number(flag('--rtt-ms') ?? 0);
   const json = argv.includes('--json');
   const env = await startEnvironment({ wan: { inRegionMs: 2, crossRegionMs: 20 }, dnsTtl: 2 });
   const v = validateSpec(env.spec);
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
         speed,
         bandwidthBytesPerSecond: bandwidth ? parseBandwidth(bandwidth) : Infinity,
         bandwidthSource: bandwidth ? `--bandwidth ${bandwidth}` : 'unbounded',
+        crossRegionRttMs: rtt,
         timeoutSeconds: 900,
       });
       const f = r.faults[0];
@@ -89,7 +91,7 @@ async function main(): Promise<void> {
   }
   if (json) return;
   console.log(
-    `\nRehearsal fault table — simulated ArangoDB copy of the end-to-end topology, speed ×${speed}, links ${bandwidth ?? 'unbounded'}\n`,
+    `\nRehearsal fault table — simulated ArangoDB copy of the end-to-end topology, speed ×${speed}, links ${bandwidth ?? 'unbounded'}, round trip between regions ${rtt} ms\n`,
   );
   console.log(
     '| fault | struck at s | progress stalled s | what Transit did | ended | predicted total s | source Plan/Version unchanged |',
