@@ -163,8 +163,8 @@ describe('transit rehearse on the end-to-end topology', () => {
               await env.bind.stopServer('primary');
               restart = new Promise((res) => setTimeout(res, 10_000)).then(() => env.bind.startServer('primary'));
             }
-            if (['completed', 'rolledBack', 'aborted', 'failed'].includes(p.status) || (p.paused && !p.pauseRequested))
-              break;
+            // Nobody pauses this run: paused means parked by a step that failed.
+            if (['completed', 'rolledBack', 'aborted', 'failed'].includes(p.status) || p.paused) break;
           }
           await new Promise((res) => setTimeout(res, 250));
         }

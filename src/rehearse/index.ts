@@ -272,7 +272,8 @@ export async function rehearse(o: RehearseOptions): Promise<Rehearsal> {
             if (note) outcome.transit = note;
           }
         }
-        if (TERMINAL.has(p.status) || (p.paused && !p.pauseRequested)) break;
+        // The rehearsal never pauses its workflow: paused means parked by a step that failed.
+        if (TERMINAL.has(p.status) || p.paused) break;
       }
       if (Date.now() > deadline) throw new Error(`rehearsal ${workflowId}: no end after ${o.timeoutSeconds} s`);
       await sleep(250);
