@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { copyShape } from '../src/rehearse/copy';
-import { describeFault, parseFaultSchedule } from '../src/rehearse/faults';
+import { describeFault, loadFaultSchedule, parseFaultSchedule } from '../src/rehearse/faults';
 import type { DeploymentInventory, MemberInfo } from '../src/activities/contract';
 import type { ShardPlan } from '../src/activities/agency-types';
 
@@ -111,6 +111,11 @@ describe('the fault schedule', () => {
       'worker-sigkill in MoveAgents start',
     ]);
     assert.deepEqual(parseFaultSchedule(undefined), []);
+    assert.deepEqual(loadFaultSchedule(join(__dirname, '..', 'examples', 'faults.yaml')).map(describeFault), [
+      'kill-source-dbserver #0 in MoveShards at 30 % for 10 s',
+      'worker-sigkill in MoveShards at 60 %',
+      'dns-server-stop in CutoverDNS start for 10 s',
+    ]);
   });
 
   it('rejects what it does not know, naming each problem', () => {
