@@ -49,3 +49,12 @@ export const RAISE_TO_VERIFY_PATCH = 'raise-rf1-to-verify';
  * waits longer than WAITING_PARK_MS.
  */
 export const REFRESH_WAITING_PATCH = 'refresh-waiting-groups';
+
+/**
+ * Since this patch MoveShards ends with the re-convergence the cutover uses (reconverge in shard-runs.ts: move what
+ * fell back, verify, and on "not converged" check again after 10 s, parking only at the third failure) instead of one
+ * verifyConvergence that parked at once: a copy that a restarted DB server is still re-syncing is Plan ≠ Current for a
+ * few seconds, a state that passes on its own (the fault matrix killed a target DB server late in MoveShards and the
+ * run parked).
+ */
+export const SETTLE_AFTER_MOVE_PATCH = 'settle-after-moveshards';

@@ -12,7 +12,7 @@ import { probe } from './checks';
 import { AbortRequested, type MigrationContext } from './context';
 import { targetAssignment } from './decisions';
 import { jobsInFlight, runJobEngine } from './job-engine';
-import { MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH } from './patches';
+import { MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH, SETTLE_AFTER_MOVE_PATCH } from './patches';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
 import { newShardRun, runShardEngine } from './shard-mover';
@@ -21,7 +21,9 @@ import { recordTimeline, runPlan, STEP, type ShardRun } from './state';
 /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
 export async function moveShards(m: MigrationContext): Promise<void> {
   await runUntilSettled(m, TO_TARGET);
-  await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: m.sourceServerIds() }));
+  // A copy still re-syncing after a server restart passes on its own: check again before parking (patched).
+  if (patched(SETTLE_AFTER_MOVE_PATCH)) await reconverge(m);
+  else await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: m.sourceServerIds() }));
   await probe(m, 'MoveShards');
 }
 
