@@ -9,7 +9,7 @@ import { startWorker } from './harness/worker';
 import { World } from '../src/sim/world';
 import { createWorldActivities } from '../src/sim/world-activities';
 import { worldSpec } from './harness/specs';
-import { progressQuery, TASK_QUEUE } from '../src/shared/controls';
+import { progressQuery, resumeSignal, TASK_QUEUE } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
 
 let server: DevServer;
@@ -18,6 +18,64 @@ before(async () => {
 });
 after(async () => {
   await server?.stop();
+});
+
+describe('the end of MoveShards: a copy still re-syncing (Plan ≠ Current) is checked again, not parked at once', () => {
+  const run = async (resyncing: number, whilePaused?: (h: { id: string }) => Promise<void>) => {
+    const world = new World({ syncMs: 50 });
+    await world.start();
+    world.resyncing = resyncing;
+    const taskQueue = `${TASK_QUEUE}-resync-${resyncing}`;
+    const w = await startWorker({
+      connection: await server.nativeConnection(),
+      taskQueue,
+      activities: createWorldActivities(world.url),
+    });
+    try {
+      const handle = await server.client.workflow.start('migrationWorkflow', {
+        taskQueue,
+        workflowId: `resync-${resyncing}-${Date.now()}`,
+        args: [{ spec: worldSpec() }],
+      });
+      let parked: { phase: string; lastError: string | null } | null = null;
+      const watch = (async () => {
+        for (;;) {
+          const p = await handle.query(progressQuery).catch(() => null);
+          if (p && p.paused && !parked) {
+            parked = { phase: p.phase, lastError: p.lastError };
+            await whilePaused?.({ id: handle.workflowId });
+            await handle.signal(resumeSignal, {});
+          }
+          if (p && ['completed', 'failed', 'rolledBack', 'aborted'].includes(p.status)) return;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      })();
+      const report = (await handle.result()) as MigrationReport;
+      await watch;
+      const checks = world.calls.filter((c) => c.name === 'verifyConvergence').length;
+      return { report, parked: parked as { phase: string; lastError: string | null } | null, checks, world };
+    } finally {
+      await w.stop();
+      await world.stop();
+    }
+  };
+
+  it('one failed check: checked again 10 s later, completes without parking', async () => {
+    const r = await run(1);
+    assert.equal(r.report.status, 'completed');
+    assert.equal(r.parked, null, 'never parked');
+    // MoveShards: the failed check and the one that passed; CutoverDNS one; Decommission two (its re-convergence,
+    // then its own check).
+    assert.equal(r.checks, 5);
+    assert.equal(r.world.snapshot().groupsOnTarget, r.world.groups.length);
+  });
+
+  it('twin: a copy that stays out of sync parks MoveShards at the third failed check, naming it; resumed, it completes', async () => {
+    const r = await run(3);
+    assert.equal(r.parked?.phase, 'MoveShards');
+    assert.match(r.parked?.lastError ?? '', /^verifyConvergence: not converged: a copy is still re-syncing/);
+    assert.equal(r.report.status, 'completed');
+  });
 });
 
 describe('migration workflow', () => {

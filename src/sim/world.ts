@@ -103,6 +103,8 @@ export class World {
   credentialChecks = 0;
   /** Names of activities that fail (non-retryable) until cleared: failure injection for tests. */
   failing = new Map<string, string>();
+  /** The next this-many verifyConvergence calls find a copy still re-syncing (Plan ≠ Current): a transient state. */
+  resyncing = 0;
   /** Names of activities that fail retryably until the given time (ms): an outage, e.g. a DNS server stopped. */
   outages = new Map<string, number>();
   readonly sourceIps: { client: string };
@@ -514,6 +516,14 @@ export class World {
         return 'removed';
       }
       case 'verifyConvergence': {
+        if (this.resyncing > 0) {
+          this.resyncing--;
+          throw new WorldError(
+            'not converged: a copy is still re-syncing after its server restarted (Plan ≠ Current)',
+            'InvariantViolationError',
+            true,
+          );
+        }
         const busy = new Set([...this.jobs.values()].filter((j) => j.status === 'Pending').map((j) => j.group));
         const bad = this.groups.filter(
           (g) =>
