@@ -5,7 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
-import { startWorker } from './harness/worker';
+import { startWorker, withWorldMigration } from './harness/worker';
 import { World } from '../src/sim/world';
 import { createWorldActivities } from '../src/sim/world-activities';
 import { worldSpec } from './harness/specs';
@@ -21,43 +21,29 @@ after(async () => {
 });
 
 describe('the end of MoveShards: a copy still re-syncing (Plan ≠ Current) is checked again, not parked at once', () => {
-  const run = async (resyncing: number, whilePaused?: (h: { id: string }) => Promise<void>) => {
+  const run = async (resyncing: number) => {
     const world = new World({ syncMs: 50 });
     await world.start();
     world.resyncing = resyncing;
-    const taskQueue = `${TASK_QUEUE}-resync-${resyncing}`;
-    const w = await startWorker({
-      connection: await server.nativeConnection(),
-      taskQueue,
-      activities: createWorldActivities(world.url),
-    });
-    try {
-      const handle = await server.client.workflow.start('migrationWorkflow', {
-        taskQueue,
-        workflowId: `resync-${resyncing}-${Date.now()}`,
-        args: [{ spec: worldSpec() }],
-      });
-      let parked: { phase: string; lastError: string | null } | null = null;
+    let report!: MigrationReport;
+    let parked: { phase: string; lastError: string | null } | null = null;
+    await withWorldMigration(server, world, `resync-${resyncing}`, async (handle) => {
       const watch = (async () => {
         for (;;) {
           const p = await handle.query(progressQuery).catch(() => null);
           if (p && p.paused && !parked) {
             parked = { phase: p.phase, lastError: p.lastError };
-            await whilePaused?.({ id: handle.workflowId });
             await handle.signal(resumeSignal, {});
           }
           if (p && ['completed', 'failed', 'rolledBack', 'aborted'].includes(p.status)) return;
           await new Promise((r) => setTimeout(r, 200));
         }
       })();
-      const report = (await handle.result()) as MigrationReport;
+      report = (await handle.result()) as MigrationReport;
       await watch;
-      const checks = world.calls.filter((c) => c.name === 'verifyConvergence').length;
-      return { report, parked: parked as { phase: string; lastError: string | null } | null, checks, world };
-    } finally {
-      await w.stop();
-      await world.stop();
-    }
+    });
+    const checks = world.calls.filter((c) => c.name === 'verifyConvergence').length;
+    return { report, parked: parked as { phase: string; lastError: string | null } | null, checks, world };
   };
 
   it('one failed check: checked again 10 s later, completes without parking', async () => {

@@ -19,17 +19,44 @@ export interface ConnectionFlags {
   codecKeyFile?: string;
 }
 
+/** The Temporal connection flags, each with the environment variable it is also read from (src/connection.ts). */
+const CONNECTION_OPTIONS: { key: keyof ConnectionFlags; flag: string; help: string; env: string }[] = [
+  { key: 'address', flag: '--address <host:port>', help: 'Temporal frontend', env: 'TEMPORAL_ADDRESS' },
+  { key: 'namespace', flag: '--namespace <name>', help: 'Temporal namespace', env: 'TEMPORAL_NAMESPACE' },
+  { key: 'tlsCert', flag: '--tls-cert <file>', help: 'mTLS client certificate', env: 'TEMPORAL_TLS_CERT' },
+  { key: 'tlsKey', flag: '--tls-key <file>', help: 'mTLS client key', env: 'TEMPORAL_TLS_KEY' },
+  { key: 'tlsCa', flag: '--tls-ca <file>', help: 'CA of the Temporal server certificate', env: 'TEMPORAL_TLS_CA' },
+  {
+    key: 'tlsServerName',
+    flag: '--tls-server-name <name>',
+    help: 'server name to verify',
+    env: 'TEMPORAL_TLS_SERVER_NAME',
+  },
+  {
+    key: 'apiKeyFile',
+    flag: '--api-key-file <file>',
+    help: 'file holding a Temporal API key',
+    env: 'TEMPORAL_API_KEY_FILE',
+  },
+  {
+    key: 'codecKeyFile',
+    flag: '--codec-key-file <file>',
+    help: 'payload encryption keys (JSON)',
+    env: 'TRANSIT_CODEC_KEY_FILE',
+  },
+];
+
 /** Adds the Temporal connection flags (each also read from the environment, see src/connection.ts). */
 export function withConnection(cmd: Command): Command {
-  return cmd
-    .addOption(new Option('--address <host:port>', 'Temporal frontend').env('TEMPORAL_ADDRESS'))
-    .addOption(new Option('--namespace <name>', 'Temporal namespace').env('TEMPORAL_NAMESPACE'))
-    .addOption(new Option('--tls-cert <file>', 'mTLS client certificate').env('TEMPORAL_TLS_CERT'))
-    .addOption(new Option('--tls-key <file>', 'mTLS client key').env('TEMPORAL_TLS_KEY'))
-    .addOption(new Option('--tls-ca <file>', 'CA of the Temporal server certificate').env('TEMPORAL_TLS_CA'))
-    .addOption(new Option('--tls-server-name <name>', 'server name to verify').env('TEMPORAL_TLS_SERVER_NAME'))
-    .addOption(new Option('--api-key-file <file>', 'file holding a Temporal API key').env('TEMPORAL_API_KEY_FILE'))
-    .addOption(new Option('--codec-key-file <file>', 'payload encryption keys (JSON)').env('TRANSIT_CODEC_KEY_FILE'));
+  for (const o of CONNECTION_OPTIONS) cmd.addOption(new Option(o.flag, o.help).env(o.env));
+  return cmd;
+}
+
+/** The environment a child process (a worker) needs to connect as these flags say: the flags over `base`. */
+export function connectionEnv(f: ConnectionFlags, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const o of CONNECTION_OPTIONS) if (f[o.key] !== undefined) env[o.env] = f[o.key];
+  return env;
 }
 
 /** The Temporal client is loaded only by commands that talk to Temporal (keeps `transit --help` fast). */

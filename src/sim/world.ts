@@ -22,10 +22,6 @@ export interface WorldOptions {
   provisionMs?: number;
   /** How long DNS takes to propagate after a switch, ms. */
   propagationMs?: number;
-  /** Agents in the source (default 3). */
-  agents?: number;
-  /** How long moving one agent takes (its old pod removed, the new one started), ms. */
-  agentMoveMs?: number;
   /** The DNS record before the migration (default 10.12.0.1, TTL 30 s). */
   dns?: { values: string[]; ttl: number };
   /**
@@ -134,7 +130,7 @@ export class World {
     if (opts.dns) this.dns = { values: [...opts.dns.values], ttl: opts.dns.ttl, switchedAt: 0 };
     if (opts.members) this.sourceMembers.push(...opts.members.sourceMembers);
     else {
-      for (let i = 0; i < (opts.agents ?? 3); i++) this.sourceMembers.push(member('agent', i));
+      for (let i = 0; i < 3; i++) this.sourceMembers.push(member('agent', i));
       for (let i = 0; i < nDb; i++) this.sourceMembers.push(member('dbserver', i));
       for (let i = 0; i < nCo; i++) this.sourceMembers.push(member('coordinator', i));
     }
@@ -341,7 +337,6 @@ export class World {
       case 'moveAgent': {
         const agent = a.agent as MemberInfo;
         if (this.agentsSide.get(agent.id) !== a.to) {
-          await sleep(this.opts.agentMoveMs ?? 0);
           const endpoint = await this.opts.members?.moveAgent(agent, a.to);
           if (endpoint) this.agentEndpoints.set(agent.id, endpoint);
           this.agentsSide.set(agent.id, a.to);

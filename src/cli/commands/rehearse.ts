@@ -2,7 +2,7 @@
 // the source is only read; the workflow runs on its own task queue against the copy; faults strike on schedule.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { connectClient, printJson, readSpecFile, withConnection, type ConnectionFlags } from '../common';
+import { connectClient, connectionEnv, printJson, readSpecFile, withConnection, type ConnectionFlags } from '../common';
 import type { Rehearsal } from '../../rehearse';
 
 type Flags = ConnectionFlags & {
@@ -17,21 +17,6 @@ type Flags = ConnectionFlags & {
   report?: string;
   timeoutSeconds?: string;
 };
-
-/** The rehearsal's worker process connects as this command does: its flags become the worker's environment. */
-function workerEnv(f: ConnectionFlags): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  const set = (k: string, v: string | undefined) => v !== undefined && (env[k] = v);
-  set('TEMPORAL_ADDRESS', f.address);
-  set('TEMPORAL_NAMESPACE', f.namespace);
-  set('TEMPORAL_TLS_CERT', f.tlsCert);
-  set('TEMPORAL_TLS_KEY', f.tlsKey);
-  set('TEMPORAL_TLS_CA', f.tlsCa);
-  set('TEMPORAL_TLS_SERVER_NAME', f.tlsServerName);
-  set('TEMPORAL_API_KEY_FILE', f.apiKeyFile);
-  set('TRANSIT_CODEC_KEY_FILE', f.codecKeyFile);
-  return env;
-}
 
 function positive(name: string, v: string): number {
   const n = Number(v);
@@ -123,7 +108,8 @@ export function register(program: Command): void {
         spec,
         acts,
         client,
-        workerEnv: workerEnv(o),
+        // The rehearsal's worker process connects as this command does.
+        workerEnv: connectionEnv(o),
         faults,
         speed,
         bandwidthBytesPerSecond: bandwidth,
