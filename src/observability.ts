@@ -160,12 +160,15 @@ export function errorKind(e: unknown): string {
   return 'Unknown';
 }
 
-/** How often the activity interceptor heartbeats for a running activity (the SDK throttles what it sends). */
-export const HEARTBEAT_EVERY_MS = 1000;
+/**
+ * How often the activity interceptor heartbeats for a running activity; the production worker sends each one
+ * (src/worker.ts maxHeartbeatThrottleInterval), so a heartbeat timeout of a few of these notices a dead worker.
+ */
+export const HEARTBEAT_EVERY_MS = 500;
 
 /**
- * Counts activity errors by kind, puts migrationId/shard on every activity log line, and heartbeats every second
- * while an activity runs.
+ * Counts activity errors by kind, puts migrationId/shard on every activity log line, and heartbeats every
+ * HEARTBEAT_EVERY_MS while an activity runs.
  */
 export function activityInterceptors(): ActivityInterceptorsFactory {
   return (ctx) => {

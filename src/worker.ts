@@ -143,11 +143,12 @@ async function prepare(o: WorkerOptions) {
 type Prepared = Awaited<ReturnType<typeof prepare>>;
 type ProbeArgs = Parameters<TransitActivities['probeClientLatency']>[0];
 
-function mainWorker(o: WorkerOptions, p: Prepared): Promise<Worker> {
-  return Worker.create({
+async function mainWorker(o: WorkerOptions, p: Prepared): Promise<Worker> {
+  const taskQueue = o.taskQueue ?? TASK_QUEUE;
+  const worker = await Worker.create({
     connection: p.connection,
     namespace: p.settings.namespace,
-    taskQueue: o.taskQueue ?? TASK_QUEUE,
+    taskQueue,
     ...(o.identity ? { identity: o.identity } : {}),
     ...(o.workflowBundlePath
       ? { workflowBundle: { codePath: o.workflowBundlePath } }
@@ -158,10 +159,45 @@ function mainWorker(o: WorkerOptions, p: Prepared): Promise<Worker> {
     shutdownGraceTime: '30s',
     // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
     stickyQueueScheduleToStartTimeout: '3s',
+    // Every running activity heartbeats every 500 ms (the interceptor, HEARTBEAT_EVERY_MS); send each one, so that
+    // a heartbeat timeout of a few seconds notices a dead worker (the SDK's own throttle is 0.8 × the heartbeat
+    // timeout, up to 60 s).
+    maxHeartbeatThrottleInterval: '500ms',
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
     maxEagerActivityReservationsPerWorkflowTask: o.eagerActivities ? 3 : 0,
     maxCachedWorkflows: 200,
   });
+  await takeOverStickiness(p.connection, p.settings.namespace, taskQueue);
+  return worker;
+}
+
+/**
+ * A worker that starts takes the running migrations of its task queue off any other worker's sticky queue: after
+ * a worker dies (SIGKILL, a lost node) Temporal would hold each migration's next workflow task on the dead
+ * worker's sticky queue for the sticky schedule-to-start timeout before handing it on. The cost is one replay of
+ * each running migration on its next task (a live worker's cache entry is not used once). Best effort: a failure
+ * is logged and the worker starts anyway.
+ */
+async function takeOverStickiness(connection: NativeConnection, namespace: string, taskQueue: string): Promise<void> {
+  const svc = connection.workflowService;
+  try {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await svc.listWorkflowExecutions({
+        namespace,
+        query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'`,
+        pageSize: 100,
+        ...(nextPageToken ? { nextPageToken } : {}),
+      });
+      for (const w of page.executions ?? [])
+        if (w.execution) await svc.resetStickyTaskQueue({ namespace, execution: w.execution });
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+  } catch (e) {
+    Runtime.instance().logger.warn(
+      `could not take running migrations off other workers' sticky queues (they continue after the sticky timeout): ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
 }
 
 /**

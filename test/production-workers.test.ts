@@ -8,6 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDevServer, type DevServer } from './harness/temporal';
 import { productionBundleFile, spawnTransitWorker, type TransitWorkerProc } from './harness/transit-worker';
+import { spawnWorldWorker, workflowBundleFile } from './harness/worker';
+import { temporal } from '@temporalio/proto';
+import { eventTimeMs } from '../src/report/history';
 import { World } from '../src/sim/world';
 import { worldSpec } from './harness/specs';
 import { freePorts, waitFor } from './harness/procs';
@@ -175,6 +178,119 @@ describe('three workers on one task queue', () => {
         await client.close();
         await world.stop();
       }
+    },
+  );
+});
+
+/**
+ * One worker, SIGKILLed while MoveShards waits on the agency; a new worker started after the kill (no standby).
+ * A production worker that starts takes the running migration off the dead worker's sticky queue (src/worker.ts
+ * takeOverStickiness): the history after the kill shows no workflow task that timed out waiting there. The twin: a
+ * plain SDK worker as the new one does not, and the history shows the sticky schedule-to-start timeout (even started as a standby before the kill).
+ */
+describe('a worker SIGKILLed mid-MoveShards, a new one started after it', () => {
+  const stickyTimeoutsAfter = async (client: TransitClient, workflowId: string, since: number) => {
+    const h = await client.handle(workflowId).fetchHistory();
+    return (h.events ?? []).filter(
+      (e) =>
+        eventTimeMs(e) >= since &&
+        e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT &&
+        e.workflowTaskTimedOutEventAttributes?.timeoutType ===
+          temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START,
+    ).length;
+  };
+
+  async function killAndReplace(newWorker: 'production' | 'plain sdk') {
+    const bundlePath = await productionBundleFile();
+    const world = new World({
+      syncMs: 700,
+      collections: [{ name: 'orders', shards: 12, replicationFactor: 2, clones: 1, bytes: 4000 }],
+    });
+    await world.start();
+    const taskQueue = `takeover-${Date.now()}`;
+    const client = await TransitClient.connect({ address: server.address });
+    const procs: { stop(): Promise<unknown> }[] = [];
+    try {
+      const a = await spawnTransitWorker({
+        worldUrl: world.url,
+        name: 'worker-a',
+        env: {
+          TEMPORAL_ADDRESS: server.address,
+          TRANSIT_TASK_QUEUE: taskQueue,
+          TRANSIT_WORKFLOW_BUNDLE: bundlePath,
+          TRANSIT_WORKER_IDENTITY: 'worker-a',
+          TRANSIT_LOG_LEVEL: 'WARN',
+        },
+      });
+      procs.push(a);
+      const spec = worldSpec() as any;
+      spec.policy.maxConcurrentShardMoves = 3;
+      const { workflowId } = await client.startMigration(spec, { taskQueue, workflowId: `takeover-${Date.now()}` });
+      await waitFor(
+        'shards moving',
+        async () => {
+          const p = await client.getProgress(workflowId);
+          return p.phase === 'MoveShards' && p.shardsDone >= 2 ? p : undefined;
+        },
+        { timeoutMs: 90_000, intervalMs: 50 },
+      );
+      const spawnB = async () =>
+        newWorker === 'production'
+          ? spawnTransitWorker({
+              worldUrl: world.url,
+              name: 'worker-b',
+              env: {
+                TEMPORAL_ADDRESS: server.address,
+                TRANSIT_TASK_QUEUE: taskQueue,
+                TRANSIT_WORKFLOW_BUNDLE: bundlePath,
+                TRANSIT_WORKER_IDENTITY: 'worker-b',
+                TRANSIT_LOG_LEVEL: 'WARN',
+              },
+            })
+          : spawnWorldWorker({
+              address: server.address,
+              taskQueue,
+              worldUrl: world.url,
+              bundlePath: await workflowBundleFile(),
+              name: 'worker-b',
+            });
+      // The plain worker is started before the kill (a warm standby, the kinder case): the retried wait then ends
+      // well inside the server's 10 s window in which it still counts the dead worker's sticky queue as polled.
+      if (newWorker === 'plain sdk') procs.push(await spawnB());
+      const gate = world.gate((name) => name === 'waitForShardMoves');
+      await gate.hit;
+      const killedAt = Date.now();
+      process.kill(a.pid, 'SIGKILL');
+      await a.exited;
+      gate.release();
+      if (newWorker === 'production') procs.push(await spawnB());
+      const report = (await client.result(workflowId)) as MigrationReport;
+      assert.equal(report.status, 'completed');
+      const s = world.snapshot();
+      assert.equal(s.groupsOnTarget, world.groups.length);
+      assert.deepEqual(s.underReplicated, []);
+      assert.deepEqual(world.duplicateEffects(), []);
+      return stickyTimeoutsAfter(client, workflowId, killedAt);
+    } finally {
+      for (const p of procs) await p.stop();
+      await client.close();
+      await world.stop();
+    }
+  }
+
+  it(
+    'a production worker takes the migration off the dead worker’s sticky queue at once',
+    { timeout: 180_000 },
+    async () => {
+      assert.equal(await killAndReplace('production'), 0, 'workflow tasks that timed out on the dead sticky queue');
+    },
+  );
+
+  it(
+    'twin: a plain SDK worker leaves it there until the sticky schedule-to-start timeout',
+    { timeout: 180_000 },
+    async () => {
+      assert.ok((await killAndReplace('plain sdk')) >= 1, 'a workflow task timed out on the dead sticky queue');
     },
   );
 });

@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { DevServer } from '../../test/harness/temporal';
 import { ROOT } from '../../test/harness/temporal';
-import { spawnProc, waitFor } from '../../test/harness/procs';
+import { spawnProc, waitFor, type Proc } from '../../test/harness/procs';
 import { World } from '../../src/sim/world';
 import { worldSpec } from '../../test/harness/specs';
 import { runsOf } from '../../test/harness/replay';
@@ -29,22 +29,23 @@ export interface TemporalResult {
   etaErrors: EtaErrorRow[];
 }
 
-export async function moveThroughTemporal(
+/**
+ * The benchmark's worker: its own process running Transit's production worker (src/rehearse/worker.ts →
+ * createWorker) with the real agency activities against the simulated cluster and the world for the rest.
+ */
+export async function spawnBenchWorker(
   server: DevServer,
+  name: string,
+  taskQueue: string,
+  worldUrl: string,
   bundlePath: string,
-  t: BenchTopology,
-  bc: BenchCluster,
-  log: (s: string) => void,
-  o: { ceiling?: number } = {},
-): Promise<TemporalResult> {
-  const world = new World({ dbServers: bc.targets.length, collections: [], syncMs: 0 });
-  await world.start();
-  const taskQueue = `bench-${t.name}`;
+  targets: string[],
+): Promise<Proc> {
   let ready = false;
   const w = spawnProc(
-    `bench-worker-${t.name}`,
+    name,
     process.execPath,
-    ['--import', 'tsx', SIM_WORKER, taskQueue, world.url, bundlePath, bc.targets.join(',')],
+    ['--import', 'tsx', SIM_WORKER, taskQueue, worldUrl, bundlePath, targets.join(',')],
     {
       cwd: ROOT,
       env: { ...process.env, TEMPORAL_ADDRESS: server.address },
@@ -58,18 +59,45 @@ export async function moveThroughTemporal(
         if (w.hasExited()) throw new Error(`worker exited:\n${w.tail()}`);
       },
     });
+  } catch (e) {
+    await w.stop();
+    throw e;
+  }
+  return w;
+}
+
+/** The spec of a benchmark run: shipped defaults; only the drain after the DNS cutover (after MoveShards) is skipped. */
+export function benchSpec(bc: BenchCluster, ceiling?: number): unknown {
+  const spec = worldSpec({ arango: arangoRef(bc.c) }) as { policy: unknown };
+  spec.policy = { timeouts: { drainSeconds: 0 }, ...(ceiling ? { maxConcurrentShardMoves: ceiling } : {}) };
+  return spec;
+}
+
+export async function moveThroughTemporal(
+  server: DevServer,
+  bundlePath: string,
+  t: BenchTopology,
+  bc: BenchCluster,
+  log: (s: string) => void,
+  o: { ceiling?: number } = {},
+): Promise<TemporalResult> {
+  const world = new World({ dbServers: bc.targets.length, collections: [], syncMs: 0 });
+  await world.start();
+  const taskQueue = `bench-${t.name}`;
+  let w: Proc | undefined;
+  try {
+    w = await spawnBenchWorker(server, `bench-worker-${t.name}`, taskQueue, world.url, bundlePath, bc.targets);
+    const pid = w.pid;
     let peakKb = 0;
     const rss = setInterval(() => {
       try {
-        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${w.pid}/status`, 'utf8'));
+        const m = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
         if (m) peakKb = Math.max(peakKb, Number(m[1]));
       } catch {
         /* gone */
       }
     }, 500);
-    const spec = worldSpec({ arango: arangoRef(bc.c) }) as { policy: unknown };
-    // Shipped defaults; only the drain after the DNS cutover (after MoveShards) is skipped.
-    spec.policy = { timeouts: { drainSeconds: 0 }, ...(o.ceiling ? { maxConcurrentShardMoves: o.ceiling } : {}) };
+    const spec = benchSpec(bc, o.ceiling);
     const bytes0 = bc.bytesReceived();
     const h = await server.client.workflow.start('migrationWorkflow', {
       taskQueue,
@@ -139,7 +167,7 @@ export async function moveThroughTemporal(
       etaErrors: etaErrors(timeline),
     };
   } finally {
-    await w.stop();
+    await w?.stop();
     await world.stop();
   }
 }

@@ -115,3 +115,14 @@ export const TOPOLOGIES: BenchTopology[] = [
     change: { atSeconds: 10, target: 0, dir: 'recv', factor: 0.5 },
   },
 ];
+
+/**
+ * The crash-recovery run (`npm run bench -- --only 3`): enough ~1 MiB groups that MoveShards is still busy when the
+ * worker is killed and again when the new one takes over; the run is ended once that is measured.
+ */
+export const KILL_TOPOLOGY: BenchTopology = {
+  name: 'worker-kill',
+  what: '300 shards of ~1 MiB (rf 2), 3 → 3 DB servers; the worker SIGKILLed mid-MoveShards',
+  sim: topo(3, uniformCollections(300)),
+  targets: 3,
+};

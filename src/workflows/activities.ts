@@ -69,7 +69,7 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
     maximumInterval: '20s',
     nonRetryableErrorTypes: NON_RETRYABLE_ERRORS,
   };
-  // The worker's activity interceptor heartbeats every second for every activity (src/observability.ts): a worker
+  // The worker's activity interceptor heartbeats every 500 ms for every activity (src/observability.ts): a worker
   // that dies in a short step is noticed after 10 s, not after the 60 s start-to-close timeout.
   const short: ActivityOptions = {
     startToCloseTimeout: '60s',
@@ -77,11 +77,12 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
     scheduleToCloseTimeout: `${t.activitySeconds}s`,
     retry,
   };
+  // A wait is a read-only poll: its first retry (e.g. on another worker after this one died) starts at once.
   const wait = (heartbeatTimeout: string): ActivityOptions => ({
     startToCloseTimeout: `${Math.max(t.activitySeconds, 120)}s`,
     heartbeatTimeout,
     scheduleToCloseTimeout: `${Math.max(t.activitySeconds, 120) * 3}s`,
-    retry,
+    retry: { ...retry, initialInterval: '200ms' },
   });
   const propagation: ActivityOptions = {
     ...wait('15s'),
@@ -89,7 +90,10 @@ export function activityProxies(spec: MigrationSpec): TransitActivities {
     scheduleToCloseTimeout: `${t.propagationSeconds * 2}s`,
   };
   const s = proxyActivities<TransitActivities>(short);
-  const agency = proxyActivities<TransitActivities>(wait('5s'));
+  // Agency waits heartbeat every 500 ms (the worker sends each one: maxHeartbeatThrottleInterval); after three
+  // missed ones the attempt is retried, on another worker if this one died. Waits are read-only polls: a false
+  // alarm (a worker stalled 1.5 s) costs one more poll, a dead worker is noticed within 2 s.
+  const agency = proxyActivities<TransitActivities>(wait('2s'));
   const kube = proxyActivities<TransitActivities>(wait('20s'));
   const p = proxyActivities<TransitActivities>(propagation);
   // proxyActivities hands out functions by name on access, so route each name to its class.
