@@ -167,6 +167,22 @@ export function errorKind(e: unknown): string {
 export const HEARTBEAT_EVERY_MS = 500;
 
 /**
+ * The Worker options every Transit worker runs activities with: the activity interceptor (heartbeats, error
+ * counts, log attributes) and no heartbeat throttling beyond HEARTBEAT_EVERY_MS — the SDK otherwise sends at most
+ * one heartbeat per 0.8 × the heartbeat timeout, and a 2 s timeout would then be one late heartbeat from a false
+ * alarm.
+ */
+export function activityWorkerOptions(): {
+  interceptors: { activity: ActivityInterceptorsFactory[] };
+  maxHeartbeatThrottleInterval: string;
+} {
+  return {
+    interceptors: { activity: [activityInterceptors()] },
+    maxHeartbeatThrottleInterval: `${HEARTBEAT_EVERY_MS}ms`,
+  };
+}
+
+/**
  * Counts activity errors by kind, puts migrationId/shard on every activity log line, and heartbeats every
  * HEARTBEAT_EVERY_MS while an activity runs.
  */

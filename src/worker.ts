@@ -28,7 +28,7 @@ import {
   temporalSettings,
   type SettingsInput,
 } from './connection';
-import { activityInterceptors, JsonLogger, telemetryOptions } from './observability';
+import { activityWorkerOptions, JsonLogger, telemetryOptions } from './observability';
 import { probeTaskQueue, TASK_QUEUE } from './shared/controls';
 
 export interface WorkerOptions extends SettingsInput {
@@ -154,15 +154,12 @@ async function mainWorker(o: WorkerOptions, p: Prepared): Promise<Worker> {
       ? { workflowBundle: { codePath: o.workflowBundlePath } }
       : { workflowsPath: require.resolve('./workflows') }),
     activities: p.activities,
-    interceptors: { activity: [activityInterceptors()] },
+    // Heartbeats every HEARTBEAT_EVERY_MS, each one sent: a heartbeat timeout of a few seconds notices a dead worker.
+    ...activityWorkerOptions(),
     dataConverter: p.converter,
     shutdownGraceTime: '30s',
     // A worker that dies with a workflow task in its sticky queue: hand it to another worker quickly.
     stickyQueueScheduleToStartTimeout: '3s',
-    // Every running activity heartbeats every 500 ms (the interceptor, HEARTBEAT_EVERY_MS); send each one, so that
-    // a heartbeat timeout of a few seconds notices a dead worker (the SDK's own throttle is 0.8 × the heartbeat
-    // timeout, up to 60 s).
-    maxHeartbeatThrottleInterval: '500ms',
     maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 50,
     maxEagerActivityReservationsPerWorkflowTask: o.eagerActivities ? 3 : 0,
     maxCachedWorkflows: 200,
@@ -211,7 +208,7 @@ function regionProbeWorker(o: WorkerOptions & { region: string }, p: Prepared): 
     taskQueue: probeTaskQueue(o.taskQueue ?? TASK_QUEUE, o.region),
     ...(o.identity ? { identity: `${o.identity} (probes ${o.region})` } : {}),
     activities: { probeClientLatency: (a: ProbeArgs) => p.activities.probeClientLatency(a) },
-    interceptors: { activity: [activityInterceptors()] },
+    ...activityWorkerOptions(),
     dataConverter: p.converter,
     shutdownGraceTime: '30s',
     maxConcurrentActivityTaskExecutions: 8,

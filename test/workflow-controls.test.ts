@@ -260,7 +260,7 @@ describe('determinism', () => {
     'every history of this file (pause, abort, rollback, approve paths) replays cleanly',
     { timeout: 300_000 },
     async () => {
-      const n = await replayAll(server.client);
+      const n = await replayAll(server.client, server.address);
       assert.ok(n >= 27, `replayed ${n} histories`);
     },
   );

@@ -371,7 +371,7 @@ describe('credentials', () => {
 
 describe('determinism', () => {
   it('every history of this file replays cleanly against the current code', { timeout: 300_000 }, async () => {
-    const n = await replayAll(server.client);
+    const n = await replayAll(server.client, server.address);
     assert.ok(n >= 8, `replayed ${n} histories`);
   });
 });

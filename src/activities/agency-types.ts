@@ -153,4 +153,12 @@ export interface WaitForShardMovesResult {
   progress: { index: number; bytesCopied: number; bytesTotal: number }[];
   /** Jobs still in ToDo, with why supervision has not started them when that can be told. */
   queued: { index: number; reason: string }[];
+  /**
+   * When the activity read this (ms since the epoch, its own clock). The workflow's bandwidth estimator times copy
+   * progress by it, not by the workflow task's time: a worker that took a migration over has been seen to run its
+   * first workflow task with the previous task's time while a replay of the same history uses the task's own time,
+   * so an estimate timed by the task differed between the run and its replay (a nondeterminism error). Results
+   * recorded before this field carry none; the workflow then uses its own time, as those runs did.
+   */
+  at?: number;
 }

@@ -649,7 +649,7 @@ export class World {
           });
       });
       const enough = a.mode === 'any' ? ended.length > 0 : ended.length === a.jobs.length;
-      if (enough || Date.now() >= deadline) return { ended, progress, queued: [] };
+      if (enough || Date.now() >= deadline) return { ended, progress, queued: [], at: Date.now() };
       await sleep(20);
     }
   }

@@ -758,7 +758,8 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
         const swaps = withJob.flatMap((g, index) => (moving[g]!.swap ? [{ index }] : []));
         observeShardMoves(
           bw,
-          ctx.now(),
+          // The activity's read time (recorded in the result), not the workflow task's: see WaitForShardMovesResult.at.
+          r.at ?? ctx.now(),
           copies.map((c, i) => ({ ...c, total: groupBytes(ix, withJob[i]!) })),
           swaps.length ? { ...r, queued: [...r.queued, ...swaps] } : r,
         );

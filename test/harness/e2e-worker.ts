@@ -5,7 +5,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { createActivities } from '../../src/activities';
 import { ServiceMap } from './environment';
 import { workerAddress } from './network';
-import { activityInterceptors } from '../../src/observability';
+import { activityWorkerOptions } from '../../src/observability';
 
 async function main(): Promise<void> {
   const [configFile, taskQueue = 'transit'] = process.argv.slice(2);
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address: cfg.address });
   const worker = await Worker.create({
     // As production workers do: every running activity heartbeats (short activities have a heartbeat timeout).
-    interceptors: { activity: [activityInterceptors()] },
+    ...activityWorkerOptions(),
     connection,
     taskQueue,
     ...(cfg.bundlePath

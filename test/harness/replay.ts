@@ -5,11 +5,18 @@ import type { Client } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { workflowBundle } from './worker';
 import { TEMPORAL_CLI } from './temporal';
 
-/** Replays every closed migrationWorkflow history on the server; throws on the first determinism error. */
-export async function replayAll(client: Client): Promise<number> {
+/**
+ * Replays every closed migrationWorkflow history on the server; throws naming every history that fails. With the
+ * server's address, each failing history is also exported (`temporal workflow show --output json`) to a file the
+ * error names, so that a CI failure can be examined after the server is gone.
+ */
+export async function replayAll(client: Client, address?: string): Promise<number> {
   const histories = client.workflow
     .list({ query: `WorkflowType = 'migrationWorkflow' AND ExecutionStatus != 'Running'` })
     .intoHistories();
@@ -17,7 +24,16 @@ export async function replayAll(client: Client): Promise<number> {
   const failures: string[] = [];
   for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
     n++;
-    if (r.error) failures.push(`${r.workflowId}/${r.runId}: ${r.error.message}`);
+    if (!r.error) continue;
+    let saved = '';
+    if (address) {
+      const dir = join(tmpdir(), 'transit-replay-failures');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${r.workflowId}-${r.runId}.json`);
+      writeFileSync(file, await historyJson(address, r.workflowId, r.runId));
+      saved = ` (history saved to ${file})`;
+    }
+    failures.push(`${r.workflowId}/${r.runId}${saved}: ${r.error.message}`);
   }
   if (failures.length) throw new Error(`replay failed for ${failures.length} histories:\n${failures.join('\n')}`);
   return n;

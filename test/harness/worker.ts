@@ -18,7 +18,7 @@ import { worldSpec } from './specs';
 import type { World } from '../../src/sim/world';
 import { createWorldActivities } from '../../src/sim/world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
-import { activityInterceptors } from '../../src/observability';
+import { activityWorkerOptions } from '../../src/observability';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | null = null;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
@@ -45,7 +45,7 @@ export async function startWorker(opts: {
   quietRuntime();
   const worker = await Worker.create({
     // As production workers do: every running activity heartbeats (short activities have a heartbeat timeout).
-    interceptors: { activity: [activityInterceptors()] },
+    ...activityWorkerOptions(),
     connection: opts.connection,
     taskQueue: opts.taskQueue,
     workflowBundle: await workflowBundle(),

@@ -1,7 +1,7 @@
 // A worker process bound to the in-memory world: argv = address, task queue, world URL, workflow bundle path.
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createWorldActivities } from '../../src/sim/world-activities';
-import { activityInterceptors } from '../../src/observability';
+import { activityWorkerOptions } from '../../src/observability';
 
 async function main(): Promise<void> {
   const [address, taskQueue, worldUrl, bundlePath] = process.argv.slice(2);
@@ -11,7 +11,7 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect({ address });
   const worker = await Worker.create({
     // As production workers do: every running activity heartbeats (short activities have a heartbeat timeout).
-    interceptors: { activity: [activityInterceptors()] },
+    ...activityWorkerOptions(),
     connection,
     taskQueue,
     workflowBundle: { codePath: bundlePath },

@@ -220,6 +220,7 @@ export async function waitForShardMoves(
       );
     }
     const read = await client.agencyRead(paths);
+    const readAt = waits.now();
     const ended: ShardMoveOutcome[] = [];
     const running: number[] = [];
     const queued: WaitForShardMovesResult['queued'] = [];
@@ -268,6 +269,7 @@ export async function waitForShardMoves(
       ended,
       progress: progress.filter((p) => running.includes(p.index)),
       queued,
+      at: readAt,
     };
     waits.heartbeat({
       ended: ended.length,
