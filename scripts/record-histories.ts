@@ -136,6 +136,14 @@ const RF1_WORLD: NonNullable<WorldOptions['collections']> = [
   { name: 'single', shards: 3, replicationFactor: 1, bytes: 1000 },
 ];
 
+/** The spec with a client-latency objective the world's probes (round trips to its HTTP server) keep. */
+function withLatency(spec: Record<string, any>): Record<string, unknown> {
+  return {
+    ...spec,
+    policy: { ...spec.policy, latency: { p99Ms: 500, windowSeconds: 5, parkAfterSeconds: 0, minSamples: 1 } },
+  };
+}
+
 const SCENARIOS: Scenario[] = [
   ...BOUNDARIES.map((b): Scenario => ({
     name: `parked-${b.to}`,
@@ -260,6 +268,48 @@ const SCENARIOS: Scenario[] = [
       await ended(handle, 'aborted');
     },
     mustContain: ['abort', SHARD_STEP],
+  },
+  // policy.latency: the latency loop beside the engine (patch 'latency-cap'); since the 'canary-moves' patch the
+  // canary is created when MoveShards starts (ensureLatencyCanary before its first readShardPlan) and removed when the
+  // migration ends (Complete, the end of a rollback, an abort) — before it, each engine run created and removed it.
+  {
+    name: 'latency-completed',
+    covers:
+      'policy.latency: probe windows beside the MoveShard-job engine, the canary created and removed; ends completed',
+    input: (spec) => ({ spec: withLatency(spec) }),
+    async drive({ handle }) {
+      await ended(handle, 'completed');
+    },
+    mustContain: ['ensureLatencyCanary', 'probeClientLatency', 'removeLatencyCanary', SHARD_STEP],
+  },
+  {
+    name: 'latency-rolled-back',
+    covers:
+      'policy.latency, rollback signal mid-MoveShards: probes on the way back too, the canary removed; ends rolledBack',
+    world: { syncMs: 400 },
+    input: (spec) => ({ spec: withLatency(spec) }),
+    async drive({ world, handle }) {
+      const gate = world.gate(nth(SHARD_STEP, 2)());
+      await gate.hit;
+      await handle.signal(rollbackSignal, { reason: 'recorded history: rollback mid-MoveShards, policy.latency' });
+      gate.release();
+      await ended(handle, 'rolledBack');
+    },
+    mustContain: ['rollback', 'ensureLatencyCanary', 'removeLatencyCanary', 'removeTargetMembers'],
+  },
+  {
+    name: 'latency-aborted',
+    covers: 'policy.latency, abort signal mid-MoveShards: in-flight moves finish, the canary removed; ends aborted',
+    world: { syncMs: 300 },
+    input: (spec) => ({ spec: withLatency(spec) }),
+    async drive({ world, handle }) {
+      const gate = world.gate(nth(SHARD_STEP, 2)());
+      await gate.hit;
+      await handle.signal(abortSignal, { reason: 'recorded history: abort mid-MoveShards, policy.latency' });
+      gate.release();
+      await ended(handle, 'aborted');
+    },
+    mustContain: ['abort', 'ensureLatencyCanary', 'removeLatencyCanary'],
   },
   {
     name: 'failed-step-resumed',

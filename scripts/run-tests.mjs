@@ -52,6 +52,7 @@ const USUAL_SECONDS = {
   'test/agency-migration-faults.test.ts': 104,
   'test/kube-activities.test.ts': 85,
   'test/latency-workflow.test.ts': 79,
+  'test/latency-canary.test.ts': 45,
   'test/production-workers.test.ts': 135,
   'test/agency-migration.test.ts': 62,
   'test/sim-supervision-fidelity.test.ts': 61,

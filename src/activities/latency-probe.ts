@@ -9,10 +9,12 @@
  * many requests it made.
  *
  * The canary: `transit_latency_canary` in `_system`, 2 shards per DB server, replicationFactor min(2, DB servers),
- * one document per shard whose key the cluster maps to that shard (`responsibleShard`). The shard engine creates it
- * when it starts with policy.latency (`ensureLatencyCanary`, idempotent) — the target DB servers exist by then, so
- * its shards sit on source and target servers alike — and drops it when it returns (`removeLatencyCanary`,
- * idempotent); it is not in the run's plan, so nothing moves it. The probes run where the worker runs
+ * one document per shard whose key the cluster maps to that shard (`responsibleShard`). With policy.latency
+ * MoveShards creates it before it reads the Plan (`ensureLatencyCanary`, idempotent; patch 'canary-moves') — the
+ * target DB servers exist by then, so its shards sit on source and target servers alike — so it is in the plan and
+ * moves like any other collection; the migration drops it when it ends (`removeLatencyCanary`, idempotent).
+ * (Migrations started before the patch create it when each shard-engine run starts and drop it when the run returns:
+ * it never moves.) The probes run where the worker runs
  * (its region names them); with policy.latency.probeFrom "each-region" a probe worker per region runs them on its
  * own task queue (`probeTaskQueue`, src/worker.ts `regionProbeWorker`) and the workflow merges the windows.
  */
@@ -22,9 +24,10 @@ import type { CredentialRef } from '../spec/schema';
 import type { MigrationRef } from './contract';
 import { mintSuperuserJwt } from './agency';
 import { percentile } from '../workflows/latency';
+import { CANARY_COLLECTION } from '../shared/types';
 
 export const CANARY_DATABASE = '_system';
-export const CANARY_COLLECTION = 'transit_latency_canary';
+export { CANARY_COLLECTION };
 
 export interface LatencyProbeDeps {
   readCredential(ref: CredentialRef): Promise<string>;

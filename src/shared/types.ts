@@ -20,6 +20,9 @@ export const PHASES = [
 ] as const;
 export type MigrationPhase = (typeof PHASES)[number];
 
+/** The collection (in _system) the client-latency probes read and write (src/activities/latency-probe.ts). */
+export const CANARY_COLLECTION = 'transit_latency_canary';
+
 /** Rollback is allowed before this phase starts, refused once it has. */
 export const POINT_OF_NO_RETURN: MigrationPhase = 'Decommission';
 

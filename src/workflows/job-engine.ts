@@ -278,6 +278,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     lat.stop();
   }
   await lat.ended();
+  // A canary in the plan (patch 'canary-moves') stays until the migration ends; before it, each run dropped its own.
+  if (ctx.state.canaryInPlan) return result;
   await ctx.step('removeLatencyCanary', () => removeLatencyCanary(ref));
   // The controller's state stays (a later engine run, e.g. the reconverge, goes on from it); the canary is gone.
   if (ctx.state.clientLatency) ctx.state.clientLatency = { ...ctx.state.clientLatency, canaryKeys: [] };

@@ -62,7 +62,7 @@ async function run(m: MigrationContext): Promise<MigrationReport> {
     );
   } catch (e) {
     if (e instanceof RollbackRequested) return await rollback(m);
-    if (e instanceof AbortRequested) return aborted(m);
+    if (e instanceof AbortRequested) return await aborted(m);
     throw e;
   }
 }

@@ -58,3 +58,12 @@ export const REFRESH_WAITING_PATCH = 'refresh-waiting-groups';
  * run parked).
  */
 export const SETTLE_AFTER_MOVE_PATCH = 'settle-after-moveshards';
+
+/**
+ * Since this patch the latency canary is created at the start of MoveShards, before the run reads the Plan, so it is
+ * in the plan and moves like any other collection (its probes see what clients of a moving collection see: the
+ * copies, the leader switches, the final catch-ups); it stays through the re-convergences and is removed when the
+ * migration ends (completed, rolled back or aborted). Before it the canary was created when each engine run started
+ * (not in that run's plan: it never moved) and removed when it returned. `MigrationState.canaryInPlan` records which.
+ */
+export const CANARY_MOVES_PATCH = 'canary-moves';

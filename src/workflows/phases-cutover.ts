@@ -6,7 +6,7 @@ import { condition, patched, sleep } from '@temporalio/workflow';
 import { probe } from './checks';
 import type { MigrationContext } from './context';
 import { END_STATE_MEMBERS_PATCH } from './patches';
-import { reconverge } from './shard-runs';
+import { reconverge, removeCanary } from './shard-runs';
 
 /** Agents move strictly one at a time, each only when the agency keeps quorum without it. */
 export async function moveAgents(m: MigrationContext, to: 'source' | 'target'): Promise<void> {
@@ -86,6 +86,7 @@ export async function decommission(m: MigrationContext): Promise<void> {
 }
 
 export async function complete(m: MigrationContext): Promise<void> {
+  await removeCanary(m);
   await probe(m, 'Complete');
 }
 

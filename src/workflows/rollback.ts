@@ -6,7 +6,7 @@ import { allHandlersFinished, condition, log, workflowInfo } from '@temporalio/w
 import type { MigrationReport } from '../shared/types';
 import type { MigrationContext } from './context';
 import { moveAgents, restoreAutoShrink } from './phases-cutover';
-import { moveShardsBack } from './shard-runs';
+import { moveShardsBack, removeCanary } from './shard-runs';
 import { reportOf } from './state';
 
 /** The same machine run the other way, newest step first, back to the source. */
@@ -29,6 +29,7 @@ export async function rollback(m: MigrationContext): Promise<MigrationReport> {
   await restoreDns(m);
   await moveAgents(m, 'source');
   if (s.targetServerIds.length > 0) await moveShardsBack(m);
+  await removeCanary(m);
   await removeTarget(m);
   await restoreAutoShrink(m);
   if (s.bridge) {
@@ -79,7 +80,8 @@ async function removeTarget(m: MigrationContext): Promise<void> {
 }
 
 /** Ends the run where an abort took effect: the cluster is consistent, nothing is undone. */
-export function aborted(m: MigrationContext): MigrationReport {
+export async function aborted(m: MigrationContext): Promise<MigrationReport> {
+  await removeCanary(m, true);
   m.endTiming(m.s.phase);
   m.s.status = 'aborted';
   m.s.label = 'Aborted';

@@ -5,6 +5,7 @@
  */
 import { ActivityFailure, isCancellation, log, patched, sleep, workflowInfo } from '@temporalio/workflow';
 import { probeTaskQueue } from '../shared/controls';
+import { CANARY_COLLECTION } from '../shared/types';
 import { regionProbeProxy } from './activities';
 import type { ShardPlan } from '../activities/contract';
 import { workflowNow } from './clock';
@@ -12,7 +13,8 @@ import { probe } from './checks';
 import { AbortRequested, type MigrationContext } from './context';
 import { targetAssignment } from './decisions';
 import { jobsInFlight, runJobEngine } from './job-engine';
-import { MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH, SETTLE_AFTER_MOVE_PATCH } from './patches';
+import { CANARY_MOVES_PATCH, MOVESHARD_JOBS_PATCH, RECONVERGE_PATCH, SETTLE_AFTER_MOVE_PATCH } from './patches';
+import { newLatencyState } from './latency';
 import { groupKey, groupServers, indexPlan, type GroupIndex } from './plan';
 import { assignTargets } from './scheduler';
 import { newShardRun, runShardEngine } from './shard-mover';
@@ -20,11 +22,52 @@ import { recordTimeline, runPlan, STEP, type ShardRun } from './state';
 
 /** Move every shard group to the target; repeat on a fresh Plan until nothing is left (collections may be created meanwhile). */
 export async function moveShards(m: MigrationContext): Promise<void> {
+  await createCanaryInPlan(m);
   await runUntilSettled(m, TO_TARGET);
   // A copy still re-syncing after a server restart passes on its own: check again before parking (patched).
   if (patched(SETTLE_AFTER_MOVE_PATCH)) await reconverge(m);
   else await m.call('verifyConvergence', () => ({ arango: m.arango(), mustNotHold: m.sourceServerIds() }));
   await probe(m, 'MoveShards');
+}
+
+/**
+ * policy.latency (patch 'canary-moves'): the probes' canary is created before the run reads the Plan, so it is in
+ * the plan and moves like any other collection; it stays until the migration ends (removeCanary).
+ */
+async function createCanaryInPlan(m: MigrationContext): Promise<void> {
+  if (!m.s.spec.policy.latency || m.s.canaryInPlan || !patched(CANARY_MOVES_PATCH)) return;
+  const canary = await m.call('ensureLatencyCanary', () => m.ref());
+  m.s.clientLatency = {
+    ...m.s.clientLatency,
+    control: m.s.clientLatency?.control ?? newLatencyState(m.s.concurrency),
+    canaryKeys: canary.keys.map((k) => k.key),
+  };
+  m.s.canaryInPlan = true;
+}
+
+/**
+ * The end of a migration (completed, rolled back, aborted): the canary created for MoveShards is dropped. `direct`:
+ * not as a step (an aborted migration has no safe point left to pass); a failure is then logged and left in
+ * lastError, naming the collection to drop by hand.
+ */
+export async function removeCanary(m: MigrationContext, direct = false): Promise<void> {
+  if (!m.s.canaryInPlan) return;
+  // Through the coordinators that outlive the step: after Decommission the source's are gone.
+  const ref = () => ({ ...m.ref(), url: m.arango().endpoint });
+  if (!direct) await m.call('removeLatencyCanary', ref);
+  else {
+    try {
+      await m.a.removeLatencyCanary(ref());
+    } catch (e) {
+      if (isCancellation(e) || !(e instanceof ActivityFailure)) throw e;
+      const message = e.cause?.message ?? e.message;
+      m.s.lastError = `removeLatencyCanary: ${message} — drop the collection _system/${CANARY_COLLECTION} by hand`;
+      log.warn('the latency canary was not removed', { migrationId: m.s.migrationId, error: message });
+      return;
+    }
+  }
+  m.s.canaryInPlan = false;
+  if (m.s.clientLatency) m.s.clientLatency = { ...m.s.clientLatency, canaryKeys: [] };
 }
 
 /**

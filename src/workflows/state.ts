@@ -151,6 +151,11 @@ export interface MigrationState {
   raisedReplication?: RaisedCollection[];
   /** policy.latency (patch 'latency-cap'): the controller's state, the canary's keys, the probes' last window. */
   clientLatency?: ClientLatencyStatus;
+  /**
+   * The canary was created before MoveShards read the Plan (patch 'canary-moves'): it moves like any collection and
+   * is removed when the migration ends, not when an engine run returns.
+   */
+  canaryInPlan?: boolean;
   concurrency: number;
   approved: boolean;
   pauseRequested: boolean;
