@@ -21,6 +21,8 @@ import { worldSpec } from './harness/specs';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** The spike: this many writers through the second coordinator. */
 const SPIKE_WRITERS = 48;
+/** Calibrations (three idle windows and one with the spike, 5 s each) before the test gives up on a noisy machine. */
+const CALIBRATIONS = 4;
 
 describe('client-latency cap in the shard engine (simulated)', { timeout: 480_000 }, () => {
   let c: SimCluster;
@@ -69,28 +71,30 @@ describe('client-latency cap in the shard engine (simulated)', { timeout: 480_00
 
     // The objective sits between what the probes see on this machine with no migration (the median p99 of three
     // windows: its own jitter included, which on a loaded 2-core CI machine reaches hundreds of ms) and what they
-    // see during the spike alone (one window, before the migration): the geometric mean, so that the spike stands
-    // out of the noise however loud the machine is. A spike that does not stand out fails here, not later.
+    // see during the spike alone (one window, before the migration): the geometric mean. While the machine's noise
+    // drowns the spike (other test lanes busy: a CI run saw 158 ms idle and 151 ms with the spike), the test cannot
+    // show anything about the controller: it measures again, up to CALIBRATIONS times, and fails if the spike never
+    // stood out 1.5× of the noise.
     const base = MigrationSpec.parse({ ...worldSpec(), arango });
     const ref = { migrationId: 'lat', spec: base };
     const canary = await probes.ensureLatencyCanary(ref);
     const probeWindow = async () =>
       (await probes.probeClientLatency({ ...ref, keys: canary.keys.map((k) => k.key), windowMs: 5000 })).p99Ms!;
-    const idle: number[] = [];
-    for (let i = 0; i < 3; i++) idle.push(await probeWindow());
-    const alone = new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[1]!.url), 'spike', SPIKE_WRITERS);
-    const spikeAlone = await probeWindow();
-    await alone.stop();
-    assert.deepEqual(await alone.missing(), []);
-    const idleP99 = percentile(idle, 0.5)!;
-    assert.ok(
-      spikeAlone > 1.5 * idleP99,
-      `the simulated spike must stand out of this machine's noise: p99 ${spikeAlone} ms with it, ${idleP99} ms without`,
-    );
-    const p99Ms = Math.round(Math.sqrt(idleP99 * spikeAlone) * 10) / 10;
-    console.log(
-      `probe window p99s (simulated): idle ${idle.join(' ')} ms, spike alone ${spikeAlone} ms → objective ${p99Ms} ms`,
-    );
+    const tried: string[] = [];
+    let p99Ms = 0;
+    for (let attempt = 1; attempt <= CALIBRATIONS && !p99Ms; attempt++) {
+      const idle: number[] = [];
+      for (let i = 0; i < 3; i++) idle.push(await probeWindow());
+      const alone = new ContinuousWriter(arangoDb(c, 'shop', c.coordinators[1]!.url), 'spike', SPIKE_WRITERS);
+      const spikeAlone = await probeWindow();
+      await alone.stop();
+      assert.deepEqual(await alone.missing(), []);
+      const idleP99 = percentile(idle, 0.5)!;
+      tried.push(`idle ${idle.join(' ')} ms, spike alone ${spikeAlone} ms`);
+      if (spikeAlone > 1.5 * idleP99) p99Ms = Math.round(Math.sqrt(idleP99 * spikeAlone) * 10) / 10;
+    }
+    console.log(`probe window p99s (simulated): ${tried.join('; ')} → objective ${p99Ms || 'none'} ms`);
+    assert.ok(p99Ms > 0, `the simulated spike never stood out 1.5× of this machine's noise: ${tried.join('; ')}`);
     const spec = MigrationSpec.parse({
       ...worldSpec(),
       arango,
