@@ -63,8 +63,9 @@ describe('the latency canary (simulated cluster, through Temporal)', () => {
         taskQueue: `${TASK_QUEUE}-canary`,
         activities: { ...rehearsalActivities(world.url, targets), ...probes },
       });
+      // Released in `finally` too: a failed assertion must not leave the workflow held (the worker would not stop).
+      const gate = world.gate((name) => name === 'moveAgent');
       try {
-        const gate = world.gate((name) => name === 'moveAgent');
         const spec = worldSpec({
           arango: { ...arango, targetEndpoint: c.coordinatorUrl },
           policy: {
@@ -106,6 +107,7 @@ describe('the latency canary (simulated cluster, through Temporal)', () => {
         const r = await c.request(c.coordinatorUrl, `/_db/_system/_api/collection/${CANARY_COLLECTION}`);
         assert.equal(r.status, 404);
       } finally {
+        gate.release();
         await w.stop();
         await world.stop();
       }
