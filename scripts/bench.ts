@@ -28,7 +28,7 @@ import { worldSpec } from '../test/harness/specs';
 import { waitFor } from '../test/harness/procs';
 import { runsOf } from '../test/harness/replay';
 import { temporal } from '@temporalio/proto';
-import { eventTimeMs } from '../src/report/history';
+import { eventTimeMs, timestampMs } from '../src/report/history';
 import { totals, indexPlan } from '../src/workflows/plan';
 import { progressQuery } from '../src/shared/controls';
 import type { MigrationReport } from '../src/shared/types';
@@ -301,8 +301,7 @@ async function benchSigkill(bundlePath: string): Promise<void> {
       async () => {
         const d = await h.describe();
         const w = d.raw.pendingActivities?.find((x) => x.activityType?.name === 'waitForShardMoves');
-        const hb = w?.lastHeartbeatTime;
-        return w ? { hbAt: hb ? Number(hb.seconds ?? 0) * 1000 + Math.floor((hb.nanos ?? 0) / 1e6) : 0 } : undefined;
+        return w ? { hbAt: timestampMs(w.lastHeartbeatTime) } : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 20 },
     );
@@ -314,7 +313,7 @@ async function benchSigkill(bundlePath: string): Promise<void> {
     const created = await waitFor(
       'a MoveShard job created after the kill',
       async () => {
-        const jobs = await agencyJobs(bc);
+        const jobs = await bc.jobs(['ToDo', 'Pending', 'Finished', 'Failed']);
         const after = jobs.filter((j) => j.type === 'moveShard' && Date.parse(String(j.timeCreated)) > killedAt);
         return after.length ? Math.min(...after.map((j) => Date.parse(String(j.timeCreated)))) : undefined;
       },
@@ -324,7 +323,7 @@ async function benchSigkill(bundlePath: string): Promise<void> {
     await h.terminate('bench: recovery measured').catch(() => undefined);
     figure('worker SIGKILL during MoveShards → shard progress again', r1((created - killedAt) / 1000), 's', {
       killedDuring: 'waitForShardMoves',
-      lastHeartbeatBeforeKill: pending.hbAt ? `${r1((killedAt - pending.hbAt) / 1000)} s` : 'none yet',
+      lastHeartbeatBeforeKill: Number.isNaN(pending.hbAt) ? 'none yet' : `${r1((killedAt - pending.hbAt) / 1000)} s`,
       newWorkerStartup: r1((readyAt - killedAt) / 1000),
       readyToProgress: r1((created - readyAt) / 1000),
       takeover: events,
@@ -341,14 +340,6 @@ async function benchSigkill(bundlePath: string): Promise<void> {
   }
 }
 
-async function agencyJobs(bc: BenchCluster): Promise<Record<string, unknown>[]> {
-  const r = (await bc.c.agencyRead(['/arango/Target'])) as { arango?: { Target?: Record<string, unknown> } };
-  const t = r.arango?.Target ?? {};
-  return ['ToDo', 'Pending', 'Finished', 'Failed'].flatMap((k) =>
-    Object.values((t[k] ?? {}) as Record<string, Record<string, unknown>>),
-  );
-}
-
 /** The history's events after the kill, as "+seconds type (activity)": what the takeover waited for. */
 async function takeoverEvents(server: DevServer, workflowId: string, since: number): Promise<string[]> {
   const hist = await server.client.workflow.getHandle(workflowId).fetchHistory();
@@ -359,13 +350,13 @@ async function takeoverEvents(server: DevServer, workflowId: string, since: numb
     const sched = e.activityTaskScheduledEventAttributes;
     if (sched) names.set(String(e.eventId), sched.activityType?.name ?? '?');
     if (at < since) continue;
-    const ref =
-      e.activityTaskStartedEventAttributes?.scheduledEventId ??
-      e.activityTaskCompletedEventAttributes?.scheduledEventId ??
-      e.activityTaskTimedOutEventAttributes?.scheduledEventId ??
-      sched?.activityType?.name;
+    const of = (
+      e.activityTaskStartedEventAttributes ??
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes
+    )?.scheduledEventId;
+    const what = sched?.activityType?.name ?? (of != null ? names.get(String(of)) : undefined);
     const type = String(temporal.api.enums.v1.EventType[e.eventType ?? 0]).replace('EVENT_TYPE_', '');
-    const what = typeof ref === 'string' ? ref : ref !== undefined && ref !== null ? names.get(String(ref)) : undefined;
     out.push(`+${((at - since) / 1000).toFixed(1)} s ${type}${what ? ` (${what})` : ''}`);
     if (out.length >= 12) break;
   }

@@ -130,6 +130,24 @@ async function ended(handle: WorkflowHandle, status: string): Promise<void> {
   if (r.status !== status) throw new Error(`ended ${r.status}, expected ${status}`);
 }
 
+/**
+ * Drives a run to its second batch of shard moves (the engine's second submit), sends `signal` there with a
+ * "recorded history: <reason>" note, then waits for `then`.
+ */
+function midMoveShards(
+  signal: typeof pauseSignal,
+  reason: string,
+  then: (handle: WorkflowHandle) => Promise<void>,
+): Scenario['drive'] {
+  return async ({ world, handle }) => {
+    const gate = world.gate(nth(SHARD_STEP, 2)());
+    await gate.hit;
+    await handle.signal(signal, { reason: `recorded history: ${reason}` });
+    gate.release();
+    await then(handle);
+  };
+}
+
 /** The default world's rf-2 collection (with a clone) and a replicationFactor-1 one. */
 const RF1_WORLD: NonNullable<WorldOptions['collections']> = [
   { name: 'orders', shards: 4, replicationFactor: 2, clones: 1, bytes: 1000 },
@@ -162,13 +180,7 @@ const SCENARIOS: Scenario[] = [
     covers:
       'pause signal in the middle of MoveShards while shard groups are moving: in-flight moves are waited for, the migration parks in MoveShards with groups done and groups not started, open',
     world: { syncMs: 300 },
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(pauseSignal, { reason: 'recorded history: pause mid-MoveShards' });
-      gate.release();
-      await parkedIn(handle, 'MoveShards');
-    },
+    drive: midMoveShards(pauseSignal, 'pause mid-MoveShards', (h) => parkedIn(h, 'MoveShards')),
     mustContain: ['pause', SHARD_STEP],
   },
   {
@@ -185,13 +197,7 @@ const SCENARIOS: Scenario[] = [
     covers:
       'rollback signal in the middle of MoveShards while MoveShard jobs are open: the rollback cancels and drains them (cancelShardMoves, waitForShardMoves all), moves every group back and removes the target; ends rolledBack',
     world: { syncMs: 400 },
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(rollbackSignal, { reason: 'recorded history: rollback mid-MoveShards' });
-      gate.release();
-      await ended(handle, 'rolledBack');
-    },
+    drive: midMoveShards(rollbackSignal, 'rollback mid-MoveShards', (h) => ended(h, 'rolledBack')),
     mustContain: ['rollback', 'cancelShardMoves|removeShardFollower', 'removeTargetMembers'],
   },
   // Patch 'raise-rf1-to-verify': a world with a replicationFactor-1 collection, whose groups Transit verifies by
@@ -211,13 +217,7 @@ const SCENARIOS: Scenario[] = [
     covers:
       'rollback mid-MoveShards with a replicationFactor-1 collection raised: the rollback moves the groups back (compared again), the factor is restored; ends rolledBack',
     world: { syncMs: 300, collections: RF1_WORLD },
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(rollbackSignal, { reason: 'recorded history: rollback mid-MoveShards, rf-1 raised' });
-      gate.release();
-      await ended(handle, 'rolledBack');
-    },
+    drive: midMoveShards(rollbackSignal, 'rollback mid-MoveShards, rf-1 raised', (h) => ended(h, 'rolledBack')),
     mustContain: ['rollback', 'changeReplicationFactor', 'removeTargetMembers'],
   },
   {
@@ -225,13 +225,7 @@ const SCENARIOS: Scenario[] = [
     covers:
       'abort mid-MoveShards with a replicationFactor-1 collection raised: in-flight moves finish, the factor is restored; ends aborted',
     world: { syncMs: 300, collections: RF1_WORLD },
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(abortSignal, { reason: 'recorded history: abort mid-MoveShards, rf-1 raised' });
-      gate.release();
-      await ended(handle, 'aborted');
-    },
+    drive: midMoveShards(abortSignal, 'abort mid-MoveShards, rf-1 raised', (h) => ended(h, 'aborted')),
     mustContain: ['abort', 'changeReplicationFactor'],
   },
   // Patch 'refresh-waiting-groups': a group waits on supervision (a follower gone from Plan as its job is written),
@@ -260,13 +254,7 @@ const SCENARIOS: Scenario[] = [
     covers:
       'abort signal in the middle of MoveShards: in-flight MoveShard jobs finish, nothing new starts; ends aborted in MoveShards',
     world: { syncMs: 300 },
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(abortSignal, { reason: 'recorded history: abort mid-MoveShards' });
-      gate.release();
-      await ended(handle, 'aborted');
-    },
+    drive: midMoveShards(abortSignal, 'abort mid-MoveShards', (h) => ended(h, 'aborted')),
     mustContain: ['abort', SHARD_STEP],
   },
   // policy.latency: the latency loop beside the engine (patch 'latency-cap'); since the 'canary-moves' patch the
@@ -288,13 +276,7 @@ const SCENARIOS: Scenario[] = [
       'policy.latency, rollback signal mid-MoveShards: probes on the way back too, the canary removed; ends rolledBack',
     world: { syncMs: 400 },
     input: (spec) => ({ spec: withLatency(spec) }),
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(rollbackSignal, { reason: 'recorded history: rollback mid-MoveShards, policy.latency' });
-      gate.release();
-      await ended(handle, 'rolledBack');
-    },
+    drive: midMoveShards(rollbackSignal, 'rollback mid-MoveShards, policy.latency', (h) => ended(h, 'rolledBack')),
     mustContain: ['rollback', 'ensureLatencyCanary', 'removeLatencyCanary', 'removeTargetMembers'],
   },
   {
@@ -302,13 +284,7 @@ const SCENARIOS: Scenario[] = [
     covers: 'policy.latency, abort signal mid-MoveShards: in-flight moves finish, the canary removed; ends aborted',
     world: { syncMs: 300 },
     input: (spec) => ({ spec: withLatency(spec) }),
-    async drive({ world, handle }) {
-      const gate = world.gate(nth(SHARD_STEP, 2)());
-      await gate.hit;
-      await handle.signal(abortSignal, { reason: 'recorded history: abort mid-MoveShards, policy.latency' });
-      gate.release();
-      await ended(handle, 'aborted');
-    },
+    drive: midMoveShards(abortSignal, 'abort mid-MoveShards, policy.latency', (h) => ended(h, 'aborted')),
     mustContain: ['abort', 'ensureLatencyCanary', 'removeLatencyCanary'],
   },
   {

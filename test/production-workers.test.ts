@@ -22,6 +22,14 @@ const fig = (name: string, v: unknown) =>
   console.log(`FIGURE ${name}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
 
 let server: DevServer;
+/** A production worker process's environment on this test's server: its task queue, bundle and identity. */
+const workerEnv = (taskQueue: string, bundlePath: string, identity: string) => ({
+  TEMPORAL_ADDRESS: server.address,
+  TRANSIT_TASK_QUEUE: taskQueue,
+  TRANSIT_WORKFLOW_BUNDLE: bundlePath,
+  TRANSIT_WORKER_IDENTITY: identity,
+  TRANSIT_LOG_LEVEL: 'WARN',
+});
 before(async () => {
   server = await startDevServer();
 });
@@ -55,13 +63,7 @@ describe('three workers on one task queue', () => {
               worldUrl: world.url,
               name,
               metricsPort: ports[i],
-              env: {
-                TEMPORAL_ADDRESS: server.address,
-                TRANSIT_TASK_QUEUE: taskQueue,
-                TRANSIT_WORKFLOW_BUNDLE: bundlePath,
-                TRANSIT_WORKER_IDENTITY: name,
-                TRANSIT_LOG_LEVEL: 'WARN',
-              },
+              env: workerEnv(taskQueue, bundlePath, name),
             }),
           );
         }
@@ -214,13 +216,7 @@ describe('a worker SIGKILLed mid-MoveShards, a new one started after it', () => 
       const a = await spawnTransitWorker({
         worldUrl: world.url,
         name: 'worker-a',
-        env: {
-          TEMPORAL_ADDRESS: server.address,
-          TRANSIT_TASK_QUEUE: taskQueue,
-          TRANSIT_WORKFLOW_BUNDLE: bundlePath,
-          TRANSIT_WORKER_IDENTITY: 'worker-a',
-          TRANSIT_LOG_LEVEL: 'WARN',
-        },
+        env: workerEnv(taskQueue, bundlePath, 'worker-a'),
       });
       procs.push(a);
       const spec = worldSpec() as any;
@@ -239,13 +235,7 @@ describe('a worker SIGKILLed mid-MoveShards, a new one started after it', () => 
           ? spawnTransitWorker({
               worldUrl: world.url,
               name: 'worker-b',
-              env: {
-                TEMPORAL_ADDRESS: server.address,
-                TRANSIT_TASK_QUEUE: taskQueue,
-                TRANSIT_WORKFLOW_BUNDLE: bundlePath,
-                TRANSIT_WORKER_IDENTITY: 'worker-b',
-                TRANSIT_LOG_LEVEL: 'WARN',
-              },
+              env: workerEnv(taskQueue, bundlePath, 'worker-b'),
             })
           : spawnWorldWorker({
               address: server.address,

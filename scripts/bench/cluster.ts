@@ -26,6 +26,8 @@ export interface BenchCluster {
   applyChange(): void;
   /** Timings of the finished MoveShard jobs (seconds): queued in ToDo, running, and a shard's gap between jobs. */
   jobStats(): Promise<string>;
+  /** The agency's jobs in these lists of Target (every job whatever its type). */
+  jobs(lists: ('ToDo' | 'Pending' | 'Finished' | 'Failed')[]): Promise<Record<string, unknown>[]>;
   /** Groups with a copy on an old server (0 when converged). */
   groupsLeft(): Promise<number>;
   stop(): Promise<void>;
@@ -74,6 +76,12 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
     const desired = assignTargets(indexPlan(plan), targets);
     const bound = assignmentIndependentBound(plan, targets, rates);
     const assignment = assignmentBound(plan, desired, rates);
+    const agencyJobs: BenchCluster['jobs'] = async (lists) => {
+      const r = (await c.agencyRead(lists.map((l) => `/arango/Target/${l}`))) as {
+        arango?: { Target?: Record<string, Record<string, Record<string, unknown>> | undefined> };
+      };
+      return lists.flatMap((l) => Object.values(r.arango?.Target?.[l] ?? {}));
+    };
     log(
       `${t.name}: ${plan.collections.reduce((n, x) => n + x.shards.length, 0)} groups on ${sources.length} servers → ${targets.length} new; bound ${bound.seconds.toFixed(1)} s (${bound.by}), assignment bound ${assignment.seconds.toFixed(1)} s (${assignment.by})`,
     );
@@ -91,12 +99,9 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
         const id = targets[ch.target]!;
         linkOf(c, id, ch.dir).setCapacity(rates.base(id, ch.dir) * ch.factor);
       },
+      jobs: agencyJobs,
       async jobStats() {
-        const t = (await c.agencyRead(['/arango/Target/Finished'])) as Record<string, unknown>;
-        const fin = Object.values(
-          ((t.arango as Record<string, unknown>)?.Target as Record<string, unknown>)?.Finished ?? {},
-        ) as Record<string, unknown>[];
-        const jobs = fin
+        const jobs = (await agencyJobs(['Finished']))
           .filter((j) => j.type === 'moveShard')
           .map((j) => ({
             shard: String(j.shard),

@@ -85,7 +85,11 @@ export function orderRuns(runs: History[]): History[] {
 
 /** Milliseconds since the epoch of an event (NaN when it has no time). */
 export function eventTimeMs(e: HistoryEvent | undefined): number {
-  const t = e?.eventTime;
+  return timestampMs(e?.eventTime);
+}
+
+/** Milliseconds since the epoch of a protobuf Timestamp as the SDK decodes it (NaN when there is none). */
+export function timestampMs(t: HistoryEvent['eventTime']): number {
   if (!t) return NaN;
   return Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6);
 }
