@@ -53,6 +53,7 @@ const USUAL_SECONDS = {
   'test/kube-activities.test.ts': 85,
   'test/latency-workflow.test.ts': 79,
   'test/latency-canary.test.ts': 45,
+  'test/large-payloads.test.ts': 30,
   'test/production-workers.test.ts': 135,
   'test/agency-migration.test.ts': 62,
   'test/sim-supervision-fidelity.test.ts': 61,
@@ -113,6 +114,7 @@ const LIGHT = new Set(
     'timeline',
     'plan-estimate',
     'rehearse-shape',
+    'large-payloads',
   ].map((n) => `test/${n}.test.ts`),
 );
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 3)));

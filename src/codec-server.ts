@@ -1,7 +1,8 @@
 /**
  * The codec server: the HTTP endpoint Temporal's Web UI (and `temporal --codec-endpoint`) calls to show
  * encrypted payloads decoded — `POST /decode` and `POST /encode` with `{payloads: [{metadata: {k: base64},
- * data: base64}]}` — using the same AES-256-GCM codec and key file as worker and client (src/codec.ts).
+ * data: base64}]}` — using the same codecs (gzip of large payloads, AES-256-GCM) and key file as worker and
+ * client (src/codec.ts).
  *
  * Threat model. Whoever can make this server decode can read everything Transit stores in Temporal (specs,
  * progress, errors); the keys never leave it. So:
@@ -27,7 +28,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
-import { AesGcmCodec, loadCodecKeys } from './codec';
+import { AesGcmCodec, CodecChain, GzipCodec, loadCodecKeys } from './codec';
 
 export interface CodecServerOptions {
   /** The codec key file (JSON, as for the worker); re-read when it changes. */
@@ -118,7 +119,8 @@ function normaliseOrigin(o: string): string {
 
 export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1'): Server {
   const origins = new Set(o.uiOrigins.map(normaliseOrigin));
-  const codec = watched(o.keyFile, (p) => new AesGcmCodec(loadCodecKeys(p)));
+  // The worker's chain: large payloads compressed, then encrypted (src/codec.ts dataConverter).
+  const codec = watched(o.keyFile, (p) => new CodecChain([new GzipCodec(), new AesGcmCodec(loadCodecKeys(p))]));
   codec(); // fail at start, not on the first request, when the key file is wrong
   const tokens = o.tokenFile ? watched(o.tokenFile, loadTokens) : null;
   tokens?.();

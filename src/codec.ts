@@ -1,5 +1,13 @@
 /**
- * Encryption of what Temporal stores: an AES-256-GCM payload codec with the key id in each payload's metadata,
+ * What Temporal stores, encoded: large payloads compressed (GzipCodec), then, with a key file, everything
+ * encrypted (AesGcmCodec).
+ *
+ * Compression keeps a large cluster's shard plan under Temporal's payload limit (2 MB per payload by default:
+ * the readShardPlan result and the continue-as-new state of 100,000 shards are about 2.2–2.4 MB as JSON and
+ * 0.3 MB gzipped). Only payloads of COMPRESS_FROM_BYTES and more are compressed, so the Web UI shows every
+ * ordinary payload (spec, progress, step results) as plain JSON without a codec server.
+ *
+ * Encryption: an AES-256-GCM payload codec with the key id in each payload's metadata,
  * so keys can rotate (new payloads use the current key; old ones decrypt with theirs). Used by worker, CLI,
  * client and the codec server alike. Search attributes are never encoded by Temporal: they hold nothing
  * sensitive by design (phase, cluster labels, deployment name).
@@ -9,6 +17,7 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { DataConverter, Payload, PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import { registerSecret } from './observability';
@@ -83,15 +92,62 @@ export class AesGcmCodec implements PayloadCodec {
   }
 }
 
+export const GZIP_ENCODING = 'binary/gzip';
+/** Payloads from this size (bytes of data) on are compressed: well under Temporal's 512 KB warning. */
+export const COMPRESS_FROM_BYTES = 64 * 1024;
+
 /**
- * The data converter for worker and client: with a key file, payloads are encrypted and failure messages and
+ * Gzip of large payloads. The whole original Payload (its metadata too) is compressed, so decoding restores it
+ * exactly; payloads below the threshold, and payloads written before this codec existed, pass through.
+ */
+export class GzipCodec implements PayloadCodec {
+  constructor(private readonly fromBytes = COMPRESS_FROM_BYTES) {}
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => {
+      if ((p.data?.length ?? 0) < this.fromBytes) return p;
+      const data = gzipSync(temporal.api.common.v1.Payload.encode(p).finish());
+      return { metadata: { encoding: Buffer.from(GZIP_ENCODING) }, data };
+    });
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    return payloads.map((p) => {
+      if (Buffer.from(p.metadata?.encoding ?? []).toString() !== GZIP_ENCODING) return p;
+      try {
+        return temporal.api.common.v1.Payload.decode(gunzipSync(Buffer.from(p.data ?? [])));
+      } catch (e) {
+        throw new Error(`a ${GZIP_ENCODING} payload does not decompress (${(e as Error).message}): it is damaged`);
+      }
+    });
+  }
+}
+
+/** Codecs applied in order when encoding and in reverse when decoding, as the SDK chains payloadCodecs. */
+export class CodecChain implements PayloadCodec {
+  constructor(private readonly codecs: PayloadCodec[]) {}
+
+  async encode(payloads: Payload[]): Promise<Payload[]> {
+    for (const c of this.codecs) payloads = await c.encode(payloads);
+    return payloads;
+  }
+
+  async decode(payloads: Payload[]): Promise<Payload[]> {
+    for (const c of [...this.codecs].reverse()) payloads = await c.decode(payloads);
+    return payloads;
+  }
+}
+
+/**
+ * The data converter for worker and client: large payloads compressed; with a key file, payloads are encrypted and failure messages and
  * stack traces too (infrastructure errors often echo hostnames and paths).
  */
 export async function dataConverter(opts: { keyFile?: string } = {}): Promise<DataConverter> {
   const keyFile = opts.keyFile ?? process.env.TRANSIT_CODEC_KEY_FILE;
-  if (!keyFile) return {};
+  if (!keyFile) return { payloadCodecs: [new GzipCodec()] };
   return {
-    payloadCodecs: [new AesGcmCodec(loadCodecKeys(keyFile))],
+    // Compress first: ciphertext does not compress.
+    payloadCodecs: [new GzipCodec(), new AesGcmCodec(loadCodecKeys(keyFile))],
     failureConverterPath: require.resolve('./failure-converter'),
   };
 }

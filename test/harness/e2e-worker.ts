@@ -6,6 +6,7 @@ import { createActivities } from '../../src/activities';
 import { ServiceMap } from './environment';
 import { workerAddress } from './network';
 import { activityWorkerOptions } from '../../src/observability';
+import { dataConverter } from '../../src/codec';
 
 async function main(): Promise<void> {
   const [configFile, taskQueue = 'transit'] = process.argv.slice(2);
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
     ...activityWorkerOptions(),
     connection,
     taskQueue,
+    dataConverter: await dataConverter(),
     ...(cfg.bundlePath
       ? { workflowBundle: { codePath: cfg.bundlePath } }
       : { workflowsPath: require.resolve('../../src/workflows') }),

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { workflowBundle } from './worker';
 import { TEMPORAL_CLI } from './temporal';
+import { dataConverter } from '../../src/codec';
 
 /**
  * Replays every closed migrationWorkflow history on the server; throws naming every history that fails. With the
@@ -22,7 +23,10 @@ export async function replayAll(client: Client, address?: string): Promise<numbe
     .intoHistories();
   let n = 0;
   const failures: string[] = [];
-  for await (const r of Worker.runReplayHistories({ workflowBundle: await workflowBundle() }, histories)) {
+  for await (const r of Worker.runReplayHistories(
+    { workflowBundle: await workflowBundle(), dataConverter: await dataConverter() },
+    histories,
+  )) {
     n++;
     if (!r.error) continue;
     let saved = '';

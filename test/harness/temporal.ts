@@ -11,6 +11,7 @@ import { DefaultLogger, NativeConnection, Runtime, type RuntimeOptions } from '@
 import { SEARCH_ATTRIBUTES } from '../../src/shared/controls';
 import { CLIENT_CHANNEL_ARGS } from '../../src/connection';
 import { freePorts, spawnProc, waitFor, type Proc } from './procs';
+import { dataConverter } from '../../src/codec';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const TEMPORAL_CLI = join(ROOT, '.tools', 'venv', 'bin', 'temporal');
@@ -116,7 +117,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
       },
     );
   const connection = await waitReady();
-  const client = new Client({ connection, namespace: 'default' });
+  // The production data converter (large payloads compressed), as the worker and the CLI use it.
+  const client = new Client({ connection, namespace: 'default', dataConverter: await dataConverter() });
   // Search attributes are registered by the flags above; wait until the namespace lists them.
   await waitFor('search attributes to be registered', async () => {
     const r = await connection.operatorService.listSearchAttributes({ namespace: 'default' });

@@ -12,6 +12,7 @@ import {
   type WorkflowBundleWithSourceMap,
 } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { TASK_QUEUE } from '../../src/shared/controls';
 import { quietRuntime, ROOT, type DevServer } from './temporal';
 import { worldSpec } from './specs';
@@ -19,6 +20,7 @@ import type { World } from '../../src/sim/world';
 import { createWorldActivities } from '../../src/sim/world-activities';
 import { spawnProc, waitFor, type Proc } from './procs';
 import { activityWorkerOptions } from '../../src/observability';
+import { dataConverter } from '../../src/codec';
 
 let bundlePromise: Promise<WorkflowBundleWithSourceMap> | null = null;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
@@ -41,6 +43,8 @@ export async function startWorker(opts: {
   connection: NativeConnection;
   taskQueue: string;
   activities: object;
+  /** Replaces the production data converter (src/codec.ts): a twin test's worker without compression. */
+  dataConverter?: DataConverter;
 }): Promise<{ worker: Worker; done: Promise<void>; stop(): Promise<void> }> {
   quietRuntime();
   const worker = await Worker.create({
@@ -48,6 +52,7 @@ export async function startWorker(opts: {
     ...activityWorkerOptions(),
     connection: opts.connection,
     taskQueue: opts.taskQueue,
+    dataConverter: opts.dataConverter ?? (await dataConverter()),
     workflowBundle: await workflowBundle(),
     activities: opts.activities,
     stickyQueueScheduleToStartTimeout: '2s',

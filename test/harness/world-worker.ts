@@ -2,6 +2,7 @@
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { createWorldActivities } from '../../src/sim/world-activities';
 import { activityWorkerOptions } from '../../src/observability';
+import { dataConverter } from '../../src/codec';
 
 async function main(): Promise<void> {
   const [address, taskQueue, worldUrl, bundlePath] = process.argv.slice(2);
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
     ...activityWorkerOptions(),
     connection,
     taskQueue,
+    dataConverter: await dataConverter(),
     workflowBundle: { codePath: bundlePath },
     activities: createWorldActivities(worldUrl),
     stickyQueueScheduleToStartTimeout: '2s',
