@@ -3,8 +3,9 @@
  * readShardPlan result (one activity result) and the continue-as-new input (spec, migrationId, state with the
  * plan and the shard run; a rollback run carries a second plan). Temporal's default limit is 2 MB per payload
  * (error; 256 KB warns). Real ArangoDB names: shards "s" + 7 digits, collection ids 7 digits, server ids
- * PRMR-<uuid>.
+ * PRMR-<uuid>. Beside each JSON size its gzipped size: what src/codec.ts stores for payloads of 64 KiB and more.
  */
+import { gzipSync } from 'node:zlib';
 import { MigrationSpec } from '../../src/spec/schema';
 import type { ShardPlan } from '../../src/activities/agency-types';
 import { indexPlan } from '../../src/workflows/plan';
@@ -50,9 +51,20 @@ export function payloadSizes(collections: number, shardsPer: number): Record<str
   state.plan = plan;
   state.targetServerIds = targets;
   state.shards = { ...newShardRun('forward', ix, desired, true), engine: 'jobs' };
-  const forward = JSON.stringify({ spec, migrationId: 'm', state }).length;
+  const forward = JSON.stringify({ spec, migrationId: 'm', state });
   // A rollback run carries the plan it started from besides the original one.
   state.shards = { ...newShardRun('backward', ix, desired, false), engine: 'jobs' };
-  const rollback = JSON.stringify({ spec, migrationId: 'm', state }).length;
-  return { groups: ix.count, readShardPlan: JSON.stringify(plan).length, continueAsNew: forward, rollback };
+  const rollback = JSON.stringify({ spec, migrationId: 'm', state });
+  const planJson = JSON.stringify(plan);
+  // As stored: src/codec.ts gzips payloads from 64 KiB on (the figures below gzip the JSON alone).
+  const gz = (j: string) => gzipSync(j).length;
+  return {
+    groups: ix.count,
+    readShardPlan: planJson.length,
+    continueAsNew: forward.length,
+    rollback: rollback.length,
+    readShardPlanGzip: gz(planJson),
+    continueAsNewGzip: gz(forward),
+    rollbackGzip: gz(rollback),
+  };
 }
