@@ -28,7 +28,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import type { Payload } from '@temporalio/common';
-import { AesGcmCodec, CodecChain, GzipCodec, loadCodecKeys } from './codec';
+import { CodecChain, loadCodecKeys, storageCodecs } from './codec';
 
 export interface CodecServerOptions {
   /** The codec key file (JSON, as for the worker); re-read when it changes. */
@@ -119,8 +119,8 @@ function normaliseOrigin(o: string): string {
 
 export function createCodecServer(o: CodecServerOptions, listenHost = '127.0.0.1'): Server {
   const origins = new Set(o.uiOrigins.map(normaliseOrigin));
-  // The worker's chain: large payloads compressed, then encrypted (src/codec.ts dataConverter).
-  const codec = watched(o.keyFile, (p) => new CodecChain([new GzipCodec(), new AesGcmCodec(loadCodecKeys(p))]));
+  // The worker's codecs: large payloads compressed, then encrypted.
+  const codec = watched(o.keyFile, (p) => new CodecChain(storageCodecs(loadCodecKeys(p))));
   codec(); // fail at start, not on the first request, when the key file is wrong
   const tokens = o.tokenFile ? watched(o.tokenFile, loadTokens) : null;
   tokens?.();
