@@ -18,7 +18,7 @@
  *    started after the kill (simulated cluster, the production worker, shipped defaults).
  *
  *   npm run bench [-- --json] [-- --only 1,2,3] [-- --topologies uniform,skewed] [-- --no-manual] [-- --ceiling N]
- *   [-- --scale-collections N] [-- --scale-deadline S]
+ *   [-- --scale-collections N] [-- --scale-deadline S] [-- --scale-concurrency N (default 500)]
  *   (--no-manual skips the baselines, --no-inprocess the in-process engine, --inprocess-old adds it under the
  *   earlier conditions; every later figure still runs)
  */
@@ -259,7 +259,8 @@ async function benchScale(collections: number): Promise<void> {
     const bundlePath = await workflowBundleFile();
     const taskQueue = 'bench-scale';
     const spec = worldSpec() as any;
-    spec.policy.maxConcurrentShardMoves = 500;
+    const scaleCeiling = Number(argOf('--scale-concurrency') ?? 500);
+    spec.policy.maxConcurrentShardMoves = scaleCeiling;
     const t0 = Date.now();
     const w = await spawnWorldWorker({
       address: server.address,
@@ -306,7 +307,7 @@ async function benchScale(collections: number): Promise<void> {
         groups: world.groups.length,
         shards: r.shardsTotal,
         target: '≤ 120 s for 100,000',
-        maxConcurrentShardMoves: 500,
+        maxConcurrentShardMoves: scaleCeiling,
         includes: 'worker start, every phase of the migration (the world acts at once)',
         backend,
       });
@@ -321,7 +322,7 @@ async function benchScale(collections: number): Promise<void> {
           after: `${wall.toFixed(0)} s (worker start included)`,
           etaSecondsThen: partial?.etaSeconds,
           target: '≤ 120 s for 100,000',
-          maxConcurrentShardMoves: 500,
+          maxConcurrentShardMoves: scaleCeiling,
           backend,
         },
       );

@@ -336,7 +336,11 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
     return r ? ctx.desired[g]!.slice(0, r.original) : ctx.desired[g]!;
   };
   const servers = (g: number) => moving[g]?.servers ?? run.planned?.[g] ?? groupServers(ix, g);
-  const at = (st: number) => run.steps.reduce<number[]>((acc, v, g) => (v === st ? (acc.push(g), acc) : acc), []);
+  const at = (st: number) => {
+    const out: number[] = [];
+    for (let g = 0; g < run.steps.length; g++) if (run.steps[g] === st) out.push(g);
+    return out;
+  };
 
   const finish = (g: number) => {
     const m = moving[g];

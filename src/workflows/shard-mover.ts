@@ -219,12 +219,16 @@ export function sampleEta(ctx: Pick<EngineContext, 'state' | 'ix' | 'now'>): voi
   const run = ctx.state.shards!;
   let bytes = 0;
   let groups = 0;
-  for (let g = 0; g < run.steps.length; g++) {
-    const st = run.steps[g]!;
-    if (st >= STEP.inSync) bytes += groupBytes(ctx.ix, g);
-    else if (st === STEP.followerAdded) bytes += run.copied[g] ?? 0;
-    if (st === STEP.done) groups++;
-  }
+  // Per collection (no binary search per group): this runs every loop iteration, 100,000 groups at scale.
+  ctx.ix.plan.collections.forEach((col, c) =>
+    col.shards.forEach((sh, i) => {
+      const g = ctx.ix.offsets[c]! + i;
+      const st = run.steps[g]!;
+      if (st >= STEP.inSync) bytes += sh[2];
+      else if (st === STEP.followerAdded) bytes += run.copied[g] ?? 0;
+      if (st === STEP.done) groups++;
+    }),
+  );
   const xs = ctx.state.etaSamples;
   xs.push([ctx.now(), bytes, groups]);
   if (xs.length > ETA_SAMPLES) xs.splice(0, xs.length - ETA_SAMPLES);
