@@ -202,9 +202,17 @@ async function benchMakespans(server: DevServer, bundlePath: string): Promise<vo
 }
 
 // ---------------------------------------------------------------- 2 and 3: real Temporal, in-memory world
-/** The largest payload the server stored (bytes as stored: after the data converter's codecs) in any run's history. */
+/**
+ * The largest payload the server stored (bytes as stored: after the data converter's codecs) in any run's history,
+ * and where the time went, from the events' own timestamps: per activity type the calls, seconds queued
+ * (scheduled → started) and running (started → closed); workflow tasks the same; timers' total seconds.
+ */
 async function largestStoredPayload(server: DevServer, workflowId: string, runIds: string[]) {
   let largest = { bytes: 0, where: '' };
+  const time: Record<string, { calls: number; queuedS: number; runningS: number }> = {};
+  const ts = (e: temporal.api.history.v1.IHistoryEvent) =>
+    Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
+  const row = (k: string) => (time[k] ??= { calls: 0, queuedS: 0, runningS: 0 });
   const visit = (o: unknown, where: string): void => {
     if (!o || typeof o !== 'object') return;
     if (Array.isArray((o as { payloads?: unknown }).payloads)) {
@@ -218,6 +226,8 @@ async function largestStoredPayload(server: DevServer, workflowId: string, runId
     for (const v of Object.values(o)) if (v && typeof v === 'object' && !(v instanceof Uint8Array)) visit(v, where);
   };
   for (const runId of runIds) {
+    const scheduled = new Map<number, { kind: string; at: number }>();
+    const started = new Map<number, number>();
     let nextPageToken: Uint8Array | undefined;
     do {
       const r = await server.connection.workflowService.getWorkflowExecutionHistory({
@@ -228,11 +238,46 @@ async function largestStoredPayload(server: DevServer, workflowId: string, runId
       for (const e of r.history?.events ?? []) {
         const type = String(temporal.api.enums.v1.EventType[e.eventType ?? 0]).replace('EVENT_TYPE_', '');
         visit(e, type);
+        const id = Number(e.eventId);
+        if (type === 'ACTIVITY_TASK_SCHEDULED')
+          scheduled.set(id, { kind: e.activityTaskScheduledEventAttributes?.activityType?.name ?? '?', at: ts(e) });
+        else if (type === 'WORKFLOW_TASK_SCHEDULED') scheduled.set(id, { kind: 'workflow task', at: ts(e) });
+        else if (type === 'TIMER_STARTED') scheduled.set(id, { kind: 'timers', at: ts(e) });
+        const startedOf =
+          e.activityTaskStartedEventAttributes?.scheduledEventId ??
+          e.workflowTaskStartedEventAttributes?.scheduledEventId;
+        if (startedOf != null) {
+          const sch = scheduled.get(Number(startedOf));
+          if (sch) {
+            row(sch.kind).queuedS += ts(e) - sch.at;
+            started.set(Number(startedOf), ts(e));
+          }
+        }
+        const closedOf =
+          e.activityTaskCompletedEventAttributes?.scheduledEventId ??
+          e.activityTaskFailedEventAttributes?.scheduledEventId ??
+          e.activityTaskTimedOutEventAttributes?.scheduledEventId ??
+          e.workflowTaskCompletedEventAttributes?.scheduledEventId ??
+          e.workflowTaskFailedEventAttributes?.scheduledEventId ??
+          e.workflowTaskTimedOutEventAttributes?.scheduledEventId ??
+          e.timerFiredEventAttributes?.startedEventId;
+        if (closedOf != null) {
+          const sch = scheduled.get(Number(closedOf));
+          if (sch) {
+            const x = row(sch.kind);
+            x.calls += 1;
+            x.runningS += ts(e) - (started.get(Number(closedOf)) ?? sch.at);
+          }
+        }
       }
       nextPageToken = r.nextPageToken?.length ? r.nextPageToken : undefined;
     } while (nextPageToken);
   }
-  return largest;
+  for (const x of Object.values(time)) {
+    x.queuedS = Number(x.queuedS.toFixed(1));
+    x.runningS = Number(x.runningS.toFixed(1));
+  }
+  return { ...largest, time };
 }
 
 /**
@@ -338,6 +383,16 @@ async function benchScale(collections: number): Promise<void> {
       where: largest.where,
       limit: 'Temporal default 2 MB per payload',
       codec: 'src/codec.ts: payloads from 64 KiB gzipped',
+      backend,
+    });
+    // Sequential in the workflow, so the sums explain the wall time (a timer may overlap nothing else).
+    log(`${label}: where the time went (every run's history, event timestamps; s summed over calls):`);
+    log('| what | calls | queued s | running s |');
+    log('|---|---|---|---|');
+    for (const [k, x] of Object.entries(largest.time).sort((a, b) => b[1].runningS - a[1].runningS))
+      log(`| ${k} | ${x.calls} | ${x.queuedS} | ${x.runningS} |`);
+    figure(`${label}: time by activity type`, largest.time.waitForShardMoves?.runningS ?? 0, 's in waitForShardMoves', {
+      all: largest.time,
       backend,
     });
   } finally {
