@@ -19,12 +19,7 @@
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched, TimeoutFailure } from '@temporalio/workflow';
-import {
-  RAISE_TO_VERIFY_PATCH,
-  REFRESH_WAITING_PATCH,
-  VERIFY_BEFORE_REMOVE_PATCH,
-  WAKE_AT_GAP_END_PATCH,
-} from './patches';
+import { RAISE_TO_VERIFY_PATCH, REFRESH_WAITING_PATCH, VERIFY_BEFORE_REMOVE_PATCH } from './patches';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import {
   groupBytes,
@@ -77,11 +72,6 @@ export interface JobEngineContext {
    * workflow histories recorded before the patch.
    */
   raise?: boolean;
-  /**
-   * Wake when the earliest group's gap after a job ends (WAKE_AT_GAP_END_PATCH). Default: on, except in workflow
-   * histories recorded before the patch; a test turns it off to show what it changes.
-   */
-  wakeAtGapEnd?: boolean;
 }
 
 /**
@@ -118,8 +108,6 @@ export const WAITING_REFRESH_MS = 5000;
 export const WAITING_PARK_MS = 10 * 60_000;
 /** With nothing in flight but groups waiting (a server not GOOD, supervision busy): look again after this. */
 const IDLE_MS = 2000;
-/** The shortest wait or sleep when waking at a gap's end (WAKE_AT_GAP_END_PATCH): one agency read, not a busy loop. */
-const MIN_WAKE_MS = 200;
 /**
  * A leader FAILED for this long without ArangoDB failing it over (replicationFactor 1, or no follower in sync)
  * parks the migration: only bringing the server back helps. Supervision's own failover takes a round or two.
@@ -385,19 +373,6 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
   if (raiseOn) raising = ctx.state.raisedReplication ??= [];
   // Groups waiting on supervision see its changes (patch REFRESH_WAITING_PATCH; asked after the others, in this order).
   const refreshWaiting = !!ctx.acts.readShardServers && (!inWorkflowContext() || patched(REFRESH_WAITING_PATCH));
-  // Wake when the earliest gap ends (patch WAKE_AT_GAP_END_PATCH; asked last): the ms until then, capped at `max`.
-  const wakeAtGapEnd = ctx.wakeAtGapEnd ?? (!inWorkflowContext() || patched(WAKE_AT_GAP_END_PATCH));
-  const untilGapEnd = (max: number, draining: boolean): number => {
-    if (!wakeAtGapEnd || draining) return max;
-    const t = ctx.now();
-    let earliest = Infinity;
-    for (const k in moving) {
-      const mv = moving[k]!;
-      if (mv.job === null && mv.notBefore !== undefined && mv.notBefore > t && mv.notBefore < earliest)
-        earliest = mv.notBefore;
-    }
-    return Math.min(max, Math.max(MIN_WAKE_MS, earliest - t));
-  };
   let lastRefresh = -Infinity;
   let drainFailed = false;
   const checks = (run.verification ??= { verifiedGroups: 0, verifiedShards: 0, unverifiedShards: 0, ms: [] });
@@ -769,7 +744,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
           arango,
           jobs: withJob.map((g) => ({ ...key(g), jobId: moving[g]!.job! })),
           mode: 'any',
-          timeoutSeconds: untilGapEnd(WAIT_SECONDS * 1000, draining) / 1000,
+          timeoutSeconds: WAIT_SECONDS,
         });
       let r: Awaited<ReturnType<typeof wait>>;
       if (draining) {
@@ -842,7 +817,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
       for (const g of withJob)
         if (moving[g] && moving[g]!.job === null && sameServers(moving[g]!.servers, to(g))) finish(g);
     } else if (idle.length || active.length) {
-      await ctx.sleep(untilGapEnd(IDLE_MS, draining));
+      await ctx.sleep(IDLE_MS);
     }
     checkSyncTimeouts(ctx, run, at(STEP.followerAdded));
     sampleEta(ctx);

@@ -67,10 +67,3 @@ export const SETTLE_AFTER_MOVE_PATCH = 'settle-after-moveshards';
  * (not in that run's plan: it never moved) and removed when it returned. `MigrationState.canaryInPlan` records which.
  */
 export const CANARY_MOVES_PATCH = 'canary-moves';
-
-/**
- * Since this patch the jobs engine wakes when the earliest group's gap after a job (LOCK_GAP_MS, or a back-off) ends:
- * waitForShardMoves times out then, and the idle sleep ends then, instead of after up to 10 s / 2 s (a group's next
- * job was submitted at the loop's next turn after its gap: median 3.1 s from job end to next job, not 2 s).
- */
-export const WAKE_AT_GAP_END_PATCH = 'wake-at-gap-end';
