@@ -287,11 +287,20 @@ async function seed(url: string, jwt: string, documents: number): Promise<void> 
         { timeoutMs: 60_000, intervalMs: 500 },
       );
       const col = db.collection(c.name);
+      // Retried as a batch (the saves are idempotent: overwriteMode ignore): the coordinator that did not create the
+      // collection learns it from the Plan a moment later and answers 1203 "collection not found" until then (CI saw it).
       for (let i = 0; i < documents; i += 25) {
-        await Promise.all(
-          Array.from({ length: Math.min(25, documents - i) }, (_, j) =>
-            col.save({ _key: `seed-${i + j}`, n: i + j, pad: 'x'.repeat(200) }, { overwriteMode: 'ignore' }),
-          ),
+        await waitFor(
+          `seed documents ${i}… of ${d.database}/${c.name}`,
+          async () => {
+            await Promise.all(
+              Array.from({ length: Math.min(25, documents - i) }, (_, j) =>
+                col.save({ _key: `seed-${i + j}`, n: i + j, pad: 'x'.repeat(200) }, { overwriteMode: 'ignore' }),
+              ),
+            );
+            return true;
+          },
+          { timeoutMs: 30_000, intervalMs: 250 },
         );
       }
     }
