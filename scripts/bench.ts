@@ -207,11 +207,10 @@ async function benchMakespans(server: DevServer, bundlePath: string): Promise<vo
  * and where the time went, from the events' own timestamps: per activity type the calls, seconds queued
  * (scheduled → started) and running (started → closed); workflow tasks the same; timers' total seconds.
  */
-async function largestStoredPayload(server: DevServer, workflowId: string, runIds: string[]) {
+async function storedHistoryFigures(server: DevServer, workflowId: string, runIds: string[]) {
   let largest = { bytes: 0, where: '' };
   const time: Record<string, { calls: number; queuedS: number; runningS: number }> = {};
-  const ts = (e: temporal.api.history.v1.IHistoryEvent) =>
-    Number(e.eventTime?.seconds ?? 0) + (e.eventTime?.nanos ?? 0) / 1e9;
+  const ts = (e: temporal.api.history.v1.IHistoryEvent) => eventTimeMs(e) / 1000;
   const row = (k: string) => (time[k] ??= { calls: 0, queuedS: 0, runningS: 0 });
   const visit = (o: unknown, where: string): void => {
     if (!o || typeof o !== 'object') return;
@@ -340,7 +339,7 @@ async function benchScale(collections: number): Promise<void> {
     clearInterval(timer);
     await w.stop();
     const runs = await runsOf(server.client, h.workflowId);
-    const largest = await largestStoredPayload(
+    const largest = await storedHistoryFigures(
       server,
       h.workflowId,
       runs.map((x) => x.runId),
