@@ -158,7 +158,8 @@ export interface WaitForShardMovesResult {
    * progress by it, not by the workflow task's time: a worker that took a migration over has been seen to run its
    * first workflow task with the previous task's time while a replay of the same history uses the task's own time,
    * so an estimate timed by the task differed between the run and its replay (a nondeterminism error). Results
-   * recorded before this field carry none; the workflow then uses its own time, as those runs did.
+   * recorded before this field carry none; the workflow then uses its own time, as those runs did. Since the patch
+   * engine-recorded-clock it also moves the engine's clock forward (EngineClock in job-engine.ts).
    */
   at?: number;
 }

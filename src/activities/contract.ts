@@ -136,6 +136,11 @@ export interface TransitActivities {
   submitShardMoves(a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }>;
   waitForShardMoves(a: WaitForShardMovesArgs): Promise<WaitForShardMovesResult>;
   cancelShardMoves(a: { migrationId: string; arango: ArangoRef; jobIds: string[] }): Promise<{ open: string[] }>;
+  /**
+   * Since the engine-recorded-clock patch: this worker's time (ms since the epoch). The shard engine starts its clock
+   * from it, so that no decision of the engine rests on a workflow task's time (job-engine.ts, EngineClock).
+   */
+  readClock(a: { migrationId: string }): Promise<{ at: number }>;
   /** Since the refresh-waiting-groups patch: the Plan servers of shards whose group waits on supervision. Read-only. */
   readShardServers(a: { migrationId: string; arango: ArangoRef; shards: ShardKey[] }): Promise<{ servers: string[][] }>;
   /**

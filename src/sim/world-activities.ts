@@ -145,6 +145,7 @@ export const ACTIVITY_NAMES = [
   'waitForShardMoves',
   'cancelShardMoves',
   'readShardServers',
+  'readClock',
   'verifyShardCopies',
   'changeReplicationFactor',
   'addShardFollower',

@@ -419,6 +419,8 @@ export class World {
           this.effect(`autoShrink:restore:${this.effects.length}`);
         }
         return null;
+      case 'readClock':
+        return { at: Date.now() };
       case 'readShardServers':
         // blindPlanReads: answers nothing (the twin of the engine's re-read of waiting groups).
         if (this.blindPlanReads) return { servers: (a.shards as unknown[]).map(() => []) };

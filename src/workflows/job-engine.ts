@@ -19,7 +19,12 @@
 import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched, TimeoutFailure } from '@temporalio/workflow';
-import { RAISE_TO_VERIFY_PATCH, REFRESH_WAITING_PATCH, VERIFY_BEFORE_REMOVE_PATCH } from './patches';
+import {
+  RAISE_TO_VERIFY_PATCH,
+  RECORDED_CLOCK_PATCH,
+  REFRESH_WAITING_PATCH,
+  VERIFY_BEFORE_REMOVE_PATCH,
+} from './patches';
 import { engineBandwidth, observeShardMoves, schedulerInputs } from './bandwidth';
 import {
   groupBytes,
@@ -44,7 +49,9 @@ export interface JobEngineContext {
     /** The temporary replicationFactor raise (policy.verifyReplicationFactorOne); without it rf-1 groups move unverified. */
     Partial<Pick<TransitActivities, 'changeReplicationFactor'>> &
     /** Re-reads the Plan of groups that wait on supervision (REFRESH_WAITING_PATCH); without it they keep their view. */
-    Partial<Pick<TransitActivities, 'readShardServers'>>;
+    Partial<Pick<TransitActivities, 'readShardServers'>> &
+    /** Starts the engine's clock (RECORDED_CLOCK_PATCH); without it (an in-process engine) the clock starts at now(). */
+    Partial<Pick<TransitActivities, 'readClock'>>;
   /**
    * probeClientLatency on one region's probe task queue (policy.latency.probeFrom "each-region"); without it (an
    * in-process engine) the probes run through `acts` from wherever this process sits.
@@ -72,6 +79,60 @@ export interface JobEngineContext {
    * workflow histories recorded before the patch.
    */
   raise?: boolean;
+  /**
+   * Decide on the recorded clock (EngineClock: readClock, waitForShardMoves' `at`, timers) rather than `now()`.
+   * Default: on, except in workflow histories recorded before RECORDED_CLOCK_PATCH.
+   */
+  recordedClock?: boolean;
+}
+
+/**
+ * The time the engine decides by: when a lock gap, a back-off or a wait on supervision is over, when a group has
+ * waited too long. `now()` never runs ahead of the real time, so every wait is at least as long as written.
+ */
+export interface EngineClock {
+  now(): number;
+  /** A durable timer; the clock then reads at least its start plus `ms`. */
+  sleep(ms: number): Promise<void>;
+  /** A time an activity read and its result recorded (ms since the epoch); the clock never goes back. */
+  see(at: number | undefined): void;
+}
+
+/** Before RECORDED_CLOCK_PATCH: the workflow task's time (what runs recorded before it replay with). */
+function taskClock(ctx: Pick<JobEngineContext, 'now' | 'sleep'>): EngineClock {
+  return { now: () => ctx.now(), sleep: (ms) => ctx.sleep(ms), see: () => undefined };
+}
+
+/**
+ * A clock made of values the workflow history records: where it starts (the readClock activity), the read time of
+ * each waitForShardMoves result, the end of each timer (its start on this clock plus its length; timers running side
+ * by side, the engine's and the latency loop's, do not add up). Every workflow task of a run and of its replay sees
+ * the same values, whatever time the task itself carries. It lags the real time by the activities that record no
+ * time (submit, verify, re-read): a lock gap or back-off started then lasts a little longer, never less.
+ */
+export function recordedClock(start: number, sleep: (ms: number) => Promise<void>): EngineClock {
+  let t = start;
+  const see = (at: number | undefined) => {
+    if (at !== undefined && at > t) t = at;
+  };
+  return {
+    now: () => t,
+    see,
+    sleep: async (ms) => {
+      const from = t;
+      await sleep(ms);
+      see(from + ms);
+    },
+  };
+}
+
+/** The engine's clock for this run: recorded (RECORDED_CLOCK_PATCH) or, in runs recorded before it, the task's time. */
+async function engineClock(ctx: JobEngineContext): Promise<EngineClock> {
+  const recorded = ctx.recordedClock ?? (!inWorkflowContext() || patched(RECORDED_CLOCK_PATCH));
+  if (!recorded) return taskClock(ctx);
+  // Not through ctx.step: a step begins at a safe point, and a pause must first let the copies in flight finish.
+  const start = ctx.acts.readClock ? (await ctx.acts.readClock({ migrationId: ctx.state.migrationId })).at : ctx.now();
+  return recordedClock(start, (ms) => ctx.sleep(ms));
 }
 
 /**
@@ -244,7 +305,8 @@ function copiesNeeded(from: string[], to: string[]): number {
 export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'stopped'> {
   const ref = { migrationId: ctx.state.migrationId, spec: ctx.state.spec };
   const { ensureLatencyCanary, probeClientLatency, removeLatencyCanary } = ctx.acts;
-  if (!ensureLatencyCanary || !probeClientLatency || !removeLatencyCanary) return runJobEngineLoop(ctx, null);
+  const clock = await engineClock(ctx);
+  if (!ensureLatencyCanary || !probeClientLatency || !removeLatencyCanary) return runJobEngineLoop(ctx, null, clock);
   // policy.latency.probeFrom "each-region": a probe worker in the source and in the target region (a new spec field:
   // no migration started before it has it, so no patch is needed — their histories take the single-queue path).
   const sp = ctx.state.spec;
@@ -255,8 +317,8 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
   const lat = await startEngineLatencyLoop({
     objective: ctx.state.spec.policy.latency,
     ceiling: () => ctx.state.concurrency,
-    now: () => ctx.now(),
-    sleep: (ms) => ctx.sleep(ms),
+    now: () => clock.now(),
+    sleep: (ms) => clock.sleep(ms),
     status: { get: () => ctx.state.clientLatency, set: (s) => void (ctx.state.clientLatency = s) },
     acts: {
       ensureLatencyCanary: () => ctx.step('ensureLatencyCanary', () => ensureLatencyCanary(ref)),
@@ -270,10 +332,10 @@ export async function runJobEngine(ctx: JobEngineContext): Promise<'done' | 'sto
     onProgress: () => ctx.onProgress(),
     log: (msg, meta) => ctx.log(msg, meta),
   });
-  if (!lat) return runJobEngineLoop(ctx, null);
+  if (!lat) return runJobEngineLoop(ctx, null, clock);
   let result: 'done' | 'stopped';
   try {
-    result = await runJobEngineLoop(ctx, lat);
+    result = await runJobEngineLoop(ctx, lat, clock);
   } finally {
     lat.stop();
   }
@@ -314,7 +376,11 @@ async function probeEachRegion(
   return mergeRegionWindows(parts);
 }
 
-async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null): Promise<'done' | 'stopped'> {
+async function runJobEngineLoop(
+  ctx: JobEngineContext,
+  lat: LatencyLoop | null,
+  clock: EngineClock,
+): Promise<'done' | 'stopped'> {
   const run = ctx.state.shards!;
   const moving = (run.moving ??= {});
   const { ix } = ctx;
@@ -560,7 +626,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
             ...(bw ? schedulerInputs(bw) : {}),
           });
     if (raising && start.length) start = await raiseFor(start);
-    const t = ctx.now();
+    const t = clock.now();
     for (const g of start) {
       const from = servers(g);
       if (run.planned) delete run.planned[g];
@@ -601,7 +667,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
       else if (n.kind === 'wait') {
         moving[g]!.reason = n.reason;
         if (refreshWaiting) {
-          moving[g]!.waitingSince ??= ctx.now();
+          moving[g]!.waitingSince ??= clock.now();
           waiting.push(g);
         }
       } else if (n.kind === 'verify') toVerify.push({ g, source: n.source, target: n.target });
@@ -622,8 +688,8 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
     }
     // Groups that wait on supervision: read their Plan again (supervision may have added or removed the copy they wait
     // for; without this they would wait for ever with nothing in flight), and park one that waits too long.
-    if (waiting.length && ctx.now() - lastRefresh >= WAITING_REFRESH_MS) {
-      lastRefresh = ctx.now();
+    if (waiting.length && clock.now() - lastRefresh >= WAITING_REFRESH_MS) {
+      lastRefresh = clock.now();
       const r = await ctx.step(`readShardServers ×${waiting.length}`, () =>
         ctx.acts.readShardServers!({ migrationId, arango, shards: waiting.map(key) }),
       );
@@ -633,7 +699,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
       });
       for (const g of waiting) {
         const mv = moving[g]!;
-        if (mv.waitingSince !== undefined && ctx.now() - mv.waitingSince > WAITING_PARK_MS) {
+        if (mv.waitingSince !== undefined && clock.now() - mv.waitingSince > WAITING_PARK_MS) {
           delete mv.waitingSince;
           park(
             `shard group ${groupLabel(ix, g)}: ${mv.reason ?? 'waiting on supervision'} for more than ${WAITING_PARK_MS / 60_000} min — check that supervision runs (no maintenance mode) and that enough DB servers are GOOD, then resume, or roll back`,
@@ -674,14 +740,14 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
           if (n.kind === 'move') submit.push({ g, m: n });
         } else if (res.result === 'planChanged') {
           mv.reason = `verification: ${res.detail ?? 'Plan changed'}`;
-          mv.notBefore = ctx.now() + LOCK_GAP_MS;
+          mv.notBefore = clock.now() + LOCK_GAP_MS;
           // Plan from what is there now (an operator's cleanOutServer, a failover): without it the engine asked for
           // the same stale comparison forever. Results recorded before this field existed carry none, so a replay
           // issues the same commands as the run did.
           if (res.servers?.length) mv.servers = res.servers;
         } else {
           mv.reason = `verification ${res.result}: ${res.detail ?? ''}`;
-          mv.notBefore = ctx.now() + BACKOFF_MS;
+          mv.notBefore = clock.now() + BACKOFF_MS;
           park(
             res.result === 'mismatch'
               ? `shard group ${shard}: the target copy on ${target} differs from the source copy on ${source} — ${res.detail} — the source copy is kept; find the cause, then resume (compares again) or roll back`
@@ -722,8 +788,8 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
               `shard group ${groupLabel(ix, g)}: target DB server ${m.toServer} is FAILED — bring it back and resume, or roll back`,
             );
           } else if (res.failed?.includes(leader)) {
-            mv.leaderFailedSince ??= ctx.now();
-            if (ctx.now() - mv.leaderFailedSince > LEADER_FAILED_PARK_MS) {
+            mv.leaderFailedSince ??= clock.now();
+            if (clock.now() - mv.leaderFailedSince > LEADER_FAILED_PARK_MS) {
               delete mv.leaderFailedSince;
               park(
                 `shard group ${groupLabel(ix, g)}: its leader ${leader} is FAILED and ArangoDB has not failed it over (no in-sync follower, e.g. replicationFactor 1) — bring ${leader} back and resume, or roll back`,
@@ -758,6 +824,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
           continue;
         }
       } else r = await ctx.step(`waitForShardMoves ×${withJob.length}`, wait);
+      clock.see(r.at);
       if (bw) {
         const copies = withJob.map((g) => ({ id: moving[g]!.job!, sender: servers(g)[0]!, receiver: moving[g]!.to }));
         // A leader swap (verification order) copies nothing: it is no sample of any link.
@@ -765,7 +832,7 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
         observeShardMoves(
           bw,
           // The activity's read time (recorded in the result), not the workflow task's: see WaitForShardMovesResult.at.
-          r.at ?? ctx.now(),
+          r.at ?? clock.now(),
           copies.map((c, i) => ({ ...c, total: groupBytes(ix, withJob[i]!) })),
           swaps.length ? { ...r, queued: [...r.queued, ...swaps] } : r,
         );
@@ -793,13 +860,13 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
           if (!mv.swap) mv.done = Math.min(mv.total, mv.done + 1);
           mv.failures = 0;
           run.copied[g] = Math.round((groupBytes(ix, g) * mv.done) / mv.total);
-          run.startedAt[g] = ctx.now(); // timeouts.shardSyncSeconds applies to each job
-          mv.notBefore = ctx.now() + LOCK_GAP_MS;
+          run.startedAt[g] = clock.now(); // timeouts.shardSyncSeconds applies to each job
+          mv.notBefore = clock.now() + LOCK_GAP_MS;
           continue;
         }
         mv.failures += 1;
         mv.reason = `MoveShard job ${job} ${e.status}${e.reason ? `: ${e.reason}` : ''}`;
-        mv.notBefore = ctx.now() + BACKOFF_MS * mv.failures;
+        mv.notBefore = clock.now() + BACKOFF_MS * mv.failures;
         ctx.log('MoveShard job did not finish; re-planning the group from Plan', {
           shard: groupLabel(ix, g),
           job,
@@ -817,9 +884,9 @@ async function runJobEngineLoop(ctx: JobEngineContext, lat: LatencyLoop | null):
       for (const g of withJob)
         if (moving[g] && moving[g]!.job === null && sameServers(moving[g]!.servers, to(g))) finish(g);
     } else if (idle.length || active.length) {
-      await ctx.sleep(IDLE_MS);
+      await clock.sleep(IDLE_MS);
     }
-    checkSyncTimeouts(ctx, run, at(STEP.followerAdded));
+    checkSyncTimeouts({ state: ctx.state, ix, now: () => clock.now() }, run, at(STEP.followerAdded));
     sampleEta(ctx);
     ctx.onProgress();
   }

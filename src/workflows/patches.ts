@@ -67,3 +67,12 @@ export const SETTLE_AFTER_MOVE_PATCH = 'settle-after-moveshards';
  * (not in that run's plan: it never moved) and removed when it returned. `MigrationState.canaryInPlan` records which.
  */
 export const CANARY_MOVES_PATCH = 'canary-moves';
+
+/**
+ * Since this patch the shard engine's decisions read a clock made of recorded values only (EngineClock in
+ * job-engine.ts: the readClock activity when a run starts, each waitForShardMoves result's `at`, the end of each
+ * timer it slept) instead of the workflow task's time. A worker that takes a migration over has been seen to run its
+ * first workflow task with another time than the replay of that task uses; a lock gap, back-off or timeout started in
+ * that task then released a group in one and not in the other (a nondeterminism error once the run is replayed).
+ */
+export const RECORDED_CLOCK_PATCH = 'engine-recorded-clock';

@@ -137,6 +137,9 @@ export function createAgencyActivities(deps: AgencyActivityDeps) {
     submitShardMoves: (a: SubmitShardMovesArgs): Promise<{ results: SubmitShardMoveResult[] }> =>
       withClient(a.arango, (c, w) => submitShardMoves(c, a, () => w.now())),
 
+    /** This worker's time, for the shard engine's clock (job-engine.ts, EngineClock). Touches nothing. */
+    readClock: async (_a: { migrationId: string }): Promise<{ at: number }> => ({ at: hooks().now?.() ?? Date.now() }),
+
     /** The Plan servers of these shards (one agency read): for groups that wait on supervision. Read-only. */
     readShardServers: (a: {
       migrationId: string;
