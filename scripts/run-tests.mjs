@@ -38,54 +38,60 @@ if (selected.length === 0) {
   process.exit(1);
 }
 
-/** Usual seconds per file: its tests' durations in a clean-clone CI run on the 2-core machine (two lanes), + 8 s set-up. A file missing here counts 30 s. */
+/**
+ * Usual seconds per file: its tests' durations in the clean-clone CI run of 2 December 2026 (2-core AMD EPYC, three
+ * lanes, 325 tests), + 3 s start-up. A file missing here counts 30 s (3 s for a pure unit-test file).
+ */
 const USUAL_SECONDS = {
-  'test/e2e.test.ts': 305,
-  'test/rehearse.test.ts': 170,
-  'test/workflow-resilience.test.ts': 297,
-  'test/shard-engine.test.ts': 284,
-  'test/workflow-controls.test.ts': 283,
-  'test/fault-matrix.test.ts': 180,
-  'test/latency-engine.test.ts': 260,
-  'test/shard-verify.test.ts': 106,
+  'test/e2e.test.ts': 455,
+  'test/workflow-resilience.test.ts': 379,
+  'test/workflow-controls.test.ts': 372,
+  'test/shard-engine.test.ts': 307,
+  'test/latency-engine.test.ts': 240,
+  'test/rehearse.test.ts': 239,
+  'test/fault-matrix.test.ts': 204,
+  'test/latency-workflow.test.ts': 168,
+  'test/production-workers.test.ts': 149,
+  'test/shard-verify.test.ts': 132,
+  'test/agency-migration-faults.test.ts': 129,
+  'test/kube-activities.test.ts': 124,
   'test/ui.test.ts': 104,
-  'test/agency-migration-faults.test.ts': 104,
-  'test/kube-activities.test.ts': 85,
-  'test/latency-workflow.test.ts': 79,
-  'test/latency-canary.test.ts': 45,
-  'test/large-payloads.test.ts': 30,
-  'test/production-workers.test.ts': 135,
-  'test/agency-migration.test.ts': 62,
-  'test/sim-supervision-fidelity.test.ts': 61,
-  'test/sim-failover-resync.test.ts': 60,
+  'test/workflow-phases.test.ts': 79,
+  'test/agency-migration.test.ts': 72,
+  'test/cli-client.test.ts': 62,
+  'test/latency-canary.test.ts': 62,
+  'test/production-codec.test.ts': 62,
+  'test/pause-truth.test.ts': 60,
+  'test/sim-supervision-fidelity.test.ts': 60,
   'test/sim-cluster.test.ts': 59,
-  'test/production-codec.test.ts': 57,
-  'test/cli-client.test.ts': 50,
-  'test/pause-truth.test.ts': 50,
-  'test/workflow-rollback-abort.test.ts': 45,
-  'test/production-observability.test.ts': 43,
-  'test/production-tls.test.ts': 42,
-  'test/dns.test.ts': 40,
-  'test/agency-activities.test.ts': 32,
-  'test/report.test.ts': 30,
-  'test/workflow-dry-run.test.ts': 29,
-  'test/kube-harness.test.ts': 25,
-  'test/sim-agency.test.ts': 24,
-  'test/cluster-reader.test.ts': 23,
-  'test/workflow-input.test.ts': 22,
-  'test/load-harness.test.ts': 22,
-  'test/workflow-phases.test.ts': 21,
-  'test/sim-client-latency.test.ts': 19,
-  'test/replay-histories.test.ts': 16,
-  'test/production-deploy.test.ts': 13,
-  'test/latency-probe.test.ts': 13,
-  'test/sim-client-api.test.ts': 12,
-  'test/credentials.test.ts': 12,
+  'test/sim-failover-resync.test.ts': 57,
+  'test/production-observability.test.ts': 56,
+  'test/dns.test.ts': 51,
+  'test/large-payloads.test.ts': 51,
+  'test/engine-waits-on-supervision.test.ts': 48,
+  'test/production-tls.test.ts': 48,
+  'test/workflow-rollback-abort.test.ts': 46,
+  'test/replay-histories.test.ts': 37,
+  'test/workflow-dry-run.test.ts': 37,
+  'test/cluster-reader.test.ts': 35,
+  'test/report.test.ts': 32,
+  'test/agency-activities.test.ts': 30,
+  'test/rehearse-shape.test.ts': 26,
+  'test/workflow-input.test.ts': 25,
+  'test/kube-harness.test.ts': 24,
+  'test/sim-agency.test.ts': 18,
+  'test/sim-client-latency.test.ts': 17,
+  'test/load-harness.test.ts': 16,
+  'test/credentials.test.ts': 15,
+  'test/production-deploy.test.ts': 10,
+  'test/latency-probe.test.ts': 8,
+  'test/scheduler-equivalence.test.ts': 8,
+  'test/sim-client-api.test.ts': 7,
 };
 const usual = (f) => USUAL_SECONDS[f] ?? (LIGHT_UNIT.test(f) ? 3 : 30);
 /** Pure unit-test files (no server of any kind): a few seconds each. */
 const LIGHT_UNIT =
-  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|eta-band|timeline|plan-estimate|progress-display|harness-checks|production-compose|rehearse-shape)\.test\.ts$/;
+  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|eta-band|timeline|plan-estimate|progress-display|harness-checks|production-compose|rehearse-shape|engine-clock|scheduler-equivalence)\.test\.ts$/;
 /** Files that start no member processes, API servers, BIND or browser: the in-memory world and unit tests. */
 const LIGHT = new Set(
   [
@@ -115,6 +121,8 @@ const LIGHT = new Set(
     'plan-estimate',
     'rehearse-shape',
     'large-payloads',
+    'engine-clock',
+    'scheduler-equivalence',
   ].map((n) => `test/${n}.test.ts`),
 );
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 3)));
