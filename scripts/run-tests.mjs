@@ -91,7 +91,7 @@ const USUAL_SECONDS = {
 const usual = (f) => USUAL_SECONDS[f] ?? (LIGHT_UNIT.test(f) ? 3 : 30);
 /** Pure unit-test files (no server of any kind): a few seconds each. */
 const LIGHT_UNIT =
-  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|eta-band|timeline|plan-estimate|progress-display|harness-checks|production-compose|rehearse-shape|engine-clock|scheduler-equivalence)\.test\.ts$/;
+  /\/(spec|spec-latency|bandwidth|controls-names|latency-controller|latency-model|latency-status|status-verification|eta-band|timeline|plan-estimate|progress-display|harness-checks|production-compose|rehearse-shape|engine-clock|scheduler-equivalence|latency-copies)\.test\.ts$/;
 /** Files that start no member processes, API servers, BIND or browser: the in-memory world and unit tests. */
 const LIGHT = new Set(
   [
@@ -123,6 +123,7 @@ const LIGHT = new Set(
     'large-payloads',
     'engine-clock',
     'scheduler-equivalence',
+    'latency-copies',
   ].map((n) => `test/${n}.test.ts`),
 );
 const laneCount = Math.max(1, Math.min(selected.length, Number(process.env.TRANSIT_TEST_LANES ?? 3)));

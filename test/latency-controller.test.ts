@@ -404,3 +404,56 @@ test('the scheduler honours the cap with and without learned rates (one decision
   assert.equal(pickNext({ ...base, latencyCap: 2, rate: () => 1e6 }).length, 2, 'learned rates');
   assert.equal(pickNext({ ...base, latencyCap: 2, inFlight: [0, 1], pending: [2, 3, 4, 5, 6, 7] }).length, 0);
 });
+
+// LATENCY_COPIES_PATCH: the cap bounds the moves still copying, each server at most its fair share of them.
+test('latency cap on copies: moves in sync do not count, and no server takes more than its share', () => {
+  const servers = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
+  const plan: ShardPlan = {
+    planVersion: 1,
+    servers: servers.map((id) => ({ id, shortName: id, endpoint: `tcp://${id}:8529`, status: 'GOOD' as never })),
+    collections: [
+      {
+        database: 'db',
+        collectionId: '1',
+        name: 'c',
+        replicationFactor: 1,
+        writeConcern: 1,
+        clones: [],
+        // 16 shards on the old servers a–d (4 each), moving to e–h.
+        shards: Array.from({ length: 16 }, (_, i) => [`s${i}`, [i % 4], 1000] as [string, number[], number]),
+      },
+    ],
+  };
+  const ix = indexPlan(plan);
+  const old = ['a', 'b', 'c', 'd'];
+  const neu = ['e', 'f', 'g', 'h'];
+  const base = {
+    ix,
+    desired: (g: number) => [neu[g % 4]!],
+    current: (g: number) => [old[g % 4]!],
+    limit: 16,
+    latencyCapCounts: 'copies' as const,
+  };
+  const inSync = { inFlight: [0, 1, 2, 3], pending: Array.from({ length: 12 }, (_, i) => i + 4) };
+  for (const rate of [undefined, () => 1e6]) {
+    const r = rate ? { rate } : {};
+    // Four moves in flight, all in sync (nothing left to copy): under 'copies' they leave the cap of 4 free.
+    const copies = pickNext({ ...base, ...r, ...inSync, latencyCap: 4, remaining: () => 0 });
+    assert.equal(copies.length, 4, `copies ${rate ? 'learned rates' : 'classic'}`);
+    // One copy per server (cap 4 over 8 servers, a copy loads two): every picked group has another sender.
+    assert.equal(new Set(copies.map((g) => old[g % 4])).size, 4, 'one copy per sender');
+    // The twin: the same input with the cap on every move in flight (runs before the patch) starts nothing.
+    assert.equal(
+      pickNext({ ...base, ...r, ...inSync, latencyCap: 4, latencyCapCounts: 'moves', remaining: () => 0 }).length,
+      0,
+    );
+    // Moves still copying do count.
+    assert.equal(pickNext({ ...base, ...r, ...inSync, latencyCap: 4, remaining: () => 500 }).length, 0);
+    // A server's fair share: cap 4 → one copy each; with only sender a's groups pending, one starts, not four.
+    const onlyA = { inFlight: [], pending: [0, 4, 8, 12] };
+    assert.equal(pickNext({ ...base, ...r, ...onlyA, latencyCap: 4 }).length, 1, 'one copy on a');
+    assert.equal(pickNext({ ...base, ...r, ...onlyA, latencyCap: 4, latencyCapCounts: 'moves' }).length, 4, 'twin');
+    // A cap of 8: two copies per server.
+    assert.equal(pickNext({ ...base, ...r, ...onlyA, latencyCap: 8 }).length, 2, 'two copies on a');
+  }
+});

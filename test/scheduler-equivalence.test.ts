@@ -17,8 +17,13 @@ function referencePick(
   rate: (server: string, dir: Direction) => number | undefined,
   order: (a: Scored, b: Scored) => number = SHIPPED_ORDER,
 ): number[] {
-  const limit = movesInFlightLimit(p.limit, p.latencyCap);
-  const free = limit - p.inFlight.length;
+  // Since LATENCY_COPIES_PATCH, with latencyCapCounts 'copies': the cap bounds the moves still copying, and each
+  // server carries at most its share of it over all the plan's DB servers.
+  const copies = p.latencyCap !== undefined && p.latencyCapCounts === 'copies';
+  const cap = Math.max(1, Math.floor(p.latencyCap ?? 1));
+  const limit = copies ? movesInFlightLimit(p.limit) : movesInFlightLimit(p.limit, p.latencyCap);
+  let free = limit - p.inFlight.length;
+  if (copies) free = Math.min(free, cap - p.inFlight.filter((g) => (p.remaining ? p.remaining(g) : 1) > 0).length);
   if (free <= 0 || p.pending.length === 0) return [];
   const roles = (g: number) => {
     const cur = p.current(g);
@@ -64,7 +69,12 @@ function referencePick(
   for (const g of p.pending.slice(0, 100)) receivers += roles(g).receivers.length;
   const perGroup = receivers / Math.min(100, p.pending.length);
   const depth = Math.max(QUEUE_SECONDS, 2 * (p.copySeconds ?? 0) * (1 + perGroup));
-  const perServer = Math.max(1, Math.ceil((2 * limit * (1 + perGroup)) / Math.max(1, servers.size)));
+  let perServer = Math.max(1, Math.ceil((2 * limit * (1 + perGroup)) / Math.max(1, servers.size)));
+  if (copies)
+    perServer = Math.min(
+      perServer,
+      Math.ceil((cap * (1 + perGroup)) / Math.max(servers.size, p.ix.plan.servers.length)),
+    );
   const scored = p.pending
     .map((g) => {
       const r = roles(g);
@@ -166,7 +176,9 @@ function randomCase(seed: number): { p: PickInput; rate: (s: string, d: Directio
     pending,
     inFlight,
     limit: 1 + int(60),
-    ...(r() < 0.3 ? { latencyCap: 1 + int(20) } : {}),
+    ...(r() < 0.3
+      ? { latencyCap: 1 + int(20), latencyCapCounts: r() < 0.5 ? ('copies' as const) : ('moves' as const) }
+      : {}),
     ...(r() < 0.7 ? { remaining: (g: number) => remaining.get(g) ?? 0 } : {}),
     ...(r() < 0.6 ? { copySeconds: r() * 10 } : {}),
   };

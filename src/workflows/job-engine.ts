@@ -20,6 +20,7 @@ import type { ShardKey } from '../activities/agency-types';
 import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched, TimeoutFailure } from '@temporalio/workflow';
 import {
+  LATENCY_COPIES_PATCH,
   RAISE_TO_VERIFY_PATCH,
   RECORDED_CLOCK_PATCH,
   REFRESH_WAITING_PATCH,
@@ -36,7 +37,7 @@ import {
   groupShardCount,
   type GroupIndex,
 } from './plan';
-import { pickNext } from './scheduler';
+import { latencyPerServer, pickNext } from './scheduler';
 import { mergeRegionWindows, startEngineLatencyLoop, type LatencyLoop } from './latency';
 import { checkSyncTimeouts, sameServers, sampleEta } from './shard-mover';
 import { STEP, type GroupMove, type MigrationState, type RaisedCollection } from './state';
@@ -84,6 +85,11 @@ export interface JobEngineContext {
    * Default: on, except in workflow histories recorded before RECORDED_CLOCK_PATCH.
    */
   recordedClock?: boolean;
+  /**
+   * What the client-latency cap bounds (scheduler.ts `latencyCapCounts`). Default: 'copies', except in workflow
+   * histories recorded before LATENCY_COPIES_PATCH ('moves').
+   */
+  latencyCapCounts?: 'moves' | 'copies';
 }
 
 /**
@@ -384,6 +390,10 @@ async function runJobEngineLoop(
   const run = ctx.state.shards!;
   const moving = (run.moving ??= {});
   const { ix } = ctx;
+  // What the latency cap bounds: the moves still copying (LATENCY_COPIES_PATCH), or every move in flight.
+  const latencyCapCounts: 'moves' | 'copies' = !lat
+    ? 'moves'
+    : (ctx.latencyCapCounts ?? (!inWorkflowContext() || patched(LATENCY_COPIES_PATCH) ? 'copies' : 'moves'));
   const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
   const migrationId = ctx.state.migrationId;
   const key = (g: number): ShardKey => groupKey(ix, g);
@@ -406,6 +416,48 @@ async function runJobEngineLoop(
     const out: number[] = [];
     for (let g = 0; g < run.steps.length; g++) if (run.steps[g] === st) out.push(g);
     return out;
+  };
+  // ---- The client-latency cap on copies (LATENCY_COPIES_PATCH): what loads a DB server's links and its clients' queue
+  // is a copy job in flight (a MoveShard job that adds a server; a leader swap copies nothing), not a group between
+  // jobs or waiting for its leader switch.
+  const copyJobInFlight = (g: number) => !!moving[g]?.job && !moving[g]!.swap;
+  /** Counted against the cap when new groups are picked: a copy job in flight, or a group due for its next job. */
+  const copyingOrReady = (g: number) =>
+    copyJobInFlight(g) || (!!moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= clock.now());
+  /**
+   * Keeps the copy jobs in flight within the latency cap, each server within its share of it (a copy loads its
+   * sender, the shard's leader, and its receiver): copies over it stay unsubmitted this round (the group keeps its
+   * place and says why). In-flight groups come first in `submit`, so they finish before new groups take the room.
+   */
+  const holdCopiesOverCap = (submit: { g: number; m: Extract<NextMove, { kind: 'move' }> }[], cap: number) => {
+    const perServer = latencyPerServer({ latencyCap: cap, latencyCapCounts: 'copies' }, ix.plan.servers.length, 1);
+    const flows = new Map<string, number>();
+    const add = (s: string) => flows.set(s, (flows.get(s) ?? 0) + 1);
+    let copying = 0;
+    for (const g of at(STEP.followerAdded))
+      if (copyJobInFlight(g)) {
+        copying += 1;
+        add(servers(g)[0]!);
+        add(moving[g]!.to);
+      }
+    const kept = submit.filter(({ g, m }) => {
+      if (servers(g).includes(m.toServer)) return true; // a swap: no copy
+      const sender = servers(g)[0]!;
+      const full = [sender, m.toServer].find((s) => (flows.get(s) ?? 0) >= perServer);
+      if (copying < cap && !full) {
+        copying += 1;
+        add(sender);
+        add(m.toServer);
+        return true;
+      }
+      run.startedAt[g] = clock.now(); // shardSyncSeconds counts from the job's submission, not from waiting for room
+      moving[g]!.reason =
+        copying >= cap
+          ? `client latency: ${copying} copies in flight, the cap is ${cap}`
+          : `client latency: ${full} carries ${flows.get(full!)} copies, its share of the cap ${cap} is ${perServer}`;
+      return false;
+    });
+    submit.splice(0, submit.length, ...kept);
   };
 
   const finish = (g: number) => {
@@ -620,9 +672,12 @@ async function runJobEngineLoop(
             pending,
             inFlight: active,
             limit: ctx.state.concurrency,
-            ...(lat ? { latencyCap: lat.cap } : {}),
+            ...(lat ? { latencyCap: lat.cap, latencyCapCounts } : {}),
             bandwidth: ctx.state.spec.policy.bandwidthBytesPerSecond,
-            remaining: (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
+            remaining:
+              lat && latencyCapCounts === 'copies'
+                ? (g) => (copyingOrReady(g) ? Math.max(1, groupBytes(ix, g) - (run.copied[g] ?? 0)) : 0)
+                : (g) => groupBytes(ix, g) - (run.copied[g] ?? 0),
             ...(bw ? schedulerInputs(bw) : {}),
           });
     if (raising && start.length) start = await raiseFor(start);
@@ -757,6 +812,7 @@ async function runJobEngineLoop(
       }
       ctx.onProgress();
     }
+    if (lat && latencyCapCounts === 'copies' && submit.length) holdCopiesOverCap(submit, lat.cap);
     if (submit.length) {
       const r = await ctx.step(`submitShardMoves ×${submit.length}`, () =>
         ctx.acts.submitShardMoves({

@@ -85,8 +85,16 @@ export interface PickInput {
    * queue grows each group lifetime until the links' rates stop rising or the ceiling is reached.
    */
   copySeconds?: number;
-  /** The client-latency controller's cap on moves in flight (not built yet: the hook). */
+  /** The client-latency controller's cap (src/workflows/latency.ts); what it bounds: `latencyCapCounts`. */
   latencyCap?: number;
+  /**
+   * What `latencyCap` bounds. 'moves' (runs recorded before LATENCY_COPIES_PATCH): every move in flight, like the
+   * ceiling. 'copies': the moves still copying (`remaining` > 0) — what loads a DB server's links and the queue its
+   * clients share; a move that is in sync and waits for its leader switch or its removal does not count — and each
+   * server takes at most its fair share of them (`latencyPerServer`), so a cap of one copy per server is the
+   * controller's floor above one move, not one move for the whole cluster.
+   */
+  latencyCapCounts?: 'moves' | 'copies';
 }
 
 /**
@@ -98,6 +106,35 @@ export function movesInFlightLimit(ceiling: number, latencyCap?: number): number
   return Math.max(1, Math.min(ceiling, latencyCap ?? Infinity));
 }
 
+/**
+ * With `latencyCapCounts` 'copies' the latency cap bounds the moves still copying, not the moves in flight: moves in
+ * flight = min(ceiling, the scheduler's choice), copies in flight ≤ the latency cap, and each server carries at most
+ * ceil(cap × (1 + receivers per group) ÷ DB servers) of them (its fair share of the whole cluster, also when only a
+ * few servers still have work: a copy loads its sender and each receiver, and their clients wait behind it).
+ * Otherwise (and before LATENCY_COPIES_PATCH) the cap bounds the moves in flight like the ceiling.
+ */
+const copiesCapped = (p: Pick<PickInput, 'latencyCap' | 'latencyCapCounts'>): boolean =>
+  p.latencyCap !== undefined && p.latencyCapCounts === 'copies';
+
+/** How many moves may start now (see copiesCapped). */
+export function pickRoom(
+  p: Pick<PickInput, 'limit' | 'latencyCap' | 'latencyCapCounts' | 'inFlight' | 'remaining'>,
+): number {
+  if (!copiesCapped(p)) return movesInFlightLimit(p.limit, p.latencyCap) - p.inFlight.length;
+  const copying = p.remaining ? p.inFlight.filter((g) => p.remaining!(g) > 0).length : p.inFlight.length;
+  return Math.min(movesInFlightLimit(p.limit) - p.inFlight.length, Math.max(1, Math.floor(p.latencyCap!)) - copying);
+}
+
+/** The copies one server may carry under the latency cap (Infinity unless copiesCapped). */
+export function latencyPerServer(
+  p: Pick<PickInput, 'latencyCap' | 'latencyCapCounts'>,
+  servers: number,
+  perGroup: number,
+): number {
+  if (!copiesCapped(p)) return Infinity;
+  return Math.max(1, Math.ceil((Math.max(1, Math.floor(p.latencyCap!)) * (1 + perGroup)) / Math.max(1, servers)));
+}
+
 export const QUEUE_SECONDS = 5;
 
 /**
@@ -107,7 +144,7 @@ export const QUEUE_SECONDS = 5;
  */
 export function pickNext(p: PickInput): number[] {
   if (p.rate) return pickByRate(p, p.rate);
-  const free = movesInFlightLimit(p.limit, p.latencyCap) - p.inFlight.length;
+  const free = pickRoom(p);
   if (free <= 0 || p.pending.length === 0) return [];
   const load = new Map<string, number>();
   const add = (s: string, b: number) => load.set(s, (load.get(s) ?? 0) + b);
@@ -135,7 +172,12 @@ export function pickNext(p: PickInput): number[] {
   }
   const budget = p.bandwidth ? p.bandwidth * QUEUE_SECONDS : Infinity;
   const servers = new Set<string>([...load.keys(), ...busy.keys()]);
-  const perServer = Math.max(1, Math.ceil((2 * p.limit) / Math.max(1, servers.size)));
+  const perGroup =
+    p.pending.slice(0, 100).reduce((n, g) => n + roles(g).receivers.length, 0) / Math.min(100, p.pending.length);
+  const perServer = Math.min(
+    Math.max(1, Math.ceil((2 * p.limit) / Math.max(1, servers.size))),
+    latencyPerServer(p, Math.max(servers.size, p.ix.plan.servers.length), perGroup),
+  );
   const scored = p.pending
     .map((g) => {
       const r = roles(g);
@@ -168,8 +210,8 @@ export function pickNext(p: PickInput): number[] {
  * third of a second per loop iteration. test/scheduler-equivalence.test.ts checks it against the plain scan.
  */
 function pickByRate(p: PickInput, rate: (server: string, dir: Direction) => number | undefined): number[] {
-  const limit = movesInFlightLimit(p.limit, p.latencyCap);
-  const free = limit - p.inFlight.length;
+  const limit = copiesCapped(p) ? movesInFlightLimit(p.limit) : movesInFlightLimit(p.limit, p.latencyCap);
+  const free = pickRoom(p);
   if (free <= 0 || p.pending.length === 0) return [];
   const roles = (g: number): Roles => {
     const cur = p.current(g);
@@ -228,7 +270,11 @@ function pickByRate(p: PickInput, rate: (server: string, dir: Direction) => numb
   const perGroup = receivers / Math.min(100, p.pending.length);
   const depth = Math.max(QUEUE_SECONDS, 2 * (p.copySeconds ?? 0) * (1 + perGroup));
   // A server takes at most twice its fair share of the moves in flight (a group involves 1 + perGroup servers).
-  const perServer = Math.max(1, Math.ceil((2 * limit * (1 + perGroup)) / Math.max(1, servers.size)));
+  // Under a latency cap on copies (copiesCapped) at most its fair share of that cap.
+  const perServer = Math.min(
+    Math.max(1, Math.ceil((2 * limit * (1 + perGroup)) / Math.max(1, servers.size))),
+    latencyPerServer(p, Math.max(servers.size, p.ix.plan.servers.length), perGroup),
+  );
   // Seconds of work the group's busiest link still has (send and receive links scored at their own rate).
   const heap: Bucket[] = [];
   for (const b of buckets.values()) {
