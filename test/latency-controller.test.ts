@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   LatencyLoop,
+  mergeRegionWindows,
   startEngineLatencyLoop,
   type ClientLatencyStatus,
   SAFE_MOVES,
@@ -456,4 +457,56 @@ test('latency cap on copies: moves in sync do not count, and no server takes mor
     // A cap of 8: two copies per server.
     assert.equal(pickNext({ ...base, ...r, ...onlyA, latencyCap: 8 }).length, 2, 'two copies on a');
   }
+});
+
+test('a breach only on canary shards that changed leader holds the cap; one that the other shards show too backs off', () => {
+  const grown = run([5, 5]).at(-1)!.state; // cap 8
+  const w = { startMs: 0, endMs: 10_000, samples: 50, p99Ms: 300 };
+  // The steady shards are within the objective: the stall was the switch's; hold, with the reason.
+  const held = stepLatency(grown, { ...w, switchedShards: 2, steadyP99Ms: 6 }, OBJ, 16);
+  assert.equal(`${held.action}:${held.cap}`, 'hold:8');
+  assert.match(held.reason, /only on 2 canary shards that changed leader.*p99 6 ms.*holding at 8/);
+  // Twins: the steady shards breach as well → back off; no steady sample, no switch, or a result recorded before the
+  // field existed → judged by p99 alone (back off), as before.
+  for (const extra of [
+    { switchedShards: 2, steadyP99Ms: 30 },
+    { switchedShards: 2, steadyP99Ms: null },
+    { switchedShards: 0, steadyP99Ms: 6 },
+    {},
+  ]) {
+    const d = stepLatency(grown, { ...w, ...extra }, OBJ, 16);
+    assert.equal(`${d.action}:${d.cap}`, 'backoff:4', JSON.stringify(extra));
+  }
+});
+
+test('regions merged: the steady p99 is the worst region’s, and none when a region has no steady sample', () => {
+  const win = (p99Ms: number, steadyP99Ms?: number | null) => ({
+    startMs: 0,
+    endMs: 5000,
+    samples: 100,
+    errors: 0,
+    p50Ms: 1,
+    p99Ms,
+    ...(steadyP99Ms !== undefined ? { switchedShards: 1, steadyP99Ms } : {}),
+  });
+  const m = mergeRegionWindows([
+    { region: 'eu', window: win(200, 5) },
+    { region: 'us', window: win(40, 8) },
+  ]);
+  assert.equal(m.p99Ms, 200);
+  assert.equal(m.steadyP99Ms, 8);
+  assert.equal(
+    mergeRegionWindows([
+      { region: 'eu', window: win(200, null) },
+      { region: 'us', window: win(4, 3) },
+    ]).steadyP99Ms,
+    null,
+  );
+  assert.equal(
+    mergeRegionWindows([
+      { region: 'eu', window: win(200, 5) },
+      { region: 'us', window: win(4) },
+    ]).steadyP99Ms,
+    undefined,
+  );
 });

@@ -67,6 +67,41 @@ describe('client-latency probes on the simulator', () => {
       assert.ok(Number(doc.v) > 0, `${k.key} written by the probes`);
     }
 
+    // No leader changed in that window: every sample is steady.
+    assert.equal(w.switchedShards, 0);
+    assert.equal(w.steadyP99Ms, w.p99Ms);
+
+    // A window during which one canary shard's leader moves to its follower (a MoveShard job through the coordinator,
+    // as any move does): that shard is counted as switched, and the steady p99 leaves its samples out.
+    const k0 = info.keys[0]!;
+    const windowDone = p.probeClientLatency({ ...ref, keys: info.keys.map((k) => k.key), windowMs: 6000 });
+    await new Promise((r) => setTimeout(r, 500));
+    const mv = await c.request(c.coordinatorUrl, '/_db/_system/_admin/cluster/moveShard', {
+      method: 'POST',
+      body: {
+        collection: CANARY_COLLECTION,
+        shard: k0.shard,
+        fromServer: k0.servers[0],
+        toServer: k0.servers[1],
+        isLeader: true,
+        remainsFollower: true,
+      },
+    });
+    assert.equal(mv.status, 202, JSON.stringify(mv.body));
+    const sw = await windowDone;
+    console.log('a window with a leader switch (simulated):', JSON.stringify(sw));
+    const leaderNow = async () => {
+      const r = await c.request(
+        c.coordinatorUrl,
+        `/_db/_system/_api/collection/${CANARY_COLLECTION}/shards?details=true`,
+      );
+      return (r.body as { shards: Record<string, string[]> }).shards[k0.shard]![0];
+    };
+    assert.equal(await leaderNow(), k0.servers[1], 'the job switched the leader within the window');
+    assert.equal(sw.switchedShards, 1);
+    assert.equal(typeof sw.steadyP99Ms, 'number');
+    assert.ok(sw.steadyP99Ms! <= sw.p99Ms!, 'the steady p99 leaves samples out, it adds none');
+
     assert.deepEqual(await p.removeLatencyCanary(ref), { removed: true });
     assert.deepEqual(await p.removeLatencyCanary(ref), { removed: false });
     const r = await c.request(c.coordinatorUrl, `/_db/_system/_api/collection/${CANARY_COLLECTION}`);

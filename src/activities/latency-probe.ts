@@ -68,6 +68,14 @@ export interface ClientLatencySummary {
   /** Per target region. */
   byRegion: { region: string; samples: number; errors: number; p50Ms: number | null; p99Ms: number | null }[];
   lastError?: string;
+  /**
+   * Canary shards whose leader changed during the window (their Plan leader at its start and at its end differ, or
+   * either is resigned), and the p99 of the other shards' requests (null when there are none). A write to a shard
+   * whose leader resigns waits for the new leader — a stall of the switch itself, which no pacing of copies avoids;
+   * the controller tells the two apart (latency.ts). Absent in results recorded before 3 December 2026.
+   */
+  switchedShards?: number;
+  steadyP99Ms?: number | null;
 }
 
 const round = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
@@ -91,6 +99,30 @@ export function createLatencyProbeActivities(deps: LatencyProbeDeps) {
       { region: a.spec.source.region, url: a.spec.arango.endpoint },
       ...(a.spec.arango.targetEndpoint ? [{ region: a.spec.target.region, url: a.spec.arango.targetEndpoint }] : []),
     ];
+
+  /** key → shard, per canary (its shard ids); found once through responsibleShard, as ensureLatencyCanary does. */
+  const keyShards = new Map<string, Map<string, string>>();
+  /** The canary's shards with their Plan leader now, and the shard of each key (GET …/shards?details=true). */
+  const canaryShards = async (
+    a: MigrationRef & { keys: string[] },
+  ): Promise<{ leaders: Record<string, string>; shardOf: Map<string, string> }> => {
+    const db = await connect(a, a.spec.arango.endpoint);
+    const body = (await db.route(`/_api/collection/${CANARY_COLLECTION}/shards`).get({ details: 'true' }))
+      .parsedBody as { shards?: Record<string, string[]> };
+    const shards = body.shards ?? {};
+    const ids = Object.keys(shards).sort().join(',');
+    let shardOf = keyShards.get(ids);
+    if (!shardOf || a.keys.some((k) => !shardOf!.has(k))) {
+      shardOf = new Map();
+      for (const key of a.keys) {
+        const r = (await db.route(`/_api/collection/${CANARY_COLLECTION}/responsibleShard`).put({ _key: key }))
+          .parsedBody as { shardId?: string };
+        if (r.shardId) shardOf.set(key, r.shardId);
+      }
+      keyShards.set(ids, shardOf);
+    }
+    return { leaders: Object.fromEntries(Object.entries(shards).map(([sh, s]) => [sh, s[0] ?? ''])), shardOf };
+  };
 
   return {
     /** Creates the canary (if missing) with a document on every shard; reports which DB servers it covers. */
@@ -160,7 +192,10 @@ export function createLatencyProbeActivities(deps: LatencyProbeDeps) {
       },
     ): Promise<ClientLatencySummary> {
       const startMs = now();
+      // Leaders of the canary's shards and which shard each key lives on, at the start (and, below, at the end).
+      const first = await canaryShards(a).catch(() => null);
       const all: number[] = [];
+      const byKey = new Map<string, number[]>();
       let errors = 0;
       let reads = 0;
       let writes = 0;
@@ -196,6 +231,9 @@ export function createLatencyProbeActivities(deps: LatencyProbeDeps) {
                   const ms = performance.now() - due;
                   xs.push(ms);
                   all.push(ms);
+                  const ks = byKey.get(key);
+                  if (ks) ks.push(ms);
+                  else byKey.set(key, [ms]);
                 },
                 (e: unknown) => {
                   errs += 1;
@@ -218,6 +256,22 @@ export function createLatencyProbeActivities(deps: LatencyProbeDeps) {
         }),
       );
       byRegion.sort((x, y) => (x.region < y.region ? -1 : x.region > y.region ? 1 : 0));
+      const last = first ? await canaryShards(a).catch(() => null) : null;
+      let steady: Pick<ClientLatencySummary, 'switchedShards' | 'steadyP99Ms'> = {};
+      if (first && last) {
+        const switched = new Set(
+          Object.keys(first.leaders).filter((sh) => {
+            const l0 = first.leaders[sh] ?? '';
+            const l1 = last.leaders[sh] ?? '';
+            return l0 !== l1 || l0.startsWith('_') || l1.startsWith('_');
+          }),
+        );
+        const calm = a.keys.flatMap((k) => {
+          const sh = first.shardOf.get(k);
+          return sh !== undefined && !switched.has(sh) ? (byKey.get(k) ?? []) : [];
+        });
+        steady = { switchedShards: switched.size, steadyP99Ms: round(percentile(calm, 0.99)) };
+      }
       return {
         from: region,
         startMs,
@@ -231,6 +285,7 @@ export function createLatencyProbeActivities(deps: LatencyProbeDeps) {
         maxMs: round(all.length ? Math.max(...all) : null),
         byRegion,
         ...(lastError ? { lastError } : {}),
+        ...steady,
       };
     },
 

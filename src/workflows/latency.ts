@@ -8,6 +8,9 @@
  *   never below one move). The window right after a back-off still shows the moves started under the old cap (a
  *   cap stops new starts; running copies finish), so it does not back off again (settling): at most one halving
  *   every two windows;
+ * - a breach that only the canary shards whose leader changed in the window show (the probes' `steadyP99Ms`, the
+ *   other shards' p99, is within the objective) → hold: those writes waited for the new leader, a stall of the
+ *   switch that no pacing of copies avoids; backing off on it only slowed the migration (bench-latency, 3 Dec 2026);
  * - a window within the objective → growth: doubling until the first breach (slow start: a migration starts with
  *   a cap of START_MOVES and reaches its ceiling in a few windows when clients do not suffer), then +1 per window
  *   (additive increase);
@@ -39,6 +42,12 @@ export interface LatencyWindow {
   p99Ms: number | null;
   /** Probe requests that failed (counted, not timed). */
   errors?: number;
+  /**
+   * Canary shards whose leader changed in the window, and the p99 of the other shards' samples (probeClientLatency;
+   * absent in results recorded before 3 December 2026, and then the window is judged by `p99Ms` alone).
+   */
+  switchedShards?: number;
+  steadyP99Ms?: number | null;
 }
 
 export type LatencyAction = 'start' | 'hold' | 'backoff' | 'grow' | 'settle' | 'no-measurement' | 'park';
@@ -137,6 +146,20 @@ export function stepLatency(
   const p99 = w.p99Ms;
   const target = objective.p99Ms;
 
+  // A breach that only the shards which changed leader show: their writes waited for the new leader (a stall of the
+  // switch itself, part of every move), not for load — backing off would not have avoided it, and growing on it
+  // would ignore it: hold.
+  if (p99 > target && w.switchedShards && typeof w.steadyP99Ms === 'number' && w.steadyP99Ms <= target) {
+    s.floorBreachSinceMs = null;
+    return out(
+      'hold',
+      before,
+      `p99 ${ms(p99)} > ${ms(target)} only on ${w.switchedShards} canary shard${w.switchedShards === 1 ? '' : 's'} ` +
+        `that changed leader in the window (the others: p99 ${ms(w.steadyP99Ms)}): a leader switch, not load; ` +
+        `holding at ${before}`,
+    );
+  }
+
   if (p99 > target) {
     // Parking: breaches at one move, for parkAfterSeconds in a row.
     if (before === 1) {
@@ -188,7 +211,11 @@ export interface LatencyLoopDeps {
   /** The operator's ceiling now (setConcurrency / policy.maxConcurrentShardMoves). */
   ceiling: () => number;
   /** One window of probes (probeClientLatency); a failure counts as a window without samples. */
-  probe: (windowMs: number) => Promise<Pick<LatencyWindow, 'startMs' | 'endMs' | 'samples' | 'p99Ms' | 'errors'>>;
+  probe: (
+    windowMs: number,
+  ) => Promise<
+    Pick<LatencyWindow, 'startMs' | 'endMs' | 'samples' | 'p99Ms' | 'errors' | 'switchedShards' | 'steadyP99Ms'>
+  >;
   /** Workflow time (ms). */
   now: () => number;
   /** Workflow sleep: after a failed probe the loop waits out the rest of the window (no tight retry loop). */
@@ -263,6 +290,9 @@ export interface ProbeWindowSummary {
   errors: number;
   p50Ms: number | null;
   p99Ms: number | null;
+  /** See LatencyWindow. */
+  switchedShards?: number;
+  steadyP99Ms?: number | null;
 }
 
 /** One region's share of a window (policy.latency.probeFrom "each-region"). */
@@ -295,6 +325,16 @@ export function mergeRegionWindows(
     errors: parts.reduce((n, p) => n + (p.window ? p.window.errors : 1), 0),
     p50Ms: maxOf(ok.map((p) => p.window!.p50Ms)),
     p99Ms: maxOf(ok.map((p) => p.window!.p99Ms)),
+    // The steady p99 only when every region measured one (the worst decides, as for p99).
+    ...(ok.length && ok.every((p) => p.window!.steadyP99Ms !== undefined)
+      ? {
+          switchedShards: Math.max(...ok.map((p) => p.window!.switchedShards ?? 0)),
+          // A region with no steady sample (all its samples on switched shards) cannot clear the breach.
+          steadyP99Ms: ok.some((p) => p.window!.steadyP99Ms === null)
+            ? null
+            : maxOf(ok.map((p) => p.window!.steadyP99Ms ?? null)),
+        }
+      : {}),
     regions: parts.map((p) => ({
       region: p.region,
       samples: p.window?.samples ?? 0,
