@@ -64,6 +64,8 @@ interface WorldJob {
   to: string;
   isLeader: boolean;
   remainsFollower: boolean;
+  /** The job adds a server that holds no copy yet (a copy), or moves leadership to a follower (none). */
+  copy: boolean;
   status: 'Pending' | 'Finished' | 'Failed';
   reason?: string;
 }
@@ -185,6 +187,7 @@ export class World {
       overReplicated: this.groups.filter((g) => g.plan.length > g.rf).map((g) => g.key),
       locked: this.groups.filter((g) => g.lock).length,
       openJobs: [...this.jobs.values()].filter((j) => j.status === 'Pending').length,
+      openCopyJobs: [...this.jobs.values()].filter((j) => j.status === 'Pending' && j.copy).length,
       dns: [...this.dns.values],
       dnsSide: this.dns.values.includes(this.targetIps.client) ? 'target' : 'source',
       bridgeObjects: this.bridge.size,
@@ -605,6 +608,7 @@ export class World {
       to: m.toServer,
       isLeader: m.isLeader,
       remainsFollower: m.remainsFollower,
+      copy: !g.plan.includes(m.toServer),
       status: 'Pending',
     };
     this.jobs.set(id, j);
