@@ -6,6 +6,8 @@ import { test } from 'node:test';
 import { MigrationSpec } from '../src/spec/schema';
 import { currentDetailsMarkdown, initialState, progressOf } from '../src/workflows/state';
 import { newLatencyState, stepLatency } from '../src/workflows/latency';
+import { indexPlan } from '../src/workflows/plan';
+import { newShardRun } from '../src/workflows/shard-mover';
 import { formatProgress } from '../src/cli/commands/status';
 import { worldSpec } from './harness/specs';
 
@@ -45,6 +47,16 @@ test('progress, current details and status show cap, p99 and the reason of the l
     formatProgress(p),
     /client latency: p99 61\.5 ms \(objective 25 ms\), moves in flight ≤ 4 — p99 61\.5 ms > 25 ms: back off 8 → 4/,
   );
+  // Since the patch latency-cap-copies the engine records that the cap bounds copies; progress and status say so.
+  const emptyPlan = { planVersion: 1, servers: [], collections: [] };
+  s.plan = emptyPlan;
+  s.shards = { ...newShardRun('forward', indexPlan(emptyPlan), [], true), latencyCapOn: 'copies' };
+  const pc = progressOf(s);
+  assert.equal(pc.clientLatency!.capOn, 'copies');
+  assert.match(currentDetailsMarkdown(s), /; copies in flight ≤ 4: p99 61\.5 ms/);
+  assert.match(formatProgress(pc), /\(objective 25 ms\), copies in flight ≤ 4 — /);
+  s.plan = null;
+  s.shards = null;
   // setConcurrency below the cap: progress shows what applies.
   s.concurrency = 2;
   assert.equal(progressOf(s).clientLatency!.cap, 2);

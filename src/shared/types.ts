@@ -102,9 +102,11 @@ export interface MigrationProgress {
     extraCopyBytes?: number;
     raisedCollections?: string[];
   };
-  /** policy.latency: the controller's cap on moves in flight, the probes' last window and why the cap last changed. */
+  /** policy.latency: the controller's cap, the probes' last window and why the cap last changed. */
   clientLatency?: {
     cap: number;
+    /** What the cap bounds: copy jobs in flight (since LATENCY_COPIES_PATCH) or moves in flight (runs before it). */
+    capOn?: 'copies' | 'moves';
     objectiveMs: number;
     p99Ms: number | null;
     p50Ms: number | null;

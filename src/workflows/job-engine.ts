@@ -394,6 +394,7 @@ async function runJobEngineLoop(
   const latencyCapCounts: 'moves' | 'copies' = !lat
     ? 'moves'
     : (ctx.latencyCapCounts ?? (!inWorkflowContext() || patched(LATENCY_COPIES_PATCH) ? 'copies' : 'moves'));
+  if (lat) run.latencyCapOn = latencyCapCounts; // progress and status name what the cap bounds (state only)
   const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
   const migrationId = ctx.state.migrationId;
   const key = (g: number): ShardKey => groupKey(ix, g);

@@ -28,6 +28,8 @@ export const STEP = { pending: 0, followerAdded: 1, inSync: 2, leaderMoved: 3, d
 /** One run of the shard engine: forward (to the target) or backward (a rollback, back to the source). */
 export interface ShardRun {
   direction: 'forward' | 'backward';
+  /** policy.latency: what the controller's cap bounds in this run (LATENCY_COPIES_PATCH), for progress and status. */
+  latencyCapOn?: 'copies' | 'moves';
   /**
    * Plan as read when this run began (the `from` servers of every group); null when it equals the state's
    * `plan`, so a 10,000-shard plan is not carried twice across continue-as-new. The servers each group must
@@ -501,6 +503,7 @@ function clientLatencyOf(s: MigrationState): MigrationProgress['clientLatency'] 
     samples: c.control.lastSamples,
     action: c.control.lastAction,
     reason: c.control.reason,
+    ...(s.shards?.latencyCapOn ? { capOn: s.shards.latencyCapOn } : {}),
     ...(c.last?.regions
       ? {
           regions: c.last.regions.map((r) => ({
@@ -637,7 +640,7 @@ export function currentDetailsMarkdown(s: MigrationState): string {
       ? [
           item(
             'Client latency',
-            `p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms, ${p.clientLatency.samples} samples); moves in flight ≤ ${p.clientLatency.cap}: ${p.clientLatency.reason}`,
+            `p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms, ${p.clientLatency.samples} samples); ${p.clientLatency.capOn ?? 'moves'} in flight ≤ ${p.clientLatency.cap}: ${p.clientLatency.reason}`,
           ),
           ...(p.clientLatency.regions ? [item('Probes by region', probeRegionsText(p.clientLatency.regions))] : []),
         ]

@@ -58,7 +58,7 @@ export function formatProgress(p: MigrationProgress): string {
   ];
   if (p.clientLatency)
     lines.push(
-      `  client latency: p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms), moves in flight ≤ ${p.clientLatency.cap} — ${p.clientLatency.reason}`,
+      `  client latency: p99 ${p.clientLatency.p99Ms ?? '–'} ms (objective ${p.clientLatency.objectiveMs} ms), ${p.clientLatency.capOn ?? 'moves'} in flight ≤ ${p.clientLatency.cap} — ${p.clientLatency.reason}`,
       ...(p.clientLatency.regions ? [`  probes by region: ${probeRegionsText(p.clientLatency.regions)}`] : []),
     );
   if (p.lastError) lines.push(`  last error: ${p.lastError}`);
