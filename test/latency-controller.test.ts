@@ -24,7 +24,7 @@ import { newShardRun } from '../src/workflows/shard-mover';
 import { initialState } from '../src/workflows/state';
 import { MigrationSpec } from '../src/spec/schema';
 import type { ShardPlan } from '../src/activities/agency-types';
-import { worldSpec } from './harness/specs';
+import { testShardPlan, worldSpec } from './harness/specs';
 
 const OBJ: LatencyObjective = {
   p99Ms: 10,
@@ -409,22 +409,11 @@ test('the scheduler honours the cap with and without learned rates (one decision
 // LATENCY_COPIES_PATCH: the cap bounds the moves still copying, each server at most its fair share of them.
 test('latency cap on copies: moves in sync do not count, and no server takes more than its share', () => {
   const servers = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h'];
-  const plan: ShardPlan = {
-    planVersion: 1,
-    servers: servers.map((id) => ({ id, shortName: id, endpoint: `tcp://${id}:8529`, status: 'GOOD' as never })),
-    collections: [
-      {
-        database: 'db',
-        collectionId: '1',
-        name: 'c',
-        replicationFactor: 1,
-        writeConcern: 1,
-        clones: [],
-        // 16 shards on the old servers a–d (4 each), moving to e–h.
-        shards: Array.from({ length: 16 }, (_, i) => [`s${i}`, [i % 4], 1000] as [string, number[], number]),
-      },
-    ],
-  };
+  // 16 shards on the old servers a–d (4 each), moving to e–h.
+  const plan = testShardPlan(
+    servers,
+    Array.from({ length: 16 }, (_, i): [string, number[], number] => [`s${i}`, [i % 4], 1000]),
+  );
   const ix = indexPlan(plan);
   const old = ['a', 'b', 'c', 'd'];
   const neu = ['e', 'f', 'g', 'h'];

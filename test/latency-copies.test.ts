@@ -16,8 +16,7 @@ import { newShardRun } from '../src/workflows/shard-mover';
 import { STEP, initialState } from '../src/workflows/state';
 import { START_MOVES } from '../src/workflows/latency';
 import { MigrationSpec } from '../src/spec/schema';
-import type { ShardPlan } from '../src/activities/agency-types';
-import { worldSpec } from './harness/specs';
+import { testShardPlan, worldSpec } from './harness/specs';
 
 const GROUPS = 12;
 
@@ -32,21 +31,10 @@ interface Job {
 
 async function scripted(latencyCapCounts: 'moves' | 'copies') {
   const servers = ['a', 'b', 'c', 'd'];
-  const plan: ShardPlan = {
-    planVersion: 1,
-    servers: servers.map((id) => ({ id, shortName: id, endpoint: `tcp://${id}:8529`, status: 'GOOD' as never })),
-    collections: [
-      {
-        database: 'db',
-        collectionId: '1',
-        name: 'c',
-        replicationFactor: 2,
-        writeConcern: 1,
-        clones: [],
-        shards: Array.from({ length: GROUPS }, (_, i) => [`s${i}`, i % 2 ? [1, 0] : [0, 1], 1_000_000] as never),
-      },
-    ],
-  };
+  const plan = testShardPlan(
+    servers,
+    Array.from({ length: GROUPS }, (_, i): [string, number[], number] => [`s${i}`, i % 2 ? [1, 0] : [0, 1], 1_000_000]),
+  );
   const ix = indexPlan(plan);
   const desired = Array.from({ length: GROUPS }, (_, g) => (g % 2 ? ['d', 'c'] : ['c', 'd']));
   const spec = MigrationSpec.parse({
