@@ -85,6 +85,7 @@ const USUAL_SECONDS = {
   'test/credentials.test.ts': 15,
   'test/production-deploy.test.ts': 10,
   'test/latency-probe.test.ts': 8,
+  'test/move-synced.test.ts': 8,
   'test/scheduler-equivalence.test.ts': 8,
   'test/sim-client-api.test.ts': 7,
 };

@@ -132,7 +132,14 @@ export type SubmitShardMoveResult =
   | { index: number; result: 'waiting'; health: string; failed?: string[] };
 
 export interface WaitForShardMovesArgs extends MigrationArgs {
-  jobs: (ShardKey & { jobId: string })[];
+  /**
+   * `toServer` (since the patch latency-copies-synced, for copy jobs under a latency cap on copies): the activity also
+   * reads Current and reports the job in `synced` once its new copy is in sync — `toServer` in Current's servers of
+   * every shard of the group, what MoveShard::pendingLeader / pendingFollower wait for before the leader switch or the
+   * removal; the copy then loads no link any more. `synced`: the caller already knows (a mode-'any' wait returns
+   * when a job it does not know yet gets in sync, as when one ends).
+   */
+  jobs: (ShardKey & { jobId: string; toServer?: string; synced?: boolean })[];
   mode: 'any' | 'all';
   timeoutSeconds: number;
 }
@@ -153,6 +160,8 @@ export interface WaitForShardMovesResult {
   progress: { index: number; bytesCopied: number; bytesTotal: number }[];
   /** Jobs still in ToDo, with why supervision has not started them when that can be told. */
   queued: { index: number; reason: string }[];
+  /** Running jobs given a `toServer` whose new copy is in sync in Current (absent in results recorded before). */
+  synced?: number[];
   /**
    * When the activity read this (ms since the epoch, its own clock). The workflow's bandwidth estimator times copy
    * progress by it, not by the workflow task's time: a worker that took a migration over has been seen to run its

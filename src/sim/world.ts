@@ -18,6 +18,11 @@ export interface WorldOptions {
   collections?: { name: string; shards: number; replicationFactor: number; clones?: number; bytes?: number }[];
   /** How long a new follower takes to get in sync, ms (0: at once). */
   syncMs?: number;
+  /**
+   * How long a MoveShard job takes after its new copy is in sync, ms (0: it finishes at once): the supervision rounds
+   * of MoveShard::pendingLeader (resign, the new leader in Current, the old copy's removal) in which no byte moves.
+   */
+  moveTailMs?: number;
   /** How long provisioning the target members takes (their pods start side by side), ms. */
   provisionMs?: number;
   /** How long DNS takes to propagate after a switch, ms. */
@@ -66,6 +71,8 @@ interface WorldJob {
   remainsFollower: boolean;
   /** The job adds a server that holds no copy yet (a copy), or moves leadership to a follower (none). */
   copy: boolean;
+  /** When its new copy was first seen in sync (moveTailMs counts from here). */
+  syncedAt?: number;
   status: 'Pending' | 'Finished' | 'Failed';
   reason?: string;
 }
@@ -188,6 +195,9 @@ export class World {
       locked: this.groups.filter((g) => g.lock).length,
       openJobs: [...this.jobs.values()].filter((j) => j.status === 'Pending').length,
       openCopyJobs: [...this.jobs.values()].filter((j) => j.status === 'Pending' && j.copy).length,
+      /** Copy jobs whose new copy is not in sync yet: the copies that load links. */
+      copyingJobs: [...this.jobs.values()].filter((j) => j.status === 'Pending' && j.copy && !j.group.inSync.has(j.to))
+        .length,
       dns: [...this.dns.values],
       dnsSide: this.dns.values.includes(this.targetIps.client) ? 'target' : 'source',
       bridgeObjects: this.bridge.size,
@@ -626,6 +636,8 @@ export class World {
     const g = j.group;
     this.settle(g);
     if (!g.inSync.has(j.to)) return;
+    j.syncedAt ??= Date.now();
+    if (Date.now() - j.syncedAt < (this.opts.moveTailMs ?? 0)) return;
     if (j.isLeader) {
       g.plan = [j.to, ...g.plan.filter((s) => s !== j.to && s !== j.from), ...(j.remainsFollower ? [j.from] : [])];
     } else g.plan = g.plan.filter((s) => s !== j.from);
@@ -633,11 +645,17 @@ export class World {
     j.status = 'Finished';
   }
 
-  private async waitMoves(a: { jobs: { jobId: string }[]; mode: string; timeoutSeconds: number }) {
+  private async waitMoves(a: {
+    jobs: { jobId: string; toServer?: string; synced?: boolean }[];
+    mode: string;
+    timeoutSeconds: number;
+  }) {
     const deadline = Date.now() + Math.min(a.timeoutSeconds * 1000, 1000);
+    const watch = a.jobs.some((x) => x.toServer !== undefined);
     for (;;) {
       const ended: { index: number; status: string; reason?: string; servers: string[] }[] = [];
       const progress: { index: number; bytesCopied: number; bytesTotal: number }[] = [];
+      const synced: number[] = [];
       a.jobs.forEach((x, i) => {
         const j = this.jobs.get(x.jobId);
         if (!j) return ended.push({ index: i, status: 'gone', servers: [] });
@@ -646,6 +664,7 @@ export class World {
           const started = j.group.syncStarted.get(j.to) ?? Date.now();
           const frac = this.opts.syncMs ? Math.min(1, (Date.now() - started) / this.opts.syncMs) : 1;
           progress.push({ index: i, bytesCopied: Math.floor(j.group.bytes * frac), bytesTotal: j.group.bytes });
+          if (x.toServer !== undefined && j.group.inSync.has(x.toServer)) synced.push(i);
         } else
           ended.push({
             index: i,
@@ -654,8 +673,10 @@ export class World {
             servers: [...j.group.plan],
           });
       });
-      const enough = a.mode === 'any' ? ended.length > 0 : ended.length === a.jobs.length;
-      if (enough || Date.now() >= deadline) return { ended, progress, queued: [], at: Date.now() };
+      const newlySynced = synced.some((i) => !a.jobs[i]!.synced);
+      const enough = a.mode === 'any' ? ended.length > 0 || newlySynced : ended.length === a.jobs.length;
+      if (enough || Date.now() >= deadline)
+        return { ended, progress, queued: [], at: Date.now(), ...(watch ? { synced } : {}) };
       await sleep(20);
     }
   }

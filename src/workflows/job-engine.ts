@@ -21,6 +21,7 @@ import type { TransitActivities } from '../activities/contract';
 import { ActivityFailure, inWorkflowContext, isCancellation, patched, TimeoutFailure } from '@temporalio/workflow';
 import {
   LATENCY_COPIES_PATCH,
+  LATENCY_SYNCED_PATCH,
   RAISE_TO_VERIFY_PATCH,
   RECORDED_CLOCK_PATCH,
   REFRESH_WAITING_PATCH,
@@ -90,6 +91,11 @@ export interface JobEngineContext {
    * histories recorded before LATENCY_COPIES_PATCH ('moves').
    */
   latencyCapCounts?: 'moves' | 'copies';
+  /**
+   * With the cap on copies: a copy stops counting once its new copy is in sync (waitForShardMoves reports it).
+   * Default: on, except in workflow histories recorded before LATENCY_SYNCED_PATCH.
+   */
+  copiesEndAtSync?: boolean;
 }
 
 /**
@@ -395,6 +401,9 @@ async function runJobEngineLoop(
     ? 'moves'
     : (ctx.latencyCapCounts ?? (!inWorkflowContext() || patched(LATENCY_COPIES_PATCH) ? 'copies' : 'moves'));
   if (lat) run.latencyCapOn = latencyCapCounts; // progress and status name what the cap bounds (state only)
+  // A copy counts until its new copy is in sync (LATENCY_SYNCED_PATCH), or until its job ends.
+  const endAtSync =
+    latencyCapCounts === 'copies' && (ctx.copiesEndAtSync ?? (!inWorkflowContext() || patched(LATENCY_SYNCED_PATCH)));
   const arango = { endpoint: ctx.state.spec.arango.endpoint, jwtSecret: ctx.state.spec.arango.jwtSecret };
   const migrationId = ctx.state.migrationId;
   const key = (g: number): ShardKey => groupKey(ix, g);
@@ -421,7 +430,7 @@ async function runJobEngineLoop(
   // ---- The client-latency cap on copies (LATENCY_COPIES_PATCH): what loads a DB server's links and its clients' queue
   // is a copy job in flight (a MoveShard job that adds a server; a leader swap copies nothing), not a group between
   // jobs or waiting for its leader switch.
-  const copyJobInFlight = (g: number) => !!moving[g]?.job && !moving[g]!.swap;
+  const copyJobInFlight = (g: number) => !!moving[g]?.job && !moving[g]!.swap && !(endAtSync && moving[g]!.synced);
   /** Counted against the cap when new groups are picked: a copy job in flight, or a group due for its next job. */
   const copyingOrReady = (g: number) =>
     copyJobInFlight(g) || (!!moving[g] && moving[g]!.job === null && (moving[g]!.notBefore ?? 0) <= clock.now());
@@ -833,6 +842,7 @@ async function runJobEngineLoop(
             to: m.toServer,
             leader: m.isLeader,
             reason: undefined,
+            synced: undefined,
             // A leader swap to a follower copies nothing: it does not count as one of the group's copies.
             ...(verify ? { swap: servers(g).includes(m.toServer) } : {}),
           });
@@ -865,7 +875,12 @@ async function runJobEngineLoop(
         ctx.acts.waitForShardMoves({
           migrationId,
           arango,
-          jobs: withJob.map((g) => ({ ...key(g), jobId: moving[g]!.job! })),
+          jobs: withJob.map((g) => ({
+            ...key(g),
+            jobId: moving[g]!.job!,
+            // Under the cap on copies the wait also reports (and returns on) a new copy in sync.
+            ...(endAtSync && !moving[g]!.swap ? { toServer: moving[g]!.to, synced: !!moving[g]!.synced } : {}),
+          })),
           mode: 'any',
           timeoutSeconds: WAIT_SECONDS,
         });
@@ -901,11 +916,19 @@ async function runJobEngineLoop(
         run.copied[g] = Math.round((groupBytes(ix, g) * (mv.done + frac)) / mv.total);
       }
       for (const q of r.queued) moving[withJob[q.index]!]!.reason = q.reason;
+      if (endAtSync)
+        for (const i of r.synced ?? []) {
+          const g = withJob[i]!;
+          const mv = moving[g]!;
+          mv.synced = true;
+          run.copied[g] = Math.round((groupBytes(ix, g) * Math.min(mv.total, mv.done + 1)) / mv.total);
+        }
       for (const e of r.ended) {
         const g = withJob[e.index]!;
         const mv = moving[g]!;
         const job = mv.job;
         mv.job = null;
+        delete mv.synced;
         if (e.servers.length) mv.servers = e.servers;
         // A job that vanished from every list counts as done when Plan shows its effect.
         const effective =

@@ -85,3 +85,13 @@ export const RECORDED_CLOCK_PATCH = 'engine-recorded-clock';
  * the whole cluster wait for one group's three jobs (about 12 s) per group.
  */
 export const LATENCY_COPIES_PATCH = 'latency-cap-copies';
+
+/**
+ * Since this patch a copy counts against the latency cap only until its new copy is in sync. Under
+ * LATENCY_COPIES_PATCH alone the engine could not tell: a copy job counted from its submission to its end, and the
+ * end of a MoveShard job comes some supervision rounds after its copy (the leader's resignation, the new leader in
+ * Current, the old copy's removal), when no byte moves any more. Under a latency cap on copies the engine now gives
+ * waitForShardMoves each copy job's `toServer`; the wait also returns when a new copy is in sync in Current (what
+ * MoveShard::pendingLeader / pendingFollower wait for), and that job's servers take their next copy at once.
+ */
+export const LATENCY_SYNCED_PATCH = 'latency-copies-synced';

@@ -118,6 +118,8 @@ export interface GroupMove {
   verified?: { ms: number; attempts: number; documents: number; source: string; target: string } | 'unverifiable';
   /** The job in flight is a leader swap to a follower (copies nothing). */
   swap?: boolean;
+  /** The job in flight's new copy is in sync in Current (LATENCY_SYNCED_PATCH): it loads no link any more. */
+  synced?: boolean;
   /** Workflow time (ms) since which the group waits on supervision (a copy too few or too many in Plan). */
   waitingSince?: number;
 }

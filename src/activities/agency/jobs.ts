@@ -21,6 +21,8 @@ import {
   asDict,
   asStrings,
   at,
+  currentShardPath,
+  groupMembers,
   healthStatusPath,
   lockPath,
   lockValue,
@@ -218,6 +220,8 @@ export async function waitForShardMoves(
         planShardPath(j.database, j.collectionId, j.shard),
         lockPath(j.shard),
       );
+      if (j.toServer !== undefined)
+        for (const m of groupMembers(j)) paths.push(`${currentShardPath(j.database, m.collectionId, m.shard)}/servers`);
     }
     const read = await client.agencyRead(paths);
     const readAt = waits.now();
@@ -249,9 +253,22 @@ export async function waitForShardMoves(
         });
       } else ended.push({ index: i, status: 'gone', servers });
     });
+    // A running copy job's new copy in sync in every shard of its group (the job's leader switch or removal is next).
+    const synced = running.filter((i) => {
+      const j = a.jobs[i]!;
+      return (
+        j.toServer !== undefined &&
+        groupMembers(j).every((m) =>
+          asStrings(at(read, `${currentShardPath(j.database, m.collectionId, m.shard)}/servers`))
+            .map(strip)
+            .includes(j.toServer!),
+        )
+      );
+    });
+    const newlySynced = synced.some((i) => !a.jobs[i]!.synced);
     const done =
       a.mode === 'any'
-        ? ended.length > 0 || running.length + queued.length === 0
+        ? ended.length > 0 || newlySynced || running.length + queued.length === 0
         : running.length + queued.length === 0;
     const timedOut = waits.now() >= deadline;
     if (running.length && (done || timedOut || waits.now() - lastProgressAt >= 5000)) {
@@ -270,6 +287,7 @@ export async function waitForShardMoves(
       progress: progress.filter((p) => running.includes(p.index)),
       queued,
       at: readAt,
+      ...(a.jobs.some((j) => j.toServer !== undefined) ? { synced } : {}),
     };
     waits.heartbeat({
       ended: ended.length,
