@@ -23,6 +23,8 @@
  *
  *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only adaptive]
  */
+import { readFileSync } from 'node:fs';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Database } from 'arangojs';
 import { SimCluster } from '../src/sim/cluster';
 import { createLatencyProbeActivities } from '../src/activities/latency-probe';
@@ -63,6 +65,49 @@ interface Rec {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
+
+/** This machine's CPU time so far (ms of all cores), busy and in all, from /proc/stat's first line. */
+function cpuTimes(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - f[3]! - (f[4] ?? 0), total }; // idle and iowait are not busy
+}
+
+/**
+ * Every second: the machine's CPU busy share (all cores, the second before) and this process's event-loop delay (max
+ * in that second, ms). The client load runs in this process beside the engine and the probes: a request is timed from
+ * its scheduled start, so a late timer in this process shows up as client latency.
+ */
+function cpuSampler() {
+  const samples: [number, number, number][] = [];
+  let last = cpuTimes();
+  const lag = monitorEventLoopDelay({ resolution: 10 });
+  lag.enable();
+  const timer = setInterval(() => {
+    const now = cpuTimes();
+    const dt = now.total - last.total;
+    if (dt > 0) samples.push([Date.now(), (now.busy - last.busy) / dt, lag.max / 1e6]);
+    lag.reset();
+    last = now;
+  }, 1000);
+  const within = (from: number, to: number) => samples.filter(([t]) => t > from && t <= to);
+  return {
+    /** Mean busy share (%) of the seconds in [from, to). */
+    mean: (from: number, to: number) => {
+      const xs = within(from, to).map(([, b]) => b);
+      return xs.length ? Math.round((100 * xs.reduce((a, b) => a + b, 0)) / xs.length) : null;
+    },
+    /** The largest event-loop delay of this process in [from, to), ms. */
+    maxLag: (from: number, to: number) => {
+      const xs = within(from, to).map(([, , l]) => l);
+      return xs.length ? Math.round(Math.max(...xs)) : null;
+    },
+    stop: () => {
+      clearInterval(timer);
+      lag.disable();
+    },
+  };
+}
 
 function stats(recs: Rec[]) {
   const xs = recs.filter((r) => r.ok).map((r) => r.ms);
@@ -149,6 +194,7 @@ async function runStrategy(
       }
     })();
 
+    const cpu = cpuSampler();
     // Before the migration: FLOOR_WINDOWS windows with no migration; the objective is 1.5 × the p99 of all their
     // requests (the issue's "1.5 × the pre-migration p99").
     await sleep(3000);
@@ -156,10 +202,13 @@ async function runStrategy(
     await sleep(FLOOR_WINDOWS * WINDOW_MS);
     const floor = stats(recs.filter((r) => r.t >= nf0));
     const floorWindows = windows(recs, nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS).map((w) => w.p99!);
+    const floorCpu = cpu.mean(nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS);
+    const floorLag = cpu.maxLag(nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS);
     const objectiveMs = r1(1.5 * (floor.p99 ?? 10))!;
     log(
       `${name}: before the migration (${FLOOR_WINDOWS * (WINDOW_MS / 1000)} s, ${RATE} ops/s): p50 ${floor.p50} ` +
-        `p99 ${floor.p99} ms; window p99s ${floorWindows.map(r1).join(' ')} → objective 1.5 × p99 = ${objectiveMs} ms`,
+        `p99 ${floor.p99} ms; window p99s ${floorWindows.map(r1).join(' ')} → objective 1.5 × p99 = ${objectiveMs} ms; ` +
+        `machine CPU busy ${floorCpu} % (2 cores); this process's event-loop delay at most ${floorLag} ms`,
     );
 
     const spec = MigrationSpec.parse({
@@ -275,6 +324,10 @@ async function runStrategy(
     const ok = (w: { p99: number | null }) => (w.p99 ?? Infinity) <= objectiveMs;
     const within = ws.filter(ok).length;
     const calm = ws.filter((w) => !w.switch);
+    const windowCpu = ws.map((w) => cpu.mean(d0 + w.start, d0 + w.start + WINDOW_MS));
+    const windowLag = ws.map((w) => cpu.maxLag(d0 + w.start, d0 + w.start + WINDOW_MS));
+    const duringCpu = cpu.mean(d0, d1);
+    cpu.stop();
     stop = true;
     await loadLoop;
     await Promise.all(inflight);
@@ -299,6 +352,11 @@ async function runStrategy(
       failedRequests: dur.failed,
       maxMovesInFlight: maxInFlight,
       windowP99Ms: ws.map((w) => r1(w.p99)),
+      cpuBusyPercentBefore: floorCpu,
+      cpuBusyPercentDuring: duringCpu,
+      windowCpuBusyPercent: windowCpu,
+      eventLoopDelayMaxMsBefore: floorLag,
+      windowEventLoopDelayMaxMs: windowLag,
       windowSwitch: ws.map((w) => w.switch),
       probeWindows,
       decisions,
@@ -307,7 +365,8 @@ async function runStrategy(
       `${name.padEnd(11)} before p50 ${before.p50} p99 ${before.p99} | during p50 ${dur.p50} p99 ${dur.p99} ms | ` +
         `windows within ${objectiveMs} ms: ${within}/${ws.length} (without a leader switch of a client shard: ` +
         `${calm.filter(ok).length}/${calm.length}; ${switches.length} switches) | makespan ${row.makespanS} s | ` +
-        `failed requests ${dur.failed} | most moves in flight ${maxInFlight} | ${result}`,
+        `failed requests ${dur.failed} | most moves in flight ${maxInFlight} | machine CPU busy ${floorCpu} % before, ` +
+        `${duringCpu} % during | ${result}`,
     );
     if (probeWindows.length)
       log(
@@ -317,7 +376,8 @@ async function runStrategy(
             .join(' '),
       );
     log(
-      `            window p99s (* a client shard switched leader): ${ws.map((w) => `${r1(w.p99)}${w.switch ? '*' : ''}`).join(' ')}`,
+      `            window p99s (* a client shard switched leader) / CPU busy % / this process's event-loop delay max ms: ` +
+        ws.map((w, i) => `${r1(w.p99)}${w.switch ? '*' : ''}/${windowCpu[i]}/${windowLag[i]}`).join(' '),
     );
     return row;
   } finally {

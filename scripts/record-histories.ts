@@ -264,6 +264,9 @@ const SCENARIOS: Scenario[] = [
     name: 'latency-completed',
     covers:
       'policy.latency: probe windows beside the MoveShard-job engine, the canary created and removed; ends completed',
+    // Jobs end 300 ms after their copy is in sync (since the patch latency-copies-synced the waits return on a copy in
+    // sync too: recorded here).
+    world: { moveTailMs: 300 },
     input: (spec) => ({ spec: withLatency(spec) }),
     async drive({ handle }) {
       await ended(handle, 'completed');
@@ -274,7 +277,7 @@ const SCENARIOS: Scenario[] = [
     name: 'latency-rolled-back',
     covers:
       'policy.latency, rollback signal mid-MoveShards: probes on the way back too, the canary removed; ends rolledBack',
-    world: { syncMs: 400 },
+    world: { syncMs: 400, moveTailMs: 300 },
     input: (spec) => ({ spec: withLatency(spec) }),
     drive: midMoveShards(rollbackSignal, 'rollback mid-MoveShards, policy.latency', (h) => ended(h, 'rolledBack')),
     mustContain: ['rollback', 'ensureLatencyCanary', 'removeLatencyCanary', 'removeTargetMembers'],
