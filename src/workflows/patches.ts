@@ -80,8 +80,9 @@ export const RECORDED_CLOCK_PATCH = 'engine-recorded-clock';
 /**
  * Since this patch the client-latency controller's cap bounds the moves still *copying* (in-flight groups with bytes
  * left to copy: what loads a DB server's links and the service queue its clients share), each server at most its
- * fair share of them (scheduler.ts `latencyCapCounts: 'copies'`); moves in sync that wait for their leader switch or
- * removal no longer count against it. Before it the cap bounded every move in flight, so a back-off to one move made
+ * fair share of them (scheduler.ts `latencyCapCounts: 'copies'`); groups between their jobs no longer count against
+ * it. (A copy job still counted until the job ended, its tail of supervision rounds after the copy included: the
+ * engine could not tell a copy in sync until LATENCY_SYNCED_PATCH.) Before it the cap bounded every move in flight, so a back-off to one move made
  * the whole cluster wait for one group's three jobs (about 12 s) per group.
  */
 export const LATENCY_COPIES_PATCH = 'latency-cap-copies';
