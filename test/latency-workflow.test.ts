@@ -1,7 +1,7 @@
 // The client-latency cap through Temporal: the migration workflow on the dev server against the in-memory world,
 // with policy.latency and probe activities that report a p99 far above the objective. Read from the world (not from
 // Transit's report): copies not yet in sync never exceed the controller's start cap (2) although the ceiling is 4,
-// while copy jobs in their tails (in sync, 1.5 s of supervision rounds left) do not count — and the twin, the same
+// while copy jobs in their tails (in sync, 0.6 s of supervision rounds left) do not count — and the twin, the same
 // world without policy.latency, has more than 2 copying at once. The run records the 'latency-cap'
 // patch, creates and removes the canary once, and progress shows the cap, the p99 and the reason. (The Prometheus
 // gauges are read from a production worker process in test/production-observability.test.ts: an in-process Runtime
@@ -54,8 +54,8 @@ async function fakeWindow(from: string, windowMs: number, p50Ms: number, p99Ms: 
 async function migrate(name: string, latency: boolean, regions?: Record<string, number | null>): Promise<Run> {
   const world = new World({
     syncMs: 1200,
-    // Each MoveShard job ends 1.5 s after its new copy is in sync (the supervision rounds of its leader switch).
-    moveTailMs: 1500,
+    // Each MoveShard job ends 0.6 s after its new copy is in sync (the supervision rounds of its leader switch).
+    moveTailMs: 600,
     collections: [{ name: 'orders', shards: 8, replicationFactor: 2, bytes: 1_000_000 }],
   });
   await world.start();
