@@ -54,25 +54,24 @@ describe('waitForShardMoves and copies in sync (simulated cluster)', () => {
     );
   };
 
-  test('a copy in sync is reported while its job still runs; the next wait returns at its end', async () => {
-    const { act, ref, key, to, jobId } = await submitLeaderMove('synced');
-    const first = await act.waitForShardMoves({
+  /** One mode-'any' wait on a single job (60 s at most). */
+  const waitAny = (m: Awaited<ReturnType<typeof submitLeaderMove>>, job: { toServer?: string; synced?: boolean }) =>
+    m.act.waitForShardMoves({
       migrationId: 'm',
-      arango: ref,
-      jobs: [{ ...key, jobId, toServer: to, synced: false }],
+      arango: m.ref,
+      jobs: [{ ...m.key, jobId: m.jobId, ...job }],
       mode: 'any',
       timeoutSeconds: 60,
     });
+
+  test('a copy in sync is reported while its job still runs; the next wait returns at its end', async () => {
+    const m = await submitLeaderMove('synced');
+    const { key, to, jobId } = m;
+    const first = await waitAny(m, { toServer: to, synced: false });
     assert.deepEqual(first.ended, [], 'the job had not ended');
     assert.deepEqual(first.synced, [0], 'the new copy was reported in sync');
     assert.ok((await currentServers(key)).includes(to), `${to} in Current's servers`);
-    const second = await act.waitForShardMoves({
-      migrationId: 'm',
-      arango: ref,
-      jobs: [{ ...key, jobId, toServer: to, synced: true }],
-      mode: 'any',
-      timeoutSeconds: 60,
-    });
+    const second = await waitAny(m, { toServer: to, synced: true });
     assert.deepEqual(
       second.ended.map((e) => e.status),
       ['finished'],
@@ -82,19 +81,13 @@ describe('waitForShardMoves and copies in sync (simulated cluster)', () => {
   });
 
   test('twin: a wait not given the toServer returns only when the job has ended', async () => {
-    const { act, ref, key, jobId } = await submitLeaderMove('unsynced');
-    const r = await act.waitForShardMoves({
-      migrationId: 'm',
-      arango: ref,
-      jobs: [{ ...key, jobId }],
-      mode: 'any',
-      timeoutSeconds: 60,
-    });
+    const m = await submitLeaderMove('unsynced');
+    const r = await waitAny(m, {});
     assert.equal(r.synced, undefined);
     assert.deepEqual(
       r.ended.map((e) => e.status),
       ['finished'],
     );
-    assert.equal(await jobList(jobId), 'Finished');
+    assert.equal(await jobList(m.jobId), 'Finished');
   });
 });

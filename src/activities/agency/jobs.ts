@@ -21,7 +21,7 @@ import {
   asDict,
   asStrings,
   at,
-  currentShardPath,
+  currentServersPath,
   groupMembers,
   healthStatusPath,
   lockPath,
@@ -206,6 +206,7 @@ export async function waitForShardMoves(
 ): Promise<WaitForShardMovesResult> {
   const deadline = waits.now() + a.timeoutSeconds * 1000;
   const avgCache = new Map<string, number>();
+  const watchSync = a.jobs.some((j) => j.toServer !== undefined);
   let progress: WaitForShardMovesResult['progress'] = [];
   let lastProgressAt = 0;
   for (;;) {
@@ -221,7 +222,7 @@ export async function waitForShardMoves(
         lockPath(j.shard),
       );
       if (j.toServer !== undefined)
-        for (const m of groupMembers(j)) paths.push(`${currentShardPath(j.database, m.collectionId, m.shard)}/servers`);
+        for (const m of groupMembers(j)) paths.push(currentServersPath(j.database, m.collectionId, m.shard));
     }
     const read = await client.agencyRead(paths);
     const readAt = waits.now();
@@ -259,7 +260,7 @@ export async function waitForShardMoves(
       return (
         j.toServer !== undefined &&
         groupMembers(j).every((m) =>
-          asStrings(at(read, `${currentShardPath(j.database, m.collectionId, m.shard)}/servers`))
+          asStrings(at(read, currentServersPath(j.database, m.collectionId, m.shard)))
             .map(strip)
             .includes(j.toServer!),
         )
@@ -287,7 +288,7 @@ export async function waitForShardMoves(
       progress: progress.filter((p) => running.includes(p.index)),
       queued,
       at: readAt,
-      ...(a.jobs.some((j) => j.toServer !== undefined) ? { synced } : {}),
+      ...(watchSync ? { synced } : {}),
     };
     waits.heartbeat({
       ended: ended.length,

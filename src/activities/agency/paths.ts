@@ -25,6 +25,9 @@ export const planShardPath = (db: string, cid: string, shard: string): string =>
   `/arango/Plan/Collections/${db}/${cid}/shards/${shard}`;
 export const currentShardPath = (db: string, cid: string, shard: string): string =>
   `/arango/Current/Collections/${db}/${cid}/${shard}`;
+/** Current's in-sync servers of a shard (leader first), as maintenance reports them. */
+export const currentServersPath = (db: string, cid: string, shard: string): string =>
+  `${currentShardPath(db, cid, shard)}/servers`;
 export const lockPath = (shard: string): string => `/arango/Supervision/Shards/${shard}`;
 export const healthStatusPath = (id: string): string => `/arango/Supervision/Health/${id}/Status`;
 export const PLAN_VERSION = '/arango/Plan/Version';

@@ -24,7 +24,7 @@ import {
   PLAN_VERSION,
   asDict,
   at,
-  currentShardPath,
+  currentServersPath,
   groupMembers,
   groupReadPaths,
   groupState,
@@ -317,9 +317,7 @@ export async function moveShardLeadership(
         return [ops, pre];
       };
       const toInCurrent: Dict = {};
-      members.forEach(
-        (g) => (toInCurrent[`${currentShardPath(m.database, g.collectionId, g.shard)}/servers`] = { in: m.to }),
-      );
+      members.forEach((g) => (toInCurrent[currentServersPath(m.database, g.collectionId, g.shard)] = { in: m.to }));
       if (lockHeldByOther(a.migrationId, st.lock)) {
         conflicts.push({ index: i, shard: m.shard, reason: `locked by ${JSON.stringify(st.lock)}` });
         return;
@@ -463,7 +461,7 @@ export async function removeShardFollower(
         ops[planShardPath(m.database, g.collectionId, g.shard)] = remaining[j];
         pre[planShardPath(m.database, g.collectionId, g.shard)] = { old: st.plans[j] };
         // The copies we count on must still be in sync when the write applies: Current must be as read.
-        pre[`${currentShardPath(m.database, g.collectionId, g.shard)}/servers`] = { old: st.currents[j] };
+        pre[currentServersPath(m.database, g.collectionId, g.shard)] = { old: st.currents[j] };
       });
       writes.push({ i, trx: [ops, pre], done: 'removed' });
     }

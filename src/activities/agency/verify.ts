@@ -15,7 +15,7 @@
 import type { ArangoRef, ShardKey } from '../agency-types';
 import type { ArangoClient } from './client';
 import { ArangoUnavailableError } from './errors';
-import { asDict, asStrings, at, currentShardPath, groupMembers, planShardPath, strip } from './paths';
+import { asDict, asStrings, at, currentServersPath, groupMembers, planShardPath, strip } from './paths';
 import type { Waits } from './waits';
 
 export interface VerifyShardCopiesArgs {
@@ -122,7 +122,7 @@ async function verifyOne(
     const read = await client.agencyRead([
       ...members.flatMap((m) => [
         planShardPath(c.database, m.collectionId, m.shard),
-        `${currentShardPath(c.database, m.collectionId, m.shard)}/servers`,
+        currentServersPath(c.database, m.collectionId, m.shard),
       ]),
       `${REGISTERED}/${c.source}/endpoint`,
       `${REGISTERED}/${c.target}/endpoint`,
@@ -139,9 +139,7 @@ async function verifyOne(
         ),
         servers: plans[0] ?? [],
       };
-    const currents = members.map((m) =>
-      asStrings(at(read, `${currentShardPath(c.database, m.collectionId, m.shard)}/servers`)),
-    );
+    const currents = members.map((m) => asStrings(at(read, currentServersPath(c.database, m.collectionId, m.shard))));
     const lagging = members.filter((_, k) => !currents[k]!.includes(c.source) || !currents[k]!.includes(c.target));
     if (lagging.length) {
       // Not both in sync yet (a copy resyncing): their contents may differ legitimately; look again shortly.
