@@ -21,13 +21,18 @@
  * and during, the share of 5 s windows (≥ 20 samples) during MoveShards whose p99 is within that objective, the
  * makespan (engine start to return), the controller's steps.
  *
- *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only adaptive]
+ *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only adaptive] [--ceilings 1,2,4]
+ *
+ * --ceilings runs only fixed ceilings of moves in flight (no objective), each judged against its own run's objective:
+ * whether any fixed pace meets both targets on this machine.
  */
+import { fork, type Serializable } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Database } from 'arangojs';
 import { SimCluster } from '../src/sim/cluster';
-import { createLatencyProbeActivities } from '../src/activities/latency-probe';
+import { type ClientLatencySummary, createLatencyProbeActivities } from '../src/activities/latency-probe';
 import { fileCredentialReader } from '../src/activities/agency';
 import { MigrationSpec } from '../src/spec/schema';
 import { newLatencyState, percentile } from '../src/workflows/latency';
@@ -109,6 +114,43 @@ function cpuSampler() {
   };
 }
 
+/** A process of scripts/bench/latency-child.ts: the clients or the probes, away from this process's event loop. */
+function child() {
+  const p = fork(join(__dirname, 'bench', 'latency-child.ts'), [], {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let next = 0;
+  const waiting = new Map<number, (m: { result?: ClientLatencySummary; error?: string }) => void>();
+  let recsWaiter: ((m: { recs: Rec[]; lag: [number, number][] }) => void) | null = null;
+  p.on('message', (m: { kind: string; id?: number; recs?: Rec[]; lag?: [number, number][] }) => {
+    if (m.kind === 'probed') {
+      waiting.get(m.id!)?.(m as { result?: ClientLatencySummary; error?: string });
+      waiting.delete(m.id!);
+    } else if (m.kind === 'recs') {
+      recsWaiter?.({ recs: m.recs!, lag: m.lag! });
+      recsWaiter = null;
+    }
+  });
+  const recsOf = (kind: 'peek' | 'stop') =>
+    new Promise<{ recs: Rec[]; lag: [number, number][] }>((resolve) => {
+      recsWaiter = resolve;
+      p.send({ kind });
+    });
+  return {
+    send: (m: unknown) => p.send(m as Serializable),
+    peek: () => recsOf('peek'),
+    stop: () => recsOf('stop'),
+    probe: (args: unknown) =>
+      new Promise<ClientLatencySummary>((resolve, reject) => {
+        const id = next++;
+        waiting.set(id, (m) => (m.error !== undefined ? reject(new Error(m.error)) : resolve(m.result!)));
+        p.send({ kind: 'probe', id, args } as Serializable);
+      }),
+    kill: () => p.kill(),
+  };
+}
+
 function stats(recs: Rec[]) {
   const xs = recs.filter((r) => r.ok).map((r) => r.ms);
   return { n: xs.length, failed: recs.length - xs.length, p50: r1(percentile(xs, 0.5)), p99: r1(percentile(xs, 0.99)) };
@@ -129,10 +171,7 @@ function windows(recs: Rec[], from: number, to: number, switches: number[] = [])
   return out;
 }
 
-async function runStrategy(
-  name: 'unthrottled' | 'default' | 'adaptive',
-  log: (s: string) => void,
-): Promise<Record<string, unknown>> {
+async function runStrategy(name: string, log: (s: string) => void): Promise<Record<string, unknown>> {
   const t0 = Date.now();
   const c = await SimCluster.start({
     processes: true,
@@ -165,34 +204,15 @@ async function runStrategy(
     const arango = arangoRef(c);
     const targets = await addNewServers(c, agency, arango, 4);
     log(`${name}: simulated cluster up in ${((Date.now() - t0) / 1000).toFixed(1)} s (4 + 4 DB servers, ${BANDWIDTH})`);
-    const dbs = c.coordinators.map(
-      (m) => new Database({ url: m.url, databaseName: 'shop', auth: { token: c.jwt() }, poolSize: 32 }),
-    );
-    await dbs[0]!.collection('load').saveAll(Array.from({ length: 1000 }, (_, i) => ({ _key: `k${i}`, v: 0 })));
+    const db0 = new Database({ url: c.coordinators[0]!.url, databaseName: 'shop', auth: { token: c.jwt() } });
+    await db0.collection('load').saveAll(Array.from({ length: 1000 }, (_, i) => ({ _key: `k${i}`, v: 0 })));
 
-    // The client load: open loop, RATE ops/s, 50 % reads, 50 % updates, alternating coordinators; each request timed
-    // from its scheduled start.
-    const recs: Rec[] = [];
-    let stop = false;
-    const inflight = new Set<Promise<void>>();
-    const loadLoop = (async () => {
-      const start = performance.now();
-      for (let i = 0; !stop; i++) {
-        const due = start + (i * 1000) / RATE;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        const coll = dbs[i % dbs.length]!.collection('load');
-        const key = `k${(i * 7919) % 1000}`;
-        const t = Date.now();
-        const p = (i % 2 ? coll.document(key) : coll.update(key, { v: i }))
-          .then(
-            () => void recs.push({ t, ms: performance.now() - due, ok: true }),
-            () => void recs.push({ t, ms: performance.now() - due, ok: false }),
-          )
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-      }
-    })();
+    // The client load, in a process of its own (scripts/bench/latency-child.ts): open loop, RATE ops/s, 50 % reads,
+    // 50 % updates, alternating coordinators; each request timed from its scheduled start.
+    const clients = child();
+    clients.send({ kind: 'clients', urls: c.coordinators.map((m) => m.url), jwt: c.jwt(), rate: RATE });
+    // The probes, in another (a probe worker runs the activity in its own process, not beside the engine).
+    const prober = child();
 
     const cpu = cpuSampler();
     // Before the migration: FLOOR_WINDOWS windows with no migration; the objective is 1.5 × the p99 of all their
@@ -200,15 +220,21 @@ async function runStrategy(
     await sleep(3000);
     const nf0 = Date.now();
     await sleep(FLOOR_WINDOWS * WINDOW_MS);
-    const floor = stats(recs.filter((r) => r.t >= nf0));
-    const floorWindows = windows(recs, nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS).map((w) => w.p99!);
+    const floorPeek = await clients.peek();
+    const floorRecs = floorPeek.recs;
+    const floorClientLag = Math.round(
+      Math.max(0, ...floorPeek.lag.filter(([t]) => t > nf0 && t <= nf0 + FLOOR_WINDOWS * WINDOW_MS).map(([, l]) => l)),
+    );
+    const floor = stats(floorRecs.filter((r) => r.t >= nf0));
+    const floorWindows = windows(floorRecs, nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS).map((w) => w.p99!);
     const floorCpu = cpu.mean(nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS);
     const floorLag = cpu.maxLag(nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS);
     const objectiveMs = r1(1.5 * (floor.p99 ?? 10))!;
     log(
       `${name}: before the migration (${FLOOR_WINDOWS * (WINDOW_MS / 1000)} s, ${RATE} ops/s): p50 ${floor.p50} ` +
         `p99 ${floor.p99} ms; window p99s ${floorWindows.map(r1).join(' ')} → objective 1.5 × p99 = ${objectiveMs} ms; ` +
-        `machine CPU busy ${floorCpu} % (2 cores); this process's event-loop delay at most ${floorLag} ms`,
+        `machine CPU busy ${floorCpu} % (2 cores); event-loop delay at most ${floorClientLag} ms in the clients' ` +
+        `process, ${floorLag} ms in the engine's`,
     );
 
     const spec = MigrationSpec.parse({
@@ -219,7 +245,8 @@ async function runStrategy(
       dns: { provider: 'rfc2136', name: 'db.example.test.', zone: 'example.test.', ttl: 5, tsigKey: { file: '/x' } },
       arango: { ...arango, targetEndpoint: c.coordinators[1]!.url },
       policy: {
-        maxConcurrentShardMoves: name === 'unthrottled' ? 1000 : 16,
+        maxConcurrentShardMoves:
+          name === 'unthrottled' ? 1000 : name.startsWith('ceiling-') ? Number(name.slice(8)) : 16,
         ...(name === 'adaptive'
           ? {
               latency: {
@@ -232,6 +259,7 @@ async function runStrategy(
           : {}),
       },
     });
+    // The canary's creation and removal run here; the probes' windows in their own process (prober, above).
     const probes = createLatencyProbeActivities({ readCredential: fileCredentialReader(), region: 'eu' });
     // With policy.latency MoveShards creates the probes' canary before it reads the Plan (shard-runs.ts
     // createCanaryInPlan), so the canary moves like every other collection; the bench does the same.
@@ -284,7 +312,7 @@ async function runStrategy(
         ...probes,
         // The controller's windows as the probes measured them (printed: what each decision saw).
         probeClientLatency: async (a) => {
-          const w = await probes.probeClientLatency(a);
+          const w = await prober.probe(a);
           probeWindows.push({
             p99Ms: w.p99Ms,
             maxMs: w.maxMs,
@@ -318,6 +346,12 @@ async function runStrategy(
     if (canary) await probes.removeLatencyCanary({ migrationId: name, spec });
     watching = false;
     await watcher;
+    const { recs, lag: clientLag } = await clients.stop();
+    prober.kill();
+    const clientLagMax = (from: number, to: number) => {
+      const xs = clientLag.filter(([t]) => t > from && t <= to).map(([, l]) => l);
+      return xs.length ? Math.round(Math.max(...xs)) : null;
+    };
     const before = stats(recs.filter((r) => r.t >= nf0 && r.t < d0));
     const dur = stats(recs.filter((r) => r.t >= d0 && r.t < d1));
     const ws = windows(recs, d0, d1, switches);
@@ -326,11 +360,9 @@ async function runStrategy(
     const calm = ws.filter((w) => !w.switch);
     const windowCpu = ws.map((w) => cpu.mean(d0 + w.start, d0 + w.start + WINDOW_MS));
     const windowLag = ws.map((w) => cpu.maxLag(d0 + w.start, d0 + w.start + WINDOW_MS));
+    const windowClientLag = ws.map((w) => clientLagMax(d0 + w.start, d0 + w.start + WINDOW_MS));
     const duringCpu = cpu.mean(d0, d1);
     cpu.stop();
-    stop = true;
-    await loadLoop;
-    await Promise.all(inflight);
     const row = {
       arango: 'simulated',
       strategy: name,
@@ -357,6 +389,8 @@ async function runStrategy(
       windowCpuBusyPercent: windowCpu,
       eventLoopDelayMaxMsBefore: floorLag,
       windowEventLoopDelayMaxMs: windowLag,
+      clientsEventLoopDelayMaxMsBefore: floorClientLag,
+      windowClientsEventLoopDelayMaxMs: windowClientLag,
       windowSwitch: ws.map((w) => w.switch),
       probeWindows,
       decisions,
@@ -376,8 +410,11 @@ async function runStrategy(
             .join(' '),
       );
     log(
-      `            window p99s (* a client shard switched leader) / CPU busy % / this process's event-loop delay max ms: ` +
-        ws.map((w, i) => `${r1(w.p99)}${w.switch ? '*' : ''}/${windowCpu[i]}/${windowLag[i]}`).join(' '),
+      `            window p99s (* a client shard switched leader) / CPU busy % / event-loop delay max ms of the clients' ` +
+        `process / of the engine's (this) process: ` +
+        ws
+          .map((w, i) => `${r1(w.p99)}${w.switch ? '*' : ''}/${windowCpu[i]}/${windowClientLag[i]}/${windowLag[i]}`)
+          .join(' '),
     );
     return row;
   } finally {
@@ -388,8 +425,11 @@ async function runStrategy(
 async function main(): Promise<void> {
   const log = (s: string) => !json && console.log(s);
   const onlyAt = process.argv.indexOf('--only');
-  const names = (['unthrottled', 'default', 'adaptive'] as const).filter(
-    (n) => onlyAt < 0 || process.argv[onlyAt + 1] === n,
+  // --ceilings 1,2,4: fixed ceilings of moves in flight, no objective (strategies ceiling-N), after the three.
+  const ceilingsAt = process.argv.indexOf('--ceilings');
+  const ceilings = ceilingsAt < 0 ? [] : process.argv[ceilingsAt + 1]!.split(',').map((x) => `ceiling-${Number(x)}`);
+  const names = ['unthrottled', 'default', 'adaptive', ...ceilings].filter(
+    (n) => (onlyAt < 0 && ceilingsAt < 0) || process.argv[onlyAt + 1] === n || ceilings.includes(n),
   );
   const results: Record<string, unknown>[] = [];
   for (const n of names) results.push(await runStrategy(n, log));

@@ -1,0 +1,92 @@
+/**
+ * A process of its own for scripts/bench-latency.ts (SIMULATED ArangoDB): either the clients (open-loop reads and
+ * updates at a fixed rate through the coordinators) or the latency probes (the real `probeClientLatency` activity,
+ * as a probe worker runs it). Until 3 December both ran in the bench process beside the shard engine and the agency
+ * watcher; that process's event loop stalled 18–65 ms per window, and a request is timed from its scheduled start,
+ * so the bench's own stalls were counted as client latency. Here the clients' timers wait only for the clients.
+ *
+ * Messages (IPC, JSON):
+ *   → { kind: 'clients', urls, jwt, rate }          start the load (half reads, half updates of 'load', keys k0..k999)
+ *   → { kind: 'peek' }                              ← { kind: 'recs', recs, lag }  (so far; lag: [t, max ms] per second)
+ *   → { kind: 'stop' }                              ← { kind: 'recs', recs, lag }  (all, once the open requests ended)
+ *   → { kind: 'probe', id, args }                   ← { kind: 'probed', id, result } | { kind: 'probed', id, error }
+ */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { Database } from 'arangojs';
+import { createLatencyProbeActivities } from '../../src/activities/latency-probe';
+import { fileCredentialReader } from '../../src/activities/agency';
+
+interface Rec {
+  t: number;
+  ms: number;
+  ok: boolean;
+}
+
+type Msg =
+  | { kind: 'clients'; urls: string[]; jwt: string; rate: number }
+  | { kind: 'stop' }
+  | { kind: 'peek' }
+  | {
+      kind: 'probe';
+      id: number;
+      args: Parameters<ReturnType<typeof createLatencyProbeActivities>['probeClientLatency']>[0];
+    };
+
+const send = (m: unknown) => process.send!(m);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const lagSamples: [number, number][] = [];
+const lag = monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
+const lagTimer = setInterval(() => {
+  lagSamples.push([Date.now(), lag.max / 1e6]);
+  lag.reset();
+}, 1000);
+
+const recs: Rec[] = [];
+let stopping = false;
+let load: Promise<void> | null = null;
+const inflight = new Set<Promise<void>>();
+
+function startClients(urls: string[], jwt: string, rate: number): void {
+  const dbs = urls.map((url) => new Database({ url, databaseName: 'shop', auth: { token: jwt }, poolSize: 32 }));
+  load = (async () => {
+    const start = performance.now();
+    for (let i = 0; !stopping; i++) {
+      const due = start + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const coll = dbs[i % dbs.length]!.collection('load');
+      const key = `k${(i * 7919) % 1000}`;
+      const t = Date.now();
+      const p = (i % 2 ? coll.document(key) : coll.update(key, { v: i }))
+        .then(
+          () => void recs.push({ t, ms: performance.now() - due, ok: true }),
+          () => void recs.push({ t, ms: performance.now() - due, ok: false }),
+        )
+        .finally(() => inflight.delete(p));
+      inflight.add(p);
+    }
+  })();
+}
+
+const probes = createLatencyProbeActivities({ readCredential: fileCredentialReader(), region: 'eu' });
+
+process.on('message', (m: Msg) => {
+  if (m.kind === 'clients') startClients(m.urls, m.jwt, m.rate);
+  else if (m.kind === 'peek') send({ kind: 'recs', recs, lag: lagSamples });
+  else if (m.kind === 'stop') {
+    stopping = true;
+    void (async () => {
+      await load;
+      await Promise.all(inflight);
+      clearInterval(lagTimer);
+      send({ kind: 'recs', recs, lag: lagSamples });
+    })();
+  } else if (m.kind === 'probe')
+    probes.probeClientLatency(m.args).then(
+      (result) => send({ kind: 'probed', id: m.id, result }),
+      (e: unknown) => send({ kind: 'probed', id: m.id, error: (e as Error).message }),
+    );
+});
+process.on('disconnect', () => process.exit(0));
