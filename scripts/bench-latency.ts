@@ -26,7 +26,7 @@
  * --ceilings runs only fixed ceilings of moves in flight (no objective), each judged against its own run's objective:
  * whether any fixed pace meets both targets on this machine.
  */
-import { fork, type Serializable } from 'node:child_process';
+import { type ChildProcess, fork, type Serializable } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -114,12 +114,16 @@ function cpuSampler() {
   };
 }
 
+/** The children of the strategy running now (killed when it ends). */
+const children = new Set<ChildProcess>();
 /** A process of scripts/bench/latency-child.ts: the clients or the probes, away from this process's event loop. */
 function child() {
   const p = fork(join(__dirname, 'bench', 'latency-child.ts'), [], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
+  children.add(p);
+  p.on('exit', () => children.delete(p));
   let next = 0;
   const waiting = new Map<number, (m: { result?: ClientLatencySummary; error?: string }) => void>();
   let recsWaiter: ((m: { recs: Rec[]; lag: [number, number][] }) => void) | null = null;
@@ -147,7 +151,6 @@ function child() {
         waiting.set(id, (m) => (m.error !== undefined ? reject(new Error(m.error)) : resolve(m.result!)));
         p.send({ kind: 'probe', id, args } as Serializable);
       }),
-    kill: () => p.kill(),
   };
 }
 
@@ -347,7 +350,6 @@ async function runStrategy(name: string, log: (s: string) => void): Promise<Reco
     watching = false;
     await watcher;
     const { recs, lag: clientLag } = await clients.stop();
-    prober.kill();
     const clientLagMax = (from: number, to: number) => {
       const xs = clientLag.filter(([t]) => t > from && t <= to).map(([, l]) => l);
       return xs.length ? Math.round(Math.max(...xs)) : null;
@@ -418,6 +420,7 @@ async function runStrategy(name: string, log: (s: string) => void): Promise<Reco
     );
     return row;
   } finally {
+    for (const p of children) p.kill(); // the clients and the probes of this strategy
     await c.stop();
   }
 }
