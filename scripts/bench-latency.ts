@@ -11,7 +11,7 @@
  * - unthrottled: ceiling 1000 moves in flight (the scheduler's choice still applies), no objective;
  * - default: the spec's default ceiling (16), no objective;
  * - adaptive: ceiling 16 and policy.latency with an objective of 1.5 × the pre-migration client p99 (windows of 5 s,
- *   at least 20 samples).
+ *   at least 20 samples; probes at PROBE_RATE per second to each coordinator).
  *
  * Windows are also counted apart when a shard the clients use ('load') changed leader in them (read from the
  * agency's Current every 200 ms): its writes wait for the new leader (the coordinator retries), a stall no pacing of
@@ -63,6 +63,12 @@ const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 120);
  */
 const DATA_RF = Number(process.env.BENCH_DATA_RF ?? 2);
 const RATE = Number(process.env.BENCH_RATE ?? 100); // client ops/s in all
+/**
+ * The adaptive strategy's probe requests per second to each of the two coordinators (policy.latency.probeRatePerSecond;
+ * BENCH_PROBE_RATE, 0 = the spec's default 50). Until 3 December the default: 2 × 50/s of probes beside 100/s of clients
+ * doubled the load on the cluster and on this machine's 2 cores under adaptive alone.
+ */
+const PROBE_RATE = Number(process.env.BENCH_PROBE_RATE ?? 20);
 const SHARDS = 32;
 const SHARD_MB = 8;
 const BANDWIDTH = '4MB/s';
@@ -273,6 +279,7 @@ async function runStrategy(
                 windowSeconds: WINDOW_MS / 1000,
                 parkAfterSeconds: 0,
                 minSamples: MIN_SAMPLES,
+                ...(PROBE_RATE ? { probeRatePerSecond: PROBE_RATE } : {}),
               },
             }
           : {}),
@@ -481,6 +488,7 @@ async function main(): Promise<void> {
       JSON.stringify({
         arango: 'simulated',
         rate: RATE,
+        probeRatePerSecondPerRegion: PROBE_RATE || 50,
         bandwidth: BANDWIDTH,
         shards: SHARDS,
         shardMB: SHARD_MB,

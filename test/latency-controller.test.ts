@@ -322,6 +322,35 @@ test('the engine hook: no objective → no loop; with one: canary created once, 
   assert.ok(carried.control.cap === 1);
 });
 
+test('policy.latency.probeRatePerSecond reaches the probe activity; without it the input has no rate (as recorded)', async () => {
+  const seen: Record<string, unknown>[] = [];
+  for (const objective of [{ ...OBJ, probeRatePerSecond: 7 }, OBJ]) {
+    let t = 0;
+    let loop: Awaited<ReturnType<typeof startEngineLatencyLoop>> = null;
+    loop = await startEngineLatencyLoop({
+      objective,
+      ceiling: () => 16,
+      now: () => t,
+      sleep: async () => undefined,
+      park: () => undefined,
+      onProgress: () => loop?.stop(),
+      log: () => undefined,
+      status: { get: () => undefined, set: () => undefined },
+      acts: {
+        ensureLatencyCanary: async () => ({ keys: [{ key: 'canary-0' }] }),
+        probeClientLatency: async (a: { keys: string[]; windowMs: number; ratePerSecond?: number }) => {
+          seen.push(a);
+          t += a.windowMs;
+          return { startMs: t - a.windowMs, endMs: t, samples: 50, errors: 0, p50Ms: 1, p99Ms: 5 };
+        },
+      },
+    });
+    await loop!.ended();
+  }
+  assert.equal(seen[0]!.ratePerSecond, 7);
+  assert.equal('ratePerSecond' in seen.at(-1)!, false, 'no rate key when the spec sets none');
+});
+
 test('the engine creates the canary for each run and removes it when it returns (a later run creates it again)', async () => {
   const plan: ShardPlan = { planVersion: 1, servers: [], collections: [] };
   const ix = indexPlan(plan);

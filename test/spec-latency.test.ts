@@ -56,6 +56,8 @@ test('malformed policy.latency values are rejected, each message naming the fiel
     ['min samples zero', { p99Ms: 25, minSamples: 0 }, 'policy.latency.minSamples', /at least 1 sample/],
     ['unknown key', { p99Ms: 25, p95Ms: 10 }, 'policy.latency.p95Ms', /./],
     ['probes from nowhere', { p99Ms: 25, probeFrom: 'eu' }, 'policy.latency.probeFrom', /"worker".*"each-region"/],
+    ['no probes', { p99Ms: 25, probeRatePerSecond: 0 }, 'policy.latency.probeRatePerSecond', /at least 1 probe/],
+    ['probes a fraction', { p99Ms: 25, probeRatePerSecond: 2.5 }, 'policy.latency.probeRatePerSecond', /int/],
     ['not an object', 25, 'policy.latency', /./],
   ];
   for (const [title, latency, path, msg] of cases) {
@@ -83,6 +85,7 @@ test('the JSON Schema describes policy.latency', () => {
     'p99Ms',
     'parkAfterSeconds',
     'probeFrom',
+    'probeRatePerSecond',
     'windowSeconds',
   ]);
   assert.deepEqual(lat.required, ['p99Ms']);

@@ -162,6 +162,16 @@ const Latency = z
       .max(100_000)
       .default(20)
       .describe('a window with fewer probe samples is no measurement (moves hold at a safe low rate)'),
+    probeRatePerSecond: z
+      .number({ error: 'expected probe requests per second (a whole number, e.g. 50)' })
+      .int('expected a whole number of probe requests per second')
+      .min(1, 'expected at least 1 probe request per second per region')
+      .max(1000, 'expected at most 1000 probe requests per second per region')
+      .optional()
+      .describe(
+        'probe requests per second to each probed region (half reads, half writes; default 50): the probes are load ' +
+          'on the cluster too, keep them a small share of the clients',
+      ),
     probeFrom: z
       .enum(['worker', 'each-region'], {
         error: 'expected "worker" (the probes run where the workflow\'s workers run) or "each-region"',

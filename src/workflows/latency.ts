@@ -367,6 +367,7 @@ export interface EngineLatencyDeps {
     probeClientLatency(a: {
       keys: string[];
       windowMs: number;
+      ratePerSecond?: number;
     }): Promise<ProbeWindowSummary & { regions?: RegionWindow[] }>;
   };
   /** The objective cannot be met even at one move: park the migration with this message. */
@@ -399,7 +400,12 @@ export async function startEngineLatencyLoop(d: EngineLatencyDeps): Promise<Late
     sleep: d.sleep,
     state: st.control,
     probe: async (windowMs) => {
-      const w = await d.acts.probeClientLatency({ keys, windowMs });
+      const w = await d.acts.probeClientLatency({
+        keys,
+        windowMs,
+        // Only when the spec sets it: runs without it keep the inputs they recorded.
+        ...(objective.probeRatePerSecond ? { ratePerSecond: objective.probeRatePerSecond } : {}),
+      });
       last = {
         endMs: w.endMs,
         samples: w.samples,
