@@ -27,8 +27,8 @@
  *
  *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only adaptive] [--ceilings 1,2,4] [--no-idle]
  *
- * --ceilings runs only fixed ceilings of moves in flight (no objective), each judged against its own run's objective:
- * whether any fixed pace meets both targets on this machine.
+ * --ceilings runs only fixed ceilings of moves in flight (no policy.latency; after the idle run, judged against its
+ * objective): whether any fixed pace meets both targets on this machine.
  */
 import { type ChildProcess, fork, type Serializable } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -47,6 +47,7 @@ import { runJobEngine } from '../src/workflows/job-engine';
 import { STEP, initialState } from '../src/workflows/state';
 import { TEST_TIMING, arangoRef, simActivities } from '../test/harness/sim';
 import { addNewServers } from '../test/harness/migrate';
+import type { Rec } from './bench/latency-child';
 
 process.env.TRANSIT_SIM_CLIENT_LATENCY = '1';
 
@@ -74,12 +75,6 @@ const SHARD_MB = 8;
 const BANDWIDTH = '4MB/s';
 const json = process.argv.includes('--json');
 
-interface Rec {
-  t: number;
-  ms: number;
-  ok: boolean;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const r1 = (x: number | null) => (x === null ? null : Math.round(x * 10) / 10);
 
@@ -90,35 +85,38 @@ function cpuTimes(): { busy: number; total: number } {
   return { busy: total - f[3]! - (f[4] ?? 0), total }; // idle and iowait are not busy
 }
 
+/** The largest value of per-second samples `[t, value]` in (from, to], rounded; null for none. */
+function maxIn(samples: [number, number][], from: number, to: number): number | null {
+  const xs = samples.filter(([t]) => t > from && t <= to).map(([, v]) => v);
+  return xs.length ? Math.round(Math.max(...xs)) : null;
+}
+
 /**
  * Every second: the machine's CPU busy share (all cores, the second before) and this process's event-loop delay (max
- * in that second, ms). The client load runs in this process beside the engine and the probes: a request is timed from
- * its scheduled start, so a late timer in this process shows up as client latency.
+ * in that second, ms) — the engine's process; the clients and the probes run in their own (latency-child.ts).
  */
 function cpuSampler() {
-  const samples: [number, number, number][] = [];
+  const busy: [number, number][] = [];
+  const lags: [number, number][] = [];
   let last = cpuTimes();
   const lag = monitorEventLoopDelay({ resolution: 10 });
   lag.enable();
   const timer = setInterval(() => {
     const now = cpuTimes();
     const dt = now.total - last.total;
-    if (dt > 0) samples.push([Date.now(), (now.busy - last.busy) / dt, lag.max / 1e6]);
+    if (dt > 0) busy.push([Date.now(), (now.busy - last.busy) / dt]);
+    lags.push([Date.now(), lag.max / 1e6]);
     lag.reset();
     last = now;
   }, 1000);
-  const within = (from: number, to: number) => samples.filter(([t]) => t > from && t <= to);
   return {
     /** Mean busy share (%) of the seconds in [from, to). */
     mean: (from: number, to: number) => {
-      const xs = within(from, to).map(([, b]) => b);
+      const xs = busy.filter(([t]) => t > from && t <= to).map(([, b]) => b);
       return xs.length ? Math.round((100 * xs.reduce((a, b) => a + b, 0)) / xs.length) : null;
     },
     /** The largest event-loop delay of this process in [from, to), ms. */
-    maxLag: (from: number, to: number) => {
-      const xs = within(from, to).map(([, , l]) => l);
-      return xs.length ? Math.round(Math.max(...xs)) : null;
-    },
+    maxLag: (from: number, to: number) => maxIn(lags, from, to),
     stop: () => {
       clearInterval(timer);
       lag.disable();
@@ -245,9 +243,7 @@ async function runStrategy(
     await sleep(FLOOR_WINDOWS * WINDOW_MS);
     const floorPeek = await clients.peek();
     const floorRecs = floorPeek.recs;
-    const floorClientLag = Math.round(
-      Math.max(0, ...floorPeek.lag.filter(([t]) => t > nf0 && t <= nf0 + FLOOR_WINDOWS * WINDOW_MS).map(([, l]) => l)),
-    );
+    const floorClientLag = maxIn(floorPeek.lag, nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS);
     const floor = stats(floorRecs.filter((r) => r.t >= nf0));
     const floorWindows = windows(floorRecs, nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS).map((w) => w.p99!);
     const floorCpu = cpu.mean(nf0, nf0 + FLOOR_WINDOWS * WINDOW_MS);
@@ -377,10 +373,6 @@ async function runStrategy(
     watching = false;
     await watcher;
     const { recs, lag: clientLag } = await clients.stop();
-    const clientLagMax = (from: number, to: number) => {
-      const xs = clientLag.filter(([t]) => t > from && t <= to).map(([, l]) => l);
-      return xs.length ? Math.round(Math.max(...xs)) : null;
-    };
     // The idle run's objective: 1.5 × the p99 of all its requests (floor and idle windows), the steadiest noise floor.
     const idleP99 = name === 'idle' ? stats(recs.filter((r) => r.t >= nf0 && r.t < d1)).p99 : null;
     if (idleP99 !== null) objectiveMs = r1(1.5 * idleP99)!;
@@ -392,7 +384,7 @@ async function runStrategy(
     const calm = ws.filter((w) => !w.switch);
     const windowCpu = ws.map((w) => cpu.mean(d0 + w.start, d0 + w.start + WINDOW_MS));
     const windowLag = ws.map((w) => cpu.maxLag(d0 + w.start, d0 + w.start + WINDOW_MS));
-    const windowClientLag = ws.map((w) => clientLagMax(d0 + w.start, d0 + w.start + WINDOW_MS));
+    const windowClientLag = ws.map((w) => maxIn(clientLag, d0 + w.start, d0 + w.start + WINDOW_MS));
     const duringCpu = cpu.mean(d0, d1);
     cpu.stop();
     const row = {

@@ -16,7 +16,8 @@ import { Agent, request } from 'node:http';
 import { createLatencyProbeActivities } from '../../src/activities/latency-probe';
 import { fileCredentialReader } from '../../src/activities/agency';
 
-interface Rec {
+/** One client request: when it was sent (epoch ms), its latency from its scheduled start, whether it succeeded. */
+export interface Rec {
   t: number;
   ms: number;
   ok: boolean;
