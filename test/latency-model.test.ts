@@ -14,6 +14,7 @@ import {
   sampleDelayMs,
   utilisation,
 } from '../src/sim/latency-model';
+import { extraHopMs, mulberry32, withCopies } from '../scripts/bench/ideal';
 
 test('latency vs utilisation: monotone, flat at first, a knee towards saturation (simulated)', () => {
   const rhos = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99];
@@ -83,4 +84,30 @@ test('the final catch-up holds writes longer the more writes arrived during the 
   assert.ok(Math.abs(catchupHoldMs(10_000, 10) - (HOLD_BASE_MS + 100)) < 1e-9);
   // The same writes spread over a longer copy leave less behind.
   assert.ok(catchupHoldMs(10_000, 100) < catchupHoldMs(10_000, 10));
+});
+
+// scripts/bench-latency.ts's best-any-strategy estimate (scripts/bench/ideal.ts) turns an idle request into one
+// served by a server with one copy flow by adding Z to its hop (0 with probability ½, else exponential of mean 2·S):
+// Exp(S) + Z must have the distribution of Exp(2·S), the model's sojourn time at ρ = ½.
+test('one copy on a server: an idle hop plus Z has the model sojourn time at ρ = ½ (the bench estimate)', () => {
+  const rand = mulberry32(7);
+  const n = 200_000;
+  const xs = Array.from({ length: n }, () => sampleDelayMs(0, rand()) + extraHopMs(rand)).sort((a, b) => a - b);
+  for (const q of [0.5, 0.9, 0.99]) {
+    const want = delayQuantileMs(utilisation(1), q);
+    assert.ok(Math.abs(xs[Math.floor(q * n)]! - want) / want < 0.03, `q${q}: ${xs[Math.floor(q * n)]} vs ${want}`);
+  }
+  // Twin: without Z the idle hop is not the loaded one (its p99 is half).
+  const idle = Array.from({ length: n }, () => sampleDelayMs(0, rand())).sort((a, b) => a - b);
+  assert.ok(idle[Math.floor(0.99 * n)]! < 0.6 * delayQuantileMs(utilisation(1), 0.99));
+  // withCopies: f = 0 leaves every request as it was; f = 1 adds to every hop, twice as often to a write.
+  const reqs = Array.from({ length: 20_000 }, (_, i) => ({ t: i, ms: 5, ok: true, w: i % 2 === 0 }));
+  assert.deepEqual(withCopies(reqs, 0), reqs);
+  const loaded = withCopies(reqs, 1);
+  const mean = (w: boolean) => {
+    const xs = loaded.filter((r) => r.w === w).map((r) => r.ms - 5);
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  };
+  // E[Z] = ½ · 2·S = S per hop: reads S, writes 2·S.
+  assert.ok(Math.abs(mean(false) - SERVICE_MS) < 0.05 && Math.abs(mean(true) - 2 * SERVICE_MS) < 0.08);
 });

@@ -21,6 +21,8 @@ export interface Rec {
   t: number;
   ms: number;
   ok: boolean;
+  /** A write (an update: two DB-server hops, the leader and the follower applying it); a read otherwise. */
+  w: boolean;
 }
 
 type Msg =
@@ -94,14 +96,15 @@ function startClients(urls: string[], jwt: string, rate: number): void {
       const base = bases[i % bases.length]!;
       const path = `/_db/shop/_api/document/load/k${(i * 7919) % 1000}`;
       const t = Date.now();
+      const w = i % 2 === 0;
       const p = (
-        i % 2
+        !w
           ? documentRequest(agent, base, jwt, 'GET', path)
           : documentRequest(agent, base, jwt, 'PATCH', path, JSON.stringify({ v: i }))
       )
         .then(
-          () => void recs.push({ t, ms: performance.now() - due, ok: true }),
-          () => void recs.push({ t, ms: performance.now() - due, ok: false }),
+          () => void recs.push({ t, ms: performance.now() - due, ok: true, w }),
+          () => void recs.push({ t, ms: performance.now() - due, ok: false, w }),
         )
         .finally(() => inflight.delete(p));
       inflight.add(p);
