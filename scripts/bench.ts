@@ -141,6 +141,8 @@ async function benchMakespans(server: DevServer, bundlePath: string): Promise<vo
         eventsPerRun: r.events,
         workerPeakRssMb: r.workerPeakMb,
         planBytes: bytes,
+        ceiling: r.ceiling,
+        ceilingFloorS: r.ceilingFloorS,
       });
     });
     if (t.name === 'uniform' && !process.argv.includes('--no-inprocess')) {

@@ -24,8 +24,11 @@ export interface BenchCluster {
   bytesReceived(): number;
   /** Applies the topology's mid-run change of a link rate now. */
   applyChange(): void;
-  /** Timings of the finished MoveShard jobs (seconds): queued in ToDo, running, and a shard's gap between jobs. */
-  jobStats(): Promise<string>;
+  /**
+   * Timings of the finished MoveShard jobs (seconds): queued in ToDo, running, and a shard's gap between jobs; with
+   * `ceiling`, the floor it puts under the makespan (`ceilingFloorS`, Little's law; see the implementation).
+   */
+  jobStats(ceiling?: number): Promise<{ text: string; ceilingFloorS: number | null }>;
   /** The agency's jobs in these lists of Target (every job whatever its type). */
   jobs(lists: ('ToDo' | 'Pending' | 'Finished' | 'Failed')[]): Promise<Record<string, unknown>[]>;
   /** Groups with a copy on an old server (0 when converged). */
@@ -100,7 +103,7 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
         linkOf(c, id, ch.dir).setCapacity(rates.base(id, ch.dir) * ch.factor);
       },
       jobs: agencyJobs,
-      async jobStats() {
+      async jobStats(ceiling?: number) {
         const jobs = (await agencyJobs(['Finished']))
           .filter((j) => j.type === 'moveShard')
           .map((j) => ({
@@ -123,7 +126,20 @@ export async function startBenchCluster(t: BenchTopology, log: (s: string) => vo
             s2.length ? (s2[Math.min(s2.length - 1, Math.floor(p * s2.length))]! / 1000).toFixed(1) : '-';
           return `median ${at(0.5)} s, p90 ${at(0.9)} s`;
         };
-        return `${jobs.length} MoveShard jobs finished: in ToDo ${q(jobs.map((j) => j.started - j.created))}; running ${q(jobs.map((j) => j.finished - j.started))}; same shard, job end → next job created ${q(gaps)}`;
+        // A group is in flight at least from its first job's creation to its last job's end (its shards' jobs in the
+        // agency's own timestamps; the engine's pick before and its noticing after come on top). At most `ceiling`
+        // groups are in flight at once, so by Little's law the makespan ≥ Σ those lifetimes ÷ ceiling, whatever the
+        // links: the floor the ceiling and ArangoDB's job latency put under it.
+        const lifetimes = [...byShard.values()].map((js) => Math.max(...js.map((j) => j.finished)) - js[0]!.created);
+        const ceilingFloorS = ceiling ? Math.round(lifetimes.reduce((a, b) => a + b, 0) / ceiling / 100) / 10 : null;
+        const floor =
+          ceilingFloorS === null
+            ? ''
+            : `; a group's jobs, first created → last finished ${q(lifetimes)} (${lifetimes.length} groups): Σ ÷ ${ceiling} in flight = ${ceilingFloorS} s, the least makespan that ceiling allows (Little's law)`;
+        return {
+          text: `${jobs.length} MoveShard jobs finished: in ToDo ${q(jobs.map((j) => j.started - j.created))}; running ${q(jobs.map((j) => j.finished - j.started))}; same shard, job end → next job created ${q(gaps)}${floor}`,
+          ceilingFloorS,
+        };
       },
       async groupsLeft() {
         const p = await acts.readShardPlan({ migrationId: 'bench', arango: ref });

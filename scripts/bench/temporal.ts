@@ -17,6 +17,7 @@ import { etaErrors, type EtaErrorRow } from '../../src/report/eta';
 import type { PhaseTiming } from '../../src/shared/types';
 import { SIM_WORKER, type BenchCluster } from './cluster';
 import type { BenchTopology } from './topologies';
+import { MigrationSpec } from '../../src/spec/schema';
 
 export interface TemporalResult {
   seconds: number;
@@ -27,6 +28,9 @@ export interface TemporalResult {
   groupsLeft: number;
   /** The workflow's ETA judged against the actual end of MoveShards, at 10/25/50/75 % of its bytes (its timeline). */
   etaErrors: EtaErrorRow[];
+  /** The run's maxConcurrentShardMoves and the least makespan it allows at the run's job times (jobStats). */
+  ceiling: number;
+  ceilingFloorS: number | null;
 }
 
 /**
@@ -156,7 +160,9 @@ export async function moveThroughTemporal(
     const timeline = await h.query(timelineQuery).catch(() => null);
     await h.terminate('bench: MoveShards measured').catch(() => undefined);
     const runs = await runsOf(server.client, h.workflowId);
-    log(`${t.name}: ${await bc.jobStats()}`);
+    const ceiling = MigrationSpec.parse(spec).policy.maxConcurrentShardMoves;
+    const js = await bc.jobStats(ceiling);
+    log(`${t.name}: ${js.text}`);
     return {
       seconds: moveShards!.seconds ?? (moveShards!.endedAt! - moveShards!.startedAt) / 1000,
       status,
@@ -165,6 +171,8 @@ export async function moveThroughTemporal(
       workerPeakMb: Math.round(peakKb / 1024),
       groupsLeft: await bc.groupsLeft(),
       etaErrors: etaErrors(timeline),
+      ceiling,
+      ceilingFloorS: js.ceilingFloorS,
     };
   } finally {
     await w?.stop();
