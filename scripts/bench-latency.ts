@@ -25,7 +25,7 @@
  * and during, the share of 5 s windows (≥ 20 samples) during MoveShards whose p99 is within that objective, the
  * makespan (engine start to return), the controller's steps.
  *
- *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only adaptive] [--ceilings 1,2,4] [--copies 4] [--no-idle]
+ *   scripts/netns-run node --import tsx scripts/bench-latency.ts [--json] [--only unthrottled,adaptive] [--ceilings 1,2,4] [--copies 4] [--no-idle]
  *
  * --ceilings runs only fixed ceilings of moves in flight (no policy.latency; after the idle run, judged against its
  * objective): whether any fixed pace meets both targets on this machine. --copies 4 runs the engine's copies cap
@@ -194,7 +194,7 @@ function windows(recs: Rec[], from: number, to: number, switches: number[] = [])
 
 /**
  * `sharedObjectiveMs`: the objective of every strategy of the run, 1.5 × the p99 of all the idle run's requests (its
- * floor and its 120 s); null (no idle run: `--only`) → 1.5 × this run's own 30 s floor, noisier.
+ * floor and its 120 s); null (no idle run: `--no-idle`) → 1.5 × this run's own 30 s floor, noisier.
  */
 async function runStrategy(
   name: string,
@@ -497,7 +497,7 @@ async function main(): Promise<void> {
     (n) =>
       (n === 'idle' && !process.argv.includes('--no-idle')) ||
       (onlyAt < 0 && ceilingsAt < 0 && copiesAt < 0) ||
-      process.argv[onlyAt + 1] === n ||
+      (onlyAt >= 0 && process.argv[onlyAt + 1]!.split(',').includes(n)) ||
       ceilings.includes(n) ||
       copies.includes(n),
   );
