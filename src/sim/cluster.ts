@@ -96,7 +96,10 @@ export class SimMember {
       this.id = m.id;
       return;
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', SIM_ENTRY, ...this.args], {
+    // TRANSIT_SIM_NODE_ARGS: extra node options for every member process (e.g. "--cpu-prof --cpu-prof-dir=/tmp/p",
+    // which NODE_OPTIONS does not accept), for profiling the simulator itself.
+    const nodeArgs = (process.env.TRANSIT_SIM_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', SIM_ENTRY, ...this.args], {
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -121,7 +124,12 @@ export class SimMember {
       await m.stop();
     }
     if (this.proc && this.running) {
-      this.proc.kill('SIGKILL');
+      // Profiling (TRANSIT_SIM_NODE_ARGS): SIGTERM first, so that node writes what it was asked to at exit.
+      if (process.env.TRANSIT_SIM_NODE_ARGS) {
+        this.proc.kill('SIGTERM');
+        await Promise.race([this.exited, new Promise((r) => setTimeout(r, 10_000))]);
+      }
+      if (this.running) this.proc.kill('SIGKILL');
       await this.exited;
     }
     this.proc = undefined;
