@@ -143,6 +143,7 @@ async function benchMakespans(server: DevServer, bundlePath: string): Promise<vo
         planBytes: bytes,
         ceiling: r.ceiling,
         ceilingFloorS: r.ceilingFloorS,
+        jobsFloorS: r.jobsFloorS,
       });
     });
     if (t.name === 'uniform' && !process.argv.includes('--no-inprocess')) {

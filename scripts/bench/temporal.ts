@@ -31,6 +31,8 @@ export interface TemporalResult {
   /** The run's maxConcurrentShardMoves and the least makespan it allows at the run's job times (jobStats). */
   ceiling: number;
   ceilingFloorS: number | null;
+  /** The same with no gap between a group's jobs: the MoveShard jobs' own times only. */
+  jobsFloorS: number | null;
 }
 
 /**
@@ -173,6 +175,7 @@ export async function moveThroughTemporal(
       etaErrors: etaErrors(timeline),
       ceiling,
       ceilingFloorS: js.ceilingFloorS,
+      jobsFloorS: js.jobsFloorS,
     };
   } finally {
     await w?.stop();
