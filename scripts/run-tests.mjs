@@ -40,12 +40,10 @@ if (selected.length === 0) {
 
 /**
  * Usual seconds per file: its tests' durations in the clean-clone CI run of 2 December 2026 (2-core AMD EPYC, three
- * lanes, 325 tests), + 3 s start-up; e2e, ui and agency-migration-faults from the run of 3 December at fa67bda (its
- * lane of the heavy files took 25.4 min, the other 22.9). A file missing here counts 30 s (3 s for a pure unit-test
- * file).
+ * lanes, 325 tests), + 3 s start-up. A file missing here counts 30 s (3 s for a pure unit-test file).
  */
 const USUAL_SECONDS = {
-  'test/e2e.test.ts': 531,
+  'test/e2e.test.ts': 455,
   'test/workflow-resilience.test.ts': 379,
   'test/workflow-controls.test.ts': 372,
   'test/shard-engine.test.ts': 307,
@@ -55,9 +53,9 @@ const USUAL_SECONDS = {
   'test/latency-workflow.test.ts': 168,
   'test/production-workers.test.ts': 149,
   'test/shard-verify.test.ts': 132,
-  'test/agency-migration-faults.test.ts': 117,
+  'test/agency-migration-faults.test.ts': 129,
   'test/kube-activities.test.ts': 124,
-  'test/ui.test.ts': 127,
+  'test/ui.test.ts': 104,
   'test/workflow-phases.test.ts': 79,
   'test/agency-migration.test.ts': 72,
   'test/cli-client.test.ts': 62,
