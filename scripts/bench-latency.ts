@@ -53,6 +53,7 @@ import { TEST_TIMING, arangoRef, simActivities } from '../test/harness/sim';
 import { addNewServers } from '../test/harness/migrate';
 import type { Rec } from './bench/latency-child';
 import { idealFrontier } from './bench/ideal';
+import { windowP99s } from './bench/windows';
 import { parseBandwidth } from '../src/sim/bandwidth';
 
 process.env.TRANSIT_SIM_CLIENT_LATENCY = '1';
@@ -182,14 +183,7 @@ function stats(recs: Rec[]) {
  * it (or within SWITCH_SLACK_MS before it: requests that waited for the new leader end in the next window).
  */
 function windows(recs: Rec[], from: number, to: number, switches: number[] = []) {
-  const out: { start: number; n: number; p99: number | null; switch: boolean }[] = [];
-  for (let s = from; s < to; s += WINDOW_MS) {
-    const end = Math.min(s + WINDOW_MS, to);
-    const xs = recs.filter((r) => r.ok && r.t >= s && r.t < end).map((r) => r.ms);
-    const sw = switches.some((t) => t >= s - SWITCH_SLACK_MS && t < end);
-    if (xs.length >= MIN_SAMPLES) out.push({ start: s - from, n: xs.length, p99: percentile(xs, 0.99), switch: sw });
-  }
-  return out;
+  return windowP99s(recs, from, to, WINDOW_MS, MIN_SAMPLES, switches, SWITCH_SLACK_MS);
 }
 
 /**

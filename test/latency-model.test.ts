@@ -14,7 +14,8 @@ import {
   sampleDelayMs,
   utilisation,
 } from '../src/sim/latency-model';
-import { extraHopMs, mulberry32, withCopies } from '../scripts/bench/ideal';
+import { extraHopMs, withCopies } from '../scripts/bench/ideal';
+import { mulberry32 } from './harness/random';
 
 test('latency vs utilisation: monotone, flat at first, a knee towards saturation (simulated)', () => {
   const rhos = [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.98, 0.99];

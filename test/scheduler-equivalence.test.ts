@@ -8,6 +8,7 @@ import { START_FLOWS, type Direction } from '../src/workflows/bandwidth';
 import { QUEUE_SECONDS, movesInFlightLimit, pickNext, type PickInput } from '../src/workflows/scheduler';
 import { groupBytes, groupServers, indexPlan } from '../src/workflows/plan';
 import type { ShardPlan } from '../src/activities/agency-types';
+import { mulberry32 } from './harness/random';
 
 type Scored = { g: number; r: { bytes: number }; score: number };
 const SHIPPED_ORDER = (a: Scored, b: Scored) => b.score - a.score || b.r.bytes - a.r.bytes || a.g - b.g;
@@ -105,22 +106,10 @@ function referencePick(
   return picked;
 }
 
-/** Deterministic pseudo-random numbers (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const MB = 1024 * 1024;
 
 function randomCase(seed: number): { p: PickInput; rate: (s: string, d: Direction) => number | undefined } {
-  const r = rng(seed);
+  const r = mulberry32(seed);
   const int = (n: number) => Math.floor(r() * n);
   const olds = 1 + int(6);
   const news = 1 + int(6);

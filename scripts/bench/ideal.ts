@@ -22,6 +22,8 @@
  */
 import { SERVICE_MS } from '../../src/sim/latency-model';
 import { percentile } from '../../src/workflows/latency';
+import { mulberry32 } from '../../test/harness/random';
+import { windowP99s } from './windows';
 
 export interface IdleRequest {
   /** Start (ms since the epoch), latency (ms), whether it was a write (two DB-server hops), whether it succeeded. */
@@ -29,18 +31,6 @@ export interface IdleRequest {
   ms: number;
   w?: boolean;
   ok: boolean;
-}
-
-/** Deterministic PRNG (mulberry32) so that a bench's estimate repeats for the same requests. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The extra time one hop waits on a server with one copy flow instead of none: Z (see the header). */
@@ -92,14 +82,9 @@ export function idealFrontier(a: {
   return ks.map((k) => {
     const f = Math.min(1, (2 * k) / a.dbServers);
     const reqs = withCopies(a.reqs, f).filter((r) => r.ok && r.t >= a.from && r.t < a.to);
-    let windows = 0;
-    let within = 0;
-    for (let s = a.from; s < a.to; s += a.windowMs) {
-      const xs = reqs.filter((r) => r.t >= s && r.t < s + a.windowMs).map((r) => r.ms);
-      if (xs.length < a.minSamples) continue;
-      windows += 1;
-      if ((percentile(xs, 0.99) ?? Infinity) <= a.objectiveMs) within += 1;
-    }
+    const ws = windowP99s(reqs, a.from, a.to, a.windowMs, a.minSamples);
+    const windows = ws.length;
+    const within = ws.filter((w) => (w.p99 ?? Infinity) <= a.objectiveMs).length;
     return {
       copies: Math.round(k * 100) / 100,
       loadedShare: Math.round(f * 100) / 100,
